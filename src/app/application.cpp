@@ -1,0 +1,161 @@
+#include "app/application.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+namespace commentd::app {
+
+namespace asio = boost::asio;
+using metrics::counter_family;
+using metrics::gauge_family;
+
+Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
+
+Application::~Application() { stop(); }
+
+Result<uint16_t> Application::start() {
+  if (cfg_.storage.backend != "rocksdb")
+    return Error(Errc::bad_request, "storage.backend '" + cfg_.storage.backend +
+                                        "': only the embedded rocksdb backend is in this build");
+  if (cfg_.redis.enabled || cfg_.pulsar.enabled)
+    return Error(Errc::bad_request, "redis/pulsar cluster mode is not in this build; set enabled: false");
+  auto hp = config::parse_host_port(cfg_.server.listen);
+  if (!hp) return Error(Errc::bad_request, "server.listen: bad host:port '" + cfg_.server.listen + "'");
+
+  std::random_device rd;
+  ids_ = std::make_unique<UuidGenerator>(clock_, (uint64_t(rd()) << 32) ^ rd());
+  read_pool_ = std::make_unique<asio::thread_pool>(cfg_.storage.read_threads);
+
+  store::rocks::RocksOptions ro;
+  ro.data_dir = cfg_.storage.data_dir;
+  ro.block_cache_mb = static_cast<size_t>(cfg_.storage.block_cache_mb);
+  ro.sync_writes = cfg_.storage.sync_writes;
+  ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
+  ro.max_group_commit = cfg_.storage.max_group_commit;
+  auto st = store::rocks::RocksStore::open(ro);
+  if (!st) return st.take_error();
+  store_ = std::move(*st);
+
+  cache_ = cache::make_memory_cache({cfg_.cache.max_entries, cfg_.cache.page_ttl.count()}, clock_);
+  limiter_ = limit::make_memory_limiter(
+      {cfg_.limits.create_comment.limit, cfg_.limits.create_comment.window.count()},
+      {cfg_.limits.add_reaction.limit, cfg_.limits.add_reaction.window.count()}, clock_);
+
+  service::ServiceOptions so;
+  so.max_content_bytes = cfg_.limits.max_content_bytes;
+  so.max_reply_depth = static_cast<uint32_t>(cfg_.limits.max_reply_depth);
+  so.max_pending_ops = cfg_.workers.reaction_batch.max_pending_ops;
+  so.comments_topic = cfg_.pulsar.topics.comments;
+  service_ = std::make_unique<service::CommentService>(*store_, *read_pool_, *cache_, *limiter_, clock_,
+                                                       *ids_, overlay_, so);
+
+  workers::ApplierOptions ao;
+  ao.batch_size = cfg_.workers.reaction_batch.batch_size;
+  ao.flush_interval = cfg_.workers.reaction_batch.flush_interval;
+  applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, ao);
+  service_->set_on_op_appended([a = applier_.get()] { a->notify(); });
+  service_->set_applied_seq_source([a = applier_.get()] { return a->applied_seq(); });
+
+  workers_ = std::make_unique<workers::WorkerManager>();
+  // The applier is owned here and registered without ownership: it must outlive the service.
+  auto s = workers_->register_worker(std::shared_ptr<workers::Worker>(applier_.get(), [](workers::Worker*) {}));
+  if (!s) return s.take_error();
+  s = workers_->start_all();
+  if (!s) return s.take_error();
+
+  jwt_ = std::make_unique<auth::JwtVerifier>(cfg_.auth.jwt_secret, clock_);
+  if (cfg_.auth.jwt_secret.empty())
+    spdlog::warn("auth.jwt_secret is empty: every authenticated request will get 401");
+  if (cfg_.auth.dev_mode)
+    spdlog::warn("auth.dev_mode is ON: X-User-Id/X-User-Role headers are trusted. Never in production.");
+
+  metrics_ = std::make_unique<metrics::Metrics>();
+  metrics_->add_source([this](std::vector<prometheus::MetricFamily>& out) {
+    auto& ss = service_->stats();
+    out.push_back(counter_family("comment_cache_hits_total", "Total number of comment cache hits", ss.cache_hits.load()));
+    out.push_back(counter_family("comment_cache_misses_total", "Total number of comment cache misses", ss.cache_misses.load()));
+    out.push_back(counter_family("commentd_cache_coalesced_reads_total", "Cache misses served by another request's storage read", ss.coalesced_reads.load()));
+    out.push_back(counter_family("commentd_write_conflicts_total", "Writes retried after a concurrent change", ss.write_conflicts.load()));
+    out.push_back(counter_family("commentd_rate_limited_total", "Requests refused by the rate limiter", ss.rate_limited.load()));
+    auto& as = applier_->stats();
+    uint64_t last = store_->last_op_seq(), applied = applier_->applied_seq();
+    out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops appended to the durable log", last));
+    out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
+    out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
+    out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
+    out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
+    out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
+    out.push_back(gauge_family("commentd_accumulator_last_batch_size", "Ops in the last flushed batch", as.last_batch_size.load()));
+    out.push_back(gauge_family("commentd_accumulator_last_flush_seconds", "Duration of the last flush", as.last_flush_seconds.load()));
+    out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", store_->queue_depth()));
+    out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
+    out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));
+  });
+
+  register_routes();
+  http::ServerOptions hso;
+  hso.max_body_bytes = cfg_.server.max_body_bytes;
+  hso.max_connections = static_cast<size_t>(cfg_.server.max_connections);
+  hso.request_timeout = cfg_.server.request_timeout;
+  server_ = std::make_unique<http::Server>(ioc_, hso, [this](http::Request& r) { return router_.handle(r); });
+  auto port = server_->start(hp->host, hp->port);
+  if (!port) return port.take_error();
+
+  unsigned n = cfg_.server.threads > 0 ? unsigned(cfg_.server.threads) : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  spdlog::info("commentd {} listening on {}:{} ({} threads, data in {})", COMMENTD_VERSION, hp->host, *port, n,
+               cfg_.storage.data_dir);
+  return *port;
+}
+
+void Application::register_routes() {
+  router_.set_observer([this](std::string_view m, std::string_view route, unsigned status, double secs) {
+    metrics_->observe_request(m, route, status, secs);
+  });
+  api::register_routes(router_, api::ApiDeps{
+      service_.get(), jwt_.get(), cfg_.auth.dev_mode,
+      [this] { return store_ && store_->ready(); },
+      [this] { return metrics_->render(); }});
+}
+
+void Application::run_until_signal() {
+  asio::io_context sig_ioc;
+  asio::signal_set signals(sig_ioc, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code&, int sig) {
+    spdlog::info("signal {}: shutting down", sig);
+  });
+  sig_ioc.run();
+  stop();
+}
+
+void Application::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // 1. Stop accepting; idle connections close, in-flight requests finish (up to the grace).
+  if (server_) {
+    server_->stop();
+    auto deadline = std::chrono::steady_clock::now() + cfg_.server.shutdown_grace;
+    while (server_->connections() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (server_->connections() > 0)
+      spdlog::warn("{} connections still open after the grace period", server_->connections());
+  }
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
+  if (workers_) workers_->stop_all();
+  if (read_pool_) read_pool_->join();
+  if (store_) store_->close();
+  spdlog::info("commentd stopped cleanly");
+}
+
+std::vector<std::string> describe_routes() {
+  http::Router r;
+  api::register_routes(r, api::ApiDeps{});
+  return r.describe();
+}
+
+}  // namespace commentd::app

@@ -1,0 +1,64 @@
+// Wiring lives here and only here (STYLE.md #4): builds every part from the config, starts
+// them in order, and stops them in reverse: stop accepting, finish in-flight requests,
+// drain the reaction log, close storage.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "api/api.h"
+#include "auth/jwt.h"
+#include "cache/page_cache.h"
+#include "config/config.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "limit/rate_limiter.h"
+#include "metrics/metrics.h"
+#include "service/comment_service.h"
+#include "store/rocks/rocks_store.h"
+#include "workers/reaction_applier.h"
+#include "workers/worker_manager.h"
+
+namespace commentd::app {
+
+class Application {
+ public:
+  explicit Application(config::Config cfg);
+  ~Application();
+
+  // Opens storage, starts workers and the server. Returns the bound port.
+  Result<uint16_t> start();
+  // Blocks until SIGINT/SIGTERM, then stops gracefully.
+  void run_until_signal();
+  void stop();
+
+ private:
+  void register_routes();
+
+  config::Config cfg_;
+  SystemClock clock_;
+  std::unique_ptr<UuidGenerator> ids_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::thread_pool> read_pool_;
+  std::unique_ptr<store::rocks::RocksStore> store_;
+  std::unique_ptr<cache::PageCache> cache_;
+  std::unique_ptr<limit::RateLimiter> limiter_;
+  service::ReactionOverlay overlay_;
+  std::unique_ptr<service::CommentService> service_;
+  std::unique_ptr<workers::ReactionApplier> applier_;
+  std::unique_ptr<workers::WorkerManager> workers_;
+  std::unique_ptr<auth::JwtVerifier> jwt_;
+  std::unique_ptr<metrics::Metrics> metrics_;
+  http::Router router_;
+  std::unique_ptr<http::Server> server_;
+  std::vector<std::thread> threads_;
+  bool stopped_ = false;
+};
+
+// "METHOD /pattern" of every route the API serves, without starting anything.
+std::vector<std::string> describe_routes();
+
+}  // namespace commentd::app

@@ -1,0 +1,87 @@
+// commentd: the comment service. With no config it runs embedded (RocksDB in ./data).
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "app/application.h"
+
+namespace {
+
+void usage() {
+  std::puts(
+      "usage: commentd [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]\n"
+      "                [--print-routes] [--help-config] [--help]\n"
+      "  --config FILE     YAML config (docs/config-schema.md); none = embedded defaults\n"
+      "  --listen H:P      overrides server.listen (port 0 = any free port)\n"
+      "  --data-dir DIR    overrides storage.data_dir\n"
+      "  --port-file FILE  write the bound port there once listening\n"
+      "  --print-routes    print every served route and exit\n"
+      "  --help-config     print every config key with its default and bounds, and exit");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace commentd;
+  std::string config_path, listen, data_dir, port_file;
+  bool print_routes = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "commentd: %s needs a value\n", name);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--config") config_path = value("--config");
+    else if (a == "--listen") listen = value("--listen");
+    else if (a == "--data-dir") data_dir = value("--data-dir");
+    else if (a == "--port-file") port_file = value("--port-file");
+    else if (a == "--print-routes") print_routes = true;
+    else if (a == "--help-config") { std::cout << config::describe_schema(); return 0; }
+    else if (a == "--help" || a == "-h") { usage(); return 0; }
+    else {
+      std::fprintf(stderr, "commentd: unknown argument '%s' (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+
+  auto cfg = config_path.empty() ? config::parse_config_yaml("") : config::load_config_file(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "commentd: config: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  config::apply_env(*cfg);
+  if (!listen.empty()) cfg->server.listen = listen;
+  if (!data_dir.empty()) cfg->storage.data_dir = data_dir;
+  if (auto v = config::validate_config(*cfg); !v) {
+    std::fprintf(stderr, "commentd: config: %s\n", v.error().message.c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg->log.level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  if (print_routes) {
+    for (auto& r : app::describe_routes()) std::cout << r << "\n";
+    return 0;
+  }
+
+  app::Application application(std::move(*cfg));
+  auto port = application.start();
+  if (!port) {
+    spdlog::error("start-up failed: {}", port.error().message);
+    application.stop();
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << *port << "\n";
+    std::rename(tmp.c_str(), port_file.c_str());
+  }
+  application.run_until_signal();
+  return 0;
+}

@@ -1,0 +1,183 @@
+// The service configuration: a typed mirror of docs/config-schema.md.
+// Field names are the YAML key names. Every key's type, default, bounds and description are
+// declared once, in the table in config/schema.cpp; a test proves the member defaults below
+// equal that table. Value types; thread-safe once built.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace commentd::config {
+
+using std::chrono::milliseconds;
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";  // host:port, see parse_host_port(); port 0 = any
+  int threads = 0;                        // 0 = one per core
+  size_t max_body_bytes = 65536;
+  int max_connections = 10000;
+  milliseconds request_timeout{30'000};
+  milliseconds shutdown_grace{10'000};
+  bool operator==(const ServerConfig&) const = default;
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace|debug|info|warn|error|off
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct CqlConfig {
+  std::vector<std::string> hosts = {"127.0.0.1:9042"};  // each host:port
+  std::string keyspace = "commentd";
+  std::string consistency = "local_quorum";  // one|quorum|local_quorum|all
+  bool operator==(const CqlConfig&) const = default;
+};
+
+struct StorageConfig {
+  std::string backend = "rocksdb";  // rocksdb|cql
+  std::string data_dir = "./data";
+  int block_cache_mb = 256;
+  bool sync_writes = true;
+  size_t write_queue_capacity = 10000;
+  size_t max_group_commit = 1024;  // <= write_queue_capacity
+  int read_threads = 2;
+  CqlConfig cql;
+  bool operator==(const StorageConfig&) const = default;
+};
+
+struct AuthConfig {
+  std::string jwt_secret;  // empty = JWT auth not configured; see apply_env()
+  bool dev_mode = false;
+  bool operator==(const AuthConfig&) const = default;
+};
+
+struct RateRule {
+  int limit = 0;  // events per window per user; 0 = unlimited
+  milliseconds window{60'000};
+  bool operator==(const RateRule&) const = default;
+};
+
+struct LimitsConfig {
+  size_t max_content_bytes = 10000;
+  int max_reply_depth = 1;
+  RateRule create_comment{5, milliseconds{60'000}};
+  RateRule add_reaction{20, milliseconds{60'000}};
+  bool operator==(const LimitsConfig&) const = default;
+};
+
+struct CacheConfig {
+  size_t max_entries = 100000;  // 0 = cache off
+  milliseconds page_ttl{1'000};
+  bool operator==(const CacheConfig&) const = default;
+};
+
+struct RedisConfig {
+  bool enabled = false;
+  std::string host = "localhost";
+  int port = 6379;
+  std::string password;
+  int db = 0;
+  int ttl = 3600;  // seconds
+  bool operator==(const RedisConfig&) const = default;
+};
+
+struct PulsarTopics {
+  std::string comments = "persistent://pavilion/comments/events";
+  std::string reactions = "persistent://pavilion/reactions/events";
+  std::string metrics = "persistent://pavilion/metrics/updates";
+  bool operator==(const PulsarTopics&) const = default;
+};
+
+struct PulsarConfig {
+  bool enabled = false;
+  std::string url = "pulsar://localhost:6650";
+  std::string admin_url = "http://localhost:8080";
+  int batch_size = 100;
+  PulsarTopics topics;
+  bool operator==(const PulsarConfig&) const = default;
+};
+
+// Intervals are non-decreasing from realtime to low.
+struct MetricsReconciliationConfig {
+  bool enabled = true;
+  milliseconds realtime_interval{5'000};
+  milliseconds high_frequency_interval{30'000};
+  milliseconds normal_frequency_interval{300'000};
+  milliseconds low_frequency_interval{1'800'000};
+  bool operator==(const MetricsReconciliationConfig&) const = default;
+};
+
+struct ReactionBatchConfig {
+  size_t batch_size = 1000;  // <= max_pending_ops
+  milliseconds flush_interval{50};
+  size_t max_pending_ops = 100000;
+  bool operator==(const ReactionBatchConfig&) const = default;
+};
+
+// Thresholds are non-increasing from realtime to normal.
+struct TiersConfig {
+  int realtime_per_minute = 600;
+  int high_per_minute = 60;
+  int normal_per_minute = 1;
+  bool operator==(const TiersConfig&) const = default;
+};
+
+struct TrendingConfig {
+  milliseconds window{600'000};
+  int min_events = 300;
+  bool operator==(const TrendingConfig&) const = default;
+};
+
+struct WorkersConfig {
+  MetricsReconciliationConfig metrics_reconciliation;
+  ReactionBatchConfig reaction_batch;
+  TiersConfig tiers;
+  TrendingConfig trending;
+  bool operator==(const WorkersConfig&) const = default;
+};
+
+// A default-constructed Config is the schema's defaults: the embedded engine.
+struct Config {
+  ServerConfig server;
+  LogConfig log;
+  StorageConfig storage;
+  AuthConfig auth;
+  LimitsConfig limits;
+  CacheConfig cache;
+  RedisConfig redis;
+  PulsarConfig pulsar;
+  WorkersConfig workers;
+  bool operator==(const Config&) const = default;
+};
+
+// Keys absent from the text keep their defaults; empty text = all defaults. The result has
+// passed validate_config(). Errors are Errc::bad_request and name the full dotted key.
+Result<Config> parse_config_yaml(std::string_view yaml_text);
+// As parse_config_yaml; error messages are prefixed with "<path>: ".
+Result<Config> load_config_file(const std::string& path);
+
+// Per-key bounds and allowed values, then the rules that span keys. Errc::bad_request.
+Status validate_config(const Config& config);
+
+// A non-empty COMMENTD_JWT_SECRET replaces auth.jwt_secret. Reads the environment: call
+// before starting threads.
+void apply_env(Config& config);
+
+// Every key with its type, default, bounds and description, for `commentd --help-config`.
+std::string describe_schema();
+
+struct HostPort {
+  std::string host;  // without brackets for IPv6
+  uint16_t port = 0;
+};
+// "host:port" or "[v6addr]:port"; host non-empty, port 0..65535 in decimal.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+}  // namespace commentd::config

@@ -1,0 +1,337 @@
+#include "config/schema.h"
+
+#include <charconv>
+#include <limits>
+
+namespace commentd::config {
+namespace {
+
+constexpr int64_t kMs = 1;
+constexpr int64_t kSec = 1000 * kMs;
+constexpr int64_t kMin = 60 * kSec;
+constexpr int64_t kHour = 60 * kMin;
+
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+constexpr std::string_view kBackends[] = {"rocksdb", "cql"};
+constexpr std::string_view kConsistencies[] = {"one", "quorum", "local_quorum", "all"};
+
+// Document order of docs/config-schema.md. Bounds the schema leaves open are chosen here.
+const KeySpec kKeys[] = {
+    // server
+    {.path = "server.listen", .field = [](Config& c) -> auto& { return c.server.listen; },
+     .default_text = R"("127.0.0.1:8080")",
+     .description = "host:port to listen on; port 0 = any free port"},
+    {.path = "server.threads", .field = [](Config& c) -> auto& { return c.server.threads; },
+     .default_text = "0", .min = 0, .max = 256,
+     .description = "event-loop threads; 0 = one per core"},
+    {.path = "server.max_body_bytes",
+     .field = [](Config& c) -> auto& { return c.server.max_body_bytes; },
+     .default_text = "65536", .min = 1024, .max = 16777216,
+     .description = "request bodies above this get 413"},
+    {.path = "server.max_connections",
+     .field = [](Config& c) -> auto& { return c.server.max_connections; },
+     .default_text = "10000", .min = 1, .max = 1000000,
+     .description = "open client connections at most"},
+    {.path = "server.request_timeout",
+     .field = [](Config& c) -> auto& { return c.server.request_timeout; },
+     .default_text = "30s", .min = 100 * kMs, .max = 10 * kMin,
+     .description = "a request taking longer is answered with an error"},
+    {.path = "server.shutdown_grace",
+     .field = [](Config& c) -> auto& { return c.server.shutdown_grace; },
+     .default_text = "10s", .min = 0, .max = 10 * kMin,
+     .description = "in-flight requests get this long on SIGTERM"},
+    // log
+    {.path = "log.level", .field = [](Config& c) -> auto& { return c.log.level; },
+     .default_text = R"("info")", .allowed = kLogLevels,
+     .description = "least severe level logged"},
+    // storage
+    {.path = "storage.backend", .field = [](Config& c) -> auto& { return c.storage.backend; },
+     .default_text = R"("rocksdb")", .allowed = kBackends,
+     .description = "rocksdb (embedded) or cql (cluster)"},
+    {.path = "storage.data_dir", .field = [](Config& c) -> auto& { return c.storage.data_dir; },
+     .default_text = R"("./data")", .description = "RocksDB directory; created if missing"},
+    {.path = "storage.block_cache_mb",
+     .field = [](Config& c) -> auto& { return c.storage.block_cache_mb; },
+     .default_text = "256", .min = 8, .max = 65536,
+     .description = "RocksDB block cache size in MiB"},
+    {.path = "storage.sync_writes",
+     .field = [](Config& c) -> auto& { return c.storage.sync_writes; },
+     .default_text = "true",
+     .description = "fsync the WAL (group commit) before acknowledging a write"},
+    {.path = "storage.write_queue_capacity",
+     .field = [](Config& c) -> auto& { return c.storage.write_queue_capacity; },
+     .default_text = "10000", .min = 16, .max = 10000000,
+     .description = "writes waiting for the writer; beyond it 503"},
+    {.path = "storage.max_group_commit",
+     .field = [](Config& c) -> auto& { return c.storage.max_group_commit; },
+     .default_text = "1024", .min = 1, .max = 100000,
+     .description = "writes per WAL sync at most; <= write_queue_capacity"},
+    {.path = "storage.read_threads",
+     .field = [](Config& c) -> auto& { return c.storage.read_threads; },
+     .default_text = "2", .min = 1, .max = 256,
+     .description = "threads for reads that must touch disk"},
+    {.path = "storage.cql.hosts", .field = [](Config& c) -> auto& { return c.storage.cql.hosts; },
+     .default_text = R"(["127.0.0.1:9042"])",
+     .description = "CQL contact points, host:port each; non-empty when backend is cql"},
+    {.path = "storage.cql.keyspace",
+     .field = [](Config& c) -> auto& { return c.storage.cql.keyspace; },
+     .default_text = R"("commentd")", .description = "CQL keyspace"},
+    {.path = "storage.cql.consistency",
+     .field = [](Config& c) -> auto& { return c.storage.cql.consistency; },
+     .default_text = R"("local_quorum")", .allowed = kConsistencies,
+     .description = "CQL consistency level for reads and writes"},
+    // auth
+    {.path = "auth.jwt_secret", .field = [](Config& c) -> auto& { return c.auth.jwt_secret; },
+     .default_text = R"("")",
+     .description = "HS256 key; empty = JWT auth off; env COMMENTD_JWT_SECRET overrides"},
+    {.path = "auth.dev_mode", .field = [](Config& c) -> auto& { return c.auth.dev_mode; },
+     .default_text = "false",
+     .description = "also accept X-User-Id / X-User-Role headers (never in production)"},
+    // limits
+    {.path = "limits.max_content_bytes",
+     .field = [](Config& c) -> auto& { return c.limits.max_content_bytes; },
+     .default_text = "10000", .min = 1, .max = 1048576,
+     .description = "comment content size limit in bytes"},
+    {.path = "limits.max_reply_depth",
+     .field = [](Config& c) -> auto& { return c.limits.max_reply_depth; },
+     .default_text = "1", .min = 1, .max = 32,
+     .description = "1 = YouTube style: a reply to a reply joins the thread"},
+    {.path = "limits.create_comment.limit",
+     .field = [](Config& c) -> auto& { return c.limits.create_comment.limit; },
+     .default_text = "5", .min = 0, .max = 1000000,
+     .description = "comments per user per window; 0 = unlimited"},
+    {.path = "limits.create_comment.window",
+     .field = [](Config& c) -> auto& { return c.limits.create_comment.window; },
+     .default_text = "1m", .min = 1 * kSec, .max = 24 * kHour,
+     .description = "rate window for create_comment"},
+    {.path = "limits.add_reaction.limit",
+     .field = [](Config& c) -> auto& { return c.limits.add_reaction.limit; },
+     .default_text = "20", .min = 0, .max = 1000000,
+     .description = "reactions per user per window; 0 = unlimited"},
+    {.path = "limits.add_reaction.window",
+     .field = [](Config& c) -> auto& { return c.limits.add_reaction.window; },
+     .default_text = "1m", .min = 1 * kSec, .max = 24 * kHour,
+     .description = "rate window for add_reaction"},
+    // cache
+    {.path = "cache.max_entries", .field = [](Config& c) -> auto& { return c.cache.max_entries; },
+     .default_text = "100000", .min = 0, .max = 100000000,
+     .description = "pages kept in the in-process cache; 0 = off"},
+    {.path = "cache.page_ttl", .field = [](Config& c) -> auto& { return c.cache.page_ttl; },
+     .default_text = "1s", .min = 0, .max = 1 * kHour,
+     .description = "a cached page's counts are at most this old"},
+    // redis
+    {.path = "redis.enabled", .field = [](Config& c) -> auto& { return c.redis.enabled; },
+     .default_text = "false", .description = "use Redis (cluster mode)"},
+    {.path = "redis.host", .field = [](Config& c) -> auto& { return c.redis.host; },
+     .default_text = R"("localhost")", .description = "Redis host; non-empty when enabled"},
+    {.path = "redis.port", .field = [](Config& c) -> auto& { return c.redis.port; },
+     .default_text = "6379", .min = 1, .max = 65535, .description = "Redis port"},
+    {.path = "redis.password", .field = [](Config& c) -> auto& { return c.redis.password; },
+     .default_text = R"("")", .description = "Redis password; empty = none"},
+    {.path = "redis.db", .field = [](Config& c) -> auto& { return c.redis.db; },
+     .default_text = "0", .min = 0, .max = 1023, .description = "Redis database index"},
+    {.path = "redis.ttl", .field = [](Config& c) -> auto& { return c.redis.ttl; },
+     .default_text = "3600", .min = 1, .max = 31536000,
+     .description = "Redis entry lifetime in seconds"},
+    // pulsar
+    {.path = "pulsar.enabled", .field = [](Config& c) -> auto& { return c.pulsar.enabled; },
+     .default_text = "false", .description = "publish events to Pulsar (cluster mode)"},
+    {.path = "pulsar.url", .field = [](Config& c) -> auto& { return c.pulsar.url; },
+     .default_text = R"("pulsar://localhost:6650")",
+     .description = "broker URL, pulsar:// or pulsar+ssl://"},
+    {.path = "pulsar.admin_url", .field = [](Config& c) -> auto& { return c.pulsar.admin_url; },
+     .default_text = R"("http://localhost:8080")", .description = "admin REST URL"},
+    {.path = "pulsar.batch_size", .field = [](Config& c) -> auto& { return c.pulsar.batch_size; },
+     .default_text = "100", .min = 1, .max = 100000,
+     .description = "messages per producer batch at most"},
+    {.path = "pulsar.topics.comments",
+     .field = [](Config& c) -> auto& { return c.pulsar.topics.comments; },
+     .default_text = R"("persistent://pavilion/comments/events")",
+     .description = "topic for comment events"},
+    {.path = "pulsar.topics.reactions",
+     .field = [](Config& c) -> auto& { return c.pulsar.topics.reactions; },
+     .default_text = R"("persistent://pavilion/reactions/events")",
+     .description = "topic for reaction events"},
+    {.path = "pulsar.topics.metrics",
+     .field = [](Config& c) -> auto& { return c.pulsar.topics.metrics; },
+     .default_text = R"("persistent://pavilion/metrics/updates")",
+     .description = "topic for metric updates"},
+    // workers.metrics_reconciliation
+    {.path = "workers.metrics_reconciliation.enabled",
+     .field = [](Config& c) -> auto& { return c.workers.metrics_reconciliation.enabled; },
+     .default_text = "true", .description = "run the metrics reconciliation worker"},
+    {.path = "workers.metrics_reconciliation.realtime_interval",
+     .field = [](Config& c) -> auto& {
+       return c.workers.metrics_reconciliation.realtime_interval;
+     },
+     .default_text = "5s", .min = 100 * kMs, .max = 24 * kHour,
+     .description = "reconcile realtime-tier items this often"},
+    {.path = "workers.metrics_reconciliation.high_frequency_interval",
+     .field = [](Config& c) -> auto& {
+       return c.workers.metrics_reconciliation.high_frequency_interval;
+     },
+     .default_text = "30s", .min = 100 * kMs, .max = 24 * kHour,
+     .description = "reconcile high-tier items this often; >= realtime_interval"},
+    {.path = "workers.metrics_reconciliation.normal_frequency_interval",
+     .field = [](Config& c) -> auto& {
+       return c.workers.metrics_reconciliation.normal_frequency_interval;
+     },
+     .default_text = "5m", .min = 100 * kMs, .max = 24 * kHour,
+     .description = "reconcile normal-tier items this often; >= high_frequency_interval"},
+    {.path = "workers.metrics_reconciliation.low_frequency_interval",
+     .field = [](Config& c) -> auto& {
+       return c.workers.metrics_reconciliation.low_frequency_interval;
+     },
+     .default_text = "30m", .min = 100 * kMs, .max = 24 * kHour,
+     .description = "reconcile low-tier items this often; >= normal_frequency_interval"},
+    // workers.reaction_batch
+    {.path = "workers.reaction_batch.batch_size",
+     .field = [](Config& c) -> auto& { return c.workers.reaction_batch.batch_size; },
+     .default_text = "1000", .min = 1, .max = 1000000,
+     .description = "ops applied per flush at most; <= max_pending_ops"},
+    {.path = "workers.reaction_batch.flush_interval",
+     .field = [](Config& c) -> auto& { return c.workers.reaction_batch.flush_interval; },
+     .default_text = "50ms", .min = 1 * kMs, .max = 1 * kMin,
+     .description = "pending ops are applied at least this often"},
+    {.path = "workers.reaction_batch.max_pending_ops",
+     .field = [](Config& c) -> auto& { return c.workers.reaction_batch.max_pending_ops; },
+     .default_text = "100000", .min = 1, .max = 100000000,
+     .description = "appended but not yet applied; beyond it 503"},
+    // workers.tiers
+    {.path = "workers.tiers.realtime_per_minute",
+     .field = [](Config& c) -> auto& { return c.workers.tiers.realtime_per_minute; },
+     .default_text = "600", .min = 0, .max = 100000000,
+     .description = "events per minute for the realtime tier; >= high_per_minute"},
+    {.path = "workers.tiers.high_per_minute",
+     .field = [](Config& c) -> auto& { return c.workers.tiers.high_per_minute; },
+     .default_text = "60", .min = 0, .max = 100000000,
+     .description = "events per minute for the high tier; >= normal_per_minute"},
+    {.path = "workers.tiers.normal_per_minute",
+     .field = [](Config& c) -> auto& { return c.workers.tiers.normal_per_minute; },
+     .default_text = "1", .min = 0, .max = 100000000,
+     .description = "events per minute for the normal tier; below it: low"},
+    // workers.trending
+    {.path = "workers.trending.window",
+     .field = [](Config& c) -> auto& { return c.workers.trending.window; },
+     .default_text = "10m", .min = 1 * kSec, .max = 24 * kHour,
+     .description = "sliding window over which trending events are counted"},
+    {.path = "workers.trending.min_events",
+     .field = [](Config& c) -> auto& { return c.workers.trending.min_events; },
+     .default_text = "300", .min = 1, .max = 100000000,
+     .description = "events in the window that make a video trending"},
+};
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string join(std::span<const std::string_view> items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+bool KeySpec::has_bounds() const {
+  return std::holds_alternative<FieldRef<int>>(field) ||
+         std::holds_alternative<FieldRef<size_t>>(field) ||
+         std::holds_alternative<FieldRef<milliseconds>>(field);
+}
+
+std::span<const KeySpec> schema() { return kKeys; }
+
+const KeySpec* find_key(std::string_view path) {
+  for (const KeySpec& k : kKeys)
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+bool is_section(std::string_view path) {
+  for (const KeySpec& k : kKeys)
+    if (k.path.size() > path.size() && k.path.starts_with(path) && k.path[path.size()] == '.')
+      return true;
+  return false;
+}
+
+std::string_view type_name(const KeySpec& key) {
+  if (key.is_enum()) return "enum";
+  struct Visitor {
+    std::string_view operator()(FieldRef<bool>) const { return "bool"; }
+    std::string_view operator()(FieldRef<int>) const { return "int"; }
+    std::string_view operator()(FieldRef<size_t>) const { return "int"; }
+    std::string_view operator()(FieldRef<std::string>) const { return "string"; }
+    std::string_view operator()(FieldRef<milliseconds>) const { return "duration"; }
+    std::string_view operator()(FieldRef<std::vector<std::string>>) const {
+      return "list of string";
+    }
+  };
+  return std::visit(Visitor{}, key.field);
+}
+
+std::string format_value(const KeySpec& key, const Config& config) {
+  Config copy = config;  // FieldRef takes a mutable Config
+  struct Visitor {
+    Config& c;
+    std::string operator()(FieldRef<bool> f) const { return f(c) ? "true" : "false"; }
+    std::string operator()(FieldRef<int> f) const { return std::to_string(f(c)); }
+    std::string operator()(FieldRef<size_t> f) const { return std::to_string(f(c)); }
+    std::string operator()(FieldRef<std::string> f) const { return quote(f(c)); }
+    std::string operator()(FieldRef<milliseconds> f) const { return format_duration(f(c)); }
+    std::string operator()(FieldRef<std::vector<std::string>> f) const {
+      std::string out = "[";
+      for (size_t i = 0; i < f(c).size(); ++i) {
+        if (i) out += ", ";
+        out += quote(f(c)[i]);
+      }
+      return out + "]";
+    }
+  };
+  return std::visit(Visitor{copy}, key.field);
+}
+
+std::string format_bounds(const KeySpec& key) {
+  if (key.is_enum()) return join(key.allowed, "|");
+  if (!key.has_bounds()) return "";
+  if (std::holds_alternative<FieldRef<milliseconds>>(key.field))
+    return format_duration(milliseconds{key.min}) + ".." + format_duration(milliseconds{key.max});
+  return std::to_string(key.min) + ".." + std::to_string(key.max);
+}
+
+std::optional<milliseconds> parse_duration(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return std::nullopt;
+  std::string_view unit = text.substr(digits);
+  int64_t scale;
+  if (unit == "ms") scale = kMs;
+  else if (unit == "s") scale = kSec;
+  else if (unit == "m") scale = kMin;
+  else if (unit == "h") scale = kHour;
+  else return std::nullopt;
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + digits, n);
+  if (ec != std::errc() || end != text.data() + digits) return std::nullopt;
+  if (n > std::numeric_limits<int64_t>::max() / scale) return std::nullopt;
+  return milliseconds{n * scale};
+}
+
+std::string format_duration(milliseconds d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms % kHour == 0) return std::to_string(ms / kHour) + "h";
+  if (ms % kMin == 0) return std::to_string(ms / kMin) + "m";
+  if (ms % kSec == 0) return std::to_string(ms / kSec) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+}  // namespace commentd::config

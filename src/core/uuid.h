@@ -1,0 +1,49 @@
+// 128-bit ids. New ids are UUIDv7 (RFC 9562): 48-bit Unix-ms timestamp first, so byte order
+// is creation order, then a per-process counter for ids made in the same millisecond.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+
+namespace commentd {
+
+struct Uuid {
+  std::array<uint8_t, 16> bytes{};
+
+  static std::optional<Uuid> parse(std::string_view text);  // canonical 8-4-4-4-12 hex only
+  std::string str() const;                                  // lowercase canonical form
+  bool is_nil() const;
+  // The embedded timestamp of a UUIDv7, in ms.
+  TimeMs v7_time_ms() const;
+
+  auto operator<=>(const Uuid&) const = default;
+};
+
+struct UuidHash {
+  size_t operator()(const Uuid& u) const noexcept;
+};
+
+// Thread-safe. Ids from one generator are strictly increasing, even when the clock stalls or
+// steps back.
+class UuidGenerator {
+ public:
+  UuidGenerator(const Clock& clock, uint64_t seed);
+  Uuid next();
+
+ private:
+  const Clock& clock_;
+  std::mutex mu_;
+  std::mt19937_64 rng_;   // GUARDED_BY(mu_)
+  TimeMs last_ms_ = 0;    // GUARDED_BY(mu_)
+  uint16_t counter_ = 0;  // GUARDED_BY(mu_): the 12-bit rand_a field
+};
+
+}  // namespace commentd

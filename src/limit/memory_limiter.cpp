@@ -1,0 +1,67 @@
+#include <array>
+#include <mutex>
+#include <unordered_map>
+
+#include "limit/rate_limiter.h"
+
+namespace commentd::limit {
+namespace {
+
+constexpr size_t kShards = 32;
+
+class MemoryRateLimiter final : public RateLimiter {
+ public:
+  MemoryRateLimiter(Rule cc, Rule ar, const Clock& clock, size_t max_keys)
+      : rules_{cc, ar}, clock_(clock), per_shard_(std::max<size_t>(16, max_keys / kShards)) {}
+
+  Decision check(const Uuid& user_id, Action action) override {
+    const Rule& r = rules_[static_cast<size_t>(action)];
+    if (r.limit <= 0) return {};
+    const TimeMs now = clock_.now_ms();
+    // Emission interval in microseconds keeps precision for high limits.
+    const int64_t t_us = r.window * 1000 / r.limit;
+    const int64_t tau_us = r.window * 1000 - t_us;  // how far ahead TAT may run
+    const int64_t now_us = now * 1000;
+
+    Uuid key = user_id;
+    key.bytes[15] ^= static_cast<uint8_t>(action) + 1;  // one bucket per (user, action)
+    auto& s = shards_[UuidHash{}(key) % kShards];
+    std::lock_guard lk(s.mu);
+    auto [it, fresh] = s.tat.try_emplace(key, now_us);
+    int64_t tat = std::max(it->second, now_us);
+    if (tat - now_us > tau_us) {
+      return {false, (tat - now_us - tau_us + 999) / 1000};
+    }
+    it->second = tat + t_us;
+    if (fresh && s.tat.size() > per_shard_) sweep(s, now_us);
+    return {};
+  }
+
+ private:
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<Uuid, int64_t, UuidHash> tat;  // GUARDED_BY(mu)
+  };
+
+  // Drops buckets that are full again (TAT in the past): forgetting them changes nothing.
+  // If none are, drops arbitrary ones: those users get a fresh burst, never a false 429.
+  void sweep(Shard& s, int64_t now_us) {
+    for (auto it = s.tat.begin(); it != s.tat.end();)
+      it = it->second <= now_us ? s.tat.erase(it) : std::next(it);
+    while (s.tat.size() > per_shard_) s.tat.erase(s.tat.begin());
+  }
+
+  std::array<Rule, 2> rules_;
+  const Clock& clock_;
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace
+
+std::unique_ptr<RateLimiter> make_memory_limiter(Rule cc, Rule ar, const Clock& clock,
+                                                 size_t max_keys) {
+  return std::make_unique<MemoryRateLimiter>(cc, ar, clock, max_keys);
+}
+
+}  // namespace commentd::limit

@@ -1,0 +1,95 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace commentd::metrics {
+
+class Metrics::Sources final : public prometheus::Collectable {
+ public:
+  void add(Source s) {
+    std::lock_guard lk(mu_);
+    sources_.push_back(std::move(s));
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    std::lock_guard lk(mu_);
+    for (auto& s : sources_) s(out);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Source> sources_;  // GUARDED_BY(mu_)
+};
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()), sources_(std::make_shared<Sources>()) {
+  requests_ = &prometheus::BuildHistogram()
+                   .Name("commentd_http_request_duration_seconds")
+                   .Help("HTTP request duration by route, method and status")
+                   .Register(*registry_);
+  auto& info = prometheus::BuildGauge()
+                   .Name("commentd_build_info")
+                   .Help("Build information; the value is always 1")
+                   .Register(*registry_);
+  info.Add({{"version", COMMENTD_VERSION}, {"mode", "embedded"}}).Set(1);
+}
+
+void Metrics::observe_request(std::string_view method, std::string_view route, unsigned status,
+                              double seconds) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5};
+  requests_
+      ->Add({{"method", std::string(method)},
+             {"route", route.empty() ? std::string("unmatched") : std::string(route)},
+             {"status", std::to_string(status)}},
+            kBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::add_source(Source s) { sources_->add(std::move(s)); }
+
+std::string Metrics::render() const {
+  auto families = registry_->Collect();
+  auto extra = sources_->Collect();
+  families.insert(families.end(), std::make_move_iterator(extra.begin()),
+                  std::make_move_iterator(extra.end()));
+  std::ostringstream os;
+  prometheus::TextSerializer().Serialize(os, families);
+  return os.str();
+}
+
+namespace {
+prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType t) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = t;
+  return f;
+}
+}  // namespace
+
+void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+                double value) {
+  prometheus::ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == prometheus::MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {
+  auto f = family(std::move(name), std::move(help), prometheus::MetricType::Counter);
+  add_sample(f, {}, value);
+  return f;
+}
+
+prometheus::MetricFamily gauge_family(std::string name, std::string help, double value) {
+  auto f = family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
+  add_sample(f, {}, value);
+  return f;
+}
+
+}  // namespace commentd::metrics

@@ -1,0 +1,117 @@
+// The embedded Store: one RocksDB database, one column family per table of the plan.
+//
+// Writes: commit() enqueues into a bounded queue drained by one writer thread. The writer
+// takes up to max_group_commit WriteSets, checks each one's preconditions against the
+// database plus the writes of the group before it (a WriteBatchWithIndex), and writes the
+// whole group as one WriteBatch with one WAL fsync: group commit, never on an event-loop
+// thread. A WriteSet whose precondition fails is rolled back alone (Errc::conflict).
+// Because one thread applies all writes in order, a precondition checked by the writer
+// cannot be invalidated before its batch lands.
+//
+// Reads go straight to RocksDB; with ReadMode{may_block=false} they read only the memtable
+// and block cache (kBlockCacheTier) and return Errc::would_block when they would need I/O.
+//
+// Thread-safe.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/store.h"
+
+namespace commentd::store::rocks {
+
+struct RocksOptions {
+  std::string data_dir = "./data";
+  size_t block_cache_mb = 256;
+  bool sync_writes = true;
+  size_t write_queue_capacity = 10000;
+  size_t max_group_commit = 1024;
+};
+
+// Column families, in creation order (index into handles_).
+enum Cf : size_t {
+  kDefault = 0,          // meta: consumer positions
+  kComments,             // comments: id -> row
+  kCommentsByVideo,      // comments_by_video: video + desc(created_at) + id
+  kReplies,              // replies: parent + desc(created_at) + id
+  kBucketed,             // comments_by_video_bucketed: video + bucket + desc(created_at) + id
+  kReactions,            // reactions: comment + user -> register
+  kCommentMetrics,       // comment_metrics: comment -> counters (merge)
+  kVideoStats,           // video_stats: video -> counters (merge)
+  kReactionEvents,       // reaction_events: comment + desc(created_at) + reaction_id
+  kReactionOps,          // the durable op log: seq -> op
+  kOutbox,               // domain events waiting for the bus: seq -> event
+  kHiddenByUser,         // added: video + user + id, a user's non-public comments
+  kCfCount
+};
+
+class RocksStore final : public Store {
+ public:
+  static Result<std::unique_ptr<RocksStore>> open(const RocksOptions& opts);
+  ~RocksStore() override;
+
+  Result<std::optional<Comment>> get_comment(const Uuid& id, ReadMode m) override;
+  Result<ScanResult> scan(const ScanRequest& req, ReadMode m) override;
+  Result<bool> has_entries(Index index, const Uuid& key, ReadMode m) override;
+  Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
+                                                  ReadMode m) override;
+  Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) override;
+  Result<std::vector<ReactionRow>> get_reactions(const Uuid& user_id,
+                                                 const std::vector<Uuid>& comment_ids,
+                                                 ReadMode m) override;
+  Result<std::vector<ReactionRow>> get_registers(
+      const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
+  Result<bool> has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) override;
+  Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override;
+  Result<VideoRecount> recount_video(const Uuid& video_id) override;
+  Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after,
+                                     size_t max) override;
+  Result<std::vector<ReactionOp>> read_ops(uint64_t after_seq, size_t max) override;
+  Result<uint64_t> consumer_pos(const std::string& consumer) override;
+  uint64_t last_op_seq() const override;
+  void commit(WriteSet ws, CommitCallback done) override;
+  void close() override;
+  bool ready() const override;
+
+  // Outbox entries after `seq` (for the relay to the event bus and for tests).
+  Result<std::vector<std::pair<uint64_t, std::string>>> read_outbox(uint64_t after_seq,
+                                                                    size_t max);
+  size_t queue_depth() const;
+
+ private:
+  struct Pending {
+    WriteSet ws;
+    CommitCallback done;
+  };
+
+  RocksStore() = default;
+  void writer_loop();
+  void apply_group(std::vector<Pending>& group);
+  rocksdb::ReadOptions read_options(ReadMode m, const rocksdb::Snapshot* snap = nullptr) const;
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
+
+  RocksOptions opts_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // GUARDED_BY(mu_)
+  bool closing_ = false;       // GUARDED_BY(mu_)
+  std::thread writer_;
+
+  // Owned by the writer thread after open(); read elsewhere through the atomic.
+  uint64_t next_op_seq_ = 1;
+  uint64_t next_outbox_seq_ = 1;
+  std::atomic<uint64_t> last_op_seq_{0};
+};
+
+}  // namespace commentd::store::rocks

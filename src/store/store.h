@@ -1,0 +1,140 @@
+// The storage seam. RocksStore (embedded, store/rocks/) implements it today; a CQL store for
+// ScyllaDB/Cassandra plugs in here. Callers never see RocksDB or CQL types.
+//
+// Reads are synchronous and take a ReadMode: with may_block=false an implementation must
+// answer from memory or return Errc::would_block, so an event-loop thread can try first
+// and hand the read to a read pool only when it needs I/O (see store/async.h).
+// Writes are asynchronous: commit() queues a WriteSet for the writer, which checks its
+// preconditions and applies all of its mutations atomically and durably, then calls back.
+//
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/cursor.h"
+#include "core/error.h"
+#include "core/model.h"
+
+namespace commentd::store {
+
+struct ReadMode {
+  bool may_block = true;
+};
+
+// The list indexes: comments_by_video (top-level comments of a video) and replies (the
+// replies of one thread). Both keep CQL clustering order: created_at DESC, id ASC.
+enum class Index : uint8_t { video = 0, replies = 1 };
+
+struct ScanRequest {
+  Index index = Index::video;
+  Uuid key;                         // video_id or parent_id
+  SortOrder sort = SortOrder::newest;
+  std::optional<CursorPos> after;   // start strictly after this position
+  size_t max_rows = 20;
+};
+
+struct ScanResult {
+  std::vector<Comment> rows;   // joined from `comments`, in list order
+  std::optional<CursorPos> last;  // position of the last index entry scanned
+  bool exhausted = false;      // no entries after `last`
+};
+
+// --- mutations: typed rows, applied atomically by one commit -----------------------------
+struct PutComment { Comment comment; };
+struct IndexPut { Index index; Uuid key; TimeMs created_at; Uuid id; };
+struct IndexDelete { Index index; Uuid key; TimeMs created_at; Uuid id; };
+// comments_by_video_bucketed: (video_id, time_bucket) partitions.
+struct BucketPut { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
+struct BucketDelete { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
+// Marks that `user` has a non-public comment `id` in `video` (so their lists skip the
+// shared cache); set=false removes the mark.
+struct HiddenMark { Uuid video_id; Uuid user_id; Uuid id; bool set; };
+// Counter deltas (the plan's counter columns); last_updated takes the max.
+struct MetricsDelta { Uuid comment_id; int64_t likes = 0, dislikes = 0, replies = 0; TimeMs at = 0; };
+struct StatsDelta { Uuid video_id; int64_t comments = 0, reactions = 0; TimeMs at = 0; };
+// Overwrites a counter row with absolute values (reconciliation repairs).
+struct MetricsSet { Uuid comment_id; CommentMetrics value; };
+struct StatsSet { Uuid video_id; VideoStats value; };
+// The (comment, user) register. type none is kept as a tombstone so LWW order holds.
+struct PutReaction { Uuid comment_id; Uuid user_id; ReactionRow row; };
+// reaction_events: the plan's event log of reaction changes.
+struct PutReactionEvent { Uuid comment_id; TimeMs at; Uuid reaction_id; Uuid user_id; ReactionType type; bool add; };
+// Append to the durable op log; its seq is assigned by the writer and returned.
+struct AppendReactionOp { ReactionOp op; };
+// Append a domain event to the outbox (relayed to the event bus).
+struct AppendOutbox { std::string topic; std::string key; std::string payload; };
+// A consumer's position in the op log.
+struct SetConsumerPos { std::string consumer; uint64_t seq; };
+
+using Mutation = std::variant<PutComment, IndexPut, IndexDelete, BucketPut, BucketDelete,
+                              HiddenMark, MetricsDelta, StatsDelta, MetricsSet, StatsSet,
+                              PutReaction, PutReactionEvent, AppendReactionOp, AppendOutbox,
+                              SetConsumerPos>;
+
+// The comment row must be at `version` (0 = must not exist, or be absent).
+struct CommentAt { Uuid id; uint64_t version; };
+// The consumer's position must be `seq`.
+struct ConsumerAt { std::string consumer; uint64_t seq; };
+using Precondition = std::variant<CommentAt, ConsumerAt>;
+
+struct WriteSet {
+  std::vector<Precondition> preconditions;
+  std::vector<Mutation> mutations;
+};
+
+struct CommitResult {
+  std::vector<uint64_t> op_seqs;  // one per AppendReactionOp, in order
+};
+
+// Errc::conflict when a precondition does not hold (nothing written); Errc::overloaded when
+// the write queue is full; Errc::unavailable after close().
+using CommitCallback = std::function<void(Result<CommitResult>)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<std::optional<Comment>> get_comment(const Uuid& id, ReadMode m) = 0;
+  virtual Result<ScanResult> scan(const ScanRequest& req, ReadMode m) = 0;
+  // Does the index have any entry under `key` (e.g. does a comment have replies)?
+  virtual Result<bool> has_entries(Index index, const Uuid& key, ReadMode m) = 0;
+  virtual Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
+                                                          ReadMode m) = 0;
+  virtual Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) = 0;
+  // The caller's register for each comment (type none where there is none).
+  virtual Result<std::vector<ReactionRow>> get_reactions(const Uuid& user_id,
+                                                         const std::vector<Uuid>& comment_ids,
+                                                         ReadMode m) = 0;
+  // The registers of arbitrary (comment, user) pairs (the reaction applier). Blocking.
+  virtual Result<std::vector<ReactionRow>> get_registers(
+      const std::vector<std::pair<Uuid, Uuid>>& comment_user) = 0;
+  virtual Result<bool> has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) = 0;
+
+  // Stored counters and a recount from the source of truth, read at one snapshot, so the
+  // difference is exactly the drift (reconciliation). Blocking.
+  struct CommentRecount { Uuid video_id; CommentMetrics stored; CommentMetrics truth; };
+  struct VideoRecount { VideoStats stored; VideoStats truth; };
+  virtual Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) = 0;
+  virtual Result<VideoRecount> recount_video(const Uuid& video_id) = 0;
+  // Ids of comments (or videos) after `after`, in key order, at most `max`. Blocking.
+  enum class IdTable { comments, videos };
+  virtual Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after,
+                                             size_t max) = 0;
+  // The op log after `seq`, at most `max` ops. Blocking.
+  virtual Result<std::vector<ReactionOp>> read_ops(uint64_t after_seq, size_t max) = 0;
+  virtual Result<uint64_t> consumer_pos(const std::string& consumer) = 0;
+  virtual uint64_t last_op_seq() const = 0;
+
+  virtual void commit(WriteSet ws, CommitCallback done) = 0;
+
+  // Stops the writer after draining queued commits; later commits fail with unavailable.
+  virtual void close() = 0;
+  virtual bool ready() const = 0;
+};
+
+}  // namespace commentd::store

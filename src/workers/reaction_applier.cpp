@@ -1,0 +1,159 @@
+#include "workers/reaction_applier.h"
+
+#include <future>
+#include <map>
+#include <spdlog/spdlog.h>
+
+#include "core/reaction_set.h"
+
+namespace commentd::workers {
+
+ReactionApplier::ReactionApplier(store::Store& store, service::ReactionOverlay& overlay,
+                                 const Clock& clock, ApplierOptions opts)
+    : store_(store), overlay_(overlay), clock_(clock), opts_(opts) {}
+
+ReactionApplier::~ReactionApplier() { stop(); }
+
+Status ReactionApplier::start() {
+  auto pos = store_.consumer_pos(kConsumerName);
+  if (!pos) return pos.take_error();
+  applied_ = *pos;
+  // Ops that were durable but not applied before a restart are visible to their users again
+  // through the overlay until they are applied.
+  for (uint64_t at = *pos;;) {
+    auto ops = store_.read_ops(at, 4096);
+    if (!ops) return ops.take_error();
+    if (ops->empty()) break;
+    for (auto& op : *ops) overlay_.put(op);
+    at = ops->back().seq;
+  }
+  thread_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
+void ReactionApplier::notify() {
+  {
+    std::lock_guard lk(mu_);
+    pending_ = true;
+  }
+  cv_.notify_one();
+}
+
+void ReactionApplier::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ || !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ReactionApplier::run() {
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock lk(mu_);
+      // Wake on notify (ops arrived), and at least every flush_interval.
+      cv_.wait_for(lk, opts_.flush_interval, [&] { return pending_ || stopping_; });
+      pending_ = false;
+      stopping = stopping_;
+    }
+    // Drain what is there; under load each pass applies a full batch.
+    for (;;) {
+      auto n = apply_once();
+      if (!n) {
+        stats_.errors.fetch_add(1);
+        spdlog::error("reaction applier: {}", n.error().message);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        break;
+      }
+      if (*n < opts_.batch_size) break;
+    }
+    if (stopping && store_.last_op_seq() <= applied_.load()) return;
+  }
+}
+
+Result<size_t> ReactionApplier::apply_once() {
+  auto t0 = std::chrono::steady_clock::now();
+  const uint64_t from = applied_.load();
+  auto ops = store_.read_ops(from, opts_.batch_size);
+  if (!ops) return ops.take_error();
+  if (ops->empty()) return size_t{0};
+
+  // Current registers of every key the batch touches, in one read.
+  std::vector<std::pair<Uuid, Uuid>> keys;
+  std::map<RegisterKey, size_t> index;
+  for (auto& op : *ops) {
+    RegisterKey k{op.comment_id, op.user_id};
+    if (index.emplace(k, keys.size()).second) keys.emplace_back(op.comment_id, op.user_id);
+  }
+  auto rows = store_.get_registers(keys);
+  if (!rows) return rows.take_error();
+
+  ReactionSet set;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if ((*rows)[i].timestamp != 0) set.seed({keys[i].first, keys[i].second}, (*rows)[i]);
+
+  struct Net { int64_t likes = 0, dislikes = 0; Uuid video; };
+  std::map<Uuid, Net> per_comment;
+  std::map<Uuid, int64_t> per_video;
+  std::map<RegisterKey, ReactionRow> changed;
+  store::WriteSet ws;
+  const TimeMs now = clock_.now_ms();
+  uint64_t ignored = 0;
+  for (auto& op : *ops) {
+    RegisterKey k{op.comment_id, op.user_id};
+    const ReactionRow* prev = set.find(k);
+    ReactionType before = prev ? prev->type : ReactionType::none;
+    if (!set.add(op)) { ++ignored; continue; }
+    changed[k] = *set.find(k);
+    auto d = transition(before, op.type);
+    if (d.likes || d.dislikes) {
+      auto& n = per_comment[op.comment_id];
+      n.likes += d.likes;
+      n.dislikes += d.dislikes;
+      n.video = op.video_id;
+      per_video[op.video_id] += d.likes + d.dislikes;
+      ws.mutations.push_back(store::PutReactionEvent{op.comment_id, op.timestamp, op.op_id, op.user_id,
+                                                     op.type == ReactionType::none ? before : op.type,
+                                                     op.type != ReactionType::none});
+    } else {
+      ++ignored;  // e.g. "like" repeated: the register's order moves, the counts do not
+    }
+  }
+  for (auto& [k, row] : changed) ws.mutations.push_back(store::PutReaction{k.comment_id, k.user_id, row});
+  uint64_t counter_writes = 0;
+  for (auto& [cid, n] : per_comment) {
+    if (!n.likes && !n.dislikes) continue;  // the batch's ops cancelled out
+    ws.mutations.push_back(store::MetricsDelta{cid, n.likes, n.dislikes, 0, now});
+    ++counter_writes;
+  }
+  for (auto& [vid, n] : per_video)
+    if (n) ws.mutations.push_back(store::StatsDelta{vid, 0, n, now});
+  const uint64_t to = ops->back().seq;
+  ws.preconditions.push_back(store::ConsumerAt{kConsumerName, from});
+  ws.mutations.push_back(store::SetConsumerPos{kConsumerName, to});
+
+  std::promise<Result<store::CommitResult>> done;
+  auto fut = done.get_future();
+  store_.commit(std::move(ws), [&done](Result<store::CommitResult> r) { done.set_value(std::move(r)); });
+  auto r = fut.get();
+  if (!r) return r.take_error();
+
+  applied_.store(to);
+  for (auto& op : *ops) {
+    overlay_.applied(op.comment_id, op.user_id, op.seq);
+    if (on_applied_) on_applied_(op);
+  }
+  stats_.ops_applied.fetch_add(ops->size() - ignored);
+  stats_.ops_ignored.fetch_add(ignored);
+  stats_.batches.fetch_add(1);
+  stats_.counter_writes.fetch_add(counter_writes);
+  stats_.last_batch_size.store(ops->size());
+  stats_.last_flush_seconds.store(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return ops->size();
+}
+
+}  // namespace commentd::workers

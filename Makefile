@@ -25,13 +25,13 @@ run: build
 # Every test: unit (ctest) and end-to-end against the real binary (pytest).
 test: test-deps build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
-	@COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	@COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 e2e: build
-	@COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	@COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 bench: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release

@@ -21,7 +21,8 @@ http::Response error_to_response(const http::Request& req, const Error& e) {
     case Errc::would_block: s = bhttp::status::internal_server_error; break;
   }
   // Internal details stay in the log, not in the response.
-  std::string_view msg = s == bhttp::status::internal_server_error ? "internal error" : e.message;
+  std::string_view msg = e.message;
+  if (s == bhttp::status::internal_server_error) msg = "internal error";
   auto res = http::error_response(req, s, e.client_code(), msg);
   if (e.code == Errc::unauthenticated) res.set(bhttp::field::www_authenticate, "Bearer");
   if (e.retry_after_s > 0) res.set(bhttp::field::retry_after, std::to_string(e.retry_after_s));

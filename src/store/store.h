@@ -27,7 +27,7 @@ struct ReadMode {
 };
 
 // The list indexes: comments_by_video (top-level comments of a video) and replies (the
-// replies of one thread). Both keep CQL clustering order: created_at DESC, id ASC.
+// replies of one thread). Order: created_at DESC, then id DESC (see store/rocks/codec.h).
 enum class Index : uint8_t { video = 0, replies = 1 };
 
 struct ScanRequest {

@@ -75,7 +75,7 @@ std::string index_key(std::string_view partition, TimeMs created_at, const Uuid&
   k.reserve(partition.size() + 24);
   k.append(partition);
   put_desc_time(k, created_at);
-  put_uuid(k, id);
+  for (uint8_t b : id.bytes) k.push_back(static_cast<char>(~b));  // id DESC too
   return k;
 }
 
@@ -101,7 +101,9 @@ std::string bucket_partition(const Uuid& video_id, std::string_view bucket) {
 
 IndexPos parse_index_suffix(std::string_view key) {
   auto s = key.substr(key.size() - 24);
-  return {get_desc_time(s), get_uuid(s.substr(8))};
+  IndexPos p{get_desc_time(s), {}};
+  for (size_t i = 0; i < 16; ++i) p.id.bytes[i] = static_cast<uint8_t>(~static_cast<uint8_t>(s[8 + i]));
+  return p;
 }
 
 std::string encode_comment(const Comment& c) {

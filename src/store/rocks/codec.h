@@ -1,6 +1,9 @@
 // Byte encodings of RocksDB keys and values. Keys are order-preserving: iterating a column
-// family in byte order gives the CQL clustering order of the table it stands for
-// (partition key, then created_at DESC, then id ASC). Pure functions; thread-safe.
+// family in byte order gives the clustering order of the table it stands for: partition
+// key, then created_at DESC, then id DESC. The plan's CQL tables break created_at ties by
+// id ASC; we break them by id DESC so that "newest" is strictly reverse creation order even
+// for comments made in the same millisecond (ids are time-ordered), and "oldest", iterated
+// backwards, strictly creation order. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +23,7 @@ TimeMs get_desc_time(std::string_view in);
 void put_uuid(std::string& out, const Uuid& u);
 Uuid get_uuid(std::string_view in);  // REQUIRES: in.size() >= 16
 
-// partition(16 or more bytes) + desc(created_at) + id
+// partition(16 or more bytes) + desc(created_at) + desc(id)
 std::string index_key(std::string_view partition, TimeMs created_at, const Uuid& id);
 std::string uuid_key(const Uuid& u);
 std::string pair_key(const Uuid& a, const Uuid& b);

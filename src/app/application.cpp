@@ -58,10 +58,38 @@ Result<uint16_t> Application::start() {
   service_->set_on_op_appended([a = applier_.get()] { a->notify(); });
   service_->set_applied_seq_source([a = applier_.get()] { return a->applied_seq(); });
 
+  const auto& w = cfg_.workers;
+  activity_ = std::make_unique<workers::ActivityTracker>(
+      clock_, workers::TierRules{w.tiers.realtime_per_minute, w.tiers.high_per_minute, w.tiers.normal_per_minute,
+                                 w.trending.window.count(), w.trending.min_events});
+  applier_->set_on_applied([a = activity_.get()](const ReactionOp& op) {
+    a->record_comment(op.comment_id);
+    a->record_video(op.video_id);
+  });
+  service_->set_on_activity([a = activity_.get()](const Uuid& video, const std::optional<Uuid>& comment) {
+    a->record_video(video);
+    if (comment) a->record_comment(*comment);
+  });
+  service_->set_video_tier_source([a = activity_.get()](const Uuid& v) {
+    return std::pair{a->video_trending(v), a->video_tier(v)};
+  });
+
+  // Workers are owned here and registered without ownership: they must outlive the
+  // service. Started in this order, stopped in reverse: the reconciler stops first, then the
+  // applier drains the log.
   workers_ = std::make_unique<workers::WorkerManager>();
-  // The applier is owned here and registered without ownership: it must outlive the service.
-  auto s = workers_->register_worker(std::shared_ptr<workers::Worker>(applier_.get(), [](workers::Worker*) {}));
+  auto unowned = [](workers::Worker* p) { return std::shared_ptr<workers::Worker>(p, [](workers::Worker*) {}); };
+  auto s = workers_->register_worker(unowned(applier_.get()));
   if (!s) return s.take_error();
+  if (w.metrics_reconciliation.enabled) {
+    const auto& mr = w.metrics_reconciliation;
+    reconciler_ = std::make_unique<workers::MetricsWorker>(
+        *store_, *activity_, clock_,
+        workers::ReconcileIntervals{mr.realtime_interval, mr.high_frequency_interval, mr.normal_frequency_interval,
+                                    mr.low_frequency_interval});
+    s = workers_->register_worker(unowned(reconciler_.get()));
+    if (!s) return s.take_error();
+  }
   s = workers_->start_all();
   if (!s) return s.take_error();
 
@@ -91,6 +119,25 @@ Result<uint16_t> Application::start() {
     out.push_back(gauge_family("commentd_accumulator_last_flush_seconds", "Duration of the last flush", as.last_flush_seconds.load()));
     out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", store_->queue_depth()));
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
+    if (reconciler_) {
+      auto& rs = reconciler_->stats();
+      prometheus::MetricFamily repairs{"commentd_reconciliation_repairs_total",
+                                       "Counter rows found drifted and repaired, by tier and table",
+                                       prometheus::MetricType::Counter, {}};
+      prometheus::MetricFamily runs{"commentd_reconciliation_runs_total", "Reconciliation passes, by tier",
+                                    prometheus::MetricType::Counter, {}};
+      for (Tier t : {Tier::low, Tier::normal, Tier::high, Tier::realtime}) {
+        size_t i = static_cast<size_t>(t);
+        std::string tier(to_string(t));
+        metrics::add_sample(repairs, {{"tier", tier}, {"table", "comment_metrics"}}, rs.comment_repairs[i].load());
+        metrics::add_sample(repairs, {{"tier", tier}, {"table", "video_stats"}}, rs.video_repairs[i].load());
+        metrics::add_sample(runs, {{"tier", tier}}, rs.runs[i].load());
+      }
+      out.push_back(std::move(repairs));
+      out.push_back(std::move(runs));
+      out.push_back(counter_family("commentd_reconciliation_errors_total", "Reconciliation checks that failed", rs.errors.load()));
+    }
+    out.push_back(gauge_family("commentd_activity_tracked_keys", "Comments and videos with recent activity", activity_->size()));
     out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));
   });
 

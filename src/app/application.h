@@ -19,6 +19,8 @@
 #include "metrics/metrics.h"
 #include "service/comment_service.h"
 #include "store/rocks/rocks_store.h"
+#include "workers/activity_tracker.h"
+#include "workers/metrics_worker.h"
 #include "workers/reaction_applier.h"
 #include "workers/worker_manager.h"
 
@@ -49,6 +51,8 @@ class Application {
   service::ReactionOverlay overlay_;
   std::unique_ptr<service::CommentService> service_;
   std::unique_ptr<workers::ReactionApplier> applier_;
+  std::unique_ptr<workers::ActivityTracker> activity_;
+  std::unique_ptr<workers::MetricsWorker> reconciler_;
   std::unique_ptr<workers::WorkerManager> workers_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
   std::unique_ptr<metrics::Metrics> metrics_;

@@ -177,6 +177,7 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       co_return r.take_error();
     }
     cache_.bump_video(video_id);
+    if (on_activity_) on_activity_(video_id, c.parent_id);
     co_return comment_json(c, CommentMetrics{}, ReactionType::none);
   }
   co_return Error(Errc::conflict, "the parent comment kept changing; retry", "conflict");
@@ -261,6 +262,7 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
       co_return r.take_error();
     }
     cache_.bump_video(c.video_id);
+    if (on_activity_) on_activity_(c.video_id, c.parent_id);
     co_return ok_status();
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");

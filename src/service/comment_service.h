@@ -78,6 +78,12 @@ class CommentService {
     video_tier_ = std::move(fn);
   }
 
+  // Told of each comment write (video, and the parent whose reply count moved) for the
+  // activity tiers.
+  void set_on_activity(std::function<void(const Uuid& video, const std::optional<Uuid>& comment)> fn) {
+    on_activity_ = std::move(fn);
+  }
+
   ServiceStats& stats() { return stats_; }
 
  private:
@@ -106,6 +112,7 @@ class CommentService {
   std::function<void()> on_op_appended_;
   std::function<uint64_t()> applied_seq_;
   std::function<std::pair<bool, Tier>(const Uuid&)> video_tier_;
+  std::function<void(const Uuid&, const std::optional<Uuid>&)> on_activity_;
 
   // Request coalescing: concurrent misses on one cache key wait for the first one's read.
   struct Flight;

@@ -81,6 +81,15 @@ Result<uint16_t> Application::start() {
   auto unowned = [](workers::Worker* p) { return std::shared_ptr<workers::Worker>(p, [](workers::Worker*) {}); };
   auto s = workers_->register_worker(unowned(applier_.get()));
   if (!s) return s.take_error();
+  // Log retention: applied ops and old outbox events beyond storage.log_retention.
+  maintenance_ = std::make_unique<workers::Scheduler>("maintenance", clock_, std::chrono::seconds(1));
+  s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
+    uint64_t keep = cfg_.storage.log_retention, applied = applier_->applied_seq();
+    return store_->trim_logs(applied > keep ? applied - keep : 0, keep);
+  });
+  if (!s) return s.take_error();
+  s = workers_->register_worker(unowned(maintenance_.get()));
+  if (!s) return s.take_error();
   if (w.metrics_reconciliation.enabled) {
     const auto& mr = w.metrics_reconciliation;
     reconciler_ = std::make_unique<workers::MetricsWorker>(

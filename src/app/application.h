@@ -53,6 +53,7 @@ class Application {
   std::unique_ptr<workers::ReactionApplier> applier_;
   std::unique_ptr<workers::ActivityTracker> activity_;
   std::unique_ptr<workers::MetricsWorker> reconciler_;
+  std::unique_ptr<workers::Scheduler> maintenance_;
   std::unique_ptr<workers::WorkerManager> workers_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
   std::unique_ptr<metrics::Metrics> metrics_;

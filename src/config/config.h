@@ -48,6 +48,7 @@ struct StorageConfig {
   size_t write_queue_capacity = 10000;
   size_t max_group_commit = 1024;  // <= write_queue_capacity
   int read_threads = 2;
+  size_t log_retention = 1000000;  // applied ops / outbox events kept
   CqlConfig cql;
   bool operator==(const StorageConfig&) const = default;
 };

@@ -132,6 +132,10 @@ class Store {
 
   virtual void commit(WriteSet ws, CommitCallback done) = 0;
 
+  // Retention: drops op-log entries up to `op_seq_upto` (REQUIRES: all applied) and all but
+  // the newest `outbox_keep` outbox events. Blocking.
+  virtual Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) = 0;
+
   // Stops the writer after draining queued commits; later commits fail with unavailable.
   virtual void close() = 0;
   virtual bool ready() const = 0;

@@ -3,10 +3,10 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <unordered_map>
 
 #include "store/rocks/codec.h"
 
@@ -72,6 +72,10 @@ std::string index_partition(Index index, const Uuid& key) {
 }
 
 const std::string kConsumerPrefix = "consumer/";
+// The last sequence handed out per log, written with every group that appends: a trimmed
+// (even empty) log still resumes after it, so a sequence is never reused.
+const std::string kOpSeqKey = "seq/reaction_ops";
+const std::string kOutboxSeqKey = "seq/outbox";
 
 }  // namespace
 
@@ -115,9 +119,14 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
     it->SeekToLast();
     return it->Valid() && it->key().size() == 8 ? get_u64be(sv(it->key())) : 0;
   };
-  s->next_op_seq_ = last_key(kReactionOps) + 1;
-  s->next_outbox_seq_ = last_key(kOutbox) + 1;
+  auto meta_seq = [&](const std::string& k) -> uint64_t {
+    std::string v;
+    return s->db_->Get({}, s->cf(kDefault), k, &v).ok() && v.size() == 8 ? get_u64be(v) : 0;
+  };
+  s->next_op_seq_ = std::max(last_key(kReactionOps), meta_seq(kOpSeqKey)) + 1;
+  s->next_outbox_seq_ = std::max(last_key(kOutbox), meta_seq(kOutboxSeqKey)) + 1;
   s->last_op_seq_ = s->next_op_seq_ - 1;
+  s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
   s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
   return s;
 }
@@ -481,6 +490,24 @@ Result<std::vector<std::pair<uint64_t, std::string>>> RocksStore::read_outbox(ui
 
 // --------------------------------------------------------------------------------- writes
 
+// Log keys only grow, so a range below the newest entry is never written again: the
+// DeleteRange needs no coordination with the writer thread.
+Status RocksStore::trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) {
+  auto range = [&](Cf c, uint64_t end_exclusive) -> Status {
+    if (end_exclusive <= 1) return ok_status();
+    std::string b, e;
+    put_u64be(b, 0);
+    put_u64be(e, end_exclusive);
+    auto st = db_->DeleteRange(rocksdb::WriteOptions(), cf(c), b, e);
+    if (!st.ok()) return storage_error(st);
+    return ok_status();
+  };
+  auto s = range(kReactionOps, std::min(op_seq_upto, last_op_seq_.load()) + 1);
+  if (!s) return s;
+  uint64_t last = last_outbox_seq_.load();
+  return range(kOutbox, last > outbox_keep ? last - outbox_keep + 1 : 0);
+}
+
 void RocksStore::commit(WriteSet ws, CommitCallback done) {
   std::optional<Error> refused;
   {
@@ -530,20 +557,31 @@ void RocksStore::writer_loop() {
 }
 
 void RocksStore::apply_group(std::vector<Pending>& group) {
-  rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+  // Preconditions read comment rows and consumer positions: from this group's own earlier
+  // writes first (`written`), then from the database. Every precondition of a WriteSet is
+  // checked before any of its mutations is added, so a refused WriteSet adds nothing and
+  // needs no rollback; a plain WriteBatch suffices.
+  rocksdb::WriteBatch wb;
+  std::unordered_map<std::string, std::string> written;  // comment / consumer keys -> value
+  auto read = [&](Cf c, const std::string& key, std::string* v) -> rocksdb::Status {
+    auto it = written.find(key);
+    if (it != written.end()) {
+      *v = it->second;
+      return rocksdb::Status::OK();
+    }
+    return db_->Get(rocksdb::ReadOptions(), cf(c), key, v);
+  };
   std::vector<Result<CommitResult>> results;
   results.reserve(group.size());
   const uint64_t op_seq0 = next_op_seq_, outbox_seq0 = next_outbox_seq_;
-  rocksdb::ReadOptions ro;
 
   for (auto& p : group) {
-    wb.SetSavePoint();
     std::optional<Error> failed;
     for (auto& pre : p.ws.preconditions) {
       std::string v;
       rocksdb::Status st;
       if (auto* c = std::get_if<CommentAt>(&pre)) {
-        st = wb.GetFromBatchAndDB(db_.get(), ro, cf(kComments), uuid_key(c->id), &v);
+        st = read(kComments, uuid_key(c->id), &v);
         uint64_t have = 0;
         if (st.ok()) {
           auto cmt = decode_comment(c->id, v);
@@ -553,7 +591,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
         else if (have != c->version)
           failed = Error(Errc::conflict, "comment " + c->id.str() + " changed concurrently", "conflict");
       } else if (auto* k = std::get_if<ConsumerAt>(&pre)) {
-        st = wb.GetFromBatchAndDB(db_.get(), ro, cf(kDefault), kConsumerPrefix + k->consumer, &v);
+        st = read(kDefault, kConsumerPrefix + k->consumer, &v);
         uint64_t have = st.ok() && v.size() == 8 ? get_u64be(v) : 0;
         if (!st.ok() && !st.IsNotFound()) failed = storage_error(st);
         else if (have != k->seq)
@@ -562,7 +600,6 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
       if (failed) break;
     }
     if (failed) {
-      (void)wb.RollbackToSavePoint();
       results.emplace_back(std::move(*failed));
       continue;
     }
@@ -573,7 +610,9 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
           [&](auto& x) {
             using T = std::decay_t<decltype(x)>;
             if constexpr (std::is_same_v<T, PutComment>) {
-              wb.Put(cf(kComments), uuid_key(x.comment.id), encode_comment(x.comment));
+              std::string k = uuid_key(x.comment.id), v = encode_comment(x.comment);
+              wb.Put(cf(kComments), k, v);
+              written[std::move(k)] = std::move(v);
             } else if constexpr (std::is_same_v<T, IndexPut>) {
               wb.Put(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
                      index_key(uuid_key(x.key), x.created_at, x.id), "");
@@ -627,6 +666,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
               std::string v;
               put_u64be(v, x.seq);
               wb.Put(cf(kDefault), kConsumerPrefix + x.consumer, v);
+              written[kConsumerPrefix + x.consumer] = std::move(v);
             }
           },
           m);
@@ -634,9 +674,19 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
     results.emplace_back(std::move(cr));
   }
 
+  if (next_op_seq_ != op_seq0) {
+    std::string v;
+    put_u64be(v, next_op_seq_ - 1);
+    wb.Put(cf(kDefault), kOpSeqKey, v);
+  }
+  if (next_outbox_seq_ != outbox_seq0) {
+    std::string v;
+    put_u64be(v, next_outbox_seq_ - 1);
+    wb.Put(cf(kDefault), kOutboxSeqKey, v);
+  }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  auto st = db_->Write(wo, wb.GetWriteBatch());
+  auto st = db_->Write(wo, &wb);
   if (!st.ok()) {
     next_op_seq_ = op_seq0;
     next_outbox_seq_ = outbox_seq0;
@@ -644,6 +694,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
       if (r.ok()) r = Result<CommitResult>(storage_error(st));
   } else {
     last_op_seq_.store(next_op_seq_ - 1);
+    last_outbox_seq_.store(next_outbox_seq_ - 1);
   }
   for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
 }

@@ -2,9 +2,9 @@
 //
 // Writes: commit() enqueues into a bounded queue drained by one writer thread. The writer
 // takes up to max_group_commit WriteSets, checks each one's preconditions against the
-// database plus the writes of the group before it (a WriteBatchWithIndex), and writes the
-// whole group as one WriteBatch with one WAL fsync: group commit, never on an event-loop
-// thread. A WriteSet whose precondition fails is rolled back alone (Errc::conflict).
+// database plus the writes of the group before it, and writes the whole group as one
+// WriteBatch with one WAL fsync: group commit, never on an event-loop thread. A WriteSet
+// whose precondition fails is refused alone (Errc::conflict) and adds nothing.
 // Because one thread applies all writes in order, a precondition checked by the writer
 // cannot be invalidated before its batch lands.
 //
@@ -78,6 +78,7 @@ class RocksStore final : public Store {
   Result<uint64_t> consumer_pos(const std::string& consumer) override;
   uint64_t last_op_seq() const override;
   void commit(WriteSet ws, CommitCallback done) override;
+  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) override;
   void close() override;
   bool ready() const override;
 
@@ -112,6 +113,7 @@ class RocksStore final : public Store {
   uint64_t next_op_seq_ = 1;
   uint64_t next_outbox_seq_ = 1;
   std::atomic<uint64_t> last_op_seq_{0};
+  std::atomic<uint64_t> last_outbox_seq_{0};
 };
 
 }  // namespace commentd::store::rocks

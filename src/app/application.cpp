@@ -48,6 +48,7 @@ Result<uint16_t> Application::start() {
   so.max_reply_depth = static_cast<uint32_t>(cfg_.limits.max_reply_depth);
   so.max_pending_ops = cfg_.workers.reaction_batch.max_pending_ops;
   so.comments_topic = cfg_.pulsar.topics.comments;
+  so.page_ttl_ms = cfg_.cache.page_ttl.count();
   service_ = std::make_unique<service::CommentService>(*store_, *read_pool_, *cache_, *limiter_, clock_,
                                                        *ids_, overlay_, so);
 

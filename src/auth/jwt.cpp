@@ -13,19 +13,8 @@
 namespace commentd::auth {
 namespace {
 
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr size_t kSignatureBytes = 32;
 constexpr std::string_view kHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
-
-int sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
 
 using Mac = std::array<unsigned char, kSignatureBytes>;
 
@@ -85,10 +74,32 @@ Result<int64_t> optional_date(const rapidjson::Value& obj, const char* name, int
 
 }  // namespace
 
-JwtVerifier::JwtVerifier(std::string secret, const Clock& clock)
-    : secret_(std::move(secret)), clock_(clock) {}
+JwtVerifier::JwtVerifier(std::string secret, const Clock& clock, size_t cache_capacity)
+    : secret_(std::move(secret)), clock_(clock), per_shard_((cache_capacity + kShards - 1) / kShards) {}
 
 Result<Claims> JwtVerifier::verify(std::string_view token) const {
+  if (per_shard_ == 0) return verify_uncached(token);
+  const int64_t now_s = clock_.now_ms() / 1000;
+  auto& shard = cache_[std::hash<std::string_view>{}(token) % kShards];
+  {
+    std::lock_guard lk(shard.mu);
+    auto it = shard.tokens.find(token);
+    if (it != shard.tokens.end()) {
+      if (it->second.exp > now_s) return it->second;
+      shard.tokens.erase(it);  // expired: verify again, which says so
+    }
+  }
+  auto r = verify_uncached(token);
+  if (r.ok()) {
+    std::lock_guard lk(shard.mu);
+    // Full: start over rather than track recency; a miss only costs one verification.
+    if (shard.tokens.size() >= per_shard_) shard.tokens.clear();
+    shard.tokens.emplace(std::string(token), *r);
+  }
+  return r;
+}
+
+Result<Claims> JwtVerifier::verify_uncached(std::string_view token) const {
   if (secret_.empty()) return fail("JWT auth is not configured");
   if (token.size() > kMaxTokenBytes) return fail("token too large");
   size_t dot1 = token.find('.');
@@ -152,48 +163,6 @@ std::string sign_hs256(std::string_view secret, std::string_view payload_json) {
   if (mac) signature = base64url_encode(std::string_view(reinterpret_cast<const char*>(mac->data()),
                                                          mac->size()));
   return signing_input + "." + signature;
-}
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : bytes) {
-    buf = (buf << 8) | static_cast<uint8_t>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(buf >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(buf << (6 - bits)) & 63]);
-  return out;
-}
-
-std::optional<std::string> base64url_decode(std::string_view text) {
-  size_t pad = 0;
-  if (text.size() % 4 == 0)
-    while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  text.remove_suffix(pad);
-  if (text.size() % 4 == 1 || (pad > 0 && text.size() % 4 != 4 - pad)) return std::nullopt;
-
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = sextet(c);
-    if (v < 0) return std::nullopt;
-    buf = (buf << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buf >> bits) & 0xFF));
-    }
-  }
-  if ((buf & ((1u << bits) - 1)) != 0) return std::nullopt;  // non-canonical trailing bits
-  return out;
 }
 
 }  // namespace commentd::auth

@@ -2,11 +2,15 @@
 // signature and the time claims and yields who is calling.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/base64url.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/uuid.h"
@@ -22,10 +26,13 @@ struct Claims {
 // Tokens longer than this are rejected unread.
 inline constexpr size_t kMaxTokenBytes = 8192;
 
-// Thread-safe; immutable after construction. `clock` must outlive the verifier.
+// Thread-safe. `clock` must outlive the verifier.
+// Verified tokens are remembered (by their exact text) until they expire, so a client that
+// sends the same token on every request pays the HMAC and JSON parse once; the cache holds
+// at most `cache_capacity` tokens (0 = no cache).
 class JwtVerifier {
  public:
-  JwtVerifier(std::string secret, const Clock& clock);
+  JwtVerifier(std::string secret, const Clock& clock, size_t cache_capacity = 16384);
 
   // `token` is the compact form without "Bearer ". Accepts only alg HS256 signed with the
   // secret, whose payload has "sub" (a canonical UUID) and a numeric "exp" later than now;
@@ -34,18 +41,29 @@ class JwtVerifier {
   Result<Claims> verify(std::string_view token) const;
 
  private:
+  Result<Claims> verify_uncached(std::string_view token) const;
+
+  struct TokenHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Claims, TokenHash, std::equal_to<>> tokens;  // GUARDED_BY(mu)
+  };
+  static constexpr size_t kShards = 16;
+
   std::string secret_;
   const Clock& clock_;
+  const size_t per_shard_;
+  mutable std::array<Shard, kShards> cache_;
 };
 
 // For tests, tools and the load generator: header {"alg":"HS256","typ":"JWT"}, the payload
 // verbatim.
 std::string sign_hs256(std::string_view secret, std::string_view payload_json);
 
-// RFC 4648 section 5 alphabet, no padding.
-std::string base64url_encode(std::string_view bytes);
-// Padding optional; nullopt on characters outside the alphabet, an impossible length, or
-// non-zero unused trailing bits.
-std::optional<std::string> base64url_decode(std::string_view text);
+using commentd::base64url_decode;
+using commentd::base64url_encode;
 
 }  // namespace commentd::auth

@@ -122,7 +122,7 @@ const KeySpec kKeys[] = {
      .description = "pages kept in the in-process cache; 0 = off"},
     {.path = "cache.page_ttl", .field = [](Config& c) -> auto& { return c.cache.page_ttl; },
      .default_text = "1s", .min = 0, .max = 1 * kHour,
-     .description = "a cached page's counts are at most this old"},
+     .description = "a cached page is at most this old: its counts, and others' new comments"},
     // redis
     {.path = "redis.enabled", .field = [](Config& c) -> auto& { return c.redis.enabled; },
      .default_text = "false", .description = "use Redis (cluster mode)"},

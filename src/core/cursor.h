@@ -22,7 +22,4 @@ std::string encode_cursor(SortOrder sort, const CursorPos& pos);
 // Errc::bad_request (invalid_cursor) for anything not made by encode_cursor with this sort.
 Result<CursorPos> decode_cursor(std::string_view text, SortOrder sort);
 
-std::string base64url(std::string_view bytes);
-std::optional<std::string> unbase64url(std::string_view text);
-
 }  // namespace commentd

@@ -23,9 +23,8 @@ class MemoryRateLimiter final : public RateLimiter {
     const int64_t tau_us = r.window * 1000 - t_us;  // how far ahead TAT may run
     const int64_t now_us = now * 1000;
 
-    Uuid key = user_id;
-    key.bytes[15] ^= static_cast<uint8_t>(action) + 1;  // one bucket per (user, action)
-    auto& s = shards_[UuidHash{}(key) % kShards];
+    const Key key{user_id, action};  // one bucket per (user, action)
+    auto& s = shards_[KeyHash{}(key) % kShards];
     std::lock_guard lk(s.mu);
     auto [it, fresh] = s.tat.try_emplace(key, now_us);
     int64_t tat = std::max(it->second, now_us);
@@ -38,9 +37,21 @@ class MemoryRateLimiter final : public RateLimiter {
   }
 
  private:
+  // The action is part of the key, not mixed into the user id: mixing (e.g. xor into a byte)
+  // lets one user's bucket for one action alias another user's bucket for the other.
+  struct Key {
+    Uuid user;
+    Action action;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept {
+      return UuidHash{}(k.user) * 31 + static_cast<size_t>(k.action);
+    }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<Uuid, int64_t, UuidHash> tat;  // GUARDED_BY(mu)
+    std::unordered_map<Key, int64_t, KeyHash> tat;  // GUARDED_BY(mu)
   };
 
   // Drops buckets that are full again (TAT in the past): forgetting them changes nothing.

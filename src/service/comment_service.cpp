@@ -66,7 +66,8 @@ CommentService::CommentService(store::Store& store, asio::thread_pool& read_pool
       clock_(clock),
       ids_(ids),
       overlay_(overlay),
-      opts_(std::move(opts)) {}
+      opts_(std::move(opts)),
+      recent_writers_(clock, opts_.page_ttl_ms) {}
 
 Status CommentService::check_rate(const Actor& actor, limit::Action a) {
   auto d = limiter_.check(*actor.user_id, a);
@@ -84,19 +85,16 @@ asio::awaitable<Result<std::optional<Comment>>> CommentService::load(const Uuid&
 }
 
 asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
-    const Actor& actor, const std::vector<Uuid>& ids) {
-  std::vector<ReactionType> out(ids.size(), ReactionType::none);
-  if (!actor.user_id || ids.empty()) co_return out;
+    const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids) {
+  if (!actor.user_id || ids.empty()) co_return std::vector<ReactionType>(ids.size(), ReactionType::none);
   Uuid user = *actor.user_id;
   auto rows = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_reactions(user, ids, m);
+    return store_.get_reactions(video_id, user, ids, m);
   });
   if (!rows) co_return rows.take_error();
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto pending = overlay_.find(ids[i], user);
-    out[i] = pending ? *pending : (*rows)[i].type;
-  }
-  co_return out;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (auto pending = overlay_.find(ids[i], user)) (*rows)[i] = *pending;
+  co_return std::move(*rows);
 }
 
 asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, const Comment& c) {
@@ -105,7 +103,7 @@ asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, 
     return store_.get_metrics(ids, mode);
   });
   if (!m) co_return m.take_error();
-  auto my = co_await mine(actor, ids);
+  auto my = co_await mine(actor, c.video_id, ids);
   if (!my) co_return my.take_error();
   co_return comment_json(c, (*m)[0], (*my)[0]);
 }
@@ -176,7 +174,8 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       }
       co_return r.take_error();
     }
-    cache_.bump_video(video_id);
+    // No version bump: see service/recent_writers.h.
+    recent_writers_.wrote(video_id, c.user_id);
     if (on_activity_) on_activity_(video_id, c.parent_id);
     co_return comment_json(c, CommentMetrics{}, ReactionType::none);
   }
@@ -368,9 +367,10 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   if (req.cursor) {
     if (auto c = decode_cursor(*req.cursor, req.sort); !c) co_return c.take_error();
   }
-  // The public view is shared and cached. Moderators, and authors with non-public comments
-  // in this video, see more: their pages are built for them alone.
-  bool public_view = !actor.moderator;
+  // The public view is shared and cached. Moderators, authors with non-public comments in
+  // this video, and authors who just commented on it see more or newer: their pages are
+  // built for them alone.
+  bool public_view = !actor.moderator && !(actor.user_id && recent_writers_.recent(video_id, *actor.user_id));
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
     auto h = co_await store::read(read_pool_, [&](store::ReadMode m) {
@@ -399,9 +399,29 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   std::vector<Uuid> ids;
   ids.reserve((*page)->items.size());
   for (auto& it : (*page)->items) ids.push_back(it.id);
-  auto my = co_await mine(actor, ids);
+  auto my = co_await mine(actor, video_id, ids);
   if (!my) co_return my.take_error();
   co_return page_json((*page)->items, *my, (*page)->next_cursor);
+}
+
+asio::awaitable<Result<PagePtr>> CommentService::wait_for(std::shared_ptr<Flight> flight) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PagePtr>)>(
+      [this](auto handler, std::shared_ptr<Flight> f) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto deliver = [h](Result<PagePtr> r) {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+        };
+        std::unique_lock lk(flights_mu_);
+        if (f->done) {
+          auto r = *f->result;
+          lk.unlock();
+          deliver(std::move(r));
+        } else {
+          f->waiters.push_back(std::move(deliver));
+        }
+      },
+      asio::use_awaitable, std::move(flight));
 }
 
 asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::string& key,
@@ -420,23 +440,10 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::strin
   }
   if (!leader) {
     stats_.coalesced_reads.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<PagePtr>)>(
-        [this, flight](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          auto deliver = [h](Result<PagePtr> r) {
-            auto ex = asio::get_associated_executor(*h);
-            asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-          };
-          std::unique_lock lk(flights_mu_);
-          if (flight->done) {
-            auto r = *flight->result;
-            lk.unlock();
-            deliver(std::move(r));
-          } else {
-            flight->waiters.push_back(std::move(deliver));
-          }
-        },
-        asio::use_awaitable);
+    // The wait is built outside this coroutine (wait_for is a plain function): g++ 12
+    // destroyed a frame local twice when the initiation lambda was written inline here.
+    Result<PagePtr> shared = co_await wait_for(std::move(flight));
+    co_return shared;
   }
 
   auto built = co_await build_page(Actor{}, index, req, true);

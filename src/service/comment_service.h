@@ -20,6 +20,7 @@
 #include "core/model.h"
 #include "limit/rate_limiter.h"
 #include "service/reaction_overlay.h"
+#include "service/recent_writers.h"
 #include "store/store.h"
 
 namespace commentd::service {
@@ -32,6 +33,7 @@ struct ServiceOptions {
   uint32_t node_id = 1;
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
   std::string comments_topic = "persistent://pavilion/comments/events";
+  TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
 };
 
 struct ListRequest {
@@ -94,9 +96,12 @@ class CommentService {
                                             ListRequest req);
   asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> build_page(
       Actor actor, store::Index index, ListRequest req, bool public_view);
+  struct Flight;
+  // Waits for another request's read of the same page (not a coroutine).
+  asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> wait_for(std::shared_ptr<Flight> f);
   asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> coalesced_page(
       const std::string& key, uint64_t version, store::Index index, ListRequest req);
-  asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor,
+  asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
                                                           const std::vector<Uuid>& ids);
   Status check_rate(const Actor& actor, limit::Action a);
 
@@ -109,13 +114,13 @@ class CommentService {
   ReactionOverlay& overlay_;
   const ServiceOptions opts_;
   ServiceStats stats_;
+  RecentWriters recent_writers_;
   std::function<void()> on_op_appended_;
   std::function<uint64_t()> applied_seq_;
   std::function<std::pair<bool, Tier>(const Uuid&)> video_tier_;
   std::function<void(const Uuid&, const std::optional<Uuid>&)> on_activity_;
 
   // Request coalescing: concurrent misses on one cache key wait for the first one's read.
-  struct Flight;
   std::mutex flights_mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // GUARDED_BY(flights_mu_)
 };

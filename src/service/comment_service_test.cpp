@@ -115,7 +115,7 @@ TEST_F(CommentServiceTest, ReactingUserReadsOwnReactionBeforeItIsApplied) {
   EXPECT_NE(after->find("\"reaction_type\":\"dislike\""), std::string::npos);
 }
 
-TEST_F(CommentServiceTest, PageCacheHitsUntilAWriteBumpsTheVideo) {
+TEST_F(CommentServiceTest, NewCommentsReachOthersWithinTheTtlAndTheAuthorAtOnce) {
   Actor author{ids_.next(), false};
   Uuid video = ids_.next();
   ASSERT_TRUE(run(svc_->create_comment(author, video, "one", std::nullopt)).ok());
@@ -126,10 +126,31 @@ TEST_F(CommentServiceTest, PageCacheHitsUntilAWriteBumpsTheVideo) {
   EXPECT_EQ(*p1, *p2);
   EXPECT_EQ(svc_->stats().cache_misses.load(), 1u);
   EXPECT_EQ(svc_->stats().cache_hits.load(), 1u);
+
   ASSERT_TRUE(run(svc_->create_comment(author, video, "two", std::nullopt)).ok());
-  auto p3 = run(svc_->list_comments(Actor{}, lr));
-  EXPECT_NE(p3->find("\"content\":\"two\""), std::string::npos) << "a write makes the next read fresh";
-  EXPECT_EQ(svc_->stats().cache_misses.load(), 2u);
+  auto mine = run(svc_->list_comments(author, lr));
+  EXPECT_NE(mine->find("\"content\":\"two\""), std::string::npos) << "the author reads their own write at once";
+  auto others = run(svc_->list_comments(Actor{}, lr));
+  EXPECT_EQ(others->find("\"content\":\"two\""), std::string::npos) << "others: the cached page, within its TTL";
+  clock_.advance_ms(1000);
+  auto later = run(svc_->list_comments(Actor{}, lr));
+  EXPECT_NE(later->find("\"content\":\"two\""), std::string::npos) << "others see it once the TTL passes";
+}
+
+TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {
+  Actor author{ids_.next(), false};
+  Actor mod{ids_.next(), true};
+  Uuid video = ids_.next();
+  auto created = run(svc_->create_comment(author, video, "rude", std::nullopt));
+  Uuid cid = *Uuid::parse(created->substr(7, 36));
+  ListRequest lr{video, SortOrder::newest, 20, std::nullopt};
+  auto before = run(svc_->list_comments(Actor{}, lr));
+  ASSERT_NE(before->find("rude"), std::string::npos);
+  ASSERT_TRUE(run(svc_->set_status(mod, cid, CommentStatus::hidden)).ok());
+  auto after = run(svc_->list_comments(Actor{}, lr));
+  EXPECT_EQ(after->find("rude"), std::string::npos) << "hidden at once, not after the TTL";
+  auto own = run(svc_->list_comments(author, lr));
+  EXPECT_NE(own->find("rude"), std::string::npos) << "the author still sees it";
 }
 
 }  // namespace

@@ -51,8 +51,8 @@ struct IndexDelete { Index index; Uuid key; TimeMs created_at; Uuid id; };
 // comments_by_video_bucketed: (video_id, time_bucket) partitions.
 struct BucketPut { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
 struct BucketDelete { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
-// Marks that `user` has a non-public comment `id` in `video` (so their lists skip the
-// shared cache); set=false removes the mark.
+// Counts `user`'s non-public comments in `video` (so their lists skip the shared cache):
+// set=true adds one, set=false removes one. REQUIRES: calls balance per comment.
 struct HiddenMark { Uuid video_id; Uuid user_id; Uuid id; bool set; };
 // Counter deltas (the plan's counter columns); last_updated takes the max.
 struct MetricsDelta { Uuid comment_id; int64_t likes = 0, dislikes = 0, replies = 0; TimeMs at = 0; };
@@ -61,7 +61,8 @@ struct StatsDelta { Uuid video_id; int64_t comments = 0, reactions = 0; TimeMs a
 struct MetricsSet { Uuid comment_id; CommentMetrics value; };
 struct StatsSet { Uuid video_id; VideoStats value; };
 // The (comment, user) register. type none is kept as a tombstone so LWW order holds.
-struct PutReaction { Uuid comment_id; Uuid user_id; ReactionRow row; };
+// Also maintains the user's reactions by video (one read answers a whole page).
+struct PutReaction { Uuid comment_id; Uuid user_id; Uuid video_id; ReactionRow row; };
 // reaction_events: the plan's event log of reaction changes.
 struct PutReactionEvent { Uuid comment_id; TimeMs at; Uuid reaction_id; Uuid user_id; ReactionType type; bool add; };
 // Append to the durable op log; its seq is assigned by the writer and returned.
@@ -106,10 +107,11 @@ class Store {
   virtual Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
                                                           ReadMode m) = 0;
   virtual Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) = 0;
-  // The caller's register for each comment (type none where there is none).
-  virtual Result<std::vector<ReactionRow>> get_reactions(const Uuid& user_id,
-                                                         const std::vector<Uuid>& comment_ids,
-                                                         ReadMode m) = 0;
+  // The caller's reaction to each comment of `video_id` (none where there is none).
+  virtual Result<std::vector<ReactionType>> get_reactions(const Uuid& video_id,
+                                                          const Uuid& user_id,
+                                                          const std::vector<Uuid>& comment_ids,
+                                                          ReadMode m) = 0;
   // The registers of arbitrary (comment, user) pairs (the reaction applier). Blocking.
   virtual Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) = 0;

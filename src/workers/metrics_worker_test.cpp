@@ -52,7 +52,7 @@ class MetricsWorkerTest : public ::testing::Test {
     ws.mutations.push_back(store::StatsDelta{video, 1, likes, 0});
     ws.mutations.push_back(store::MetricsDelta{c.id, likes, 0, 0, 0});
     for (int i = 0; i < likes; ++i)
-      ws.mutations.push_back(store::PutReaction{c.id, ids_.next(), ReactionRow{ReactionType::like, 1, 1, ids_.next()}});
+      ws.mutations.push_back(store::PutReaction{c.id, ids_.next(), video, ReactionRow{ReactionType::like, 1, 1, ids_.next()}});
     commit(std::move(ws));
     return c.id;
   }

@@ -98,7 +98,7 @@ Result<size_t> ReactionApplier::apply_once() {
   struct Net { int64_t likes = 0, dislikes = 0; Uuid video; };
   std::map<Uuid, Net> per_comment;
   std::map<Uuid, int64_t> per_video;
-  std::map<RegisterKey, ReactionRow> changed;
+  std::map<RegisterKey, std::pair<ReactionRow, Uuid>> changed;  // row, video
   store::WriteSet ws;
   const TimeMs now = clock_.now_ms();
   uint64_t ignored = 0;
@@ -107,7 +107,7 @@ Result<size_t> ReactionApplier::apply_once() {
     const ReactionRow* prev = set.find(k);
     ReactionType before = prev ? prev->type : ReactionType::none;
     if (!set.add(op)) { ++ignored; continue; }
-    changed[k] = *set.find(k);
+    changed[k] = {*set.find(k), op.video_id};
     auto d = transition(before, op.type);
     if (d.likes || d.dislikes) {
       auto& n = per_comment[op.comment_id];
@@ -122,7 +122,8 @@ Result<size_t> ReactionApplier::apply_once() {
       ++ignored;  // e.g. "like" repeated: the register's order moves, the counts do not
     }
   }
-  for (auto& [k, row] : changed) ws.mutations.push_back(store::PutReaction{k.comment_id, k.user_id, row});
+  for (auto& [k, rv] : changed)
+    ws.mutations.push_back(store::PutReaction{k.comment_id, k.user_id, rv.second, rv.first});
   uint64_t counter_writes = 0;
   for (auto& [cid, n] : per_comment) {
     if (!n.likes && !n.dislikes) continue;  // the batch's ops cancelled out

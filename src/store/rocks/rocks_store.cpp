@@ -17,7 +17,7 @@ const char* const kCfNames[kCfCount] = {
     "default",        "comments",        "comments_by_video", "replies",
     "comments_by_video_bucketed",        "reactions",         "comment_metrics",
     "video_stats",    "reaction_events", "reaction_ops",      "outbox",
-    "hidden_by_user"};
+    "hidden_by_user", "user_reactions_by_video"};
 
 // Adds every slot but the last, which keeps the max (last_updated).
 class CounterMerge final : public rocksdb::AssociativeMergeOperator {
@@ -72,6 +72,10 @@ std::string index_partition(Index index, const Uuid& key) {
 }
 
 const std::string kConsumerPrefix = "consumer/";
+constexpr size_t kHiddenSlots = 2;  // count, (unused max slot)
+// A page's reactions come from one prefix scan of the user's reactions in the video; a user
+// with more than this many there is answered by point reads instead.
+constexpr size_t kMaxReactionScan = 64;
 // The last sequence handed out per log, written with every group that appends: a trimmed
 // (even empty) log still resumes after it, so a sequence is never reused.
 const std::string kOpSeqKey = "seq/reaction_ops";
@@ -106,6 +110,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
     cfo.write_buffer_size = 32 << 20;
     if (i == kCommentMetrics) cfo.merge_operator = std::make_shared<CounterMerge>(kMetricsSlots);
     if (i == kVideoStats) cfo.merge_operator = std::make_shared<CounterMerge>(kStatsSlots);
+    if (i == kHiddenByUser) cfo.merge_operator = std::make_shared<CounterMerge>(kHiddenSlots);
     cfs.emplace_back(kCfNames[i], cfo);
   }
   rocksdb::DB* raw = nullptr;
@@ -287,13 +292,38 @@ Result<std::vector<ReactionRow>> multi_get_rows(rocksdb::DB* db, const rocksdb::
 }
 }  // namespace
 
-Result<std::vector<ReactionRow>> RocksStore::get_reactions(const Uuid& user_id,
-                                                           const std::vector<Uuid>& comment_ids,
-                                                           ReadMode m) {
+Result<std::vector<ReactionType>> RocksStore::get_reactions(const Uuid& video_id,
+                                                            const Uuid& user_id,
+                                                            const std::vector<Uuid>& comment_ids,
+                                                            ReadMode m) {
+  std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
+  if (comment_ids.empty()) return out;
+  std::string prefix = pair_key(video_id, user_id);
+  std::string upper = prefix + std::string(17, '\xff');
+  rocksdb::Slice up(upper);
+  auto ro = read_options(m);
+  ro.iterate_upper_bound = &up;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kUserReactions)));
+  std::vector<std::pair<Uuid, ReactionType>> found;
+  for (it->Seek(prefix); it->Valid() && found.size() <= kMaxReactionScan; it->Next()) {
+    if (it->key().size() != 48 || it->value().size() != 1) continue;
+    found.emplace_back(get_uuid(sv(it->key()).substr(32)), static_cast<ReactionType>(it->value()[0]));
+  }
+  if (auto e = read_error(it->status())) return *e;
+  if (found.size() <= kMaxReactionScan) {
+    for (size_t i = 0; i < comment_ids.size(); ++i)
+      for (auto& [cid, t] : found)
+        if (cid == comment_ids[i]) out[i] = t;
+    return out;
+  }
+  // A prolific user: point reads of just this page's registers.
   std::vector<std::string> keys;
   keys.reserve(comment_ids.size());
   for (auto& c : comment_ids) keys.push_back(pair_key(c, user_id));
-  return multi_get_rows(db_.get(), read_options(m), cf(kReactions), keys);
+  auto rows = multi_get_rows(db_.get(), ro, cf(kReactions), keys);
+  if (!rows) return rows.take_error();
+  for (size_t i = 0; i < out.size(); ++i) out[i] = (*rows)[i].type;
+  return out;
 }
 
 Result<std::vector<ReactionRow>> RocksStore::get_registers(
@@ -305,15 +335,14 @@ Result<std::vector<ReactionRow>> RocksStore::get_registers(
 }
 
 Result<bool> RocksStore::has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) {
-  std::string prefix = pair_key(video_id, user_id);
-  std::string upper = prefix + std::string(17, '\xff');
-  rocksdb::Slice up(upper);
-  auto ro = read_options(m);
-  ro.iterate_upper_bound = &up;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kHiddenByUser)));
-  it->Seek(prefix);
-  if (auto e = read_error(it->status())) return *e;
-  return it->Valid();
+  // A point read: for the usual user with nothing hidden, the bloom filter answers.
+  std::string v;
+  auto st = db_->Get(read_options(m), cf(kHiddenByUser), pair_key(video_id, user_id), &v);
+  if (auto e = read_error(st)) return *e;
+  if (!st.ok()) return false;
+  int64_t slots[kHiddenSlots];
+  decode_counters(v, slots, kHiddenSlots);
+  return slots[0] > 0;
 }
 
 Result<std::optional<Store::CommentRecount>> RocksStore::recount_comment(const Uuid& id) {
@@ -624,10 +653,8 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
             } else if constexpr (std::is_same_v<T, BucketDelete>) {
               wb.Delete(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id));
             } else if constexpr (std::is_same_v<T, HiddenMark>) {
-              std::string k = pair_key(x.video_id, x.user_id);
-              put_uuid(k, x.id);
-              if (x.set) wb.Put(cf(kHiddenByUser), k, "");
-              else wb.Delete(cf(kHiddenByUser), k);
+              int64_t d[kHiddenSlots] = {x.set ? 1 : -1, 0};
+              wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
             } else if constexpr (std::is_same_v<T, MetricsDelta>) {
               int64_t s[kMetricsSlots] = {x.likes, x.dislikes, x.replies, x.at};
               wb.Merge(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
@@ -642,6 +669,10 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
               wb.Put(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
             } else if constexpr (std::is_same_v<T, PutReaction>) {
               wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
+              std::string k = pair_key(x.video_id, x.user_id);
+              put_uuid(k, x.comment_id);
+              if (x.row.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
+              else wb.Put(cf(kUserReactions), k, std::string(1, static_cast<char>(x.row.type)));
             } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
               std::string v;
               put_uuid(v, x.user_id);

@@ -49,7 +49,8 @@ enum Cf : size_t {
   kReactionEvents,       // reaction_events: comment + desc(created_at) + reaction_id
   kReactionOps,          // the durable op log: seq -> op
   kOutbox,               // domain events waiting for the bus: seq -> event
-  kHiddenByUser,         // added: video + user + id, a user's non-public comments
+  kHiddenByUser,         // added: video + user -> count of the user's non-public comments
+  kUserReactions,        // added: video + user + comment -> type, a user's reactions by video
   kCfCount
 };
 
@@ -64,9 +65,9 @@ class RocksStore final : public Store {
   Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
                                                   ReadMode m) override;
   Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) override;
-  Result<std::vector<ReactionRow>> get_reactions(const Uuid& user_id,
-                                                 const std::vector<Uuid>& comment_ids,
-                                                 ReadMode m) override;
+  Result<std::vector<ReactionType>> get_reactions(const Uuid& video_id, const Uuid& user_id,
+                                                  const std::vector<Uuid>& comment_ids,
+                                                  ReadMode m) override;
   Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
   Result<bool> has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) override;

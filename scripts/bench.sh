@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# scripts/bench.sh: the whole performance story in one go (behind `make bench`), < 15 min.
+#
+#  1. baseline_server (the physical limit: fixed 200 answers, commentd's threading model):
+#     closed-loop max rate, and open-loop p99 at fixed rates.
+#  2. commentd on a fresh temp data dir (limits off, a JWT secret), then the plan's SLO
+#     scenarios: viral at the plan's rates (100 comments/s, 1000 reactions/s, 1000 reads/s for
+#     the 1000 concurrent readers) and at 10x, mixed and read-hot; then a search (doubling,
+#     then bisecting, short runs) for the highest multiple of the viral plan load at which every
+#     SLO holds: read p95 < 100 ms, write p99 < 200 ms, cache hit rate > 80 %, no errors.
+#  3. build/micro_bench, if it exists.
+# Prints one table and the highest multiple as the headline; writes JSON, PNGs and
+# summary.txt under bench/results/ (overwritten each run).
+#
+# Environment: BUILD_DIR (default build, relative to the repo), RESULTS_DIR, BENCH_DURATION
+# (s per SLO run, default 30), BENCH_SEARCH_DURATION (default 10), BENCH_QUICK=1 (3 s runs,
+# for trying the script), BENCH_SEED_COMMENTS (default 1000), BENCH_CONNECTIONS (default 256),
+# BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+case "$BUILD_DIR" in /*) BUILD=$BUILD_DIR ;; *) BUILD=$ROOT/$BUILD_DIR ;; esac
+RESULTS=${RESULTS_DIR:-$ROOT/bench/results}
+LOADGEN=$BUILD/loadgen
+BASELINE=$BUILD/baseline_server
+COMMENTD=$BUILD/commentd
+MICRO=$BUILD/micro_bench
+PYTHON=${PYTHON:-/usr/bin/python3}
+[ -x "$PYTHON" ] || PYTHON=python3
+
+DURATION=${BENCH_DURATION:-30}
+SEARCH_DURATION=${BENCH_SEARCH_DURATION:-10}
+BASELINE_DURATION=10
+if [ "${BENCH_QUICK:-0}" = 1 ]; then DURATION=3; SEARCH_DURATION=3; BASELINE_DURATION=3; fi
+SEED_COMMENTS=${BENCH_SEED_COMMENTS:-1000}
+CONNECTIONS=${BENCH_CONNECTIONS:-256}
+LG_THREADS=${BENCH_THREADS:-1}
+MAX_MULTIPLE=${BENCH_MAX_MULTIPLE:-256}
+SECRET="bench-secret-$$-$RANDOM"
+# The plan's viral load per video: reads/s, comments/s, reactions/s.
+PLAN_READ=1000 PLAN_COMMENT=100 PLAN_REACTION=1000
+BASELINE_OPEN_RATE=20000
+MIXED_RATE=10000
+READHOT_RATE=20000
+
+die() { echo "bench: $*" >&2; exit 1; }
+for bin in "$LOADGEN" "$BASELINE"; do
+  [ -x "$bin" ] || die "$bin not found: build it first (cmake --build $BUILD_DIR --target loadgen baseline_server)"
+done
+command -v "$PYTHON" >/dev/null || die "python3 is needed to read the results"
+
+TMP=$(mktemp -d /tmp/commentd-bench.XXXXXX)
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+cleanup() { stop_server; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.json "$RESULTS"/*.png "$RESULTS"/summary.txt
+START=$(date +%s)
+log() { printf '[bench %4ds] %s\n' $(($(date +%s) - START)) "$*" >&2; }
+
+# Starts the baseline server on a free port; sets PORT.
+start_baseline() {
+  "$BASELINE" --listen 127.0.0.1:0 >"$TMP/baseline.out" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    PORT=$(awk '/^listening on/ {print $3}' "$TMP/baseline.out" 2>/dev/null || true)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$TMP/baseline.out" >&2
+  die "baseline_server did not start"
+}
+
+# Starts commentd with a bench config on a free port; sets PORT.
+start_commentd() {
+  mkdir -p "$TMP/data"
+  cat >"$TMP/commentd.yaml" <<EOF
+server:
+  listen: "127.0.0.1:0"
+log:
+  level: "warn"
+storage:
+  data_dir: "$TMP/data"
+auth:
+  jwt_secret: "$SECRET"
+limits:
+  create_comment: { limit: 0, window: "1m" }
+  add_reaction: { limit: 0, window: "1m" }
+EOF
+  rm -f "$TMP/port"
+  "$COMMENTD" --config "$TMP/commentd.yaml" --listen 127.0.0.1:0 --port-file "$TMP/port" \
+    >"$TMP/commentd.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 300); do
+    if [ -s "$TMP/port" ]; then PORT=$(cat "$TMP/port"); return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "--- commentd log (last 30 lines) ---" >&2
+  tail -n 30 "$TMP/commentd.log" >&2 || true
+  die "commentd did not start (no port in $TMP/port within 30 s)"
+}
+
+# lg NAME ARGS...: one loadgen run against $PORT, results in $RESULTS/NAME.{json,png}.
+# Returns 1 (after saying why) if loadgen failed or the server died during the run.
+lg() {
+  local name=$1; shift
+  log "run $name: $*"
+  if ! "$LOADGEN" --target "http://127.0.0.1:$PORT" --out "$RESULTS/$name.json" --plot "$RESULTS/$name.png" \
+      --title "$name" --threads "$LG_THREADS" --quiet "$@" >"$TMP/$name.txt" 2>&1; then
+    cat "$TMP/$name.txt" >&2
+    echo "bench: loadgen run $name failed" >&2
+    return 1
+  fi
+  if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "bench: the server died during $name" >&2
+    return 1
+  fi
+}
+
+# The first commentd run that failed; the rest of the commentd runs are then skipped.
+FAILED_RUN=""
+lg_commentd() {
+  [ -z "$FAILED_RUN" ] || return 1
+  if ! lg "$@"; then
+    FAILED_RUN=$1
+    echo "--- commentd log (last 30 lines) ---" >&2
+    tail -n 30 "$TMP/commentd.log" >&2 || true
+    tail -n 5 "$TMP/commentd.log" >"$TMP/failure" 2>/dev/null || true
+    return 1
+  fi
+}
+
+# viral_args MULTIPLE: the viral plan load times MULTIPLE.
+viral_args() {
+  local m=$1
+  echo --scenario viral --read-rate $((PLAN_READ * m)) --comment-rate $((PLAN_COMMENT * m)) \
+    --reaction-rate $((PLAN_REACTION * m)) --jwt-secret "$SECRET" --connections "$CONNECTIONS"
+}
+
+# slo_ok FILE: exit 0 if every SLO holds in the run's JSON (a missing cache metric is n/a).
+slo_ok() {
+  "$PYTHON" - "$1" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+g = r["groups"]
+ok = g["reads"]["count"] == 0 or g["reads"]["latency_ms"]["p95"] < 100
+ok = ok and (g["writes"]["count"] == 0 or g["writes"]["latency_ms"]["p99"] < 200)
+ok = ok and r["overall"]["count"] > 0 and r["overall"]["count"] == r["overall"]["ok"]
+m = r.get("server_metrics") or {}
+if m.get("cache_hit_rate") is not None:
+    ok = ok and m["cache_hit_rate"] > 0.8
+sys.exit(0 if ok else 1)
+EOF
+}
+
+# ---------------------------------------------------------------- 1. baseline
+log "baseline_server"
+start_baseline
+PLAN_TOTAL=$((PLAN_READ + PLAN_COMMENT + PLAN_REACTION))
+lg baseline_closed --scenario baseline --closed-loop --connections 64 --duration "$BASELINE_DURATION" \
+  || die "the baseline run failed"
+for spec in "baseline_open $BASELINE_OPEN_RATE" "baseline_open_1x $PLAN_TOTAL" \
+    "baseline_open_10x $((PLAN_TOTAL * 10))"; do
+  read -r name rate <<<"$spec"
+  lg "$name" --scenario baseline --rate "$rate" --connections "$CONNECTIONS" --duration "$BASELINE_DURATION" \
+    || die "the baseline run failed"
+done
+stop_server
+
+# ---------------------------------------------------------------- 2. commentd
+HAVE_COMMENTD=0
+if [ -x "$COMMENTD" ]; then
+  HAVE_COMMENTD=1
+  log "commentd ($COMMENTD)"
+  start_commentd
+  VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+  # Each run seeds its own comments on the same video (reactions need ids to target).
+  # shellcheck disable=SC2046
+  lg_commentd viral_1x $(viral_args 1) --video "$VIDEO" --seed-comments "$SEED_COMMENTS" \
+    --duration "$DURATION" || true
+  # shellcheck disable=SC2046
+  lg_commentd viral_10x $(viral_args 10) --video "$VIDEO" --seed-comments "$SEED_COMMENTS" --seed 2 \
+    --duration "$DURATION" || true
+  lg_commentd mixed --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" --connections "$CONNECTIONS" \
+    --videos 100 --seed-comments "$SEED_COMMENTS" --duration "$DURATION" || true
+  lg_commentd read_hot --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
+    --connections "$CONNECTIONS" --seed-comments 100 --duration "$DURATION" || true
+
+  # The search: double until an SLO fails, then bisect between the last pass and first fail.
+  search_run() {  # MULTIPLE -> exit status of slo_ok
+    # shellcheck disable=SC2046
+    lg_commentd "search_${1}x" $(viral_args "$1") --video "$VIDEO" --seed-comments 100 --seed "$((100 + $1))" \
+      --duration "$SEARCH_DURATION" --drain-ms 2000 || return 1
+    slo_ok "$RESULTS/search_${1}x.json"
+  }
+  LO=0 HI=0 M=1
+  while [ -z "$FAILED_RUN" ] && [ "$M" -le "$MAX_MULTIPLE" ]; do
+    if search_run "$M"; then LO=$M; M=$((M * 2)); else HI=$M; break; fi
+  done
+  if [ "$HI" -gt 0 ] && [ "$LO" -gt 0 ]; then
+    while [ -z "$FAILED_RUN" ] && [ $((HI - LO)) -gt 1 ] && [ $((HI - LO)) -gt $((LO / 8)) ]; do
+      M=$(((LO + HI) / 2))
+      if search_run "$M"; then LO=$M; else HI=$M; fi
+    done
+  fi
+  echo "$LO $HI" >"$TMP/search"
+  stop_server
+else
+  log "no $COMMENTD: only the baseline is measured"
+  echo "0 0" >"$TMP/search"
+fi
+
+# ---------------------------------------------------------------- 3. micro benchmarks
+if [ -x "$MICRO" ]; then
+  log "micro_bench"
+  "$MICRO" --benchmark_min_time=0.05 --benchmark_format=console \
+    --benchmark_out="$RESULTS/micro_bench.json" --benchmark_out_format=json >"$TMP/micro.txt" 2>&1 \
+    || { cat "$TMP/micro.txt" >&2; die "micro_bench failed"; }
+fi
+
+# ---------------------------------------------------------------- the table
+# shellcheck disable=SC2046
+"$PYTHON" - "$RESULTS" "$HAVE_COMMENTD" $(cat "$TMP/search") "$PLAN_TOTAL" "$FAILED_RUN" "$TMP/failure" <<'EOF' \
+  | tee "$RESULTS/summary.txt"
+import json, os, sys
+results, have_commentd, lo, hi, plan_total = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+failed_run, failure_file = sys.argv[6], sys.argv[7]
+def load(name):
+    p = os.path.join(results, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+rows = []
+def row(scenario, metric, target, measured, base=None, ok=None):
+    ratio = f"{measured / base:.1f}x" if base and measured is not None else ""
+    fmt = lambda v: "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+    res = "" if ok is None else ("PASS" if ok else "FAIL")
+    rows.append((scenario, metric, target, fmt(measured), fmt(base) if base else "", ratio, res))
+bc = load("baseline_closed")
+base_max = bc["overall"]["achieved_rate"] if bc else None
+row("baseline closed-loop", "max req/s", "", base_max)
+bo = load("baseline_open")
+if bo:
+    row(f"baseline open {bo['parameters']['rate']:.0f}/s", "p99 ms", "", bo["overall"]["latency_ms"]["p99"])
+def slo_rows(name, label, base_name):
+    r = load(name)
+    if not r:
+        return
+    b = load(base_name) if base_name else None
+    bl = b["overall"]["latency_ms"] if b else {}
+    g = r["groups"]
+    if g["reads"]["count"]:
+        v = g["reads"]["latency_ms"]["p95"]
+        row(label, "read p95 ms", "< 100", v, bl.get("p95"), v < 100)
+    if g["writes"]["count"]:
+        v = g["writes"]["latency_ms"]["p99"]
+        row(label, "write p99 ms", "< 200", v, bl.get("p99"), v < 200)
+    m = r.get("server_metrics") or {}
+    hr = m.get("cache_hit_rate")
+    row(label, "cache hit %", "> 80", None if hr is None else 100.0 * hr, None, None if hr is None else hr > 0.8)
+    o = r["overall"]
+    errs = o["count"] - o["ok"]
+    detail = ",".join(f"{k}:{v}" for k, v in o["errors"].items())
+    row(label, "errors" + (f" ({detail})" if detail else ""), "0", errs, None, errs == 0)
+    row(label, "achieved req/s", f"{r['parameters']['rate']:.0f}", o["achieved_rate"], None, None)
+if have_commentd:
+    slo_rows("viral_1x", f"viral 1x ({plan_total}/s)", "baseline_open_1x")
+    slo_rows("viral_10x", f"viral 10x ({plan_total * 10}/s)", "baseline_open_10x")
+    slo_rows("mixed", "mixed", None)
+    slo_rows("read_hot", "read-hot", "baseline_open")
+w = [max(len(r[i]) for r in rows + [("scenario", "metric", "target", "measured", "baseline", "ratio", "result")]) for i in range(7)]
+hdr = ("scenario", "metric", "target", "measured", "baseline", "ratio", "result")
+print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))
+for r in rows:
+    print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+print()
+if failed_run:
+    why = open(failure_file).read().strip() if os.path.exists(failure_file) else ""
+    print(f"commentd FAILED during {failed_run}; later runs skipped. Its log ended with:\n{why}\n")
+if not have_commentd:
+    print("HEADLINE: commentd not built; baseline only")
+elif failed_run and lo == 0:
+    print("HEADLINE: none: commentd failed before the search finished")
+elif lo == 0 and not failed_run:
+    print(f"HEADLINE: the SLOs do not hold even at 1x the viral plan load ({plan_total} req/s)")
+else:
+    share = f", {100.0 * lo * plan_total / base_max:.0f} % of the baseline's closed-loop max" if base_max else ""
+    bound = f" (fails at {hi}x)" if hi else (" (then commentd failed)" if failed_run else " (the search cap)")
+    print(f"HEADLINE: every SLO holds up to {lo}x the viral plan load = {lo * plan_total} req/s{share}{bound}")
+print(f"results: {results}")
+EOF
+log "done in $(($(date +%s) - START)) s"
+[ -z "$FAILED_RUN" ] || exit 1

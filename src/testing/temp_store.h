@@ -1,0 +1,20 @@
+// Test and benchmark support: a RocksStore in a TempDir.
+#pragma once
+
+#include <memory>
+
+#include "store/rocks/rocks_store.h"
+#include "testing/temp_dir.h"
+
+namespace commentd::testing {
+
+inline Result<std::unique_ptr<store::rocks::RocksStore>> open_temp_store(const TempDir& dir, bool sync_writes,
+                                                                          size_t block_cache_mb = 64) {
+  store::rocks::RocksOptions o;
+  o.data_dir = dir.str();
+  o.sync_writes = sync_writes;
+  o.block_cache_mb = block_cache_mb;
+  return store::rocks::RocksStore::open(o);
+}
+
+}  // namespace commentd::testing

@@ -63,6 +63,11 @@ class Application {
   bool stopped_ = false;
 };
 
+// Opens the store (the server must be stopped), recounts every comment's and video's
+// counters from the source of truth and prints each drift. Returns the exit code: 0 when
+// every counter is exact, 1 when any drifted, 2 on error.
+int verify_counts(const config::Config& cfg);
+
 // "METHOD /pattern" of every route the API serves, without starting anything.
 std::vector<std::string> describe_routes();
 

@@ -19,6 +19,8 @@ void usage() {
       "  --data-dir DIR    overrides storage.data_dir\n"
       "  --port-file FILE  write the bound port there once listening\n"
       "  --print-routes    print every served route and exit\n"
+      "  --verify          offline check (server stopped): recount every comment's and video's\n"
+      "                    counters from their source of truth; exit 1 if any has drifted\n"
       "  --help-config     print every config key with its default and bounds, and exit");
 }
 
@@ -27,7 +29,7 @@ void usage() {
 int main(int argc, char** argv) {
   using namespace commentd;
   std::string config_path, listen, data_dir, port_file;
-  bool print_routes = false;
+  bool print_routes = false, verify = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> std::string {
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     else if (a == "--data-dir") data_dir = value("--data-dir");
     else if (a == "--port-file") port_file = value("--port-file");
     else if (a == "--print-routes") print_routes = true;
+    else if (a == "--verify") verify = true;
     else if (a == "--help-config") { std::cout << config::describe_schema(); return 0; }
     else if (a == "--help" || a == "-h") { usage(); return 0; }
     else {
@@ -69,6 +72,8 @@ int main(int argc, char** argv) {
     for (auto& r : app::describe_routes()) std::cout << r << "\n";
     return 0;
   }
+
+  if (verify) return app::verify_counts(*cfg);
 
   app::Application application(std::move(*cfg));
   auto port = application.start();

@@ -2,7 +2,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <sstream>
+#include <unordered_map>
 
 namespace commentd::metrics {
 
@@ -24,8 +26,13 @@ class Metrics::Sources final : public prometheus::Collectable {
   std::vector<Source> sources_;  // GUARDED_BY(mu_)
 };
 
+namespace {
+std::atomic<uint64_t> next_instance{1};
+}
+
 Metrics::Metrics()
-    : registry_(std::make_shared<prometheus::Registry>()), sources_(std::make_shared<Sources>()) {
+    : instance_(next_instance.fetch_add(1)),
+      registry_(std::make_shared<prometheus::Registry>()), sources_(std::make_shared<Sources>()) {
   requests_ = &prometheus::BuildHistogram()
                    .Name("commentd_http_request_duration_seconds")
                    .Help("HTTP request duration by route, method and status")
@@ -41,12 +48,34 @@ void Metrics::observe_request(std::string_view method, std::string_view route, u
                               double seconds) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5};
-  requests_
-      ->Add({{"method", std::string(method)},
-             {"route", route.empty() ? std::string("unmatched") : std::string(route)},
-             {"status", std::to_string(status)}},
-            kBuckets)
-      .Observe(seconds);
+  // Family::Add builds a label map and takes the family's lock: do it once per series per
+  // thread. Route patterns are the router's own strings (stable for the process), so their
+  // address and the method's text identify a series together with the status; the instance
+  // number keeps a later Metrics from finding an earlier one's series.
+  struct Key {
+    uint64_t instance;
+    const char* route;
+    std::string method;
+    unsigned status;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<const void*>{}(k.route) ^ std::hash<std::string>{}(k.method) * 31 ^ k.status * 1000003u ^
+             std::hash<uint64_t>{}(k.instance);
+    }
+  };
+  thread_local std::unordered_map<Key, prometheus::Histogram*, KeyHash> series;
+  Key key{instance_, route.empty() ? nullptr : route.data(), std::string(method), status};
+  auto it = series.find(key);
+  if (it == series.end()) {
+    auto& h = requests_->Add({{"method", std::string(method)},
+                              {"route", route.empty() ? std::string("unmatched") : std::string(route)},
+                              {"status", std::to_string(status)}},
+                             kBuckets);
+    it = series.emplace(std::move(key), &h).first;
+  }
+  it->second->Observe(seconds);
 }
 
 void Metrics::add_source(Source s) { sources_->add(std::move(s)); }

@@ -34,6 +34,7 @@ class Metrics {
 
  private:
   class Sources;
+  const uint64_t instance_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<Sources> sources_;
   prometheus::Family<prometheus::Histogram>* requests_;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build make pkg-config ccache
   libboost1.81-dev librocksdb-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libjemalloc-dev)
 test_pkgs=(python3 python3-pytest curl gnuplot-nox prometheus)
 
 want=("${build_pkgs[@]}")

@@ -32,7 +32,7 @@ inline constexpr size_t kMaxTokenBytes = 8192;
 // at most `cache_capacity` tokens (0 = no cache).
 class JwtVerifier {
  public:
-  JwtVerifier(std::string secret, const Clock& clock, size_t cache_capacity = 16384);
+  JwtVerifier(std::string secret, const Clock& clock, size_t cache_capacity = 65536);
 
   // `token` is the compact form without "Bearer ". Accepts only alg HS256 signed with the
   // secret, whose payload has "sub" (a canonical UUID) and a numeric "exp" later than now;

@@ -116,8 +116,8 @@ struct MetricsReconciliationConfig {
 };
 
 struct ReactionBatchConfig {
-  size_t batch_size = 1000;  // <= max_pending_ops
-  milliseconds flush_interval{50};
+  size_t batch_size = 64;  // <= max_pending_ops
+  milliseconds flush_interval{5};
   size_t max_pending_ops = 100000;
   bool operator==(const ReactionBatchConfig&) const = default;
 };

@@ -24,8 +24,8 @@
 namespace commentd::workers {
 
 struct ApplierOptions {
-  size_t batch_size = 1000;                      // ops per atomic batch at most
-  std::chrono::milliseconds flush_interval{50};  // wait at most this long for more ops
+  size_t batch_size = 64;                       // a full batch is applied at once
+  std::chrono::milliseconds flush_interval{5};  // a partial batch waits at most this long
 };
 
 struct ApplierStats {
@@ -74,7 +74,6 @@ class ReactionApplier final : public Worker {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
-  bool pending_ = false;   // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -3,6 +3,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <random>
 
@@ -126,8 +128,15 @@ Result<uint16_t> Application::start() {
     out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
     out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
     out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
-    out.push_back(gauge_family("commentd_accumulator_last_batch_size", "Ops in the last flushed batch", as.last_batch_size.load()));
-    out.push_back(gauge_family("commentd_accumulator_last_flush_seconds", "Duration of the last flush", as.last_flush_seconds.load()));
+    out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
+    out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
+                                            "Flush of one batch: read registers, merge, durable write", as.flush_seconds));
+    auto& st = store_->stats();
+    out.push_back(metrics::histogram_family("commentd_storage_commit_seconds",
+                                            "A write from queued to durable (group commit included)", st.commit_seconds));
+    out.push_back(metrics::histogram_family("commentd_storage_group_size", "Writes per WAL write (group commit)", st.group_size));
+    out.push_back(counter_family("commentd_storage_conflicts_total", "Writes refused by a precondition (retried by the service)", st.conflicts.load()));
+    out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
     out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", store_->queue_depth()));
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (reconciler_) {
@@ -162,7 +171,11 @@ Result<uint16_t> Application::start() {
   if (!port) return port.take_error();
 
   unsigned n = cfg_.server.threads > 0 ? unsigned(cfg_.server.threads) : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (unsigned i = 0; i < n; ++i)
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), ("commentd-io-" + std::to_string(i)).c_str());
+      ioc_.run();
+    });
   spdlog::info("commentd {} listening on {}:{} ({} threads, data in {})", COMMENTD_VERSION, hp->host, *port, n,
                cfg_.storage.data_dir);
   return *port;

@@ -1,5 +1,9 @@
 #include "metrics/metrics.h"
 
+#include <limits>
+
+#include "metrics/histogram.h"
+
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
@@ -107,6 +111,24 @@ void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetri
   if (f.type == prometheus::MetricType::Counter) m.counter.value = value;
   else m.gauge.value = value;
   f.metric.push_back(std::move(m));
+}
+
+prometheus::MetricFamily histogram_family(std::string name, std::string help, const Histogram& h) {
+  auto f = family(std::move(name), std::move(help), prometheus::MetricType::Histogram);
+  auto snap = h.snapshot();
+  prometheus::ClientMetric m;
+  m.histogram.sample_count = snap.count;
+  m.histogram.sample_sum = snap.sum;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < snap.counts.size(); ++i) {
+    cumulative += snap.counts[i];
+    prometheus::ClientMetric::Bucket b;
+    b.cumulative_count = cumulative;
+    b.upper_bound = i < snap.bounds.size() ? snap.bounds[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back(b);
+  }
+  f.metric.push_back(std::move(m));
+  return f;
 }
 
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {

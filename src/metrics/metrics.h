@@ -43,6 +43,9 @@ class Metrics {
 // Helpers for sources.
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
+class Histogram;
+// A Prometheus histogram family with one series from `h`.
+prometheus::MetricFamily histogram_family(std::string name, std::string help, const Histogram& h);
 void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
                 double value);
 

@@ -1,5 +1,7 @@
 #include "metrics/metrics.h"
 
+#include "metrics/histogram.h"
+
 #include <gtest/gtest.h>
 
 namespace commentd::metrics {
@@ -35,6 +37,27 @@ TEST(MetricsTest, InstancesAreIndependent) {
   Metrics second;
   second.observe_request("PUT", route_a, 202, 0.001);
   EXPECT_NE(second.render().find(R"(status="202"} 1)"), std::string::npos);
+}
+
+TEST(MetricsTest, HistogramRendersCumulativeBuckets) {
+  Histogram h({0.001, 0.01, 0.1});
+  h.observe(0.0005);
+  h.observe(0.001);  // on a bound: counted in that bucket (le)
+  h.observe(0.05);
+  h.observe(7);
+  auto snap = h.snapshot();
+  EXPECT_EQ(snap.count, 4u);
+  EXPECT_DOUBLE_EQ(snap.sum, 0.0005 + 0.001 + 0.05 + 7);
+  Metrics m;
+  m.add_source([&](std::vector<prometheus::MetricFamily>& out) {
+    out.push_back(histogram_family("commentd_test_seconds", "test", h));
+  });
+  std::string text = m.render();
+  EXPECT_NE(text.find(R"(commentd_test_seconds_bucket{le="0.001"} 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(commentd_test_seconds_bucket{le="0.01"} 2)"), std::string::npos);
+  EXPECT_NE(text.find(R"(commentd_test_seconds_bucket{le="0.1"} 3)"), std::string::npos);
+  EXPECT_NE(text.find(R"(commentd_test_seconds_bucket{le="+Inf"} 4)"), std::string::npos);
+  EXPECT_NE(text.find("commentd_test_seconds_count 4"), std::string::npos);
 }
 
 }  // namespace

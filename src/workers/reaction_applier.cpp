@@ -1,5 +1,7 @@
 #include "workers/reaction_applier.h"
 
+#include <pthread.h>
+
 #include <future>
 #include <map>
 #include <spdlog/spdlog.h>
@@ -49,6 +51,7 @@ void ReactionApplier::stop() {
 }
 
 void ReactionApplier::run() {
+  pthread_setname_np(pthread_self(), "commentd-apply");
   for (;;) {
     bool stopping;
     {
@@ -153,9 +156,8 @@ Result<size_t> ReactionApplier::apply_once() {
   stats_.ops_ignored.fetch_add(ignored);
   stats_.batches.fetch_add(1);
   stats_.counter_writes.fetch_add(counter_writes);
-  stats_.last_batch_size.store(ops->size());
-  stats_.last_flush_seconds.store(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  stats_.batch_size.observe(static_cast<double>(ops->size()));
+  stats_.flush_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return ops->size();
 }
 

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/model.h"
+#include "metrics/histogram.h"
 #include "service/reaction_overlay.h"
 #include "store/store.h"
 #include "workers/worker_manager.h"
@@ -34,8 +35,8 @@ struct ApplierStats {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> counter_writes{0};  // net deltas written (one per hot comment per batch)
   std::atomic<uint64_t> errors{0};
-  std::atomic<double> last_flush_seconds{0};
-  std::atomic<uint64_t> last_batch_size{0};
+  metrics::Histogram batch_size{metrics::Histogram::size_bounds()};       // ops per flush
+  metrics::Histogram flush_seconds{metrics::Histogram::latency_bounds()}; // read, merge, durable write
 };
 
 class ReactionApplier final : public Worker {

@@ -5,6 +5,8 @@
 #include <rocksdb/table.h>
 
 #include <algorithm>
+#include <pthread.h>
+
 #include <filesystem>
 #include <unordered_map>
 
@@ -553,10 +555,11 @@ void RocksStore::commit(WriteSet ws, CommitCallback done) {
     } else if (queue_.size() >= opts_.write_queue_capacity) {
       refused = Error(Errc::overloaded, "write queue is full", "write_queue_full", 1);
     } else {
-      queue_.push_back({std::move(ws), std::move(done)});
+      queue_.push_back({std::move(ws), std::move(done), std::chrono::steady_clock::now()});
     }
   }
   if (refused) {
+    stats_.refused.fetch_add(1, std::memory_order_relaxed);
     done(std::move(*refused));  // answered outside the lock
     return;
   }
@@ -575,6 +578,7 @@ void RocksStore::close() {
 }
 
 void RocksStore::writer_loop() {
+  pthread_setname_np(pthread_self(), "commentd-writer");
   std::vector<Pending> group;
   for (;;) {
     {
@@ -636,6 +640,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
       if (failed) break;
     }
     if (failed) {
+      if (failed->code == Errc::conflict) stats_.conflicts.fetch_add(1, std::memory_order_relaxed);
       results.emplace_back(std::move(*failed));
       continue;
     }
@@ -734,7 +739,12 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
     last_op_seq_.store(next_op_seq_ - 1);
     last_outbox_seq_.store(next_outbox_seq_ - 1);
   }
-  for (size_t i = 0; i < group.size(); ++i) group[i].done(std::move(results[i]));
+  auto now = std::chrono::steady_clock::now();
+  stats_.group_size.observe(static_cast<double>(group.size()));
+  for (size_t i = 0; i < group.size(); ++i) {
+    stats_.commit_seconds.observe(std::chrono::duration<double>(now - group[i].queued).count());
+    group[i].done(std::move(results[i]));
+  }
 }
 
 }  // namespace commentd::store::rocks

@@ -16,6 +16,7 @@
 
 #include <rocksdb/db.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -24,9 +25,18 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/histogram.h"
 #include "store/store.h"
 
 namespace commentd::store::rocks {
+
+// The store's own numbers (STYLE.md #11), read by the metrics module at scrape time.
+struct StoreStats {
+  metrics::Histogram commit_seconds{metrics::Histogram::latency_bounds()};  // queued -> durable
+  metrics::Histogram group_size{metrics::Histogram::size_bounds()};         // WriteSets per WAL write
+  std::atomic<uint64_t> conflicts{0};  // WriteSets refused by a precondition
+  std::atomic<uint64_t> refused{0};    // queue full or closing
+};
 
 struct RocksOptions {
   std::string data_dir = "./data";
@@ -87,11 +97,13 @@ class RocksStore final : public Store {
   Result<std::vector<std::pair<uint64_t, std::string>>> read_outbox(uint64_t after_seq,
                                                                     size_t max);
   size_t queue_depth() const;
+  StoreStats& stats() { return stats_; }
 
  private:
   struct Pending {
     WriteSet ws;
     CommitCallback done;
+    std::chrono::steady_clock::time_point queued;
   };
 
   RocksStore() = default;
@@ -101,6 +113,7 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
   RocksOptions opts_;
+  StoreStats stats_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 

@@ -134,6 +134,12 @@ class Store {
 
   virtual void commit(WriteSet ws, CommitCallback done) = 0;
 
+  // Applies `ws` atomically and durably from the calling thread, beside the writer, for a
+  // caller that alone writes every key its preconditions read (the reaction applier: its
+  // position, the reaction rows; counter deltas commute). REQUIRES: no log appends.
+  // Blocking.
+  virtual Status commit_owned(WriteSet ws) = 0;
+
   // Retention: drops op-log entries up to `op_seq_upto` (REQUIRES: all applied) and all but
   // the newest `outbox_keep` outbox events. Blocking.
   virtual Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) = 0;

@@ -141,10 +141,9 @@ Result<size_t> ReactionApplier::apply_once() {
   ws.preconditions.push_back(store::ConsumerAt{kConsumerName, from});
   ws.mutations.push_back(store::SetConsumerPos{kConsumerName, to});
 
-  std::promise<Result<store::CommitResult>> done;
-  auto fut = done.get_future();
-  store_.commit(std::move(ws), [&done](Result<store::CommitResult> r) { done.set_value(std::move(r)); });
-  auto r = fut.get();
+  // The applier alone writes its position and the reaction rows, so it commits beside the
+  // request writer instead of queueing behind it.
+  auto r = store_.commit_owned(std::move(ws));
   if (!r) return r.take_error();
 
   applied_.store(to);

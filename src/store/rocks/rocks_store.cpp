@@ -98,10 +98,9 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   db_opts.create_missing_column_families = true;
   db_opts.IncreaseParallelism(2);
   db_opts.max_background_jobs = 2;
-  // One writer thread (ours) does every write: no concurrent memtable inserts, which also
-  // lets the insert hints below work.
-  db_opts.allow_concurrent_memtable_write = false;
-  db_opts.enable_write_thread_adaptive_yield = false;
+  // Two threads write: ours for requests, and the reaction applier's commit_owned(); their
+  // memtable inserts may run in parallel.
+  db_opts.allow_concurrent_memtable_write = true;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_mb << 20);
@@ -566,6 +565,49 @@ void RocksStore::commit(WriteSet ws, CommitCallback done) {
   cv_.notify_one();
 }
 
+Status RocksStore::commit_owned(WriteSet ws) {
+  for (auto& m : ws.mutations)
+    if (std::holds_alternative<AppendReactionOp>(m) || std::holds_alternative<AppendOutbox>(m))
+      return Error(Errc::internal, "commit_owned cannot append to a log");
+  {
+    std::lock_guard lk(mu_);
+    if (closing_) return Error(Errc::unavailable, "storage is closing", "shutting_down");
+  }
+  for (auto& pre : ws.preconditions) {
+    std::string v;
+    rocksdb::Status st;
+    uint64_t have = 0, want = 0;
+    std::string what;
+    if (auto* c = std::get_if<CommentAt>(&pre)) {
+      st = db_->Get(rocksdb::ReadOptions(), cf(kComments), uuid_key(c->id), &v);
+      if (st.ok()) {
+        auto cmt = decode_comment(c->id, v);
+        have = cmt ? cmt->version : 0;
+      }
+      want = c->version;
+      what = "comment " + c->id.str();
+    } else if (auto* k = std::get_if<ConsumerAt>(&pre)) {
+      st = db_->Get(rocksdb::ReadOptions(), cf(kDefault), kConsumerPrefix + k->consumer, &v);
+      have = st.ok() && v.size() == 8 ? get_u64be(v) : 0;
+      want = k->seq;
+      what = "consumer " + k->consumer;
+    }
+    if (!st.ok() && !st.IsNotFound()) return storage_error(st);
+    if (have != want) {
+      stats_.conflicts.fetch_add(1, std::memory_order_relaxed);
+      return Error(Errc::conflict, what + " changed concurrently", "conflict");
+    }
+  }
+  rocksdb::WriteBatch wb;
+  CommitResult cr;
+  encode(ws, wb, cr, nullptr);
+  rocksdb::WriteOptions wo;
+  wo.sync = opts_.sync_writes;
+  auto st = db_->Write(wo, &wb);
+  if (!st.ok()) return storage_error(st);
+  return ok_status();
+}
+
 void RocksStore::close() {
   {
     std::lock_guard lk(mu_);
@@ -593,6 +635,81 @@ void RocksStore::writer_loop() {
       }
     }
     apply_group(group);
+  }
+}
+
+// Adds `ws`'s mutations to `wb`. Log appends take their sequence from the writer's
+// counters: REQUIRES the writer thread, or a WriteSet without appends.
+// `written` records the comment rows and consumer positions this batch now holds.
+void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
+                        std::unordered_map<std::string, std::string>* written) {
+  for (auto& m : ws.mutations) {
+    std::visit(
+        [&](auto& x) {
+          using T = std::decay_t<decltype(x)>;
+          if constexpr (std::is_same_v<T, PutComment>) {
+            std::string k = uuid_key(x.comment.id), v = encode_comment(x.comment);
+            wb.Put(cf(kComments), k, v);
+            if (written) (*written)[std::move(k)] = std::move(v);
+          } else if constexpr (std::is_same_v<T, IndexPut>) {
+            wb.Put(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
+                   index_key(uuid_key(x.key), x.created_at, x.id), "");
+          } else if constexpr (std::is_same_v<T, IndexDelete>) {
+            wb.Delete(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
+                      index_key(uuid_key(x.key), x.created_at, x.id));
+          } else if constexpr (std::is_same_v<T, BucketPut>) {
+            wb.Put(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id), "");
+          } else if constexpr (std::is_same_v<T, BucketDelete>) {
+            wb.Delete(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id));
+          } else if constexpr (std::is_same_v<T, HiddenMark>) {
+            int64_t d[kHiddenSlots] = {x.set ? 1 : -1, 0};
+            wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
+          } else if constexpr (std::is_same_v<T, MetricsDelta>) {
+            int64_t s[kMetricsSlots] = {x.likes, x.dislikes, x.replies, x.at};
+            wb.Merge(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
+          } else if constexpr (std::is_same_v<T, StatsDelta>) {
+            int64_t s[kStatsSlots] = {x.comments, x.reactions, x.at};
+            wb.Merge(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
+          } else if constexpr (std::is_same_v<T, MetricsSet>) {
+            int64_t s[kMetricsSlots] = {x.value.likes, x.value.dislikes, x.value.replies_count, x.value.last_updated};
+            wb.Put(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
+          } else if constexpr (std::is_same_v<T, StatsSet>) {
+            int64_t s[kStatsSlots] = {x.value.comments_count, x.value.reactions_count, x.value.last_updated};
+            wb.Put(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
+          } else if constexpr (std::is_same_v<T, PutReaction>) {
+            wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
+            std::string k = pair_key(x.video_id, x.user_id);
+            put_uuid(k, x.comment_id);
+            if (x.row.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
+            else wb.Put(cf(kUserReactions), k, std::string(1, static_cast<char>(x.row.type)));
+          } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
+            std::string v;
+            put_uuid(v, x.user_id);
+            v.push_back(static_cast<char>(x.type));
+            v.push_back(x.add ? 1 : 0);
+            wb.Put(cf(kReactionEvents), index_key(uuid_key(x.comment_id), x.at, x.reaction_id), v);
+          } else if constexpr (std::is_same_v<T, AppendReactionOp>) {
+            std::string k;
+            put_u64be(k, next_op_seq_);
+            wb.Put(cf(kReactionOps), k, encode_op(x.op));
+            cr.op_seqs.push_back(next_op_seq_++);
+          } else if constexpr (std::is_same_v<T, AppendOutbox>) {
+            std::string k, v;
+            put_u64be(k, next_outbox_seq_++);
+            put_u64be(v, x.topic.size());
+            v += x.topic;
+            put_u64be(v, x.key.size());
+            v += x.key;
+            v += x.payload;
+            wb.Put(cf(kOutbox), k, v);
+          } else if constexpr (std::is_same_v<T, SetConsumerPos>) {
+            std::string v;
+            put_u64be(v, x.seq);
+            wb.Put(cf(kDefault), kConsumerPrefix + x.consumer, v);
+            if (written) (*written)[kConsumerPrefix + x.consumer] = std::move(v);
+          }
+        },
+        m);
   }
 }
 
@@ -646,74 +763,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
     }
 
     CommitResult cr;
-    for (auto& m : p.ws.mutations) {
-      std::visit(
-          [&](auto& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_same_v<T, PutComment>) {
-              std::string k = uuid_key(x.comment.id), v = encode_comment(x.comment);
-              wb.Put(cf(kComments), k, v);
-              written[std::move(k)] = std::move(v);
-            } else if constexpr (std::is_same_v<T, IndexPut>) {
-              wb.Put(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
-                     index_key(uuid_key(x.key), x.created_at, x.id), "");
-            } else if constexpr (std::is_same_v<T, IndexDelete>) {
-              wb.Delete(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
-                        index_key(uuid_key(x.key), x.created_at, x.id));
-            } else if constexpr (std::is_same_v<T, BucketPut>) {
-              wb.Put(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id), "");
-            } else if constexpr (std::is_same_v<T, BucketDelete>) {
-              wb.Delete(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id));
-            } else if constexpr (std::is_same_v<T, HiddenMark>) {
-              int64_t d[kHiddenSlots] = {x.set ? 1 : -1, 0};
-              wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
-            } else if constexpr (std::is_same_v<T, MetricsDelta>) {
-              int64_t s[kMetricsSlots] = {x.likes, x.dislikes, x.replies, x.at};
-              wb.Merge(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
-            } else if constexpr (std::is_same_v<T, StatsDelta>) {
-              int64_t s[kStatsSlots] = {x.comments, x.reactions, x.at};
-              wb.Merge(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
-            } else if constexpr (std::is_same_v<T, MetricsSet>) {
-              int64_t s[kMetricsSlots] = {x.value.likes, x.value.dislikes, x.value.replies_count, x.value.last_updated};
-              wb.Put(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
-            } else if constexpr (std::is_same_v<T, StatsSet>) {
-              int64_t s[kStatsSlots] = {x.value.comments_count, x.value.reactions_count, x.value.last_updated};
-              wb.Put(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
-            } else if constexpr (std::is_same_v<T, PutReaction>) {
-              wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
-              std::string k = pair_key(x.video_id, x.user_id);
-              put_uuid(k, x.comment_id);
-              if (x.row.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
-              else wb.Put(cf(kUserReactions), k, std::string(1, static_cast<char>(x.row.type)));
-            } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
-              std::string v;
-              put_uuid(v, x.user_id);
-              v.push_back(static_cast<char>(x.type));
-              v.push_back(x.add ? 1 : 0);
-              wb.Put(cf(kReactionEvents), index_key(uuid_key(x.comment_id), x.at, x.reaction_id), v);
-            } else if constexpr (std::is_same_v<T, AppendReactionOp>) {
-              std::string k;
-              put_u64be(k, next_op_seq_);
-              wb.Put(cf(kReactionOps), k, encode_op(x.op));
-              cr.op_seqs.push_back(next_op_seq_++);
-            } else if constexpr (std::is_same_v<T, AppendOutbox>) {
-              std::string k, v;
-              put_u64be(k, next_outbox_seq_++);
-              put_u64be(v, x.topic.size());
-              v += x.topic;
-              put_u64be(v, x.key.size());
-              v += x.key;
-              v += x.payload;
-              wb.Put(cf(kOutbox), k, v);
-            } else if constexpr (std::is_same_v<T, SetConsumerPos>) {
-              std::string v;
-              put_u64be(v, x.seq);
-              wb.Put(cf(kDefault), kConsumerPrefix + x.consumer, v);
-              written[kConsumerPrefix + x.consumer] = std::move(v);
-            }
-          },
-          m);
-    }
+    encode(p.ws, wb, cr, &written);
     results.emplace_back(std::move(cr));
   }
 

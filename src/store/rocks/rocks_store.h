@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "metrics/histogram.h"
@@ -89,6 +90,7 @@ class RocksStore final : public Store {
   Result<uint64_t> consumer_pos(const std::string& consumer) override;
   uint64_t last_op_seq() const override;
   void commit(WriteSet ws, CommitCallback done) override;
+  Status commit_owned(WriteSet ws) override;
   Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) override;
   void close() override;
   bool ready() const override;
@@ -109,6 +111,8 @@ class RocksStore final : public Store {
   RocksStore() = default;
   void writer_loop();
   void apply_group(std::vector<Pending>& group);
+  void encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
+              std::unordered_map<std::string, std::string>* written);
   rocksdb::ReadOptions read_options(ReadMode m, const rocksdb::Snapshot* snap = nullptr) const;
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 

@@ -11,7 +11,7 @@
 // Reads go straight to RocksDB; with ReadMode{may_block=false} they read only the memtable
 // and block cache (kBlockCacheTier) and return Errc::would_block when they would need I/O.
 //
-// Thread-safe.
+// Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
 
 #include <rocksdb/db.h>

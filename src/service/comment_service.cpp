@@ -240,12 +240,12 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
       ws.mutations.push_back(store::HiddenMark{c.video_id, c.user_id, c.id, false});
     count_transition(ws, c, was_counted, false, now);
     if (!*has_replies) {
-      // Leaves every list; the row stays as the soft-deleted record.
+      // Leaves every list; the row stays as the soft-deleted record, and the entry in the
+      // video's bucketed history stays too (the recount of its reactions reads it).
       if (c.parent_id)
         ws.mutations.push_back(store::IndexDelete{Index::replies, *c.parent_id, c.created_at, c.id});
       else
         ws.mutations.push_back(store::IndexDelete{Index::video, c.video_id, c.created_at, c.id});
-      ws.mutations.push_back(store::BucketDelete{c.video_id, time_bucket(c.created_at), c.created_at, c.id});
     }
     c.status = CommentStatus::deleted;
     c.deleted_at = now;

@@ -49,6 +49,7 @@ class MetricsWorkerTest : public ::testing::Test {
     store::WriteSet ws;
     ws.mutations.push_back(store::PutComment{c});
     ws.mutations.push_back(store::IndexPut{store::Index::video, video, c.created_at, c.id});
+    ws.mutations.push_back(store::BucketPut{video, time_bucket(c.created_at), c.created_at, c.id});
     ws.mutations.push_back(store::StatsDelta{video, 1, likes, 0});
     ws.mutations.push_back(store::MetricsDelta{c.id, likes, 0, 0, 0});
     for (int i = 0; i < likes; ++i)

@@ -68,6 +68,7 @@ class ReactionApplierTest : public ::testing::Test {
       store::WriteSet ws;
       ws.mutations.push_back(store::PutComment{cm});
       ws.mutations.push_back(store::IndexPut{store::Index::video, kVideo, cm.created_at, cm.id});
+      ws.mutations.push_back(store::BucketPut{kVideo, time_bucket(cm.created_at), cm.created_at, cm.id});
       ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
     }
   }

@@ -63,8 +63,13 @@ def test_verify_finds_no_drift_after_kill9_mid_storm(server_factory):
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0 drifted" in r.stdout, r.stdout
 
-    # Restart: the log drains; then stop cleanly and verify again with nothing pending.
+    # Restart: the log drains. Deleting a comment that has reactions, and hiding another,
+    # must not leave the video's counters drifted from their recount.
     srv.start()
+    assert srv.request("DELETE", f"/v1/comments/{hot[2]}", token=author.token).status == 204
+    mod = User(role="moderator")
+    assert srv.request("PATCH", f"/v1/comments/{hot[1]}/status", {"status": "hidden"},
+                       token=mod.token).status == 200
     assert srv.terminate() == 0
     r = run_verify(srv)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -406,53 +406,38 @@ Result<Store::VideoRecount> RocksStore::recount_video(const Uuid& video_id) {
   if (st.ok()) r.stored = stats_from(v);
   r.truth.last_updated = r.stored.last_updated;
 
-  // Every comment of the video: the top-level index, then each thread's replies.
-  auto count_reactions = [&](const Uuid& cid) -> Status {
-    std::string prefix = uuid_key(cid);
-    std::string upper = prefix + std::string(17, '\xff');
-    rocksdb::Slice up(upper);
-    auto ro_it = ro;
-    ro_it.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_it, cf(kReactions)));
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-      auto row = decode_reaction_row(sv(it->value()));
+  // Every comment the video ever had, top-level and replies, deleted ones included:
+  // comments_by_video_bucketed keeps them all (a delete leaves the lists, not this history).
+  // reactions_count counts the standing reactions on all of them, as the applier's deltas
+  // do (a reaction is never taken back by deleting its comment).
+  std::string prefix = uuid_key(video_id);
+  std::string upper = prefix + std::string(13 + 25, '\xff');
+  rocksdb::Slice up(upper);
+  auto ro_it = ro;
+  ro_it.iterate_upper_bound = &up;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_it, cf(kBucketed)));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto pos = parse_index_suffix(sv(it->key()));
+    std::string cv;
+    auto s2 = db_->Get(ro, cf(kComments), uuid_key(pos.id), &cv);
+    if (auto e = read_error(s2)) return *e;
+    if (s2.IsNotFound()) continue;
+    auto cmt = decode_comment(pos.id, cv);
+    if (!cmt) return Error(Errc::internal, "corrupt comment row");
+    if (is_counted(cmt->status)) ++r.truth.comments_count;
+    std::string rprefix = uuid_key(pos.id);
+    std::string rupper = rprefix + std::string(17, '\xff');
+    rocksdb::Slice rup(rupper);
+    auto ro_r = ro;
+    ro_r.iterate_upper_bound = &rup;
+    std::unique_ptr<rocksdb::Iterator> rit(db_->NewIterator(ro_r, cf(kReactions)));
+    for (rit->Seek(rprefix); rit->Valid(); rit->Next()) {
+      auto row = decode_reaction_row(sv(rit->value()));
       if (row && row->type != ReactionType::none) ++r.truth.reactions_count;
     }
-    if (auto e = read_error(it->status())) return *e;
-    return ok_status();
-  };
-  auto visit = [&](Cf c, const Uuid& key, auto&& on_row) -> Status {
-    std::string prefix = uuid_key(key);
-    std::string upper = prefix + std::string(25, '\xff');
-    rocksdb::Slice up(upper);
-    auto ro_it = ro;
-    ro_it.iterate_upper_bound = &up;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro_it, cf(c)));
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-      auto pos = parse_index_suffix(sv(it->key()));
-      std::string cv;
-      auto s2 = db_->Get(ro, cf(kComments), uuid_key(pos.id), &cv);
-      if (auto e = read_error(s2)) return *e;
-      if (s2.IsNotFound()) continue;
-      auto cmt = decode_comment(pos.id, cv);
-      if (!cmt) return Error(Errc::internal, "corrupt comment row");
-      auto s3 = on_row(*cmt);
-      if (!s3) return s3;
-    }
-    if (auto e = read_error(it->status())) return *e;
-    return ok_status();
-  };
-  auto on_reply = [&](const Comment& c) -> Status {
-    if (is_counted(c.status)) ++r.truth.comments_count;
-    return count_reactions(c.id);
-  };
-  auto s = visit(kCommentsByVideo, video_id, [&](const Comment& c) -> Status {
-    if (is_counted(c.status)) ++r.truth.comments_count;
-    auto s1 = count_reactions(c.id);
-    if (!s1) return s1;
-    return visit(kReplies, c.id, on_reply);
-  });
-  if (!s) return s.error();
+    if (auto e = read_error(rit->status())) return *e;
+  }
+  if (auto e = read_error(it->status())) return *e;
   return r;
 }
 

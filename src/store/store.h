@@ -48,18 +48,15 @@ struct ScanResult {
 struct PutComment { Comment comment; };
 struct IndexPut { Index index; Uuid key; TimeMs created_at; Uuid id; };
 struct IndexDelete { Index index; Uuid key; TimeMs created_at; Uuid id; };
-// comments_by_video_bucketed: (video_id, time_bucket) partitions.
+// comments_by_video_bucketed: (video_id, time_bucket) partitions; a video's whole history
+// (a delete leaves the lists, not this table).
 struct BucketPut { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
-struct BucketDelete { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
 // Counts `user`'s non-public comments in `video` (so their lists skip the shared cache):
 // set=true adds one, set=false removes one. REQUIRES: calls balance per comment.
 struct HiddenMark { Uuid video_id; Uuid user_id; Uuid id; bool set; };
 // Counter deltas (the plan's counter columns); last_updated takes the max.
 struct MetricsDelta { Uuid comment_id; int64_t likes = 0, dislikes = 0, replies = 0; TimeMs at = 0; };
 struct StatsDelta { Uuid video_id; int64_t comments = 0, reactions = 0; TimeMs at = 0; };
-// Overwrites a counter row with absolute values (reconciliation repairs).
-struct MetricsSet { Uuid comment_id; CommentMetrics value; };
-struct StatsSet { Uuid video_id; VideoStats value; };
 // The (comment, user) register. type none is kept as a tombstone so LWW order holds.
 // Also maintains the user's reactions by video (one read answers a whole page).
 struct PutReaction { Uuid comment_id; Uuid user_id; Uuid video_id; ReactionRow row; };
@@ -72,8 +69,8 @@ struct AppendOutbox { std::string topic; std::string key; std::string payload; }
 // A consumer's position in the op log.
 struct SetConsumerPos { std::string consumer; uint64_t seq; };
 
-using Mutation = std::variant<PutComment, IndexPut, IndexDelete, BucketPut, BucketDelete,
-                              HiddenMark, MetricsDelta, StatsDelta, MetricsSet, StatsSet,
+using Mutation = std::variant<PutComment, IndexPut, IndexDelete, BucketPut,
+                              HiddenMark, MetricsDelta, StatsDelta,
                               PutReaction, PutReactionEvent, AppendReactionOp, AppendOutbox,
                               SetConsumerPos>;
 

@@ -148,8 +148,6 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
                       index_key(uuid_key(x.key), x.created_at, x.id));
           } else if constexpr (std::is_same_v<T, BucketPut>) {
             wb.Put(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id), "");
-          } else if constexpr (std::is_same_v<T, BucketDelete>) {
-            wb.Delete(cf(kBucketed), index_key(bucket_partition(x.video_id, x.bucket), x.created_at, x.id));
           } else if constexpr (std::is_same_v<T, HiddenMark>) {
             int64_t d[kHiddenSlots] = {x.set ? 1 : -1, 0};
             wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
@@ -159,12 +157,6 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
           } else if constexpr (std::is_same_v<T, StatsDelta>) {
             int64_t s[kStatsSlots] = {x.comments, x.reactions, x.at};
             wb.Merge(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
-          } else if constexpr (std::is_same_v<T, MetricsSet>) {
-            int64_t s[kMetricsSlots] = {x.value.likes, x.value.dislikes, x.value.replies_count, x.value.last_updated};
-            wb.Put(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
-          } else if constexpr (std::is_same_v<T, StatsSet>) {
-            int64_t s[kStatsSlots] = {x.value.comments_count, x.value.reactions_count, x.value.last_updated};
-            wb.Put(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
           } else if constexpr (std::is_same_v<T, PutReaction>) {
             wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
             std::string k = pair_key(x.video_id, x.user_id);

@@ -209,25 +209,6 @@ TEST_F(RocksStoreTest, CounterDeltasAddAndLastUpdatedTakesMax) {
   check();
   reopen();  // the merge operator is applied to what was persisted too
   check();
-  // An absolute set replaces the merged value; later deltas add to it.
-  {
-    WriteSet ws;
-    ws.mutations.push_back(MetricsSet{c1, CommentMetrics{10, 20, 30, 40}});
-    ws.mutations.push_back(MetricsDelta{c1, 1, 1, 1, 35});
-    ws.mutations.push_back(StatsSet{kVideo, VideoStats{1, 2, 3}});
-    ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
-  }
-  auto m = store_->get_metrics({c1}, {});
-  ASSERT_TRUE(m.ok());
-  EXPECT_EQ((*m)[0].likes, 11);
-  EXPECT_EQ((*m)[0].dislikes, 21);
-  EXPECT_EQ((*m)[0].replies_count, 31);
-  EXPECT_EQ((*m)[0].last_updated, 40);
-  auto v = store_->get_video_stats(kVideo, {});
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->comments_count, 1);
-  EXPECT_EQ(v->reactions_count, 2);
-  EXPECT_EQ(v->last_updated, 3);
   auto none = store_->get_video_stats(kOtherVideo, {});
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->comments_count, 0);

@@ -11,23 +11,16 @@
 #include <filesystem>
 
 #include "store/rocks/rocks_store.h"
+#include "testing/temp_store.h"
 #include "workers/reaction_applier.h"
 
 namespace commentd::service {
 namespace {
 
-namespace fs = std::filesystem;
-
 class CommentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("commentd-svc-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    store::rocks::RocksOptions o;
-    o.data_dir = dir_.string();
-    o.sync_writes = false;
-    store_ = *store::rocks::RocksStore::open(o);
+    store_ = *testing::open_temp_store(dir_, /*sync_writes=*/false);
     cache_ = cache::make_memory_cache({1000, 1000}, clock_);
     limiter_ = limit::make_memory_limiter({0, 60000}, {0, 60000}, clock_);
     ServiceOptions so;
@@ -41,7 +34,6 @@ class CommentServiceTest : public ::testing::Test {
     applier_.reset();
     pool_.join();
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   template <class T>
@@ -55,7 +47,7 @@ class CommentServiceTest : public ::testing::Test {
     return std::move(*out);
   }
 
-  fs::path dir_;
+  testing::TempDir dir_{"svc"};
   ManualClock clock_;
   UuidGenerator ids_{clock_, 1};
   boost::asio::io_context ioc_;

@@ -8,35 +8,21 @@
 #include <future>
 
 #include "store/rocks/rocks_store.h"
+#include "testing/temp_store.h"
 
 namespace commentd::workers {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 
 class MetricsWorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("commentd-mw-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    store::rocks::RocksOptions o;
-    o.data_dir = dir_.string();
-    o.sync_writes = false;
-    store_ = std::move(*store::rocks::RocksStore::open(o));
+    store_ = *testing::open_temp_store(dir_, /*sync_writes=*/false);
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
-  void commit(store::WriteSet ws) {
-    std::promise<Result<store::CommitResult>> p;
-    auto f = p.get_future();
-    store_->commit(std::move(ws), [&](Result<store::CommitResult> r) { p.set_value(std::move(r)); });
-    ASSERT_TRUE(f.get().ok());
-  }
+  void commit(store::WriteSet ws) { ASSERT_TRUE(testing::commit_sync(*store_, std::move(ws)).ok()); }
 
   // A visible top-level comment with `likes` like-registers, counted correctly.
   Uuid make_comment(const Uuid& video, int likes) {
@@ -60,7 +46,7 @@ class MetricsWorkerTest : public ::testing::Test {
 
   CommentMetrics metrics(const Uuid& id) { return (*store_->get_metrics({id}, {}))[0]; }
 
-  fs::path dir_;
+  testing::TempDir dir_{"mw"};
   ManualClock clock_;
   UuidGenerator ids_{clock_, 42};
   std::unique_ptr<store::rocks::RocksStore> store_;

@@ -12,11 +12,11 @@
 #include <tuple>
 
 #include "store/rocks/rocks_store.h"
+#include "testing/temp_store.h"
 
 namespace commentd::workers {
 namespace {
 
-namespace fs = std::filesystem;
 using store::rocks::RocksOptions;
 using store::rocks::RocksStore;
 
@@ -31,29 +31,13 @@ Uuid uid(uint8_t tag, uint32_t n) {
 
 const Uuid kVideo = uid(0xF0, 1);
 
-Result<store::CommitResult> commit_sync(store::Store& s, store::WriteSet ws) {
-  std::promise<Result<store::CommitResult>> p;
-  auto f = p.get_future();
-  s.commit(std::move(ws), [&p](Result<store::CommitResult> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
+using commentd::testing::commit_sync;
 
 class ReactionApplierTest : public ::testing::Test {
  protected:
-  ReactionApplierTest() {
-    static int n = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();  // "Test/0" for parameterized tests: keep one level
-    std::replace(name.begin(), name.end(), '/', '_');
-    dir_ = fs::temp_directory_path() / ("commentd_applier_test_" + std::to_string(::getpid()) +
-                                        "_" + name + "_" + std::to_string(n++));
-    fs::remove_all(dir_);
-  }
   ~ReactionApplierTest() override {
     applier_.reset();
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   void SetUp() override {
@@ -75,7 +59,7 @@ class ReactionApplierTest : public ::testing::Test {
 
   void open(size_t batch_size = 1000) {
     RocksOptions o;
-    o.data_dir = dir_.string();
+    o.data_dir = dir_.str();
     o.block_cache_mb = 8;
     o.sync_writes = false;
     auto s = RocksStore::open(o);
@@ -164,7 +148,7 @@ class ReactionApplierTest : public ::testing::Test {
     return p.ok() ? *p : 0;
   }
 
-  fs::path dir_;
+  commentd::testing::TempDir dir_{"applier_test"};
   ManualClock clock_;
   std::unique_ptr<RocksStore> store_;
   std::unique_ptr<service::ReactionOverlay> overlay_;

@@ -2,28 +2,18 @@
 // than the newest N; sequences keep growing after a trim and a reopen.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <future>
-
 #include "store/rocks/rocks_store.h"
+#include "testing/temp_store.h"
 
 namespace commentd::store::rocks {
 namespace {
 
-namespace fs = std::filesystem;
-
-Result<CommitResult> commit_sync(Store& s, WriteSet ws) {
-  std::promise<Result<CommitResult>> p;
-  auto f = p.get_future();
-  s.commit(std::move(ws), [&](Result<CommitResult> r) { p.set_value(std::move(r)); });
-  return f.get();
-}
+using commentd::testing::commit_sync;
 
 TEST(RetentionTest, TrimKeepsTheTailAndSequencesContinue) {
-  fs::path dir = fs::temp_directory_path() / ("commentd-retention-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  commentd::testing::TempDir dir("retention");
   RocksOptions o;
-  o.data_dir = dir.string();
+  o.data_dir = dir.str();
   o.sync_writes = false;
   {
     auto store = *RocksStore::open(o);
@@ -55,7 +45,6 @@ TEST(RetentionTest, TrimKeepsTheTailAndSequencesContinue) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->op_seqs.at(0), 51u) << "a trimmed log never reuses a sequence";
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

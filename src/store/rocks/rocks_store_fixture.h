@@ -3,6 +3,7 @@
 #pragma once
 
 #include "store/rocks/rocks_store.h"
+#include "testing/temp_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,31 +21,10 @@
 
 namespace commentd::store::rocks::test {
 
-
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = info->name();  // "Test/0" for parameterized tests: keep one level
-    std::replace(name.begin(), name.end(), '/', '_');
-    path_ = fs::temp_directory_path() /
-            ("commentd_rocks_test_" + std::to_string(::getpid()) + "_" + name + "_" +
-             std::to_string(n++));
-    fs::remove_all(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using commentd::testing::commit_sync;
+using commentd::testing::TempDir;
 
 inline Uuid uid(uint8_t tag, uint32_t n) {
   Uuid u;
@@ -73,13 +53,6 @@ inline Comment make_comment(const Uuid& id, const Uuid& video, TimeMs created_at
   c.created_at = created_at;
   c.updated_at = created_at;
   return c;
-}
-
-inline Result<CommitResult> commit_sync(Store& s, WriteSet ws) {
-  std::promise<Result<CommitResult>> p;
-  auto f = p.get_future();
-  s.commit(std::move(ws), [&p](Result<CommitResult> r) { p.set_value(std::move(r)); });
-  return f.get();
 }
 
 // A WriteSet creating a top-level comment (must not exist yet) with its index entry.
@@ -138,7 +111,7 @@ class RocksStoreTest : public ::testing::Test {
     return out;
   }
 
-  TempDir dir_;
+  TempDir dir_{"rocks_test"};
   std::unique_ptr<RocksStore> store_;
 };
 

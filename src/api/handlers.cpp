@@ -9,6 +9,7 @@ namespace commentd::api {
 
 namespace bhttp = boost::beast::http;
 using http::Params;
+using http::RequestContext;
 using http::Request;
 using http::Response;
 using boost::asio::awaitable;
@@ -114,7 +115,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   using V = bhttp::verb;
 
   // Every route below is in api/openapi.yaml; tests/e2e/test_openapi_routes.py keeps both true.
-  auto create = [d](Request& req, const Params& p) -> awaitable<Response> {
+  auto create = [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
@@ -136,7 +137,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   router.add(V::post, "/v1/videos/{video_id}/comments", create);
   router.add(V::post, "/video/{video_id}/comment", create);  // the plan's route
 
-  router.add(V::get, "/v1/videos/{video_id}/comments", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::get, "/v1/videos/{video_id}/comments", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
@@ -147,14 +148,14 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::get, "/v1/videos/{video_id}/stats", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::get, "/v1/videos/{video_id}/stats", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
     auto r = co_await d->comments->video_stats(*video);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::get, "/v1/comments/{id}", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::get, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -163,7 +164,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -176,7 +177,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::delete_, "/v1/comments/{id}", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::delete_, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -188,7 +189,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return res;
   });
 
-  router.add(V::get, "/v1/comments/{id}/replies", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::get, "/v1/comments/{id}/replies", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -199,7 +200,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p) -> awaitable<Response> {
+  router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -216,7 +217,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   });
 
   // Reactions: PUT sets, DELETE removes, the plan's POST takes like|dislike|none.
-  auto react = [d](Request& req, const Params& p, std::optional<ReactionType> fixed) -> awaitable<Response> {
+  auto react = [d](Request& req, const Params& p, const RequestContext&, std::optional<ReactionType> fixed) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -241,20 +242,20 @@ void register_routes(http::Router& router, ApiDeps deps) {
     co_return reply(req, r, bhttp::status::accepted);
   };
   router.add(V::put, "/v1/comments/{id}/reaction",
-             [react](Request& req, const Params& p) { return react(req, p, std::nullopt); });
+             [react](Request& req, const Params& p, const RequestContext& cx) { return react(req, p, cx, std::nullopt); });
   router.add(V::delete_, "/v1/comments/{id}/reaction",
-             [react](Request& req, const Params& p) { return react(req, p, ReactionType::none); });
+             [react](Request& req, const Params& p, const RequestContext& cx) { return react(req, p, cx, ReactionType::none); });
   router.add(V::post, "/comment/{id}/reaction",
-             [react](Request& req, const Params& p) { return react(req, p, std::nullopt); });
+             [react](Request& req, const Params& p, const RequestContext& cx) { return react(req, p, cx, std::nullopt); });
 
-  router.add(V::get, "/healthz", [](Request& req, const Params&) -> awaitable<Response> {
+  router.add(V::get, "/healthz", [](Request& req, const Params&, const RequestContext&) -> awaitable<Response> {
     co_return ok(req, bhttp::status::ok, "{\"status\":\"ok\"}");
   });
-  router.add(V::get, "/readyz", [d](Request& req, const Params&) -> awaitable<Response> {
+  router.add(V::get, "/readyz", [d](Request& req, const Params&, const RequestContext&) -> awaitable<Response> {
     if (d->ready && d->ready()) co_return ok(req, bhttp::status::ok, "{\"status\":\"ready\"}");
     co_return http::error_response(req, bhttp::status::service_unavailable, "unavailable", "storage is not serving");
   });
-  router.add(V::get, "/metrics", [d](Request& req, const Params&) -> awaitable<Response> {
+  router.add(V::get, "/metrics", [d](Request& req, const Params&, const RequestContext&) -> awaitable<Response> {
     http::Response res{bhttp::status::ok, req.version()};
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.keep_alive(req.keep_alive());

@@ -166,7 +166,7 @@ Result<uint16_t> Application::start() {
   hso.max_body_bytes = cfg_.server.max_body_bytes;
   hso.max_connections = static_cast<size_t>(cfg_.server.max_connections);
   hso.request_timeout = cfg_.server.request_timeout;
-  server_ = std::make_unique<http::Server>(ioc_, hso, [this](http::Request& r) { return router_.handle(r); });
+  server_ = std::make_unique<http::Server>(ioc_, hso, [this](http::Request& r, const http::RequestContext& c) { return router_.handle(r, c); });
   auto port = server_->start(hp->host, hp->port);
   if (!port) return port.take_error();
 

@@ -10,7 +10,7 @@
 
 namespace commentd {
 
-// Each code maps to exactly one HTTP status, in api/error_mapping.cpp (the only place).
+// Each code maps to exactly one HTTP status, in api/errors.cpp (the only place).
 enum class Errc {
   bad_request,         // 400: malformed JSON, bad UUID, bad cursor, bad query parameter
   unauthenticated,     // 401

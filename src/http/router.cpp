@@ -57,7 +57,7 @@ bool Router::match(const Route& r, std::string_view path, Params& out) {
   return seg == r.segments.size();
 }
 
-asio::awaitable<Response> Router::handle(Request& req) {
+asio::awaitable<Response> Router::handle(Request& req, const RequestContext& ctx) {
   auto t0 = std::chrono::steady_clock::now();
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
@@ -88,7 +88,7 @@ asio::awaitable<Response> Router::handle(Request& req) {
     match(*found, path, params);
     bool failed = false;
     try {
-      res = co_await found->handler(req, params);
+      res = co_await found->handler(req, params, ctx);
     } catch (const std::exception& e) {
       spdlog::error("handler {} {} threw: {}", req.method_string(), found->pattern, e.what());
       failed = true;

@@ -23,7 +23,8 @@ struct Params {
   }
 };
 
-using RouteHandler = std::function<asio::awaitable<Response>(Request&, const Params&)>;
+using RouteHandler =
+    std::function<asio::awaitable<Response>(Request&, const Params&, const RequestContext&)>;
 
 // Called once per request with the matched pattern ("" if none), status and seconds taken.
 using Observer = std::function<void(std::string_view method, std::string_view pattern,
@@ -33,7 +34,7 @@ class Router {
  public:
   void add(beast::http::verb method, std::string pattern, RouteHandler h);
   void set_observer(Observer o) { observer_ = std::move(o); }
-  asio::awaitable<Response> handle(Request& req);
+  asio::awaitable<Response> handle(Request& req, const RequestContext& ctx);
   // "METHOD /pattern" per route, in registration order.
   std::vector<std::string> describe() const;
 

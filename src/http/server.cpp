@@ -126,7 +126,11 @@ asio::awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
     conn->busy = true;
     in_flight_.fetch_add(1);
     Request req = parser.release();
-    Response res = co_await handler_(req);
+    RequestContext ctx{Deadline::after(opts_.request_timeout), {}};
+    beast::error_code pec;
+    auto peer = conn->stream.socket().remote_endpoint(pec);
+    if (!pec) ctx.peer = peer.address();
+    Response res = co_await handler_(req, ctx);
     res.keep_alive(req.keep_alive() && !stopping_);
     res.prepare_payload();
     conn->stream.expires_after(opts_.request_timeout);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/deadline.h"
 #include "core/error.h"
 
 namespace commentd::http {
@@ -25,7 +26,14 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using Request = beast::http::request<beast::http::string_body>;
 using Response = beast::http::response<beast::http::string_body>;
-using Handler = std::function<asio::awaitable<Response>(Request&)>;
+
+// What the server knows of a request beyond its bytes.
+struct RequestContext {
+  Deadline deadline;             // server.request_timeout after the request was read
+  asio::ip::address peer;        // the TCP peer (the balancer's address behind a proxy)
+};
+// REQUIRES: the handler does not keep `ctx` past its completion.
+using Handler = std::function<asio::awaitable<Response>(Request&, const RequestContext& ctx)>;
 
 struct ServerOptions {
   size_t max_body_bytes = 65536;

@@ -1,5 +1,6 @@
 // CommentService: the business rules of comments and reactions, behind the HTTP handlers and
-// in front of the seams (Store, PageCache, RateLimiter). Writes go to storage as one atomic
+// in front of the seams (Store, PageCache, RateLimiter). The write rules are in
+// comment_writes.cpp, the read path (cache, coalescing) in comment_reads.cpp. Writes go to storage as one atomic
 // WriteSet each, with the counter deltas and the outbox event they imply; reads are served
 // from the read-model cache where the caller's view is the public one.
 //
@@ -71,7 +72,7 @@ class CommentService {
   asio::awaitable<Result<std::string>> react(Actor actor, Uuid comment_id, ReactionType type);
   asio::awaitable<Result<std::string>> video_stats(Uuid video_id);
 
-  // Called by the reaction applier when it has applied ops (wakes nothing; see app wiring).
+  // Called after each reaction op is durable in the log (the wiring wakes the applier).
   void set_on_op_appended(std::function<void()> fn) { on_op_appended_ = std::move(fn); }
   // Applied position of the reaction log, for backpressure; set by the applier.
   void set_applied_seq_source(std::function<uint64_t()> fn) { applied_seq_ = std::move(fn); }

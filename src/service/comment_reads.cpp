@@ -1,0 +1,225 @@
+// The read path: single comments, the cached and coalesced pages of a video or thread, and
+// video stats.
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "core/cursor.h"
+#include "service/comment_service.h"
+#include "service/read_model.h"
+#include "service/service_internal.h"
+#include "store/async.h"
+
+namespace commentd::service {
+
+using store::Index;
+using PagePtr = std::shared_ptr<const cache::CachedPage>;
+using detail::not_found;
+
+namespace {
+
+std::string cache_key(Index index, const ListRequest& r) {
+  std::string k;
+  k.reserve(80);
+  k.push_back(index == Index::video ? 'v' : 'r');
+  k.append(r.key.str());
+  k.push_back(r.sort == SortOrder::newest ? 'n' : 'o');
+  k.append(std::to_string(r.limit));
+  k.push_back('|');
+  if (r.cursor) k.append(*r.cursor);
+  return k;
+}
+
+}  // namespace
+
+struct CommentService::Flight {
+  bool done = false;
+  std::optional<Result<PagePtr>> result;
+  std::vector<std::function<void(Result<PagePtr>)>> waiters;
+};
+
+asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id) {
+  auto cur = co_await load(id);
+  if (!cur) co_return cur.take_error();
+  if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
+  if ((*cur)->status == CommentStatus::deleted) {
+    // A deleted comment survives only as the placeholder of a thread that has replies.
+    auto has = co_await store::read(read_pool_, [&](store::ReadMode m) {
+      return store_.has_entries(Index::replies, id, m);
+    });
+    if (!has) co_return has.take_error();
+    if (!*has) co_return not_found("comment");
+  }
+  co_return co_await render(actor, **cur);
+}
+
+asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, ListRequest req) {
+  Uuid video = req.key;
+  co_return co_await list(std::move(actor), Index::video, video, std::move(req));
+}
+
+asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, ListRequest req) {
+  auto parent = co_await load(req.key);
+  if (!parent) co_return parent.take_error();
+  if (!*parent || !can_see(actor, **parent)) co_return not_found("comment");
+  Uuid video = (*parent)->video_id;
+  co_return co_await list(std::move(actor), Index::replies, video, std::move(req));
+}
+
+asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index index, Uuid video_id,
+                                                          ListRequest req) {
+  if (req.cursor) {
+    if (auto c = decode_cursor(*req.cursor, req.sort); !c) co_return c.take_error();
+  }
+  // The public view is shared and cached. Moderators, authors with non-public comments in
+  // this video, and authors who just commented on it see more or newer: their pages are
+  // built for them alone.
+  bool public_view = !actor.moderator && !(actor.user_id && recent_writers_.recent(video_id, *actor.user_id));
+  if (public_view && actor.user_id) {
+    Uuid user = *actor.user_id;
+    auto h = co_await store::read(read_pool_, [&](store::ReadMode m) {
+      return store_.has_hidden(video_id, user, m);
+    });
+    if (!h) co_return h.take_error();
+    public_view = !*h;
+  }
+
+  Result<PagePtr> page = PagePtr{};
+  if (public_view) {
+    std::string key = cache_key(index, req);
+    uint64_t version = cache_.video_version(video_id);
+    if (auto hit = cache_.get(key, version)) {
+      stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+      page = hit;
+    } else {
+      stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
+      page = co_await coalesced_page(key, version, index, req);
+    }
+  } else {
+    page = co_await build_page(actor, index, req, false);
+  }
+  if (!page) co_return page.take_error();
+
+  std::vector<Uuid> ids;
+  ids.reserve((*page)->items.size());
+  for (auto& it : (*page)->items) ids.push_back(it.id);
+  auto my = co_await mine(actor, video_id, ids);
+  if (!my) co_return my.take_error();
+  co_return page_json((*page)->items, *my, (*page)->next_cursor);
+}
+
+asio::awaitable<Result<PagePtr>> CommentService::wait_for(std::shared_ptr<Flight> flight) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PagePtr>)>(
+      [this](auto handler, std::shared_ptr<Flight> f) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto deliver = [h](Result<PagePtr> r) {
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+        };
+        std::unique_lock lk(flights_mu_);
+        if (f->done) {
+          auto r = *f->result;
+          lk.unlock();
+          deliver(std::move(r));
+        } else {
+          f->waiters.push_back(std::move(deliver));
+        }
+      },
+      asio::use_awaitable, std::move(flight));
+}
+
+asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::string& key,
+                                                                uint64_t version, Index index,
+                                                                ListRequest req) {
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lk(flights_mu_);
+    auto& f = flights_[key];
+    if (!f) {
+      f = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = f;
+  }
+  if (!leader) {
+    stats_.coalesced_reads.fetch_add(1, std::memory_order_relaxed);
+    // The wait is built outside this coroutine (wait_for is a plain function): g++ 12
+    // destroyed a frame local twice when the initiation lambda was written inline here.
+    Result<PagePtr> shared = co_await wait_for(std::move(flight));
+    co_return shared;
+  }
+
+  auto built = co_await build_page(Actor{}, index, req, true);
+  if (built) cache_.put(key, version, *built);
+  std::vector<std::function<void(Result<PagePtr>)>> waiters;
+  {
+    std::lock_guard lk(flights_mu_);
+    flight->done = true;
+    flight->result = built;
+    waiters.swap(flight->waiters);
+    auto it = flights_.find(key);
+    if (it != flights_.end() && it->second == flight) flights_.erase(it);
+  }
+  for (auto& w : waiters) w(built);
+  co_return built;
+}
+
+asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index index,
+                                                            ListRequest req, bool public_view) {
+  std::optional<CursorPos> after;
+  if (req.cursor) {
+    auto c = decode_cursor(*req.cursor, req.sort);
+    if (!c) co_return c.take_error();
+    after = *c;
+  }
+  // Rows the viewer may not see are skipped; the scan is bounded so a page of mostly
+  // hidden rows ends early with a cursor rather than reading without limit.
+  const size_t scan_budget = req.limit * 10 + 100;
+  size_t scanned = 0;
+  std::vector<Comment> rows;
+  std::optional<CursorPos> last;
+  bool exhausted = false;
+  while (rows.size() < req.limit && scanned < scan_budget && !exhausted) {
+    store::ScanRequest sr{index, req.key, req.sort, after, req.limit - rows.size() + 1};
+    auto res = co_await store::read(read_pool_, [&](store::ReadMode m) { return store_.scan(sr, m); });
+    if (!res) co_return res.take_error();
+    scanned += sr.max_rows;
+    exhausted = res->exhausted;
+    for (auto& c : res->rows) {
+      if (rows.size() == req.limit) { exhausted = false; break; }
+      last = CursorPos{c.created_at, c.id};
+      bool visible = public_view ? is_public(c.status) : can_see(actor, c);
+      if (visible) rows.push_back(std::move(c));
+    }
+    if (rows.size() < req.limit && res->last) last = res->last;  // skip past unjoined entries
+    after = last;
+    if (res->rows.empty() && !res->last) exhausted = true;
+  }
+
+  std::vector<Uuid> ids;
+  ids.reserve(rows.size());
+  for (auto& c : rows) ids.push_back(c.id);
+  auto metrics = co_await store::read(read_pool_, [&](store::ReadMode m) {
+    return store_.get_metrics(ids, m);
+  });
+  if (!metrics) co_return metrics.take_error();
+
+  auto page = std::make_shared<cache::CachedPage>();
+  page->items.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
+  if (!exhausted && last) page->next_cursor = encode_cursor(req.sort, *last);
+  co_return PagePtr(std::move(page));
+}
+
+asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id) {
+  auto s = co_await store::read(read_pool_, [&](store::ReadMode m) {
+    return store_.get_video_stats(video_id, m);
+  });
+  if (!s) co_return s.take_error();
+  auto [trending, tier] = video_tier_ ? video_tier_(video_id) : std::pair{false, Tier::low};
+  co_return video_stats_json(video_id, *s, trending, tier);
+}
+
+}  // namespace commentd::service

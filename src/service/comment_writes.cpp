@@ -1,0 +1,252 @@
+// The write rules: create, reply, edit, delete, moderation and the reaction op. Each write
+// is one atomic WriteSet with its preconditions, counter deltas and outbox event.
+#include "core/validate.h"
+#include "events/schemas.h"
+#include "service/comment_service.h"
+#include "service/read_model.h"
+#include "service/service_internal.h"
+#include "store/async.h"
+
+namespace commentd::service {
+
+using store::Index;
+using store::WriteSet;
+using detail::kMaxConflictRetries;
+using detail::need_auth;
+using detail::not_found;
+
+namespace {
+
+// Counter deltas implied by a comment moving from `before` to `after` visibility.
+void count_transition(WriteSet& ws, const Comment& c, bool before, bool after, TimeMs now) {
+  if (before == after) return;
+  int64_t d = after ? 1 : -1;
+  ws.mutations.push_back(store::StatsDelta{c.video_id, d, 0, now});
+  if (c.parent_id) ws.mutations.push_back(store::MetricsDelta{*c.parent_id, 0, 0, d, now});
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor, Uuid video_id,
+                                                                    std::string content,
+                                                                    std::optional<Uuid> parent_id) {
+  if (!actor.authenticated()) co_return need_auth();
+  if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
+  if (auto r = check_rate(actor, limit::Action::create_comment); !r) co_return r.take_error();
+
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    Comment c;
+    c.id = ids_.next();
+    c.video_id = video_id;
+    c.user_id = *actor.user_id;
+    c.content = content;
+    c.created_at = c.updated_at = c.id.v7_time_ms();
+    WriteSet ws;
+
+    if (parent_id) {
+      auto p = co_await load(*parent_id);
+      if (!p) co_return p.take_error();
+      if (!*p || !can_see(actor, **p))
+        co_return Error(Errc::unprocessable, "parent comment not found", "parent_not_found");
+      const Comment& parent = **p;
+      if (parent.video_id != video_id)
+        co_return Error(Errc::unprocessable, "parent comment belongs to another video", "parent_other_video");
+      if (parent.status == CommentStatus::deleted)
+        co_return Error(Errc::unprocessable, "parent comment is deleted", "parent_deleted");
+      c.reply_to = parent.id;
+      if (parent.depth + 1 > opts_.max_reply_depth) {
+        // Past the depth limit a reply joins its parent's thread (YouTube style at depth 1).
+        c.parent_id = parent.parent_id;
+        c.depth = parent.depth;
+      } else {
+        c.parent_id = parent.id;
+        c.depth = parent.depth + 1;
+      }
+      // The parent must not change (e.g. be deleted) between our read and the write.
+      ws.preconditions.push_back(store::CommentAt{parent.id, parent.version});
+      if (*c.parent_id != parent.id) {
+        auto root = co_await load(*c.parent_id);
+        if (!root) co_return root.take_error();
+        if (!*root) co_return Error(Errc::unprocessable, "thread not found", "parent_not_found");
+        ws.preconditions.push_back(store::CommentAt{(*root)->id, (*root)->version});
+      }
+    }
+    ws.preconditions.push_back(store::CommentAt{c.id, 0});
+    ws.mutations.push_back(store::PutComment{c});
+    if (c.parent_id)
+      ws.mutations.push_back(store::IndexPut{Index::replies, *c.parent_id, c.created_at, c.id});
+    else
+      ws.mutations.push_back(store::IndexPut{Index::video, video_id, c.created_at, c.id});
+    ws.mutations.push_back(store::BucketPut{video_id, time_bucket(c.created_at), c.created_at, c.id});
+    ws.mutations.push_back(store::MetricsDelta{c.id, 0, 0, 0, c.created_at});
+    count_transition(ws, c, false, true, c.created_at);
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
+                                               events::comment_event_json("created", c, c.created_at)});
+
+    auto r = co_await store::commit(store_, std::move(ws));
+    if (!r) {
+      if (r.error().code == Errc::conflict) {
+        stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      co_return r.take_error();
+    }
+    // No version bump: see service/recent_writers.h.
+    recent_writers_.wrote(video_id, c.user_id);
+    if (on_activity_) on_activity_(video_id, c.parent_id);
+    co_return comment_json(c, CommentMetrics{}, ReactionType::none);
+  }
+  co_return Error(Errc::conflict, "the parent comment kept changing; retry", "conflict");
+}
+
+asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, Uuid id,
+                                                                  std::string content) {
+  if (!actor.authenticated()) co_return need_auth();
+  if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    auto cur = co_await load(id);
+    if (!cur) co_return cur.take_error();
+    if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
+    Comment c = **cur;
+    if (c.status == CommentStatus::deleted)
+      co_return Error(Errc::conflict, "a deleted comment cannot be edited", "comment_deleted");
+    if (c.user_id != *actor.user_id)
+      co_return Error(Errc::forbidden, "only the author may edit a comment", "forbidden");
+    TimeMs now = clock_.now_ms();
+    c.content = content;
+    c.edited = true;
+    c.updated_at = std::max(now, c.created_at);
+    ++c.version;
+    WriteSet ws;
+    ws.preconditions.push_back(store::CommentAt{id, c.version - 1});
+    ws.mutations.push_back(store::PutComment{c});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
+                                               events::comment_event_json("updated", c, now)});
+    auto r = co_await store::commit(store_, std::move(ws));
+    if (!r) {
+      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
+      co_return r.take_error();
+    }
+    cache_.bump_video(c.video_id);
+    co_return co_await render(actor, c);
+  }
+  co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
+}
+
+asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
+  if (!actor.authenticated()) co_return need_auth();
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    auto cur = co_await load(id);
+    if (!cur) co_return cur.take_error();
+    if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
+    Comment c = **cur;
+    if (c.user_id != *actor.user_id && !actor.moderator)
+      co_return Error(Errc::forbidden, "only the author or a moderator may delete a comment", "forbidden");
+    if (c.status == CommentStatus::deleted) co_return ok_status();  // idempotent
+
+    auto has_replies = co_await store::read(read_pool_, [&](store::ReadMode m) {
+      return store_.has_entries(Index::replies, id, m);
+    });
+    if (!has_replies) co_return has_replies.take_error();
+
+    TimeMs now = std::max(clock_.now_ms(), c.created_at);
+    WriteSet ws;
+    ws.preconditions.push_back(store::CommentAt{id, c.version});
+    bool was_counted = is_counted(c.status);
+    if (!is_public(c.status))
+      ws.mutations.push_back(store::HiddenMark{c.video_id, c.user_id, c.id, false});
+    count_transition(ws, c, was_counted, false, now);
+    if (!*has_replies) {
+      // Leaves every list; the row stays as the soft-deleted record, and the entry in the
+      // video's bucketed history stays too (the recount of its reactions reads it).
+      if (c.parent_id)
+        ws.mutations.push_back(store::IndexDelete{Index::replies, *c.parent_id, c.created_at, c.id});
+      else
+        ws.mutations.push_back(store::IndexDelete{Index::video, c.video_id, c.created_at, c.id});
+    }
+    c.status = CommentStatus::deleted;
+    c.deleted_at = now;
+    c.updated_at = now;
+    c.content.clear();
+    ++c.version;
+    ws.mutations.push_back(store::PutComment{c});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
+                                               events::comment_event_json("deleted", c, now)});
+    auto r = co_await store::commit(store_, std::move(ws));
+    if (!r) {
+      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
+      co_return r.take_error();
+    }
+    cache_.bump_video(c.video_id);
+    if (on_activity_) on_activity_(c.video_id, c.parent_id);
+    co_return ok_status();
+  }
+  co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
+}
+
+asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uuid id,
+                                                                CommentStatus status) {
+  if (!actor.authenticated()) co_return need_auth();
+  if (!actor.moderator)
+    co_return Error(Errc::forbidden, "only moderators may change a comment's status", "forbidden");
+  for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
+    auto cur = co_await load(id);
+    if (!cur) co_return cur.take_error();
+    if (!*cur) co_return not_found("comment");
+    Comment c = **cur;
+    if (c.status == CommentStatus::deleted)
+      co_return Error(Errc::conflict, "a deleted comment cannot be moderated", "comment_deleted");
+    if (c.status == status) co_return co_await render(actor, c);
+    TimeMs now = std::max(clock_.now_ms(), c.created_at);
+    WriteSet ws;
+    ws.preconditions.push_back(store::CommentAt{id, c.version});
+    count_transition(ws, c, is_counted(c.status), is_counted(status), now);
+    if (is_public(c.status) != is_public(status))
+      ws.mutations.push_back(store::HiddenMark{c.video_id, c.user_id, c.id, !is_public(status)});
+    c.status = status;
+    c.updated_at = now;
+    ++c.version;
+    ws.mutations.push_back(store::PutComment{c});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
+                                               events::comment_event_json("status_changed", c, now)});
+    auto r = co_await store::commit(store_, std::move(ws));
+    if (!r) {
+      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
+      co_return r.take_error();
+    }
+    cache_.bump_video(c.video_id);
+    co_return co_await render(actor, c);
+  }
+  co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
+}
+
+asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid comment_id,
+                                                           ReactionType type) {
+  if (!actor.authenticated()) co_return need_auth();
+  if (auto r = check_rate(actor, limit::Action::add_reaction); !r) co_return r.take_error();
+  if (applied_seq_ && store_.last_op_seq() - applied_seq_() >= opts_.max_pending_ops)
+    co_return Error(Errc::overloaded, "too many reactions waiting to be applied", "reaction_backlog", 1);
+  auto cur = co_await load(comment_id);
+  if (!cur) co_return cur.take_error();
+  if (!*cur || !can_see(actor, **cur) || (*cur)->status == CommentStatus::deleted)
+    co_return not_found("comment");
+
+  ReactionOp op;
+  op.op_id = ids_.next();
+  op.comment_id = comment_id;
+  op.video_id = (*cur)->video_id;
+  op.user_id = *actor.user_id;
+  op.type = type;
+  op.timestamp = op.op_id.v7_time_ms();
+  op.node_id = opts_.node_id;
+  WriteSet ws;
+  ws.mutations.push_back(store::AppendReactionOp{op});
+  auto r = co_await store::commit(store_, std::move(ws));
+  if (!r) co_return r.take_error();
+  op.seq = r->op_seqs.at(0);
+  overlay_.put(op);  // durable now: the user reads it back at once
+  if (on_op_appended_) on_op_appended_();
+  co_return reaction_op_json(op);
+}
+
+}  // namespace commentd::service

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Test Cassandra (stands in for ScyllaDB: same CQL protocol), one node on loopback.
+#   cassandra.sh fetch         jars into $COMMENTD_CACHE/cassandra-$VERSION/lib (cached)
+#   cassandra.sh start STATE   fresh node in STATE on free ports; returns once a real CQL
+#                              query answers; writes COMMENTD_TEST_CQL to STATE/env
+# Env: COMMENTD_CASSANDRA_TIMEOUT (s, default 120) bounds the wait for the first query.
+set -euo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+LOG_TAG=cassandra
+HERE="$DEPLOY_DIR/cassandra"
+VERSION=$(sed -n 's:.*<cassandra.version>\(.*\)</cassandra.version>.*:\1:p' "$HERE/pom.xml")
+HOME_DIR="$COMMENTD_CACHE/cassandra-$VERSION"
+
+do_fetch() {
+  [ -f "$HOME_DIR/lib/.complete" ] && return 0
+  log "fetching cassandra-all $VERSION and its dependencies from Maven Central (~67 MB)"
+  rm -rf "$HOME_DIR/lib.tmp"
+  maven -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$HOME_DIR/lib.tmp"
+  rm -rf "$HOME_DIR/lib"
+  mv "$HOME_DIR/lib.tmp" "$HOME_DIR/lib"
+  touch "$HOME_DIR/lib/.complete"
+}
+fetch() { in_cache "cassandra-$VERSION" do_fetch; }
+
+# The JPMS flags of Cassandra's conf/jvm17-server.options.
+JPMS=(-Djdk.attach.allowAttachSelf=true
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+  --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+  --add-exports java.sql/java.sql=ALL-UNNAMED
+  --add-exports java.base/java.lang.ref=ALL-UNNAMED
+  --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+  --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+  --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+  --add-opens java.base/java.lang.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+  --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+  --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+  --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+  --add-opens java.base/java.io=ALL-UNNAMED
+  --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+  --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+  --add-opens java.base/java.lang=ALL-UNNAMED
+  --add-opens java.base/java.util=ALL-UNNAMED
+  -Dio.netty.tryReflectionSetAccessible=true
+  -Dio.netty.allocator.useCacheForAllThreads=true
+  -Dio.netty.allocator.maxOrder=11)
+
+start() {
+  local state="$1" native storage jamm
+  fetch
+  fresh_state "$state"
+  read -r native storage <<<"$(free_ports 2)"
+  mkdir -p "$state/conf" "$state/data"
+  sed -e "s|@STATE@|$state|g" -e "s|@NATIVE_PORT@|$native|g" -e "s|@STORAGE_PORT@|$storage|g" \
+    "$HERE/cassandra.yaml.in" >"$state/conf/cassandra.yaml"
+  cp "$HERE/logback.xml" "$state/conf/logback.xml"
+  jamm=$(ls "$HOME_DIR"/lib/jamm-*.jar | head -n1)
+  # As root, Cassandra mlocks all its memory (RSS ~1 GB): drop CAP_IPC_LOCK first.
+  local prefix=()
+  [ "$(id -u)" -eq 0 ] && prefix=(setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock)
+  launch "$state" "$state/cassandra.log" "${prefix[@]}" java \
+    -Xms128M -Xmx512M -XX:MaxDirectMemorySize=256M -Xss256k \
+    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 \
+    -XX:TieredStopAtLevel=1 -XX:+PerfDisableSharedMem -XX:+ExitOnOutOfMemoryError \
+    "${JPMS[@]}" -javaagent:"$jamm" \
+    -Dcassandra.config="file://$state/conf/cassandra.yaml" \
+    -Dcassandra.storagedir="$state/data" -Dcassandra.logdir="$state" \
+    -Dlogback.configurationFile="$state/conf/logback.xml" \
+    -Dcassandra-foreground=yes -Dcassandra.skip_wait_for_gossip_to_settle=0 \
+    -Dcassandra.ring_delay_ms=100 -Dcassandra.superuser_setup_delay_ms=0 \
+    -cp "$state/conf:$HOME_DIR/lib/*" org.apache.cassandra.service.CassandraDaemon
+  local t0
+  t0=$(now_ms)
+  wait_until "${COMMENTD_CASSANDRA_TIMEOUT:-120}" "$state" "$state/cassandra.log" \
+    python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"
+  log "CQL answers on 127.0.0.1:$native after $(($(now_ms) - t0)) ms (release $(python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"))"
+  echo "COMMENTD_TEST_CQL=127.0.0.1:$native" >"$state/env"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start)
+    [ $# -eq 2 ] || die "usage: $0 start STATE_DIR"
+    start "$2"
+    ;;
+  *) die "usage: $0 fetch | start STATE_DIR" ;;
+esac

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Test Pulsar 4.0 standalone on loopback (functions worker and stream storage off).
+#   pulsar.sh fetch         the distribution into $COMMENTD_CACHE/apache-pulsar-$VERSION (cached;
+#                           the tarball comes from Maven Central through ~/.m2)
+#   pulsar.sh start STATE   fresh broker in STATE on free ports; returns once
+#                           /admin/v2/brokers/health answers and the pavilion tenant and its
+#                           namespaces (deduplication on) exist; writes COMMENTD_TEST_PULSAR
+#                           and COMMENTD_TEST_PULSAR_ADMIN to STATE/env
+# Env: COMMENTD_PULSAR_TIMEOUT (s, default 120) bounds the wait for the health check.
+set -euo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+LOG_TAG=pulsar
+HERE="$DEPLOY_DIR/pulsar"
+VERSION=4.0.8
+HOME_DIR="$COMMENTD_CACHE/apache-pulsar-$VERSION"
+NAMESPACES=(comments reactions metrics)
+
+do_fetch() {
+  [ -f "$HOME_DIR/.complete" ] && return 0
+  local repo="${COMMENTD_MAVEN_REPO:-$HOME/.m2/repository}"
+  local tgz="$repo/org/apache/pulsar/pulsar-server-distribution/$VERSION/pulsar-server-distribution-$VERSION-bin.tar.gz"
+  if [ ! -f "$tgz" ]; then
+    log "fetching pulsar-server-distribution $VERSION (~245 MB) from Maven Central"
+    maven dependency:get \
+      -Dartifact="org.apache.pulsar:pulsar-server-distribution:$VERSION:tar.gz:bin" \
+      -Dtransitive=false
+  fi
+  log "unpacking $tgz"
+  rm -rf "$HOME_DIR" "$HOME_DIR.tmp"
+  mkdir -p "$HOME_DIR.tmp"
+  tar xzf "$tgz" -C "$HOME_DIR.tmp" --strip-components=1
+  mv "$HOME_DIR.tmp" "$HOME_DIR"
+  touch "$HOME_DIR/.complete"
+}
+fetch() { in_cache "pulsar-$VERSION" do_fetch; }
+
+# write_conf STATE BROKER_PORT WEB_PORT: the shipped standalone.conf with our keys replacing
+# its own (the shipped file has no final newline: appending to it would glue the first key
+# onto its last line, so the keys are filtered out and the file rewritten line by line).
+write_conf() {
+  local state="$1" broker="$2" web="$3"
+  local overrides="bindAddress=127.0.0.1
+advertisedAddress=127.0.0.1
+brokerServicePort=$broker
+webServicePort=$web
+webSocketServiceEnabled=true
+numIOThreads=2
+numOrderedExecutorThreads=2
+numHttpServerThreads=8
+numExecutorThreadPoolSize=2
+numCacheExecutorThreadPoolSize=2
+numWorkerThreadsForNonPersistentTopic=2
+managedLedgerNumSchedulerThreads=2
+bookkeeperClientNumWorkerThreads=2
+bookkeeperClientNumIoThreads=2
+managedLedgerCacheSizeMB=32
+dbStorage_writeCacheMaxSizeMb=16
+dbStorage_readAheadCacheMaxSizeMb=16
+brokerShutdownTimeoutMs=5000"
+  awk -v ov="$overrides" '
+    BEGIN { n = split(ov, lines, "\n"); for (i = 1; i <= n; i++) { split(lines[i], kv, "="); skip[kv[1]] = 1 } }
+    { k = $0; sub(/=.*/, "", k); if (!(k in skip)) print }
+    END { print ov }' "$HOME_DIR/conf/standalone.conf" >"$state/standalone.conf"
+}
+
+http_ok() { curl -fsS --max-time 3 -o /dev/null "$1"; }
+
+# admin METHOD PATH [JSON]: 2xx, or 409 (exists), else fails with the answer.
+admin() {
+  local code
+  code=$(curl -sS --max-time 10 -o "$STATE/admin.out" -w '%{http_code}' -X "$1" \
+    -H 'Content-Type: application/json' ${3:+--data "$3"} "$ADMIN$2")
+  case "$code" in
+    2?? | 409) return 0 ;;
+    *) die "$1 $2 answered $code: $(cat "$STATE/admin.out")" ;;
+  esac
+}
+
+start() {
+  STATE="$1"
+  local broker web ns
+  fetch
+  fresh_state "$STATE"
+  read -r broker web <<<"$(free_ports 2)"
+  ADMIN="http://127.0.0.1:$web"
+  write_conf "$STATE" "$broker" "$web"
+  mkdir -p "$STATE/data" "$STATE/logs"
+  local t0
+  t0=$(now_ms)
+  # bin/pulsar execs java, so the recorded pid is the broker's. The in-process bookie picks
+  # its own free port (RocksDB metadata mode ignores --bookkeeper-port).
+  PULSAR_STANDALONE_CONF="$STATE/standalone.conf" PULSAR_LOG_DIR="$STATE/logs" \
+    PULSAR_MEM="-Xms64m -Xmx512m -XX:MaxDirectMemorySize=256m" \
+    PULSAR_GC="-XX:+UseG1GC -XX:+PerfDisableSharedMem -XX:TieredStopAtLevel=1" \
+    PULSAR_EXTRA_OPTS="-XX:+ExitOnOutOfMemoryError" \
+    launch "$STATE" "$STATE/pulsar.log" "$HOME_DIR/bin/pulsar" standalone -nfw -nss \
+    -a 127.0.0.1 -c "$STATE/standalone.conf" --metadata-dir "$STATE/data/metadata" \
+    --bookkeeper-dir "$STATE/data/bookkeeper"
+  wait_until "${COMMENTD_PULSAR_TIMEOUT:-120}" "$STATE" "$STATE/pulsar.log" \
+    http_ok "$ADMIN/admin/v2/brokers/health"
+  log "broker healthy on $ADMIN after $(($(now_ms) - t0)) ms"
+  admin PUT /admin/v2/tenants/pavilion '{"allowedClusters":["standalone"]}'
+  for ns in "${NAMESPACES[@]}"; do
+    admin PUT "/admin/v2/namespaces/pavilion/$ns"
+    admin POST "/admin/v2/namespaces/pavilion/$ns/deduplication" true
+  done
+  printf 'COMMENTD_TEST_PULSAR=pulsar://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN=%s\n' \
+    "$broker" "$ADMIN" >"$STATE/env"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start)
+    [ $# -eq 2 ] || die "usage: $0 start STATE_DIR"
+    start "$2"
+    ;;
+  *) die "usage: $0 fetch | start STATE_DIR" ;;
+esac

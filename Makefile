@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean
+.PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down
 
 deps:
 	@scripts/install-deps.sh
@@ -25,13 +25,24 @@ build: configure
 run: build
 	$(BUILD_DIR)/commentd --config config/dev.yaml
 
-# Every test: unit (ctest) and end-to-end against the real binary (pytest).
+# Every test: unit (ctest, while the test servers start), the real-server tiers (redis, cql,
+# pulsar), then end-to-end against the real binary (pytest). The servers are always stopped.
 test: test-deps build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 300
-	@COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) PYTHON=$(PYTHON) deploy/run-tests.sh
+
+# Redis, Redis Cluster, Cassandra and Pulsar on free loopback ports, for running the server
+# tiers by hand: addresses in $(BUILD_DIR)/test-servers/env (see deploy/README.md).
+test-servers: test-deps
+	@mkdir -p $(BUILD_DIR)/test-servers
+	@COMMENTD_TEST_SERVERS_DIR=$(abspath $(BUILD_DIR))/test-servers deploy/test-servers.sh start
+	@echo "load with: set -a; . $(BUILD_DIR)/test-servers/env; set +a"
+
+test-servers-down:
+	@mkdir -p $(BUILD_DIR)/test-servers
+	@COMMENTD_TEST_SERVERS_DIR=$(abspath $(BUILD_DIR))/test-servers deploy/test-servers.sh stop
 
 unit: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE '^(redis|cql|pulsar)$$'
 
 e2e: build
 	@COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e

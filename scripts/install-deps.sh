@@ -6,7 +6,9 @@ set -euo pipefail
 build_pkgs=(g++ cmake ninja-build make pkg-config ccache
   libboost1.81-dev librocksdb-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libjemalloc-dev)
-test_pkgs=(python3 python3-pytest curl gnuplot-nox prometheus)
+# redis-server, maven and a Java 17 runtime: the real test servers (deploy/test-servers.sh).
+test_pkgs=(python3 python3-pytest curl gnuplot-nox prometheus
+  redis-server maven openjdk-17-jre-headless)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

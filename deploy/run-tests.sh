@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make test` after the build: starts the test servers in the background, runs the unit tier
+# meanwhile, then the server tiers (ctest labels redis, cql, pulsar) with the servers' env file
+# loaded and COMMENTD_TEST_REQUIRE=1, then e2e. The servers are stopped by pid on every exit
+# path (success, failure, Ctrl-C).
+# Env: BUILD_DIR (build), JOBS (nproc), PYTHON (/usr/bin/python3),
+#      COMMENTD_TEST_SERVERS (default "redis redis-cluster cassandra pulsar"; "none" skips them).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+BUILD_DIR="$(cd "${BUILD_DIR:-build}" && pwd)"
+JOBS="${JOBS:-$(nproc)}"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+export COMMENTD_TEST_SERVERS_DIR="$BUILD_DIR/test-servers"
+read -r -a SERVERS <<<"${COMMENTD_TEST_SERVERS:-redis redis-cluster cassandra pulsar}"
+[ "${SERVERS[*]}" = "none" ] && SERVERS=()
+TIERS='^(redis|cql|pulsar)$'
+
+say() { printf '%s [make test] %s\n' "$(date +%H:%M:%S)" "$*"; }
+now_ms() { date +%s%3N; }
+
+START_PID=""
+cleanup() {
+  local rc=$? t0
+  trap - EXIT INT TERM
+  if [ -n "$START_PID" ] && kill -0 "$START_PID" 2>/dev/null; then
+    # Still starting: stop the starter (its own process group; the servers are in their own
+    # sessions and recorded by pid), then stop whatever it had launched.
+    kill -TERM -- "-$START_PID" 2>/dev/null || true
+    wait "$START_PID" 2>/dev/null || true
+  fi
+  if [ ${#SERVERS[@]} -gt 0 ]; then
+    t0=$(now_ms)
+    deploy/test-servers.sh stop || rc=1
+    say "servers stopped in $(($(now_ms) - t0)) ms"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$COMMENTD_TEST_SERVERS_DIR"
+if [ ${#SERVERS[@]} -gt 0 ]; then
+  say "starting test servers in the background: ${SERVERS[*]} (log: $COMMENTD_TEST_SERVERS_DIR/start.log)"
+  T_START=$(now_ms)
+  setsid deploy/test-servers.sh start "${SERVERS[@]}" >"$COMMENTD_TEST_SERVERS_DIR/start.log" 2>&1 &
+  START_PID=$!
+fi
+
+say "unit tier"
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300 -LE "$TIERS")
+
+if [ -n "$START_PID" ]; then
+  if ! wait "$START_PID"; then
+    START_PID=""
+    cat "$COMMENTD_TEST_SERVERS_DIR/start.log"
+    say "test servers failed to start"
+    exit 1
+  fi
+  START_PID=""
+  grep -E 'ready in|already running' "$COMMENTD_TEST_SERVERS_DIR/start.log" || true
+  say "all test servers ready $(($(now_ms) - T_START)) ms after the start"
+  set -a
+  # shellcheck disable=SC1091
+  . "$COMMENTD_TEST_SERVERS_DIR/env"
+  set +a
+fi
+
+say "server tiers (redis, cql, pulsar)"
+REQUIRE=0
+[ ${#SERVERS[@]} -gt 0 ] && REQUIRE=1
+(cd "$BUILD_DIR" && COMMENTD_TEST_REQUIRE=$REQUIRE ctest --output-on-failure -j "$JOBS" --timeout 300 \
+  -L "$TIERS" --no-tests=ignore)
+
+say "e2e"
+COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN="$BUILD_DIR/commentd" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e

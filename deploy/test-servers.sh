@@ -67,7 +67,7 @@ write_env() {
 cmd_start() {
   local names=("$@") name failed=0 pid ms
   [ ${#names[@]} -eq 0 ] && names=("${ALL[@]}")
-  declare -A by_pid t0
+  declare -A by_pid=() t0=()
   for name in "${names[@]}"; do
     start_cmd "$name" >/dev/null # validates the name
     if is_running "$name"; then

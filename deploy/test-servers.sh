@@ -4,6 +4,8 @@
 #   deploy/test-servers.sh start [redis] [redis-cluster] [cassandra] [pulsar]   (default: all)
 #   deploy/test-servers.sh stop [NAME...]                                       (default: all)
 #   deploy/test-servers.sh status
+#   deploy/test-servers.sh restart NAME...   SIGTERM, then start again on the same ports and data
+#   deploy/test-servers.sh kill NAME...      SIGKILL (a crash); `restart` brings it back
 #
 # start launches the requested servers in parallel, each in RUN/<name>/, waits until each
 # answers a real request, prints how long each took, and (re)writes RUN/env with the
@@ -12,7 +14,10 @@
 # running in RUN is left as it is. Exit status 1 if any requested server failed to come up
 # (the failed one is stopped, its log tail printed; the others keep running).
 # stop sends SIGTERM to each recorded pid (SIGKILL after COMMENTD_STOP_TIMEOUT s, default 30)
-# and never signals any other process.
+# and never signals any other process. The env file also names this script and RUN
+# (COMMENTD_TEST_SERVERS_CTL, COMMENTD_TEST_SERVERS_DIR) for fault-injection tests; a test
+# that kills or restarts a server shared by other tests running at the same time makes them
+# flaky: such a test should start its own instance (see deploy/README.md).
 # RUN is $COMMENTD_TEST_SERVERS_DIR, default build/test-servers in the repository.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
@@ -46,6 +51,15 @@ start_cmd() {
   esac
 }
 
+restart_cmd() {
+  case "$1" in
+    redis | redis-cluster) echo "$DEPLOY_DIR/redis/redis.sh restart $RUN/$1" ;;
+    cassandra) echo "$DEPLOY_DIR/cassandra/cassandra.sh restart $RUN/cassandra" ;;
+    pulsar) echo "$DEPLOY_DIR/pulsar/pulsar.sh restart $RUN/pulsar" ;;
+    *) die "unknown server '$1' (known: ${ALL[*]})" ;;
+  esac
+}
+
 stop_one() {
   local d p=()
   for d in $(state_dirs "$1"); do
@@ -61,6 +75,9 @@ write_env() {
   for name in "${ALL[@]}"; do
     if is_running "$name" && [ -f "$RUN/$name/env" ]; then cat "$RUN/$name/env" >>"$tmp"; fi
   done
+  if [ -s "$tmp" ]; then
+    printf 'COMMENTD_TEST_SERVERS_DIR=%s\nCOMMENTD_TEST_SERVERS_CTL=%s\n' "$RUN" "$DEPLOY_DIR/test-servers.sh" >>"$tmp"
+  fi
   mv "$tmp" "$RUN/env"
 }
 
@@ -113,6 +130,43 @@ cmd_stop() {
   write_env
 }
 
+cmd_restart() {
+  local name pid ms t0 failed=0
+  [ $# -gt 0 ] || die "usage: $0 restart NAME..."
+  declare -A by_pid=()
+  t0=$(now_ms)
+  for name in "$@"; do
+    $(restart_cmd "$name") >>"$RUN/$name.start.log" 2>&1 &
+    by_pid[$!]=$name
+  done
+  while [ ${#by_pid[@]} -gt 0 ]; do
+    if wait -n -p pid "${!by_pid[@]}"; then
+      ms=$(($(now_ms) - t0))
+      log "${by_pid[$pid]} restarted in $((ms / 1000)).$((ms % 1000 / 100)) s"
+    else
+      failed=1
+      log "${by_pid[$pid]} FAILED to restart; $RUN/${by_pid[$pid]}.start.log:"
+      tail -n 60 "$RUN/${by_pid[$pid]}.start.log" >&2 || true
+    fi
+    unset "by_pid[$pid]"
+  done
+  return $failed
+}
+
+cmd_kill() {
+  local name d pid st i
+  [ $# -gt 0 ] || die "usage: $0 kill NAME..."
+  for name in "$@"; do
+    start_cmd "$name" >/dev/null
+    for d in $(state_dirs "$name"); do
+      recorded_alive "$d" || continue
+      read -r pid st <"$d/pid"
+      kill -KILL "$pid"
+      for ((i = 0; i < 100; i++)); do recorded_alive "$d" || break; sleep 0.05; done
+    done
+  done
+}
+
 cmd_status() {
   local name d pid st
   for name in "${ALL[@]}"; do
@@ -127,10 +181,10 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  start | stop | status)
+  start | stop | status | restart | kill)
     c="$1"
     shift
     "cmd_$c" "$@"
     ;;
-  *) die "usage: $0 start|stop|status [redis] [redis-cluster] [cassandra] [pulsar]" ;;
+  *) die "usage: $0 start|stop|status|restart|kill [redis] [redis-cluster] [cassandra] [pulsar]" ;;
 esac

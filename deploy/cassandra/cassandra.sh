@@ -3,6 +3,8 @@
 #   cassandra.sh fetch         jars into $COMMENTD_CACHE/cassandra-$VERSION/lib (cached)
 #   cassandra.sh start STATE   fresh node in STATE on free ports; returns once a real CQL
 #                              query answers; writes COMMENTD_TEST_CQL to STATE/env
+#   cassandra.sh restart STATE stops (SIGTERM) the node in STATE and starts it again on the
+#                              same ports and data; returns once a query answers
 # Env: COMMENTD_CASSANDRA_TIMEOUT (s, default 120) bounds the wait for the first query.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -53,18 +55,29 @@ JPMS=(-Djdk.attach.allowAttachSelf=true
   -Dio.netty.allocator.maxOrder=11)
 
 start() {
-  local state="$1" native storage jamm
+  local state="$1" native storage
+  command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
   fetch
   fresh_state "$state"
   read -r native storage <<<"$(free_ports 2)"
+  echo "$native $storage" >"$state/ports"
   mkdir -p "$state/conf" "$state/data"
   sed -e "s|@STATE@|$state|g" -e "s|@NATIVE_PORT@|$native|g" -e "s|@STORAGE_PORT@|$storage|g" \
     "$HERE/cassandra.yaml.in" >"$state/conf/cassandra.yaml"
   cp "$HERE/logback.xml" "$state/conf/logback.xml"
+  run "$state"
+  echo "COMMENTD_TEST_CQL=127.0.0.1:$native" >"$state/env"
+}
+
+# run STATE: launches the node configured in STATE (its data kept) and waits for a query.
+run() {
+  local state="$1" native storage jamm t0
+  read -r native storage <"$state/ports"
   jamm=$(ls "$HOME_DIR"/lib/jamm-*.jar | head -n1)
   # As root, Cassandra mlocks all its memory (RSS ~1 GB): drop CAP_IPC_LOCK first.
   local prefix=()
   [ "$(id -u)" -eq 0 ] && prefix=(setpriv --bounding-set -ipc_lock --inh-caps -ipc_lock)
+  t0=$(now_ms)
   launch "$state" "$state/cassandra.log" "${prefix[@]}" java \
     -Xms128M -Xmx512M -XX:MaxDirectMemorySize=256M -Xss256k \
     -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 \
@@ -76,19 +89,22 @@ start() {
     -Dcassandra-foreground=yes -Dcassandra.skip_wait_for_gossip_to_settle=0 \
     -Dcassandra.ring_delay_ms=100 -Dcassandra.superuser_setup_delay_ms=0 \
     -cp "$state/conf:$HOME_DIR/lib/*" org.apache.cassandra.service.CassandraDaemon
-  local t0
-  t0=$(now_ms)
   wait_until "${COMMENTD_CASSANDRA_TIMEOUT:-120}" "$state" "$state/cassandra.log" \
     python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"
   log "CQL answers on 127.0.0.1:$native after $(($(now_ms) - t0)) ms (release $(python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"))"
-  echo "COMMENTD_TEST_CQL=127.0.0.1:$native" >"$state/env"
+}
+
+restart() {
+  [ -f "$1/ports" ] || die "$1 holds no cassandra started by this script"
+  stop_recorded "$1" "${COMMENTD_STOP_TIMEOUT:-30}"
+  run "$1"
 }
 
 case "${1:-}" in
   fetch) fetch ;;
-  start)
-    [ $# -eq 2 ] || die "usage: $0 start STATE_DIR"
-    start "$2"
+  start | restart)
+    [ $# -eq 2 ] || die "usage: $0 start|restart STATE_DIR"
+    "$1" "$2"
     ;;
-  *) die "usage: $0 fetch | start STATE_DIR" ;;
+  *) die "usage: $0 fetch | start|restart STATE_DIR" ;;
 esac

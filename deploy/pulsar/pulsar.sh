@@ -6,6 +6,8 @@
 #                           /admin/v2/brokers/health answers and the pavilion tenant and its
 #                           namespaces (deduplication on) exist; writes COMMENTD_TEST_PULSAR
 #                           and COMMENTD_TEST_PULSAR_ADMIN to STATE/env
+#   pulsar.sh restart STATE stops (SIGTERM) the broker in STATE and starts it again on the
+#                           same ports and data; returns once healthy
 # Env: COMMENTD_PULSAR_TIMEOUT (s, default 120) bounds the wait for the health check.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -77,15 +79,26 @@ admin() {
 }
 
 start() {
-  STATE="$1"
-  local broker web ns
+  local state="$1" broker web
+  command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
   fetch
-  fresh_state "$STATE"
+  fresh_state "$state"
   read -r broker web <<<"$(free_ports 2)"
+  echo "$broker $web" >"$state/ports"
+  write_conf "$state" "$broker" "$web"
+  mkdir -p "$state/data" "$state/logs"
+  run "$state"
+  printf 'COMMENTD_TEST_PULSAR=pulsar://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN=%s\n' \
+    "$broker" "$ADMIN" >"$state/env"
+}
+
+# run STATE: launches the broker configured in STATE (its data kept), waits for health, and
+# makes sure the tenant and namespaces exist with deduplication on.
+run() {
+  STATE="$1"
+  local broker web ns t0
+  read -r broker web <"$STATE/ports"
   ADMIN="http://127.0.0.1:$web"
-  write_conf "$STATE" "$broker" "$web"
-  mkdir -p "$STATE/data" "$STATE/logs"
-  local t0
   t0=$(now_ms)
   # bin/pulsar execs java, so the recorded pid is the broker's. The in-process bookie picks
   # its own free port (RocksDB metadata mode ignores --bookkeeper-port).
@@ -104,15 +117,19 @@ start() {
     admin PUT "/admin/v2/namespaces/pavilion/$ns"
     admin POST "/admin/v2/namespaces/pavilion/$ns/deduplication" true
   done
-  printf 'COMMENTD_TEST_PULSAR=pulsar://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN=%s\n' \
-    "$broker" "$ADMIN" >"$STATE/env"
+}
+
+restart() {
+  [ -f "$1/ports" ] || die "$1 holds no pulsar started by this script"
+  stop_recorded "$1" "${COMMENTD_STOP_TIMEOUT:-30}"
+  run "$1"
 }
 
 case "${1:-}" in
   fetch) fetch ;;
-  start)
-    [ $# -eq 2 ] || die "usage: $0 start STATE_DIR"
-    start "$2"
+  start | restart)
+    [ $# -eq 2 ] || die "usage: $0 start|restart STATE_DIR"
+    "$1" "$2"
     ;;
-  *) die "usage: $0 fetch | start STATE_DIR" ;;
+  *) die "usage: $0 fetch | start|restart STATE_DIR" ;;
 esac

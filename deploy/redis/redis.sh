@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Test Redis on free loopback ports, no persistence.
+# Test Redis on free loopback ports, no persistence of data.
 #   redis.sh single STATE    one node; writes COMMENTD_TEST_REDIS to STATE/env
 #   redis.sh cluster STATE   3 masters (cluster-enabled, joined by redis-cli --cluster
 #                            create); writes COMMENTD_TEST_REDIS_CLUSTER to STATE/env
+#   redis.sh restart STATE   stops (SIGTERM) and relaunches what STATE holds on the same ports
+#                            (a cluster keeps its nodes.conf, so its slots), then waits again
 # Ready means: PING answers (single), or every node reports cluster_state:ok (cluster).
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -17,15 +19,6 @@ ensure_redis() {
   $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 }
 
-# start_node DIR PORT [extra redis args...]
-start_node() {
-  local dir="$1" port="$2"
-  shift 2
-  mkdir -p "$dir"
-  launch "$dir" "$dir/redis.log" redis-server --port "$port" --bind 127.0.0.1 \
-    --save '' --appendonly no --daemonize no --dir "$dir" "$@"
-}
-
 ping_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = "PONG" ]; }
 
 cluster_ok() {
@@ -35,41 +28,66 @@ cluster_ok() {
   done
 }
 
+# run_node DIR: launches the node described by DIR/ports ("PORT" or "PORT BUS_PORT") and
+# waits for PING.
+run_node() {
+  local dir="$1" port bus extra=()
+  read -r port bus <"$dir/ports"
+  [ -n "${bus:-}" ] && extra=(--cluster-enabled yes --cluster-port "$bus"
+    --cluster-config-file nodes.conf --cluster-node-timeout 5000)
+  launch "$dir" "$dir/redis.log" redis-server --port "$port" --bind 127.0.0.1 \
+    --save '' --appendonly no --daemonize no --dir "$dir" "${extra[@]}"
+  wait_until 20 "$dir" "$dir/redis.log" ping_ok "$port"
+}
+
 single() {
   local state="$1" port
   fresh_state "$state"
   port=$(free_ports 1)
-  start_node "$state" "$port"
-  wait_until 20 "$state" "$state/redis.log" ping_ok "$port"
+  echo "$port" >"$state/ports"
+  run_node "$state"
   echo "COMMENTD_TEST_REDIS=127.0.0.1:$port" >"$state/env"
 }
 
 cluster() {
-  local state="$1" ports i addrs=() data=() bus=()
+  local state="$1" ports i addrs=()
   fresh_state "$state"
   read -r -a ports <<<"$(free_ports 6)"
-  data=("${ports[@]:0:3}")
-  bus=("${ports[@]:3:3}")
   for i in 0 1 2; do
-    start_node "$state/node$i" "${data[$i]}" --cluster-enabled yes --cluster-port "${bus[$i]}" \
-      --cluster-config-file nodes.conf --cluster-node-timeout 5000
-    addrs+=("127.0.0.1:${data[$i]}")
-  done
-  for i in 0 1 2; do
-    wait_until 20 "$state/node$i" "$state/node$i/redis.log" ping_ok "${data[$i]}"
+    mkdir -p "$state/node$i"
+    echo "${ports[$i]} ${ports[$((i + 3))]}" >"$state/node$i/ports"
+    run_node "$state/node$i"
+    addrs+=("127.0.0.1:${ports[$i]}")
   done
   redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$state/create.log" 2>&1 ||
     { cat "$state/create.log" >&2; die "redis-cli --cluster create failed"; }
-  wait_until 30 "$state/node0" "$state/create.log" cluster_ok "${data[@]}"
+  wait_until 30 "$state/node0" "$state/create.log" cluster_ok "${ports[@]:0:3}"
   local IFS=,
   echo "COMMENTD_TEST_REDIS_CLUSTER=${addrs[*]}" >"$state/env"
 }
 
+restart() {
+  local state="$1" d data=()
+  if [ -f "$state/ports" ]; then
+    stop_recorded "$state"
+    run_node "$state"
+    return
+  fi
+  [ -f "$state/node0/ports" ] || die "$state holds no redis started by this script"
+  for d in "$state"/node{0,1,2}; do stop_recorded "$d" & done
+  wait
+  for d in "$state"/node{0,1,2}; do
+    run_node "$d"
+    data+=("$(cut -d' ' -f1 "$d/ports")")
+  done
+  wait_until 30 "$state/node0" "$state/node0/redis.log" cluster_ok "${data[@]}"
+}
+
 case "${1:-}" in
-  single | cluster)
-    [ $# -eq 2 ] || die "usage: $0 single|cluster STATE_DIR"
+  single | cluster | restart)
+    [ $# -eq 2 ] || die "usage: $0 single|cluster|restart STATE_DIR"
     ensure_redis
     "$1" "$2"
     ;;
-  *) die "usage: $0 single|cluster STATE_DIR" ;;
+  *) die "usage: $0 single|cluster|restart STATE_DIR" ;;
 esac

@@ -92,3 +92,24 @@ def test_ports_are_distinct_and_reserved():
                          capture_output=True, text=True, check=True).stdout.split()
     assert len(out) == 40 and len(set(out)) == 40
     assert all(os.path.isdir(f"/tmp/commentd-test-ports/{p}") for p in out)
+
+
+def test_kill_then_restart_comes_back_on_the_same_ports(run_dir):
+    run(run_dir, "start", "redis", "redis-cluster")
+    env = read_env(run_dir)
+    old = recorded_pids(run_dir)
+    run(run_dir, "kill", "redis", "redis-cluster")
+    assert not any(alive(p) for p in old)
+    assert run(run_dir, "status").stdout.count(": dead") == 4
+
+    run(run_dir, "restart", "redis", "redis-cluster")
+    assert read_env(run_dir) == env
+    new = recorded_pids(run_dir)
+    assert len(new) == 4 and all(alive(p) for p in new) and not set(new) & set(old)
+    port = env["COMMENTD_TEST_REDIS"].split(":")[1]
+    pong = subprocess.run(["redis-cli", "-p", port, "PING"], capture_output=True, text=True).stdout
+    assert pong.strip() == "PONG"
+    for addr in env["COMMENTD_TEST_REDIS_CLUSTER"].split(","):
+        info = subprocess.run(["redis-cli", "-p", addr.split(":")[1], "CLUSTER", "INFO"],
+                              capture_output=True, text=True).stdout
+        assert "cluster_state:ok" in info

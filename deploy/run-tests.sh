@@ -62,7 +62,7 @@ if [ -n "$START_PID" ]; then
   fi
   START_PID=""
   grep -E 'ready in|already running' "$COMMENTD_TEST_SERVERS_DIR/start.log" || true
-  say "all test servers ready $(($(now_ms) - T_START)) ms after the start"
+  say "all test servers ready (waited until $(($(now_ms) - T_START)) ms after their start; the unit tier ran meanwhile)"
   set -a
   # shellcheck disable=SC1091
   . "$COMMENTD_TEST_SERVERS_DIR/env"

@@ -5,7 +5,9 @@
 #                              query answers; writes COMMENTD_TEST_CQL to STATE/env
 #   cassandra.sh restart STATE stops (SIGTERM) the node in STATE and starts it again on the
 #                              same ports and data; returns once a query answers
-# Env: COMMENTD_CASSANDRA_TIMEOUT (s, default 120) bounds the wait for the first query.
+# Env: COMMENTD_CASSANDRA_TIMEOUT (s, default 120) bounds the wait for the first query;
+#      COMMENTD_CASSANDRA_JAVA_OPTS adds JVM flags (a class-data-sharing archive was tried:
+#      no measurable gain on this machine).
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 LOG_TAG=cassandra
@@ -88,7 +90,7 @@ run() {
     -Dlogback.configurationFile="$state/conf/logback.xml" \
     -Dcassandra-foreground=yes -Dcassandra.skip_wait_for_gossip_to_settle=0 \
     -Dcassandra.ring_delay_ms=100 -Dcassandra.superuser_setup_delay_ms=0 \
-    -cp "$state/conf:$HOME_DIR/lib/*" org.apache.cassandra.service.CassandraDaemon
+    ${COMMENTD_CASSANDRA_JAVA_OPTS:-} -cp "$HOME_DIR/lib/*" org.apache.cassandra.service.CassandraDaemon
   wait_until "${COMMENTD_CASSANDRA_TIMEOUT:-120}" "$state" "$state/cassandra.log" \
     python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"
   log "CQL answers on 127.0.0.1:$native after $(($(now_ms) - t0)) ms (release $(python3 "$HERE/cql_ready.py" 127.0.0.1 "$native"))"

@@ -138,6 +138,7 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("commentd_storage_conflicts_total", "Writes refused by a precondition (retried by the service)", st.conflicts.load()));
     out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
     out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", store_->queue_depth()));
+    out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", store_->degraded() ? 1 : 0));
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (reconciler_) {
       auto& rs = reconciler_->stats();
@@ -227,6 +228,7 @@ int verify_counts(const config::Config& cfg) {
   store::rocks::RocksOptions ro;
   ro.data_dir = cfg.storage.data_dir;
   ro.sync_writes = false;
+  ro.read_only = true;  // writes nothing: also works on a full volume
   auto st = store::rocks::RocksStore::open(ro);
   if (!st) {
     std::fprintf(stderr, "verify: %s\n", st.error().message.c_str());

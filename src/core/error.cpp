@@ -14,6 +14,7 @@ std::string_view errc_name(Errc c) {
     case Errc::rate_limited: return "rate_limited";
     case Errc::overloaded: return "overloaded";
     case Errc::unavailable: return "unavailable";
+    case Errc::insufficient_storage: return "insufficient_storage";
     case Errc::internal: return "internal";
     case Errc::would_block: return "would_block";
   }

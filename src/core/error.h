@@ -22,6 +22,7 @@ enum class Errc {
   rate_limited,        // 429
   overloaded,          // 503: a bounded queue is full; retry later
   unavailable,         // 503: storage not open / shutting down
+  insufficient_storage,  // 507: the data volume is full; writes resume when space returns
   internal,            // 500
   would_block,         // never client-visible: a read needs I/O and was asked not to block
 };

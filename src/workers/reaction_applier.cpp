@@ -70,6 +70,12 @@ void ReactionApplier::run() {
       if (!n) {
         stats_.errors.fetch_add(1);
         spdlog::error("reaction applier: {}", n.error().message);
+        // Stopping while storage refuses writes (e.g. a full disk): the ops stay in the
+        // durable log and are applied at the next start, as after a crash.
+        if (stopping) {
+          spdlog::warn("reaction applier: stopping with ops not applied; they are applied at the next start");
+          return;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         break;
       }

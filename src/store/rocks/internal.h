@@ -17,7 +17,13 @@ namespace commentd::store::rocks::internal {
 
 inline std::string_view sv(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
+// A full volume (or RocksDB's space limit) is the client-visible insufficient_storage: RocksDB
+// resumes writes by itself once space returns (RocksStore::open), so a retry may succeed.
+inline constexpr int kStorageFullRetryAfterS = 5;
 inline Error storage_error(const rocksdb::Status& s) {
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit)
+    return Error(Errc::insufficient_storage, "storage is full; writes resume when space is freed",
+                 "storage_full", kStorageFullRetryAfterS);
   return Error(Errc::internal, "storage: " + s.ToString(), "storage_error");
 }
 
@@ -34,5 +40,7 @@ inline constexpr size_t kHiddenSlots = 2;  // count, (unused max slot)
 // (even empty) log still resumes after it, so a sequence is never reused.
 inline const std::string kOpSeqKey = "seq/reaction_ops";
 inline const std::string kOutboxSeqKey = "seq/outbox";
+// Written without the WAL to keep the default memtable non-empty (RocksStore::arm_wal_recovery).
+inline const std::string kWalArmKey = "meta/wal_recovery_armed";
 
 }  // namespace commentd::store::rocks::internal

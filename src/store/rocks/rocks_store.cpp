@@ -2,6 +2,7 @@
 
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
 #include <algorithm>
@@ -82,6 +83,19 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   // Two threads write: ours for requests, and the reaction applier's commit_owned(); their
   // memtable inserts may run in parallel.
   db_opts.allow_concurrent_memtable_write = true;
+  if (opts.env) db_opts.env = opts.env.get();
+  // No LOG file in data_dir: a full volume must not be able to fail (and, in Debian's
+  // assert-enabled librocksdb, abort on) RocksDB's own logging. See db_events.h.
+  db_opts.info_log = std::make_shared<SpdlogLogger>();
+  s->health_ = std::make_shared<HealthListener>();
+  db_opts.listeners.push_back(s->health_);
+  // RocksDB's automatic recovery from a full volume: on a no-space error it stops writes and
+  // this manager polls free space, resuming the DB (flushing memtables to a fresh WAL) once
+  // write_buffer_size is free. RocksDB makes a default one; named here as the contract.
+  db_opts.sst_file_manager.reset(rocksdb::NewSstFileManager(db_opts.env, db_opts.info_log));
+  // The WAL-less marker (arm_wal_recovery) needs no flush at close; a flush there, on a full
+  // volume, would touch the failed WAL writer.
+  db_opts.avoid_flush_during_shutdown = true;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_mb << 20);
@@ -103,7 +117,9 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
     cfs.emplace_back(kCfNames[i], cfo);
   }
   rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(db_opts, opts.data_dir, cfs, &s->handles_, &raw);
+  auto st = opts.read_only
+                ? rocksdb::DB::OpenForReadOnly(db_opts, opts.data_dir, cfs, &s->handles_, &raw)
+                : rocksdb::DB::Open(db_opts, opts.data_dir, cfs, &s->handles_, &raw);
   if (!st.ok()) return Error(Errc::internal, "cannot open RocksDB at " + opts.data_dir + ": " + st.ToString());
   s->db_.reset(raw);
 
@@ -121,6 +137,10 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->next_outbox_seq_ = std::max(last_key(kOutbox), meta_seq(kOutboxSeqKey)) + 1;
   s->last_op_seq_ = s->next_op_seq_ - 1;
   s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
+  if (opts.read_only) {
+    s->closing_ = true;  // no writer: commits are refused as after close()
+    return s;
+  }
   s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
   return s;
 }
@@ -132,9 +152,14 @@ RocksStore::~RocksStore() {
 }
 
 bool RocksStore::ready() const {
-  std::lock_guard lk(mu_);
-  return db_ && !closing_;
+  {
+    std::lock_guard lk(mu_);
+    if (!db_ || closing_) return false;
+  }
+  return !degraded();
 }
+
+bool RocksStore::degraded() const { return health_ && health_->degraded(); }
 
 size_t RocksStore::queue_depth() const {
   std::lock_guard lk(mu_);

@@ -8,6 +8,11 @@
 // Because one thread applies all writes in order, a precondition checked by the writer
 // cannot be invalidated before its batch lands.
 //
+// A full volume: the write that hits it, and every write after it until space returns, fails
+// with Errc::insufficient_storage ("storage_full"); nothing of a refused WriteSet is applied.
+// RocksDB stops writes on that background error and resumes them by itself once enough space
+// is free (its SstFileManager polls every 5 s); ready() is false meanwhile. Reads keep working.
+//
 // Reads go straight to RocksDB; with ReadMode{may_block=false} they read only the memtable
 // and block cache (kBlockCacheTier) and return Errc::would_block when they would need I/O.
 //
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "metrics/histogram.h"
+#include "store/rocks/db_events.h"
 #include "store/store.h"
 
 namespace commentd::store::rocks {
@@ -45,6 +51,12 @@ struct RocksOptions {
   bool sync_writes = true;
   size_t write_queue_capacity = 10000;
   size_t max_group_commit = 1024;
+  // Opens without writing anything (commentd --verify): works on a full volume; every write
+  // is refused with unavailable.
+  bool read_only = false;
+  // Tests only: the Env RocksDB runs on (e.g. one with a fault-injecting FileSystem);
+  // nullptr = the default Env. Must outlive the store.
+  std::shared_ptr<rocksdb::Env> env;
 };
 
 // Column families, in creation order (index into handles_).
@@ -93,7 +105,10 @@ class RocksStore final : public Store {
   Status commit_owned(WriteSet ws) override;
   Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) override;
   void close() override;
+  // Open, not closing, and RocksDB holds no background error (e.g. no space).
   bool ready() const override;
+  // RocksDB holds a background error: writes are refused until it recovers.
+  bool degraded() const;
 
   // Outbox entries after `seq` (for the relay to the event bus and for tests).
   Result<std::vector<std::pair<uint64_t, std::string>>> read_outbox(uint64_t after_seq,
@@ -113,11 +128,21 @@ class RocksStore final : public Store {
   void apply_group(std::vector<Pending>& group);
   void encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
               std::unordered_map<std::string, std::string>* written);
+  // Every write goes through here: arms the WAL recovery, then writes.
+  rocksdb::Status write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb);
+  // RocksDB's no-space recovery replaces the WAL (and with it the writer that saw the
+  // failed append) only when it has a non-empty memtable to flush; left in place, that
+  // writer aborts the process on its next append (the assertion Debian's build keeps on).
+  // So before a WAL write, the default column family's memtable must hold something: a
+  // marker written without the WAL, again after each seal of that memtable or background
+  // error (HealthListener::memtable_epoch).
+  rocksdb::Status arm_wal_recovery();
   rocksdb::ReadOptions read_options(ReadMode m, const rocksdb::Snapshot* snap = nullptr) const;
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
   RocksOptions opts_;
   StoreStats stats_;
+  std::shared_ptr<HealthListener> health_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
@@ -132,6 +157,9 @@ class RocksStore final : public Store {
   uint64_t next_outbox_seq_ = 1;
   std::atomic<uint64_t> last_op_seq_{0};
   std::atomic<uint64_t> last_outbox_seq_{0};
+
+  std::mutex arm_mu_;                      // serializes arm_wal_recovery's marker writes
+  std::atomic<uint64_t> armed_epoch_{0};   // memtable_epoch() + 1 when the marker was written
 };
 
 }  // namespace commentd::store::rocks

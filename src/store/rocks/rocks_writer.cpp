@@ -1,6 +1,7 @@
 // The write side of RocksStore: the writer thread and its group commit, the applier's
 // commit_owned, log retention. See rocks_store.h for the contract.
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,7 +25,9 @@ Status RocksStore::trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) {
     std::string b, e;
     put_u64be(b, 0);
     put_u64be(e, end_exclusive);
-    auto st = db_->DeleteRange(rocksdb::WriteOptions(), cf(c), b, e);
+    rocksdb::WriteBatch wb;
+    wb.DeleteRange(cf(c), b, e);
+    auto st = write(rocksdb::WriteOptions(), &wb);
     if (!st.ok()) return storage_error(st);
     return ok_status();
   };
@@ -92,9 +95,28 @@ Status RocksStore::commit_owned(WriteSet ws) {
   encode(ws, wb, cr, nullptr);
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  auto st = db_->Write(wo, &wb);
+  auto st = write(wo, &wb);
   if (!st.ok()) return storage_error(st);
   return ok_status();
+}
+
+rocksdb::Status RocksStore::arm_wal_recovery() {
+  const uint64_t want = health_->memtable_epoch() + 1;
+  if (armed_epoch_.load(std::memory_order_acquire) == want) return rocksdb::Status::OK();
+  std::lock_guard lk(arm_mu_);
+  if (armed_epoch_.load(std::memory_order_acquire) == want) return rocksdb::Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;  // never touches the WAL writer, so it cannot be the failed append
+  auto st = db_->Put(wo, cf(kDefault), kWalArmKey, "");
+  // An epoch that moved meanwhile leaves want stale: the next write arms again.
+  if (st.ok()) armed_epoch_.store(want, std::memory_order_release);
+  return st;
+}
+
+rocksdb::Status RocksStore::write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb) {
+  auto st = arm_wal_recovery();
+  if (!st.ok()) return st;
+  return db_->Write(wo, wb);
 }
 
 void RocksStore::close() {
@@ -105,7 +127,14 @@ void RocksStore::close() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
-  if (db_) db_->FlushWAL(true);
+  // Makes unsynced writes (sync_writes off, log trims) durable. Not after a background
+  // error: the WAL writer may hold a failed write, and syncing it again trips an assertion
+  // in RocksDB's WritableFileWriter (on in Debian's build). A WAL write error always sets
+  // the background error (paranoid_checks), and no write runs any more here.
+  if (db_ && !degraded()) {
+    auto st = db_->FlushWAL(true);
+    if (!st.ok()) spdlog::warn("storage: WAL sync at close failed: {}", st.ToString());
+  }
 }
 
 void RocksStore::writer_loop() {
@@ -260,7 +289,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  auto st = db_->Write(wo, &wb);
+  auto st = write(wo, &wb);
   if (!st.ok()) {
     next_op_seq_ = op_seq0;
     next_outbox_seq_ = outbox_seq0;

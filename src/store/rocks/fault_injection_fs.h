@@ -7,6 +7,8 @@
 //    file itself was synced (its directory entry was never made durable);
 //  - renames, deletes and directory creation are taken as durable at once (lenient: RocksDB
 //    fsyncs the directory after each rename it relies on).
+// set_full(true) makes the volume full: appends and syncs fail with NoSpace and the free space
+// reads 0, until set_full(false).
 // crash() freezes the disk: from then on every mutating call succeeds and does nothing, so
 // the store can be closed normally without writing anything more. drop_unsynced() then
 // rewinds the real files to what the model says survived, and the store can be reopened
@@ -43,6 +45,17 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
   bool crashed() const {
     std::lock_guard lk(mu_);
     return crashed_;
+  }
+  void set_full(bool full) { full_.store(full); }
+  bool full() const { return full_.load(); }
+
+  rocksdb::IOStatus GetFreeSpace(const std::string& path, const rocksdb::IOOptions& o, uint64_t* free,
+                                 rocksdb::IODebugContext* dbg) override {
+    if (full()) {
+      *free = 0;
+      return rocksdb::IOStatus::OK();
+    }
+    return target()->GetFreeSpace(path, o, free, dbg);
   }
 
   // REQUIRES: crash() was called and every file is closed (the DB is closed). Truncates each
@@ -178,6 +191,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* dbg) override {
       if (fs_->frozen()) return rocksdb::IOStatus::OK();
+      if (fs_->full()) return rocksdb::IOStatus::NoSpace("FaultInjectionFs: volume full");
       auto s = FSWritableFileOwnerWrapper::Append(d, o, dbg);
       if (s.ok()) size_ += d.size();
       return s;
@@ -207,6 +221,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (fs_->frozen()) return rocksdb::IOStatus::OK();
+      if (fs_->full()) return rocksdb::IOStatus::NoSpace("FaultInjectionFs: volume full");
       uint64_t at = size_.load();  // appends racing this sync are not counted as synced
       auto s = FSWritableFileOwnerWrapper::Sync(o, dbg);
       if (s.ok()) fs_->on_sync(name_, at);
@@ -214,6 +229,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       if (fs_->frozen()) return rocksdb::IOStatus::OK();
+      if (fs_->full()) return rocksdb::IOStatus::NoSpace("FaultInjectionFs: volume full");
       uint64_t at = size_.load();
       auto s = FSWritableFileOwnerWrapper::Fsync(o, dbg);
       if (s.ok()) fs_->on_sync(name_, at);
@@ -298,6 +314,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
 
   mutable std::mutex mu_;
   bool crashed_ = false;                   // GUARDED_BY(mu_)
+  std::atomic<bool> full_{false};
   std::map<std::string, FileState> files_;  // GUARDED_BY(mu_): files written since start
 };
 

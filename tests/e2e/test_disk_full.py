@@ -34,8 +34,10 @@ def volume(tmp_path):
         pytest.skip("disk-full test needs root to mount a tmpfs (CI runs as root)")
     mnt = tmp_path / "vol"
     mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={VOLUME_MB}m", "tmpfs", str(mnt)],
-                   check=True)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={VOLUME_MB}m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if m.returncode != 0:
+        pytest.fail(f"cannot mount a {VOLUME_MB} MB tmpfs as root: {m.stderr.strip()}")
     try:
         yield mnt
     finally:
@@ -152,7 +154,8 @@ def _wait_writes_resume(srv, video, deadline_s=RESUME_DEADLINE_S) -> str:
                          f"{srv.stderr_tail()}")
 
 
-def test_disk_full_refuses_writes_keeps_reads_and_recovers(server_factory, volume):
+# `volume` first: set up before the servers, so unmounted after they are stopped.
+def test_disk_full_refuses_writes_keeps_reads_and_recovers(volume, server_factory):
     srv = server_factory(config_yaml(), name="diskfull", data_dir=volume / "data")
     srv.start()
     video = new_id()

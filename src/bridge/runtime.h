@@ -1,0 +1,31 @@
+// The process's one bridge runtime (tokio, bounded worker threads). Owned by the application
+// wiring; every CQL and Pulsar handle is created on it.
+// Destroying it completes every pending bridge call with CB_CANCELLED (mapped to
+// Errc::unavailable), posted to each caller's executor; after the destructor returns no
+// bridge callback runs. REQUIRES: destroyed on a thread that is not a bridge thread.
+// Thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "bridge/commentd_bridge.h"
+#include "core/error.h"
+
+namespace commentd::bridge {
+
+class Runtime {
+ public:
+  static Result<std::unique_ptr<Runtime>> create(unsigned worker_threads);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  const cb_runtime* get() const { return rt_; }
+  unsigned worker_threads() const { return cb_runtime_worker_count(rt_); }
+
+ private:
+  explicit Runtime(cb_runtime* rt) : rt_(rt) {}
+  cb_runtime* rt_;
+};
+
+}  // namespace commentd::bridge

@@ -1,0 +1,167 @@
+//! commentd's C ABI bridge to the `scylla` and `pulsar` Rust crates.
+//!
+//! Contract (docs/bridge.md, commentd_bridge.h): opaque handles, plain C types, and one
+//! completion callback per asynchronous call, invoked exactly once. No Rust or tokio type
+//! crosses the ABI. Every asynchronous call spawns one task on the process's runtime; the
+//! task owns a `Completion`, whose `Drop` reports `CB_CANCELLED` if the task is dropped
+//! before it completes (handle freed, runtime shut down), so "exactly once" holds by
+//! construction.
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+mod cql;
+#[path = "pulsar.rs"]
+mod pulsar_ffi;
+mod runtime;
+
+use std::ffi::{c_char, c_void, CStr};
+use std::future::Future;
+
+pub use runtime::cb_runtime;
+
+// Status codes: keep in sync with CB_* in commentd_bridge.h.
+pub const CB_OK: i32 = 0;
+pub const CB_CANCELLED: i32 = 1;
+pub const CB_TIMEOUT: i32 = 2;
+pub const CB_WRITE_TIMEOUT: i32 = 3;
+pub const CB_UNAVAILABLE: i32 = 4;
+pub const CB_OVERLOADED: i32 = 5;
+pub const CB_SYNTAX: i32 = 6;
+pub const CB_INVALID: i32 = 7;
+pub const CB_ALREADY_EXISTS: i32 = 8;
+pub const CB_SERVER: i32 = 9;
+pub const CB_CONNECTION: i32 = 10;
+pub const CB_BAD_ARGUMENT: i32 = 11;
+pub const CB_AUTH: i32 = 12;
+pub const CB_CLOSED: i32 = 13;
+pub const CB_INTERNAL: i32 = 14;
+
+/// `void (*)(void* user, int32_t code, const char* msg, size_t msg_len, void* result)`
+pub type cb_done =
+    Option<unsafe extern "C" fn(user: *mut c_void, code: i32, msg: *const c_char, len: usize, result: *mut c_void)>;
+
+/// An error on its way to C: a CB_* code and a message.
+#[derive(Debug, Clone)]
+pub struct BErr {
+    pub code: i32,
+    pub msg: String,
+}
+
+impl BErr {
+    pub fn new(code: i32, msg: impl Into<String>) -> Self {
+        BErr { code, msg: msg.into() }
+    }
+}
+
+pub type BResult<T> = Result<T, BErr>;
+
+struct UserPtr(*mut c_void);
+// SAFETY: the C caller promises that `user` may be used from any thread (header contract).
+unsafe impl Send for UserPtr {}
+
+/// Owns one C completion. Exactly one call reaches C: `ok`, `err`, or CB_CANCELLED on drop.
+pub struct Completion {
+    cb: cb_done,
+    user: UserPtr,
+    done: bool,
+}
+
+impl Completion {
+    pub fn new(cb: cb_done, user: *mut c_void) -> Self {
+        Completion { cb, user: UserPtr(user), done: false }
+    }
+
+    fn call(&mut self, code: i32, msg: &str, result: *mut c_void) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some(f) = self.cb {
+            // SAFETY: the callback and user pointer come from the C caller (header contract).
+            unsafe { f(self.user.0, code, msg.as_ptr() as *const c_char, msg.len(), result) };
+        }
+    }
+
+    /// `result`: the operation's result pointer, as documented per call in the header.
+    pub fn ok(mut self, result: *mut c_void) {
+        self.call(CB_OK, "", result);
+    }
+
+    pub fn err(mut self, e: BErr) {
+        self.call(e.code, &e.msg, std::ptr::null_mut());
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.call(CB_CANCELLED, "cancelled: the handle or the bridge runtime was shut down", std::ptr::null_mut());
+    }
+}
+
+/// What a finished operation hands to C.
+pub enum Out {
+    /// No result (`result` is NULL).
+    Unit,
+    /// An owned handle: C frees it with the matching cb_*_free.
+    Owned(*mut c_void),
+}
+// SAFETY: `Owned` pointers are fresh `Box::into_raw` results, owned by nobody else yet.
+unsafe impl Send for Out {}
+
+/// Spawns `fut` on `handle` and reports its outcome to `done`. The task is abandoned (and
+/// CB_CANCELLED reported) when `cancel` turns true.
+pub fn spawn_op<F>(
+    handle: &tokio::runtime::Handle,
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    done: Completion,
+    fut: F,
+) where
+    F: Future<Output = BResult<Out>> + Send + 'static,
+{
+    handle.spawn(async move {
+        let outcome = match cancel {
+            None => Some(fut.await),
+            Some(mut rx) => tokio::select! {
+                r = fut => Some(r),
+                _ = rx.wait_for(|v| *v) => None,
+            },
+        };
+        match outcome {
+            Some(Ok(Out::Unit)) => done.ok(std::ptr::null_mut()),
+            Some(Ok(Out::Owned(p))) => done.ok(p),
+            Some(Err(e)) => done.err(e),
+            None => drop(done), // CB_CANCELLED
+        }
+    });
+}
+
+/// Reads an optional NUL-terminated UTF-8 string; NULL and "" are `None`.
+pub unsafe fn opt_str(p: *const c_char) -> BResult<Option<String>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    let s = CStr::from_ptr(p).to_str().map_err(|_| BErr::new(CB_BAD_ARGUMENT, "string is not UTF-8"))?;
+    Ok(if s.is_empty() { None } else { Some(s.to_owned()) })
+}
+
+pub unsafe fn req_str(p: *const c_char, what: &str) -> BResult<String> {
+    opt_str(p)?.ok_or_else(|| BErr::new(CB_BAD_ARGUMENT, format!("{what} is required")))
+}
+
+pub unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p, len)
+    }
+}
+
+/// Writes a borrowed (pointer, length) pair to C out-parameters.
+pub unsafe fn put_bytes(data: &[u8], out: *mut *const u8, out_len: *mut usize) {
+    if !out.is_null() {
+        *out = data.as_ptr();
+    }
+    if !out_len.is_null() {
+        *out_len = data.len();
+    }
+}

@@ -1,0 +1,609 @@
+//! Pulsar through the `pulsar` crate: client, producer (ordered sends, bounded pending, broker
+//! receipts), consumer (awaitable receive, ack, nack with delay, dead-letter policy).
+//! Each producer and consumer is one actor task that owns the crate object; C calls send it
+//! commands over an unbounded channel, so their order is the order of the C calls.
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use pulsar::consumer::{DeadLetterPolicy, Message as InMessage};
+use pulsar::message::proto::command_subscribe::SubType;
+use pulsar::message::proto::MessageIdData;
+use pulsar::producer::Message as OutMessage;
+use pulsar::{Authentication, Consumer, ConsumerOptions, Producer, ProducerOptions, Pulsar, TokioExecutor};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::*;
+
+#[repr(C)]
+pub struct cb_pulsar_config {
+    pub service_url: *const c_char,
+    pub token: *const c_char,
+    pub operation_timeout_ms: u32,
+    pub connect_timeout_ms: u32,
+}
+
+#[repr(C)]
+pub struct cb_pulsar_producer_config {
+    pub topic: *const c_char,
+    pub name: *const c_char,
+    pub batch_max_messages: u32,
+    pub batch_max_delay_ms: u32,
+    pub max_pending: u32,
+    pub send_timeout_ms: u32,
+}
+
+#[repr(C)]
+pub struct cb_pulsar_consumer_config {
+    pub topic: *const c_char,
+    pub subscription: *const c_char,
+    pub sub_type: i32,
+    pub consumer_name: *const c_char,
+    pub receiver_queue_size: u32,
+    pub nack_delay_ms: u32,
+    pub ack_timeout_ms: u32,
+    pub dead_letter_max_redeliveries: u32,
+    pub dead_letter_topic: *const c_char,
+}
+
+#[repr(C)]
+pub struct cb_pulsar_property {
+    pub key: *const u8,
+    pub key_len: usize,
+    pub value: *const u8,
+    pub value_len: usize,
+}
+
+/// Borrowed by the send callback for its duration.
+#[repr(C)]
+pub struct cb_pulsar_receipt {
+    pub ledger_id: u64,
+    pub entry_id: u64,
+    pub partition: i32,
+    pub batch_index: i32,
+    pub sequence_id: u64,
+}
+
+pub struct cb_pulsar_client {
+    pulsar: Pulsar<TokioExecutor>,
+    handle: tokio::runtime::Handle,
+}
+
+enum ProducerCmd {
+    Send(OutMessage, Completion, tokio::sync::OwnedSemaphorePermit),
+    Close(Completion),
+}
+
+pub struct cb_pulsar_producer {
+    tx: mpsc::UnboundedSender<ProducerCmd>,
+    pending: Arc<Semaphore>,
+    handle: tokio::runtime::Handle,
+}
+
+enum ConsumerCmd {
+    Receive(Completion),
+    Ack(MessageIdData, Completion),
+    Nack(MessageIdData, Completion),
+    Close(Completion),
+}
+
+pub struct cb_pulsar_consumer {
+    tx: mpsc::UnboundedSender<ConsumerCmd>,
+    nack_delay: Duration,
+    handle: tokio::runtime::Handle,
+}
+
+pub struct cb_pulsar_message {
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    id: Vec<u8>,
+    publish_time_ms: u64,
+    properties: Vec<(String, String)>,
+}
+
+fn perr(e: &pulsar::Error) -> BErr {
+    use pulsar::error::{ConnectionError as C, ConsumerError as Co, ProducerError as P};
+    use pulsar::Error as E;
+    let conn = |c: &C| match c {
+        C::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => CB_TIMEOUT,
+        C::Io(_) | C::Disconnected | C::SocketAddr(_) => CB_CONNECTION,
+        C::SlowDown => CB_OVERLOADED,
+        C::PulsarError(Some(pulsar::message::proto::ServerError::AuthenticationError), _)
+        | C::PulsarError(Some(pulsar::message::proto::ServerError::AuthorizationError), _) => CB_AUTH,
+        C::PulsarError(Some(pulsar::message::proto::ServerError::ProducerBlockedQuotaExceededError), _)
+        | C::PulsarError(Some(pulsar::message::proto::ServerError::ProducerBlockedQuotaExceededException), _) => {
+            CB_OVERLOADED
+        }
+        C::PulsarError(Some(pulsar::message::proto::ServerError::ServiceNotReady), _) => CB_UNAVAILABLE,
+        _ => CB_SERVER,
+    };
+    let code = match e {
+        E::Connection(c) => conn(c),
+        E::Producer(P::Connection(c)) | E::Consumer(Co::Connection(c)) => conn(c),
+        E::Producer(P::Closed) | E::Consumer(Co::Closed) => CB_CLOSED,
+        E::Producer(P::Fenced) => CB_CONFLICT_FENCED,
+        E::Consumer(Co::ChannelFull) => CB_OVERLOADED,
+        E::ServiceDiscovery(_) => CB_CONNECTION,
+        E::Authentication(_) => CB_AUTH,
+        _ => CB_SERVER,
+    };
+    let msg = e.to_string();
+    // The crate reports an expired send (operation timeout) as a custom/connection error.
+    let code = if msg.contains("timed out") || msg.contains("timeout") { CB_TIMEOUT } else { code };
+    BErr::new(code, msg)
+}
+
+/// A fenced producer (another producer took the topic exclusively) is a conflict.
+const CB_CONFLICT_FENCED: i32 = CB_ALREADY_EXISTS;
+
+fn ms(v: u32, default_ms: u64) -> Duration {
+    Duration::from_millis(if v == 0 { default_ms } else { v as u64 })
+}
+
+// ---------------------------------------------------------------- client
+
+/// Result: cb_pulsar_client* (owned). The crate reconnects by itself (backoff from
+/// connect_timeout; operations retry until operation_timeout).
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb_pulsar_config, done: cb_done, user: *mut c_void) {
+    let done = Completion::new(done, user);
+    if rt.is_null() || cfg.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "runtime and config are required"));
+    }
+    let handle = (*rt).handle().clone();
+    let c = &*cfg;
+    let parsed = (|| -> BResult<_> {
+        Ok((req_str(c.service_url, "service_url")?, opt_str(c.token)?, c.operation_timeout_ms, c.connect_timeout_ms))
+    })();
+    let h2 = handle.clone();
+    spawn_op(&handle, None, done, async move {
+        let (url, token, op_ms, conn_ms) = parsed?;
+        let mut b = Pulsar::builder(url, TokioExecutor)
+            .with_operation_retry_options(pulsar::OperationRetryOptions {
+                operation_timeout: ms(op_ms, 30_000),
+                ..Default::default()
+            })
+            .with_connection_retry_options(pulsar::ConnectionRetryOptions {
+                connection_timeout: ms(conn_ms, 10_000),
+                ..Default::default()
+            });
+        if let Some(t) = token {
+            b = b.with_auth(Authentication { name: "token".into(), data: t.into_bytes() });
+        }
+        let pulsar = b.build().await.map_err(|e| perr(&e))?;
+        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, handle: h2 })) as *mut c_void))
+    });
+}
+
+/// Producers and consumers keep working after the client handle is freed (they share its
+/// connections); free them to close them.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_client_free(c: *mut cb_pulsar_client) {
+    if !c.is_null() {
+        let c = Box::from_raw(c);
+        let h = c.handle.clone();
+        drop(h.spawn(async move { drop(c) }));
+    }
+}
+
+// ---------------------------------------------------------------- producer
+
+/// Result: cb_pulsar_producer* (owned).
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_producer_new(
+    c: *const cb_pulsar_client,
+    cfg: *const cb_pulsar_producer_config,
+    done: cb_done,
+    user: *mut c_void,
+) {
+    let done = Completion::new(done, user);
+    if c.is_null() || cfg.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "client and config are required"));
+    }
+    let client = &*c;
+    let cfg = &*cfg;
+    let parsed = (|| -> BResult<_> {
+        Ok((
+            req_str(cfg.topic, "topic")?,
+            opt_str(cfg.name)?,
+            cfg.batch_max_messages,
+            cfg.batch_max_delay_ms,
+            cfg.max_pending,
+            cfg.send_timeout_ms,
+        ))
+    })();
+    let pulsar = client.pulsar.clone();
+    let handle = client.handle.clone();
+    spawn_op(&client.handle, None, done, async move {
+        let (topic, name, batch, delay_ms, max_pending, send_ms) = parsed?;
+        let mut options = ProducerOptions::default();
+        if batch > 1 {
+            options.batch_size = Some(batch);
+            options.batch_timeout = Some(ms(delay_ms, 10));
+        }
+        let mut b = pulsar.producer().with_topic(topic).with_options(options);
+        if let Some(n) = name {
+            b = b.with_name(n);
+        }
+        let producer = b.build().await.map_err(|e| perr(&e))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
+        handle.spawn(producer_actor(producer, rx, ms(send_ms, 30_000)));
+        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_producer { tx, pending, handle })) as *mut c_void))
+    });
+}
+
+async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ProducerCmd>, send_timeout: Duration) {
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            ProducerCmd::Send(msg, done, permit) => match p.send_non_blocking(msg).await {
+                Err(e) => done.err(perr(&e)),
+                Ok(fut) => {
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        match tokio::time::timeout(send_timeout, fut).await {
+                            Err(_) => done.err(BErr::new(CB_TIMEOUT, "send timed out waiting for the broker's receipt")),
+                            Ok(Err(e)) => done.err(perr(&e)),
+                            Ok(Ok(r)) => {
+                                let id = r.message_id.unwrap_or_default();
+                                let mut receipt = cb_pulsar_receipt {
+                                    ledger_id: id.ledger_id,
+                                    entry_id: id.entry_id,
+                                    partition: id.partition.unwrap_or(-1),
+                                    batch_index: id.batch_index.unwrap_or(-1),
+                                    sequence_id: r.sequence_id,
+                                };
+                                done.ok(&mut receipt as *mut cb_pulsar_receipt as *mut c_void);
+                            }
+                        }
+                    });
+                }
+            },
+            ProducerCmd::Close(done) => {
+                match p.close().await {
+                    Ok(()) => done.ok(std::ptr::null_mut()),
+                    Err(e) => done.err(perr(&e)),
+                }
+                break;
+            }
+        }
+    }
+    // Remaining commands are dropped with `rx`: their completions report CB_CANCELLED.
+}
+
+/// Sends one message; completes with a borrowed cb_pulsar_receipt* once the broker has
+/// persisted it. Sends on one producer reach the broker in call order. Fails at once with
+/// CB_OVERLOADED when max_pending sends are awaiting receipts. Key and payload are copied.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_send(
+    p: *const cb_pulsar_producer,
+    key: *const u8,
+    key_len: usize,
+    payload: *const u8,
+    payload_len: usize,
+    props: *const cb_pulsar_property,
+    n_props: usize,
+    done: cb_done,
+    user: *mut c_void,
+) {
+    let done = Completion::new(done, user);
+    if p.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "producer is NULL"));
+    }
+    let p = &*p;
+    let built = (|| -> BResult<OutMessage> {
+        let mut properties = HashMap::new();
+        for i in 0..n_props {
+            let kv = &*props.add(i);
+            let k = std::str::from_utf8(bytes(kv.key, kv.key_len)).map_err(|_| BErr::new(CB_BAD_ARGUMENT, "property key is not UTF-8"))?;
+            let v = std::str::from_utf8(bytes(kv.value, kv.value_len)).map_err(|_| BErr::new(CB_BAD_ARGUMENT, "property value is not UTF-8"))?;
+            properties.insert(k.to_owned(), v.to_owned());
+        }
+        let key = if key_len == 0 {
+            None
+        } else {
+            Some(String::from_utf8(bytes(key, key_len).to_vec()).map_err(|_| BErr::new(CB_BAD_ARGUMENT, "key is not UTF-8"))?)
+        };
+        Ok(OutMessage { payload: bytes(payload, payload_len).to_vec(), properties, partition_key: key, ..Default::default() })
+    })();
+    let msg = match built {
+        Ok(m) => m,
+        Err(e) => return spawn_op(&p.handle, None, done, async move { Err(e) }),
+    };
+    let permit = match p.pending.clone().try_acquire_owned() {
+        Ok(permit) => permit,
+        Err(_) => {
+            return spawn_op(&p.handle, None, done, async {
+                Err(BErr::new(CB_OVERLOADED, "producer has max_pending sends awaiting receipts"))
+            })
+        }
+    };
+    if let Err(mpsc::error::SendError(ProducerCmd::Send(_, done, _))) = p.tx.send(ProducerCmd::Send(msg, done, permit)) {
+        spawn_op(&p.handle, None, done, async { Err(BErr::new(CB_CLOSED, "producer is closed")) });
+    }
+}
+
+/// Flushes and closes the producer. Result: NULL. Sends issued after this are CB_CANCELLED.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_producer_close(p: *const cb_pulsar_producer, done: cb_done, user: *mut c_void) {
+    let done = Completion::new(done, user);
+    if let Err(mpsc::error::SendError(ProducerCmd::Close(done))) = (*p).tx.send(ProducerCmd::Close(done)) {
+        spawn_op(&(*p).handle, None, done, async { Ok(Out::Unit) });
+    }
+}
+
+/// Frees the handle. Sends already issued still complete; the producer closes when its
+/// queue drains.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_producer_free(p: *mut cb_pulsar_producer) {
+    if !p.is_null() {
+        drop(Box::from_raw(p));
+    }
+}
+
+// ---------------------------------------------------------------- consumer
+
+fn encode_id(topic: &str, id: &MessageIdData) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + topic.len());
+    v.extend_from_slice(&id.ledger_id.to_le_bytes());
+    v.extend_from_slice(&id.entry_id.to_le_bytes());
+    for f in [id.partition, id.batch_index, id.batch_size] {
+        v.extend_from_slice(&f.unwrap_or(i32::MIN).to_le_bytes());
+    }
+    v.extend_from_slice(topic.as_bytes());
+    v
+}
+
+fn decode_id(b: &[u8]) -> BResult<(String, MessageIdData)> {
+    if b.len() < 28 {
+        return Err(BErr::new(CB_BAD_ARGUMENT, "not a message id"));
+    }
+    let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let o = |i: usize| Some(i32::from_le_bytes(b[i..i + 4].try_into().unwrap())).filter(|x| *x != i32::MIN);
+    let topic = std::str::from_utf8(&b[28..]).map_err(|_| BErr::new(CB_BAD_ARGUMENT, "not a message id"))?;
+    let id = MessageIdData {
+        ledger_id: u(0),
+        entry_id: u(8),
+        partition: o(16),
+        batch_index: o(20),
+        batch_size: o(24),
+        ..Default::default()
+    };
+    Ok((topic.to_owned(), id))
+}
+
+/// Result: cb_pulsar_consumer* (owned). sub_type: 0 Exclusive, 1 Shared, 2 Failover, 3 Key_Shared.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_subscribe(
+    c: *const cb_pulsar_client,
+    cfg: *const cb_pulsar_consumer_config,
+    done: cb_done,
+    user: *mut c_void,
+) {
+    let done = Completion::new(done, user);
+    if c.is_null() || cfg.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "client and config are required"));
+    }
+    let client = &*c;
+    let cfg = &*cfg;
+    let parsed = (|| -> BResult<_> {
+        let sub_type = match cfg.sub_type {
+            0 => SubType::Exclusive,
+            1 => SubType::Shared,
+            2 => SubType::Failover,
+            3 => SubType::KeyShared,
+            t => return Err(BErr::new(CB_BAD_ARGUMENT, format!("unknown subscription type {t}"))),
+        };
+        let dlq = match (cfg.dead_letter_max_redeliveries, opt_str(cfg.dead_letter_topic)?) {
+            (0, _) => None,
+            (n, Some(t)) => Some(DeadLetterPolicy { max_redeliver_count: n as usize, dead_letter_topic: t }),
+            (_, None) => return Err(BErr::new(CB_BAD_ARGUMENT, "dead_letter_topic is required with max redeliveries")),
+        };
+        Ok((
+            req_str(cfg.topic, "topic")?,
+            req_str(cfg.subscription, "subscription")?,
+            sub_type,
+            opt_str(cfg.consumer_name)?,
+            cfg.receiver_queue_size,
+            cfg.ack_timeout_ms,
+            dlq,
+        ))
+    })();
+    let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
+    let pulsar = client.pulsar.clone();
+    let handle = client.handle.clone();
+    spawn_op(&client.handle, None, done, async move {
+        let (topic, sub, sub_type, name, queue, ack_timeout_ms, dlq) = parsed?;
+        let mut b = pulsar
+            .consumer()
+            .with_topic(topic)
+            .with_subscription(sub)
+            .with_subscription_type(sub_type)
+            .with_options(ConsumerOptions::default());
+        if let Some(n) = name {
+            b = b.with_consumer_name(n);
+        }
+        if queue > 0 {
+            b = b.with_batch_size(queue);
+        }
+        if ack_timeout_ms > 0 {
+            b = b.with_unacked_message_resend_delay(Some(Duration::from_millis(ack_timeout_ms as u64)));
+        }
+        if let Some(d) = dlq {
+            b = b.with_dead_letter_policy(d);
+        }
+        let consumer: Consumer<Vec<u8>, TokioExecutor> = b.build().await.map_err(|e| perr(&e))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        handle.spawn(consumer_actor(consumer, rx));
+        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_consumer { tx, nack_delay, handle })) as *mut c_void))
+    });
+}
+
+async fn consumer_actor(mut c: Consumer<Vec<u8>, TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ConsumerCmd>) {
+    let mut waiting: VecDeque<Completion> = VecDeque::new();
+    loop {
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(ConsumerCmd::Receive(done)) => waiting.push_back(done),
+                Some(ConsumerCmd::Ack(id, done)) => {
+                    let topic = c.topics().into_iter().next().unwrap_or_default();
+                    match c.ack_with_id(&topic, id).await {
+                        Ok(()) => done.ok(std::ptr::null_mut()),
+                        Err(e) => done.err(perr(&e.into())),
+                    }
+                }
+                Some(ConsumerCmd::Nack(id, done)) => {
+                    let topic = c.topics().into_iter().next().unwrap_or_default();
+                    match c.nack_with_id(&topic, id).await {
+                        Ok(()) => done.ok(std::ptr::null_mut()),
+                        Err(e) => done.err(perr(&e.into())),
+                    }
+                }
+                Some(ConsumerCmd::Close(done)) => {
+                    match c.close().await {
+                        Ok(()) => done.ok(std::ptr::null_mut()),
+                        Err(e) => done.err(perr(&e)),
+                    }
+                    break;
+                }
+            },
+            // Stream::next is cancel-safe: a message is never lost when the other arm wins.
+            m = c.next(), if !waiting.is_empty() => {
+                let done = waiting.pop_front().expect("guarded by the arm's condition");
+                match m {
+                    None => { done.err(BErr::new(CB_CLOSED, "consumer stream ended")); break; }
+                    Some(Err(e)) => done.err(perr(&e)),
+                    Some(Ok(msg)) => {
+                        let mut out = to_message(&msg);
+                        done.ok(&mut out as *mut cb_pulsar_message as *mut c_void);
+                        // `out` was borrowed by the callback only; C copies what it keeps.
+                    }
+                }
+            }
+        }
+    }
+    // Pending receives are dropped with `waiting`: CB_CANCELLED.
+}
+
+fn to_message(m: &InMessage<Vec<u8>>) -> cb_pulsar_message {
+    let md = m.metadata();
+    cb_pulsar_message {
+        key: md.partition_key.clone().unwrap_or_default().into_bytes(),
+        payload: m.payload.data.clone(),
+        id: encode_id(&m.topic, m.message_id()),
+        publish_time_ms: md.publish_time,
+        properties: md.properties.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect(),
+    }
+}
+
+fn consumer_cmd(c: *const cb_pulsar_consumer, done: Completion, f: impl FnOnce(Completion) -> ConsumerCmd) {
+    if c.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "consumer is NULL"));
+    }
+    // SAFETY: the caller keeps the consumer alive for this call.
+    let c = unsafe { &*c };
+    if let Err(mpsc::error::SendError(cmd)) = c.tx.send(f(done)) {
+        let done = match cmd {
+            ConsumerCmd::Receive(d) | ConsumerCmd::Ack(_, d) | ConsumerCmd::Nack(_, d) | ConsumerCmd::Close(d) => d,
+        };
+        spawn_op(&c.handle, None, done, async { Err(BErr::new(CB_CLOSED, "consumer is closed")) });
+    }
+}
+
+/// Completes with a BORROWED cb_pulsar_message* (valid during the callback only).
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_receive(c: *const cb_pulsar_consumer, done: cb_done, user: *mut c_void) {
+    consumer_cmd(c, Completion::new(done, user), ConsumerCmd::Receive);
+}
+
+/// `id` as given by cb_pulsar_message_id. Result: NULL.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_ack(c: *const cb_pulsar_consumer, id: *const u8, len: usize, done: cb_done, user: *mut c_void) {
+    let done = Completion::new(done, user);
+    match decode_id(bytes(id, len)) {
+        Ok((_, id)) => consumer_cmd(c, done, |d| ConsumerCmd::Ack(id, d)),
+        Err(e) => done.err(e),
+    }
+}
+
+/// Asks for redelivery after the consumer's nack_delay_ms. Completes (NULL) once the request
+/// is handed to the broker.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_nack(c: *const cb_pulsar_consumer, id: *const u8, len: usize, done: cb_done, user: *mut c_void) {
+    let done = Completion::new(done, user);
+    let id = match decode_id(bytes(id, len)) {
+        Ok((_, id)) => id,
+        Err(e) => return done.err(e),
+    };
+    if c.is_null() {
+        return done.err(BErr::new(CB_BAD_ARGUMENT, "consumer is NULL"));
+    }
+    let cons = &*c;
+    if cons.nack_delay.is_zero() {
+        return consumer_cmd(c, done, |d| ConsumerCmd::Nack(id, d));
+    }
+    // The crate redelivers a nack at once; the delay is ours.
+    let tx = cons.tx.clone();
+    let delay = cons.nack_delay;
+    cons.handle.spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Err(mpsc::error::SendError(ConsumerCmd::Nack(_, d))) = tx.send(ConsumerCmd::Nack(id, done)) {
+            d.err(BErr::new(CB_CLOSED, "consumer is closed"));
+        }
+    });
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_consumer_close(c: *const cb_pulsar_consumer, done: cb_done, user: *mut c_void) {
+    consumer_cmd(c, Completion::new(done, user), ConsumerCmd::Close);
+}
+
+/// Frees the handle; pending receives complete with CB_CANCELLED once the actor stops.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_consumer_free(c: *mut cb_pulsar_consumer) {
+    if !c.is_null() {
+        drop(Box::from_raw(c));
+    }
+}
+
+// ---------------------------------------------------------------- messages
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_key(m: *const cb_pulsar_message, out: *mut *const u8, len: *mut usize) {
+    put_bytes(&(*m).key, out, len);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_payload(m: *const cb_pulsar_message, out: *mut *const u8, len: *mut usize) {
+    put_bytes(&(*m).payload, out, len);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_id(m: *const cb_pulsar_message, out: *mut *const u8, len: *mut usize) {
+    put_bytes(&(*m).id, out, len);
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_publish_time_ms(m: *const cb_pulsar_message) -> u64 {
+    (*m).publish_time_ms
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_property_count(m: *const cb_pulsar_message) -> usize {
+    (*m).properties.len()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_property(m: *const cb_pulsar_message, i: usize, k: *mut *const u8, kl: *mut usize, v: *mut *const u8, vl: *mut usize) -> i32 {
+    match (&*m).properties.get(i) {
+        Some((key, value)) => {
+            put_bytes(key.as_bytes(), k, kl);
+            put_bytes(value.as_bytes(), v, vl);
+            0
+        }
+        None => -2,
+    }
+}

@@ -60,10 +60,11 @@ TEST(BridgeError, EveryCodeMapsOnce) {
 TEST(BridgeValue, EncodesEveryKind) {
   Uuid u{};
   for (int i = 0; i < 16; ++i) u[i] = static_cast<uint8_t>(i + 1);
-  auto t = Value::text("h\xC3\xA9llo");
+  auto t = Value::text("h\xC3\xA9llo");  // to_c() borrows: keep the Value alive
   EXPECT_EQ(t.to_c().kind, CB_VALUE_TEXT);
   EXPECT_EQ(t.to_c().len, 6u);
-  auto uu = Value::uuid(u).to_c();
+  auto uv = Value::uuid(u);
+  auto uu = uv.to_c();
   ASSERT_EQ(uu.len, 16u);
   EXPECT_EQ(uu.data[0], 1);
   EXPECT_EQ(uu.data[15], 16);

@@ -160,7 +160,8 @@ typedef struct cb_pulsar_config {
   const char* service_url;       /* pulsar://host:port (required) */
   const char* token;             /* NULL/"": no authentication; else JWT token auth */
   uint32_t operation_timeout_ms; /* 0: 30 s. Lookups, producer/consumer creation, resends */
-  uint32_t connect_timeout_ms;   /* 0: 10 s */
+  uint32_t connect_timeout_ms;   /* 0: 10 s. Bounds cb_pulsar_connect (retries included) and
+                                    each later connection attempt */
 } cb_pulsar_config;
 
 typedef struct cb_pulsar_producer_config {

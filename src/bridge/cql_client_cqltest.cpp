@@ -236,8 +236,12 @@ TEST_F(CqlBridge, ConditionalWritesReportAppliedAndTheCurrentRow) {
   ASSERT_EQ(second->size(), 1u);
   // The current row follows [applied]; find columns by name.
   for (size_t c = 1; c < second->columns(); ++c) {
-    if (second->column_name(c) == "owner") EXPECT_EQ(must(second->bytes(0, c)), "a");
-    if (second->column_name(c) == "version") EXPECT_EQ(must(second->i64(0, c)), 1);
+    if (second->column_name(c) == "owner") {
+      EXPECT_EQ(must(second->bytes(0, c)), "a");
+    }
+    if (second->column_name(c) == "version") {
+      EXPECT_EQ(must(second->i64(0, c)), 1);
+    }
   }
 
   auto cas = prepare("UPDATE " + table_ + " SET owner = ?, version = ? WHERE id = ? IF version = ?");

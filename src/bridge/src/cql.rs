@@ -75,7 +75,7 @@ pub struct cb_cql_exec_options {
 
 pub struct cb_cql_session {
     session: Arc<Session>,
-    handle: tokio::runtime::Handle,
+    handle: Rt,
     cancel: watch::Sender<bool>,
 }
 

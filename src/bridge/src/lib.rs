@@ -16,6 +16,8 @@ mod runtime;
 
 use std::ffi::{c_char, c_void, CStr};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub use runtime::cb_runtime;
 
@@ -59,16 +61,50 @@ struct UserPtr(*mut c_void);
 // SAFETY: the C caller promises that `user` may be used from any thread (header contract).
 unsafe impl Send for UserPtr {}
 
+/// A handle on the runtime plus its "shutting down" flag, shared by every object created on it.
+#[derive(Clone)]
+pub struct Rt {
+    handle: tokio::runtime::Handle,
+    closing: Arc<AtomicBool>,
+}
+
+impl Rt {
+    pub fn new(handle: tokio::runtime::Handle) -> Self {
+        Rt { handle, closing: Arc::new(AtomicBool::new(false)) }
+    }
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(f)
+    }
+    pub fn tokio(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+    pub fn set_closing(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Owns one C completion. Exactly one call reaches C: `ok`, `err`, or CB_CANCELLED on drop.
 pub struct Completion {
     cb: cb_done,
     user: UserPtr,
     done: bool,
+    closing: Option<Arc<AtomicBool>>,
 }
 
 impl Completion {
     pub fn new(cb: cb_done, user: *mut c_void) -> Self {
-        Completion { cb, user: UserPtr(user), done: false }
+        Completion { cb, user: UserPtr(user), done: false, closing: None }
+    }
+
+    /// Ties the completion to a runtime: once the runtime is shutting down, errors (the
+    /// drivers' reaction to their tasks being dropped) are reported as CB_CANCELLED.
+    pub fn on(mut self, rt: &Rt) -> Self {
+        self.closing = Some(rt.closing.clone());
+        self
     }
 
     fn call(&mut self, code: i32, msg: &str, result: *mut c_void) {
@@ -88,6 +124,10 @@ impl Completion {
     }
 
     pub fn err(mut self, e: BErr) {
+        if self.closing.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+            let msg = format!("cancelled: the bridge runtime is shutting down ({})", e.msg);
+            return self.call(CB_CANCELLED, &msg, std::ptr::null_mut());
+        }
         self.call(e.code, &e.msg, std::ptr::null_mut());
     }
 }
@@ -111,14 +151,15 @@ unsafe impl Send for Out {}
 /// Spawns `fut` on `handle` and reports its outcome to `done`. The task is abandoned (and
 /// CB_CANCELLED reported) when `cancel` turns true.
 pub fn spawn_op<F>(
-    handle: &tokio::runtime::Handle,
+    rt: &Rt,
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
     done: Completion,
     fut: F,
 ) where
     F: Future<Output = BResult<Out>> + Send + 'static,
 {
-    handle.spawn(async move {
+    let done = done.on(rt);
+    rt.spawn(async move {
         let outcome = match cancel {
             None => Some(fut.await),
             Some(mut rx) => tokio::select! {

@@ -68,7 +68,7 @@ pub struct cb_pulsar_receipt {
 
 pub struct cb_pulsar_client {
     pulsar: Pulsar<TokioExecutor>,
-    handle: tokio::runtime::Handle,
+    handle: Rt,
 }
 
 enum ProducerCmd {
@@ -79,7 +79,7 @@ enum ProducerCmd {
 pub struct cb_pulsar_producer {
     tx: mpsc::UnboundedSender<ProducerCmd>,
     pending: Arc<Semaphore>,
-    handle: tokio::runtime::Handle,
+    handle: Rt,
 }
 
 enum ConsumerCmd {
@@ -92,7 +92,7 @@ enum ConsumerCmd {
 pub struct cb_pulsar_consumer {
     tx: mpsc::UnboundedSender<ConsumerCmd>,
     nack_delay: Duration,
-    handle: tokio::runtime::Handle,
+    handle: Rt,
 }
 
 pub struct cb_pulsar_message {
@@ -172,7 +172,12 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
         if let Some(t) = token {
             b = b.with_auth(Authentication { name: "token".into(), data: t.into_bytes() });
         }
-        let pulsar = b.build().await.map_err(|e| perr(&e))?;
+        // The crate retries a refused connection with backoff for a long time (about 40 s);
+        // connect_timeout bounds the whole connect.
+        let pulsar = tokio::time::timeout(ms(conn_ms, 10_000), b.build())
+            .await
+            .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))?
+            .map_err(|e| perr(&e))?;
         Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, handle: h2 })) as *mut c_void))
     });
 }
@@ -293,6 +298,7 @@ pub unsafe extern "C" fn cb_pulsar_send(
         return done.err(BErr::new(CB_BAD_ARGUMENT, "producer is NULL"));
     }
     let p = &*p;
+    let done = done.on(&p.handle);
     let built = (|| -> BResult<OutMessage> {
         let mut properties = HashMap::new();
         for i in 0..n_props {
@@ -328,7 +334,7 @@ pub unsafe extern "C" fn cb_pulsar_send(
 /// Flushes and closes the producer. Result: NULL. Sends issued after this are CB_CANCELLED.
 #[no_mangle]
 pub unsafe extern "C" fn cb_pulsar_producer_close(p: *const cb_pulsar_producer, done: cb_done, user: *mut c_void) {
-    let done = Completion::new(done, user);
+    let done = Completion::new(done, user).on(&(*p).handle);
     if let Err(mpsc::error::SendError(ProducerCmd::Close(done))) = (*p).tx.send(ProducerCmd::Close(done)) {
         spawn_op(&(*p).handle, None, done, async { Ok(Out::Unit) });
     }
@@ -505,6 +511,7 @@ fn consumer_cmd(c: *const cb_pulsar_consumer, done: Completion, f: impl FnOnce(C
     }
     // SAFETY: the caller keeps the consumer alive for this call.
     let c = unsafe { &*c };
+    let done = done.on(&c.handle);
     if let Err(mpsc::error::SendError(cmd)) = c.tx.send(f(done)) {
         let done = match cmd {
             ConsumerCmd::Receive(d) | ConsumerCmd::Ack(_, d) | ConsumerCmd::Nack(_, d) | ConsumerCmd::Close(d) => d,
@@ -542,6 +549,7 @@ pub unsafe extern "C" fn cb_pulsar_nack(c: *const cb_pulsar_consumer, id: *const
         return done.err(BErr::new(CB_BAD_ARGUMENT, "consumer is NULL"));
     }
     let cons = &*c;
+    let done = done.on(&cons.handle);
     if cons.nack_delay.is_zero() {
         return consumer_cmd(c, done, |d| ConsumerCmd::Nack(id, d));
     }

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 pub struct cb_runtime {
     rt: Option<tokio::runtime::Runtime>,
+    shared: crate::Rt,
 }
 
 impl cb_runtime {
-    pub fn handle(&self) -> &tokio::runtime::Handle {
-        self.rt.as_ref().expect("runtime present until freed").handle()
+    pub fn handle(&self) -> &crate::Rt {
+        &self.shared
     }
 }
 
@@ -25,7 +26,10 @@ pub unsafe extern "C" fn cb_runtime_new(worker_threads: u32, err: *mut c_char, e
         .enable_all()
         .build()
     {
-        Ok(rt) => Box::into_raw(Box::new(cb_runtime { rt: Some(rt) })),
+        Ok(rt) => {
+            let shared = crate::Rt::new(rt.handle().clone());
+            Box::into_raw(Box::new(cb_runtime { rt: Some(rt), shared }))
+        }
         Err(e) => {
             if !err.is_null() && err_len > 0 {
                 let m = e.to_string();
@@ -47,6 +51,7 @@ pub unsafe extern "C" fn cb_runtime_free(rt: *mut cb_runtime) {
         return;
     }
     let mut rt = Box::from_raw(rt);
+    rt.shared.set_closing();
     if let Some(r) = rt.rt.take() {
         r.shutdown_timeout(Duration::from_secs(10));
     }
@@ -58,5 +63,5 @@ pub unsafe extern "C" fn cb_runtime_worker_count(rt: *const cb_runtime) -> u32 {
     if rt.is_null() {
         return 0;
     }
-    (*rt).handle().metrics().num_workers() as u32
+    (*rt).handle().tokio().metrics().num_workers() as u32
 }

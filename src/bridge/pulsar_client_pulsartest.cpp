@@ -175,6 +175,9 @@ TEST_F(PulsarBridge, KeySharedKeepsPerKeyOrderAcrossTwoConsumers) {
       for (size_t i = 0; i < vals.size(); ++i) EXPECT_EQ(vals[i], static_cast<int>(i)) << key;
     }
   EXPECT_EQ(keys.size(), static_cast<size_t>(kKeys));
+  // Both consumers got a share (all 16 keys hashing to one half: p = 2^-15).
+  EXPECT_FALSE(seen[0].empty());
+  EXPECT_FALSE(seen[1].empty());
 }
 
 TEST_F(PulsarBridge, NackRedeliversAfterTheDelay) {

@@ -10,8 +10,10 @@
 #![allow(clippy::missing_safety_doc)]
 
 mod cql;
+mod cql_rows;
 #[path = "pulsar.rs"]
 mod pulsar_ffi;
+mod pulsar_message;
 mod runtime;
 
 use std::ffi::{c_char, c_void, CStr};

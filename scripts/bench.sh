@@ -12,10 +12,15 @@
 # Prints one table and the highest multiple as the headline; writes JSON, PNGs and
 # summary.txt under bench/results/ (overwritten each run).
 #
+#  2b. overload: commentd's closed-loop capacity on the mixed scenario, then 2x that offered
+#     open-loop (twice, with a rest after each): shed fraction, admitted p99 (ratio to the
+#     baseline server at the same rate) and VmRSS every second (rss.txt).
 # Environment: BUILD_DIR (default build, relative to the repo), RESULTS_DIR, BENCH_DURATION
 # (s per SLO run, default 30), BENCH_SEARCH_DURATION (default 10), BENCH_QUICK=1 (3 s runs,
 # for trying the script), BENCH_SEED_COMMENTS (default 1000), BENCH_CONNECTIONS (default 256),
-# BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256).
+# BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256),
+# BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
+# (default 1024), BENCH_SKIP_OVERLOAD=1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +42,10 @@ SEED_COMMENTS=${BENCH_SEED_COMMENTS:-1000}
 CONNECTIONS=${BENCH_CONNECTIONS:-256}
 LG_THREADS=${BENCH_THREADS:-1}
 MAX_MULTIPLE=${BENCH_MAX_MULTIPLE:-256}
+OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
+OVERLOAD_CAP_DURATION=10
+OVERLOAD_REST=15
+OVERLOAD_CONNECTIONS=${BENCH_OVERLOAD_CONNECTIONS:-1024}
 SECRET="bench-secret-$$-$RANDOM"
 # The plan's viral load per video: reads/s, comments/s, reactions/s.
 PLAN_READ=1000 PLAN_COMMENT=100 PLAN_REACTION=1000
@@ -247,6 +256,94 @@ else
   echo "n/a" >"$TMP/verify"
 fi
 
+# ---------------------------------------------------------------- 2b. overload
+# Capacity = closed-loop max of the mixed scenario; then two open-loop runs at 2x it over
+# OVERLOAD_CONNECTIONS connections, a rest after each, VmRSS sampled every second from the
+# start to the end; then baseline_server at the same offered rate for the p99 ratio.
+# Results: overload_*.json, rss.txt, overload_phases.txt, overload_summary.json.
+if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  log "overload"
+  stop_server
+  rm -rf "$TMP/data"
+  start_commentd
+  : >"$RESULTS/rss.txt"
+  : >"$RESULTS/overload_phases.txt"
+  ( while kill -0 "$SERVER_PID" 2>/dev/null; do
+      echo "$(date +%s) $(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)"
+      sleep 1
+    done >>"$RESULTS/rss.txt" ) &
+  SAMPLER=$!
+  phase() { echo "$1 $(date +%s)" >>"$RESULTS/overload_phases.txt"; }
+  phase start
+  OVER_RATE=""
+  if lg_commentd overload_capacity --scenario mixed --closed-loop --connections 64 --jwt-secret "$SECRET" \
+      --videos 100 --seed-comments 200 --duration "$OVERLOAD_CAP_DURATION"; then
+    CAPACITY=$("$PYTHON" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["overall"]["achieved_rate"]))' \
+      "$RESULTS/overload_capacity.json")
+    OVER_RATE=$((CAPACITY * 2))
+    phase capacity_done
+    sleep "$OVERLOAD_REST"
+    for i in 1 2; do
+      phase "overload${i}_start"
+      lg_commentd "overload_$i" --scenario mixed --rate "$OVER_RATE" --connections "$OVERLOAD_CONNECTIONS" \
+        --jwt-secret "$SECRET" --videos 100 --seed-comments 100 --seed "$((20 + i))" \
+        --duration "$OVERLOAD_DURATION" --drain-ms 2000 || break
+      phase "overload${i}_end"
+      sleep "$OVERLOAD_REST"
+      phase "rest${i}_end"
+    done
+  fi
+  stop_server
+  wait "$SAMPLER" 2>/dev/null || true
+  if [ -n "$OVER_RATE" ]; then
+    start_baseline
+    lg baseline_overload --scenario baseline --rate "$OVER_RATE" --connections "$OVERLOAD_CONNECTIONS" \
+      --duration "$OVERLOAD_DURATION" --drain-ms 2000 || true
+    stop_server
+  fi
+  "$PYTHON" - "$RESULTS" <<'EOF' || true
+import json, os, sys
+res = sys.argv[1]
+def load(n):
+    p = os.path.join(res, n + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+phases = {k: int(v) for k, v in (l.split() for l in open(os.path.join(res, "overload_phases.txt")) if l.strip())}
+rss = [(int(t), int(v)) for t, v in (l.split() for l in open(os.path.join(res, "rss.txt")) if len(l.split()) == 2)]
+def mb(lo, hi):
+    return [v / 1024 for t, v in rss if lo <= t < hi]
+cap, base = load("overload_capacity"), load("baseline_overload")
+out = {"capacity_rps": cap["overall"]["achieved_rate"] if cap else None, "runs": []}
+before = mb(phases.get("capacity_done", 0) - 3, phases.get("capacity_done", 0) + 1)
+out["rss_mb_before"] = max(before) if before else None
+for i in (1, 2):
+    r = load(f"overload_{i}")
+    if not r or f"overload{i}_end" not in phases:
+        continue
+    o = r["overall"]
+    shed = o["errors"].get("503", 0)
+    during = mb(phases[f"overload{i}_start"], phases[f"overload{i}_end"])
+    half = len(during) // 2
+    after = mb(phases.get(f"rest{i}_end", 0) - 2, phases.get(f"rest{i}_end", 0) + 1)
+    run = {
+        "offered_rps": r["parameters"]["rate"], "requests": o["count"], "ok": o["ok"],
+        "shed_503": shed, "shed_fraction": shed / o["count"] if o["count"] else None,
+        "other_errors": o["count"] - o["ok"] - shed, "errors": o["errors"],
+        "admitted_p99_ms": o["ok_latency_ms"]["p99"], "all_p99_ms": o["latency_ms"]["p99"],
+        "baseline_p99_ms": base["overall"]["latency_ms"]["p99"] if base else None,
+        "rss_mb_peak": max(during) if during else None,
+        "rss_mb_first_half_max": max(during[:half]) if half else None,
+        "rss_mb_second_half_max": max(during[half:]) if during[half:] else None,
+        "rss_mb_after_rest": after[-1] if after else None,
+    }
+    if run["baseline_p99_ms"]:
+        run["admitted_p99_ratio"] = run["admitted_p99_ms"] / run["baseline_p99_ms"]
+    out["runs"].append(run)
+json.dump(out, open(os.path.join(res, "overload_summary.json"), "w"), indent=2)
+print(json.dumps(out, indent=2), file=sys.stderr)
+EOF
+fi
+
 # ---------------------------------------------------------------- 3. micro benchmarks
 if [ -x "$MICRO" ]; then
   log "micro_bench"
@@ -320,6 +417,19 @@ if have_commentd:
         row(f"reactions open {r['parameters']['rate']:.0f}/s", "p99 ms", "<= 3x baseline", v, b,
             v <= 3 * b and r["overall"]["count"] == r["overall"]["ok"])
     row("reactions", "final counts (commentd --verify)", "exact", verify, None, verify == "exact")
+    ov = load("overload_summary")
+    if ov and ov["runs"]:
+        row("overload: mixed closed-loop", "capacity req/s", "", ov["capacity_rps"])
+        row("overload: before", "RSS MiB", "", ov.get("rss_mb_before"))
+        for i, run in enumerate(ov["runs"], 1):
+            label = f"overload {i}: 2x = {run['offered_rps']:.0f}/s"
+            row(label, "shed fraction (503)", "", run["shed_fraction"])
+            row(label, "other errors", "", run["other_errors"])
+            row(label, "admitted p99 ms", "", run["admitted_p99_ms"], run.get("baseline_p99_ms"))
+            row(label, "RSS MiB peak", "", run["rss_mb_peak"])
+            row(label, "RSS MiB max 1st / 2nd half", "plateau",
+                f"{run['rss_mb_first_half_max'] or 0:.0f} / {run['rss_mb_second_half_max'] or 0:.0f}")
+            row(label, f"RSS MiB after {15} s rest", "", run["rss_mb_after_rest"])
 w = [max(len(r[i]) for r in rows + [("scenario", "metric", "target", "measured", "baseline", "ratio", "result")]) for i in range(7)]
 hdr = ("scenario", "metric", "target", "measured", "baseline", "ratio", "result")
 print("  ".join(h.ljust(w[i]) for i, h in enumerate(hdr)))

@@ -18,13 +18,28 @@ namespace commentd::config {
 
 using std::chrono::milliseconds;
 
+// Load shedding (http/admission.h). max_writes + max_reactions <= storage.write_queue_capacity:
+// every admitted write has room in the write queue, so writes are refused at admission.
+struct AdmissionConfig {
+  size_t max_reads = 512;
+  size_t max_writes = 1024;
+  size_t max_reactions = 2048;
+  milliseconds queue_target{20};
+  milliseconds queue_interval{100};
+  bool operator==(const AdmissionConfig&) const = default;
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";  // host:port, see parse_host_port(); port 0 = any
   int threads = 0;                        // 0 = one per core
   size_t max_body_bytes = 65536;
-  int max_connections = 10000;
+  int max_connections = 10000;            // also capped by RLIMIT_NOFILE at start-up
+  int max_connections_per_ip = 1000;      // 0 = no per-address cap
   milliseconds request_timeout{30'000};
+  milliseconds idle_timeout{30'000};
+  milliseconds header_timeout{10'000};
   milliseconds shutdown_grace{10'000};
+  AdmissionConfig admission;
   bool operator==(const ServerConfig&) const = default;
 };
 

@@ -300,6 +300,13 @@ TEST(ConfigValidate, OrderingAcrossKeys) {
   EXPECT_EQ(error_of("storage: {write_queue_capacity: 100, max_group_commit: 200}"),
             "'storage.max_group_commit' (200) must not exceed "
             "'storage.write_queue_capacity' (100)");
+  // Every admitted write has a slot in the write queue.
+  EXPECT_EQ(error_of("storage: {write_queue_capacity: 3000}"),
+            "'server.admission.max_writes + server.admission.max_reactions' (3072) must not "
+            "exceed 'storage.write_queue_capacity' (3000)");
+  EXPECT_EQ(error_of("storage: {write_queue_capacity: 3000}\n"
+                     "server: {admission: {max_writes: 500, max_reactions: 2500}}"),
+            "<ok>");
   EXPECT_EQ(error_of("workers: {reaction_batch: {batch_size: 10, max_pending_ops: 5}}"),
             "'workers.reaction_batch.batch_size' (10) must not exceed "
             "'workers.reaction_batch.max_pending_ops' (5)");

@@ -2,14 +2,20 @@
 // parameters: "/v1/comments/{id}/replies". No match: 404; path matches but not the method:
 // 405 with Allow. A handler that throws gives 500 and is logged (it is a bug).
 //
-// Thread-safe once built: add() only before serving.
+// Admission (admission.h), when enabled: each matched route has a class, from its method and
+// pattern (classify()); a request over its class's limits is answered at once with 503,
+// Retry-After and {"error":{"code":"overloaded",...}}, before its handler runs.
+//
+// Thread-safe once built: add() and enable_admission() only before serving.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "http/admission.h"
 #include "http/server.h"
 
 namespace commentd::http {
@@ -34,6 +40,12 @@ class Router {
  public:
   void add(beast::http::verb method, std::string pattern, RouteHandler h);
   void set_observer(Observer o) { observer_ = std::move(o); }
+  void enable_admission(AdmissionOptions o) { admission_ = std::make_unique<Admission>(o); }
+  // Null until enable_admission().
+  Admission* admission() const { return admission_.get(); }
+  // Probes and metrics (/healthz, /readyz, /metrics) are exempt; reactions are the routes
+  // whose last segment is "reaction"; other GET/HEAD are reads; the rest are writes.
+  static RequestClass classify(beast::http::verb method, std::string_view pattern);
   asio::awaitable<Response> handle(Request& req, const RequestContext& ctx);
   // "METHOD /pattern" per route, in registration order.
   std::vector<std::string> describe() const;
@@ -46,8 +58,11 @@ class Router {
     RouteHandler handler;
   };
   static bool match(const Route& r, std::string_view path, Params& out);
+  // Waits for a slot of `cls` if the controller says so. true: admitted (release() after).
+  asio::awaitable<bool> admit(RequestClass cls);
   std::vector<Route> routes_;
   Observer observer_;
+  std::unique_ptr<Admission> admission_;
 };
 
 // {"error":{"code":...,"message":...}} with that status.

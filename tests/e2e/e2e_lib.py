@@ -308,6 +308,7 @@ class Server:
         self.port: int | None = None
         self.client: Client | None = None
         self.starts = 0
+        self.preexec_fn = None  # run in the child before exec (e.g. resource.setrlimit)
         self.owner = CURRENT_TEST["nodeid"]
         with _LIVE_LOCK:
             LIVE_SERVERS.append(self)
@@ -325,7 +326,8 @@ class Server:
         self.proc = subprocess.Popen(
             [str(binary), "--config", str(self.config_path), "--listen", "127.0.0.1:0",
              "--data-dir", str(self.data_dir), "--port-file", str(self.port_file)],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=str(self.workdir))
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=str(self.workdir),
+            preexec_fn=self.preexec_fn)
         log.close()
         end = time.monotonic() + timeout_s
         port = None

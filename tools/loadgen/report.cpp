@@ -57,6 +57,15 @@ void write_stats(Writer& w, const OpStats& s, double elapsed_s) {
   w.Key("max");
   write_double(w, ms(h.max()));
   w.EndObject();
+  // The same for successful (admitted) responses only: under load shedding the 503s are fast
+  // and would hide the admitted requests' latency.
+  w.Key("ok_latency_ms");
+  w.StartObject();
+  for (const auto& [name, p] : points) {
+    w.Key(name);
+    write_double(w, ms(s.ok_latency.percentile(p)));
+  }
+  w.EndObject();
   w.EndObject();
 }
 

@@ -23,6 +23,7 @@ const char* to_string(Failure f) {
 
 void OpStats::merge(const OpStats& other) {
   latency.merge(other.latency);
+  ok_latency.merge(other.ok_latency);
   count += other.count;
   ok += other.ok;
   for (const auto& [status, n] : other.statuses) statuses[status] += n;
@@ -54,6 +55,7 @@ void Recorder::record_response(size_t op, uint64_t second, uint64_t done_second,
   sec.latency.record(latency_us);
   if (status < 400) {
     ++s.ok;
+    s.ok_latency.record(latency_us);
   } else {
     ++s.statuses[status];
     ++sec.errors;

@@ -32,6 +32,7 @@ struct SecondStats {
 
 struct OpStats {
   Histogram latency;                      // every request with a response or a timeout, in us
+  Histogram ok_latency;                   // responses with status < 400 only (admitted), in us
   uint64_t count = 0;                     // requests attempted
   uint64_t ok = 0;                        // status < 400
   std::map<unsigned, uint64_t> statuses;  // status >= 400 -> count

@@ -1,0 +1,135 @@
+#include "http/admission.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace commentd::http {
+
+const char* to_string(RequestClass c) {
+  switch (c) {
+    case RequestClass::read: return "read";
+    case RequestClass::write: return "write";
+    case RequestClass::reaction: return "reaction";
+    case RequestClass::exempt: return "exempt";
+  }
+  return "?";
+}
+
+Admission::Admission(AdmissionOptions opts) : opts_(opts) {}
+
+void Admission::roll(Track& t, time_point now) {
+  if (!t.started) {
+    t.started = true;
+    t.end = now + opts_.interval;
+    return;
+  }
+  if (now < t.end) return;
+  // A whole interval without a sample: no standing queue is known, so not overloaded.
+  bool was_over = t.over;
+  t.over = now < t.end + opts_.interval && t.min != duration::max() && t.min > opts_.target;
+  if (t.over && !was_over) stats_.overloaded_intervals.fetch_add(1, std::memory_order_relaxed);
+  t.min = duration::max();
+  t.end = now + opts_.interval;
+}
+
+void Admission::sample(Track& t, duration d, time_point now) {
+  roll(t, now);
+  t.min = std::min(t.min, d);
+}
+
+bool Admission::class_overloaded(size_t c, time_point now) {
+  roll(tracks_[c], now);
+  roll(lag_track_, now);
+  return tracks_[c].over || lag_track_.over;
+}
+
+bool Admission::overloaded(RequestClass c, time_point now) {
+  if (c == RequestClass::exempt) return false;
+  std::lock_guard lk(mu_);
+  return class_overloaded(static_cast<size_t>(c), now);
+}
+
+Admission::Decision Admission::arrive(RequestClass cls, Waiter& w, time_point now) {
+  if (cls == RequestClass::exempt) return Decision::admit;
+  size_t c = static_cast<size_t>(cls);
+  std::lock_guard lk(mu_);
+  bool over = class_overloaded(c, now);
+  if (in_flight_[c] < opts_.max_in_flight[c] && queues_[c].empty()) {
+    if (lag_track_.over && last_lag_ > 2 * opts_.target) {
+      stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
+      return Decision::shed;
+    }
+    ++in_flight_[c];
+    sample(tracks_[c], duration::zero(), now);
+    stats_.admitted[c].fetch_add(1, std::memory_order_relaxed);
+    return Decision::admit;
+  }
+  if (over || queues_[c].size() >= opts_.max_in_flight[c]) {
+    stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
+    return Decision::shed;
+  }
+  w.cls = cls;
+  w.since = now;
+  queues_[c].push_back(&w);
+  return Decision::wait;
+}
+
+void Admission::release(RequestClass cls, time_point now) {
+  if (cls == RequestClass::exempt) return;
+  size_t c = static_cast<size_t>(cls);
+  std::vector<std::pair<std::function<void(bool)>, bool>> wakes;  // called outside mu_
+  {
+    std::lock_guard lk(mu_);
+    if (in_flight_[c] > 0) --in_flight_[c];
+    while (!queues_[c].empty() && in_flight_[c] < opts_.max_in_flight[c]) {
+      Waiter* w = queues_[c].front();
+      queues_[c].pop_front();
+      duration waited = now - w->since;
+      sample(tracks_[c], waited, now);
+      bool over = class_overloaded(c, now);
+      if (over && std::max(waited, last_lag_) > 2 * opts_.target) {
+        stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
+        wakes.emplace_back(std::move(w->wake), false);
+        continue;
+      }
+      ++in_flight_[c];
+      stats_.admitted[c].fetch_add(1, std::memory_order_relaxed);
+      wakes.emplace_back(std::move(w->wake), true);
+      break;
+    }
+  }
+  for (auto& [wake, admitted] : wakes) wake(admitted);
+}
+
+bool Admission::cancel(Waiter& w, time_point now) {
+  size_t c = static_cast<size_t>(w.cls);
+  std::lock_guard lk(mu_);
+  auto& q = queues_[c];
+  auto it = std::find(q.begin(), q.end(), &w);
+  if (it == q.end()) return false;
+  q.erase(it);
+  sample(tracks_[c], now - w.since, now);
+  stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Admission::observe_lag(duration lag, time_point now) {
+  std::lock_guard lk(mu_);
+  last_lag_ = lag;
+  sample(lag_track_, lag, now);
+}
+
+size_t Admission::in_flight(RequestClass c) const {
+  if (c == RequestClass::exempt) return 0;
+  std::lock_guard lk(mu_);
+  return in_flight_[static_cast<size_t>(c)];
+}
+
+size_t Admission::waiting(RequestClass c) const {
+  if (c == RequestClass::exempt) return 0;
+  std::lock_guard lk(mu_);
+  return queues_[static_cast<size_t>(c)].size();
+}
+
+}  // namespace commentd::http

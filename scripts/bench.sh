@@ -257,8 +257,8 @@ else
 fi
 
 # ---------------------------------------------------------------- 2b. overload
-# Capacity = closed-loop max of the mixed scenario; then two open-loop runs at 2x it over
-# OVERLOAD_CONNECTIONS connections, a rest after each, VmRSS sampled every second from the
+# Capacity = closed-loop max of the mixed scenario over OVERLOAD_CONNECTIONS connections; then
+# two open-loop runs at 2x it over as many connections, a rest after each, VmRSS sampled every second from the
 # start to the end; then baseline_server at the same offered rate for the p99 ratio.
 # Results: overload_*.json, rss.txt, overload_phases.txt, overload_summary.json.
 if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
@@ -277,7 +277,8 @@ if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
   phase() { echo "$1 $(date +%s)" >>"$RESULTS/overload_phases.txt"; }
   phase start
   OVER_RATE=""
-  if lg_commentd overload_capacity --scenario mixed --closed-loop --connections 64 --jwt-secret "$SECRET" \
+  # Closed loop on as many connections as the overload runs: the capacity of this setup.
+  if lg_commentd overload_capacity --scenario mixed --closed-loop --connections "$OVERLOAD_CONNECTIONS" --jwt-secret "$SECRET" \
       --videos 100 --seed-comments 200 --duration "$OVERLOAD_CAP_DURATION"; then
     CAPACITY=$("$PYTHON" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["overall"]["achieved_rate"]))' \
       "$RESULTS/overload_capacity.json")
@@ -419,7 +420,7 @@ if have_commentd:
     row("reactions", "final counts (commentd --verify)", "exact", verify, None, verify == "exact")
     ov = load("overload_summary")
     if ov and ov["runs"]:
-        row("overload: mixed closed-loop", "capacity req/s", "", ov["capacity_rps"])
+        row("overload: mixed closed-loop", "capacity req/s (same connections)", "", ov["capacity_rps"])
         row("overload: before", "RSS MiB", "", ov.get("rss_mb_before"))
         for i, run in enumerate(ov["runs"], 1):
             label = f"overload {i}: 2x = {run['offered_rps']:.0f}/s"

@@ -184,7 +184,8 @@ Result<uint16_t> Application::start() {
 
   register_routes();
   const auto& adm = cfg_.server.admission;
-  router_.enable_admission({{adm.max_reads, adm.max_writes, adm.max_reactions}, adm.queue_target, adm.queue_interval});
+  router_.enable_admission({{adm.max_reads, adm.max_writes, adm.max_reactions}, adm.queue_target, adm.queue_interval,
+                            adm.loop_lag_target, std::chrono::seconds(1)});
   http::ServerOptions hso;
   hso.max_body_bytes = cfg_.server.max_body_bytes;
   hso.max_connections = static_cast<size_t>(cfg_.server.max_connections);

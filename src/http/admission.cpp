@@ -19,18 +19,21 @@ const char* to_string(RequestClass c) {
 Admission::Admission(AdmissionOptions opts) : opts_(opts) {}
 
 void Admission::roll(Track& t, time_point now) {
+  const bool lag = &t == &lag_track_;
+  const duration interval = lag ? opts_.loop_lag_interval : opts_.interval;
+  const duration target = lag ? opts_.loop_lag_target : opts_.target;
   if (!t.started) {
     t.started = true;
-    t.end = now + opts_.interval;
+    t.end = now + interval;
     return;
   }
   if (now < t.end) return;
   // A whole interval without a sample: no standing queue is known, so not overloaded.
   bool was_over = t.over;
-  t.over = now < t.end + opts_.interval && t.min != duration::max() && t.min > opts_.target;
+  t.over = target > duration::zero() && now < t.end + interval && t.min != duration::max() && t.min > target;
   if (t.over && !was_over) stats_.overloaded_intervals.fetch_add(1, std::memory_order_relaxed);
   t.min = duration::max();
-  t.end = now + opts_.interval;
+  t.end = now + interval;
 }
 
 void Admission::sample(Track& t, duration d, time_point now) {
@@ -56,7 +59,7 @@ Admission::Decision Admission::arrive(RequestClass cls, Waiter& w, time_point no
   std::lock_guard lk(mu_);
   bool over = class_overloaded(c, now);
   if (in_flight_[c] < opts_.max_in_flight[c] && queues_[c].empty()) {
-    if (lag_track_.over && last_lag_ > 2 * opts_.target) {
+    if (lag_track_.over && last_lag_ > 2 * opts_.loop_lag_target) {
       stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
       return Decision::shed;
     }
@@ -88,7 +91,7 @@ void Admission::release(RequestClass cls, time_point now) {
       duration waited = now - w->since;
       sample(tracks_[c], waited, now);
       bool over = class_overloaded(c, now);
-      if (over && std::max(waited, last_lag_) > 2 * opts_.target) {
+      if (over && (waited > 2 * opts_.target || (lag_track_.over && last_lag_ > 2 * opts_.loop_lag_target))) {
         stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
         wakes.emplace_back(std::move(w->wake), false);
         continue;

@@ -7,12 +7,13 @@
 // admitted at once) and for the event loop (the lag of a periodic probe timer: how long a
 // ready handler waits for a thread). As in CoDel (RFC 8289) and its request-queue form
 // (wangle::Codel), a track is "overloaded" for the next `interval` when the MINIMUM delay it
-// saw over the last interval was above `target`: a standing queue, not a burst. A class is
-// overloaded when its own track or the event-loop track is. Then:
+// saw over the last interval was above `target`: a standing queue, not a burst. (The
+// event-loop track uses loop_lag_target over loop_lag_interval.) A class is overloaded when
+// its own track or the event-loop track is. Then:
 //   - a request that would have to wait is shed at once (no standing queue is let grow);
 //   - a waiter handed a slot after more than 2 x target is shed instead;
-//   - while the event loop is overloaded and its last lag is over 2 x target, even a
-//     request with a free slot is shed.
+//   - while the event loop is overloaded and its last lag is over 2 x loop_lag_target, even
+//     a request with a free slot is shed.
 // A waiter is never kept past max_wait() = interval + 2 x target, so an admitted request's
 // queueing delay here is bounded. Shed requests get a fast 503 from the caller.
 //
@@ -40,6 +41,10 @@ struct AdmissionOptions {
   std::array<size_t, kAdmissionClasses> max_in_flight{512, 1024, 2048};  // read, write, reaction
   duration target = std::chrono::milliseconds(20);
   duration interval = std::chrono::milliseconds(100);
+  // The event-loop track has its own, higher bar: the lag also counts time the host's other
+  // processes kept our threads off the CPU, which shedding cannot fix. 0 = lag not used.
+  duration loop_lag_target = std::chrono::milliseconds(100);
+  duration loop_lag_interval = std::chrono::seconds(1);
 };
 
 struct AdmissionStats {

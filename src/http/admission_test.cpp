@@ -28,6 +28,8 @@ AdmissionOptions small(size_t n) {
   o.max_in_flight = {n, n, n};
   o.target = 20ms;
   o.interval = 100ms;
+  o.loop_lag_target = 20ms;  // the lag tests below use the same bar as the slot waits
+  o.loop_lag_interval = 100ms;
   return o;
 }
 
@@ -189,6 +191,18 @@ TEST_F(AdmissionTest, ALagBurstShorterThanAnIntervalShedsNothing) {
   }
   EXPECT_FALSE(a.overloaded(R, now));
   a.observe_lag(200ms, now);
+  arrive(a, R, Decision::admit);
+}
+
+TEST_F(AdmissionTest, LagTargetZeroTurnsTheLagSignalOff) {
+  AdmissionOptions o = small(100);
+  o.loop_lag_target = 0ms;
+  Admission a(o);
+  for (int i = 0; i < 30; ++i) {
+    a.observe_lag(500ms, now);
+    now += 10ms;
+  }
+  EXPECT_FALSE(a.overloaded(R, now));
   arrive(a, R, Decision::admit);
 }
 

@@ -7,7 +7,8 @@ PYTHON ?= /usr/bin/python3
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down
+.PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down fuzz-build \
+  fuzz-smoke fuzz check-all
 
 deps:
 	@scripts/install-deps.sh
@@ -60,5 +61,22 @@ tsan: deps
 	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOMMENTD_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j $(JOBS) && cd build-tsan && ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer harnesses (fuzz/): clang, ASan + UBSan, only the sources they reach.
+FUZZ_SECONDS ?= 20
+fuzz-build: test-deps
+	@cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+# Each harness for FUZZ_SECONDS (20 s; `make fuzz` runs 10 min each). Not yet in `make test`.
+fuzz-smoke: fuzz-build
+	@fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz:
+	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_SECONDS=600
+
+# Every sanitizer run: ASan + UBSan unit and e2e, TSan unit (the concurrent parts), timed.
+check-all: test-deps
+	@scripts/check-all.sh
+
 clean:
-	rm -rf $(BUILD_DIR) build-release build-asan build-tsan
+	rm -rf $(BUILD_DIR) build-release build-asan build-tsan build-fuzz

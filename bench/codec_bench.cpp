@@ -128,11 +128,14 @@ BENCHMARK(BM_encode_decode_op);
 
 // --- 2. Cursors ---------------------------------------------------------------------------
 
+const CursorKey kCursorKey = derive_cursor_key("", "bench-secret");
+const CursorScope kCursorScope{CursorList::video, v7_like(kT0, 1), SortOrder::newest};
+
 // encode_cursor: once per page served with a next page (cached with the page on a fill).
 void BM_encode_cursor(benchmark::State& state) {
   const CursorPos pos{kT0, v7_like(kT0, 42)};
   for (auto _ : state) {
-    std::string s = encode_cursor(SortOrder::newest, pos);
+    std::string s = encode_cursor(kCursorKey, kCursorScope, pos);
     benchmark::DoNotOptimize(s);
   }
   state.SetItemsProcessed(state.iterations());
@@ -142,12 +145,12 @@ BENCHMARK(BM_encode_cursor);
 // decode_cursor: once per request that carries ?cursor=, including on a cache hit.
 void BM_decode_cursor(benchmark::State& state) {
   const CursorPos pos{kT0, v7_like(kT0, 42)};
-  const std::string text = encode_cursor(SortOrder::newest, pos);
+  const std::string text = encode_cursor(kCursorKey, kCursorScope, pos);
   for (auto _ : state) {
-    auto r = decode_cursor(text, SortOrder::newest);
+    auto r = decode_cursor(kCursorKey, text, kCursorScope);
     benchmark::DoNotOptimize(r);
   }
-  auto r = decode_cursor(text, SortOrder::newest);
+  auto r = decode_cursor(kCursorKey, text, kCursorScope);
   if (!r || !(*r == pos)) state.SkipWithError("cursor round trip failed");
   state.SetItemsProcessed(state.iterations());
 }
@@ -186,7 +189,7 @@ void BM_page_json_20(benchmark::State& state) {
     mine.push_back(i % 5 == 0 ? ReactionType::like : i % 7 == 0 ? ReactionType::dislike : ReactionType::none);
   }
   const std::optional<std::string> next =
-      encode_cursor(SortOrder::newest, CursorPos{kT0, v7_like(kT0, 19)});
+      encode_cursor(kCursorKey, kCursorScope, CursorPos{kT0, v7_like(kT0, 19)});
   size_t bytes = 0;
   for (auto _ : state) {
     std::string body = service::page_json(items, mine, next);

@@ -1,9 +1,8 @@
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-
-#include <charconv>
 
 #include "api/api.h"
+#include "api/json_body.h"
+#include "api/query.h"
 
 namespace commentd::api {
 
@@ -24,71 +23,30 @@ Result<Uuid> path_uuid(const Params& p, std::string_view name) {
   return *id;
 }
 
-// Percent-decodes a query value ('+' is a space).
-std::optional<std::string> url_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') { out.push_back(' '); continue; }
-    if (s[i] != '%') { out.push_back(s[i]); continue; }
-    if (i + 2 >= s.size()) return std::nullopt;
-    int v = 0;
-    auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-    if (ec != std::errc() || p != s.data() + i + 3) return std::nullopt;
-    out.push_back(static_cast<char>(v));
-    i += 2;
-  }
-  return out;
-}
-
-// The query parameters of the list routes.
-Result<service::ListRequest> parse_list_query(const Request& req, Uuid key, SortOrder default_sort) {
+Result<service::ListRequest> list_request(const Request& req, Uuid key, SortOrder default_sort) {
+  auto q = parse_list_query(std::string_view(req.target().data(), req.target().size()), default_sort);
+  if (!q) return q.take_error();
   service::ListRequest lr;
   lr.key = key;
-  lr.sort = default_sort;
-  std::string_view target(req.target().data(), req.target().size());
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return lr;
-  std::string_view query = target.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    auto eq = pair.find('=');
-    std::string_view name = pair.substr(0, eq);
-    auto value = url_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!value) return bad("query parameter '" + std::string(name) + "' is not URL-encoded correctly", "bad_query");
-    if (name == "sort") {
-      if (*value == "newest") lr.sort = SortOrder::newest;
-      else if (*value == "oldest") lr.sort = SortOrder::oldest;
-      else return bad("sort must be 'newest' or 'oldest'", "invalid_sort");
-    } else if (name == "limit") {
-      int n = 0;
-      auto [p, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-      if (ec != std::errc() || p != value->data() + value->size() || n < 1 || n > 100)
-        return bad("limit must be an integer from 1 to 100", "invalid_limit");
-      lr.limit = static_cast<size_t>(n);
-    } else if (name == "cursor") {
-      if (!value->empty()) lr.cursor = *value;
-    }
-    // Other parameters are ignored, as HTTP caches and proxies may add their own.
-  }
+  lr.sort = q->sort;
+  lr.limit = q->limit;
+  lr.cursor = std::move(q->cursor);
   return lr;
 }
 
+// Who may send a body: the routes that take one all need a user, and a body is never parsed
+// for a caller who will get 401 anyway.
+Result<Actor> authenticate_user(const Request& req, const ApiDeps& d) {
+  auto actor = authenticate(req, *d.jwt, d.dev_mode);
+  if (actor && !actor->authenticated())
+    return Error(Errc::unauthenticated, "this request needs an authenticated user", "unauthenticated");
+  return actor;
+}
+
+// REQUIRES: the caller was authenticated (authenticate_user).
 Result<rapidjson::Document> parse_json_object(const Request& req) {
-  rapidjson::Document d;
   const auto& body = req.body();
-  // Encoding is not validated here: content is checked by validate_content (422, as the
-  // API promises for invalid UTF-8); every other string field is parsed strictly anyway.
-  d.Parse(body.data(), body.size());
-  if (d.HasParseError())
-    return bad(std::string("body is not valid JSON: ") + rapidjson::GetParseError_En(d.GetParseError()) +
-                   " at offset " + std::to_string(d.GetErrorOffset()),
-               "invalid_json");
-  if (!d.IsObject()) return bad("body must be a JSON object", "invalid_json");
-  return d;
+  return parse_json_body(std::string_view(body.data(), body.size()));
 }
 
 Result<std::string> string_field(const rapidjson::Document& d, const char* name) {
@@ -116,7 +74,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
 
   // Every route below is in api/openapi.yaml; tests/e2e/test_openapi_routes.py keeps both true.
   auto create = [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
-    auto actor = authenticate(req, *d->jwt, d->dev_mode);
+    auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
@@ -142,13 +100,16 @@ void register_routes(http::Router& router, ApiDeps deps) {
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
-    auto lr = parse_list_query(req, *video, SortOrder::newest);
+    auto lr = list_request(req, *video, SortOrder::newest);
     if (!lr) co_return error_to_response(req, lr.error());
     auto r = co_await d->comments->list_comments(*actor, std::move(*lr));
     co_return reply(req, r, bhttp::status::ok);
   });
 
   router.add(V::get, "/v1/videos/{video_id}/stats", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+    // Stats are public, but a token that is sent must be valid, as on every other route.
+    auto actor = authenticate(req, *d->jwt, d->dev_mode);
+    if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
     auto r = co_await d->comments->video_stats(*video);
@@ -165,7 +126,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   });
 
   router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
-    auto actor = authenticate(req, *d->jwt, d->dev_mode);
+    auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
@@ -194,14 +155,14 @@ void register_routes(http::Router& router, ApiDeps deps) {
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
-    auto lr = parse_list_query(req, *id, SortOrder::oldest);
+    auto lr = list_request(req, *id, SortOrder::oldest);
     if (!lr) co_return error_to_response(req, lr.error());
     auto r = co_await d->comments->list_replies(*actor, std::move(*lr));
     co_return reply(req, r, bhttp::status::ok);
   });
 
   router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
-    auto actor = authenticate(req, *d->jwt, d->dev_mode);
+    auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
@@ -218,7 +179,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
 
   // Reactions: PUT sets, DELETE removes, the plan's POST takes like|dislike|none.
   auto react = [d](Request& req, const Params& p, const RequestContext&, std::optional<ReactionType> fixed) -> awaitable<Response> {
-    auto actor = authenticate(req, *d->jwt, d->dev_mode);
+    auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());

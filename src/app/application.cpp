@@ -59,6 +59,7 @@ Result<uint16_t> Application::start() {
   so.max_pending_ops = cfg_.workers.reaction_batch.max_pending_ops;
   so.comments_topic = cfg_.pulsar.topics.comments;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
+  so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   service_ = std::make_unique<service::CommentService>(*store_, *read_pool_, *cache_, *limiter_, clock_,
                                                        *ids_, overlay_, so);
 

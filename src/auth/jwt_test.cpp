@@ -75,6 +75,39 @@ TEST_F(JwtTest, WrongSecretAndTampering) {
   EXPECT_EQ(verify_error(good.substr(0, good.rfind('.') + 1)), "bad token signature");
 }
 
+// One token, one text: the same signature bytes in another spelling do not verify.
+TEST_F(JwtTest, OnlyCanonicalBase64url) {
+  constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string good;
+  for (int64_t exp = kNowS + 60;; ++exp) {  // a signature with both '-' and '_' in it
+    good = sign_hs256(kSecret, payload(exp));
+    std::string_view sig = std::string_view(good).substr(good.rfind('.') + 1);
+    if (sig.find('-') != sig.npos && sig.find('_') != sig.npos) break;
+  }
+  ASSERT_EQ(verify_error(good), "<ok>");
+  EXPECT_EQ(verify_error(good + "="), "bad token signature");  // 43 chars + one '='
+
+  std::string standard = good;
+  for (size_t i = good.rfind('.') + 1; i < standard.size(); ++i) {
+    if (standard[i] == '-') standard[i] = '+';
+    if (standard[i] == '_') standard[i] = '/';
+  }
+  EXPECT_EQ(verify_error(standard), "bad token signature");
+
+  // 32 bytes in 43 characters leave 2 unused bits in the last one.
+  std::string low_bits = good;
+  size_t v = kAlphabet.find(low_bits.back());
+  ASSERT_EQ(v & 3, 0u);
+  low_bits.back() = kAlphabet[v | 1];
+  EXPECT_EQ(verify_error(low_bits), "bad token signature");
+
+  // The header as the same bytes with padding.
+  std::string header = base64url_encode(R"({"alg":"HS256","typ":"JWT"} )");  // 28 bytes: 38 chars
+  std::string body = good.substr(good.find('.'));
+  EXPECT_EQ(verify_error(header + "==" + body), "malformed token: header is not base64url");
+}
+
 TEST_F(JwtTest, OnlyHs256) {
   std::string good = sign_hs256(kSecret, payload(kNowS + 60));
   EXPECT_EQ(verify_error(with_header(R"({"alg":"none","typ":"JWT"})", good)),

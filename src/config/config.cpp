@@ -334,6 +334,8 @@ Result<Config> load_config_file(const std::string& path) {
 void apply_env(Config& config) {
   const char* secret = std::getenv("COMMENTD_JWT_SECRET");
   if (secret && *secret) config.auth.jwt_secret = secret;
+  const char* cursor = std::getenv("COMMENTD_CURSOR_SECRET");
+  if (cursor && *cursor) config.auth.cursor_secret = cursor;
 }
 
 std::string describe_schema() {
@@ -351,7 +353,8 @@ std::string describe_schema() {
   std::string out =
       "commentd configuration (YAML). Unknown keys are errors; absent keys take the default.\n"
       "Durations are <int>ms|s|m|h, e.g. 100ms, 30s, 5m. Bounds are inclusive.\n"
-      "Environment: COMMENTD_JWT_SECRET, if non-empty, overrides auth.jwt_secret.\n\n";
+      "Environment: COMMENTD_JWT_SECRET, if non-empty, overrides auth.jwt_secret;\n"
+      "COMMENTD_CURSOR_SECRET, if non-empty, overrides auth.cursor_secret.\n\n";
   for (const Row& r : rows) {
     for (size_t i = 0; i < 4; ++i) {
       out += r.cols[i];

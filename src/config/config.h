@@ -71,6 +71,7 @@ struct StorageConfig {
 
 struct AuthConfig {
   std::string jwt_secret;  // empty = JWT auth not configured; see apply_env()
+  std::string cursor_secret;  // empty = a key derived from jwt_secret; see apply_env()
   bool dev_mode = false;
   bool operator==(const AuthConfig&) const = default;
 };
@@ -183,7 +184,8 @@ Result<Config> load_config_file(const std::string& path);
 // Per-key bounds and allowed values, then the rules that span keys. Errc::bad_request.
 Status validate_config(const Config& config);
 
-// A non-empty COMMENTD_JWT_SECRET replaces auth.jwt_secret. Reads the environment: call
+// A non-empty COMMENTD_JWT_SECRET replaces auth.jwt_secret, and a non-empty
+// COMMENTD_CURSOR_SECRET auth.cursor_secret. Reads the environment: call
 // before starting threads.
 void apply_env(Config& config);
 

@@ -382,12 +382,24 @@ TEST(ConfigEnv, JwtSecretOverride) {
   EXPECT_EQ(c.auth.jwt_secret, "from-env");
 }
 
+TEST(ConfigEnv, CursorSecretOverride) {
+  Config c;
+  ::setenv("COMMENTD_CURSOR_SECRET", "", 1);
+  apply_env(c);
+  EXPECT_EQ(c.auth.cursor_secret, "");
+  ::setenv("COMMENTD_CURSOR_SECRET", "from-env", 1);
+  apply_env(c);
+  ::unsetenv("COMMENTD_CURSOR_SECRET");
+  EXPECT_EQ(c.auth.cursor_secret, "from-env");
+}
+
 TEST(ConfigDescribe, ListsEveryKeyWithBounds) {
   std::string text = describe_schema();
   for (const KeySpec& key : schema())
     EXPECT_NE(text.find(std::string(key.path) + " "), std::string::npos) << key.path;
   for (std::string_view s : {"0..256", "100ms..10m", "trace|debug|info|warn|error|off",
-                             "\"127.0.0.1:8080\"", "COMMENTD_JWT_SECRET"})
+                             "\"127.0.0.1:8080\"", "COMMENTD_JWT_SECRET",
+                             "COMMENTD_CURSOR_SECRET"})
     EXPECT_NE(text.find(s), std::string::npos) << s;
 }
 

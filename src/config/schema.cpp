@@ -124,6 +124,10 @@ const KeySpec kKeys[] = {
     {.path = "auth.jwt_secret", .field = [](Config& c) -> auto& { return c.auth.jwt_secret; },
      .default_text = R"("")",
      .description = "HS256 key; empty = JWT auth off; env COMMENTD_JWT_SECRET overrides"},
+    {.path = "auth.cursor_secret",
+     .field = [](Config& c) -> auto& { return c.auth.cursor_secret; }, .default_text = R"("")",
+     .description = "page-cursor HMAC key, the same on every node; empty = derived from "
+                    "jwt_secret; env COMMENTD_CURSOR_SECRET overrides"},
     {.path = "auth.dev_mode", .field = [](Config& c) -> auto& { return c.auth.dev_mode; },
      .default_text = "false",
      .description = "also accept X-User-Id / X-User-Role headers (never in production)"},

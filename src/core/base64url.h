@@ -9,8 +9,9 @@ namespace commentd {
 
 // No padding.
 std::string base64url_encode(std::string_view bytes);
-// Padding optional; nullopt on characters outside the alphabet, an impossible length, or
-// non-zero unused trailing bits (so one text has one meaning).
+// Canonical text only, so one value has one text: nullopt on '=' padding, characters outside
+// the url-safe alphabet ('+' and '/' included), an impossible length, or non-zero unused
+// bits in the last character.
 std::optional<std::string> base64url_decode(std::string_view text);
 
 }  // namespace commentd

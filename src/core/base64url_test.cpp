@@ -45,6 +45,12 @@ TEST(Base64UrlTest, RoundTripAllLengths) {
   }
 }
 
+TEST(Base64UrlTest, RejectsPaddingEvenWhenCorrect) {
+  EXPECT_EQ(base64url_decode("Zg"), std::optional<std::string>("f"));
+  for (std::string_view padded : {"Zg==", "Zm8=", "Zm9vYg==", "Zm9vYmE="})
+    EXPECT_FALSE(base64url_decode(padded).has_value()) << padded;
+}
+
 TEST(Base64UrlTest, RejectsBadInput) {
   for (std::string_view bad : {"Z", "Zg=", "Zg===", "Zm8==", "Zh", "Zm9=", "Zm9v+A", "Zm9v/A",
                                "Zg==Zg==", "====", " Zg", "Zg\n"})

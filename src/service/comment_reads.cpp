@@ -30,6 +30,10 @@ std::string cache_key(Index index, const ListRequest& r) {
   return k;
 }
 
+CursorScope cursor_scope(Index index, const ListRequest& r) {
+  return CursorScope{index == Index::video ? CursorList::video : CursorList::replies, r.key, r.sort};
+}
+
 }  // namespace
 
 struct CommentService::Flight {
@@ -62,6 +66,15 @@ asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, L
   auto parent = co_await load(req.key);
   if (!parent) co_return parent.take_error();
   if (!*parent || !can_see(actor, **parent)) co_return not_found("comment");
+  if ((*parent)->status == CommentStatus::deleted) {
+    // As get_comment: a deleted comment without replies is gone.
+    Uuid id = req.key;
+    auto has = co_await store::read(read_pool_, [&](store::ReadMode m) {
+      return store_.has_entries(Index::replies, id, m);
+    });
+    if (!has) co_return has.take_error();
+    if (!*has) co_return not_found("comment");
+  }
   Uuid video = (*parent)->video_id;
   co_return co_await list(std::move(actor), Index::replies, video, std::move(req));
 }
@@ -69,7 +82,8 @@ asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, L
 asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index index, Uuid video_id,
                                                           ListRequest req) {
   if (req.cursor) {
-    if (auto c = decode_cursor(*req.cursor, req.sort); !c) co_return c.take_error();
+    if (auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req)); !c)
+      co_return c.take_error();
   }
   // The public view is shared and cached. Moderators, authors with non-public comments in
   // this video, and authors who just commented on it see more or newer: their pages are
@@ -169,7 +183,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
                                                             ListRequest req, bool public_view) {
   std::optional<CursorPos> after;
   if (req.cursor) {
-    auto c = decode_cursor(*req.cursor, req.sort);
+    auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req));
     if (!c) co_return c.take_error();
     after = *c;
   }
@@ -209,7 +223,8 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   page->items.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i)
     page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
-  if (!exhausted && last) page->next_cursor = encode_cursor(req.sort, *last);
+  if (!exhausted && last)
+    page->next_cursor = encode_cursor(opts_.cursor_key, cursor_scope(index, req), *last);
   co_return PagePtr(std::move(page));
 }
 

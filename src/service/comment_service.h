@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "cache/page_cache.h"
+#include "core/cursor.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "limit/rate_limiter.h"
@@ -35,6 +36,7 @@ struct ServiceOptions {
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
   std::string comments_topic = "persistent://pavilion/comments/events";
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
+  CursorKey cursor_key;       // signs page cursors; the same on every node
 };
 
 struct ListRequest {

@@ -25,6 +25,11 @@ void count_transition(WriteSet& ws, const Comment& c, bool before, bool after, T
   if (c.parent_id) ws.mutations.push_back(store::MetricsDelta{*c.parent_id, 0, 0, d, now});
 }
 
+Error parent_not_visible() {
+  return Error(Errc::unprocessable, "the parent comment or its thread is not visible",
+               "parent_not_visible");
+}
+
 }  // namespace
 
 asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor, Uuid video_id,
@@ -53,6 +58,9 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
         co_return Error(Errc::unprocessable, "parent comment belongs to another video", "parent_other_video");
       if (parent.status == CommentStatus::deleted)
         co_return Error(Errc::unprocessable, "parent comment is deleted", "parent_deleted");
+      // A reply is public, so its parent must be: no one (author or moderator) replies under
+      // a hidden, pending or spam comment.
+      if (parent.status != CommentStatus::visible) co_return parent_not_visible();
       c.reply_to = parent.id;
       if (parent.depth + 1 > opts_.max_reply_depth) {
         // Past the depth limit a reply joins its parent's thread (YouTube style at depth 1).
@@ -68,6 +76,7 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
         auto root = co_await load(*c.parent_id);
         if (!root) co_return root.take_error();
         if (!*root) co_return Error(Errc::unprocessable, "thread not found", "parent_not_found");
+        if (!is_public((*root)->status)) co_return parent_not_visible();
         ws.preconditions.push_back(store::CommentAt{(*root)->id, (*root)->version});
       }
     }

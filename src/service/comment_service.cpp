@@ -20,13 +20,33 @@ CommentService::CommentService(store::Store& store, asio::thread_pool& read_pool
       opts_(std::move(opts)),
       recent_writers_(clock, opts_.page_ttl_ms) {}
 
-Status CommentService::check_rate(const Actor& actor, limit::Action a) {
-  auto d = limiter_.check(*actor.user_id, a);
-  if (d.allowed) return ok_status();
-  stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
-  int secs = static_cast<int>((d.retry_after_ms + 999) / 1000);
-  return Error(Errc::rate_limited, "rate limit exceeded; retry in " + std::to_string(secs) + " s",
-               "rate_limited", std::max(secs, 1));
+asio::awaitable<Status> CommentService::check_rate(const Actor& actor, limit::Action a,
+                                                   Deadline d) {
+  limit::Decision dec = co_await limiter_.check("u:" + actor.user_id->str(), a, d);
+  switch (dec.outcome) {
+    case limit::Outcome::allowed:
+      co_return ok_status();
+    case limit::Outcome::limited: {
+      stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+      int secs = static_cast<int>((dec.retry_after_ms + 999) / 1000);
+      co_return Error(Errc::rate_limited,
+                      "rate limit exceeded; retry in " + std::to_string(secs) + " s",
+                      "rate_limited", std::max(secs, 1));
+    }
+    case limit::Outcome::error:
+      break;
+  }
+  stats_.limiter_errors.fetch_add(1, std::memory_order_relaxed);
+  if (opts_.on_limiter_error == LimiterErrorPolicy::open) co_return ok_status();
+  co_return Error(Errc::unavailable, "the rate limiter is unavailable; retry later",
+                  "rate_limiter_unavailable", 1);
+}
+
+asio::awaitable<void> CommentService::invalidate(Uuid video_id, Deadline d) {
+  // The write is already durable: a failed bump leaves the video's cached pages at most one
+  // TTL old, like others' new comments, so it is counted and not returned.
+  auto st = co_await cache_.bump_video(video_id, d);
+  if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<Result<std::optional<Comment>>> CommentService::load(const Uuid& id) {

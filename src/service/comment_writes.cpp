@@ -29,10 +29,12 @@ void count_transition(WriteSet& ws, const Comment& c, bool before, bool after, T
 
 asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor, Uuid video_id,
                                                                     std::string content,
-                                                                    std::optional<Uuid> parent_id) {
+                                                                    std::optional<Uuid> parent_id,
+                                                                    Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
-  if (auto r = check_rate(actor, limit::Action::create_comment); !r) co_return r.take_error();
+  if (auto r = co_await check_rate(actor, limit::Action::create_comment, d); !r)
+    co_return r.take_error();
 
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     Comment c;
@@ -100,7 +102,8 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
 }
 
 asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, Uuid id,
-                                                                  std::string content) {
+                                                                  std::string content,
+                                                                  Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
@@ -127,13 +130,13 @@ asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, U
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
+    co_await invalidate(c.video_id, d);
     co_return co_await render(actor, c);
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
 }
 
-asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
+asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id, Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     auto cur = co_await load(id);
@@ -177,7 +180,7 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
+    co_await invalidate(c.video_id, d);
     if (on_activity_) on_activity_(c.video_id, c.parent_id);
     co_return ok_status();
   }
@@ -185,7 +188,8 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
 }
 
 asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uuid id,
-                                                                CommentStatus status) {
+                                                                CommentStatus status,
+                                                                Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (!actor.moderator)
     co_return Error(Errc::forbidden, "only moderators may change a comment's status", "forbidden");
@@ -214,16 +218,17 @@ asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uui
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
+    co_await invalidate(c.video_id, d);
     co_return co_await render(actor, c);
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
 }
 
 asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid comment_id,
-                                                           ReactionType type) {
+                                                           ReactionType type, Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
-  if (auto r = check_rate(actor, limit::Action::add_reaction); !r) co_return r.take_error();
+  if (auto r = co_await check_rate(actor, limit::Action::add_reaction, d); !r)
+    co_return r.take_error();
   if (applied_seq_ && store_.last_op_seq() - applied_seq_() >= opts_.max_pending_ops)
     co_return Error(Errc::overloaded, "too many reactions waiting to be applied", "reaction_backlog", 1);
   auto cur = co_await load(comment_id);

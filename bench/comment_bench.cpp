@@ -118,7 +118,7 @@ void BM_comment_commit(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(created));
 
   // Exactness: every commit succeeded and the video's counter saw each comment once.
-  auto stats = st->get_video_stats(video, store::ReadMode{});
+  auto stats = commentd::testing::run_sync(st->get_video_stats(video, {}));
   if (failed.load() != 0) {
     state.SkipWithError("some commits failed");
   } else if (!stats || stats->comments_count != static_cast<int64_t>(created)) {

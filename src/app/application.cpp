@@ -29,11 +29,11 @@ Result<uint16_t> Application::start() {
 
   std::random_device rd;
   ids_ = std::make_unique<UuidGenerator>(clock_, (uint64_t(rd()) << 32) ^ rd());
-  read_pool_ = std::make_unique<asio::thread_pool>(cfg_.storage.read_threads);
 
   store::rocks::RocksOptions ro;
   ro.data_dir = cfg_.storage.data_dir;
   ro.block_cache_mb = static_cast<size_t>(cfg_.storage.block_cache_mb);
+  ro.read_threads = static_cast<size_t>(cfg_.storage.read_threads);
   ro.sync_writes = cfg_.storage.sync_writes;
   ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
   ro.max_group_commit = cfg_.storage.max_group_commit;
@@ -55,7 +55,7 @@ Result<uint16_t> Application::start() {
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
                                                          : service::LimiterErrorPolicy::open;
-  service_ = std::make_unique<service::CommentService>(*store_, *read_pool_, *cache_, *limiter_, clock_,
+  service_ = std::make_unique<service::CommentService>(*store_, *cache_, *limiter_, clock_,
                                                        *ids_, overlay_, so);
 
   workers::ApplierOptions ao;
@@ -223,7 +223,6 @@ void Application::stop() {
   threads_.clear();
   // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
   if (workers_) workers_->stop_all();
-  if (read_pool_) read_pool_->join();
   if (store_) store_->close();
   spdlog::info("commentd stopped cleanly");
 }

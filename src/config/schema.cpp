@@ -36,7 +36,8 @@ const KeySpec kKeys[] = {
     {.path = "server.request_timeout",
      .field = [](Config& c) -> auto& { return c.server.request_timeout; },
      .default_text = "30s", .min = 100 * kMs, .max = 10 * kMin,
-     .description = "a request taking longer is answered with an error"},
+     .description = "each request's end-to-end deadline: past it the answer is 503 "
+                    "deadline_exceeded (reads abandoned; a queued write completes)"},
     {.path = "server.shutdown_grace",
      .field = [](Config& c) -> auto& { return c.server.shutdown_grace; },
      .default_text = "10s", .min = 0, .max = 10 * kMin,

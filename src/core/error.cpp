@@ -15,7 +15,7 @@ std::string_view errc_name(Errc c) {
     case Errc::overloaded: return "overloaded";
     case Errc::unavailable: return "unavailable";
     case Errc::internal: return "internal";
-    case Errc::would_block: return "would_block";
+    case Errc::deadline_exceeded: return "deadline_exceeded";
   }
   return "internal";
 }

@@ -23,7 +23,7 @@ enum class Errc {
   overloaded,          // 503: a bounded queue is full; retry later
   unavailable,         // 503: storage not open / shutting down
   internal,            // 500
-  would_block,         // never client-visible: a read needs I/O and was asked not to block
+  deadline_exceeded,   // 503: the request's deadline (server.request_timeout) passed
 };
 
 std::string_view errc_name(Errc c);

@@ -49,30 +49,37 @@ struct CommentService::Flight {
   std::vector<std::function<void(Result<PagePtr>)>> waiters;
 };
 
-asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id, [[maybe_unused]] Deadline d) {
-  auto cur = co_await load(id);
+asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id, Deadline d) {
+  co_return co_await store::within(d, get_comment_at(std::move(actor), id, d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::get_comment_at(Actor actor, Uuid id, Deadline d) {
+  auto cur = co_await load(id, d);
   if (!cur) co_return cur.take_error();
   if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
   if ((*cur)->status == CommentStatus::deleted) {
     // A deleted comment survives only as the placeholder of a thread that has replies.
-    auto has = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_entries(Index::replies, id, m);
-    });
+    auto has = co_await store_.has_entries(Index::replies, id, d);
     if (!has) co_return has.take_error();
     if (!*has) co_return not_found("comment");
   }
-  co_return co_await render(actor, **cur);
+  co_return co_await render(actor, **cur, d);
 }
 
 asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, ListRequest req,
                                                                    Deadline d) {
   Uuid video = req.key;
-  co_return co_await list(std::move(actor), Index::video, video, std::move(req), d);
+  co_return co_await store::within(d, list(std::move(actor), Index::video, video, std::move(req), d));
 }
 
 asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, ListRequest req,
                                                                   Deadline d) {
-  auto parent = co_await load(req.key);
+  co_return co_await store::within(d, list_replies_at(std::move(actor), std::move(req), d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::list_replies_at(Actor actor, ListRequest req,
+                                                                     Deadline d) {
+  auto parent = co_await load(req.key, d);
   if (!parent) co_return parent.take_error();
   if (!*parent || !can_see(actor, **parent)) co_return not_found("comment");
   Uuid video = (*parent)->video_id;
@@ -90,9 +97,7 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   bool public_view = !actor.moderator && !(actor.user_id && recent_writers_.recent(video_id, *actor.user_id));
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
-    auto h = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_hidden(video_id, user, m);
-    });
+    auto h = co_await store_.has_hidden(video_id, user, d);
     if (!h) co_return h.take_error();
     public_view = !*h;
   }
@@ -102,13 +107,13 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   if (public_view)
     page = co_await public_page(index, video_id, req, d);
   else
-    page = co_await build_page(actor, index, req, false);
+    page = co_await build_page(actor, index, req, false, d);
   if (!page) co_return page.take_error();
 
   std::vector<Uuid> ids;
   ids.reserve((*page)->items.size());
   for (auto& it : (*page)->items) ids.push_back(it.id);
-  auto my = co_await mine(actor, video_id, ids);
+  auto my = co_await mine(actor, video_id, ids, d);
   if (!my) co_return my.take_error();
   co_return page_json((*page)->items, *my, (*page)->next_cursor);
 }
@@ -196,7 +201,7 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
     co_return shared;
   }
 
-  auto built = co_await build_page(Actor{}, index, req, true);
+  auto built = co_await build_page(Actor{}, index, req, true, d);
   if (built && version) {
     auto st = co_await cache_.put(video_id, key, *version, *built, d);
     if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
@@ -215,7 +220,8 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
 }
 
 asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index index,
-                                                            ListRequest req, bool public_view) {
+                                                            ListRequest req, bool public_view,
+                                                            Deadline d) {
   std::optional<CursorPos> after;
   if (req.cursor) {
     auto c = decode_cursor(*req.cursor, req.sort);
@@ -231,7 +237,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   bool exhausted = false;
   while (rows.size() < req.limit && scanned < scan_budget && !exhausted) {
     store::ScanRequest sr{index, req.key, req.sort, after, req.limit - rows.size() + 1};
-    auto res = co_await store::read(read_pool_, [&](store::ReadMode m) { return store_.scan(sr, m); });
+    auto res = co_await store_.scan(sr, d);
     if (!res) co_return res.take_error();
     scanned += sr.max_rows;
     exhausted = res->exhausted;
@@ -249,9 +255,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   std::vector<Uuid> ids;
   ids.reserve(rows.size());
   for (auto& c : rows) ids.push_back(c.id);
-  auto metrics = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_metrics(ids, m);
-  });
+  auto metrics = co_await store_.get_metrics(ids, d);
   if (!metrics) co_return metrics.take_error();
 
   auto page = std::make_shared<cache::CachedPage>();
@@ -262,10 +266,12 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   co_return PagePtr(std::move(page));
 }
 
-asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, [[maybe_unused]] Deadline d) {
-  auto s = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_video_stats(video_id, m);
-  });
+asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, Deadline d) {
+  co_return co_await store::within(d, video_stats_at(video_id, d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::video_stats_at(Uuid video_id, Deadline d) {
+  auto s = co_await store_.get_video_stats(video_id, d);
   if (!s) co_return s.take_error();
   auto [trending, tier] = video_tier_ ? video_tier_(video_id) : std::pair{false, Tier::low};
   co_return video_stats_json(video_id, *s, trending, tier);

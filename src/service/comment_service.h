@@ -8,7 +8,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -63,12 +62,14 @@ struct ServiceStats {
 
 class CommentService {
  public:
-  CommentService(store::Store& store, asio::thread_pool& read_pool, cache::PageCache& cache,
-                 limit::RateLimiter& limiter, const Clock& clock, UuidGenerator& ids,
-                 ReactionOverlay& overlay, ServiceOptions opts);
+  CommentService(store::Store& store, cache::PageCache& cache, limit::RateLimiter& limiter,
+                 const Clock& clock, UuidGenerator& ids, ReactionOverlay& overlay,
+                 ServiceOptions opts);
 
   // Each returns the JSON body of the success response. `d` is the request's deadline,
-  // passed to every seam call.
+  // passed to every seam call. Past it a read answers Errc::deadline_exceeded at once (its
+  // storage reads are abandoned); a write answers it only before its commit is queued:
+  // once queued, the write completes and is answered.
   asio::awaitable<Result<std::string>> create_comment(Actor actor, Uuid video_id,
                                                       std::string content,
                                                       std::optional<Uuid> parent_id, Deadline d);
@@ -103,12 +104,18 @@ class CommentService {
 
  private:
   struct Built;
-  asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id);
-  asio::awaitable<Result<std::string>> render(const Actor& actor, const Comment& c);
+  asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id, Deadline d);
+  // load() bounded by `d` (the write path's reads, before the commit).
+  asio::awaitable<Result<std::optional<Comment>>> load_within(const Uuid& id, Deadline d);
+  asio::awaitable<Result<std::string>> render(const Actor& actor, const Comment& c, Deadline d);
+  // The bodies of the public reads, raced against the deadline by their callers.
+  asio::awaitable<Result<std::string>> get_comment_at(Actor actor, Uuid id, Deadline d);
+  asio::awaitable<Result<std::string>> list_replies_at(Actor actor, ListRequest req, Deadline d);
+  asio::awaitable<Result<std::string>> video_stats_at(Uuid video_id, Deadline d);
   asio::awaitable<Result<std::string>> list(Actor actor, store::Index index, Uuid video_id,
                                             ListRequest req, Deadline d);
   asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
-                                                     ListRequest req, bool public_view);
+                                                     ListRequest req, bool public_view, Deadline d);
   // The public page: from the cache, or read (coalesced) and put back when this caller holds
   // the fill lease. A cache error counts as a miss.
   asio::awaitable<Result<cache::PagePtr>> public_page(store::Index index, Uuid video_id,
@@ -125,14 +132,13 @@ class CommentService {
                                                          store::Index index, ListRequest req,
                                                          Deadline d);
   asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
-                                                          const std::vector<Uuid>& ids);
+                                                          const std::vector<Uuid>& ids, Deadline d);
   // The one place that decides what a limiter answer means (limits.on_error included).
   asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);
   // Every cached page of the video is invalid; a cache error is counted, never returned.
   asio::awaitable<void> invalidate(Uuid video_id, Deadline d);
 
   store::Store& store_;
-  asio::thread_pool& read_pool_;
   cache::PageCache& cache_;
   limit::RateLimiter& limiter_;
   const Clock& clock_;

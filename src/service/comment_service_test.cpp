@@ -1,6 +1,7 @@
 // CommentService against a real RocksStore: backpressure on the reaction log and
 // read-your-writes through the overlay, driven deterministically (the applier's thread is
 // not started; the test applies batches itself).
+#include "testing/run_sync.h"
 #include "service/comment_service.h"
 
 #include <gtest/gtest.h>
@@ -27,14 +28,13 @@ class CommentServiceTest : public ::testing::Test {
     limiter_ = limit::make_memory_limiter({0, 60000}, {0, 60000}, clock_);
     ServiceOptions so;
     so.max_pending_ops = 3;
-    svc_ = std::make_unique<CommentService>(*store_, pool_, *cache_, *limiter_, clock_, ids_, overlay_, so);
+    svc_ = std::make_unique<CommentService>(*store_, *cache_, *limiter_, clock_, ids_, overlay_, so);
     applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, workers::ApplierOptions{});
     svc_->set_applied_seq_source([this] { return applier_->applied_seq(); });
   }
   void TearDown() override {
     svc_.reset();
     applier_.reset();
-    pool_.join();
     store_.reset();
   }
 
@@ -53,7 +53,6 @@ class CommentServiceTest : public ::testing::Test {
   ManualClock clock_;
   UuidGenerator ids_{clock_, 1};
   boost::asio::io_context ioc_;
-  boost::asio::thread_pool pool_{1};
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<cache::PageCache> cache_;
   std::unique_ptr<limit::RateLimiter> limiter_;
@@ -82,7 +81,7 @@ TEST_F(CommentServiceTest, ReactionBacklogGives503ThenRecovers) {
   auto again = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::dislike, kNoDeadline));
   EXPECT_TRUE(again.ok());
   ASSERT_TRUE(applier_->apply_once().ok());
-  auto m = (*store_->get_metrics({cid}, {}))[0];
+  auto m = (*commentd::testing::run_sync(store_->get_metrics({cid}, {})))[0];
   EXPECT_EQ(m.likes, 3);
   EXPECT_EQ(m.dislikes, 1);
 }

@@ -5,8 +5,6 @@
 // implementations cannot fail.
 #include <gtest/gtest.h>
 
-#include <boost/asio/thread_pool.hpp>
-
 #include "service/comment_service.h"
 #include "store/rocks/rocks_store.h"
 #include "testing/run_sync.h"
@@ -62,11 +60,10 @@ class SeamErrorsTest : public ::testing::Test {
   void SetUp() override { store_ = *testing::open_temp_store(dir_, /*sync_writes=*/false); }
   void TearDown() override {
     svc_.reset();
-    pool_.join();
     store_.reset();
   }
   void make(cache::PageCache& c, limit::RateLimiter& l, ServiceOptions so = {}) {
-    svc_ = std::make_unique<CommentService>(*store_, pool_, c, l, clock_, ids_, overlay_, so);
+    svc_ = std::make_unique<CommentService>(*store_, c, l, clock_, ids_, overlay_, so);
   }
   Result<std::string> create(const Actor& a, const Uuid& video, std::string text) {
     return testing::run_sync(svc_->create_comment(a, video, std::move(text), std::nullopt, kNever));
@@ -80,7 +77,6 @@ class SeamErrorsTest : public ::testing::Test {
   testing::TempDir dir_{"seams"};
   ManualClock clock_;
   UuidGenerator ids_{clock_, 1};
-  boost::asio::thread_pool pool_{1};
   std::unique_ptr<store::rocks::RocksStore> store_;
   ReactionOverlay overlay_;
   std::unique_ptr<CommentService> svc_;

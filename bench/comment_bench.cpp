@@ -2,7 +2,12 @@
 // cache's hit path (the first step of every cached GET).
 #include <benchmark/benchmark.h>
 
+#include "testing/run_sync.h"
 #include "testing/temp_store.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -113,7 +118,7 @@ void BM_comment_commit(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(created));
 
   // Exactness: every commit succeeded and the video's counter saw each comment once.
-  auto stats = st->get_video_stats(video, store::ReadMode{});
+  auto stats = commentd::testing::run_sync(st->get_video_stats(video, {}));
   if (failed.load() != 0) {
     state.SkipWithError("some commits failed");
   } else if (!stats || stats->comments_count != static_cast<int64_t>(created)) {
@@ -139,9 +144,10 @@ struct HotCache {
   std::unique_ptr<cache::PageCache> cache;
   std::vector<std::string> keys;  // keys[0]: the hot key; keys[1]: a key in another shard
   uint64_t version = 0;
+  Uuid video;
 
   HotCache() {
-    cache = cache::make_memory_cache(cache::MemoryCacheOptions{100000, 3'600'000}, clock);
+    cache = cache::make_memory_cache({.max_entries = 100000, .ttl_ms = 3'600'000}, clock);
     UuidGenerator ids(clock, 7);
     Uuid video = ids.next();
     auto page = std::make_shared<cache::CachedPage>();
@@ -154,8 +160,9 @@ struct HotCache {
       c.created_at = c.updated_at = c.id.v7_time_ms();
       page->items.push_back({c.id, c.user_id, service::comment_json_open(c, CommentMetrics{})});
     }
-    cache->bump_video(video);
-    version = cache->video_version(video);
+    this->video = video;
+    (void)commentd::testing::run_sync(cache->bump_video(video, Deadline::never()));
+    version = commentd::testing::run_sync(cache->lookup(video, "", Deadline::never()))->version;
     // Keys shaped like CommentService's cache_key: index, list key, sort, limit, '|', cursor.
     // The second key (a later page's) is picked to fall in another shard than the first
     // (MemoryPageCache shards by std::hash % 32), so shared=0 measures no lock sharing.
@@ -169,7 +176,9 @@ struct HotCache {
       if (std::hash<std::string>{}(k) % 32 != std::hash<std::string>{}(keys[0]) % 32) keys.push_back(k);
     }
     // Each key its own page object, so shared=0 shares no refcount either.
-    for (auto& k : keys) cache->put(k, version, std::make_shared<cache::CachedPage>(*page));
+    for (auto& k : keys)
+      (void)commentd::testing::run_sync(
+          cache->put(video, k, version, std::make_shared<cache::CachedPage>(*page), Deadline::never()));
   }
 };
 
@@ -180,7 +189,7 @@ HotCache& hot_cache() {
 
 }  // namespace
 
-// PageCache::get hit. Arg shared=1: every thread reads the same hot key (one shard mutex,
+// PageCache::lookup hit, awaited from a coroutine (it completes inline). Arg shared=1: every thread reads the same hot key (one shard mutex,
 // one LRU splice, one shared_ptr refcount all contended), as a viral video's first page
 // does; shared=0: each thread its own key. Run from 1 and 2 threads; real time, so items/s
 // is the aggregate hit rate of all threads.
@@ -188,14 +197,18 @@ void BM_page_cache_get_hit(benchmark::State& state) {
   HotCache& h = hot_cache();
   const bool shared = state.range(0) != 0;
   const std::string& key = h.keys[shared ? 0 : static_cast<size_t>(state.thread_index()) % h.keys.size()];
-  for (auto _ : state) {
-    auto page = h.cache->get(key, h.version);
-    if (!page) {
-      state.SkipWithError("cache miss on the hot key");
-      break;
+  boost::asio::io_context ioc;
+  boost::asio::co_spawn(ioc, [&]() -> boost::asio::awaitable<void> {
+    for (auto _ : state) {
+      auto l = co_await h.cache->lookup(h.video, key, Deadline::never());
+      if (!l || !l->page) {
+        state.SkipWithError("cache miss on the hot key");
+        break;
+      }
+      benchmark::DoNotOptimize(l->page);
     }
-    benchmark::DoNotOptimize(page);
-  }
+  }, boost::asio::detached);
+  ioc.run();
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_page_cache_get_hit)->ArgName("shared")->Arg(1)->Arg(0)->Threads(1)->Threads(2)->UseRealTime();

@@ -16,10 +16,10 @@ http::Response error_to_response(const http::Request& req, const Error& e) {
     case Errc::unprocessable: s = bhttp::status::unprocessable_entity; break;
     case Errc::rate_limited: s = bhttp::status::too_many_requests; break;
     case Errc::overloaded:
-    case Errc::unavailable: s = bhttp::status::service_unavailable; break;
+    case Errc::unavailable:
+    case Errc::deadline_exceeded: s = bhttp::status::service_unavailable; break;
     case Errc::insufficient_storage: s = bhttp::status::insufficient_storage; break;
-    case Errc::internal:
-    case Errc::would_block: s = bhttp::status::internal_server_error; break;
+    case Errc::internal: s = bhttp::status::internal_server_error; break;
   }
   // Internal details stay in the log, not in the response.
   std::string_view msg = e.message;

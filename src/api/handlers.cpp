@@ -73,7 +73,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   using V = bhttp::verb;
 
   // Every route below is in api/openapi.yaml; tests/e2e/test_openapi_routes.py keeps both true.
-  auto create = [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  auto create = [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
@@ -89,43 +89,43 @@ void register_routes(http::Router& router, ApiDeps deps) {
       parent = Uuid::parse(std::string_view(it->value.GetString(), it->value.GetStringLength()));
       if (!parent) co_return error_to_response(req, bad("parent_id is not a UUID", "invalid_uuid"));
     }
-    auto r = co_await d->comments->create_comment(*actor, *video, std::move(*content), parent);
+    auto r = co_await d->comments->create_comment(*actor, *video, std::move(*content), parent, cx.deadline);
     co_return reply(req, r, bhttp::status::created);
   };
   router.add(V::post, "/v1/videos/{video_id}/comments", create);
   router.add(V::post, "/video/{video_id}/comment", create);  // the plan's route
 
-  router.add(V::get, "/v1/videos/{video_id}/comments", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::get, "/v1/videos/{video_id}/comments", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
     auto lr = list_request(req, *video, SortOrder::newest);
     if (!lr) co_return error_to_response(req, lr.error());
-    auto r = co_await d->comments->list_comments(*actor, std::move(*lr));
+    auto r = co_await d->comments->list_comments(*actor, std::move(*lr), cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::get, "/v1/videos/{video_id}/stats", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::get, "/v1/videos/{video_id}/stats", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     // Stats are public, but a token that is sent must be valid, as on every other route.
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
-    auto r = co_await d->comments->video_stats(*video);
+    auto r = co_await d->comments->video_stats(*video, cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::get, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::get, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
-    auto r = co_await d->comments->get_comment(*actor, *id);
+    auto r = co_await d->comments->get_comment(*actor, *id, cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -134,34 +134,34 @@ void register_routes(http::Router& router, ApiDeps deps) {
     if (!body) co_return error_to_response(req, body.error());
     auto content = string_field(*body, "content");
     if (!content) co_return error_to_response(req, content.error());
-    auto r = co_await d->comments->edit_comment(*actor, *id, std::move(*content));
+    auto r = co_await d->comments->edit_comment(*actor, *id, std::move(*content), cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::delete_, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::delete_, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
-    auto r = co_await d->comments->delete_comment(*actor, *id);
+    auto r = co_await d->comments->delete_comment(*actor, *id, cx.deadline);
     if (!r) co_return error_to_response(req, r.error());
     http::Response res{bhttp::status::no_content, req.version()};
     res.keep_alive(req.keep_alive());
     co_return res;
   });
 
-  router.add(V::get, "/v1/comments/{id}/replies", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::get, "/v1/comments/{id}/replies", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate(req, *d->jwt, d->dev_mode);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
     auto lr = list_request(req, *id, SortOrder::oldest);
     if (!lr) co_return error_to_response(req, lr.error());
-    auto r = co_await d->comments->list_replies(*actor, std::move(*lr));
+    auto r = co_await d->comments->list_replies(*actor, std::move(*lr), cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
-  router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p, const RequestContext&) -> awaitable<Response> {
+  router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
     auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -173,12 +173,12 @@ void register_routes(http::Router& router, ApiDeps deps) {
     auto status = parse_status(*s);
     if (!status)
       co_return error_to_response(req, bad("status must be visible, hidden, pending or spam", "invalid_status"));
-    auto r = co_await d->comments->set_status(*actor, *id, *status);
+    auto r = co_await d->comments->set_status(*actor, *id, *status, cx.deadline);
     co_return reply(req, r, bhttp::status::ok);
   });
 
   // Reactions: PUT sets, DELETE removes, the plan's POST takes like|dislike|none.
-  auto react = [d](Request& req, const Params& p, const RequestContext&, std::optional<ReactionType> fixed) -> awaitable<Response> {
+  auto react = [d](Request& req, const Params& p, const RequestContext& cx, std::optional<ReactionType> fixed) -> awaitable<Response> {
     auto actor = authenticate_user(req, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
@@ -199,7 +199,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
                                              "invalid_reaction_type"));
       type = *parsed;
     }
-    auto r = co_await d->comments->react(*actor, *id, type);
+    auto r = co_await d->comments->react(*actor, *id, type, cx.deadline);
     co_return reply(req, r, bhttp::status::accepted);
   };
   router.add(V::put, "/v1/comments/{id}/reaction",

@@ -36,11 +36,11 @@ Result<uint16_t> Application::start() {
 
   std::random_device rd;
   ids_ = std::make_unique<UuidGenerator>(clock_, (uint64_t(rd()) << 32) ^ rd());
-  read_pool_ = std::make_unique<asio::thread_pool>(cfg_.storage.read_threads);
 
   store::rocks::RocksOptions ro;
   ro.data_dir = cfg_.storage.data_dir;
   ro.block_cache_mb = static_cast<size_t>(cfg_.storage.block_cache_mb);
+  ro.read_threads = static_cast<size_t>(cfg_.storage.read_threads);
   ro.sync_writes = cfg_.storage.sync_writes;
   ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
   ro.max_group_commit = cfg_.storage.max_group_commit;
@@ -48,7 +48,8 @@ Result<uint16_t> Application::start() {
   if (!st) return st.take_error();
   store_ = std::move(*st);
 
-  cache_ = cache::make_memory_cache({cfg_.cache.max_entries, cfg_.cache.page_ttl.count()}, clock_);
+  cache_ = cache::make_memory_cache(
+      {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
   limiter_ = limit::make_memory_limiter(
       {cfg_.limits.create_comment.limit, cfg_.limits.create_comment.window.count()},
       {cfg_.limits.add_reaction.limit, cfg_.limits.add_reaction.window.count()}, clock_);
@@ -60,7 +61,9 @@ Result<uint16_t> Application::start() {
   so.comments_topic = cfg_.pulsar.topics.comments;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
-  service_ = std::make_unique<service::CommentService>(*store_, *read_pool_, *cache_, *limiter_, clock_,
+  so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
+                                                         : service::LimiterErrorPolicy::open;
+  service_ = std::make_unique<service::CommentService>(*store_, *cache_, *limiter_, clock_,
                                                        *ids_, overlay_, so);
 
   workers::ApplierOptions ao;
@@ -128,6 +131,8 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("commentd_cache_coalesced_reads_total", "Cache misses served by another request's storage read", ss.coalesced_reads.load()));
     out.push_back(counter_family("commentd_write_conflicts_total", "Writes retried after a concurrent change", ss.write_conflicts.load()));
     out.push_back(counter_family("commentd_rate_limited_total", "Requests refused by the rate limiter", ss.rate_limited.load()));
+    out.push_back(counter_family("commentd_cache_errors_total", "Page cache calls that failed (served as misses)", ss.cache_errors.load()));
+    out.push_back(counter_family("commentd_rate_limiter_errors_total", "Rate limiter checks that failed (then limits.on_error)", ss.limiter_errors.load()));
     auto& as = applier_->stats();
     uint64_t last = store_->last_op_seq(), applied = applier_->applied_seq();
     out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops appended to the durable log", last));
@@ -249,7 +254,6 @@ void Application::stop() {
   threads_.clear();
   // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
   if (workers_) workers_->stop_all();
-  if (read_pool_) read_pool_->join();
   if (store_) store_->close();
   spdlog::info("commentd stopped cleanly");
 }

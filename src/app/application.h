@@ -44,7 +44,6 @@ class Application {
   SystemClock clock_;
   std::unique_ptr<UuidGenerator> ids_;
   boost::asio::io_context ioc_;
-  std::unique_ptr<boost::asio::thread_pool> read_pool_;
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<cache::PageCache> cache_;
   std::unique_ptr<limit::RateLimiter> limiter_;

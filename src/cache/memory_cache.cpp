@@ -1,5 +1,6 @@
 // Sharded LRU: each shard has its own mutex, so concurrent readers of different keys rarely
-// contend; a hot key's readers hold the lock only to copy a shared_ptr.
+// contend; a hot key's readers hold the lock only to copy a shared_ptr. The coroutines never
+// suspend, so each call completes inline on the caller's thread.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -20,22 +21,42 @@ class MemoryPageCache final : public PageCache {
       : per_shard_(std::max<size_t>(1, o.max_entries / kShards)),
         enabled_(o.max_entries > 0),
         ttl_(o.ttl_ms),
+        stale_(o.stale_ms),
         clock_(clock) {}
 
-  std::shared_ptr<const CachedPage> get(const std::string& key, uint64_t version) override {
-    if (!enabled_) return nullptr;
-    auto& s = shard(key);
-    std::lock_guard lk(s.mu);
-    auto it = s.map.find(key);
-    if (it == s.map.end()) return nullptr;
-    Entry& e = *it->second;
-    if (e.version != version || clock_.now_ms() - e.stored_at >= ttl_) return nullptr;
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
-    return e.page;
+  asio::awaitable<Result<Lookup>> lookup(Uuid video_id, std::string key, Deadline) override {
+    Lookup out;
+    out.version = video_version(video_id);
+    if (enabled_) {
+      auto& s = shard(key);
+      std::lock_guard lk(s.mu);
+      auto it = s.map.find(key);
+      if (it != s.map.end() && it->second->version == out.version) {
+        Entry& e = *it->second;
+        const TimeMs age = clock_.now_ms() - e.stored_at;
+        if (age < ttl_ + stale_) {
+          out.page = e.page;
+          out.stale = age >= ttl_;
+          s.lru.splice(s.lru.begin(), s.lru, it->second);
+        }
+      }
+    }
+    co_return out;
   }
 
-  void put(const std::string& key, uint64_t version,
-           std::shared_ptr<const CachedPage> page) override {
+  asio::awaitable<Status> put(Uuid, std::string key, uint64_t version, PagePtr page,
+                              Deadline) override {
+    store(key, version, std::move(page));
+    co_return ok_status();
+  }
+
+  asio::awaitable<Status> bump_video(Uuid video_id, Deadline) override {
+    bump(video_id);
+    co_return ok_status();
+  }
+
+ private:
+  void store(const std::string& key, uint64_t version, PagePtr page) {
     if (!enabled_) return;
     auto& s = shard(key);
     std::lock_guard lk(s.mu);
@@ -56,7 +77,7 @@ class MemoryPageCache final : public PageCache {
     }
   }
 
-  uint64_t video_version(const Uuid& video_id) override {
+  uint64_t video_version(const Uuid& video_id) {
     auto& s = vshard(video_id);
     std::lock_guard lk(s.mu);
     auto it = s.versions.find(video_id);
@@ -66,7 +87,7 @@ class MemoryPageCache final : public PageCache {
   // Versions come from one global counter, so they never repeat. A video forgotten to bound
   // memory reads as the shard's floor (the largest version forgotten): a page stored before
   // that can match only if no write came after it, i.e. if it is still current.
-  void bump_video(const Uuid& video_id) override {
+  void bump(const Uuid& video_id) {
     auto& s = vshard(video_id);
     std::lock_guard lk(s.mu);
     s.versions[video_id] = ++counter_;
@@ -78,7 +99,6 @@ class MemoryPageCache final : public PageCache {
     }
   }
 
- private:
   struct Entry {
     std::string key;
     uint64_t version;
@@ -102,6 +122,7 @@ class MemoryPageCache final : public PageCache {
   const size_t per_shard_;
   const bool enabled_;
   const TimeMs ttl_;
+  const TimeMs stale_;
   const Clock& clock_;
   std::array<Shard, kShards> shards_;
   std::array<VShard, kShards> vshards_;

@@ -1,121 +1,102 @@
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cache/page_cache.h"
+#include "cache/page_cache_conformance.h"
+#include "testing/run_sync.h"
 
 namespace commentd::cache {
 namespace {
 
-Uuid video(uint32_t n) {
-  Uuid u;
-  u.bytes[0] = 0xF0;
-  u.bytes[12] = static_cast<uint8_t>(n >> 24);
-  u.bytes[13] = static_cast<uint8_t>(n >> 16);
-  u.bytes[14] = static_cast<uint8_t>(n >> 8);
-  u.bytes[15] = static_cast<uint8_t>(n);
-  return u;
-}
-
-std::shared_ptr<const CachedPage> page(std::string marker) {
-  auto p = std::make_shared<CachedPage>();
-  p->items.push_back(PageItem{video(0), video(1), std::move(marker)});
-  return p;
-}
-
-std::string marker(const std::shared_ptr<const CachedPage>& p) {
-  return p && !p->items.empty() ? p->items[0].json : "<miss>";
-}
-
-TEST(MemoryCacheTest, HitWithSameVersionMissWithOther) {
+// The conformance suite on the memory cache: one ManualClock per test.
+struct MemoryCacheHarness {
+  static constexpr bool kFillLease = false;
   ManualClock clock;
-  auto cache = make_memory_cache({.max_entries = 1000, .ttl_ms = 1000}, clock);
-  const Uuid v = video(1);
-  uint64_t ver = cache->video_version(v);
-  cache->put("v1/newest/20", ver, page("A"));
-  EXPECT_EQ(marker(cache->get("v1/newest/20", ver)), "A");
-  EXPECT_EQ(marker(cache->get("v1/newest/20", ver + 1)), "<miss>");
-  EXPECT_EQ(marker(cache->get("v1/oldest/20", ver)), "<miss>");
-  // The same pointer is shared, not copied.
-  auto p = page("B");
-  cache->put("k", ver, p);
-  EXPECT_EQ(cache->get("k", ver).get(), p.get());
+  std::unique_ptr<PageCache> make(conformance::CacheSpec spec) {
+    return make_memory_cache({.max_entries = 100000, .ttl_ms = spec.ttl_ms, .stale_ms = spec.stale_ms},
+                             clock);
+  }
+  void advance_ms(TimeMs ms) { clock.advance_ms(ms); }
+};
+using MemoryImpls = ::testing::Types<MemoryCacheHarness>;
+}  // namespace
+namespace conformance {
+INSTANTIATE_TYPED_TEST_SUITE_P(Memory, PageCacheConformance, MemoryImpls);
+}  // namespace conformance
+namespace {
+
+// The memory cache's own rules (capacity, LRU, forgotten versions), through the seam.
+const Uuid kVideo = conformance::cvideo(424242);
+
+std::shared_ptr<const CachedPage> get(PageCache& c, const std::string& key,
+                                      const Uuid& v = kVideo) {
+  auto r = testing::run_sync(c.lookup(v, key, Deadline::never()));
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? r->page : nullptr;
+}
+uint64_t video_version(PageCache& c, const Uuid& v) {
+  auto r = testing::run_sync(c.lookup(v, "", Deadline::never()));
+  return r.ok() ? r->version : 0;
+}
+void put(PageCache& c, const std::string& key, uint64_t version, PagePtr p,
+         const Uuid& v = kVideo) {
+  EXPECT_TRUE(testing::run_sync(c.put(v, key, version, std::move(p), Deadline::never())).ok());
+}
+void bump(PageCache& c, const Uuid& v) {
+  EXPECT_TRUE(testing::run_sync(c.bump_video(v, Deadline::never())).ok());
 }
 
-TEST(MemoryCacheTest, MissAfterBumpVideo) {
-  ManualClock clock;
-  auto cache = make_memory_cache({.max_entries = 1000, .ttl_ms = 60'000}, clock);
-  const Uuid v = video(1), other = video(2);
-  uint64_t before = cache->video_version(v);
-  uint64_t other_before = cache->video_version(other);
-  cache->put("v1", before, page("A"));
-  cache->put("v2", other_before, page("B"));
-  cache->bump_video(v);
-  uint64_t after = cache->video_version(v);
-  EXPECT_NE(after, before);
-  EXPECT_EQ(marker(cache->get("v1", after)), "<miss>");
-  // Another video's pages are untouched.
-  EXPECT_EQ(cache->video_version(other), other_before);
-  EXPECT_EQ(marker(cache->get("v2", cache->video_version(other))), "B");
-  // Versions never repeat across bumps.
-  cache->bump_video(v);
-  EXPECT_NE(cache->video_version(v), after);
-  EXPECT_NE(cache->video_version(v), before);
-}
+Uuid video(uint32_t n) { return conformance::cvideo(n); }
+PagePtr page(std::string marker) { return conformance::cpage(std::move(marker)); }
+std::string marker(const PagePtr& p) { return conformance::cmarker(p); }
 
-TEST(MemoryCacheTest, OlderVersionNeverReplacesNewer) {
+TEST(MemoryCacheTest, AnswersWithoutSuspending) {
+  // The memory cache completes inline: the awaiting coroutine never leaves its thread.
   ManualClock clock;
-  auto cache = make_memory_cache({.max_entries = 1000, .ttl_ms = 60'000}, clock);
-  cache->put("k", 5, page("new"));
-  cache->put("k", 4, page("old"));  // a slow reader finishing late
-  EXPECT_EQ(marker(cache->get("k", 5)), "new");
-  EXPECT_EQ(marker(cache->get("k", 4)), "<miss>");
-  cache->put("k", 6, page("newer"));
-  EXPECT_EQ(marker(cache->get("k", 6)), "newer");
-}
-
-TEST(MemoryCacheTest, MissAfterTtl) {
-  ManualClock clock;
-  auto cache = make_memory_cache({.max_entries = 1000, .ttl_ms = 1000}, clock);
-  cache->put("k", 1, page("A"));
-  clock.advance_ms(999);
-  EXPECT_EQ(marker(cache->get("k", 1)), "A");
-  clock.advance_ms(1);
-  EXPECT_EQ(marker(cache->get("k", 1)), "<miss>");
-  // A fresh put restarts the clock.
-  cache->put("k", 1, page("B"));
-  clock.advance_ms(500);
-  EXPECT_EQ(marker(cache->get("k", 1)), "B");
-  // A hit does not extend the TTL.
-  clock.advance_ms(500);
-  EXPECT_EQ(marker(cache->get("k", 1)), "<miss>");
+  auto cache = make_memory_cache({.max_entries = 100, .ttl_ms = 1000}, clock);
+  boost::asio::io_context ioc;
+  bool done = false;
+  boost::asio::co_spawn(ioc, [&]() -> boost::asio::awaitable<void> {
+    auto l = co_await cache->lookup(kVideo, "k", Deadline::never());
+    (void)co_await cache->put(kVideo, "k", l->version, page("A"), Deadline::never());
+    (void)co_await cache->bump_video(kVideo, Deadline::never());
+    done = true;
+  }, boost::asio::detached);
+  ioc.run_one();  // the first handler runs the coroutine; a hop would leave `done` false
+  EXPECT_TRUE(done);
 }
 
 TEST(MemoryCacheTest, MaxEntriesZeroDisables) {
   ManualClock clock;
   auto cache = make_memory_cache({.max_entries = 0, .ttl_ms = 1000}, clock);
-  cache->put("k", 1, page("A"));
-  EXPECT_EQ(marker(cache->get("k", 1)), "<miss>");
+  const uint64_t cur = video_version(*cache, kVideo);
+  put(*cache, "k", cur, page("A"));
+  EXPECT_EQ(marker(get(*cache, "k")), "<miss>");
   // Versions still work: the service bumps them regardless.
-  uint64_t v0 = cache->video_version(video(1));
-  cache->bump_video(video(1));
-  EXPECT_NE(cache->video_version(video(1)), v0);
+  uint64_t v0 = video_version(*cache, video(1));
+  bump(*cache, video(1));
+  EXPECT_NE(video_version(*cache, video(1)), v0);
 }
 
 TEST(MemoryCacheTest, NeverHoldsMoreThanMaxEntries) {
   ManualClock clock;
   constexpr size_t kMax = 64;
   auto cache = make_memory_cache({.max_entries = kMax, .ttl_ms = 60'000}, clock);
-  for (int i = 0; i < 2000; ++i) cache->put("key" + std::to_string(i), 1, page(std::to_string(i)));
+  const uint64_t cur = video_version(*cache, kVideo);
+  for (int i = 0; i < 2000; ++i) put(*cache, "key" + std::to_string(i), cur, page(std::to_string(i)));
   size_t hits = 0;
   for (int i = 0; i < 2000; ++i)
-    if (cache->get("key" + std::to_string(i), 1)) ++hits;
+    if (get(*cache, "key" + std::to_string(i))) ++hits;
   EXPECT_LE(hits, kMax);
   EXPECT_GT(hits, 0u);
-  EXPECT_EQ(marker(cache->get("key1999", 1)), "1999");  // the newest is always kept
+  EXPECT_EQ(marker(get(*cache, "key1999")), "1999");  // the newest is always kept
 }
 
 // The LRU is per shard (32 shards, by std::hash of the key; see memory_cache.cpp). Keys whose
@@ -134,20 +115,21 @@ TEST(MemoryCacheTest, LruEvictionAtCapacity) {
   ManualClock clock;
   // 64 entries over 32 shards: two per shard.
   auto cache = make_memory_cache({.max_entries = 64, .ttl_ms = 60'000}, clock);
+  const uint64_t cur = video_version(*cache, kVideo);
   auto k = same_shard_keys(4);
-  cache->put(k[0], 1, page("0"));
-  cache->put(k[1], 1, page("1"));
-  ASSERT_EQ(marker(cache->get(k[0], 1)), "0");  // k0 is now the most recently used
-  cache->put(k[2], 1, page("2"));               // evicts the least recently used: k1
-  EXPECT_EQ(marker(cache->get(k[1], 1)), "<miss>");
-  EXPECT_EQ(marker(cache->get(k[0], 1)), "0");
-  EXPECT_EQ(marker(cache->get(k[2], 1)), "2");
+  put(*cache, k[0], cur, page("0"));
+  put(*cache, k[1], cur, page("1"));
+  ASSERT_EQ(marker(get(*cache, k[0])), "0");  // k0 is now the most recently used
+  put(*cache, k[2], cur, page("2"));               // evicts the least recently used: k1
+  EXPECT_EQ(marker(get(*cache, k[1])), "<miss>");
+  EXPECT_EQ(marker(get(*cache, k[0])), "0");
+  EXPECT_EQ(marker(get(*cache, k[2])), "2");
   // Replacing an entry refreshes it too.
-  cache->put(k[2], 1, page("2b"));  // order: k2, k0
-  cache->put(k[3], 1, page("3"));   // evicts k0
-  EXPECT_EQ(marker(cache->get(k[0], 1)), "<miss>");
-  EXPECT_EQ(marker(cache->get(k[2], 1)), "2b");
-  EXPECT_EQ(marker(cache->get(k[3], 1)), "3");
+  put(*cache, k[2], cur, page("2b"));  // order: k2, k0
+  put(*cache, k[3], cur, page("3"));   // evicts k0
+  EXPECT_EQ(marker(get(*cache, k[0])), "<miss>");
+  EXPECT_EQ(marker(get(*cache, k[2])), "2b");
+  EXPECT_EQ(marker(get(*cache, k[3])), "3");
 }
 
 TEST(MemoryCacheTest, ForgottenVideoVersionNeverServesAStalePage) {
@@ -156,14 +138,14 @@ TEST(MemoryCacheTest, ForgottenVideoVersionNeverServesAStalePage) {
   auto cache = make_memory_cache({.max_entries = kMax, .ttl_ms = 1'000'000}, clock);
   // Simple case: a page stored, then many other videos written, then this one written.
   const Uuid v = video(1);
-  cache->bump_video(v);
-  uint64_t ver = cache->video_version(v);
-  cache->put("page/v", ver, page("before"));
-  for (uint32_t i = 100; i < 100 + kMax * 4 * 10; ++i) cache->bump_video(video(i));
-  cache->bump_video(v);
-  EXPECT_EQ(marker(cache->get("page/v", cache->video_version(v))), "<miss>");
+  bump(*cache, v);
+  uint64_t ver = video_version(*cache, v);
+  put(*cache, "page/v", ver, page("before"), v);
+  for (uint32_t i = 100; i < 100 + kMax * 4 * 10; ++i) bump(*cache, video(i));
+  bump(*cache, v);
+  EXPECT_EQ(marker(get(*cache, "page/v", v)), "<miss>");
   // A never-written video reads a raised floor once versions were forgotten in its shard.
-  EXPECT_GT(cache->video_version(video(999'999)), 0u);
+  EXPECT_GT(video_version(*cache, video(999'999)), 0u);
 }
 
 TEST(MemoryCacheTest, ForgottenVersionsRandomizedModel) {
@@ -181,16 +163,16 @@ TEST(MemoryCacheTest, ForgottenVersionsRandomizedModel) {
       std::string key = "page/" + std::to_string(v);
       switch (rng() % 3) {
         case 0:
-          cache->bump_video(video(v));
+          bump(*cache, video(v));
           ++writes[v];
           break;
         case 1: {
-          uint64_t ver = cache->video_version(video(v));
-          cache->put(key, ver, page(std::to_string(writes[v])));
+          uint64_t ver = video_version(*cache, video(v));
+          put(*cache, key, ver, page(std::to_string(writes[v])), video(v));
           break;
         }
         default: {
-          auto p = cache->get(key, cache->video_version(video(v)));
+          auto p = get(*cache, key, video(v));
           ++checks;
           if (p) {
             ++hits;

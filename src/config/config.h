@@ -87,6 +87,7 @@ struct LimitsConfig {
   int max_reply_depth = 1;
   RateRule create_comment{5, milliseconds{60'000}};
   RateRule add_reaction{20, milliseconds{60'000}};
+  std::string on_error = "open";  // open|closed: a limiter error lets the request through or gives 503
   bool operator==(const LimitsConfig&) const = default;
 };
 

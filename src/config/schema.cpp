@@ -14,6 +14,7 @@ constexpr int64_t kHour = 60 * kMin;
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 constexpr std::string_view kBackends[] = {"rocksdb", "cql"};
 constexpr std::string_view kConsistencies[] = {"one", "quorum", "local_quorum", "all"};
+constexpr std::string_view kOnError[] = {"open", "closed"};
 
 // Document order of docs/config-schema.md. Bounds the schema leaves open are chosen here.
 const KeySpec kKeys[] = {
@@ -39,7 +40,8 @@ const KeySpec kKeys[] = {
     {.path = "server.request_timeout",
      .field = [](Config& c) -> auto& { return c.server.request_timeout; },
      .default_text = "30s", .min = 100 * kMs, .max = 10 * kMin,
-     .description = "a request taking longer is answered with an error"},
+     .description = "each request's end-to-end deadline: past it the answer is 503 "
+                    "deadline_exceeded (reads abandoned; a queued write completes)"},
     {.path = "server.idle_timeout",
      .field = [](Config& c) -> auto& { return c.server.idle_timeout; },
      .default_text = "30s", .min = 100 * kMs, .max = 1 * kHour,
@@ -156,6 +158,9 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.limits.add_reaction.window; },
      .default_text = "1m", .min = 1 * kSec, .max = 24 * kHour,
      .description = "rate window for add_reaction"},
+    {.path = "limits.on_error", .field = [](Config& c) -> auto& { return c.limits.on_error; },
+     .default_text = R"("open")", .allowed = kOnError,
+     .description = "when the rate limiter fails: open lets the request through, closed answers 503"},
     // cache
     {.path = "cache.max_entries", .field = [](Config& c) -> auto& { return c.cache.max_entries; },
      .default_text = "100000", .min = 0, .max = 100000000,

@@ -16,7 +16,7 @@ std::string_view errc_name(Errc c) {
     case Errc::unavailable: return "unavailable";
     case Errc::insufficient_storage: return "insufficient_storage";
     case Errc::internal: return "internal";
-    case Errc::would_block: return "would_block";
+    case Errc::deadline_exceeded: return "deadline_exceeded";
   }
   return "internal";
 }

@@ -24,7 +24,7 @@ enum class Errc {
   unavailable,         // 503: storage not open / shutting down
   insufficient_storage,  // 507: the data volume is full; writes resume when space returns
   internal,            // 500
-  would_block,         // never client-visible: a read needs I/O and was asked not to block
+  deadline_exceeded,   // 503: the request's deadline (server.request_timeout) passed
 };
 
 std::string_view errc_name(Errc c);

@@ -1,5 +1,8 @@
+// The coroutine never suspends, so each check completes inline on the caller's thread.
 #include <array>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "limit/rate_limiter.h"
@@ -14,7 +17,12 @@ class MemoryRateLimiter final : public RateLimiter {
   MemoryRateLimiter(Rule cc, Rule ar, const Clock& clock, size_t max_keys)
       : rules_{cc, ar}, clock_(clock), per_shard_(std::max<size_t>(16, max_keys / kShards)) {}
 
-  Decision check(const Uuid& user_id, Action action) override {
+  asio::awaitable<Decision> check(std::string subject, Action action, Deadline) override {
+    co_return decide(std::move(subject), action);
+  }
+
+ private:
+  Decision decide(std::string subject, Action action) {
     const Rule& r = rules_[static_cast<size_t>(action)];
     if (r.limit <= 0) return {};
     const TimeMs now = clock_.now_ms();
@@ -23,30 +31,29 @@ class MemoryRateLimiter final : public RateLimiter {
     const int64_t tau_us = r.window * 1000 - t_us;  // how far ahead TAT may run
     const int64_t now_us = now * 1000;
 
-    const Key key{user_id, action};  // one bucket per (user, action)
+    Key key{std::move(subject), action};  // one bucket per (subject, action)
     auto& s = shards_[KeyHash{}(key) % kShards];
     std::lock_guard lk(s.mu);
-    auto [it, fresh] = s.tat.try_emplace(key, now_us);
+    auto [it, fresh] = s.tat.try_emplace(std::move(key), now_us);
     int64_t tat = std::max(it->second, now_us);
     if (tat - now_us > tau_us) {
-      return {false, (tat - now_us - tau_us + 999) / 1000};
+      return {Outcome::limited, (tat - now_us - tau_us + 999) / 1000, {}};
     }
     it->second = tat + t_us;
     if (fresh && s.tat.size() > per_shard_) sweep(s, now_us);
     return {};
   }
 
- private:
-  // The action is part of the key, not mixed into the user id: mixing (e.g. xor into a byte)
-  // lets one user's bucket for one action alias another user's bucket for the other.
+  // The action is part of the key, not mixed into the subject: mixing lets one subject's
+  // bucket for one action alias another subject's bucket for the other.
   struct Key {
-    Uuid user;
+    std::string subject;
     Action action;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
     size_t operator()(const Key& k) const noexcept {
-      return UuidHash{}(k.user) * 31 + static_cast<size_t>(k.action);
+      return std::hash<std::string>{}(k.subject) * 31 + static_cast<size_t>(k.action);
     }
   };
   struct Shard {

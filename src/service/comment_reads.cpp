@@ -1,7 +1,12 @@
 // The read path: single comments, the cached and coalesced pages of a video or thread, and
 // video stats.
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/cursor.h"
@@ -17,6 +22,12 @@ using PagePtr = std::shared_ptr<const cache::CachedPage>;
 using detail::not_found;
 
 namespace {
+
+// How long a miss waits for another node's fill before reading storage itself.
+constexpr int kLeaseWaits = 4;
+constexpr auto kLeaseWaitStep = std::chrono::milliseconds(10);
+// A stale page's background refresh gets this long.
+constexpr auto kRefreshTimeout = std::chrono::seconds(5);
 
 std::string cache_key(Index index, const ListRequest& r) {
   std::string k;
@@ -42,45 +53,52 @@ struct CommentService::Flight {
   std::vector<std::function<void(Result<PagePtr>)>> waiters;
 };
 
-asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id) {
-  auto cur = co_await load(id);
+asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id, Deadline d) {
+  co_return co_await store::within(d, get_comment_at(std::move(actor), id, d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::get_comment_at(Actor actor, Uuid id, Deadline d) {
+  auto cur = co_await load(id, d);
   if (!cur) co_return cur.take_error();
   if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
   if ((*cur)->status == CommentStatus::deleted) {
     // A deleted comment survives only as the placeholder of a thread that has replies.
-    auto has = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_entries(Index::replies, id, m);
-    });
+    auto has = co_await store_.has_entries(Index::replies, id, d);
     if (!has) co_return has.take_error();
     if (!*has) co_return not_found("comment");
   }
-  co_return co_await render(actor, **cur);
+  co_return co_await render(actor, **cur, d);
 }
 
-asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, ListRequest req) {
+asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, ListRequest req,
+                                                                   Deadline d) {
   Uuid video = req.key;
-  co_return co_await list(std::move(actor), Index::video, video, std::move(req));
+  co_return co_await store::within(d, list(std::move(actor), Index::video, video, std::move(req), d));
 }
 
-asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, ListRequest req) {
-  auto parent = co_await load(req.key);
+asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, ListRequest req,
+                                                                  Deadline d) {
+  co_return co_await store::within(d, list_replies_at(std::move(actor), std::move(req), d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::list_replies_at(Actor actor, ListRequest req,
+                                                                     Deadline d) {
+  auto parent = co_await load(req.key, d);
   if (!parent) co_return parent.take_error();
   if (!*parent || !can_see(actor, **parent)) co_return not_found("comment");
   if ((*parent)->status == CommentStatus::deleted) {
     // As get_comment: a deleted comment without replies is gone.
     Uuid id = req.key;
-    auto has = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_entries(Index::replies, id, m);
-    });
+    auto has = co_await store_.has_entries(Index::replies, id, d);
     if (!has) co_return has.take_error();
     if (!*has) co_return not_found("comment");
   }
   Uuid video = (*parent)->video_id;
-  co_return co_await list(std::move(actor), Index::replies, video, std::move(req));
+  co_return co_await list(std::move(actor), Index::replies, video, std::move(req), d);
 }
 
 asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index index, Uuid video_id,
-                                                          ListRequest req) {
+                                                          ListRequest req, Deadline d) {
   if (req.cursor) {
     if (auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req)); !c)
       co_return c.take_error();
@@ -91,33 +109,23 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   bool public_view = !actor.moderator && !(actor.user_id && recent_writers_.recent(video_id, *actor.user_id));
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
-    auto h = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_hidden(video_id, user, m);
-    });
+    auto h = co_await store_.has_hidden(video_id, user, d);
     if (!h) co_return h.take_error();
     public_view = !*h;
   }
 
+  // (Not a ?: of two co_awaits: g++ 12 miscompiles that.)
   Result<PagePtr> page = PagePtr{};
-  if (public_view) {
-    std::string key = cache_key(index, req);
-    uint64_t version = cache_.video_version(video_id);
-    if (auto hit = cache_.get(key, version)) {
-      stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
-      page = hit;
-    } else {
-      stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
-      page = co_await coalesced_page(key, version, index, req);
-    }
-  } else {
-    page = co_await build_page(actor, index, req, false);
-  }
+  if (public_view)
+    page = co_await public_page(index, video_id, req, d);
+  else
+    page = co_await build_page(actor, index, req, false, d);
   if (!page) co_return page.take_error();
 
   std::vector<Uuid> ids;
   ids.reserve((*page)->items.size());
   for (auto& it : (*page)->items) ids.push_back(it.id);
-  auto my = co_await mine(actor, video_id, ids);
+  auto my = co_await mine(actor, video_id, ids, d);
   if (!my) co_return my.take_error();
   co_return page_json((*page)->items, *my, (*page)->next_cursor);
 }
@@ -142,9 +150,50 @@ asio::awaitable<Result<PagePtr>> CommentService::wait_for(std::shared_ptr<Flight
       asio::use_awaitable, std::move(flight));
 }
 
-asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::string& key,
-                                                                uint64_t version, Index index,
-                                                                ListRequest req) {
+asio::awaitable<Result<PagePtr>> CommentService::public_page(Index index, Uuid video_id,
+                                                             ListRequest req, Deadline d) {
+  std::string key = cache_key(index, req);
+  auto l = co_await cache_.lookup(video_id, key, d);
+  // Another node holds the fill lease: look again a few times (bounded by the deadline),
+  // then read storage without filling.
+  for (int i = 0; l && !l->page && !l->fill && i < kLeaseWaits && !d.expired(); ++i) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_at(std::min(d.at, Deadline::clock::now() + kLeaseWaitStep));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    l = co_await cache_.lookup(video_id, key, d);
+  }
+  if (!l) {
+    stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+    stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await coalesced_page(std::move(key), video_id, std::nullopt, index, req, d);
+  }
+  if (l->page) {
+    stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    if (l->stale && l->fill) {
+      // Served stale; refreshed behind this request, under the version this lookup saw.
+      asio::co_spawn(co_await asio::this_coro::executor,
+                     refresh(std::move(key), video_id, l->version, index, req),
+                     asio::detached);
+    }
+    co_return l->page;
+  }
+  stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
+  std::optional<uint64_t> version;
+  if (l->fill) version = l->version;
+  co_return co_await coalesced_page(std::move(key), video_id, version, index, req, d);
+}
+
+asio::awaitable<void> CommentService::refresh(std::string key, Uuid video_id, uint64_t version,
+                                              Index index, ListRequest req) {
+  auto d = Deadline::after(kRefreshTimeout);
+  (void)co_await coalesced_page(std::move(key), video_id, version, index, std::move(req), d);
+}
+
+asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key, Uuid video_id,
+                                                                std::optional<uint64_t> version,
+                                                                Index index, ListRequest req,
+                                                                Deadline d) {
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -164,8 +213,11 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::strin
     co_return shared;
   }
 
-  auto built = co_await build_page(Actor{}, index, req, true);
-  if (built) cache_.put(key, version, *built);
+  auto built = co_await build_page(Actor{}, index, req, true, d);
+  if (built && version) {
+    auto st = co_await cache_.put(video_id, key, *version, *built, d);
+    if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+  }
   std::vector<std::function<void(Result<PagePtr>)>> waiters;
   {
     std::lock_guard lk(flights_mu_);
@@ -180,7 +232,8 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(const std::strin
 }
 
 asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index index,
-                                                            ListRequest req, bool public_view) {
+                                                            ListRequest req, bool public_view,
+                                                            Deadline d) {
   std::optional<CursorPos> after;
   if (req.cursor) {
     auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req));
@@ -196,7 +249,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   bool exhausted = false;
   while (rows.size() < req.limit && scanned < scan_budget && !exhausted) {
     store::ScanRequest sr{index, req.key, req.sort, after, req.limit - rows.size() + 1};
-    auto res = co_await store::read(read_pool_, [&](store::ReadMode m) { return store_.scan(sr, m); });
+    auto res = co_await store_.scan(sr, d);
     if (!res) co_return res.take_error();
     scanned += sr.max_rows;
     exhausted = res->exhausted;
@@ -214,9 +267,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   std::vector<Uuid> ids;
   ids.reserve(rows.size());
   for (auto& c : rows) ids.push_back(c.id);
-  auto metrics = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_metrics(ids, m);
-  });
+  auto metrics = co_await store_.get_metrics(ids, d);
   if (!metrics) co_return metrics.take_error();
 
   auto page = std::make_shared<cache::CachedPage>();
@@ -228,10 +279,12 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   co_return PagePtr(std::move(page));
 }
 
-asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id) {
-  auto s = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_video_stats(video_id, m);
-  });
+asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, Deadline d) {
+  co_return co_await store::within(d, video_stats_at(video_id, d));
+}
+
+asio::awaitable<Result<std::string>> CommentService::video_stats_at(Uuid video_id, Deadline d) {
+  auto s = co_await store_.get_video_stats(video_id, d);
   if (!s) co_return s.take_error();
   auto [trending, tier] = video_tier_ ? video_tier_(video_id) : std::pair{false, Tier::low};
   co_return video_stats_json(video_id, *s, trending, tier);

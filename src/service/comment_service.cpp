@@ -6,12 +6,10 @@
 
 namespace commentd::service {
 
-CommentService::CommentService(store::Store& store, asio::thread_pool& read_pool,
-                               cache::PageCache& cache, limit::RateLimiter& limiter,
-                               const Clock& clock, UuidGenerator& ids, ReactionOverlay& overlay,
-                               ServiceOptions opts)
+CommentService::CommentService(store::Store& store, cache::PageCache& cache,
+                               limit::RateLimiter& limiter, const Clock& clock, UuidGenerator& ids,
+                               ReactionOverlay& overlay, ServiceOptions opts)
     : store_(store),
-      read_pool_(read_pool),
       cache_(cache),
       limiter_(limiter),
       clock_(clock),
@@ -20,41 +18,61 @@ CommentService::CommentService(store::Store& store, asio::thread_pool& read_pool
       opts_(std::move(opts)),
       recent_writers_(clock, opts_.page_ttl_ms) {}
 
-Status CommentService::check_rate(const Actor& actor, limit::Action a) {
-  auto d = limiter_.check(*actor.user_id, a);
-  if (d.allowed) return ok_status();
-  stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
-  int secs = static_cast<int>((d.retry_after_ms + 999) / 1000);
-  return Error(Errc::rate_limited, "rate limit exceeded; retry in " + std::to_string(secs) + " s",
-               "rate_limited", std::max(secs, 1));
+asio::awaitable<Status> CommentService::check_rate(const Actor& actor, limit::Action a,
+                                                   Deadline d) {
+  limit::Decision dec = co_await limiter_.check("u:" + actor.user_id->str(), a, d);
+  switch (dec.outcome) {
+    case limit::Outcome::allowed:
+      co_return ok_status();
+    case limit::Outcome::limited: {
+      stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+      int secs = static_cast<int>((dec.retry_after_ms + 999) / 1000);
+      co_return Error(Errc::rate_limited,
+                      "rate limit exceeded; retry in " + std::to_string(secs) + " s",
+                      "rate_limited", std::max(secs, 1));
+    }
+    case limit::Outcome::error:
+      break;
+  }
+  stats_.limiter_errors.fetch_add(1, std::memory_order_relaxed);
+  if (opts_.on_limiter_error == LimiterErrorPolicy::open) co_return ok_status();
+  co_return Error(Errc::unavailable, "the rate limiter is unavailable; retry later",
+                  "rate_limiter_unavailable", 1);
 }
 
-asio::awaitable<Result<std::optional<Comment>>> CommentService::load(const Uuid& id) {
-  co_return co_await store::read(read_pool_, [this, id](store::ReadMode m) {
-    return store_.get_comment(id, m);
-  });
+asio::awaitable<void> CommentService::invalidate(Uuid video_id, Deadline d) {
+  // The write is already durable: a failed bump leaves the video's cached pages at most one
+  // TTL old, like others' new comments, so it is counted and not returned.
+  auto st = co_await cache_.bump_video(video_id, d);
+  if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<Result<std::optional<Comment>>> CommentService::load(const Uuid& id, Deadline d) {
+  co_return co_await store_.get_comment(id, d);
+}
+
+asio::awaitable<Result<std::optional<Comment>>> CommentService::load_within(const Uuid& id,
+                                                                            Deadline d) {
+  co_return co_await store::within(d, store_.get_comment(id, d));
 }
 
 asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
-    const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids) {
+    const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids, Deadline d) {
   if (!actor.user_id || ids.empty()) co_return std::vector<ReactionType>(ids.size(), ReactionType::none);
   Uuid user = *actor.user_id;
-  auto rows = co_await store::read(read_pool_, [&](store::ReadMode m) {
-    return store_.get_reactions(video_id, user, ids, m);
-  });
+  auto rows = co_await store_.get_reactions(video_id, user, ids, d);
   if (!rows) co_return rows.take_error();
   for (size_t i = 0; i < ids.size(); ++i)
     if (auto pending = overlay_.find(ids[i], user)) (*rows)[i] = *pending;
   co_return std::move(*rows);
 }
 
-asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, const Comment& c) {
+asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, const Comment& c,
+                                                            Deadline d) {
   std::vector<Uuid> ids{c.id};
-  auto m = co_await store::read(read_pool_, [&](store::ReadMode mode) {
-    return store_.get_metrics(ids, mode);
-  });
+  auto m = co_await store_.get_metrics(ids, d);
   if (!m) co_return m.take_error();
-  auto my = co_await mine(actor, c.video_id, ids);
+  auto my = co_await mine(actor, c.video_id, ids, d);
   if (!my) co_return my.take_error();
   co_return comment_json(c, (*m)[0], (*my)[0]);
 }

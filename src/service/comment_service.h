@@ -8,7 +8,6 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,6 +17,7 @@
 
 #include "cache/page_cache.h"
 #include "core/cursor.h"
+#include "core/deadline.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "limit/rate_limiter.h"
@@ -29,6 +29,10 @@ namespace commentd::service {
 
 namespace asio = boost::asio;
 
+// What a rate-limiter error means (limits.on_error): open lets the request through (the
+// plan's default), closed refuses it with 503.
+enum class LimiterErrorPolicy : uint8_t { open, closed };
+
 struct ServiceOptions {
   size_t max_content_bytes = 10000;
   uint32_t max_reply_depth = 1;
@@ -37,6 +41,7 @@ struct ServiceOptions {
   std::string comments_topic = "persistent://pavilion/comments/events";
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
   CursorKey cursor_key;       // signs page cursors; the same on every node
+  LimiterErrorPolicy on_limiter_error = LimiterErrorPolicy::open;
 };
 
 struct ListRequest {
@@ -53,26 +58,34 @@ struct ServiceStats {
   std::atomic<uint64_t> coalesced_reads{0};
   std::atomic<uint64_t> write_conflicts{0};
   std::atomic<uint64_t> rate_limited{0};
+  std::atomic<uint64_t> cache_errors{0};    // lookups/puts/bumps that failed (served as misses)
+  std::atomic<uint64_t> limiter_errors{0};  // limiter checks that failed (then on_limiter_error)
 };
 
 class CommentService {
  public:
-  CommentService(store::Store& store, asio::thread_pool& read_pool, cache::PageCache& cache,
-                 limit::RateLimiter& limiter, const Clock& clock, UuidGenerator& ids,
-                 ReactionOverlay& overlay, ServiceOptions opts);
+  CommentService(store::Store& store, cache::PageCache& cache, limit::RateLimiter& limiter,
+                 const Clock& clock, UuidGenerator& ids, ReactionOverlay& overlay,
+                 ServiceOptions opts);
 
-  // Each returns the JSON body of the success response.
+  // Each returns the JSON body of the success response. `d` is the request's deadline,
+  // passed to every seam call. Past it a read answers Errc::deadline_exceeded at once (its
+  // storage reads are abandoned); a write answers it only before its commit is queued:
+  // once queued, the write completes and is answered.
   asio::awaitable<Result<std::string>> create_comment(Actor actor, Uuid video_id,
                                                       std::string content,
-                                                      std::optional<Uuid> parent_id);
-  asio::awaitable<Result<std::string>> get_comment(Actor actor, Uuid id);
-  asio::awaitable<Result<std::string>> list_comments(Actor actor, ListRequest req);
-  asio::awaitable<Result<std::string>> list_replies(Actor actor, ListRequest req);
-  asio::awaitable<Result<std::string>> edit_comment(Actor actor, Uuid id, std::string content);
-  asio::awaitable<Status> delete_comment(Actor actor, Uuid id);
-  asio::awaitable<Result<std::string>> set_status(Actor actor, Uuid id, CommentStatus status);
-  asio::awaitable<Result<std::string>> react(Actor actor, Uuid comment_id, ReactionType type);
-  asio::awaitable<Result<std::string>> video_stats(Uuid video_id);
+                                                      std::optional<Uuid> parent_id, Deadline d);
+  asio::awaitable<Result<std::string>> get_comment(Actor actor, Uuid id, Deadline d);
+  asio::awaitable<Result<std::string>> list_comments(Actor actor, ListRequest req, Deadline d);
+  asio::awaitable<Result<std::string>> list_replies(Actor actor, ListRequest req, Deadline d);
+  asio::awaitable<Result<std::string>> edit_comment(Actor actor, Uuid id, std::string content,
+                                                    Deadline d);
+  asio::awaitable<Status> delete_comment(Actor actor, Uuid id, Deadline d);
+  asio::awaitable<Result<std::string>> set_status(Actor actor, Uuid id, CommentStatus status,
+                                                  Deadline d);
+  asio::awaitable<Result<std::string>> react(Actor actor, Uuid comment_id, ReactionType type,
+                                             Deadline d);
+  asio::awaitable<Result<std::string>> video_stats(Uuid video_id, Deadline d);
 
   // Called after each reaction op is durable in the log (the wiring wakes the applier).
   void set_on_op_appended(std::function<void()> fn) { on_op_appended_ = std::move(fn); }
@@ -93,23 +106,41 @@ class CommentService {
 
  private:
   struct Built;
-  asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id);
-  asio::awaitable<Result<std::string>> render(const Actor& actor, const Comment& c);
+  asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id, Deadline d);
+  // load() bounded by `d` (the write path's reads, before the commit).
+  asio::awaitable<Result<std::optional<Comment>>> load_within(const Uuid& id, Deadline d);
+  asio::awaitable<Result<std::string>> render(const Actor& actor, const Comment& c, Deadline d);
+  // The bodies of the public reads, raced against the deadline by their callers.
+  asio::awaitable<Result<std::string>> get_comment_at(Actor actor, Uuid id, Deadline d);
+  asio::awaitable<Result<std::string>> list_replies_at(Actor actor, ListRequest req, Deadline d);
+  asio::awaitable<Result<std::string>> video_stats_at(Uuid video_id, Deadline d);
   asio::awaitable<Result<std::string>> list(Actor actor, store::Index index, Uuid video_id,
-                                            ListRequest req);
-  asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> build_page(
-      Actor actor, store::Index index, ListRequest req, bool public_view);
+                                            ListRequest req, Deadline d);
+  asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
+                                                     ListRequest req, bool public_view, Deadline d);
+  // The public page: from the cache, or read (coalesced) and put back when this caller holds
+  // the fill lease. A cache error counts as a miss.
+  asio::awaitable<Result<cache::PagePtr>> public_page(store::Index index, Uuid video_id,
+                                                      ListRequest req, Deadline d);
+  // Refreshes a stale page behind the request that served it.
+  asio::awaitable<void> refresh(std::string key, Uuid video_id, uint64_t version,
+                                store::Index index, ListRequest req);
   struct Flight;
   // Waits for another request's read of the same page (not a coroutine).
-  asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> wait_for(std::shared_ptr<Flight> f);
-  asio::awaitable<Result<std::shared_ptr<const cache::CachedPage>>> coalesced_page(
-      const std::string& key, uint64_t version, store::Index index, ListRequest req);
+  asio::awaitable<Result<cache::PagePtr>> wait_for(std::shared_ptr<Flight> f);
+  // Reads the page once for all concurrent callers of `key`; puts it under `version` if set.
+  asio::awaitable<Result<cache::PagePtr>> coalesced_page(std::string key, Uuid video_id,
+                                                         std::optional<uint64_t> version,
+                                                         store::Index index, ListRequest req,
+                                                         Deadline d);
   asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
-                                                          const std::vector<Uuid>& ids);
-  Status check_rate(const Actor& actor, limit::Action a);
+                                                          const std::vector<Uuid>& ids, Deadline d);
+  // The one place that decides what a limiter answer means (limits.on_error included).
+  asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);
+  // Every cached page of the video is invalid; a cache error is counted, never returned.
+  asio::awaitable<void> invalidate(Uuid video_id, Deadline d);
 
   store::Store& store_;
-  asio::thread_pool& read_pool_;
   cache::PageCache& cache_;
   limit::RateLimiter& limiter_;
   const Clock& clock_;

@@ -1,6 +1,7 @@
 // CommentService against a real RocksStore: backpressure on the reaction log and
 // read-your-writes through the overlay, driven deterministically (the applier's thread is
 // not started; the test applies batches itself).
+#include "testing/run_sync.h"
 #include "service/comment_service.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,8 @@
 namespace commentd::service {
 namespace {
 
+const Deadline kNoDeadline = Deadline::never();
+
 class CommentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -25,14 +28,13 @@ class CommentServiceTest : public ::testing::Test {
     limiter_ = limit::make_memory_limiter({0, 60000}, {0, 60000}, clock_);
     ServiceOptions so;
     so.max_pending_ops = 3;
-    svc_ = std::make_unique<CommentService>(*store_, pool_, *cache_, *limiter_, clock_, ids_, overlay_, so);
+    svc_ = std::make_unique<CommentService>(*store_, *cache_, *limiter_, clock_, ids_, overlay_, so);
     applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, workers::ApplierOptions{});
     svc_->set_applied_seq_source([this] { return applier_->applied_seq(); });
   }
   void TearDown() override {
     svc_.reset();
     applier_.reset();
-    pool_.join();
     store_.reset();
   }
 
@@ -51,7 +53,6 @@ class CommentServiceTest : public ::testing::Test {
   ManualClock clock_;
   UuidGenerator ids_{clock_, 1};
   boost::asio::io_context ioc_;
-  boost::asio::thread_pool pool_{1};
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<cache::PageCache> cache_;
   std::unique_ptr<limit::RateLimiter> limiter_;
@@ -63,24 +64,24 @@ class CommentServiceTest : public ::testing::Test {
 TEST_F(CommentServiceTest, ReactionBacklogGives503ThenRecovers) {
   Actor author{ids_.next(), false};
   Uuid video = ids_.next();
-  auto created = run(svc_->create_comment(author, video, "hot", std::nullopt));
+  auto created = run(svc_->create_comment(author, video, "hot", std::nullopt, kNoDeadline));
   ASSERT_TRUE(created.ok());
   Uuid cid = *Uuid::parse(created->substr(7, 36));
 
   for (int i = 0; i < 3; ++i) {
-    auto r = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::like));
+    auto r = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::like, kNoDeadline));
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
-  auto refused = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::like));
+  auto refused = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::like, kNoDeadline));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::overloaded);
   EXPECT_GE(refused.error().retry_after_s, 1);
 
   ASSERT_TRUE(applier_->apply_once().ok());  // the backlog drains
-  auto again = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::dislike));
+  auto again = run(svc_->react(Actor{ids_.next(), false}, cid, ReactionType::dislike, kNoDeadline));
   EXPECT_TRUE(again.ok());
   ASSERT_TRUE(applier_->apply_once().ok());
-  auto m = (*store_->get_metrics({cid}, {}))[0];
+  auto m = (*commentd::testing::run_sync(store_->get_metrics({cid}, {})))[0];
   EXPECT_EQ(m.likes, 3);
   EXPECT_EQ(m.dislikes, 1);
 }
@@ -89,20 +90,20 @@ TEST_F(CommentServiceTest, ReactingUserReadsOwnReactionBeforeItIsApplied) {
   Actor author{ids_.next(), false};
   Actor fan{ids_.next(), false};
   Uuid video = ids_.next();
-  auto created = run(svc_->create_comment(author, video, "hello", std::nullopt));
+  auto created = run(svc_->create_comment(author, video, "hello", std::nullopt, kNoDeadline));
   ASSERT_TRUE(created.ok());
   Uuid cid = *Uuid::parse(created->substr(7, 36));
 
-  ASSERT_TRUE(run(svc_->react(fan, cid, ReactionType::dislike)).ok());
-  auto mine = run(svc_->get_comment(fan, cid));
+  ASSERT_TRUE(run(svc_->react(fan, cid, ReactionType::dislike, kNoDeadline)).ok());
+  auto mine = run(svc_->get_comment(fan, cid, kNoDeadline));
   ASSERT_TRUE(mine.ok());
   EXPECT_NE(mine->find("\"reaction_type\":\"dislike\""), std::string::npos) << *mine;
   EXPECT_NE(mine->find("\"dislikes\":0"), std::string::npos) << "not applied yet: " << *mine;
-  auto other = run(svc_->get_comment(author, cid));
+  auto other = run(svc_->get_comment(author, cid, kNoDeadline));
   EXPECT_NE(other->find("\"user_reacted\":false"), std::string::npos);
 
   ASSERT_TRUE(applier_->apply_once().ok());
-  auto after = run(svc_->get_comment(fan, cid));
+  auto after = run(svc_->get_comment(fan, cid, kNoDeadline));
   EXPECT_NE(after->find("\"dislikes\":1"), std::string::npos) << *after;
   EXPECT_NE(after->find("\"reaction_type\":\"dislike\""), std::string::npos);
 }
@@ -110,22 +111,22 @@ TEST_F(CommentServiceTest, ReactingUserReadsOwnReactionBeforeItIsApplied) {
 TEST_F(CommentServiceTest, NewCommentsReachOthersWithinTheTtlAndTheAuthorAtOnce) {
   Actor author{ids_.next(), false};
   Uuid video = ids_.next();
-  ASSERT_TRUE(run(svc_->create_comment(author, video, "one", std::nullopt)).ok());
+  ASSERT_TRUE(run(svc_->create_comment(author, video, "one", std::nullopt, kNoDeadline)).ok());
   ListRequest lr{video, SortOrder::newest, 20, std::nullopt};
-  auto p1 = run(svc_->list_comments(Actor{}, lr));
-  auto p2 = run(svc_->list_comments(Actor{}, lr));
+  auto p1 = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
+  auto p2 = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   ASSERT_TRUE(p1.ok() && p2.ok());
   EXPECT_EQ(*p1, *p2);
   EXPECT_EQ(svc_->stats().cache_misses.load(), 1u);
   EXPECT_EQ(svc_->stats().cache_hits.load(), 1u);
 
-  ASSERT_TRUE(run(svc_->create_comment(author, video, "two", std::nullopt)).ok());
-  auto mine = run(svc_->list_comments(author, lr));
+  ASSERT_TRUE(run(svc_->create_comment(author, video, "two", std::nullopt, kNoDeadline)).ok());
+  auto mine = run(svc_->list_comments(author, lr, kNoDeadline));
   EXPECT_NE(mine->find("\"content\":\"two\""), std::string::npos) << "the author reads their own write at once";
-  auto others = run(svc_->list_comments(Actor{}, lr));
+  auto others = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   EXPECT_EQ(others->find("\"content\":\"two\""), std::string::npos) << "others: the cached page, within its TTL";
   clock_.advance_ms(1000);
-  auto later = run(svc_->list_comments(Actor{}, lr));
+  auto later = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   EXPECT_NE(later->find("\"content\":\"two\""), std::string::npos) << "others see it once the TTL passes";
 }
 
@@ -133,15 +134,15 @@ TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {
   Actor author{ids_.next(), false};
   Actor mod{ids_.next(), true};
   Uuid video = ids_.next();
-  auto created = run(svc_->create_comment(author, video, "rude", std::nullopt));
+  auto created = run(svc_->create_comment(author, video, "rude", std::nullopt, kNoDeadline));
   Uuid cid = *Uuid::parse(created->substr(7, 36));
   ListRequest lr{video, SortOrder::newest, 20, std::nullopt};
-  auto before = run(svc_->list_comments(Actor{}, lr));
+  auto before = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   ASSERT_NE(before->find("rude"), std::string::npos);
-  ASSERT_TRUE(run(svc_->set_status(mod, cid, CommentStatus::hidden)).ok());
-  auto after = run(svc_->list_comments(Actor{}, lr));
+  ASSERT_TRUE(run(svc_->set_status(mod, cid, CommentStatus::hidden, kNoDeadline)).ok());
+  auto after = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   EXPECT_EQ(after->find("rude"), std::string::npos) << "hidden at once, not after the TTL";
-  auto own = run(svc_->list_comments(author, lr));
+  auto own = run(svc_->list_comments(author, lr, kNoDeadline));
   EXPECT_NE(own->find("rude"), std::string::npos) << "the author still sees it";
 }
 

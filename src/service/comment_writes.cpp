@@ -17,6 +17,10 @@ using detail::not_found;
 
 namespace {
 
+// After a commit the request's deadline no longer applies (the write is answered); the
+// cache invalidation still gets a bound of its own.
+constexpr auto kInvalidateBudget = std::chrono::seconds(1);
+
 // Counter deltas implied by a comment moving from `before` to `after` visibility.
 void count_transition(WriteSet& ws, const Comment& c, bool before, bool after, TimeMs now) {
   if (before == after) return;
@@ -34,10 +38,12 @@ Error parent_not_visible() {
 
 asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor, Uuid video_id,
                                                                     std::string content,
-                                                                    std::optional<Uuid> parent_id) {
+                                                                    std::optional<Uuid> parent_id,
+                                                                    Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
-  if (auto r = check_rate(actor, limit::Action::create_comment); !r) co_return r.take_error();
+  if (auto r = co_await check_rate(actor, limit::Action::create_comment, d); !r)
+    co_return r.take_error();
 
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
     Comment c;
@@ -49,7 +55,7 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
     WriteSet ws;
 
     if (parent_id) {
-      auto p = co_await load(*parent_id);
+      auto p = co_await load_within(*parent_id, d);
       if (!p) co_return p.take_error();
       if (!*p || !can_see(actor, **p))
         co_return Error(Errc::unprocessable, "parent comment not found", "parent_not_found");
@@ -73,7 +79,7 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       // The parent must not change (e.g. be deleted) between our read and the write.
       ws.preconditions.push_back(store::CommentAt{parent.id, parent.version});
       if (*c.parent_id != parent.id) {
-        auto root = co_await load(*c.parent_id);
+        auto root = co_await load_within(*c.parent_id, d);
         if (!root) co_return root.take_error();
         if (!*root) co_return Error(Errc::unprocessable, "thread not found", "parent_not_found");
         if (!is_public((*root)->status)) co_return parent_not_visible();
@@ -92,6 +98,7 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
     ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
                                                events::comment_event_json("created", c, c.created_at)});
 
+    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
       if (r.error().code == Errc::conflict) {
@@ -109,11 +116,12 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
 }
 
 asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, Uuid id,
-                                                                  std::string content) {
+                                                                  std::string content,
+                                                                  Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (auto v = validate_content(content, opts_.max_content_bytes); !v) co_return v.take_error();
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
-    auto cur = co_await load(id);
+    auto cur = co_await load_within(id, d);
     if (!cur) co_return cur.take_error();
     if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
     Comment c = **cur;
@@ -131,21 +139,22 @@ asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, U
     ws.mutations.push_back(store::PutComment{c});
     ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
                                                events::comment_event_json("updated", c, now)});
+    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
-    co_return co_await render(actor, c);
+    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+    co_return co_await render(actor, c, Deadline::never());  // committed: always answered
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
 }
 
-asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
+asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id, Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
-    auto cur = co_await load(id);
+    auto cur = co_await load_within(id, d);
     if (!cur) co_return cur.take_error();
     if (!*cur || !can_see(actor, **cur)) co_return not_found("comment");
     Comment c = **cur;
@@ -153,9 +162,7 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
       co_return Error(Errc::forbidden, "only the author or a moderator may delete a comment", "forbidden");
     if (c.status == CommentStatus::deleted) co_return ok_status();  // idempotent
 
-    auto has_replies = co_await store::read(read_pool_, [&](store::ReadMode m) {
-      return store_.has_entries(Index::replies, id, m);
-    });
+    auto has_replies = co_await store::within(d, store_.has_entries(Index::replies, id, d));
     if (!has_replies) co_return has_replies.take_error();
 
     TimeMs now = std::max(clock_.now_ms(), c.created_at);
@@ -181,12 +188,13 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
     ws.mutations.push_back(store::PutComment{c});
     ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
                                                events::comment_event_json("deleted", c, now)});
+    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
+    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
     if (on_activity_) on_activity_(c.video_id, c.parent_id);
     co_return ok_status();
   }
@@ -194,18 +202,19 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id) {
 }
 
 asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uuid id,
-                                                                CommentStatus status) {
+                                                                CommentStatus status,
+                                                                Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
   if (!actor.moderator)
     co_return Error(Errc::forbidden, "only moderators may change a comment's status", "forbidden");
   for (int attempt = 0; attempt < kMaxConflictRetries; ++attempt) {
-    auto cur = co_await load(id);
+    auto cur = co_await load_within(id, d);
     if (!cur) co_return cur.take_error();
     if (!*cur) co_return not_found("comment");
     Comment c = **cur;
     if (c.status == CommentStatus::deleted)
       co_return Error(Errc::conflict, "a deleted comment cannot be moderated", "comment_deleted");
-    if (c.status == status) co_return co_await render(actor, c);
+    if (c.status == status) co_return co_await render(actor, c, d);
     TimeMs now = std::max(clock_.now_ms(), c.created_at);
     WriteSet ws;
     ws.preconditions.push_back(store::CommentAt{id, c.version});
@@ -218,24 +227,26 @@ asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uui
     ws.mutations.push_back(store::PutComment{c});
     ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
                                                events::comment_event_json("status_changed", c, now)});
+    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
       if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
       co_return r.take_error();
     }
-    cache_.bump_video(c.video_id);
-    co_return co_await render(actor, c);
+    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+    co_return co_await render(actor, c, Deadline::never());  // committed: always answered
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
 }
 
 asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid comment_id,
-                                                           ReactionType type) {
+                                                           ReactionType type, Deadline d) {
   if (!actor.authenticated()) co_return need_auth();
-  if (auto r = check_rate(actor, limit::Action::add_reaction); !r) co_return r.take_error();
+  if (auto r = co_await check_rate(actor, limit::Action::add_reaction, d); !r)
+    co_return r.take_error();
   if (applied_seq_ && store_.last_op_seq() - applied_seq_() >= opts_.max_pending_ops)
     co_return Error(Errc::overloaded, "too many reactions waiting to be applied", "reaction_backlog", 1);
-  auto cur = co_await load(comment_id);
+  auto cur = co_await load_within(comment_id, d);
   if (!cur) co_return cur.take_error();
   if (!*cur || !can_see(actor, **cur) || (*cur)->status == CommentStatus::deleted)
     co_return not_found("comment");
@@ -250,6 +261,7 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   op.node_id = opts_.node_id;
   WriteSet ws;
   ws.mutations.push_back(store::AppendReactionOp{op});
+  if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   if (!r) co_return r.take_error();
   op.seq = r->op_seqs.at(0);

@@ -1,16 +1,24 @@
 // Bridges the Store to coroutines on event-loop threads without blocking them.
-//  - read(): tries the read from memory first (ReadMode{may_block=false}); only when it needs
-//    I/O is it handed to the read pool, and the coroutine resumes on its own executor.
-//  - commit(): queues the WriteSet for the writer and resumes when it is durable.
+//  - within(): awaits an operation, but answers Errc::deadline_exceeded once the deadline
+//    passes even if the operation never completes (it is left to finish; its result is
+//    dropped). Used for reads: cancelling a read is always safe.
+//  - commit(): queues the WriteSet for the writer and resumes when it is durable. Never
+//    bounded by a deadline: a queued write completes and is answered.
 #pragma once
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <type_traits>
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
 
 #include "store/store.h"
 
@@ -18,24 +26,60 @@ namespace commentd::store {
 
 namespace asio = boost::asio;
 
-template <class F>
-using ReadResultOf = std::invoke_result_t<F&, ReadMode>;
+inline Error deadline_error() {
+  return Error(Errc::deadline_exceeded, "the request took longer than its deadline",
+               "deadline_exceeded");
+}
 
-// F: Result<T>(ReadMode). REQUIRES: `pool` outlives the call.
-template <class F>
-asio::awaitable<ReadResultOf<F>> read(asio::thread_pool& pool, F fn) {
-  using R = ReadResultOf<F>;
-  R first = fn(ReadMode{.may_block = false});
-  if (first.ok() || first.error().code != Errc::would_block) co_return first;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-      [&pool, fn = std::move(fn)](auto handler) mutable {
-        asio::post(pool, [fn = std::move(fn), handler = std::move(handler)]() mutable {
-          R r = fn(ReadMode{.may_block = true});
-          auto ex = asio::get_associated_executor(handler);
-          asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
-            std::move(handler)(std::move(r));
-          });
+namespace detail {
+
+// Whichever of the operation and the timer ends first delivers, exactly once.
+template <class T>
+struct Race {
+  using Handler = std::function<void(Result<T>)>;
+  explicit Race(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  asio::steady_timer timer;
+  std::atomic<bool> done{false};
+  Handler deliver;
+  void finish(Result<T> r) {
+    if (done.exchange(true)) return;
+    timer.cancel();
+    deliver(std::move(r));
+  }
+};
+
+}  // namespace detail
+
+// Runs `op` on the caller's executor and completes with its result, or with
+// deadline_exceeded at `d` if that comes first. An operation that is already past its
+// deadline is not started. With Deadline::never() it is a plain co_await.
+template <class T>
+asio::awaitable<Result<T>> within(Deadline d, asio::awaitable<Result<T>> op) {
+  if (d.at == Deadline::clock::time_point::max()) co_return co_await std::move(op);
+  if (d.expired()) co_return deadline_error();
+  auto ex = co_await asio::this_coro::executor;
+  auto race = std::make_shared<detail::Race<T>>(ex);
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
+      [&](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        race->deliver = [h](Result<T> r) {
+          auto hex = asio::get_associated_executor(*h);
+          asio::post(hex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+        };
+        // The timer is armed before the operation starts: after that only the winner of
+        // `done` touches it.
+        race->timer.expires_at(d.at);
+        race->timer.async_wait([race](boost::system::error_code ec) {
+          if (!ec) race->finish(deadline_error());
         });
+        asio::co_spawn(
+            ex,
+            [race, op = std::move(op)]() mutable -> asio::awaitable<void> {
+              race->finish(co_await std::move(op));
+            },
+            [race](std::exception_ptr e) {
+              if (e) race->finish(Error(Errc::internal, "a storage read threw"));
+            });
       },
       asio::use_awaitable);
 }

@@ -1,15 +1,20 @@
 // The storage seam. RocksStore (embedded, store/rocks/) implements it today; a CQL store for
 // ScyllaDB/Cassandra plugs in here. Callers never see RocksDB or CQL types.
 //
-// Reads are synchronous and take a ReadMode: with may_block=false an implementation must
-// answer from memory or return Errc::would_block, so an event-loop thread can try first
-// and hand the read to a read pool only when it needs I/O (see store/async.h).
+// Request-path reads are awaitable: each completes on the caller's executor with a Result
+// and takes the request's Deadline. An implementation never starts a read whose deadline
+// has passed (Errc::deadline_exceeded); the caller bounds how long it waits (store/async.h
+// within()), so a read may finish after its caller gave up, and its result is dropped.
+// A read is always complete: never a partial scan or a default value standing in for a row
+// it could not read (it fails instead). Parameters are by value: coroutine parameters by
+// reference dangle. The worker-side reads (registers, recounts, logs) are blocking.
 // Writes are asynchronous: commit() queues a WriteSet for the writer, which checks its
 // preconditions and applies all of its mutations atomically and durably, then calls back.
 //
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,14 +22,13 @@
 #include <vector>
 
 #include "core/cursor.h"
+#include "core/deadline.h"
 #include "core/error.h"
 #include "core/model.h"
 
 namespace commentd::store {
 
-struct ReadMode {
-  bool may_block = true;
-};
+namespace asio = boost::asio;
 
 // The list indexes: comments_by_video (top-level comments of a video) and replies (the
 // replies of one thread). Order: created_at DESC, then id DESC (see store/rocks/codec.h).
@@ -97,22 +101,23 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  virtual Result<std::optional<Comment>> get_comment(const Uuid& id, ReadMode m) = 0;
-  virtual Result<ScanResult> scan(const ScanRequest& req, ReadMode m) = 0;
+  virtual asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) = 0;
+  virtual asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) = 0;
   // Does the index have any entry under `key` (e.g. does a comment have replies)?
-  virtual Result<bool> has_entries(Index index, const Uuid& key, ReadMode m) = 0;
-  virtual Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
-                                                          ReadMode m) = 0;
-  virtual Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) = 0;
+  virtual asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) = 0;
+  // One per id, in order; zeros for a comment with no counters.
+  virtual asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids,
+                                                                           Deadline d) = 0;
+  virtual asio::awaitable<Result<VideoStats>> get_video_stats(Uuid video_id, Deadline d) = 0;
   // The caller's reaction to each comment of `video_id` (none where there is none).
-  virtual Result<std::vector<ReactionType>> get_reactions(const Uuid& video_id,
-                                                          const Uuid& user_id,
-                                                          const std::vector<Uuid>& comment_ids,
-                                                          ReadMode m) = 0;
+  virtual asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(
+      Uuid video_id, Uuid user_id, std::vector<Uuid> comment_ids, Deadline d) = 0;
+  // Does `user_id` have non-public comments in `video_id`?
+  virtual asio::awaitable<Result<bool>> has_hidden(Uuid video_id, Uuid user_id, Deadline d) = 0;
+
   // The registers of arbitrary (comment, user) pairs (the reaction applier). Blocking.
   virtual Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) = 0;
-  virtual Result<bool> has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) = 0;
 
   // Stored counters and a recount from the source of truth, read at one snapshot, so the
   // difference is exactly the drift (reconciliation). Blocking.

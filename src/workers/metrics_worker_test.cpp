@@ -1,5 +1,6 @@
 // Drift injected straight into the counters is repaired within one interval of the key's
 // tier, measured on a ManualClock; a key in a lower tier waits for its own interval.
+#include "testing/run_sync.h"
 #include "workers/metrics_worker.h"
 
 #include <gtest/gtest.h>
@@ -44,7 +45,7 @@ class MetricsWorkerTest : public ::testing::Test {
     return c.id;
   }
 
-  CommentMetrics metrics(const Uuid& id) { return (*store_->get_metrics({id}, {}))[0]; }
+  CommentMetrics metrics(const Uuid& id) { return (*commentd::testing::run_sync(store_->get_metrics({id}, {})))[0]; }
 
   testing::TempDir dir_{"mw"};
   ManualClock clock_;
@@ -97,7 +98,7 @@ TEST_F(MetricsWorkerTest, VideoStatsRepairedAndCorrectRowsLeftAlone) {
   drift.mutations.push_back(store::StatsDelta{video, -5, 3, 0});
   commit(std::move(drift));
   ASSERT_TRUE(w.reconcile_tier(Tier::low).ok());
-  auto s = *store_->get_video_stats(video, {});
+  auto s = *commentd::testing::run_sync(store_->get_video_stats(video, {}));
   EXPECT_EQ(s.comments_count, 2);
   EXPECT_EQ(s.reactions_count, 5);
   EXPECT_EQ(w.stats().video_repairs[0].load(), 1u);

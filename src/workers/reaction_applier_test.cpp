@@ -1,3 +1,4 @@
+#include "testing/run_sync.h"
 #include "workers/reaction_applier.h"
 
 #include <gtest/gtest.h>
@@ -120,7 +121,7 @@ class ReactionApplierTest : public ::testing::Test {
   }
 
   CommentMetrics metrics(uint32_t c) {
-    auto m = store_->get_metrics({comment(c)}, {});
+    auto m = commentd::testing::run_sync(store_->get_metrics({comment(c)}, {}));
     EXPECT_TRUE(m.ok());
     return m.ok() ? (*m)[0] : CommentMetrics{};
   }

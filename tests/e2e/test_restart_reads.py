@@ -2,8 +2,9 @@
 counters are spread over several table files (every restart flushes the WAL into new ones)
 and a cold block cache. Every page and every reply_count must equal what was acknowledged.
 
-Fails on the cache-only read path (store/async.h trusts a kBlockCacheTier read that can end
-early or return a stale counter with an OK status); the fix is on the async-seams branch.
+It failed on the former cache-only read path (a kBlockCacheTier read trusted unless
+Incomplete, which can end early or return a stale counter with an OK status): 6 reply_counts
+read 0. Every request-path read is now a full read on the store's read executor.
 """
 from __future__ import annotations
 
@@ -45,7 +46,6 @@ def _create_many(srv, video, bodies):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="defect 1, fixed on the async-seams branch")
 def test_pages_and_counters_after_restarts_equal_what_was_written(server_factory):
     srv = server_factory(config_yaml(), name="restart-reads").start()
     video = new_id()

@@ -27,10 +27,10 @@ inline Error storage_error(const rocksdb::Status& s) {
   return Error(Errc::internal, "storage: " + s.ToString(), "storage_error");
 }
 
-// Turns a read status into a Result error; NotFound is not an error here.
+// Turns a read status into a Result error; NotFound is not an error here. Every read is a
+// full read (never kBlockCacheTier), so Incomplete is an error like any other.
 inline std::optional<Error> read_error(const rocksdb::Status& s) {
   if (s.ok() || s.IsNotFound()) return std::nullopt;
-  if (s.IsIncomplete()) return Error(Errc::would_block, "read needs I/O");
   return storage_error(s);
 }
 

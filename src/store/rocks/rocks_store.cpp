@@ -5,6 +5,11 @@
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -137,6 +142,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->next_outbox_seq_ = std::max(last_key(kOutbox), meta_seq(kOutboxSeqKey)) + 1;
   s->last_op_seq_ = s->next_op_seq_ - 1;
   s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
+  s->readers_ = std::make_unique<asio::thread_pool>(std::max<size_t>(1, opts.read_threads));
   if (opts.read_only) {
     s->closing_ = true;  // no writer: commits are refused as after close()
     return s;
@@ -146,6 +152,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
 }
 
 RocksStore::~RocksStore() {
+  if (readers_) readers_->join();  // queued reads finish before the database closes
   close();
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   if (db_) db_->Close();
@@ -168,18 +175,62 @@ size_t RocksStore::queue_depth() const {
 
 uint64_t RocksStore::last_op_seq() const { return last_op_seq_.load(); }
 
-rocksdb::ReadOptions RocksStore::read_options(ReadMode m, const rocksdb::Snapshot* snap) const {
-  rocksdb::ReadOptions ro;
-  if (!m.may_block) ro.read_tier = rocksdb::kBlockCacheTier;
+rocksdb::ReadOptions RocksStore::read_options(const rocksdb::Snapshot* snap) const {
+  rocksdb::ReadOptions ro;  // read_tier stays kReadAllTier: see rocks_store.h
   ro.snapshot = snap;
   return ro;
 }
 
+template <class F>
+auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
+  using R = std::invoke_result_t<F&>;
+  // Not a coroutine: `fn` moves straight into the job.
+  auto init = [this, d](auto handler, F f) {
+    asio::post(*readers_, [d, f = std::move(f), handler = std::move(handler)]() mutable {
+      R r = d.expired() ? R(Error(Errc::deadline_exceeded, "the request took longer than its deadline",
+                                  "deadline_exceeded"))
+                        : f();
+      auto ex = asio::get_associated_executor(handler);
+      asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
+        std::move(handler)(std::move(r));
+      });
+    });
+  };
+  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init),
+                                                                      asio::use_awaitable, std::move(fn));
+}
+
+asio::awaitable<Result<std::optional<Comment>>> RocksStore::get_comment(Uuid id, Deadline d) {
+  return on_reader(d, [this, id] { return read_comment(id); });
+}
+asio::awaitable<Result<ScanResult>> RocksStore::scan(ScanRequest req, Deadline d) {
+  return on_reader(d, [this, req = std::move(req)] { return read_scan(req); });
+}
+asio::awaitable<Result<bool>> RocksStore::has_entries(Index index, Uuid key, Deadline d) {
+  return on_reader(d, [this, index, key] { return read_has_entries(index, key); });
+}
+asio::awaitable<Result<std::vector<CommentMetrics>>> RocksStore::get_metrics(std::vector<Uuid> ids,
+                                                                             Deadline d) {
+  return on_reader(d, [this, ids = std::move(ids)] { return read_metrics(ids); });
+}
+asio::awaitable<Result<VideoStats>> RocksStore::get_video_stats(Uuid video_id, Deadline d) {
+  return on_reader(d, [this, video_id] { return read_video_stats(video_id); });
+}
+asio::awaitable<Result<std::vector<ReactionType>>> RocksStore::get_reactions(
+    Uuid video_id, Uuid user_id, std::vector<Uuid> comment_ids, Deadline d) {
+  return on_reader(d, [this, video_id, user_id, ids = std::move(comment_ids)] {
+    return read_reactions(video_id, user_id, ids);
+  });
+}
+asio::awaitable<Result<bool>> RocksStore::has_hidden(Uuid video_id, Uuid user_id, Deadline d) {
+  return on_reader(d, [this, video_id, user_id] { return read_has_hidden(video_id, user_id); });
+}
+
 // ---------------------------------------------------------------------------------- reads
 
-Result<std::optional<Comment>> RocksStore::get_comment(const Uuid& id, ReadMode m) {
+Result<std::optional<Comment>> RocksStore::read_comment(const Uuid& id) {
   std::string v;
-  auto st = db_->Get(read_options(m), cf(kComments), uuid_key(id), &v);
+  auto st = db_->Get(read_options(), cf(kComments), uuid_key(id), &v);
   if (auto e = read_error(st)) return *e;
   if (st.IsNotFound()) return std::optional<Comment>();
   auto c = decode_comment(id, v);
@@ -187,12 +238,12 @@ Result<std::optional<Comment>> RocksStore::get_comment(const Uuid& id, ReadMode 
   return std::optional<Comment>(std::move(*c));
 }
 
-Result<ScanResult> RocksStore::scan(const ScanRequest& req, ReadMode m) {
+Result<ScanResult> RocksStore::read_scan(const ScanRequest& req) {
   Cf c = req.index == Index::video ? kCommentsByVideo : kReplies;
   std::string lower = index_partition(req.index, req.key);
   std::string upper = lower + std::string(25, '\xff');
   rocksdb::Slice lo(lower), up(upper);
-  auto ro = read_options(m);
+  auto ro = read_options();
   ro.iterate_lower_bound = &lo;
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(c)));
@@ -245,12 +296,12 @@ Result<ScanResult> RocksStore::scan(const ScanRequest& req, ReadMode m) {
   return out;
 }
 
-Result<bool> RocksStore::has_entries(Index index, const Uuid& key, ReadMode m) {
+Result<bool> RocksStore::read_has_entries(Index index, const Uuid& key) {
   Cf c = index == Index::video ? kCommentsByVideo : kReplies;
   std::string lower = index_partition(index, key);
   std::string upper = lower + std::string(25, '\xff');
   rocksdb::Slice up(upper);
-  auto ro = read_options(m);
+  auto ro = read_options();
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(c)));
   it->Seek(lower);
@@ -258,8 +309,7 @@ Result<bool> RocksStore::has_entries(Index index, const Uuid& key, ReadMode m) {
   return it->Valid();
 }
 
-Result<std::vector<CommentMetrics>> RocksStore::get_metrics(const std::vector<Uuid>& ids,
-                                                            ReadMode m) {
+Result<std::vector<CommentMetrics>> RocksStore::read_metrics(const std::vector<Uuid>& ids) {
   std::vector<std::string> keys;
   std::vector<rocksdb::Slice> ks;
   keys.reserve(ids.size());
@@ -268,7 +318,7 @@ Result<std::vector<CommentMetrics>> RocksStore::get_metrics(const std::vector<Uu
   std::vector<rocksdb::PinnableSlice> vals(ids.size());
   std::vector<rocksdb::Status> sts(ids.size());
   if (!ids.empty())
-    db_->MultiGet(read_options(m), cf(kCommentMetrics), ids.size(), ks.data(), vals.data(),
+    db_->MultiGet(read_options(), cf(kCommentMetrics), ids.size(), ks.data(), vals.data(),
                   sts.data());
   std::vector<CommentMetrics> out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -278,9 +328,9 @@ Result<std::vector<CommentMetrics>> RocksStore::get_metrics(const std::vector<Uu
   return out;
 }
 
-Result<VideoStats> RocksStore::get_video_stats(const Uuid& video_id, ReadMode m) {
+Result<VideoStats> RocksStore::read_video_stats(const Uuid& video_id) {
   std::string v;
-  auto st = db_->Get(read_options(m), cf(kVideoStats), uuid_key(video_id), &v);
+  auto st = db_->Get(read_options(), cf(kVideoStats), uuid_key(video_id), &v);
   if (auto e = read_error(st)) return *e;
   return st.ok() ? stats_from(v) : VideoStats{};
 }
@@ -306,16 +356,15 @@ Result<std::vector<ReactionRow>> multi_get_rows(rocksdb::DB* db, const rocksdb::
 }
 }  // namespace
 
-Result<std::vector<ReactionType>> RocksStore::get_reactions(const Uuid& video_id,
-                                                            const Uuid& user_id,
-                                                            const std::vector<Uuid>& comment_ids,
-                                                            ReadMode m) {
+Result<std::vector<ReactionType>> RocksStore::read_reactions(const Uuid& video_id,
+                                                             const Uuid& user_id,
+                                                             const std::vector<Uuid>& comment_ids) {
   std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
   if (comment_ids.empty()) return out;
   std::string prefix = pair_key(video_id, user_id);
   std::string upper = prefix + std::string(17, '\xff');
   rocksdb::Slice up(upper);
-  auto ro = read_options(m);
+  auto ro = read_options();
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kUserReactions)));
   std::vector<std::pair<Uuid, ReactionType>> found;
@@ -348,10 +397,10 @@ Result<std::vector<ReactionRow>> RocksStore::get_registers(
   return multi_get_rows(db_.get(), {}, cf(kReactions), keys);
 }
 
-Result<bool> RocksStore::has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) {
+Result<bool> RocksStore::read_has_hidden(const Uuid& video_id, const Uuid& user_id) {
   // A point read: for the usual user with nothing hidden, the bloom filter answers.
   std::string v;
-  auto st = db_->Get(read_options(m), cf(kHiddenByUser), pair_key(video_id, user_id), &v);
+  auto st = db_->Get(read_options(), cf(kHiddenByUser), pair_key(video_id, user_id), &v);
   if (auto e = read_error(st)) return *e;
   if (!st.ok()) return false;
   int64_t slots[kHiddenSlots];
@@ -365,7 +414,7 @@ Result<std::optional<Store::CommentRecount>> RocksStore::recount_comment(const U
     rocksdb::DB* db; const rocksdb::Snapshot* s;
     ~Release() { db->ReleaseSnapshot(s); }
   } release{db_.get(), snap};
-  auto ro = read_options({}, snap);
+  auto ro = read_options(snap);
 
   std::string v;
   auto st = db_->Get(ro, cf(kComments), uuid_key(id), &v);
@@ -422,7 +471,7 @@ Result<Store::VideoRecount> RocksStore::recount_video(const Uuid& video_id) {
     rocksdb::DB* db; const rocksdb::Snapshot* s;
     ~Release() { db->ReleaseSnapshot(s); }
   } release{db_.get(), snap};
-  auto ro = read_options({}, snap);
+  auto ro = read_options(snap);
 
   VideoRecount r;
   std::string v;

@@ -13,14 +13,18 @@
 // RocksDB stops writes on that background error and resumes them by itself once enough space
 // is free (its SstFileManager polls every 5 s); ready() is false meanwhile. Reads keep working.
 //
-// Reads go straight to RocksDB; with ReadMode{may_block=false} they read only the memtable
-// and block cache (kBlockCacheTier) and return Errc::would_block when they would need I/O.
+// Request-path reads run on the store's own read executor (storage.read_threads threads)
+// and resume on the caller's executor; a read whose deadline passed while it was queued is
+// not run. Every read is a full read: no cache-only (kBlockCacheTier) attempt, whose
+// iterators can stop part-way with OK and whose cold MultiGet can return OK with a stale or
+// default value on RocksDB 7.8.3.
 //
 // Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
 
 #include <rocksdb/db.h>
 
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -57,6 +61,7 @@ struct RocksOptions {
   // Tests only: the Env RocksDB runs on (e.g. one with a fault-injecting FileSystem);
   // nullptr = the default Env. Must outlive the store.
   std::shared_ptr<rocksdb::Env> env;
+  size_t read_threads = 2;  // the read executor (storage.read_threads)
 };
 
 // Column families, in creation order (index into handles_).
@@ -82,18 +87,17 @@ class RocksStore final : public Store {
   static Result<std::unique_ptr<RocksStore>> open(const RocksOptions& opts);
   ~RocksStore() override;
 
-  Result<std::optional<Comment>> get_comment(const Uuid& id, ReadMode m) override;
-  Result<ScanResult> scan(const ScanRequest& req, ReadMode m) override;
-  Result<bool> has_entries(Index index, const Uuid& key, ReadMode m) override;
-  Result<std::vector<CommentMetrics>> get_metrics(const std::vector<Uuid>& ids,
-                                                  ReadMode m) override;
-  Result<VideoStats> get_video_stats(const Uuid& video_id, ReadMode m) override;
-  Result<std::vector<ReactionType>> get_reactions(const Uuid& video_id, const Uuid& user_id,
-                                                  const std::vector<Uuid>& comment_ids,
-                                                  ReadMode m) override;
+  asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) override;
+  asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) override;
+  asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) override;
+  asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids,
+                                                                   Deadline d) override;
+  asio::awaitable<Result<VideoStats>> get_video_stats(Uuid video_id, Deadline d) override;
+  asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(
+      Uuid video_id, Uuid user_id, std::vector<Uuid> comment_ids, Deadline d) override;
+  asio::awaitable<Result<bool>> has_hidden(Uuid video_id, Uuid user_id, Deadline d) override;
   Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
-  Result<bool> has_hidden(const Uuid& video_id, const Uuid& user_id, ReadMode m) override;
   Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override;
   Result<VideoRecount> recount_video(const Uuid& video_id) override;
   Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after,
@@ -137,7 +141,19 @@ class RocksStore final : public Store {
   // marker written without the WAL, again after each seal of that memtable or background
   // error (HealthListener::memtable_epoch).
   rocksdb::Status arm_wal_recovery();
-  rocksdb::ReadOptions read_options(ReadMode m, const rocksdb::Snapshot* snap = nullptr) const;
+  rocksdb::ReadOptions read_options(const rocksdb::Snapshot* snap = nullptr) const;
+  // The blocking bodies of the request-path reads, run on readers_.
+  Result<std::optional<Comment>> read_comment(const Uuid& id);
+  Result<ScanResult> read_scan(const ScanRequest& req);
+  Result<bool> read_has_entries(Index index, const Uuid& key);
+  Result<std::vector<CommentMetrics>> read_metrics(const std::vector<Uuid>& ids);
+  Result<VideoStats> read_video_stats(const Uuid& video_id);
+  Result<std::vector<ReactionType>> read_reactions(const Uuid& video_id, const Uuid& user_id,
+                                                   const std::vector<Uuid>& comment_ids);
+  Result<bool> read_has_hidden(const Uuid& video_id, const Uuid& user_id);
+  // Runs fn() on readers_ (unless `d` has passed) and completes on the caller's executor.
+  template <class F>
+  auto on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>>;
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
   RocksOptions opts_;
@@ -145,6 +161,7 @@ class RocksStore final : public Store {
   std::shared_ptr<HealthListener> health_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<asio::thread_pool> readers_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

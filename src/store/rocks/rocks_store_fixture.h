@@ -2,6 +2,7 @@
 // the writer). Test-only.
 #pragma once
 
+#include "testing/run_sync.h"
 #include "store/rocks/rocks_store.h"
 #include "testing/temp_store.h"
 
@@ -103,7 +104,7 @@ class RocksStoreTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
   std::vector<Uuid> scan_ids(const ScanRequest& req) {
-    auto r = store_->scan(req, {});
+    auto r = commentd::testing::run_sync(store_->scan(req, {}));
     EXPECT_TRUE(r.ok()) << r.error().message;
     std::vector<Uuid> out;
     if (r.ok())

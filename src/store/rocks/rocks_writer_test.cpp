@@ -1,4 +1,5 @@
 // RocksStore writes: preconditions, group commit, log sequences, consumer positions, the queue.
+#include "testing/run_sync.h"
 #include "store/rocks/rocks_store_fixture.h"
 
 namespace commentd::store::rocks {
@@ -34,13 +35,13 @@ TEST_F(RocksStoreTest, CommentAtVersionPreconditions) {
   auto r = commit_sync(*store_, std::move(bad));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::conflict);
-  auto got = store_->get_comment(c.id, {});
+  auto got = commentd::testing::run_sync(store_->get_comment(c.id, {}));
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->content, "v2");
-  auto h = store_->has_entries(Index::video, kOtherVideo, {});
+  auto h = commentd::testing::run_sync(store_->has_entries(Index::video, kOtherVideo, {}));
   ASSERT_TRUE(h.ok());
   EXPECT_FALSE(*h);
-  auto m = store_->get_metrics({c.id}, {});
+  auto m = commentd::testing::run_sync(store_->get_metrics({c.id}, {}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].likes, 0);
 }
@@ -102,10 +103,10 @@ TEST_F(RocksStoreTest, FailedPreconditionRollsBackOnlyItsWriteSetInAGroup) {
   EXPECT_EQ(std::set<uint64_t>(seqs.begin(), seqs.end()).size(), seqs.size());
   for (uint32_t i = 0; i < 20; ++i) {
     bool fail = i % 3 == 1;
-    auto got = store_->get_comment(uid(1, i), {});
+    auto got = commentd::testing::run_sync(store_->get_comment(uid(1, i), {}));
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(got->has_value(), !fail) << i;
-    auto hidden = store_->has_hidden(kVideo, uid(0xA0, 100 + i), {});
+    auto hidden = commentd::testing::run_sync(store_->has_hidden(kVideo, uid(0xA0, 100 + i), {}));
     ASSERT_TRUE(hidden.ok());
     EXPECT_EQ(*hidden, !fail) << i;
   }
@@ -113,7 +114,7 @@ TEST_F(RocksStoreTest, FailedPreconditionRollsBackOnlyItsWriteSetInAGroup) {
   req.key = kVideo;
   req.max_rows = 100;
   EXPECT_EQ(scan_ids(req).size(), static_cast<size_t>(ok));
-  auto m = store_->get_metrics({shared}, {});
+  auto m = commentd::testing::run_sync(store_->get_metrics({shared}, {}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].likes, ok);
   auto ops = store_->read_ops(0, 1000);
@@ -159,11 +160,11 @@ TEST_F(RocksStoreTest, ConcurrentCommitsWithSomeFailingPreconditions) {
   EXPECT_EQ(conflicts.load(), kThreads * kPer / 4);
   for (int t = 0; t < kThreads; ++t)
     for (int i = 0; i < kPer; ++i) {
-      auto got = store_->get_comment(uid(1, static_cast<uint32_t>(t * 1000 + i)), {});
+      auto got = commentd::testing::run_sync(store_->get_comment(uid(1, static_cast<uint32_t>(t * 1000 + i)), {}));
       ASSERT_TRUE(got.ok());
       EXPECT_EQ(got->has_value(), i % 4 != 3);
     }
-  auto m = store_->get_metrics({shared}, {});
+  auto m = commentd::testing::run_sync(store_->get_metrics({shared}, {}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].likes, ok.load());
   auto ops = store_->read_ops(0, 100000);
@@ -189,7 +190,7 @@ TEST_F(RocksStoreTest, CounterDeltasAddAndLastUpdatedTakesMax) {
     ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
   }
   auto check = [&] {
-    auto m = store_->get_metrics({c1, c2, uid(1, 3)}, {});
+    auto m = commentd::testing::run_sync(store_->get_metrics({c1, c2, uid(1, 3)}, {}));
     ASSERT_TRUE(m.ok());
     ASSERT_EQ(m->size(), 3u);
     EXPECT_EQ((*m)[0].likes, 4);
@@ -200,7 +201,7 @@ TEST_F(RocksStoreTest, CounterDeltasAddAndLastUpdatedTakesMax) {
     EXPECT_EQ((*m)[1].last_updated, 50);
     EXPECT_EQ((*m)[2].likes, 0);  // never written: zeros
     EXPECT_EQ((*m)[2].last_updated, 0);
-    auto v = store_->get_video_stats(kVideo, {});
+    auto v = commentd::testing::run_sync(store_->get_video_stats(kVideo, {}));
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->comments_count, 3);
     EXPECT_EQ(v->reactions_count, 9);
@@ -209,7 +210,7 @@ TEST_F(RocksStoreTest, CounterDeltasAddAndLastUpdatedTakesMax) {
   check();
   reopen();  // the merge operator is applied to what was persisted too
   check();
-  auto none = store_->get_video_stats(kOtherVideo, {});
+  auto none = commentd::testing::run_sync(store_->get_video_stats(kOtherVideo, {}));
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->comments_count, 0);
 }
@@ -295,7 +296,7 @@ TEST_F(RocksStoreTest, ConsumerPositionAndPrecondition) {
   auto other = store_->consumer_pos("someone-else");
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(*other, 0u);
-  auto m = store_->get_metrics({uid(1, 1)}, {});
+  auto m = commentd::testing::run_sync(store_->get_metrics({uid(1, 1)}, {}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].likes, 2);  // the stale move wrote nothing
   reopen();
@@ -363,7 +364,7 @@ TEST_F(RocksStoreTest, QueueOverflowIsOverloadedDeterministic) {
   EXPECT_EQ(refused.size(), 3u);
   ASSERT_EQ(accepted.size(), 2u);
   for (auto& f : accepted) EXPECT_TRUE(f.get().ok());
-  auto g = store_->get_comment(uid(1, 4), {});
+  auto g = commentd::testing::run_sync(store_->get_comment(uid(1, 4), {}));
   ASSERT_TRUE(g.ok());
   EXPECT_FALSE(g->has_value());
 }

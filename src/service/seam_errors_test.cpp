@@ -1,0 +1,178 @@
+// How CommentService uses its PageCache and RateLimiter seams when they fail or hold back:
+// a cache error is a miss (never a failed read or write), a limiter error follows
+// limits.on_error, limited is 429 with Retry-After, and a miss whose fill lease is held
+// elsewhere still answers from storage. The failing seams are fakes: the memory
+// implementations cannot fail.
+#include <gtest/gtest.h>
+
+#include "service/comment_service.h"
+#include "store/rocks/rocks_store.h"
+#include "testing/run_sync.h"
+#include "testing/temp_store.h"
+
+namespace commentd::service {
+namespace {
+
+// Every call fails, as a Redis cache does when Redis is down.
+class FailingCache final : public cache::PageCache {
+ public:
+  asio::awaitable<Result<cache::Lookup>> lookup(Uuid, std::string, Deadline) override {
+    ++lookups;
+    co_return Error(Errc::unavailable, "cache down");
+  }
+  asio::awaitable<Status> put(Uuid, std::string, uint64_t, cache::PagePtr, Deadline) override {
+    ++puts;
+    co_return Error(Errc::unavailable, "cache down");
+  }
+  asio::awaitable<Status> bump_video(Uuid, Deadline) override {
+    ++bumps;
+    co_return Error(Errc::unavailable, "cache down");
+  }
+  int lookups = 0, puts = 0, bumps = 0;
+};
+
+// Always a miss whose fill lease another node holds.
+class LeasedElsewhereCache final : public cache::PageCache {
+ public:
+  asio::awaitable<Result<cache::Lookup>> lookup(Uuid, std::string, Deadline) override {
+    ++lookups;
+    co_return cache::Lookup{.page = nullptr, .version = 7, .stale = false, .fill = false};
+  }
+  asio::awaitable<Status> put(Uuid, std::string, uint64_t, cache::PagePtr, Deadline) override {
+    ++puts;
+    co_return ok_status();
+  }
+  asio::awaitable<Status> bump_video(Uuid, Deadline) override { co_return ok_status(); }
+  int lookups = 0, puts = 0;
+};
+
+class FailingLimiter final : public limit::RateLimiter {
+ public:
+  asio::awaitable<limit::Decision> check(std::string subject, limit::Action, Deadline) override {
+    last_subject = subject;
+    co_return limit::Decision{limit::Outcome::error, 0, "redis timeout"};
+  }
+  std::string last_subject;
+};
+
+class SeamErrorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = *testing::open_temp_store(dir_, /*sync_writes=*/false); }
+  void TearDown() override {
+    svc_.reset();
+    store_.reset();
+  }
+  void make(cache::PageCache& c, limit::RateLimiter& l, ServiceOptions so = {}) {
+    svc_ = std::make_unique<CommentService>(*store_, c, l, clock_, ids_, overlay_, so);
+  }
+  Result<std::string> create(const Actor& a, const Uuid& video, std::string text) {
+    return testing::run_sync(svc_->create_comment(a, video, std::move(text), std::nullopt, kNever));
+  }
+  Result<std::string> list(const Uuid& video) {
+    return testing::run_sync(
+        svc_->list_comments(Actor{}, ListRequest{video, SortOrder::newest, 20, std::nullopt}, kNever));
+  }
+
+  const Deadline kNever = Deadline::never();
+  testing::TempDir dir_{"seams"};
+  ManualClock clock_;
+  UuidGenerator ids_{clock_, 1};
+  std::unique_ptr<store::rocks::RocksStore> store_;
+  ReactionOverlay overlay_;
+  std::unique_ptr<CommentService> svc_;
+};
+
+TEST_F(SeamErrorsTest, CacheErrorIsAMissNeverAFailure) {
+  FailingCache cache;
+  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  make(cache, *limiter);
+  Actor author{ids_.next(), false};
+  Actor mod{ids_.next(), true};
+  Uuid video = ids_.next();
+  auto created = create(author, video, "hello");
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  Uuid cid = *Uuid::parse(created->substr(7, 36));
+
+  for (int i = 0; i < 2; ++i) {
+    auto page = list(video);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    EXPECT_NE(page->find("hello"), std::string::npos) << *page;
+  }
+  EXPECT_EQ(svc_->stats().cache_misses.load(), 2u);
+  EXPECT_EQ(svc_->stats().cache_hits.load(), 0u);
+  EXPECT_EQ(cache.puts, 0) << "no version was seen, so nothing may be filled";
+
+  // A write whose invalidation fails still succeeds: it is durable already.
+  auto hidden = testing::run_sync(svc_->set_status(mod, cid, CommentStatus::hidden, kNever));
+  ASSERT_TRUE(hidden.ok()) << hidden.error().message;
+  EXPECT_EQ(cache.bumps, 1);
+  auto page = list(video);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->find("hello"), std::string::npos) << *page;
+  EXPECT_EQ(svc_->stats().cache_errors.load(), 4u);  // 3 lookups + 1 bump
+}
+
+TEST_F(SeamErrorsTest, MissWithTheLeaseElsewhereStillAnswersAndDoesNotFill) {
+  LeasedElsewhereCache cache;
+  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  make(cache, *limiter);
+  Uuid video = ids_.next();
+  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "first").ok());
+  auto page = list(video);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_NE(page->find("first"), std::string::npos);
+  EXPECT_GT(cache.lookups, 1) << "looked again before reading storage";
+  EXPECT_EQ(cache.puts, 0) << "only the lease holder fills";
+}
+
+TEST_F(SeamErrorsTest, LimiterErrorFailsOpenByDefault) {
+  auto cache = cache::make_memory_cache({}, clock_);
+  FailingLimiter limiter;
+  make(*cache, limiter);
+  Actor a{ids_.next(), false};
+  auto r = create(a, ids_.next(), "through");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(limiter.last_subject, "u:" + a.user_id->str());
+  EXPECT_EQ(svc_->stats().limiter_errors.load(), 1u);
+  EXPECT_EQ(svc_->stats().rate_limited.load(), 0u);
+}
+
+TEST_F(SeamErrorsTest, LimiterErrorFailsClosedWhenConfigured) {
+  auto cache = cache::make_memory_cache({}, clock_);
+  FailingLimiter limiter;
+  ServiceOptions so;
+  so.on_limiter_error = LimiterErrorPolicy::closed;
+  make(*cache, limiter, so);
+  Uuid video = ids_.next();
+  auto r = create(Actor{ids_.next(), false}, video, "refused");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_EQ(r.error().client_code(), "rate_limiter_unavailable");
+  EXPECT_GE(r.error().retry_after_s, 1);
+  auto page = list(video);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->find("refused"), std::string::npos) << "nothing was written";
+  // Reactions are checked the same way.
+  auto react = testing::run_sync(
+      svc_->react(Actor{ids_.next(), false}, ids_.next(), ReactionType::like, kNever));
+  ASSERT_FALSE(react.ok());
+  EXPECT_EQ(react.error().code, Errc::unavailable);
+}
+
+TEST_F(SeamErrorsTest, LimitedIs429WithRetryAfter) {
+  auto cache = cache::make_memory_cache({}, clock_);
+  auto limiter = limit::make_memory_limiter({1, 60'000}, {0, 60'000}, clock_);
+  make(*cache, *limiter);
+  Actor a{ids_.next(), false};
+  ASSERT_TRUE(create(a, ids_.next(), "one").ok());
+  auto r = create(a, ids_.next(), "two");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::rate_limited);
+  EXPECT_EQ(r.error().retry_after_s, 60);
+  EXPECT_EQ(svc_->stats().rate_limited.load(), 1u);
+  // Another user has their own budget.
+  EXPECT_TRUE(create(Actor{ids_.next(), false}, ids_.next(), "three").ok());
+}
+
+}  // namespace
+}  // namespace commentd::service

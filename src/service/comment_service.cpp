@@ -17,8 +17,7 @@ CommentService::CommentService(store::Store& store, asio::thread_pool& read_pool
       clock_(clock),
       ids_(ids),
       overlay_(overlay),
-      opts_(std::move(opts)),
-      recent_writers_(clock, opts_.page_ttl_ms) {}
+      opts_(std::move(opts)) {}
 
 Status CommentService::check_rate(const Actor& actor, limit::Action a) {
   auto d = limiter_.check(*actor.user_id, a);

@@ -564,7 +564,7 @@ Status RocksStore::bus_write(const std::vector<BusOp>& ops, bool sync) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = sync && opts_.sync_writes;
-  auto st = db_->Write(wo, &wb);
+  auto st = write(wo, &wb);  // through the writer's path: arms the WAL's no-space recovery
   if (!st.ok()) return storage_error(st);
   return ok_status();
 }

@@ -41,7 +41,8 @@ const std::string kContent =
 
 // The WriteSet CommentService::create_comment builds for a new top-level comment (see
 // src/service/comment_service.cpp): the row, the video index entry, the hourly bucket
-// entry, its zeroed metrics, the video's comments_count +1, and the "created" outbox event.
+// entry, its zeroed metrics, the video's comments_count +1, the "created" outbox event and
+// the author's read-your-writes mark.
 store::WriteSet create_comment_write_set(const Comment& c, const std::string& topic) {
   store::WriteSet ws;
   ws.preconditions.push_back(store::CommentAt{c.id, 0});
@@ -50,8 +51,9 @@ store::WriteSet create_comment_write_set(const Comment& c, const std::string& to
   ws.mutations.push_back(store::BucketPut{c.video_id, time_bucket(c.created_at), c.created_at, c.id});
   ws.mutations.push_back(store::MetricsDelta{c.id, 0, 0, 0, c.created_at});
   ws.mutations.push_back(store::StatsDelta{c.video_id, 1, 0, c.created_at});
-  ws.mutations.push_back(store::AppendOutbox{topic, c.id.str(),
-                                             events::comment_event_json("created", c, c.created_at)});
+  ws.mutations.push_back(store::AppendOutbox{topic, c.video_id.str(),
+                                             events::comment_event_json(c.id, 1, "created", c, c.created_at)});
+  ws.mutations.push_back(store::RecentWrite{c.video_id, c.user_id, c.created_at + 1000});
   return ws;
 }
 

@@ -1,5 +1,8 @@
 #include "app/application.h"
 
+#include "app/node_identity.h"
+#include "workers/cache_invalidation.h"
+
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
@@ -21,6 +24,21 @@ namespace asio = boost::asio;
 using metrics::counter_family;
 using metrics::gauge_family;
 
+namespace {
+// Closes the bus when the workers stop (it is registered before its users, so it closes
+// after them).
+class BusCloser final : public workers::Worker {
+ public:
+  explicit BusCloser(events::EventBus& bus) : bus_(bus) {}
+  Status start() override { return ok_status(); }
+  void stop() override { bus_.close(); }
+  std::string name() const override { return "event-bus"; }
+
+ private:
+  events::EventBus& bus_;
+};
+}  // namespace
+
 Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
 
 Application::~Application() { stop(); }
@@ -35,7 +53,10 @@ Result<uint16_t> Application::start() {
   if (!hp) return Error(Errc::bad_request, "server.listen: bad host:port '" + cfg_.server.listen + "'");
 
   std::random_device rd;
-  ids_ = std::make_unique<UuidGenerator>(clock_, (uint64_t(rd()) << 32) ^ rd());
+  auto node = resolve_node_id(cfg_.node.id, cfg_.storage.data_dir, (uint64_t(rd()) << 32) ^ rd());
+  if (!node) return node.take_error();
+  node_id_ = *node;
+  ids_ = std::make_unique<UuidGenerator>(clock_, (uint64_t(rd()) << 32) ^ rd(), node_id_);
 
   store::rocks::RocksOptions ro;
   ro.data_dir = cfg_.storage.data_dir;
@@ -58,7 +79,9 @@ Result<uint16_t> Application::start() {
   so.max_content_bytes = cfg_.limits.max_content_bytes;
   so.max_reply_depth = static_cast<uint32_t>(cfg_.limits.max_reply_depth);
   so.max_pending_ops = cfg_.workers.reaction_batch.max_pending_ops;
+  so.node_id = node_id_;
   so.comments_topic = cfg_.pulsar.topics.comments;
+  so.reactions_topic = cfg_.pulsar.topics.reactions;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
@@ -96,11 +119,33 @@ Result<uint16_t> Application::start() {
   auto unowned = [](workers::Worker* p) { return std::shared_ptr<workers::Worker>(p, [](workers::Worker*) {}); };
   auto s = workers_->register_worker(unowned(applier_.get()));
   if (!s) return s.take_error();
-  // Log retention: applied ops and old outbox events beyond storage.log_retention.
+  // The event bus (embedded: over the store), the outbox relay feeding it and its
+  // subscribers. Registered in this order, stopped in reverse: subscribers leave, the relay
+  // publishes what is left in the outbox, then the bus closes.
+  bus_ = std::make_unique<events::LocalBus>(
+      *store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
+  s = workers_->register_worker(std::make_shared<BusCloser>(*bus_));
+  if (!s) return s.take_error();
+  if (w.outbox_relay.enabled) {
+    relay_ = std::make_unique<workers::OutboxRelay>(
+        *store_, *bus_, workers::RelayOptions{.name = "outbox", .batch_size = w.outbox_relay.batch_size,
+                                              .poll_interval = w.outbox_relay.poll_interval});
+    s = workers_->register_worker(unowned(relay_.get()));
+    if (!s) return s.take_error();
+  }
+  if (w.cache_invalidation.enabled) {
+    cache_invalidation_ = workers::make_cache_invalidation(*bus_, *cache_, cfg_.pulsar.topics.comments, node_id_);
+    s = workers_->register_worker(unowned(cache_invalidation_.get()));
+    if (!s) return s.take_error();
+  }
+  // Log retention: applied ops, delivered outbox events and consumed bus messages beyond
+  // storage.log_retention. An undelivered outbox event is never trimmed.
   maintenance_ = std::make_unique<workers::Scheduler>("maintenance", clock_, std::chrono::seconds(1));
   s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
     uint64_t keep = cfg_.storage.log_retention, applied = applier_->applied_seq();
-    return store_->trim_logs(applied > keep ? applied - keep : 0, keep);
+    auto st = store_->trim_logs(applied > keep ? applied - keep : 0, relay_ ? relay_->delivered() : 0, keep);
+    if (!st) return st;
+    return bus_->trim(keep);
   });
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
@@ -170,6 +215,24 @@ Result<uint16_t> Application::start() {
       out.push_back(std::move(repairs));
       out.push_back(std::move(runs));
       out.push_back(counter_family("commentd_reconciliation_errors_total", "Reconciliation checks that failed", rs.errors.load()));
+    }
+    uint64_t outbox_last = store_->last_outbox_seq(), delivered = relay_ ? relay_->delivered() : 0;
+    out.push_back(gauge_family("commentd_outbox_depth", "Outbox events not yet delivered to the event bus",
+                               double(outbox_last - std::min(outbox_last, delivered))));
+    if (relay_) {
+      auto& rs = relay_->stats();
+      out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", rs.published.load()));
+      out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", rs.duplicates.load()));
+      out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", rs.errors.load()));
+    }
+    auto& bs = bus_->stats();
+    out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", bs.delivered.load()));
+    out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", bs.redelivered.load()));
+    out.push_back(counter_family("commentd_bus_errors_total", "Local event bus storage errors", bs.errors.load()));
+    if (cache_invalidation_) {
+      auto& cs = cache_invalidation_->stats();
+      out.push_back(counter_family("commentd_cache_invalidation_events_total", "Comment events handled by the cache-invalidation subscriber", cs.handled.load()));
+      out.push_back(counter_family("commentd_cache_invalidation_duplicates_total", "Comment events seen again (by event id) and skipped", cs.duplicates.load()));
     }
     out.push_back(gauge_family("commentd_activity_tracked_keys", "Comments and videos with recent activity", activity_->size()));
     out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));

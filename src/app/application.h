@@ -13,6 +13,7 @@
 #include "auth/jwt.h"
 #include "cache/page_cache.h"
 #include "config/config.h"
+#include "events/local/local_bus.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "limit/rate_limiter.h"
@@ -20,7 +21,9 @@
 #include "service/comment_service.h"
 #include "store/rocks/rocks_store.h"
 #include "workers/activity_tracker.h"
+#include "workers/event_subscriber.h"
 #include "workers/metrics_worker.h"
+#include "workers/outbox_relay.h"
 #include "workers/reaction_applier.h"
 #include "workers/worker_manager.h"
 
@@ -53,6 +56,10 @@ class Application {
   std::unique_ptr<workers::ActivityTracker> activity_;
   std::unique_ptr<workers::MetricsWorker> reconciler_;
   std::unique_ptr<workers::Scheduler> maintenance_;
+  uint16_t node_id_ = 0;
+  std::unique_ptr<events::LocalBus> bus_;
+  std::unique_ptr<workers::OutboxRelay> relay_;
+  std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;
   std::unique_ptr<auth::JwtVerifier> jwt_;
   std::unique_ptr<metrics::Metrics> metrics_;

@@ -154,16 +154,36 @@ struct TrendingConfig {
   bool operator==(const TrendingConfig&) const = default;
 };
 
+struct OutboxRelayConfig {
+  bool enabled = true;
+  size_t batch_size = 256;
+  milliseconds poll_interval{5};
+  bool operator==(const OutboxRelayConfig&) const = default;
+};
+
+struct CacheInvalidationConfig {
+  bool enabled = true;
+  bool operator==(const CacheInvalidationConfig&) const = default;
+};
+
 struct WorkersConfig {
   MetricsReconciliationConfig metrics_reconciliation;
   ReactionBatchConfig reaction_batch;
   TiersConfig tiers;
   TrendingConfig trending;
+  OutboxRelayConfig outbox_relay;
+  CacheInvalidationConfig cache_invalidation;
   bool operator==(const WorkersConfig&) const = default;
+};
+
+struct NodeConfig {
+  int id = 0;  // 1..1023; 0 = derived once and kept in the data dir
+  bool operator==(const NodeConfig&) const = default;
 };
 
 // A default-constructed Config is the schema's defaults: the embedded engine.
 struct Config {
+  NodeConfig node;
   ServerConfig server;
   LogConfig log;
   StorageConfig storage;

@@ -18,6 +18,10 @@ constexpr std::string_view kOnError[] = {"open", "closed"};
 
 // Document order of docs/config-schema.md. Bounds the schema leaves open are chosen here.
 const KeySpec kKeys[] = {
+    // node
+    {.path = "node.id", .field = [](Config& c) -> auto& { return c.node.id; },
+     .default_text = "0", .min = 0, .max = 1023,
+     .description = "this node's id in ids, LWW tie-breaks and the relay's producer name; 0 = derive once, keep in data_dir"},
     // server
     {.path = "server.listen", .field = [](Config& c) -> auto& { return c.server.listen; },
      .default_text = R"("127.0.0.1:8080")",
@@ -268,6 +272,23 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.workers.trending.min_events; },
      .default_text = "300", .min = 1, .max = 100000000,
      .description = "events in the window that make a video trending"},
+    // workers.outbox_relay
+    {.path = "workers.outbox_relay.enabled",
+     .field = [](Config& c) -> auto& { return c.workers.outbox_relay.enabled; },
+     .default_text = "true", .description = "relay the outbox to the event bus (else it only grows)"},
+    {.path = "workers.outbox_relay.batch_size",
+     .field = [](Config& c) -> auto& { return c.workers.outbox_relay.batch_size; },
+     .default_text = "256", .min = 1, .max = 100000,
+     .description = "outbox events published per round at most"},
+    {.path = "workers.outbox_relay.poll_interval",
+     .field = [](Config& c) -> auto& { return c.workers.outbox_relay.poll_interval; },
+     .default_text = "5ms", .min = 1 * kMs, .max = 10 * kSec,
+     .description = "an idle relay looks at the outbox again after this long"},
+    // workers.cache_invalidation
+    {.path = "workers.cache_invalidation.enabled",
+     .field = [](Config& c) -> auto& { return c.workers.cache_invalidation.enabled; },
+     .default_text = "true",
+     .description = "bump cached pages of videos edited, deleted or moderated on other nodes (a bus subscriber)"},
 };
 
 std::string quote(std::string_view s) {

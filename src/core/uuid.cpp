@@ -61,7 +61,12 @@ size_t UuidHash::operator()(const Uuid& u) const noexcept {
   return static_cast<size_t>(a * 0x9E3779B97F4A7C15ULL ^ b);
 }
 
-UuidGenerator::UuidGenerator(const Clock& clock, uint64_t seed) : clock_(clock), rng_(seed) {}
+UuidGenerator::UuidGenerator(const Clock& clock, uint64_t seed, uint16_t node_id)
+    : clock_(clock), node_id_(static_cast<uint16_t>(node_id & 0x3FF)), rng_(seed) {}
+
+uint16_t UuidGenerator::node_of(const Uuid& u) {
+  return static_cast<uint16_t>((u.bytes[8] & 0x3F) << 4 | u.bytes[9] >> 4);
+}
 
 Uuid UuidGenerator::next() {
   std::lock_guard lk(mu_);
@@ -82,6 +87,10 @@ Uuid UuidGenerator::next() {
   uint64_t r = rng_();
   for (int i = 8; i < 16; ++i) u.bytes[i] = static_cast<uint8_t>(r >> (8 * (i - 8)));
   u.bytes[8] = static_cast<uint8_t>(0x80 | (u.bytes[8] & 0x3F));
+  if (node_id_) {
+    u.bytes[8] = static_cast<uint8_t>(0x80 | (node_id_ >> 4));
+    u.bytes[9] = static_cast<uint8_t>((node_id_ & 0xF) << 4 | (u.bytes[9] & 0x0F));
+  }
   return u;
 }
 

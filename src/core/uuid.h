@@ -32,14 +32,19 @@ struct UuidHash {
 };
 
 // Thread-safe. Ids from one generator are strictly increasing, even when the clock stalls or
-// steps back.
+// steps back. With a node id (1..1023), the first 10 bits of rand_b carry it, so generators
+// on distinct nodes never mint the same id; node 0 leaves rand_b wholly random.
 class UuidGenerator {
  public:
-  UuidGenerator(const Clock& clock, uint64_t seed);
+  UuidGenerator(const Clock& clock, uint64_t seed, uint16_t node_id = 0);
   Uuid next();
+  uint16_t node_id() const { return node_id_; }
+  // The node id carried by an id minted with a node id (0 when none).
+  static uint16_t node_of(const Uuid& u);
 
  private:
   const Clock& clock_;
+  const uint16_t node_id_;
   std::mutex mu_;
   std::mt19937_64 rng_;   // GUARDED_BY(mu_)
   TimeMs last_ms_ = 0;    // GUARDED_BY(mu_)

@@ -201,3 +201,25 @@ TEST(UuidGeneratorTest, SeedDeterminesIds) {
 
 }  // namespace
 }  // namespace commentd
+
+namespace commentd {
+namespace {
+
+TEST(UuidNodeTest, NodeIdIsCarriedAndDistinctNodesNeverCollide) {
+  ManualClock clock(1'700'000'000'000);
+  // Same seed, same clock: only the node id differs.
+  UuidGenerator a(clock, 5, 1), b(clock, 5, 1023), none(clock, 5);
+  for (int i = 0; i < 1000; ++i) {
+    Uuid x = a.next(), y = b.next();
+    EXPECT_NE(x, y);
+    EXPECT_EQ(UuidGenerator::node_of(x), 1);
+    EXPECT_EQ(UuidGenerator::node_of(y), 1023);
+    EXPECT_EQ(x.bytes[6] >> 4, 7) << "still a UUIDv7";
+    EXPECT_EQ(x.bytes[8] >> 6, 2) << "still the RFC 9562 variant";
+  }
+  EXPECT_EQ(a.node_id(), 1);
+  EXPECT_EQ(none.node_id(), 0);
+}
+
+}  // namespace
+}  // namespace commentd

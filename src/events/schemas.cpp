@@ -1,30 +1,91 @@
 #include "events/schemas.h"
 
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 namespace commentd::events {
 
-std::string comment_event_json(std::string_view event_type, const Comment& c, TimeMs at) {
+namespace {
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+void str(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+}  // namespace
+
+std::string comment_event_json(const Uuid& event_id, uint32_t node_id, std::string_view event_type,
+                               const Comment& c, TimeMs at) {
   rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  auto str = [&](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+  Writer w(sb);
   w.StartObject();
-  w.Key("event_type"); str(event_type);
-  w.Key("comment_id"); str(c.id.str());
-  w.Key("video_id"); str(c.video_id.str());
-  w.Key("user_id"); str(c.user_id.str());
-  if (event_type == "created" || event_type == "updated") { w.Key("content"); str(c.content); }
-  if (c.parent_id) { w.Key("parent_id"); str(c.parent_id->str()); }
-  w.Key("created_at"); str(format_rfc3339_ms(c.created_at));
+  w.Key("event_id"); str(w, event_id.str());
+  w.Key("event_type"); str(w, event_type);
+  w.Key("comment_id"); str(w, c.id.str());
+  w.Key("video_id"); str(w, c.video_id.str());
+  w.Key("user_id"); str(w, c.user_id.str());
+  if (event_type == "created" || event_type == "updated") { w.Key("content"); str(w, c.content); }
+  if (c.parent_id) { w.Key("parent_id"); str(w, c.parent_id->str()); }
+  w.Key("created_at"); str(w, format_rfc3339_ms(c.created_at));
   w.Key("properties");
   w.StartObject();
-  w.Key("status"); str(to_string(c.status));
+  w.Key("status"); str(w, to_string(c.status));
   w.Key("version"); w.Uint64(c.version);
-  w.Key("at"); str(format_rfc3339_ms(at));
+  w.Key("at"); str(w, format_rfc3339_ms(at));
+  w.Key("node_id"); w.Uint(node_id);
   w.EndObject();
   w.EndObject();
   return {sb.GetString(), sb.GetSize()};
+}
+
+std::string reaction_event_json(const Uuid& event_id, const ReactionOp& op) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  w.Key("event_id"); str(w, event_id.str());
+  w.Key("event_type"); str(w, op.type == ReactionType::none ? "removed" : "added");
+  w.Key("reaction_id"); str(w, op.op_id.str());
+  w.Key("comment_id"); str(w, op.comment_id.str());
+  w.Key("video_id"); str(w, op.video_id.str());
+  w.Key("user_id"); str(w, op.user_id.str());
+  w.Key("type"); str(w, to_string(op.type));
+  w.Key("created_at"); str(w, format_rfc3339_ms(op.timestamp));
+  w.Key("node_id"); w.Uint(op.node_id);
+  w.EndObject();
+  return {sb.GetString(), sb.GetSize()};
+}
+
+std::string with_position(std::string_view payload, uint64_t position) {
+  if (payload.size() < 2 || payload.front() != '{') return std::string(payload);
+  std::string out = "{\"position\":" + std::to_string(position);
+  std::string_view rest = payload.substr(1);
+  if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos && rest[rest.find_first_not_of(" \t\r\n")] != '}')
+    out += ',';
+  out += rest;
+  return out;
+}
+
+std::optional<EventHeader> parse_event_header(std::string_view payload) {
+  rapidjson::Document d;
+  d.Parse(payload.data(), payload.size());
+  if (d.HasParseError() || !d.IsObject()) return std::nullopt;
+  EventHeader h;
+  auto s = [&](const char* k) -> std::string {
+    auto it = d.FindMember(k);
+    return it != d.MemberEnd() && it->value.IsString() ? std::string(it->value.GetString(), it->value.GetStringLength())
+                                                       : std::string();
+  };
+  h.event_id = s("event_id");
+  h.event_type = s("event_type");
+  if (h.event_id.empty() || h.event_type.empty()) return std::nullopt;
+  h.video_id = Uuid::parse(s("video_id"));
+  h.comment_id = Uuid::parse(s("comment_id"));
+  auto num = [](const rapidjson::Value& v, const char* k) -> uint64_t {
+    auto it = v.FindMember(k);
+    return it != v.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
+  };
+  h.position = num(d, "position");
+  h.node_id = static_cast<uint32_t>(num(d, "node_id"));
+  if (auto p = d.FindMember("properties"); !h.node_id && p != d.MemberEnd() && p->value.IsObject())
+    h.node_id = static_cast<uint32_t>(num(p->value, "node_id"));
+  return h;
 }
 
 }  // namespace commentd::events

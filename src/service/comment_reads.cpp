@@ -106,12 +106,14 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   // The public view is shared and cached. Moderators, authors with non-public comments in
   // this video, and authors who just commented on it see more or newer: their pages are
   // built for them alone.
-  bool public_view = !actor.moderator && !(actor.user_id && recent_writers_.recent(video_id, *actor.user_id));
+  // The user's view comes from storage, not from this node's memory, so it holds on
+  // whichever node the request lands (docs/cluster.md "Read-your-writes across nodes").
+  bool public_view = !actor.moderator;
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
-    auto h = co_await store_.has_hidden(video_id, user, d);
-    if (!h) co_return h.take_error();
-    public_view = !*h;
+    auto v = co_await store_.get_user_view(video_id, user, d);
+    if (!v) co_return v.take_error();
+    public_view = !v->hidden && v->recent_until <= clock_.now_ms();
   }
 
   // (Not a ?: of two co_awaits: g++ 12 miscompiles that.)

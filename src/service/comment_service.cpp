@@ -15,8 +15,7 @@ CommentService::CommentService(store::Store& store, cache::PageCache& cache,
       clock_(clock),
       ids_(ids),
       overlay_(overlay),
-      opts_(std::move(opts)),
-      recent_writers_(clock, opts_.page_ttl_ms) {}
+      opts_(std::move(opts)) {}
 
 asio::awaitable<Status> CommentService::check_rate(const Actor& actor, limit::Action a,
                                                    Deadline d) {

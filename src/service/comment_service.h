@@ -22,7 +22,6 @@
 #include "core/model.h"
 #include "limit/rate_limiter.h"
 #include "service/reaction_overlay.h"
-#include "service/recent_writers.h"
 #include "store/store.h"
 
 namespace commentd::service {
@@ -38,7 +37,8 @@ struct ServiceOptions {
   uint32_t max_reply_depth = 1;
   uint32_t node_id = 1;
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
-  std::string comments_topic = "persistent://pavilion/comments/events";
+  std::string comments_topic = "persistent://pavilion/comments/events";    // key: video id
+  std::string reactions_topic = "persistent://pavilion/reactions/events";  // key: comment id
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
   CursorKey cursor_key;       // signs page cursors; the same on every node
   LimiterErrorPolicy on_limiter_error = LimiterErrorPolicy::open;
@@ -148,7 +148,6 @@ class CommentService {
   ReactionOverlay& overlay_;
   const ServiceOptions opts_;
   ServiceStats stats_;
-  RecentWriters recent_writers_;
   std::function<void()> on_op_appended_;
   std::function<uint64_t()> applied_seq_;
   std::function<std::pair<bool, Tier>(const Uuid&)> video_tier_;

@@ -95,8 +95,9 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
     ws.mutations.push_back(store::BucketPut{video_id, time_bucket(c.created_at), c.created_at, c.id});
     ws.mutations.push_back(store::MetricsDelta{c.id, 0, 0, 0, c.created_at});
     count_transition(ws, c, false, true, c.created_at);
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
-                                               events::comment_event_json("created", c, c.created_at)});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
+                                               events::comment_event_json(ids_.next(), opts_.node_id, "created", c, c.created_at)});
+    ws.mutations.push_back(store::RecentWrite{video_id, c.user_id, c.created_at + opts_.page_ttl_ms});
 
     if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
@@ -107,8 +108,8 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       }
       co_return r.take_error();
     }
-    // No version bump: see service/recent_writers.h.
-    recent_writers_.wrote(video_id, c.user_id);
+    // No version bump: a new comment reaches others' cached pages within page_ttl, and its
+    // author reads fresh pages of the video until then, on any node (the RecentWrite mark).
     if (on_activity_) on_activity_(video_id, c.parent_id);
     co_return comment_json(c, CommentMetrics{}, ReactionType::none);
   }
@@ -137,8 +138,11 @@ asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, U
     WriteSet ws;
     ws.preconditions.push_back(store::CommentAt{id, c.version - 1});
     ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
-                                               events::comment_event_json("updated", c, now)});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
+                                               events::comment_event_json(ids_.next(), opts_.node_id, "updated", c, now)});
+    // Other nodes' caches are bumped by their cache-invalidation subscribers; until then the
+    // author reads this video fresh wherever the request lands.
+    ws.mutations.push_back(store::RecentWrite{c.video_id, c.user_id, now + opts_.page_ttl_ms});
     if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
@@ -186,8 +190,10 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id, Dea
     c.content.clear();
     ++c.version;
     ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
-                                               events::comment_event_json("deleted", c, now)});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
+                                               events::comment_event_json(ids_.next(), opts_.node_id, "deleted", c, now)});
+    if (!actor.moderator)
+      ws.mutations.push_back(store::RecentWrite{c.video_id, *actor.user_id, now + opts_.page_ttl_ms});
     if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
@@ -225,8 +231,8 @@ asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uui
     c.updated_at = now;
     ++c.version;
     ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.id.str(),
-                                               events::comment_event_json("status_changed", c, now)});
+    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
+                                               events::comment_event_json(ids_.next(), opts_.node_id, "status_changed", c, now)});
     if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
     auto r = co_await store::commit(store_, std::move(ws));
     if (!r) {
@@ -261,6 +267,9 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   op.node_id = opts_.node_id;
   WriteSet ws;
   ws.mutations.push_back(store::AppendReactionOp{op});
+  ws.mutations.push_back(store::AppendOutbox{opts_.reactions_topic, comment_id.str(),
+                                             events::reaction_event_json(ids_.next(), op)});
+  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type});
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   if (!r) co_return r.take_error();

@@ -58,6 +58,13 @@ struct BucketPut { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id
 // Counts `user`'s non-public comments in `video` (so their lists skip the shared cache):
 // set=true adds one, set=false removes one. REQUIRES: calls balance per comment.
 struct HiddenMark { Uuid video_id; Uuid user_id; Uuid id; bool set; };
+// Read-your-writes across nodes (docs/cluster.md): `user` wrote to `video` and reads it
+// fresh, bypassing the shared page cache, until `until` (the max of all marks is kept).
+struct RecentWrite { Uuid video_id; Uuid user_id; TimeMs until; };
+// The user's entry in the reactions-by-video access path, written with the reaction op so
+// the user reads their reaction on any node before the applier has applied it. The applier
+// rewrites it with the register's winner when it applies the op.
+struct UserReactionPut { Uuid video_id; Uuid user_id; Uuid comment_id; ReactionType type; };
 // Counter deltas (the plan's counter columns); last_updated takes the max.
 struct MetricsDelta { Uuid comment_id; int64_t likes = 0, dislikes = 0, replies = 0; TimeMs at = 0; };
 struct StatsDelta { Uuid video_id; int64_t comments = 0, reactions = 0; TimeMs at = 0; };
@@ -76,7 +83,7 @@ struct SetConsumerPos { std::string consumer; uint64_t seq; };
 using Mutation = std::variant<PutComment, IndexPut, IndexDelete, BucketPut,
                               HiddenMark, MetricsDelta, StatsDelta,
                               PutReaction, PutReactionEvent, AppendReactionOp, AppendOutbox,
-                              SetConsumerPos>;
+                              SetConsumerPos, RecentWrite, UserReactionPut>;
 
 // The comment row must be at `version` (0 = must not exist, or be absent).
 struct CommentAt { Uuid id; uint64_t version; };
@@ -87,6 +94,14 @@ using Precondition = std::variant<CommentAt, ConsumerAt>;
 struct WriteSet {
   std::vector<Precondition> preconditions;
   std::vector<Mutation> mutations;
+};
+
+// One outbox entry, decoded (the relay's input).
+struct OutboxEntry {
+  uint64_t seq = 0;  // position in the outbox: strictly increasing, never reused
+  std::string topic;
+  std::string key;
+  std::string payload;
 };
 
 struct CommitResult {
@@ -118,6 +133,10 @@ class Store {
   // The registers of arbitrary (comment, user) pairs (the reaction applier). Blocking.
   virtual Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) = 0;
+  // What decides whether `user` reads `video` through the shared page cache: has the user
+  // non-public comments there, and until when is a recent write of theirs to be read fresh.
+  struct UserView { bool hidden = false; TimeMs recent_until = 0; };
+  virtual asio::awaitable<Result<UserView>> get_user_view(Uuid video_id, Uuid user_id, Deadline d) = 0;
 
   // Stored counters and a recount from the source of truth, read at one snapshot, so the
   // difference is exactly the drift (reconciliation). Blocking.
@@ -133,6 +152,10 @@ class Store {
   virtual Result<std::vector<ReactionOp>> read_ops(uint64_t after_seq, size_t max) = 0;
   virtual Result<uint64_t> consumer_pos(const std::string& consumer) = 0;
   virtual uint64_t last_op_seq() const = 0;
+  // The outbox after `seq`, at most `max` entries, in seq order. Blocking.
+  virtual Result<std::vector<OutboxEntry>> read_outbox_entries(uint64_t after_seq, size_t max) = 0;
+  // The newest outbox seq handed out and durable (0 if none).
+  virtual uint64_t last_outbox_seq() const = 0;
 
   virtual void commit(WriteSet ws, CommitCallback done) = 0;
 
@@ -142,9 +165,12 @@ class Store {
   // Blocking.
   virtual Status commit_owned(WriteSet ws) = 0;
 
-  // Retention: drops op-log entries up to `op_seq_upto` (REQUIRES: all applied) and all but
-  // the newest `outbox_keep` outbox events. Blocking.
-  virtual Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) = 0;
+  // Retention: drops op-log entries up to `op_seq_upto` (REQUIRES: all applied) and outbox
+  // events up to `outbox_delivered_upto` (the relay's delivered position) except the newest
+  // `outbox_keep` of the outbox. Never drops an outbox event above `outbox_delivered_upto`.
+  // Blocking.
+  virtual Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_delivered_upto,
+                           uint64_t outbox_keep) = 0;
 
   // Stops the writer after draining queued commits; later commits fail with unavailable.
   virtual void close() = 0;

@@ -117,7 +117,13 @@ Result<size_t> ReactionApplier::apply_once() {
     RegisterKey k{op.comment_id, op.user_id};
     const ReactionRow* prev = set.find(k);
     ReactionType before = prev ? prev->type : ReactionType::none;
-    if (!set.add(op)) { ++ignored; continue; }
+    if (!set.add(op)) {
+      // Lost the LWW race. Its request already wrote the user's reactions-by-video entry
+      // (UserReactionPut): put the register's winner back there.
+      ++ignored;
+      changed.try_emplace(k, *set.find(k), op.video_id);
+      continue;
+    }
     changed[k] = {*set.find(k), op.video_id};
     auto d = transition(before, op.type);
     if (d.likes || d.dislikes) {

@@ -390,5 +390,28 @@ TEST_F(ReactionApplierTest, StartRestoresUnappliedOpsToTheOverlay) {
   EXPECT_FALSE(overlay_->find(comment(0), user(7)).has_value());
 }
 
+// The request path writes the user's reactions-by-video entry with the op (read-your-writes
+// on any node). An op that then loses the LWW race must not leave its type there: the
+// applier puts the register's winner back.
+TEST_F(ReactionApplierTest, ALosingOpsUserEntryIsPutBackToTheWinner) {
+  auto mine = [&] {
+    auto r = store_->get_reactions(kVideo, user(1), {comment(0)}, {});
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? (*r)[0] : ReactionType::none;
+  };
+  react(0, 1, ReactionType::like, 2000);
+  apply_all();
+  EXPECT_EQ(mine(), ReactionType::like);
+  // A dislike stamped earlier (another node's clock) arrives later, with its entry.
+  react(0, 1, ReactionType::dislike, 1500);
+  store::WriteSet ws;
+  ws.mutations.push_back(store::UserReactionPut{kVideo, user(1), comment(0), ReactionType::dislike});
+  ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
+  EXPECT_EQ(mine(), ReactionType::dislike);  // what its user sees until it is applied
+  apply_all();
+  EXPECT_EQ(mine(), ReactionType::like) << "the LWW loser's type stayed in the user's entry";
+  expect_counts(0, 1, 0);
+}
+
 }  // namespace
 }  // namespace commentd::workers

@@ -35,7 +35,7 @@ inline std::optional<Error> read_error(const rocksdb::Status& s) {
 }
 
 inline const std::string kConsumerPrefix = "consumer/";
-inline constexpr size_t kHiddenSlots = 2;  // count, (unused max slot)
+inline constexpr size_t kHiddenSlots = 2;  // count of non-public comments, recent-write mark (max)
 // The last sequence handed out per log, written with every group that appends: a trimmed
 // (even empty) log still resumes after it, so a sequence is never reused.
 inline const std::string kOpSeqKey = "seq/reaction_ops";

@@ -26,7 +26,7 @@ const char* const kCfNames[kCfCount] = {
     "default",        "comments",        "comments_by_video", "replies",
     "comments_by_video_bucketed",        "reactions",         "comment_metrics",
     "video_stats",    "reaction_events", "reaction_ops",      "outbox",
-    "hidden_by_user", "user_reactions_by_video"};
+    "hidden_by_user", "user_reactions_by_video", "local_bus"};
 
 // Adds every slot but the last, which keeps the max (last_updated).
 class CounterMerge final : public rocksdb::AssociativeMergeOperator {
@@ -226,6 +226,10 @@ asio::awaitable<Result<bool>> RocksStore::has_hidden(Uuid video_id, Uuid user_id
   return on_reader(d, [this, video_id, user_id] { return read_has_hidden(video_id, user_id); });
 }
 
+asio::awaitable<Result<Store::UserView>> RocksStore::get_user_view(Uuid video_id, Uuid user_id, Deadline d) {
+  return on_reader(d, [this, video_id, user_id] { return read_user_view(video_id, user_id); });
+}
+
 // ---------------------------------------------------------------------------------- reads
 
 Result<std::optional<Comment>> RocksStore::read_comment(const Uuid& id) {
@@ -408,6 +412,16 @@ Result<bool> RocksStore::read_has_hidden(const Uuid& video_id, const Uuid& user_
   return slots[0] > 0;
 }
 
+Result<Store::UserView> RocksStore::read_user_view(const Uuid& video_id, const Uuid& user_id) {
+  std::string v;
+  auto st = db_->Get(read_options(), cf(kHiddenByUser), pair_key(video_id, user_id), &v);
+  if (auto e = read_error(st)) return *e;
+  if (!st.ok()) return UserView{};
+  int64_t slots[kHiddenSlots];
+  decode_counters(v, slots, kHiddenSlots);
+  return UserView{slots[0] > 0, slots[1]};
+}
+
 Result<std::optional<Store::CommentRecount>> RocksStore::recount_comment(const Uuid& id) {
   const rocksdb::Snapshot* snap = db_->GetSnapshot();
   struct Release {
@@ -561,6 +575,63 @@ Result<std::vector<std::pair<uint64_t, std::string>>> RocksStore::read_outbox(ui
   std::vector<std::pair<uint64_t, std::string>> out;
   for (it->Seek(k); it->Valid() && out.size() < max; it->Next())
     out.emplace_back(get_u64be(sv(it->key())), it->value().ToString());
+  if (auto e = read_error(it->status())) return *e;
+  return out;
+}
+
+Result<std::vector<OutboxEntry>> RocksStore::read_outbox_entries(uint64_t after_seq, size_t max) {
+  auto raw = read_outbox(after_seq, max);
+  if (!raw) return raw.take_error();
+  std::vector<OutboxEntry> out;
+  out.reserve(raw->size());
+  for (auto& [seq, v] : *raw) {
+    // topic_len(8) topic key_len(8) key payload (see encode() in rocks_writer.cpp)
+    std::string_view in(v);
+    auto take = [&](std::string& dst) -> bool {
+      if (in.size() < 8) return false;
+      uint64_t n = get_u64be(in);
+      in.remove_prefix(8);
+      if (in.size() < n) return false;
+      dst.assign(in.substr(0, n));
+      in.remove_prefix(n);
+      return true;
+    };
+    OutboxEntry e;
+    e.seq = seq;
+    if (!take(e.topic) || !take(e.key))
+      return Error(Errc::internal, "storage: corrupt outbox entry " + std::to_string(seq), "storage_error");
+    e.payload.assign(in);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status RocksStore::bus_write(const std::vector<BusOp>& ops, bool sync) {
+  rocksdb::WriteBatch wb;
+  for (auto& op : ops) {
+    switch (op.kind) {
+      case BusOp::put: wb.Put(cf(kBus), op.key, op.value); break;
+      case BusOp::del: wb.Delete(cf(kBus), op.key); break;
+      case BusOp::del_range: wb.DeleteRange(cf(kBus), op.key, op.value); break;
+    }
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync && opts_.sync_writes;
+  auto st = write(wo, &wb);  // through the writer's path: arms the WAL's no-space recovery
+  if (!st.ok()) return storage_error(st);
+  return ok_status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RocksStore::bus_scan(const std::string& from,
+                                                                            const std::string& to,
+                                                                            size_t max) {
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(to);
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kBus)));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (it->Seek(from); it->Valid() && out.size() < max; it->Next())
+    out.emplace_back(it->key().ToString(), it->value().ToString());
   if (auto e = read_error(it->status())) return *e;
   return out;
 }

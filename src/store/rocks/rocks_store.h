@@ -77,8 +77,9 @@ enum Cf : size_t {
   kReactionEvents,       // reaction_events: comment + desc(created_at) + reaction_id
   kReactionOps,          // the durable op log: seq -> op
   kOutbox,               // domain events waiting for the bus: seq -> event
-  kHiddenByUser,         // added: video + user -> count of the user's non-public comments
+  kHiddenByUser,         // added: video + user -> count of the user's non-public comments, recent-write mark (max)
   kUserReactions,        // added: video + user + comment -> type, a user's reactions by video
+  kBus,                  // the local event bus's topics and cursors (events/local), its own keys
   kCfCount
 };
 
@@ -98,6 +99,7 @@ class RocksStore final : public Store {
   asio::awaitable<Result<bool>> has_hidden(Uuid video_id, Uuid user_id, Deadline d) override;
   Result<std::vector<ReactionRow>> get_registers(
       const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
+  asio::awaitable<Result<UserView>> get_user_view(Uuid video_id, Uuid user_id, Deadline d) override;
   Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override;
   Result<VideoRecount> recount_video(const Uuid& video_id) override;
   Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after,
@@ -107,7 +109,9 @@ class RocksStore final : public Store {
   uint64_t last_op_seq() const override;
   void commit(WriteSet ws, CommitCallback done) override;
   Status commit_owned(WriteSet ws) override;
-  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) override;
+  Result<std::vector<OutboxEntry>> read_outbox_entries(uint64_t after_seq, size_t max) override;
+  uint64_t last_outbox_seq() const override { return last_outbox_seq_.load(); }
+  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_delivered_upto, uint64_t outbox_keep) override;
   void close() override;
   // Open, not closing, and RocksDB holds no background error (e.g. no space).
   bool ready() const override;
@@ -118,6 +122,19 @@ class RocksStore final : public Store {
   Result<std::vector<std::pair<uint64_t, std::string>>> read_outbox(uint64_t after_seq,
                                                                     size_t max);
   size_t queue_depth() const;
+
+  // The local event bus's storage (events/local/local_bus.h owns the key layout): an ordered
+  // key-value space of its own, written beside the writer thread. Blocking; thread-safe.
+  struct BusOp {
+    enum Kind : uint8_t { put, del, del_range } kind = put;
+    std::string key;
+    std::string value;  // put: the value; del_range: the end key (exclusive)
+  };
+  Status bus_write(const std::vector<BusOp>& ops, bool sync);
+  // Entries with from <= key < to, in key order, at most `max`.
+  Result<std::vector<std::pair<std::string, std::string>>> bus_scan(const std::string& from,
+                                                                    const std::string& to,
+                                                                    size_t max);
   StoreStats& stats() { return stats_; }
 
  private:
@@ -151,6 +168,7 @@ class RocksStore final : public Store {
   Result<std::vector<ReactionType>> read_reactions(const Uuid& video_id, const Uuid& user_id,
                                                    const std::vector<Uuid>& comment_ids);
   Result<bool> read_has_hidden(const Uuid& video_id, const Uuid& user_id);
+  Result<UserView> read_user_view(const Uuid& video_id, const Uuid& user_id);
   // Runs fn() on readers_ (unless `d` has passed) and completes on the caller's executor.
   template <class F>
   auto on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>>;

@@ -18,8 +18,9 @@ using namespace internal;
 // --------------------------------------------------------------------------------- writes
 
 // Log keys only grow, so a range below the newest entry is never written again: the
-// DeleteRange needs no coordination with the writer thread.
-Status RocksStore::trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) {
+// DeleteRange needs no coordination with the writer thread. The outbox is trimmed only up to
+// the relay's delivered position: an undelivered event is never dropped.
+Status RocksStore::trim_logs(uint64_t op_seq_upto, uint64_t outbox_delivered_upto, uint64_t outbox_keep) {
   auto range = [&](Cf c, uint64_t end_exclusive) -> Status {
     if (end_exclusive <= 1) return ok_status();
     std::string b, e;
@@ -34,7 +35,8 @@ Status RocksStore::trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) {
   auto s = range(kReactionOps, std::min(op_seq_upto, last_op_seq_.load()) + 1);
   if (!s) return s;
   uint64_t last = last_outbox_seq_.load();
-  return range(kOutbox, last > outbox_keep ? last - outbox_keep + 1 : 0);
+  uint64_t upto = std::min(outbox_delivered_upto, last > outbox_keep ? last - outbox_keep : 0);
+  return range(kOutbox, upto + 1);
 }
 
 void RocksStore::commit(WriteSet ws, CommitCallback done) {
@@ -212,6 +214,14 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
             v += x.key;
             v += x.payload;
             wb.Put(cf(kOutbox), k, v);
+          } else if constexpr (std::is_same_v<T, RecentWrite>) {
+            int64_t d[kHiddenSlots] = {0, x.until};
+            wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
+          } else if constexpr (std::is_same_v<T, UserReactionPut>) {
+            std::string k = pair_key(x.video_id, x.user_id);
+            put_uuid(k, x.comment_id);
+            if (x.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
+            else wb.Put(cf(kUserReactions), k, std::string(1, static_cast<char>(x.type)));
           } else if constexpr (std::is_same_v<T, SetConsumerPos>) {
             std::string v;
             put_u64be(v, x.seq);

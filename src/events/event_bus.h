@@ -1,0 +1,107 @@
+// The event-bus seam (DESIGN.md "Two modes"): topics of keyed messages, published with the
+// broker's acknowledgement and consumed through named, durable subscriptions. The local
+// implementation (events/local/) keeps topics in the embedded store; a Pulsar one plugs in
+// here. Callers never see Pulsar or RocksDB types. The contract is the conformance suite,
+// events/event_bus_conformance.h.
+//
+// Contract:
+//  - publish completes once the message is durable on the bus (the broker's ack). Messages
+//    of one publish call, and of successive calls on one topic, keep their order.
+//  - Deduplication (Pulsar's broker-side dedup): a message whose sequence_id is not greater
+//    than the last one the bus has stored for (topic, producer name) is acknowledged as a
+//    duplicate and not stored again. sequence_id 0 disables it for that message.
+//  - A subscription is durable: its position survives a restart; messages not acknowledged
+//    are delivered again (at-least-once). Consumers are idempotent by event id.
+//  - Order: per key, a subscription delivers in publish order, and with key_shared several
+//    consumers of one subscription share the keys while each key goes to one consumer at a
+//    time. A nack gives the message back for redelivery after the nack delay; the order of
+//    that message relative to later ones of its key is then not kept (as in Pulsar).
+//  - Errors are Results: Errc::unavailable when the bus is closed or unreachable.
+//
+// Thread-safe: every method may be called from any thread; completions run on the awaiting
+// coroutine's executor.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace commentd::events {
+
+namespace asio = boost::asio;
+
+struct OutMessage {
+  std::string key;
+  std::string payload;
+  uint64_t sequence_id = 0;  // per (topic, producer), increasing; 0 = no dedup
+};
+
+struct PublishAck {
+  uint64_t message_id = 0;  // position in the topic (0 for a duplicate)
+  bool duplicate = false;   // dropped by deduplication: an earlier copy is stored
+};
+
+struct Message {
+  std::string topic;
+  std::string key;
+  std::string payload;
+  uint64_t message_id = 0;  // position in the topic, increasing in publish order
+  std::string producer;
+  uint64_t sequence_id = 0;
+  uint32_t redelivery_count = 0;  // times it was given back (nack, consumer gone)
+};
+
+enum class SubscriptionType {
+  exclusive,   // one consumer; a second subscribe fails with Errc::conflict
+  shared,      // any consumer takes any message; no order
+  key_shared,  // consumers share keys; one key's messages go to one consumer at a time
+};
+
+enum class InitialPosition { earliest, latest };
+
+struct SubscribeOptions {
+  SubscriptionType type = SubscriptionType::key_shared;
+  InitialPosition initial = InitialPosition::earliest;  // for a subscription created now
+  size_t max_unacked = 1000;                           // per consumer
+  std::chrono::milliseconds nack_delay{100};
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // The next message; Errc::unavailable once the consumer or the bus is closed.
+  virtual asio::awaitable<Result<Message>> receive() = 0;
+  // Completes when the acknowledgement is recorded (it survives a restart of the bus).
+  virtual asio::awaitable<Status> ack(const Message& m) = 0;
+  // Gives the message back for redelivery after the nack delay.
+  virtual asio::awaitable<Status> nack(const Message& m) = 0;
+  // Leaves the subscription; unacknowledged messages go to the other consumers (or wait
+  // for the next one). A pending receive() completes with Errc::unavailable.
+  virtual void close() = 0;
+};
+
+class EventBus {
+ public:
+  virtual ~EventBus() = default;
+  // This bus's producer name: the dedup identity of everything it publishes.
+  virtual const std::string& producer_name() const = 0;
+  // Publishes `msgs` to `topic` in order; completes when all are acknowledged, with one ack
+  // each. On an error none, some or all may be stored: republish with the same sequence ids.
+  virtual asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic,
+                                                                   std::vector<OutMessage> msgs) = 0;
+  asio::awaitable<Result<PublishAck>> publish(std::string topic, std::string key, std::string payload,
+                                              uint64_t sequence_id);
+  // Joins (or creates) the durable subscription `subscription` on `topic`.
+  virtual asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic,
+                                                                       std::string subscription,
+                                                                       SubscribeOptions opts) = 0;
+  // Closes every consumer; later calls fail with Errc::unavailable.
+  virtual void close() = 0;
+};
+
+}  // namespace commentd::events

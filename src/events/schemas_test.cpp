@@ -1,0 +1,58 @@
+#include "events/schemas.h"
+
+#include <gtest/gtest.h>
+
+namespace commentd::events {
+namespace {
+
+TEST(EventSchemasTest, CommentEventCarriesIdNodeAndPositionAfterTheRelay) {
+  ManualClock clock;
+  UuidGenerator ids(clock, 3);
+  Comment c;
+  c.id = ids.next();
+  c.video_id = ids.next();
+  c.user_id = ids.next();
+  c.content = "hi \"there\"";
+  c.created_at = 1'700'000'000'000;
+  Uuid event_id = ids.next();
+  std::string json = comment_event_json(event_id, 7, "updated", c, c.created_at);
+  auto h = parse_event_header(with_position(json, 42));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->event_id, event_id.str());
+  EXPECT_EQ(h->event_type, "updated");
+  EXPECT_EQ(h->video_id, c.video_id);
+  EXPECT_EQ(h->comment_id, c.id);
+  EXPECT_EQ(h->node_id, 7u);
+  EXPECT_EQ(h->position, 42u);
+  EXPECT_NE(json.find("\"content\":\"hi \\\"there\\\"\""), std::string::npos);
+}
+
+TEST(EventSchemasTest, ReactionEventIsAddedOrRemoved) {
+  ManualClock clock;
+  UuidGenerator ids(clock, 4);
+  ReactionOp op;
+  op.op_id = ids.next();
+  op.comment_id = ids.next();
+  op.video_id = ids.next();
+  op.user_id = ids.next();
+  op.type = ReactionType::dislike;
+  op.timestamp = 1'700'000'000'000;
+  op.node_id = 9;
+  auto added = parse_event_header(reaction_event_json(ids.next(), op));
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->event_type, "added");
+  EXPECT_EQ(added->node_id, 9u);
+  op.type = ReactionType::none;
+  EXPECT_EQ(parse_event_header(reaction_event_json(ids.next(), op))->event_type, "removed");
+}
+
+TEST(EventSchemasTest, WithPositionLeavesNonObjectsAloneAndHandlesEmptyObjects) {
+  EXPECT_EQ(with_position("plain", 5), "plain");
+  EXPECT_EQ(with_position("{}", 5), "{\"position\":5}");
+  EXPECT_EQ(with_position("{\"a\":1}", 5), "{\"position\":5,\"a\":1}");
+  EXPECT_FALSE(parse_event_header("{\"no_id\":1}"));
+  EXPECT_FALSE(parse_event_header("not json"));
+}
+
+}  // namespace
+}  // namespace commentd::events

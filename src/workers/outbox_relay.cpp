@@ -1,0 +1,109 @@
+#include "workers/outbox_relay.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <future>
+
+#include "events/schemas.h"
+#include "store/async.h"
+
+namespace commentd::workers {
+
+namespace asio = boost::asio;
+
+OutboxRelay::OutboxRelay(store::Store& store, events::EventBus& bus, RelayOptions opts)
+    : store_(store), bus_(bus), opts_(std::move(opts)) {}
+
+OutboxRelay::~OutboxRelay() { stop(); }
+
+Status OutboxRelay::load_position() {
+  auto pos = store_.consumer_pos(name());
+  if (!pos) return pos.take_error();
+  delivered_ = *pos;
+  return ok_status();
+}
+
+Status OutboxRelay::start() {
+  if (auto s = load_position(); !s) return s;
+  asio::co_spawn(ioc_, loop(), asio::detached);
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "commentd-relay");
+    ioc_.run();
+  });
+  return ok_status();
+}
+
+void OutboxRelay::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(ioc_, [this] {
+    stopping_ = true;
+    timer_.cancel();
+  });
+  thread_.join();
+}
+
+asio::awaitable<void> OutboxRelay::loop() {
+  for (;;) {
+    auto n = co_await relay_once();
+    std::chrono::milliseconds wait{0};
+    if (!n) {
+      stats_.errors.fetch_add(1);
+      spdlog::warn("outbox relay: {}", n.error().message);
+      if (stopping_) co_return;  // the bus is away: what is left waits for the next start
+      wait = opts_.error_backoff;
+    } else if (*n == 0) {
+      if (stopping_) co_return;
+      wait = opts_.poll_interval;
+    }
+    if (wait.count() > 0) {
+      timer_.expires_after(wait);
+      boost::system::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+}
+
+asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
+  const uint64_t from = delivered_.load();
+  if (store_.last_outbox_seq() <= from) co_return size_t{0};
+  auto entries = store_.read_outbox_entries(from, opts_.batch_size);
+  if (!entries) co_return entries.take_error();
+  if (entries->empty()) co_return size_t{0};
+  stats_.rounds.fetch_add(1);
+
+  // Consecutive entries of one topic go in one publish; publishes run one after another, so
+  // the bus sees the outbox order.
+  for (size_t i = 0; i < entries->size();) {
+    size_t j = i;
+    std::vector<events::OutMessage> msgs;
+    const std::string& topic = (*entries)[i].topic;
+    for (; j < entries->size() && (*entries)[j].topic == topic; ++j) {
+      auto& e = (*entries)[j];
+      msgs.push_back({e.key, events::with_position(e.payload, e.seq), e.seq});
+    }
+    auto acks = co_await bus_.publish(topic, std::move(msgs));
+    if (!acks) co_return acks.take_error();
+    for (auto& a : *acks) (a.duplicate ? stats_.duplicates : stats_.published).fetch_add(1);
+    i = j;
+  }
+  if (crash_after_publish_) {
+    crash_after_publish_ = false;
+    co_return Error(Errc::internal, "injected crash after publish", "injected");
+  }
+  const uint64_t to = entries->back().seq;
+  store::WriteSet ws;
+  ws.preconditions.push_back(store::ConsumerAt{name(), from});
+  ws.mutations.push_back(store::SetConsumerPos{name(), to});
+  auto r = co_await store::commit(store_, std::move(ws));
+  if (!r) co_return r.take_error();
+  delivered_.store(to);
+  co_return entries->size();
+}
+
+}  // namespace commentd::workers

@@ -5,12 +5,12 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake ninja-build make pkg-config ccache
   libboost1.81-dev librocksdb-dev rapidjson-dev libspdlog-dev libyaml-cpp-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libjemalloc-dev libhiredis-dev
   protobuf-compiler)  # protoc: the bridge's pulsar crate compiles Pulsar's .proto at build time
 # redis-server, maven and a Java 17 runtime: the real test servers (deploy/test-servers.sh).
 # clang + its runtime: the libFuzzer harnesses (fuzz/); python3-venv: schemathesis's venv.
 test_pkgs=(python3 python3-pytest python3-venv curl gnuplot-nox prometheus
-  redis-server maven openjdk-17-jre-headless clang libclang-rt-14-dev)
+  redis-server redis-tools maven openjdk-17-jre-headless clang libclang-rt-14-dev)
 
 # The bridge (src/bridge) needs cargo and rustc >= 1.88 (crate `scylla` 1.x). Debian's are
 # older, so they come from the machine's rustup toolchain; CMake also looks in ~/.cargo/bin,

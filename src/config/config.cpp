@@ -277,6 +277,10 @@ Status check_cross_keys(const Config& c) {
 
   if (c.redis.enabled && c.redis.host.empty())
     return bad("'redis.host' must not be empty when redis.enabled is true");
+  for (const auto& n : c.redis.cluster_nodes)
+    if (!parse_host_port(n)) return bad("'redis.cluster_nodes': bad host:port '" + n + "'");
+  if (c.redis.key_prefix.find_first_of("{}") != std::string::npos)
+    return bad("'redis.key_prefix' must not contain '{' or '}' (they mark Redis Cluster hash tags)");
   if (c.pulsar.enabled) {
     if (!c.pulsar.url.starts_with("pulsar://") && !c.pulsar.url.starts_with("pulsar+ssl://"))
       return bad("'pulsar.url' must start with pulsar:// or pulsar+ssl://, got " +

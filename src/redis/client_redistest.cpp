@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "redis/client.h"
+#include "redis/metrics.h"
 #include "redis/test_env.h"
 
 namespace commentd::redis {
@@ -81,6 +82,15 @@ TEST(RedisClient, PipelinedConcurrentCallsOnOneConnection) {
   for (int i = 0; i < 2000; ++i) ASSERT_EQ(values[i], i + 1);
   EXPECT_EQ(c.stats().connections.connects.load(), 1u);
   EXPECT_EQ(c.stats().timeouts.load(), 0u);
+  // The metrics: calls and latency by command.
+  std::vector<prometheus::MetricFamily> fams;
+  append_metrics(c.stats(), fams);
+  ASSERT_FALSE(fams.empty());
+  EXPECT_EQ(fams[0].name, "commentd_redis_commands_total");
+  ASSERT_EQ(fams[0].metric.size(), 1u);
+  EXPECT_EQ(fams[0].metric[0].label[0].value, "incr");
+  EXPECT_EQ(fams[0].metric[0].counter.value, 2000);
+  EXPECT_EQ(fams[2].metric[0].histogram.sample_count, 2000u);
 }
 
 TEST(RedisClient, BinarySafeValuesAndErrorReplies) {

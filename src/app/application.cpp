@@ -41,14 +41,49 @@ class BusCloser final : public workers::Worker {
 
 Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
 
+redis::ClientOptions redis_client_options(const config::RedisConfig& rc) {
+  redis::ClientOptions o;
+  for (const auto& n : rc.cluster_nodes)
+    if (auto hp = config::parse_host_port(n)) o.nodes.emplace_back(hp->host, hp->port);
+  o.cluster = !o.nodes.empty();
+  if (!o.cluster) o.nodes.emplace_back(rc.host, static_cast<uint16_t>(rc.port));
+  o.username = rc.username;
+  o.password = rc.password;
+  o.db = rc.db;
+  o.pool_size = static_cast<size_t>(rc.pool_size);
+  o.connect_timeout = rc.connect_timeout;
+  o.command_timeout = rc.command_timeout;
+  o.breaker_failures = rc.breaker_failures;
+  o.breaker_open = rc.breaker_open;
+  return o;
+}
+
+std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c, redis::Client& client,
+                                                         const Clock& clock) {
+  cache::RedisCacheOptions o;
+  o.prefix = c.redis.key_prefix;
+  o.ttl_ms = c.cache.page_ttl.count();
+  o.stale_ms = c.redis.stale_while_revalidate.count();
+  o.lease_ms = c.redis.lease_ttl.count();
+  o.key_ttl_ms = int64_t(c.redis.ttl) * 1000;
+  return std::make_unique<cache::RedisPageCache>(client, o, clock);
+}
+
+std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
+                                                             const Clock& clock) {
+  return std::make_unique<limit::RedisRateLimiter>(
+      client, limit::Rule{c.limits.create_comment.limit, c.limits.create_comment.window.count()},
+      limit::Rule{c.limits.add_reaction.limit, c.limits.add_reaction.window.count()}, clock, c.redis.key_prefix);
+}
+
 Application::~Application() { stop(); }
 
 Result<uint16_t> Application::start() {
   if (cfg_.storage.backend != "rocksdb")
     return Error(Errc::bad_request, "storage.backend '" + cfg_.storage.backend +
                                         "': only the embedded rocksdb backend is in this build");
-  if (cfg_.redis.enabled || cfg_.pulsar.enabled)
-    return Error(Errc::bad_request, "redis/pulsar cluster mode is not in this build; set enabled: false");
+  if (cfg_.pulsar.enabled)
+    return Error(Errc::bad_request, "pulsar cluster mode is not in this build; set pulsar.enabled: false");
   auto hp = config::parse_host_port(cfg_.server.listen);
   if (!hp) return Error(Errc::bad_request, "server.listen: bad host:port '" + cfg_.server.listen + "'");
 
@@ -69,11 +104,21 @@ Result<uint16_t> Application::start() {
   if (!st) return st.take_error();
   store_ = std::move(*st);
 
-  cache_ = cache::make_memory_cache(
-      {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
-  limiter_ = limit::make_memory_limiter(
-      {cfg_.limits.create_comment.limit, cfg_.limits.create_comment.window.count()},
-      {cfg_.limits.add_reaction.limit, cfg_.limits.add_reaction.window.count()}, clock_);
+  // The cache and limiter seams: Redis when redis.enabled (shared by every node), else
+  // in-process; independent of the storage backend.
+  if (cfg_.redis.enabled) {
+    redis_ = std::make_unique<redis::Client>(ioc_.get_executor(), redis_client_options(cfg_.redis));
+    redis_cache_ = cache_from_config(cfg_, *redis_, clock_);
+    redis_limiter_ = limiter_from_config(cfg_, *redis_, clock_);
+  } else {
+    cache_ = cache::make_memory_cache(
+        {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
+    limiter_ = limit::make_memory_limiter(
+        {cfg_.limits.create_comment.limit, cfg_.limits.create_comment.window.count()},
+        {cfg_.limits.add_reaction.limit, cfg_.limits.add_reaction.window.count()}, clock_);
+  }
+  cache::PageCache& page_cache = redis_cache_ ? *redis_cache_ : *cache_;
+  limit::RateLimiter& rate_limiter = redis_limiter_ ? *redis_limiter_ : *limiter_;
 
   service::ServiceOptions so;
   so.max_content_bytes = cfg_.limits.max_content_bytes;
@@ -86,7 +131,7 @@ Result<uint16_t> Application::start() {
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
                                                          : service::LimiterErrorPolicy::open;
-  service_ = std::make_unique<service::CommentService>(*store_, *cache_, *limiter_, clock_,
+  service_ = std::make_unique<service::CommentService>(*store_, page_cache, rate_limiter, clock_,
                                                        *ids_, overlay_, so);
 
   workers::ApplierOptions ao;
@@ -134,7 +179,7 @@ Result<uint16_t> Application::start() {
     if (!s) return s.take_error();
   }
   if (w.cache_invalidation.enabled) {
-    cache_invalidation_ = workers::make_cache_invalidation(*bus_, *cache_, cfg_.pulsar.topics.comments, node_id_);
+    cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_);
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
     if (!s) return s.take_error();
   }

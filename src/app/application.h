@@ -12,12 +12,16 @@
 #include "api/api.h"
 #include "auth/jwt.h"
 #include "cache/page_cache.h"
+#include "cache/redis_cache.h"
 #include "config/config.h"
 #include "events/local/local_bus.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "limit/rate_limiter.h"
+#include "limit/redis_limiter.h"
 #include "metrics/metrics.h"
+#include "redis/client.h"
+#include "redis/metrics.h"
 #include "service/comment_service.h"
 #include "store/rocks/rocks_store.h"
 #include "workers/activity_tracker.h"
@@ -48,8 +52,12 @@ class Application {
   std::unique_ptr<UuidGenerator> ids_;
   boost::asio::io_context ioc_;
   std::unique_ptr<store::rocks::RocksStore> store_;
-  std::unique_ptr<cache::PageCache> cache_;
-  std::unique_ptr<limit::RateLimiter> limiter_;
+  // redis_ outlives the cache and limiter that use it (members are destroyed in reverse).
+  std::unique_ptr<redis::Client> redis_;
+  std::unique_ptr<cache::PageCache> cache_;                // when Redis is off
+  std::unique_ptr<limit::RateLimiter> limiter_;            // when Redis is off
+  std::unique_ptr<cache::RedisPageCache> redis_cache_;     // when redis.enabled
+  std::unique_ptr<limit::RedisRateLimiter> redis_limiter_; // when redis.enabled
   service::ReactionOverlay overlay_;
   std::unique_ptr<service::CommentService> service_;
   std::unique_ptr<workers::ReactionApplier> applier_;
@@ -73,6 +81,13 @@ class Application {
 // counters from the source of truth and prints each drift. Returns the exit code: 0 when
 // every counter is exact, 1 when any drifted, 2 on error.
 int verify_counts(const config::Config& cfg);
+
+// The seams' Redis implementations from the config (redis.*, cache.page_ttl, limits.*).
+redis::ClientOptions redis_client_options(const config::RedisConfig& rc);
+std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c, redis::Client& client,
+                                                         const Clock& clock);
+std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
+                                                             const Clock& clock);
 
 // "METHOD /pattern" of every route the API serves, without starting anything.
 std::vector<std::string> describe_routes();

@@ -1,0 +1,65 @@
+// The Redis PageCache (cluster mode): every node shares one cache, so a page filled by one
+// node is a hit on all of them. Keys carry the video in a hash tag, so a video's keys share a
+// Redis Cluster slot and each operation is one single-slot script (one round trip):
+//   <prefix>{<video>}:v          the video's version: bumped by writes, never deleted
+//   <prefix>{<video>}:p:<key>    a page: hash {v: version, t: stored at (ms), d: bytes}
+//   <prefix>{<video>}:l:<key>    the fill lease: SET NX PX lease_ms, released by put()
+// Freshness uses the injected Clock (passed into the scripts), so nodes must keep their
+// clocks in step (NTP); a skew of s ms shifts a page's freshness by s ms at most.
+// A missing version key (evicted) is recreated from the clock (ms x 1000), above any
+// version it could have had, so a page stored before the eviction never matches again.
+// Thread-safe; completes on the caller's executor (after the Redis round trip).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <prometheus/metric_family.h>
+
+#include "cache/page_cache.h"
+#include "redis/client.h"
+
+namespace commentd::cache {
+
+struct RedisCacheOptions {
+  std::string prefix = "cd:";  // must not contain '{'
+  TimeMs ttl_ms = 1000;         // a page is fresh this long after its put (cache.page_ttl)
+  TimeMs stale_ms = 0;          // then served as stale (and refreshed) this much longer
+  TimeMs lease_ms = 250;        // a fill lease expires after this if its holder never puts
+  TimeMs key_ttl_ms = 3'600'000;  // Redis expiry of pages and versions (redis.ttl)
+};
+
+struct RedisCacheStats {
+  std::atomic<uint64_t> hits{0}, stale_hits{0}, misses{0};
+  std::atomic<uint64_t> lease_waits{0};  // misses whose lease another caller held
+  std::atomic<uint64_t> puts{0}, puts_superseded{0}, bumps{0};
+  std::atomic<uint64_t> errors{0};       // lookups/puts/bumps that failed (Redis down, timeout)
+};
+
+class RedisPageCache final : public PageCache {
+ public:
+  RedisPageCache(redis::Client& client, RedisCacheOptions opts, const Clock& clock);
+  asio::awaitable<Result<Lookup>> lookup(Uuid video_id, std::string key, Deadline d) override;
+  asio::awaitable<Status> put(Uuid video_id, std::string key, uint64_t version, PagePtr page,
+                              Deadline d) override;
+  asio::awaitable<Status> bump_video(Uuid video_id, Deadline d) override;
+  const RedisCacheStats& stats() const { return stats_; }
+
+ private:
+  std::string tag(const Uuid& v) const { return opts_.prefix + "{" + v.str() + "}:"; }
+
+  redis::Client& client_;
+  const RedisCacheOptions opts_;
+  const Clock& clock_;
+  RedisCacheStats stats_;
+};
+
+// commentd_redis_cache_* families (hits, stale hits, misses, lease waits, puts, bumps, errors).
+void append_metrics(const RedisCacheStats& s, std::vector<prometheus::MetricFamily>& out);
+
+// The byte form of a page in Redis (length-prefixed, binary-safe). Exposed for tests.
+std::string encode_page(const CachedPage& page);
+std::optional<CachedPage> decode_page(std::string_view bytes);
+
+}  // namespace commentd::cache

@@ -1,0 +1,160 @@
+// The Redis PageCache against a real Redis (single node and cluster): the PageCache
+// conformance suite, and 1,000 concurrent cold reads of one key through two cache instances
+// (two nodes) reaching storage at most twice.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cache/page_cache_conformance.h"
+#include "cache/redis_cache.h"
+#include "redis/test_env.h"
+
+namespace commentd::cache {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The client's own event loop, as the service's io threads are in production.
+struct ClientLoop {
+  ClientLoop() : guard(asio::make_work_guard(ioc)), thread([this] { ioc.run(); }) {}
+  ~ClientLoop() {
+    guard.reset();
+    ioc.stop();
+    thread.join();
+  }
+  asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> guard;
+  std::thread thread;
+};
+
+template <const char* Env, bool Cluster>
+struct RedisHarness {
+  // Records a skip (or a failure when required) on the running test, before its body runs.
+  static void skip_or_fail() {
+    if (redis::testenv::required()) GTEST_FAIL() << Env << " is not set";
+    GTEST_SKIP() << Env << " is not set";
+  }
+  static constexpr bool kFillLease = true;
+  // Unset server: the test is skipped (or failed if required) before its body runs.
+  RedisHarness() : nodes(redis::testenv::parse_nodes(std::getenv(Env))) {
+    if (nodes.empty()) {
+      skip_or_fail();
+      return;
+    }
+    client = std::make_unique<redis::Client>(loop.ioc.get_executor(),
+                                             redis::ClientOptions{.nodes = nodes, .cluster = Cluster});
+    clock.set_ms(1'700'000'000'000);
+  }
+  std::unique_ptr<PageCache> make(conformance::CacheSpec spec) {
+    RedisCacheOptions o;
+    o.prefix = redis::testenv::unique_prefix();
+    o.ttl_ms = spec.ttl_ms;
+    o.stale_ms = spec.stale_ms;
+    o.lease_ms = 60'000;  // real time: longer than any test, so only put() frees it
+    return std::make_unique<RedisPageCache>(*client, o, clock);
+  }
+  void advance_ms(TimeMs ms) { clock.advance_ms(ms); }
+
+  std::vector<std::pair<std::string, uint16_t>> nodes;
+  ClientLoop loop;
+  ManualClock clock;
+  std::unique_ptr<redis::Client> client;
+};
+
+constexpr char kSingle[] = "COMMENTD_TEST_REDIS";
+constexpr char kCluster[] = "COMMENTD_TEST_REDIS_CLUSTER";
+using SingleHarness = RedisHarness<kSingle, false>;
+using ClusterHarness = RedisHarness<kCluster, true>;
+
+}  // namespace
+}  // namespace commentd::cache
+
+namespace commentd::cache {
+namespace {
+
+using RedisImpls = ::testing::Types<SingleHarness, ClusterHarness>;
+
+// Two nodes, each with its own cache instance and its own per-node coalescing (as the
+// service does: one storage read per key per node at a time), sharing one Redis. 1,000
+// readers of one cold key, split between them.
+TEST(RedisPageCache, ThousandColdReadsAcrossTwoNodesReadStorageAtMostTwice) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&] { ioc.run(); });
+  redis::Client c1(ioc.get_executor(), {.nodes = nodes}), c2(ioc.get_executor(), {.nodes = nodes});
+  SystemClock clock;
+  RedisCacheOptions o;
+  o.prefix = redis::testenv::unique_prefix();
+  o.ttl_ms = 60'000;
+  o.lease_ms = 5'000;
+  RedisPageCache node1(c1, o, clock), node2(c2, o, clock);
+  std::atomic<int> storage_reads{0}, served{0}, errors{0};
+  Uuid video;
+  video.bytes[0] = 0x42;
+
+  // Per node: the first miss of the key reads storage; the others wait for it (coalescing).
+  struct Node {
+    RedisPageCache* cache;
+    std::mutex mu;
+    std::shared_ptr<std::promise<void>> inflight;  // GUARDED_BY(mu)
+  };
+  Node n1{&node1, {}, nullptr}, n2{&node2, {}, nullptr};
+  auto read = [&](Node& n) -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    for (int attempt = 0; attempt < 400; ++attempt) {
+      auto l = co_await n.cache->lookup(video, "newest/20", Deadline::after(5s));
+      if (!l) {
+        errors++;
+        co_return;
+      }
+      if (l->page) {
+        served++;
+        co_return;
+      }
+      if (l->fill) {
+        storage_reads++;
+        auto page = std::make_shared<CachedPage>();
+        page->items.push_back(PageItem{video, video, std::string("{\"id\":1")});
+        auto s = co_await n.cache->put(video, "newest/20", l->version, page, Deadline::after(5s));
+        if (!s) errors++;
+        served++;
+        co_return;
+      }
+      // Another node holds the lease: look again shortly.
+      asio::steady_timer t(ex, 5ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    errors++;
+  };
+  std::vector<std::future<void>> fs;
+  for (int i = 0; i < 1000; ++i) fs.push_back(asio::co_spawn(ioc, read(i % 2 ? n1 : n2), asio::use_future));
+  for (auto& f : fs) f.get();
+  guard.reset();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(served.load(), 1000);
+  EXPECT_LE(storage_reads.load(), 2);
+  EXPECT_GE(node1.stats().lease_waits.load() + node2.stats().lease_waits.load(), 1u);
+}
+
+TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {
+  CachedPage p;
+  p.items.push_back(PageItem{Uuid{}, Uuid{}, "{\"a\":1"});
+  p.next_cursor = "c";
+  std::string bytes = encode_page(p);
+  ASSERT_TRUE(decode_page(bytes));
+  for (size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_page(std::string_view(bytes).substr(0, n))) << n;
+}
+
+}  // namespace
+}  // namespace commentd::cache
+
+namespace commentd::cache::conformance {
+INSTANTIATE_TYPED_TEST_SUITE_P(Redis, PageCacheConformance, commentd::cache::RedisImpls);
+}  // namespace commentd::cache::conformance

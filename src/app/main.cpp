@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "app/application.h"
+#include "store/cql/migrate.h"
 
 namespace {
 
@@ -14,6 +15,10 @@ void usage() {
   std::puts(
       "usage: commentd [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--port-file FILE]\n"
       "                [--print-routes] [--help-config] [--help]\n"
+      "       commentd migrate --config FILE\n"
+      "  migrate           create or upgrade the CQL keyspace and tables of storage.cql.*\n"
+      "                    (docs/cluster.md \"Schema and migration\"); exit 0 once the schema\n"
+      "                    is at the latest version, 1 with the reason otherwise\n"
       "  --config FILE     YAML config (docs/config-schema.md); none = embedded defaults\n"
       "  --listen H:P      overrides server.listen (port 0 = any free port)\n"
       "  --data-dir DIR    overrides storage.data_dir\n"
@@ -29,8 +34,13 @@ void usage() {
 int main(int argc, char** argv) {
   using namespace commentd;
   std::string config_path, listen, data_dir, port_file;
-  bool print_routes = false, verify = false;
-  for (int i = 1; i < argc; ++i) {
+  bool print_routes = false, verify = false, migrate = false;
+  int first = 1;
+  if (argc > 1 && std::strcmp(argv[1], "migrate") == 0) {
+    migrate = true;
+    first = 2;
+  }
+  for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> std::string {
       if (i + 1 >= argc) {
@@ -74,6 +84,7 @@ int main(int argc, char** argv) {
   }
 
   if (verify) return app::verify_counts(*cfg);
+  if (migrate) return store::cql::run_migrate_command(*cfg);
 
   app::Application application(std::move(*cfg));
   auto port = application.start();

@@ -206,6 +206,13 @@ bool is_cql_identifier(std::string_view s) {
   });
 }
 
+// Datacenter names: letters, digits, _, - and . (Cassandra's snitches allow these).
+bool is_cql_identifier_chars(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
 Status must_not_exceed(std::string_view lo_key, int64_t lo, std::string_view hi_key,
                        int64_t hi, std::string_view lo_shown, std::string_view hi_shown) {
   if (lo <= hi) return ok_status();
@@ -241,6 +248,20 @@ Status check_cross_keys(const Config& c) {
   if (!is_cql_identifier(c.storage.cql.keyspace))
     return bad("'storage.cql.keyspace' must be 1-48 letters, digits or _, starting with a "
                "letter, got " + quoted(c.storage.cql.keyspace));
+  for (const std::string& dc : c.storage.cql.datacenters) {
+    auto colon = dc.rfind(':');
+    int rf = 0;
+    bool ok = colon != std::string::npos && colon > 0 && is_cql_identifier_chars(dc.substr(0, colon));
+    if (ok) {
+      auto [end, ec] = std::from_chars(dc.data() + colon + 1, dc.data() + dc.size(), rf);
+      ok = ec == std::errc() && end == dc.data() + dc.size() && rf >= 1 && rf <= 32;
+    }
+    if (!ok)
+      return bad("'storage.cql.datacenters' entries must be dc:rf with rf 1..32, got " + quoted(dc));
+  }
+  if (c.storage.cql.replication == "NetworkTopologyStrategy" && c.storage.cql.datacenters.empty())
+    return bad("'storage.cql.datacenters' must not be empty when storage.cql.replication is "
+               "NetworkTopologyStrategy");
   if (c.storage.backend == "rocksdb" && c.storage.data_dir.empty())
     return bad("'storage.data_dir' must not be empty when storage.backend is rocksdb");
 
@@ -340,6 +361,8 @@ void apply_env(Config& config) {
   if (secret && *secret) config.auth.jwt_secret = secret;
   const char* cursor = std::getenv("COMMENTD_CURSOR_SECRET");
   if (cursor && *cursor) config.auth.cursor_secret = cursor;
+  const char* cql_password = std::getenv("COMMENTD_CQL_PASSWORD");
+  if (cql_password && *cql_password) config.storage.cql.password = cql_password;
 }
 
 std::string describe_schema() {

@@ -50,9 +50,16 @@ struct LogConfig {
 };
 
 struct CqlConfig {
-  std::vector<std::string> hosts = {"127.0.0.1:9042"};  // each host:port
-  std::string keyspace = "commentd";
+  std::vector<std::string> hosts = {"127.0.0.1:9042"};  // contact points, each host:port
+  std::string local_datacenter = "datacenter1";
+  std::string username;  // empty = no authentication
+  std::string password;
+  std::string keyspace = "pavilion_comments";
+  std::string replication = "SimpleStrategy";  // SimpleStrategy|NetworkTopologyStrategy
+  int replication_factor = 1;                   // SimpleStrategy
+  std::vector<std::string> datacenters;         // NetworkTopologyStrategy: "dc:rf" each
   std::string consistency = "local_quorum";  // one|quorum|local_quorum|all
+  milliseconds request_timeout{12000};
   bool operator==(const CqlConfig&) const = default;
 };
 

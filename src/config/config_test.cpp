@@ -296,6 +296,30 @@ TEST(ConfigValidate, ListenAndHosts) {
             std::string::npos);
 }
 
+TEST(ConfigValidate, CqlReplication) {
+  EXPECT_EQ(error_of("storage: {cql: {replication: NetworkTopologyStrategy, datacenters: [\"dc1:3\", "
+                     "\"eu-west.2:1\"]}}"),
+            "<ok>");
+  EXPECT_EQ(error_of("storage: {cql: {replication: NetworkTopologyStrategy}}"),
+            "'storage.cql.datacenters' must not be empty when storage.cql.replication is "
+            "NetworkTopologyStrategy");
+  for (std::string_view bad : {"dc1", "dc1:", ":3", "dc1:0", "dc1:33", "dc1:3x", "d c:1"})
+    EXPECT_EQ(error_of("storage: {cql: {datacenters: [\"" + std::string(bad) + "\"]}}"),
+              "'storage.cql.datacenters' entries must be dc:rf with rf 1..32, got \"" +
+                  std::string(bad) + "\"")
+        << bad;
+  EXPECT_NE(error_of("storage: {cql: {replication: Everywhere}}").find("'storage.cql.replication'"),
+            std::string::npos);
+}
+
+TEST(ConfigEnv, CqlPasswordFromTheEnvironment) {
+  Config c;
+  ::setenv("COMMENTD_CQL_PASSWORD", "s3cret", 1);
+  apply_env(c);
+  ::unsetenv("COMMENTD_CQL_PASSWORD");
+  EXPECT_EQ(c.storage.cql.password, "s3cret");
+}
+
 TEST(ConfigValidate, OrderingAcrossKeys) {
   EXPECT_EQ(error_of("storage: {write_queue_capacity: 100, max_group_commit: 200}"),
             "'storage.max_group_commit' (200) must not exceed "

@@ -13,6 +13,7 @@ constexpr int64_t kHour = 60 * kMin;
 
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 constexpr std::string_view kBackends[] = {"rocksdb", "cql"};
+constexpr std::string_view kReplications[] = {"SimpleStrategy", "NetworkTopologyStrategy"};
 constexpr std::string_view kConsistencies[] = {"one", "quorum", "local_quorum", "all"};
 constexpr std::string_view kOnError[] = {"open", "closed"};
 
@@ -119,13 +120,40 @@ const KeySpec kKeys[] = {
     {.path = "storage.cql.hosts", .field = [](Config& c) -> auto& { return c.storage.cql.hosts; },
      .default_text = R"(["127.0.0.1:9042"])",
      .description = "CQL contact points, host:port each; non-empty when backend is cql"},
+    {.path = "storage.cql.local_datacenter",
+     .field = [](Config& c) -> auto& { return c.storage.cql.local_datacenter; },
+     .default_text = R"("datacenter1")",
+     .description = "the node's datacenter: routing and local_* consistency"},
+    {.path = "storage.cql.username",
+     .field = [](Config& c) -> auto& { return c.storage.cql.username; },
+     .default_text = R"("")", .description = "CQL user; empty = no authentication"},
+    {.path = "storage.cql.password",
+     .field = [](Config& c) -> auto& { return c.storage.cql.password; },
+     .default_text = R"("")",
+     .description = "CQL password; env COMMENTD_CQL_PASSWORD overrides"},
     {.path = "storage.cql.keyspace",
      .field = [](Config& c) -> auto& { return c.storage.cql.keyspace; },
-     .default_text = R"("commentd")", .description = "CQL keyspace"},
+     .default_text = R"("pavilion_comments")", .description = "CQL keyspace"},
+    {.path = "storage.cql.replication",
+     .field = [](Config& c) -> auto& { return c.storage.cql.replication; },
+     .default_text = R"("SimpleStrategy")", .allowed = kReplications,
+     .description = "replication class of the keyspace created by migrate"},
+    {.path = "storage.cql.replication_factor",
+     .field = [](Config& c) -> auto& { return c.storage.cql.replication_factor; },
+     .default_text = "1", .min = 1, .max = 32,
+     .description = "replicas (SimpleStrategy)"},
+    {.path = "storage.cql.datacenters",
+     .field = [](Config& c) -> auto& { return c.storage.cql.datacenters; },
+     .default_text = "[]",
+     .description = "\"dc:rf\" each (NetworkTopologyStrategy); non-empty for it"},
     {.path = "storage.cql.consistency",
      .field = [](Config& c) -> auto& { return c.storage.cql.consistency; },
      .default_text = R"("local_quorum")", .allowed = kConsistencies,
      .description = "CQL consistency level for reads and writes"},
+    {.path = "storage.cql.request_timeout",
+     .field = [](Config& c) -> auto& { return c.storage.cql.request_timeout; },
+     .default_text = "12s", .min = 100 * kMs, .max = 10 * kMin,
+     .description = "one CQL request (and a schema change's agreement wait) at most"},
     // auth
     {.path = "auth.jwt_secret", .field = [](Config& c) -> auto& { return c.auth.jwt_secret; },
      .default_text = R"("")",

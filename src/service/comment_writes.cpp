@@ -250,7 +250,10 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   if (!actor.authenticated()) co_return need_auth();
   if (auto r = co_await check_rate(actor, limit::Action::add_reaction, d); !r)
     co_return r.take_error();
-  if (applied_seq_ && store_.last_op_seq() - applied_seq_() >= opts_.max_pending_ops)
+  // The applier can read an op before the writer publishes last_op_seq (the op is in the
+  // memtable first), so `applied` may briefly pass `last`: no backlog then, not a wrap-around.
+  uint64_t applied = applied_seq_ ? applied_seq_() : 0, last = store_.last_op_seq();
+  if (applied_seq_ && last > applied && last - applied >= opts_.max_pending_ops)
     co_return Error(Errc::overloaded, "too many reactions waiting to be applied", "reaction_backlog", 1);
   auto cur = co_await load_within(comment_id, d);
   if (!cur) co_return cur.take_error();

@@ -89,9 +89,16 @@ class HeldStore final : public store::Store {
     inner_.commit(std::move(ws), std::move(done));
   }
   Status commit_owned(store::WriteSet ws) override { return inner_.commit_owned(std::move(ws)); }
-  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_keep) override {
-    return inner_.trim_logs(op_seq_upto, outbox_keep);
+  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_delivered_upto, uint64_t outbox_keep) override {
+    return inner_.trim_logs(op_seq_upto, outbox_delivered_upto, outbox_keep);
   }
+  asio::awaitable<Result<UserView>> get_user_view(Uuid v, Uuid u, Deadline d) override {
+    return inner_.get_user_view(v, u, d);
+  }
+  Result<std::vector<store::OutboxEntry>> read_outbox_entries(uint64_t after, size_t max) override {
+    return inner_.read_outbox_entries(after, max);
+  }
+  uint64_t last_outbox_seq() const override { return inner_.last_outbox_seq(); }
   void close() override { inner_.close(); }
   bool ready() const override { return inner_.ready(); }
 

@@ -31,14 +31,10 @@ struct Node {
     so.comments_topic = "comments";
     so.reactions_topic = "reactions";
     so.page_ttl_ms = 1000;
-    svc = std::make_unique<CommentService>(store, pool, *cache, *limiter, clock, ids, overlay, so);
+    svc = std::make_unique<CommentService>(store, *cache, *limiter, clock, ids, overlay, so);
   }
-  ~Node() {
-    svc.reset();
-    pool.join();
-  }
+  ~Node() { svc.reset(); }
   UuidGenerator ids;
-  boost::asio::thread_pool pool{1};
   std::unique_ptr<cache::PageCache> cache;
   std::unique_ptr<limit::RateLimiter> limiter;
   ReactionOverlay overlay;
@@ -67,7 +63,7 @@ class TwoNodesTest : public ::testing::Test {
     return std::move(*out);
   }
   std::string list(Node& n, Actor who, const Uuid& video) {
-    auto r = run(n.svc->list_comments(who, ListRequest{.key = video}));
+    auto r = run(n.svc->list_comments(who, ListRequest{.key = video}, Deadline::never()));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? *r : "";
   }
@@ -84,7 +80,7 @@ TEST_F(TwoNodesTest, TheAuthorReadsANewCommentOnTheOtherNode) {
   Actor author{test_ids_.next(), false}, other{test_ids_.next(), false};
   Uuid video = test_ids_.next();
   EXPECT_EQ(list(*b_, other, video).find("hello"), std::string::npos);  // cached on B
-  auto created = run(a_->svc->create_comment(author, video, "hello from A", std::nullopt));
+  auto created = run(a_->svc->create_comment(author, video, "hello from A", std::nullopt, Deadline::never()));
   ASSERT_TRUE(created.ok()) << created.error().message;
 
   EXPECT_EQ(list(*b_, other, video).find("hello from A"), std::string::npos)
@@ -100,15 +96,15 @@ TEST_F(TwoNodesTest, TheAuthorReadsANewCommentOnTheOtherNode) {
 TEST_F(TwoNodesTest, TheUserReadsTheirReactionOnTheOtherNodeBeforeItIsApplied) {
   Actor author{test_ids_.next(), false}, fan{test_ids_.next(), false};
   Uuid video = test_ids_.next();
-  auto created = run(a_->svc->create_comment(author, video, "react to me", std::nullopt));
+  auto created = run(a_->svc->create_comment(author, video, "react to me", std::nullopt, Deadline::never()));
   ASSERT_TRUE(created.ok());
   Uuid cid = *Uuid::parse(created->substr(7, 36));
-  ASSERT_TRUE(run(a_->svc->react(fan, cid, ReactionType::like)).ok());  // no applier runs here
-  auto on_b = run(b_->svc->get_comment(fan, cid));
+  ASSERT_TRUE(run(a_->svc->react(fan, cid, ReactionType::like, Deadline::never())).ok());  // no applier runs here
+  auto on_b = run(b_->svc->get_comment(fan, cid, Deadline::never()));
   ASSERT_TRUE(on_b.ok());
   EXPECT_NE(on_b->find("\"reaction_type\":\"like\""), std::string::npos) << *on_b;
-  ASSERT_TRUE(run(a_->svc->react(fan, cid, ReactionType::none)).ok());
-  on_b = run(b_->svc->get_comment(fan, cid));
+  ASSERT_TRUE(run(a_->svc->react(fan, cid, ReactionType::none, Deadline::never())).ok());
+  on_b = run(b_->svc->get_comment(fan, cid, Deadline::never()));
   ASSERT_TRUE(on_b.ok());
   EXPECT_NE(on_b->find("\"user_reacted\":false"), std::string::npos) << *on_b;
 }
@@ -124,14 +120,14 @@ TEST_F(TwoNodesTest, AnEditOnOneNodeReachesTheOtherNodesCacheThroughTheBus) {
 
   Actor author{test_ids_.next(), false}, reader{test_ids_.next(), false};
   Uuid video = test_ids_.next();
-  auto created = run(a_->svc->create_comment(author, video, "first draft", std::nullopt));
+  auto created = run(a_->svc->create_comment(author, video, "first draft", std::nullopt, Deadline::never()));
   ASSERT_TRUE(created.ok());
   Uuid cid = *Uuid::parse(created->substr(7, 36));
   clock_.advance_ms(1001);
   EXPECT_NE(list(*b_, reader, video).find("first draft"), std::string::npos);  // now cached on B
   EXPECT_NE(list(*a_, reader, video).find("first draft"), std::string::npos);  // and on A
 
-  ASSERT_TRUE(run(a_->svc->edit_comment(author, cid, "final text")).ok());
+  ASSERT_TRUE(run(a_->svc->edit_comment(author, cid, "final text", Deadline::never())).ok());
   EXPECT_NE(list(*a_, reader, video).find("final text"), std::string::npos) << "the writing node bumps inline";
   // The relay publishes the edit's event; B's subscriber bumps B's cache (A's skips its own).
   while (inval_b->stats().handled.load() < 2) std::this_thread::yield();  // created, updated
@@ -147,20 +143,20 @@ TEST_F(TwoNodesTest, AnEditOnOneNodeReachesTheOtherNodesCacheThroughTheBus) {
 TEST_F(TwoNodesTest, EveryAcknowledgedWriteAppendsExactlyItsEventInOrder) {
   Actor author{test_ids_.next(), false}, mod{test_ids_.next(), true}, fan{test_ids_.next(), false};
   Uuid video = test_ids_.next();
-  auto top = run(a_->svc->create_comment(author, video, "top", std::nullopt));
+  auto top = run(a_->svc->create_comment(author, video, "top", std::nullopt, Deadline::never()));
   ASSERT_TRUE(top.ok());
   Uuid top_id = *Uuid::parse(top->substr(7, 36));
-  auto reply = run(b_->svc->create_comment(fan, video, "reply", top_id));
+  auto reply = run(b_->svc->create_comment(fan, video, "reply", top_id, Deadline::never()));
   ASSERT_TRUE(reply.ok());
   Uuid reply_id = *Uuid::parse(reply->substr(7, 36));
-  ASSERT_TRUE(run(a_->svc->edit_comment(author, top_id, "top, edited")).ok());
-  ASSERT_TRUE(run(b_->svc->set_status(mod, reply_id, CommentStatus::hidden)).ok());
-  ASSERT_TRUE(run(a_->svc->react(fan, top_id, ReactionType::like)).ok());
-  ASSERT_TRUE(run(a_->svc->react(fan, top_id, ReactionType::none)).ok());
-  ASSERT_TRUE(run(b_->svc->delete_comment(fan, reply_id)).ok());
+  ASSERT_TRUE(run(a_->svc->edit_comment(author, top_id, "top, edited", Deadline::never())).ok());
+  ASSERT_TRUE(run(b_->svc->set_status(mod, reply_id, CommentStatus::hidden, Deadline::never())).ok());
+  ASSERT_TRUE(run(a_->svc->react(fan, top_id, ReactionType::like, Deadline::never())).ok());
+  ASSERT_TRUE(run(a_->svc->react(fan, top_id, ReactionType::none, Deadline::never())).ok());
+  ASSERT_TRUE(run(b_->svc->delete_comment(fan, reply_id, Deadline::never())).ok());
   // Refused writes add nothing: an edit by someone else, a reaction to a missing comment.
-  EXPECT_FALSE(run(a_->svc->edit_comment(fan, top_id, "not yours")).ok());
-  EXPECT_FALSE(run(a_->svc->react(fan, test_ids_.next(), ReactionType::like)).ok());
+  EXPECT_FALSE(run(a_->svc->edit_comment(fan, top_id, "not yours", Deadline::never())).ok());
+  EXPECT_FALSE(run(a_->svc->react(fan, test_ids_.next(), ReactionType::like, Deadline::never())).ok());
 
   auto out = store_->read_outbox_entries(0, 100);
   ASSERT_TRUE(out.ok());

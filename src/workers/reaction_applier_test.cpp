@@ -395,7 +395,7 @@ TEST_F(ReactionApplierTest, StartRestoresUnappliedOpsToTheOverlay) {
 // applier puts the register's winner back.
 TEST_F(ReactionApplierTest, ALosingOpsUserEntryIsPutBackToTheWinner) {
   auto mine = [&] {
-    auto r = store_->get_reactions(kVideo, user(1), {comment(0)}, {});
+    auto r = commentd::testing::run_sync(store_->get_reactions(kVideo, user(1), {comment(0)}, {}));
     EXPECT_TRUE(r.ok());
     return r.ok() ? (*r)[0] : ReactionType::none;
   };

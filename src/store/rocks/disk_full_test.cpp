@@ -1,6 +1,7 @@
 // A full volume, simulated by FaultInjectionFs::set_full: writes fail with
 // insufficient_storage and nothing of them lands, reads work, ready() is false, closing does
 // not abort, and writes resume by themselves once space returns.
+#include "testing/run_sync.h"
 #include "store/rocks/fault_injection_fs.h"
 #include "store/rocks/rocks_store_fixture.h"
 
@@ -72,7 +73,7 @@ TEST_F(DiskFullTest, FirstWriteAfterOpenFailsThenWritesResume) {
   ASSERT_FALSE(o.ok());
   expect_full(o.error());
   // Reads keep working.
-  auto got = s->get_comment(before.id, {});
+  auto got = commentd::testing::run_sync(s->get_comment(before.id, {}));
   ASSERT_TRUE(got.ok() && got->has_value());
 
   fs_->set_full(false);
@@ -82,10 +83,10 @@ TEST_F(DiskFullTest, FirstWriteAfterOpenFailsThenWritesResume) {
     ASSERT_TRUE(ok.ok()) << ok.error().message;
   }
   // Nothing of the refused writes landed.
-  auto gone = s->get_comment(refused.id, {});
+  auto gone = commentd::testing::run_sync(s->get_comment(refused.id, {}));
   ASSERT_TRUE(gone.ok());
   EXPECT_FALSE(gone->has_value());
-  auto m = s->get_metrics({before.id}, {});
+  auto m = commentd::testing::run_sync(s->get_metrics({before.id}, {}));
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].likes, 0);
 }
@@ -121,7 +122,7 @@ TEST_F(DiskFullTest, FullTwiceThenClosedWhileFull) {
   auto s = open();
   ASSERT_TRUE(s);
   for (auto& id : acked) {
-    auto c = s->get_comment(id, {});
+    auto c = commentd::testing::run_sync(s->get_comment(id, {}));
     ASSERT_TRUE(c.ok());
     EXPECT_TRUE(c->has_value()) << id.str();
   }

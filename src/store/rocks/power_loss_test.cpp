@@ -1,6 +1,7 @@
 // Power loss: with sync_writes on, every acknowledged commit survives a crash that drops
 // everything not fsync'd (fault_injection_fs.h has the model); with it off, acknowledged
 // commits are lost, which shows the model (and so the first test) has teeth.
+#include "testing/run_sync.h"
 #include "store/rocks/fault_injection_fs.h"
 #include "store/rocks/rocks_store_fixture.h"
 
@@ -65,7 +66,7 @@ class PowerLossTest : public ::testing::Test {
   size_t count_missing(RocksStore& store, const std::vector<Uuid>& ids) {
     size_t missing = 0;
     for (auto& id : ids) {
-      auto c = store.get_comment(id, {});
+      auto c = commentd::testing::run_sync(store.get_comment(id, {}));
       EXPECT_TRUE(c.ok());
       if (c.ok() && !c->has_value()) ++missing;
     }
@@ -103,7 +104,7 @@ TEST_F(PowerLossTest, AcknowledgedSyncedCommitsSurvive) {
   EXPECT_EQ(count_missing(*store, acked), 0u) << "of " << acked.size() << " acknowledged";
   // The list index came back with its rows, in one atomic batch each.
   ScanRequest req{Index::video, kVideo, SortOrder::newest, std::nullopt, 100000};
-  auto scan = store->scan(req, {});
+  auto scan = commentd::testing::run_sync(store->scan(req, {}));
   ASSERT_TRUE(scan.ok());
   EXPECT_GE(scan->rows.size(), acked.size());
 }

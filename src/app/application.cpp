@@ -281,6 +281,11 @@ Result<uint16_t> Application::start() {
     }
     out.push_back(gauge_family("commentd_activity_tracked_keys", "Comments and videos with recent activity", activity_->size()));
     out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));
+    if (redis_) {
+      redis::append_metrics(redis_->stats(), out);
+      cache::append_metrics(redis_cache_->stats(), out);
+      limit::append_metrics(redis_limiter_->stats(), out);
+    }
     if (server_) {
       auto& hs = server_->stats();
       out.push_back(counter_family("commentd_http_connections_evicted_total", "Idle connections closed to make room", hs.evicted.load()));

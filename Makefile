@@ -30,6 +30,7 @@ run: build
 # pulsar), then end-to-end against the real binary (pytest). The servers are always stopped.
 test: test-deps build
 	@BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) PYTHON=$(PYTHON) deploy/run-tests.sh
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Redis, Redis Cluster, Cassandra and Pulsar on free loopback ports, for running the server
 # tiers by hand: addresses in $(BUILD_DIR)/test-servers/env (see deploy/README.md).
@@ -67,7 +68,7 @@ fuzz-build: test-deps
 	@cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 
-# Each harness for FUZZ_SECONDS (20 s; `make fuzz` runs 10 min each). Not yet in `make test`.
+# Each harness for FUZZ_SECONDS (20 s in `make test`; `make fuzz` runs 10 min each).
 fuzz-smoke: fuzz-build
 	@fuzz/run.sh $(FUZZ_SECONDS)
 

@@ -20,7 +20,8 @@
 # for trying the script), BENCH_SEED_COMMENTS (default 1000), BENCH_CONNECTIONS (default 256),
 # BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256),
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
-# (default 1024), BENCH_SKIP_OVERLOAD=1.
+# (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
+# the baseline at the same rate; about 2 minutes).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -176,7 +177,11 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
+ONLY=${BENCH_ONLY:-}
+[ -z "$ONLY" ] || [ "$ONLY" = overload ] || die "BENCH_ONLY: only 'overload' is known"
+
 # ---------------------------------------------------------------- 1. baseline
+if [ "$ONLY" != overload ]; then
 log "baseline_server"
 start_baseline
 PLAN_TOTAL=$((PLAN_READ + PLAN_COMMENT + PLAN_REACTION))
@@ -190,9 +195,13 @@ for spec in "baseline_open $BASELINE_OPEN_RATE" "baseline_open_1x $PLAN_TOTAL" \
 done
 stop_server
 
+fi  # ONLY
+
 # ---------------------------------------------------------------- 2. commentd
 HAVE_COMMENTD=0
-if [ -x "$COMMENTD" ]; then
+if [ "$ONLY" = overload ]; then
+  [ -x "$COMMENTD" ] && HAVE_COMMENTD=1
+elif [ -x "$COMMENTD" ]; then
   HAVE_COMMENTD=1
   log "commentd ($COMMENTD)"
   start_commentd
@@ -343,6 +352,10 @@ for i in (1, 2):
 json.dump(out, open(os.path.join(res, "overload_summary.json"), "w"), indent=2)
 print(json.dumps(out, indent=2), file=sys.stderr)
 EOF
+fi
+if [ "$ONLY" = overload ]; then
+  log "done in $(($(date +%s) - START)) s (overload only: $RESULTS/overload_summary.json)"
+  exit 0
 fi
 
 # ---------------------------------------------------------------- 3. micro benchmarks

@@ -298,6 +298,8 @@ Result<uint16_t> Application::start() {
       for (auto c : {http::RequestClass::read, http::RequestClass::write, http::RequestClass::reaction})
         metrics::add_sample(shed, {{"class", http::to_string(c)}}, a->stats().shed[static_cast<size_t>(c)].load());
       out.push_back(std::move(shed));
+      out.push_back(gauge_family("commentd_http_shed_probability", "Probability that a request is shed for the event loop's lag (PIE)", a->shed_probability()));
+      out.push_back(gauge_family("commentd_event_loop_lag_seconds", "How late the last event-loop probe timer ran", std::chrono::duration<double>(a->last_lag()).count()));
     }
   });
 

@@ -26,7 +26,7 @@ struct AdmissionConfig {
   size_t max_reactions = 2048;
   milliseconds queue_target{20};
   milliseconds queue_interval{100};
-  milliseconds loop_lag_target{100};  // 0 = the event-loop lag is not used
+  milliseconds loop_lag_target{50};  // 0 = the event-loop lag is not used
   bool operator==(const AdmissionConfig&) const = default;
 };
 

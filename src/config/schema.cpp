@@ -81,8 +81,8 @@ const KeySpec kKeys[] = {
      .description = "the window whose minimum queueing delay is compared with queue_target"},
     {.path = "server.admission.loop_lag_target",
      .field = [](Config& c) -> auto& { return c.server.admission.loop_lag_target; },
-     .default_text = "100ms", .min = 0, .max = 10 * kSec,
-     .description = "event-loop lag target over a 1 s window (CPU overload); 0 = off"},
+     .default_text = "50ms", .min = 0, .max = 10 * kSec,
+     .description = "event-loop lag target: above it requests are shed by PIE (RFC 8033); 0 = off"},
     // log
     {.path = "log.level", .field = [](Config& c) -> auto& { return c.log.level; },
      .default_text = R"("info")", .allowed = kLogLevels,

@@ -1,6 +1,7 @@
 #include "http/admission.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,7 @@ const char* to_string(RequestClass c) {
   return "?";
 }
 
-Admission::Admission(AdmissionOptions opts) : opts_(opts) {}
+Admission::Admission(AdmissionOptions opts) : opts_(opts), rng_(opts.seed | 1) {}
 
 void Admission::roll(Track& t, time_point now) {
   const bool lag = &t == &lag_track_;
@@ -59,7 +60,7 @@ Admission::Decision Admission::arrive(RequestClass cls, Waiter& w, time_point no
   std::lock_guard lk(mu_);
   bool over = class_overloaded(c, now);
   if (in_flight_[c] < opts_.max_in_flight[c] && queues_[c].empty()) {
-    if (lag_track_.over && last_lag_ > 2 * opts_.loop_lag_target) {
+    if (lag_sheds()) {
       stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
       return Decision::shed;
     }
@@ -91,7 +92,7 @@ void Admission::release(RequestClass cls, time_point now) {
       duration waited = now - w->since;
       sample(tracks_[c], waited, now);
       bool over = class_overloaded(c, now);
-      if (over && (waited > 2 * opts_.target || (lag_track_.over && last_lag_ > 2 * opts_.loop_lag_target))) {
+      if ((over && waited > 2 * opts_.target) || lag_sheds()) {
         stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
         wakes.emplace_back(std::move(w->wake), false);
         continue;
@@ -119,8 +120,53 @@ bool Admission::cancel(Waiter& w, time_point now) {
 
 void Admission::observe_lag(duration lag, time_point now) {
   std::lock_guard lk(mu_);
+  const duration prev = last_lag_;
+  const time_point prev_at = last_lag_at_;
   last_lag_ = lag;
+  last_lag_at_ = now;
   sample(lag_track_, lag, now);
+  if (opts_.loop_lag_target <= duration::zero()) return;
+  // PIE (RFC 8033 section 4.2), one update per sample, its time terms scaled by the time
+  // since the previous sample in units of the RFC's 15 ms update interval.
+  using secs = std::chrono::duration<double>;
+  const double steps = prev_at == time_point{} ? 1.0
+                       : std::clamp(secs(now - prev_at).count() / 0.015, 0.0, 100.0);
+  const double cur = secs(lag).count(), old = secs(prev).count();
+  const double target = secs(opts_.loop_lag_target).count();
+  double alpha = 0.125, beta = 1.25;
+  if (shed_p_ < 0.01) {
+    alpha /= 8;
+    beta /= 8;
+  } else if (shed_p_ < 0.1) {
+    alpha /= 2;
+    beta /= 2;
+  }
+  double dp = alpha * (cur - target) * steps + beta * (cur - old);
+  dp = std::min(dp, 0.02 * steps);
+  shed_p_ = std::clamp(shed_p_ + dp, 0.0, 1.0);
+  if (cur < target / 2 && old < target / 2) shed_p_ *= std::pow(0.98, steps);
+  if (shed_p_ < 1e-6) shed_p_ = 0;
+}
+
+bool Admission::lag_sheds() {
+  if (shed_p_ <= 0) return false;
+  if (shed_p_ < 0.2 && last_lag_ < opts_.loop_lag_target / 2) return false;  // burst allowance
+  // xorshift64*: a cheap coin; the lock is held anyway.
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  const double u = double((rng_ * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+  return u < shed_p_;
+}
+
+Admission::duration Admission::last_lag() const {
+  std::lock_guard lk(mu_);
+  return last_lag_;
+}
+
+double Admission::shed_probability() const {
+  std::lock_guard lk(mu_);
+  return shed_p_;
 }
 
 size_t Admission::in_flight(RequestClass c) const {

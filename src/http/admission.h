@@ -11,11 +11,25 @@
 // event-loop track uses loop_lag_target over loop_lag_interval.) A class is overloaded when
 // its own track or the event-loop track is. Then:
 //   - a request that would have to wait is shed at once (no standing queue is let grow);
-//   - a waiter handed a slot after more than 2 x target is shed instead;
-//   - while the event loop is overloaded and its last lag is over 2 x loop_lag_target, even
-//     a request with a free slot is shed.
+//   - a waiter handed a slot after more than 2 x target is shed instead.
 // A waiter is never kept past max_wait() = interval + 2 x target, so an admitted request's
-// queueing delay here is bounded. Shed requests get a fast 503 from the caller.
+// queueing delay here is bounded.
+//
+// The slots cannot see the queue that matters most for an event-loop server: requests whose
+// bytes are ready but whose handler waits for a thread (on a keep-alive connection a client
+// sends its next request the moment the previous answer arrives, so every connection holds one
+// request, and the in-flight count never exceeds the connection count). That queue's delay is
+// the event loop's lag, and a request with a free slot is still shed with a probability
+// driven by it, as PIE does for packets (RFC 8033): every lag sample moves the probability by
+//   alpha * (lag - loop_lag_target) * (elapsed / 15 ms) + beta * (lag - previous lag),
+// with the RFC's alpha = 0.125 and beta = 1.25 (per second of delay), scaled down while the
+// probability is small (/8 under 1 %, /2 under 10 %) so a short spike barely moves it, each
+// step capped at 0.02 per 15 ms, and decaying by 2 % per 15 ms while the lag stays under half
+// the target. Nothing is shed while the lag is under half the target and the probability is
+// under 0.2 (the RFC's burst allowance). A shed request costs a parse and a small 503, far less
+// than an admitted one, so shedding drains the loop until its lag settles near the target;
+// a bang-bang rule ("shed all while the lag is over a bar") instead oscillates between an idle
+// loop and a full one. Shed requests get a fast 503 from the caller.
 //
 // Time comes in as an argument (`now`), so tests advance it instead of sleeping.
 // Thread-safe: every public member takes the one mutex; wake() is called outside it.
@@ -43,8 +57,9 @@ struct AdmissionOptions {
   duration interval = std::chrono::milliseconds(100);
   // The event-loop track has its own, higher bar: the lag also counts time the host's other
   // processes kept our threads off the CPU, which shedding cannot fix. 0 = lag not used.
-  duration loop_lag_target = std::chrono::milliseconds(100);
+  duration loop_lag_target = std::chrono::milliseconds(50);
   duration loop_lag_interval = std::chrono::seconds(1);
+  uint64_t seed = 0x9e3779b97f4a7c15ULL;  // the shedding coin (tests fix it)
 };
 
 struct AdmissionStats {
@@ -84,6 +99,9 @@ class Admission {
   bool cancel(Waiter& w, time_point now);
   // The event-loop lag probe: how late a timer due at some instant ran.
   void observe_lag(duration lag, time_point now);
+  // The probability that a request is shed for the event loop's lag (0 when the lag is off).
+  double shed_probability() const;
+  duration last_lag() const;
 
   duration max_wait() const { return opts_.interval + 2 * opts_.target; }
   // This class's track or the event loop's is overloaded.
@@ -104,6 +122,8 @@ class Admission {
   void roll(Track& t, time_point now);
   void sample(Track& t, duration d, time_point now);
   bool class_overloaded(size_t c, time_point now);
+  // Flips the shedding coin for the event loop's lag.
+  bool lag_sheds();
 
   const AdmissionOptions opts_;
   mutable std::mutex mu_;
@@ -112,6 +132,9 @@ class Admission {
   std::array<Track, kAdmissionClasses> tracks_;                  // GUARDED_BY(mu_)
   Track lag_track_;                                              // GUARDED_BY(mu_)
   duration last_lag_{};                                          // GUARDED_BY(mu_)
+  time_point last_lag_at_{};                                     // GUARDED_BY(mu_)
+  double shed_p_ = 0;                                            // GUARDED_BY(mu_)
+  uint64_t rng_;                                                 // GUARDED_BY(mu_)
   AdmissionStats stats_;
 };
 

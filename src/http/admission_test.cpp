@@ -163,47 +163,74 @@ TEST_F(AdmissionTest, TimedOutWaitersAloneMarkTheClassOverloaded) {
   EXPECT_TRUE(a.overloaded(R, now));
 }
 
-TEST_F(AdmissionTest, EventLoopLagShedsEvenWithFreeSlots) {
-  Admission a(small(100));
-  for (int i = 0; i < 12; ++i) {
-    a.observe_lag(45ms, now);
-    now += 10ms;
+// Feeds the lag probe `n` samples of `lag`, one per 10 ms + lag (the probe's period).
+void feed_lag(Admission& a, Admission::time_point& now, Admission::duration lag, int n) {
+  for (int i = 0; i < n; ++i) {
+    now += 10ms + lag;
+    a.observe_lag(lag, now);
   }
-  EXPECT_TRUE(a.overloaded(R, now));
-  EXPECT_TRUE(a.overloaded(W, now));
-  arrive(a, R, Decision::shed);
-  // The lag falls under 2 x target: admitted again, though the interval is not over.
-  a.observe_lag(5ms, now);
-  arrive(a, R, Decision::admit);
-  // A whole interval of small lag ends the overload.
-  for (int i = 0; i < 12; ++i) {
-    a.observe_lag(1ms, now);
-    now += 10ms;
-  }
-  EXPECT_FALSE(a.overloaded(R, now));
 }
 
-TEST_F(AdmissionTest, ALagBurstShorterThanAnIntervalShedsNothing) {
-  Admission a(small(100));
-  for (int i = 0; i < 12; ++i) {
-    a.observe_lag(i == 5 ? 200ms : 1ms, now);
-    now += 10ms;
+// Of `n` arrivals with free slots, how many are shed (each admitted one is released).
+int shed_of(Admission& a, Admission::time_point now, int n) {
+  int shed = 0;
+  for (int i = 0; i < n; ++i) {
+    Admission::Waiter w;
+    switch (a.arrive(R, w, now)) {
+      case Decision::shed: ++shed; break;
+      case Decision::admit: a.release(R, now); break;
+      case Decision::wait: ADD_FAILURE() << "free slots: no wait expected"; break;
+    }
   }
-  EXPECT_FALSE(a.overloaded(R, now));
-  a.observe_lag(200ms, now);
-  arrive(a, R, Decision::admit);
+  return shed;
+}
+
+TEST_F(AdmissionTest, SustainedEventLoopLagShedsAGrowingShareEvenWithFreeSlots) {
+  Admission a(small(100));
+  EXPECT_EQ(shed_of(a, now, 1000), 0);
+  feed_lag(a, now, 60ms, 5);  // 0.35 s at three times the target
+  double p1 = a.shed_probability();
+  EXPECT_GT(p1, 0.0);
+  feed_lag(a, now, 60ms, 30);  // 2.1 s
+  double p2 = a.shed_probability();
+  EXPECT_GT(p2, p1);
+  EXPECT_GT(p2, 0.3);
+  EXPECT_TRUE(a.overloaded(R, now));
+  // The coin follows the probability (binomial: 4 sigma is under 0.07 for 1000 draws).
+  int shed = shed_of(a, now, 1000);
+  EXPECT_NEAR(shed / 1000.0, p2, 0.07);
+  // At the target the probability holds; under half of it, it decays and nothing is shed.
+  feed_lag(a, now, 20ms, 10);
+  EXPECT_NEAR(a.shed_probability(), p2, 0.05);
+  feed_lag(a, now, 1ms, 300);
+  EXPECT_LT(a.shed_probability(), 0.01);
+  EXPECT_EQ(shed_of(a, now, 1000), 0);
+}
+
+TEST_F(AdmissionTest, ALagSpikeShedsNothing) {
+  Admission a(small(100));
+  feed_lag(a, now, 1ms, 10);
+  feed_lag(a, now, 200ms, 1);
+  feed_lag(a, now, 1ms, 1);
+  // The spike moved the probability a little (its beta term), under the burst allowance.
+  EXPECT_LT(a.shed_probability(), 0.2);
+  EXPECT_EQ(shed_of(a, now, 1000), 0);
+}
+
+TEST_F(AdmissionTest, LagJustOverTheTargetRampsSlowly) {
+  Admission a(small(100));
+  feed_lag(a, now, 25ms, 28);  // 1 s just over the target: a host hiccup, not an overload
+  EXPECT_LT(a.shed_probability(), 0.05);
 }
 
 TEST_F(AdmissionTest, LagTargetZeroTurnsTheLagSignalOff) {
   AdmissionOptions o = small(100);
   o.loop_lag_target = 0ms;
   Admission a(o);
-  for (int i = 0; i < 30; ++i) {
-    a.observe_lag(500ms, now);
-    now += 10ms;
-  }
+  feed_lag(a, now, 500ms, 30);
   EXPECT_FALSE(a.overloaded(R, now));
-  arrive(a, R, Decision::admit);
+  EXPECT_EQ(a.shed_probability(), 0.0);
+  EXPECT_EQ(shed_of(a, now, 100), 0);
 }
 
 TEST_F(AdmissionTest, NoSamplesForAWholeIntervalIsNotOverloaded) {

@@ -139,6 +139,13 @@ class CommentService {
   asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);
   // Every cached page of the video is invalid; a cache error is counted, never returned.
   asio::awaitable<void> invalidate(Uuid video_id, Deadline d);
+  // The tail every comment write shares: `c` (the new row) and its `event` join `ws`, which
+  // is committed unless `d` has passed (then nothing is written). conflict: a precondition
+  // failed and nothing was written; re-read and retry. After a commit, an edit, delete or
+  // moderation (`bump`) invalidates the video's cached pages.
+  enum class Committed { yes, conflict };
+  asio::awaitable<Result<Committed>> commit_comment(store::WriteSet ws, Comment c, const char* event,
+                                                    TimeMs now, bool bump, Deadline d);
 
   store::Store& store_;
   cache::PageCache& cache_;

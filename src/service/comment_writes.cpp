@@ -87,7 +87,6 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       }
     }
     ws.preconditions.push_back(store::CommentAt{c.id, 0});
-    ws.mutations.push_back(store::PutComment{c});
     if (c.parent_id)
       ws.mutations.push_back(store::IndexPut{Index::replies, *c.parent_id, c.created_at, c.id});
     else
@@ -95,19 +94,10 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
     ws.mutations.push_back(store::BucketPut{video_id, time_bucket(c.created_at), c.created_at, c.id});
     ws.mutations.push_back(store::MetricsDelta{c.id, 0, 0, 0, c.created_at});
     count_transition(ws, c, false, true, c.created_at);
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
-                                               events::comment_event_json(ids_.next(), opts_.node_id, "created", c, c.created_at)});
     ws.mutations.push_back(store::RecentWrite{video_id, c.user_id, c.created_at + opts_.page_ttl_ms});
-
-    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
-    auto r = co_await store::commit(store_, std::move(ws));
-    if (!r) {
-      if (r.error().code == Errc::conflict) {
-        stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      co_return r.take_error();
-    }
+    auto r = co_await commit_comment(std::move(ws), c, "created", c.created_at, false, d);
+    if (!r) co_return r.take_error();
+    if (*r == Committed::conflict) continue;
     // No version bump: a new comment reaches others' cached pages within page_ttl, and its
     // author reads fresh pages of the video until then, on any node (the RecentWrite mark).
     if (on_activity_) on_activity_(video_id, c.parent_id);
@@ -137,19 +127,12 @@ asio::awaitable<Result<std::string>> CommentService::edit_comment(Actor actor, U
     ++c.version;
     WriteSet ws;
     ws.preconditions.push_back(store::CommentAt{id, c.version - 1});
-    ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
-                                               events::comment_event_json(ids_.next(), opts_.node_id, "updated", c, now)});
     // Other nodes' caches are bumped by their cache-invalidation subscribers; until then the
     // author reads this video fresh wherever the request lands.
     ws.mutations.push_back(store::RecentWrite{c.video_id, c.user_id, now + opts_.page_ttl_ms});
-    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
-    auto r = co_await store::commit(store_, std::move(ws));
-    if (!r) {
-      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
-      co_return r.take_error();
-    }
-    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+    auto r = co_await commit_comment(std::move(ws), c, "updated", now, true, d);
+    if (!r) co_return r.take_error();
+    if (*r == Committed::conflict) continue;
     co_return co_await render(actor, c, Deadline::never());  // committed: always answered
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
@@ -189,18 +172,11 @@ asio::awaitable<Status> CommentService::delete_comment(Actor actor, Uuid id, Dea
     c.updated_at = now;
     c.content.clear();
     ++c.version;
-    ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
-                                               events::comment_event_json(ids_.next(), opts_.node_id, "deleted", c, now)});
     if (!actor.moderator)
       ws.mutations.push_back(store::RecentWrite{c.video_id, *actor.user_id, now + opts_.page_ttl_ms});
-    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
-    auto r = co_await store::commit(store_, std::move(ws));
-    if (!r) {
-      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
-      co_return r.take_error();
-    }
-    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+    auto r = co_await commit_comment(std::move(ws), c, "deleted", now, true, d);
+    if (!r) co_return r.take_error();
+    if (*r == Committed::conflict) continue;
     if (on_activity_) on_activity_(c.video_id, c.parent_id);
     co_return ok_status();
   }
@@ -230,19 +206,28 @@ asio::awaitable<Result<std::string>> CommentService::set_status(Actor actor, Uui
     c.status = status;
     c.updated_at = now;
     ++c.version;
-    ws.mutations.push_back(store::PutComment{c});
-    ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
-                                               events::comment_event_json(ids_.next(), opts_.node_id, "status_changed", c, now)});
-    if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
-    auto r = co_await store::commit(store_, std::move(ws));
-    if (!r) {
-      if (r.error().code == Errc::conflict) { stats_.write_conflicts.fetch_add(1); continue; }
-      co_return r.take_error();
-    }
-    co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+    auto r = co_await commit_comment(std::move(ws), c, "status_changed", now, true, d);
+    if (!r) co_return r.take_error();
+    if (*r == Committed::conflict) continue;
     co_return co_await render(actor, c, Deadline::never());  // committed: always answered
   }
   co_return Error(Errc::conflict, "the comment kept changing; retry", "conflict");
+}
+
+asio::awaitable<Result<CommentService::Committed>> CommentService::commit_comment(
+    WriteSet ws, Comment c, const char* event, TimeMs now, bool bump, Deadline d) {
+  ws.mutations.push_back(store::PutComment{c});
+  ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
+                                             events::comment_event_json(ids_.next(), opts_.node_id, event, c, now)});
+  if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
+  auto r = co_await store::commit(store_, std::move(ws));
+  if (!r) {
+    if (r.error().code != Errc::conflict) co_return r.take_error();
+    stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);
+    co_return Committed::conflict;
+  }
+  if (bump) co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+  co_return Committed::yes;
 }
 
 asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid comment_id,

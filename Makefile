@@ -8,7 +8,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down fuzz-build \
-  fuzz-smoke fuzz check-all
+  fuzz-smoke fuzz check-all cluster cluster-down
 
 deps:
 	@scripts/install-deps.sh
@@ -42,6 +42,15 @@ test-servers: test-deps
 test-servers-down:
 	@mkdir -p $(BUILD_DIR)/test-servers
 	@COMMENTD_TEST_SERVERS_DIR=$(abspath $(BUILD_DIR))/test-servers deploy/test-servers.sh stop
+
+# The whole cluster on loopback (deploy/cluster.sh): Redis, Cassandra, Pulsar, migrate, NODES
+# (2) commentd nodes, HAProxy, Prometheus. The last line printed is the front door's URL (also
+# in $(BUILD_DIR)/cluster/url). CLUSTER_CONFIG=FILE overlays every node's config.
+cluster: test-deps build
+	@COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd COMMENTD_CLUSTER_DIR=$(abspath $(BUILD_DIR))/cluster deploy/cluster.sh up
+
+cluster-down:
+	@COMMENTD_CLUSTER_DIR=$(abspath $(BUILD_DIR))/cluster deploy/cluster.sh down
 
 unit: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE '^(redis|cql|pulsar)$$'

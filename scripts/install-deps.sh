@@ -9,7 +9,8 @@ build_pkgs=(g++ cmake ninja-build make pkg-config ccache
   protobuf-compiler)  # protoc: the bridge's pulsar crate compiles Pulsar's .proto at build time
 # redis-server, maven and a Java 17 runtime: the real test servers (deploy/test-servers.sh).
 # clang + its runtime: the libFuzzer harnesses (fuzz/); python3-venv: schemathesis's venv.
-test_pkgs=(python3 python3-pytest python3-venv curl gnuplot-nox prometheus
+# haproxy, python3-yaml: `make cluster` (the load balancer; merging CLUSTER_CONFIG).
+test_pkgs=(python3 python3-pytest python3-venv python3-yaml curl gnuplot-nox prometheus haproxy
   redis-server redis-tools maven openjdk-17-jre-headless clang libclang-rt-14-dev)
 
 # The bridge (src/bridge) needs cargo and rustc >= 1.88 (crate `scylla` 1.x). Debian's are

@@ -12,12 +12,9 @@ import pytest
 from e2e_lib import REPO_ROOT, User, config_yaml
 
 SEED = 20261129
-MAX_EXAMPLES = int(os.environ.get("COMMENTD_SCHEMATHESIS_EXAMPLES", "40"))
-
-
-# Opt-in until its run time is tuned: on a loaded 2-core machine one run exceeded 10 minutes.
-pytestmark = pytest.mark.skipif(os.environ.get("COMMENTD_SCHEMATHESIS") != "1",
-                                reason="set COMMENTD_SCHEMATHESIS=1 to run (slow; not yet tuned)")
+# 15 examples per operation and phase: 600 cases per token in about 100 s each on a loaded
+# 2-core machine. COMMENTD_SCHEMATHESIS_EXAMPLES raises it for a longer run.
+MAX_EXAMPLES = int(os.environ.get("COMMENTD_SCHEMATHESIS_EXAMPLES", "15"))
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +38,9 @@ def test_schemathesis(server_factory, schemathesis_cli, tmp_path, role):
            "--checks", "all", "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES),
            "--phases", "examples,coverage,fuzzing", "--workers", "1",
            "--request-timeout", "10",
+           # Hypothesis's own health check on how fast it generates data (the content
+           # pattern's constraints), not a check of the server; it trips on a busy machine.
+           "--suppress-health-check", "too_slow",
            "-H", f"Authorization: Bearer {user.token}",
            "--report", "junit", "--report-dir", str(tmp_path)]
     env = dict(os.environ, SCHEMATHESIS_HOOKS="", NO_COLOR="1")

@@ -13,7 +13,9 @@
 # Environment: NODES; CLUSTER_CONFIG=FILE, a YAML overlay merged into every node's config (maps
 # merge key by key, anything else replaces); COMMENTD_JWT_SECRET, passed through to every node
 # (when unset, one is generated once and kept in RUN/jwt_secret); COMMENTD_BIN (default
-# build/commentd); RUN = COMMENTD_CLUSTER_DIR (default build/cluster).
+# build/commentd); RUN = COMMENTD_CLUSTER_DIR (default build/cluster); CLUSTER_SERVERS_DIR: use
+# the Redis, Cassandra and Pulsar that deploy/test-servers.sh runs there (make test does, so
+# one set of servers serves every tier) instead of starting its own; `down` then leaves them.
 # Grafana is not in Debian's archive and this machine reaches no other source, so only
 # Prometheus runs; deploy/grafana/commentd-dashboard.json imports into any Grafana pointed at it.
 set -euo pipefail
@@ -24,7 +26,9 @@ RUN="${COMMENTD_CLUSTER_DIR:-$ROOT/build/cluster}"
 mkdir -p "$RUN"
 RUN="$(cd "$RUN" && pwd)"
 BIN="${COMMENTD_BIN:-$ROOT/build/commentd}"
-SERVERS="$RUN/servers"
+SERVERS="${CLUSTER_SERVERS_DIR:-$RUN/servers}"
+OWN_SERVERS=1
+[ -n "${CLUSTER_SERVERS_DIR:-}" ] && OWN_SERVERS=0
 SERVERS_CTL=(env COMMENTD_TEST_SERVERS_DIR="$SERVERS" "$DEPLOY_DIR/test-servers.sh")
 
 ensure_pkg() {  # ensure_pkg COMMAND PACKAGE
@@ -203,7 +207,7 @@ down() {
   for d in "$RUN/prometheus" "$RUN/haproxy" "$RUN"/node-*; do
     [ -d "$d" ] && stop_recorded "$d" 30
   done
-  if [ -d "$SERVERS" ]; then "${SERVERS_CTL[@]}" stop; fi
+  if [ "$OWN_SERVERS" = 1 ] && [ -d "$SERVERS" ]; then "${SERVERS_CTL[@]}" stop; fi
   rm -f "$RUN/url"
   log "stopped"
 }

@@ -4,13 +4,30 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import e2e_lib  # noqa: E402
-from e2e_lib import Server, User, binary_path, config_yaml  # noqa: E402
+from e2e_lib import Client, Server, User, binary_path, config_yaml  # noqa: E402
+
+# COMMENTD_E2E_URL=http://host:port runs the suite against a running deployment (the cluster's
+# front door, `make cluster`) instead of a binary started here: the shared `server` is that
+# URL, and tests that need a process of their own (restarts, kill -9, private configs) skip;
+# the cluster's fault tests (deploy/tests/test_cluster.py) stand in for them.
+E2E_URL = os.environ.get("COMMENTD_E2E_URL", "")
+
+
+class RemoteServer(Client):
+    """The shared server as a URL: the HTTP conveniences of Client, no process."""
+
+    def __init__(self, url: str):
+        u = urlparse(url)
+        super().__init__(u.hostname or "127.0.0.1", u.port or 80)
+        self.client = self
+        self.remote = True
 
 
 def pytest_configure(config):
@@ -30,13 +47,19 @@ def _check_binary():
 
 @pytest.fixture(scope="session")
 def commentd_bin():
+    if E2E_URL:
+        pytest.skip("starts its own commentd process: not in a run against COMMENTD_E2E_URL")
     _check_binary()
     return binary_path()
 
 
 @pytest.fixture(scope="session")
-def server(commentd_bin, tmp_path_factory):
+def server(request, tmp_path_factory):
     """One server shared by every test that doesn't need its own (tests use fresh video ids)."""
+    if E2E_URL:
+        yield RemoteServer(E2E_URL)
+        return
+    request.getfixturevalue("commentd_bin")
     srv = Server(tmp_path_factory.mktemp("shared"), config_yaml(), name="shared")
     srv.start()
     yield srv

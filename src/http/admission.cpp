@@ -120,18 +120,23 @@ bool Admission::cancel(Waiter& w, time_point now) {
 
 void Admission::observe_lag(duration lag, time_point now) {
   std::lock_guard lk(mu_);
-  const duration prev = last_lag_;
+  const duration prev = pie_delay_;
   const time_point prev_at = last_lag_at_;
   last_lag_ = lag;
   last_lag_at_ = now;
   sample(lag_track_, lag, now);
   if (opts_.loop_lag_target <= duration::zero()) return;
+  constexpr auto kWindow = std::chrono::milliseconds(200);
+  lag_window_.emplace_back(now, lag);
+  while (lag_window_.size() > 64 || now - lag_window_.front().first > kWindow) lag_window_.pop_front();
+  pie_delay_ = lag;
+  for (const auto& [at, l] : lag_window_) pie_delay_ = std::min(pie_delay_, l);
   // PIE (RFC 8033 section 4.2), one update per sample, its time terms scaled by the time
   // since the previous sample in units of the RFC's 15 ms update interval.
   using secs = std::chrono::duration<double>;
   const double steps = prev_at == time_point{} ? 1.0
                        : std::clamp(secs(now - prev_at).count() / 0.015, 0.0, 100.0);
-  const double cur = secs(lag).count(), old = secs(prev).count();
+  const double cur = secs(pie_delay_).count(), old = secs(prev).count();
   const double target = secs(opts_.loop_lag_target).count();
   double alpha = 0.125, beta = 1.25;
   if (shed_p_ < 0.01) {
@@ -150,7 +155,7 @@ void Admission::observe_lag(duration lag, time_point now) {
 
 bool Admission::lag_sheds() {
   if (shed_p_ <= 0) return false;
-  if (shed_p_ < 0.2 && last_lag_ < opts_.loop_lag_target / 2) return false;  // burst allowance
+  if (shed_p_ < 0.2 && pie_delay_ < opts_.loop_lag_target / 2) return false;  // burst allowance
   // xorshift64*: a cheap coin; the lock is held anyway.
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;

@@ -217,6 +217,15 @@ TEST_F(AdmissionTest, ALagSpikeShedsNothing) {
   EXPECT_EQ(shed_of(a, now, 1000), 0);
 }
 
+TEST_F(AdmissionTest, HostHiccupsBetweenShortLagsShedNothing) {
+  // Every third sample is late by 150 ms (the host took the CPU), the rest are prompt: the
+  // minimum over 200 ms stays low, so the probability does not build up.
+  Admission a(small(100));
+  for (int i = 0; i < 60; ++i) feed_lag(a, now, i % 3 == 2 ? 150ms : 1ms, 1);
+  EXPECT_EQ(a.shed_probability(), 0.0);
+  EXPECT_EQ(shed_of(a, now, 1000), 0);
+}
+
 TEST_F(AdmissionTest, LagJustOverTheTargetRampsSlowly) {
   Admission a(small(100));
   feed_lag(a, now, 25ms, 28);  // 1 s just over the target: a host hiccup, not an overload

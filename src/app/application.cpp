@@ -82,8 +82,6 @@ Result<uint16_t> Application::start() {
   if (cfg_.storage.backend != "rocksdb")
     return Error(Errc::bad_request, "storage.backend '" + cfg_.storage.backend +
                                         "': only the embedded rocksdb backend is in this build");
-  if (cfg_.pulsar.enabled)
-    return Error(Errc::bad_request, "pulsar cluster mode is not in this build; set pulsar.enabled: false");
   auto hp = config::parse_host_port(cfg_.server.listen);
   if (!hp) return Error(Errc::bad_request, "server.listen: bad host:port '" + cfg_.server.listen + "'");
 
@@ -164,11 +162,35 @@ Result<uint16_t> Application::start() {
   auto unowned = [](workers::Worker* p) { return std::shared_ptr<workers::Worker>(p, [](workers::Worker*) {}); };
   auto s = workers_->register_worker(unowned(applier_.get()));
   if (!s) return s.take_error();
-  // The event bus (embedded: over the store), the outbox relay feeding it and its
-  // subscribers. Registered in this order, stopped in reverse: subscribers leave, the relay
-  // publishes what is left in the outbox, then the bus closes.
-  bus_ = std::make_unique<events::LocalBus>(
-      *store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
+  // The event bus (embedded: over the store; or Pulsar with pulsar.enabled), the outbox
+  // relay feeding it and its subscribers. Registered in this order, stopped in reverse:
+  // subscribers leave, the relay publishes what is left in the outbox, then the bus closes.
+  // The PulsarBus connects lazily: a broker that is away does not stop the start (the
+  // outbox keeps the events, the relay retries, the subscriber subscribes when it can).
+  if (cfg_.pulsar.enabled) {
+    const auto& pc = cfg_.pulsar;
+    auto rt = bridge::Runtime::create(2);
+    if (!rt) return rt.take_error();
+    bridge_rt_ = std::move(*rt);
+    events::PulsarBusOptions po;
+    po.url = pc.url;
+    po.token = pc.token;
+    po.producer_name = "commentd-node-" + std::to_string(node_id_);
+    po.batch_size = static_cast<uint32_t>(pc.batch_size);
+    po.batch_delay = pc.batch_delay;
+    po.max_pending = static_cast<uint32_t>(pc.max_pending_messages);
+    po.send_timeout = pc.send_timeout;
+    po.operation_timeout = pc.send_timeout;
+    po.connect_timeout = pc.connect_timeout;
+    auto pb = std::make_unique<events::PulsarBus>(*bridge_rt_, std::move(po));
+    pulsar_bus_ = pb.get();
+    bus_ = std::move(pb);
+  } else {
+    auto lb = std::make_unique<events::LocalBus>(
+        *store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
+    local_bus_ = lb.get();
+    bus_ = std::move(lb);
+  }
   s = workers_->register_worker(std::make_shared<BusCloser>(*bus_));
   if (!s) return s.take_error();
   if (w.outbox_relay.enabled) {
@@ -189,8 +211,8 @@ Result<uint16_t> Application::start() {
   s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
     uint64_t keep = cfg_.storage.log_retention, applied = applier_->applied_seq();
     auto st = store_->trim_logs(applied > keep ? applied - keep : 0, relay_ ? relay_->delivered() : 0, keep);
-    if (!st) return st;
-    return bus_->trim(keep);
+    if (!st || !local_bus_) return st;
+    return local_bus_->trim(keep);
   });
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
@@ -269,11 +291,22 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", rs.published.load()));
       out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", rs.duplicates.load()));
       out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", rs.errors.load()));
+      out.push_back(gauge_family("commentd_relay_backoff_seconds", "The relay's wait before retrying a failed round; 0 when healthy", double(rs.backoff_ms.load()) / 1000.0));
     }
-    auto& bs = bus_->stats();
-    out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", bs.delivered.load()));
-    out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", bs.redelivered.load()));
-    out.push_back(counter_family("commentd_bus_errors_total", "Local event bus storage errors", bs.errors.load()));
+    if (local_bus_) {
+      auto& bs = local_bus_->stats();
+      out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", bs.delivered.load()));
+      out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", bs.redelivered.load()));
+      out.push_back(counter_family("commentd_bus_errors_total", "Local event bus storage errors", bs.errors.load()));
+    } else if (pulsar_bus_) {
+      auto& ps = pulsar_bus_->stats();
+      out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", ps.delivered.load()));
+      out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", ps.redelivered.load()));
+      out.push_back(counter_family("commentd_bus_errors_total", "Pulsar publishes that failed (retried by the relay)", ps.publish_errors.load()));
+      out.push_back(counter_family("commentd_pulsar_published_total", "Messages Pulsar acknowledged", ps.published.load()));
+      out.push_back(counter_family("commentd_pulsar_publish_seconds_total", "Time spent in publishes up to the broker's receipts", double(ps.publish_latency_us_sum.load()) / 1e6));
+      out.push_back(counter_family("commentd_pulsar_connects_total", "Connections to the Pulsar broker made", ps.connects.load()));
+    }
     if (cache_invalidation_) {
       auto& cs = cache_invalidation_->stats();
       out.push_back(counter_family("commentd_cache_invalidation_events_total", "Comment events handled by the cache-invalidation subscriber", cs.handled.load()));

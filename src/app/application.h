@@ -14,7 +14,9 @@
 #include "cache/page_cache.h"
 #include "cache/redis_cache.h"
 #include "config/config.h"
+#include "bridge/runtime.h"
 #include "events/local/local_bus.h"
+#include "events/pulsar/pulsar_bus.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "limit/rate_limiter.h"
@@ -65,7 +67,10 @@ class Application {
   std::unique_ptr<workers::MetricsWorker> reconciler_;
   std::unique_ptr<workers::Scheduler> maintenance_;
   uint16_t node_id_ = 0;
-  std::unique_ptr<events::LocalBus> bus_;
+  std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled; outlives the bus
+  std::unique_ptr<events::EventBus> bus_;        // the LocalBus, or the PulsarBus (pulsar.enabled)
+  events::LocalBus* local_bus_ = nullptr;        // bus_ when it is the LocalBus
+  events::PulsarBus* pulsar_bus_ = nullptr;      // bus_ when it is the PulsarBus
   std::unique_ptr<workers::OutboxRelay> relay_;
   std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;

@@ -162,6 +162,10 @@ typedef struct cb_pulsar_config {
   uint32_t operation_timeout_ms; /* 0: 30 s. Lookups, producer/consumer creation, resends */
   uint32_t connect_timeout_ms;   /* 0: 10 s. Bounds cb_pulsar_connect (retries included) and
                                     each later connection attempt */
+  uint32_t operation_retry_delay_ms; /* 0: 5 s. Wait before retrying a busy/not-ready answer */
+  uint32_t operation_max_retries;    /* 0: unlimited (the crate's default). A subscribe to an
+                                        exclusive subscription that has its consumer fails
+                                        with CB_ALREADY_EXISTS after these retries */
 } cb_pulsar_config;
 
 typedef struct cb_pulsar_producer_config {
@@ -185,6 +189,7 @@ typedef struct cb_pulsar_consumer_config {
   uint32_t ack_timeout_ms;               /* unacked messages redelivered after this; 0: never */
   uint32_t dead_letter_max_redeliveries; /* 0: no dead-letter policy */
   const char* dead_letter_topic;
+  int32_t initial_position;              /* for a new subscription: 0 latest, 1 earliest */
 } cb_pulsar_consumer_config;
 
 typedef struct cb_pulsar_property {
@@ -238,6 +243,13 @@ void cb_pulsar_message_payload(const cb_pulsar_message* m, const uint8_t** out, 
 /* Opaque id for ack/nack. */
 void cb_pulsar_message_id(const cb_pulsar_message* m, const uint8_t** out, size_t* len);
 uint64_t cb_pulsar_message_publish_time_ms(const cb_pulsar_message* m);
+/* The producer name the broker stored, and that producer's sequence id of the message. */
+void cb_pulsar_message_producer(const cb_pulsar_message* m, const uint8_t** out, size_t* len);
+uint64_t cb_pulsar_message_sequence_id(const cb_pulsar_message* m);
+/* Position in the topic; batch_index and batch_size -1 when not batched. Acking any message
+ * of a batch acks its whole entry (the crate has no batch-index acks). */
+void cb_pulsar_message_position(const cb_pulsar_message* m, uint64_t* ledger, uint64_t* entry, int32_t* batch_index,
+                                int32_t* batch_size);
 size_t cb_pulsar_message_property_count(const cb_pulsar_message* m);
 int32_t cb_pulsar_message_property(const cb_pulsar_message* m, size_t i, const uint8_t** key, size_t* key_len,
                                    const uint8_t** value, size_t* value_len);

@@ -26,6 +26,10 @@ Message PulsarConsumer::copy_message(const cb_pulsar_message* m) {
   cb_pulsar_message_id(m, &p, &n);
   out.id = str(p, n);
   out.publish_time_ms = cb_pulsar_message_publish_time_ms(m);
+  cb_pulsar_message_producer(m, &p, &n);
+  out.producer = str(p, n);
+  out.sequence_id = cb_pulsar_message_sequence_id(m);
+  cb_pulsar_message_position(m, &out.ledger_id, &out.entry_id, &out.batch_index, &out.batch_size);
   size_t count = cb_pulsar_message_property_count(m);
   for (size_t i = 0; i < count; ++i) {
     const uint8_t *k = nullptr, *v = nullptr;

@@ -25,6 +25,8 @@ struct PulsarConfig {
   std::string token;        // empty: no authentication
   std::chrono::milliseconds operation_timeout{0};  // 0: 30 s
   std::chrono::milliseconds connect_timeout{0};    // 0: 10 s
+  std::chrono::milliseconds operation_retry_delay{0};  // 0: 5 s; between retries of a busy answer
+  uint32_t operation_max_retries = 0;                  // 0: unlimited; then the error (busy: conflict)
 };
 
 struct ProducerConfig {
@@ -53,6 +55,7 @@ struct ConsumerConfig {
   std::chrono::milliseconds ack_timeout{0};  // 0: an unacked message is never redelivered
   uint32_t dead_letter_max_redeliveries = 0;  // 0: no dead-letter topic
   std::string dead_letter_topic;
+  bool start_earliest = false;  // a subscription created now starts at the oldest message
 };
 
 struct Receipt {
@@ -71,6 +74,12 @@ struct Message {
   std::string id;  // opaque: pass to ack / nack
   uint64_t publish_time_ms = 0;
   Properties properties;
+  std::string producer;      // the producer name the broker stored
+  uint64_t sequence_id = 0;  // that producer's sequence id
+  uint64_t ledger_id = 0;    // position in the topic
+  uint64_t entry_id = 0;
+  int32_t batch_index = -1;  // -1: not batched
+  int32_t batch_size = -1;   // messages in its batch; -1: not batched. An ack acks them all
 };
 
 class PulsarProducer {
@@ -177,7 +186,9 @@ class PulsarClient {
         [&rt, cfg](cb_done done, void* user) {
           cb_pulsar_config c{cfg.service_url.c_str(), cfg.token.c_str(),
                              static_cast<uint32_t>(cfg.operation_timeout.count()),
-                             static_cast<uint32_t>(cfg.connect_timeout.count())};
+                             static_cast<uint32_t>(cfg.connect_timeout.count()),
+                             static_cast<uint32_t>(cfg.operation_retry_delay.count()),
+                             cfg.operation_max_retries};
           cb_pulsar_connect(rt.get(), &c, done, user);
         },
         [](void* r) { return std::unique_ptr<PulsarClient>(new PulsarClient(static_cast<cb_pulsar_client*>(r))); });
@@ -216,7 +227,8 @@ class PulsarClient {
                                       static_cast<uint32_t>(cfg.nack_redelivery_delay.count()),
                                       static_cast<uint32_t>(cfg.ack_timeout.count()),
                                       cfg.dead_letter_max_redeliveries,
-                                      cfg.dead_letter_topic.c_str()};
+                                      cfg.dead_letter_topic.c_str(),
+                                      cfg.start_earliest ? 1 : 0};
           cb_pulsar_subscribe(c_, &c, done, user);
         },
         [](void* r) {

@@ -135,7 +135,12 @@ struct PulsarConfig {
   bool enabled = false;
   std::string url = "pulsar://localhost:6650";
   std::string admin_url = "http://localhost:8080";
+  std::string token;  // empty: no authentication; else a JWT for token auth
   int batch_size = 100;
+  milliseconds batch_delay{5};
+  int max_pending_messages = 1000;
+  milliseconds send_timeout{5'000};
+  milliseconds connect_timeout{3'000};
   PulsarTopics topics;
   bool operator==(const PulsarConfig&) const = default;
 };

@@ -7,9 +7,15 @@
 // Contract:
 //  - publish completes once the message is durable on the bus (the broker's ack). Messages
 //    of one publish call, and of successive calls on one topic, keep their order.
-//  - Deduplication (Pulsar's broker-side dedup): a message whose sequence_id is not greater
-//    than the last one the bus has stored for (topic, producer name) is acknowledged as a
-//    duplicate and not stored again. sequence_id 0 disables it for that message.
+//  - Deduplication (Pulsar's broker-side dedup), when capabilities().dedup_by_sequence: a
+//    message whose sequence_id is not greater than the last one the bus has stored for
+//    (topic, producer name) is acknowledged as a duplicate and not stored again. sequence_id
+//    0 disables it for that message. A bus without the capability ignores sequence_id, never
+//    reports a duplicate, and stores a republished message again: consumers drop the copy by
+//    event id (they must be idempotent by event id in any case).
+//  - redelivery_count: exact across restarts and consumers when
+//    capabilities().durable_redelivery_count; otherwise a lower bound (the deliveries this
+//    bus instance has seen), still exact for redeliveries within one process.
 //  - A subscription is durable: its position survives a restart; messages not acknowledged
 //    are delivered again (at-least-once). Consumers are idempotent by event id.
 //  - Order: per key, a subscription delivers in publish order, and with key_shared several
@@ -71,6 +77,21 @@ struct SubscribeOptions {
   std::chrono::milliseconds nack_delay{100};
 };
 
+// What an implementation guarantees beyond the common contract; the conformance suite checks
+// each capability an implementation declares and skips (saying why) the ones it does not.
+struct Capabilities {
+  bool dedup_by_sequence = true;         // publish deduplicates by (topic, producer, sequence_id)
+  bool durable_redelivery_count = true;  // redelivery_count survives restarts and handovers
+  // An ack is recorded for its message alone. false: messages are acked on the bus in groups
+  // (Pulsar batches), so after a restart a message acked while others of its group were not
+  // is delivered again (at-least-once still holds; nothing unacked is lost).
+  bool individual_acks = true;
+  // key_shared hands out each message by its own key. false: messages travel in groups
+  // (Pulsar batches of mixed keys) dispatched whole by the group's first key, so neither the
+  // key split nor per-key order across consumers holds: use key_shared only without groups.
+  bool key_shared_per_message = true;
+};
+
 class Consumer {
  public:
   virtual ~Consumer() = default;
@@ -90,6 +111,7 @@ class EventBus {
   virtual ~EventBus() = default;
   // This bus's producer name: the dedup identity of everything it publishes.
   virtual const std::string& producer_name() const = 0;
+  virtual Capabilities capabilities() const { return {}; }
   // Publishes `msgs` to `topic` in order; completes when all are acknowledged, with one ack
   // each. On an error none, some or all may be stored: republish with the same sequence ids.
   virtual asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic,

@@ -4,16 +4,24 @@
 // last `dedup_window` events is acked without calling the handler again (redelivery after
 // a crash, a republish the bus could not deduplicate). Handlers whose effects are in the
 // store must also be idempotent on their own (the window is in memory).
+// Poison messages: with a dead-letter topic, an event whose handling failed on its
+// max_deliveries-th delivery is published there (same key and payload) and acked, so the
+// rest keep flowing. The count is the bus's redelivery_count (see event_bus.h).
+// A bus that is away at start() (Errc::unavailable) does not fail the start: the subscriber
+// subscribes again with backoff until it succeeds or stop() is called.
 //
 // Thread-safe: one thread of its own; stats from any thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -30,6 +38,7 @@ class RecentIds {
   explicit RecentIds(size_t capacity) : capacity_(capacity) {}
   // True if `id` is new (and remembers it).
   bool insert(const std::string& id);
+  bool contains(const std::string& id) const { return set_.count(id) != 0; }
   // Forgets `id` (its handling failed: it must be handled when it comes back).
   void forget(const std::string& id) { set_.erase(id); }
 
@@ -44,6 +53,9 @@ struct SubscriberOptions {
   std::string subscription;
   events::SubscribeOptions sub;
   size_t dedup_window = 100000;
+  std::string dead_letter_topic;  // empty: failed events are nacked for ever
+  uint32_t max_deliveries = 5;    // deliveries of a failing event before the dead-letter topic
+  std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
 };
 
 struct SubscriberStats {
@@ -51,6 +63,8 @@ struct SubscriberStats {
   std::atomic<uint64_t> duplicates{0};  // acked without handling: event id already seen
   std::atomic<uint64_t> failed{0};      // handler errors (nacked)
   std::atomic<uint64_t> malformed{0};   // not an event: acked and dropped, counted
+  std::atomic<uint64_t> dead_lettered{0};  // published to the dead-letter topic and acked
+  std::atomic<uint64_t> subscribe_errors{0};
 };
 
 class EventSubscriber final : public Worker {
@@ -77,8 +91,15 @@ class EventSubscriber final : public Worker {
   Handler handler_;
   SubscriberStats stats_;
   RecentIds seen_;  // owned by the loop
-  std::unique_ptr<events::Consumer> consumer_;  // set by start(), closed by stop()
+  boost::asio::awaitable<bool> subscribe_with_backoff();
+  void set_consumer(std::unique_ptr<events::Consumer> c);
+  events::Consumer* consumer();
+
+  std::mutex mu_;
+  std::unique_ptr<events::Consumer> consumer_;  // guarded by mu_; set once, closed by stop()
+  std::atomic<bool> stopping_{false};
   boost::asio::io_context ioc_{1};
+  boost::asio::steady_timer timer_{ioc_};  // the resubscribe backoff; owned by ioc_'s thread
   std::thread thread_;
 };
 

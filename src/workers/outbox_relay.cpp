@@ -49,15 +49,24 @@ void OutboxRelay::stop() {
 }
 
 asio::awaitable<void> OutboxRelay::loop() {
+  std::chrono::milliseconds backoff{0};
   for (;;) {
     auto n = co_await relay_once();
     std::chrono::milliseconds wait{0};
     if (!n) {
       stats_.errors.fetch_add(1);
-      spdlog::warn("outbox relay: {}", n.error().message);
       if (stopping_) co_return;  // the bus is away: what is left waits for the next start
-      wait = opts_.error_backoff;
-    } else if (*n == 0) {
+      // The bus is away or failing: back off exponentially, so a long outage costs little.
+      backoff = backoff.count() == 0 ? opts_.error_backoff : std::min(backoff * 2, opts_.max_error_backoff);
+      stats_.backoff_ms.store(backoff.count());
+      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().message, backoff.count());
+      wait = backoff;
+    } else if (backoff.count() != 0) {
+      backoff = std::chrono::milliseconds{0};
+      stats_.backoff_ms.store(0);
+      spdlog::info("outbox relay: the bus is back");
+    }
+    if (n && *n == 0) {
       if (stopping_) co_return;
       wait = opts_.poll_interval;
     }

@@ -1,9 +1,11 @@
 // The outbox relay: publishes the store's outbox to the event bus, in outbox order (so in
 // order per key, and per video), and keeps its own durable delivered position (consumer
 // "relay/<name>" in the store). A batch's position is saved only after the bus acknowledged
-// every entry of it, so a crash between the two republishes the batch: the bus drops the
-// copies by (producer, sequence id = outbox seq), and consumers drop what is left by event
-// id. Nothing acknowledged by the store is dropped or reordered; retention trims the outbox
+// every entry of it, so a crash between the two republishes the batch: a bus with
+// dedup_by_sequence drops the copies by (producer, sequence id = outbox seq), and consumers
+// drop what is left by event id (all of them on Pulsar, see events/pulsar/pulsar_bus.h).
+// While the bus fails, rounds are retried with exponential backoff (error_backoff doubling
+// up to max_error_backoff); the outbox keeps every event meanwhile. Nothing acknowledged by the store is dropped or reordered; retention trims the outbox
 // only below delivered() (Store::trim_logs).
 //
 // Each payload gets its `position` (the outbox seq) on the way out (events::with_position).
@@ -28,7 +30,8 @@ struct RelayOptions {
   std::string name = "outbox";                      // position key: consumer "relay/<name>"
   size_t batch_size = 256;                          // outbox entries per publish round
   std::chrono::milliseconds poll_interval{5};       // idle wait before looking again
-  std::chrono::milliseconds error_backoff{200};     // wait after a failed round
+  std::chrono::milliseconds error_backoff{200};     // wait after a failed round, doubling
+  std::chrono::milliseconds max_error_backoff{5000};  // while rounds keep failing, up to this
 };
 
 struct RelayStats {
@@ -36,6 +39,7 @@ struct RelayStats {
   std::atomic<uint64_t> duplicates{0};  // entries the bus already had (republished after a crash)
   std::atomic<uint64_t> rounds{0};
   std::atomic<uint64_t> errors{0};
+  std::atomic<int64_t> backoff_ms{0};  // the current wait after failures; 0 when healthy
 };
 
 class OutboxRelay final : public Worker {

@@ -189,6 +189,48 @@ TEST_F(OutboxRelayTest, TrimmingNeverDropsAnUndeliveredEvent) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(events::parse_event_header(got[i].payload)->event_id, "v-" + std::to_string(i));
 }
 
+// The LocalBus with a switch that makes every publish fail: a broker outage.
+class OutageBus final : public events::EventBus {
+ public:
+  explicit OutageBus(events::EventBus& inner) : inner_(inner) {}
+  std::atomic<bool> down{false};
+  const std::string& producer_name() const override { return inner_.producer_name(); }
+  boost::asio::awaitable<Result<std::vector<events::PublishAck>>> publish(std::string topic,
+                                                                         std::vector<events::OutMessage> msgs) override {
+    if (down) co_return Error(Errc::unavailable, "broker away");
+    co_return co_await inner_.publish(std::move(topic), std::move(msgs));
+  }
+  boost::asio::awaitable<Result<std::unique_ptr<events::Consumer>>> subscribe(std::string topic, std::string sub,
+                                                                             events::SubscribeOptions o) override {
+    return inner_.subscribe(std::move(topic), std::move(sub), o);
+  }
+  void close() override { inner_.close(); }
+
+ private:
+  events::EventBus& inner_;
+};
+
+TEST_F(OutboxRelayTest, AnOutageIsRetriedWithGrowingBackoffAndEverythingDrainsAfterIt) {
+  OutageBus bus(*bus_);
+  bus.down = true;
+  OutboxRelay relay(*store_, bus, RelayOptions{.name = "outage", .error_backoff = std::chrono::milliseconds(1),
+                                               .max_error_backoff = std::chrono::milliseconds(8)});
+  ASSERT_TRUE(relay.start().ok());
+  for (int i = 0; i < 12; ++i) append("comments", "v", event("v", i));
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // 1, 2, 4, 8, 8 ms: the backoff doubles up to its bound while rounds fail.
+  while (relay.stats().errors.load() < 5 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  EXPECT_EQ(relay.stats().backoff_ms.load(), 8);
+  EXPECT_EQ(relay.delivered(), 0u) << "a failed round moved the position";
+  bus.down = false;  // the broker is back
+  while (relay.delivered() < store_->last_outbox_seq() && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  relay.stop();
+  EXPECT_EQ(relay.stats().backoff_ms.load(), 0);
+  auto got = drain("comments", 12);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(events::parse_event_header(got[i].payload)->event_id, "v-" + std::to_string(i));
+}
+
 TEST_F(OutboxRelayTest, TheRelayThreadDeliversAndStopDrains) {
   ASSERT_TRUE(relay_->start().ok());
   for (int i = 0; i < 20; ++i) append("reactions", "c" + std::to_string(i % 2), event("c", i));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use pulsar::consumer::DeadLetterPolicy;
+use pulsar::consumer::{DeadLetterPolicy, InitialPosition};
 use pulsar::message::proto::command_subscribe::SubType;
 use pulsar::message::proto::MessageIdData;
 use pulsar::producer::Message as OutMessage;
@@ -24,6 +24,8 @@ pub struct cb_pulsar_config {
     pub token: *const c_char,
     pub operation_timeout_ms: u32,
     pub connect_timeout_ms: u32,
+    pub operation_retry_delay_ms: u32,
+    pub operation_max_retries: u32,
 }
 
 #[repr(C)]
@@ -47,6 +49,7 @@ pub struct cb_pulsar_consumer_config {
     pub ack_timeout_ms: u32,
     pub dead_letter_max_redeliveries: u32,
     pub dead_letter_topic: *const c_char,
+    pub initial_position: i32,
 }
 
 #[repr(C)]
@@ -110,6 +113,8 @@ fn perr(e: &pulsar::Error) -> BErr {
             CB_OVERLOADED
         }
         C::PulsarError(Some(pulsar::message::proto::ServerError::ServiceNotReady), _) => CB_UNAVAILABLE,
+        // An exclusive subscription already has its consumer (after the crate's retries).
+        C::PulsarError(Some(pulsar::message::proto::ServerError::ConsumerBusy), _) => CB_ALREADY_EXISTS,
         _ => CB_SERVER,
     };
     let code = match e {
@@ -150,13 +155,16 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
     let parsed = (|| -> BResult<_> {
         Ok((req_str(c.service_url, "service_url")?, opt_str(c.token)?, c.operation_timeout_ms, c.connect_timeout_ms))
     })();
+    let retry_delay = ms(c.operation_retry_delay_ms, 5_000);
+    let max_retries = if c.operation_max_retries == 0 { None } else { Some(c.operation_max_retries) };
     let h2 = handle.clone();
     spawn_op(&handle, None, done, async move {
         let (url, token, op_ms, conn_ms) = parsed?;
         let mut b = Pulsar::builder(url, TokioExecutor)
             .with_operation_retry_options(pulsar::OperationRetryOptions {
                 operation_timeout: ms(op_ms, 30_000),
-                ..Default::default()
+                retry_delay,
+                max_retries,
             })
             .with_connection_retry_options(pulsar::ConnectionRetryOptions {
                 connection_timeout: ms(conn_ms, 10_000),
@@ -216,7 +224,9 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
         let (topic, name, batch, delay_ms, max_pending, send_ms) = parsed?;
-        let mut options = ProducerOptions::default();
+        // Backpressure, not failure, when the connection's send queue is full: a failed
+        // send in the middle of a burst would reorder the burst (the caller bounds pending).
+        let mut options = ProducerOptions { block_queue_if_full: true, ..Default::default() };
         if batch > 1 {
             options.batch_size = Some(batch);
             options.batch_timeout = Some(ms(delay_ms, 10));
@@ -225,7 +235,11 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
         if let Some(n) = name {
             b = b.with_name(n);
         }
-        let producer = b.build().await.map_err(|e| perr(&e))?;
+        // Bounded like a send: with the broker away the crate would retry the lookup for long.
+        let producer = tokio::time::timeout(ms(send_ms, 30_000), b.build())
+            .await
+            .map_err(|_| BErr::new(CB_TIMEOUT, "could not create the producer within send_timeout"))?
+            .map_err(|e| perr(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
         handle.spawn(producer_actor(producer, rx, ms(send_ms, 30_000)));
@@ -237,7 +251,27 @@ async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedR
     while let Some(cmd) = rx.recv().await {
         match cmd {
             ProducerCmd::Send(msg, done, permit) => match p.send_non_blocking(msg).await {
-                Err(e) => done.err(perr(&e)),
+                Err(e) => {
+                    // The sends queued behind this one fail with it at once: each would
+                    // otherwise wait out its own operation timeout in turn (a hang of
+                    // n x timeout with the broker away), and failing them keeps call order.
+                    let err = perr(&e);
+                    done.err(err.clone());
+                    drop(permit);
+                    loop {
+                        match rx.try_recv() {
+                            Ok(ProducerCmd::Send(_, d, _)) => d.err(err.clone()),
+                            Ok(ProducerCmd::Close(d)) => {
+                                match p.close().await {
+                                    Ok(()) => d.ok(std::ptr::null_mut()),
+                                    Err(e) => d.err(perr(&e)),
+                                }
+                                return;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Ok(fut) => {
                     tokio::spawn(async move {
                         let _permit = permit;
@@ -379,19 +413,24 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
             cfg.receiver_queue_size,
             cfg.ack_timeout_ms,
             dlq,
+            match cfg.initial_position {
+                0 => InitialPosition::Latest,
+                1 => InitialPosition::Earliest,
+                p => return Err(BErr::new(CB_BAD_ARGUMENT, format!("unknown initial position {p}"))),
+            },
         ))
     })();
     let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
     let pulsar = client.pulsar.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
-        let (topic, sub, sub_type, name, queue, ack_timeout_ms, dlq) = parsed?;
+        let (topic, sub, sub_type, name, queue, ack_timeout_ms, dlq, initial) = parsed?;
         let mut b = pulsar
             .consumer()
             .with_topic(topic)
             .with_subscription(sub)
             .with_subscription_type(sub_type)
-            .with_options(ConsumerOptions::default());
+            .with_options(ConsumerOptions::default().with_initial_position(initial));
         if let Some(n) = name {
             b = b.with_consumer_name(n);
         }

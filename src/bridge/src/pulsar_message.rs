@@ -12,6 +12,12 @@ pub struct cb_pulsar_message {
     id: Vec<u8>,
     publish_time_ms: u64,
     properties: Vec<(String, String)>,
+    producer_name: String,
+    sequence_id: u64,
+    ledger_id: u64,
+    entry_id: u64,
+    batch_index: i32,
+    batch_size: i32,
 }
 
 pub(crate) fn to_message(m: &InMessage<Vec<u8>>) -> cb_pulsar_message {
@@ -22,6 +28,12 @@ pub(crate) fn to_message(m: &InMessage<Vec<u8>>) -> cb_pulsar_message {
         id: encode_id(&m.topic, m.message_id()),
         publish_time_ms: md.publish_time,
         properties: md.properties.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect(),
+        producer_name: md.producer_name.clone(),
+        sequence_id: md.sequence_id,
+        ledger_id: m.message_id().ledger_id,
+        entry_id: m.message_id().entry_id,
+        batch_index: m.message_id().batch_index.unwrap_or(-1),
+        batch_size: if m.message_id().batch_index.is_some() { md.num_messages_in_batch.unwrap_or(1) } else { -1 },
     }
 }
 
@@ -74,6 +86,29 @@ pub unsafe extern "C" fn cb_pulsar_message_id(m: *const cb_pulsar_message, out: 
 #[no_mangle]
 pub unsafe extern "C" fn cb_pulsar_message_publish_time_ms(m: *const cb_pulsar_message) -> u64 {
     (*m).publish_time_ms
+}
+
+/// The producer's name as the broker stored it (borrowed).
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_producer(m: *const cb_pulsar_message, out: *mut *const u8, len: *mut usize) {
+    put_bytes((*m).producer_name.as_bytes(), out, len);
+}
+
+/// The producer's sequence id of the message (the crate numbers each producer's sends from 0).
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_sequence_id(m: *const cb_pulsar_message) -> u64 {
+    (*m).sequence_id
+}
+
+/// The message's position in its topic: ledger, entry, batch index and the number of
+/// messages in its batch (both -1: not batched). The crate acks a batched message's whole
+/// entry (no batch-index acks), so callers ack an entry once all its messages are done.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_message_position(m: *const cb_pulsar_message, ledger: *mut u64, entry: *mut u64, batch_index: *mut i32, batch_size: *mut i32) {
+    *ledger = (*m).ledger_id;
+    *entry = (*m).entry_id;
+    *batch_index = (*m).batch_index;
+    *batch_size = (*m).batch_size;
 }
 
 #[no_mangle]

@@ -1,0 +1,151 @@
+// PulsarBus against a real Pulsar (COMMENTD_TEST_PULSAR): the EventBus conformance suite,
+// batching, and fast failure with the broker away. Every test uses topics of its own.
+#include "events/pulsar/pulsar_bus.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <random>
+
+#include "events/event_bus_conformance.h"
+#include "testing/test_servers.h"
+
+namespace commentd::events {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string unique_prefix() {
+  static std::atomic<int> n{0};
+  std::random_device rd;
+  return "persistent://public/default/bus-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" +
+         std::to_string(rd() % 100000) + "-";
+}
+
+PulsarBusOptions test_options(const std::string& url, const std::string& prefix) {
+  PulsarBusOptions o;
+  o.url = url;
+  o.producer_name = "conformance";
+  o.topic_prefix = prefix;
+  o.batch_size = 100;  // the suite runs with batching on
+  o.batch_delay = 2ms;
+  o.operation_timeout = 10s;
+  o.send_timeout = 10s;
+  o.connect_timeout = 10s;
+  return o;
+}
+
+struct PulsarBusFactory {
+  std::string url = commentd::testing::server_env("COMMENTD_TEST_PULSAR").value_or("pulsar://127.0.0.1:1");
+  std::string prefix = unique_prefix();
+  std::unique_ptr<bridge::Runtime> rt = std::move(*bridge::Runtime::create(2));
+  std::unique_ptr<PulsarBus> bus_ = std::make_unique<PulsarBus>(*rt, test_options(url, prefix));
+
+  static void require() { COMMENTD_TEST_SERVER(url, "COMMENTD_TEST_PULSAR"); }
+  ~PulsarBusFactory() { bus_.reset(); }
+  EventBus& bus() { return *bus_; }
+  // A process restart: a new bus (a new producer name) on the same broker and topics.
+  void restart() {
+    bus_.reset();
+    bus_ = std::make_unique<PulsarBus>(*rt, test_options(url, prefix));
+  }
+};
+
+// The same with batching off: every message its own entry, acks individual.
+struct UnbatchedPulsarBusFactory : PulsarBusFactory {
+  UnbatchedPulsarBusFactory() { restart(); }
+  void restart() {
+    bus_.reset();
+    auto o = test_options(url, prefix);
+    o.batch_size = 1;
+    bus_ = std::make_unique<PulsarBus>(*rt, o);
+  }
+};
+
+}  // namespace
+
+namespace conformance {
+INSTANTIATE_TYPED_TEST_SUITE_P(Pulsar, EventBusConformance, ::testing::Types<PulsarBusFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(PulsarUnbatched, EventBusConformance, ::testing::Types<UnbatchedPulsarBusFactory>);
+}
+
+namespace {
+
+TEST(PulsarBusTest, BatchedPublishKeepsOrderAcrossChunks) {
+  PulsarBusFactory::require();
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  PulsarBusFactory f;
+  auto o = test_options(f.url, f.prefix);
+  o.max_pending = 64;  // 300 messages: five chunks
+  PulsarBus bus(*f.rt, o);
+  conformance::Runner run;
+  std::vector<OutMessage> msgs;
+  for (int i = 0; i < 300; ++i) msgs.push_back({"k" + std::to_string(i % 7), std::to_string(i), 0});
+  auto acks = run.run(bus.publish("chunks", msgs));
+  ASSERT_TRUE(acks.ok()) << acks.error().message;
+  ASSERT_EQ(acks->size(), 300u);
+  for (size_t i = 1; i < acks->size(); ++i) EXPECT_GT((*acks)[i].message_id, (*acks)[i - 1].message_id);
+  auto c = run.run(bus.subscribe("chunks", "s", {.type = SubscriptionType::exclusive}));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  for (int i = 0; i < 300; ++i) {
+    auto m = run.run((*c)->receive());
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ(m->payload, std::to_string(i));
+    EXPECT_EQ(m->message_id, (*acks)[i].message_id);
+    EXPECT_EQ(m->producer, bus.producer_name());
+    EXPECT_TRUE(run.run((*c)->ack(*m)).ok());
+  }
+  EXPECT_EQ(bus.stats().published.load(), 300u);
+}
+
+TEST(PulsarBusTest, EachBusPublishesUnderItsOwnProducerName) {
+  PulsarBusFactory::require();
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  PulsarBusFactory f;
+  PulsarBus other(*f.rt, test_options(f.url, f.prefix));
+  EXPECT_NE(f.bus().producer_name(), other.producer_name());
+  EXPECT_EQ(f.bus().producer_name().rfind("conformance-", 0), 0u);
+}
+
+// A port nothing listens on: bound, then closed.
+int dead_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(PulsarBusTest, NoBrokerMeansUnavailableWithinTheConnectTimeout) {
+  auto rt = std::move(*bridge::Runtime::create(1));
+  PulsarBusOptions o;
+  o.url = "pulsar://127.0.0.1:" + std::to_string(dead_port());
+  o.connect_timeout = 1s;
+  PulsarBus bus(*rt, o);
+  conformance::Runner run;
+  auto t0 = std::chrono::steady_clock::now();
+  auto p = run.run(bus.publish("t", "k", "v", 0));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().code, Errc::unavailable) << p.error().message;
+  auto s = run.run(bus.subscribe("t", "s", {}));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "two operations took far longer than connect_timeout";
+}
+
+TEST(PulsarBusTest, MessageIdsPackThePositionInOrder) {
+  EXPECT_LT(pack_message_id(5, 10, -1), pack_message_id(5, 10, 1));
+  EXPECT_LT(pack_message_id(5, 10, 4095), pack_message_id(5, 11, 0));
+  EXPECT_LT(pack_message_id(5, (1u << 28) - 1, 4095), pack_message_id(6, 0, -1));
+  EXPECT_EQ(pack_message_id(5, 10, -1), pack_message_id(5, 10, 0));
+}
+
+}  // namespace
+}  // namespace commentd::events

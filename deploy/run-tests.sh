@@ -51,7 +51,7 @@ say "unit tier"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300 -LE "$TIERS")
 
 say "test-server scripts (deploy/tests)"
-"$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests
+"$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests --ignore=deploy/tests/test_cluster.py
 
 if [ -n "$START_PID" ]; then
   if ! wait "$START_PID"; then
@@ -77,3 +77,22 @@ REQUIRE=0
 
 say "e2e"
 COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN="$BUILD_DIR/commentd" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
+
+# The cluster (issue 12): `deploy/cluster.sh up` on the test servers already running (2 nodes
+# in cluster mode, HAProxy, Prometheus), the shared-server e2e tests through its front door,
+# then the fault tests (deploy/tests/test_cluster.py). Stopped by pid whatever happens.
+if [ ${#SERVERS[@]} -gt 0 ] && [ "${COMMENTD_TEST_CLUSTER:-1}" = 1 ]; then
+  export COMMENTD_CLUSTER_DIR="$BUILD_DIR/cluster" CLUSTER_SERVERS_DIR="$COMMENTD_TEST_SERVERS_DIR"
+  cluster_down() { deploy/cluster.sh down >/dev/null 2>&1 || true; }
+  trap 'cluster_down; cleanup' EXIT
+  say "cluster: up"
+  T0=$(now_ms)
+  COMMENTD_BIN="$BUILD_DIR/commentd" COMMENTD_JWT_SECRET=e2e-secret CLUSTER_CONFIG=tests/e2e/cluster.yaml \
+    NODES=2 deploy/cluster.sh up >"$BUILD_DIR/cluster-up.log" 2>&1 || { cat "$BUILD_DIR/cluster-up.log"; exit 1; }
+  say "cluster up in $(($(now_ms) - T0)) ms at $(cat "$COMMENTD_CLUSTER_DIR/url")"
+  say "cluster: e2e through the front door"
+  COMMENTD_E2E_URL="$(cat "$COMMENTD_CLUSTER_DIR/url")" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
+  say "cluster: faults"
+  COMMENTD_TEST_REQUIRE=1 "$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests/test_cluster.py
+  cluster_down
+fi

@@ -79,9 +79,6 @@ std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Confi
 Application::~Application() { stop(); }
 
 Result<uint16_t> Application::start() {
-  if (cfg_.storage.backend != "rocksdb")
-    return Error(Errc::bad_request, "storage.backend '" + cfg_.storage.backend +
-                                        "': only the embedded rocksdb backend is in this build");
   auto hp = config::parse_host_port(cfg_.server.listen);
   if (!hp) return Error(Errc::bad_request, "server.listen: bad host:port '" + cfg_.server.listen + "'");
 
@@ -98,9 +95,33 @@ Result<uint16_t> Application::start() {
   ro.sync_writes = cfg_.storage.sync_writes;
   ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
   ro.max_group_commit = cfg_.storage.max_group_commit;
-  auto st = store::rocks::RocksStore::open(ro);
-  if (!st) return st.take_error();
-  store_ = std::move(*st);
+  if (cfg_.storage.backend == "cql") {
+    auto rt = bridge::Runtime::create(static_cast<unsigned>(cfg_.storage.cql.driver_threads));
+    if (!rt) return rt.take_error();
+    cql_runtime_ = std::move(*rt);
+    store::cql::CqlStoreOptions co;
+    co.cql = cfg_.storage.cql;
+    co.node_id = node_id_;
+    co.max_in_flight_commits = cfg_.storage.write_queue_capacity;
+    auto cs = store::cql::CqlStore::open(*cql_runtime_, co);
+    if (!cs) return cs.take_error();
+    cql_ = cs->get();
+    store_ = std::move(*cs);
+    if (!cfg_.pulsar.enabled) {  // the local bus's own small RocksDB: node-local topics and cursors
+      ro.data_dir = cfg_.storage.data_dir + "/local-bus";
+      ro.block_cache_mb = 8;
+      auto bs = store::rocks::RocksStore::open(ro);
+      if (!bs) return bs.take_error();
+      bus_store_ = std::move(*bs);
+    }
+    spdlog::info("storage: cql, keyspace {} on {} (node {})", cfg_.storage.cql.keyspace,
+                 cfg_.storage.cql.hosts.empty() ? "" : cfg_.storage.cql.hosts.front(), node_id_);
+  } else {
+    auto st = store::rocks::RocksStore::open(ro);
+    if (!st) return st.take_error();
+    rocks_ = st->get();
+    store_ = std::move(*st);
+  }
 
   // The cache and limiter seams: Redis when redis.enabled (shared by every node), else
   // in-process; independent of the storage backend.
@@ -169,9 +190,11 @@ Result<uint16_t> Application::start() {
   // outbox keeps the events, the relay retries, the subscriber subscribes when it can).
   if (cfg_.pulsar.enabled) {
     const auto& pc = cfg_.pulsar;
-    auto rt = bridge::Runtime::create(2);
-    if (!rt) return rt.take_error();
-    bridge_rt_ = std::move(*rt);
+    if (!cql_runtime_) {  // one bridge runtime per process: the CQL store's when there is one
+      auto rt = bridge::Runtime::create(2);
+      if (!rt) return rt.take_error();
+      bridge_rt_ = std::move(*rt);
+    }
     events::PulsarBusOptions po;
     po.url = pc.url;
     po.token = pc.token;
@@ -182,12 +205,13 @@ Result<uint16_t> Application::start() {
     po.send_timeout = pc.send_timeout;
     po.operation_timeout = pc.send_timeout;
     po.connect_timeout = pc.connect_timeout;
-    auto pb = std::make_unique<events::PulsarBus>(*bridge_rt_, std::move(po));
+    auto pb = std::make_unique<events::PulsarBus>(cql_runtime_ ? *cql_runtime_ : *bridge_rt_,
+                                                  std::move(po));
     pulsar_bus_ = pb.get();
     bus_ = std::move(pb);
   } else {
     auto lb = std::make_unique<events::LocalBus>(
-        *store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
+        rocks_ ? *rocks_ : *bus_store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
     local_bus_ = lb.get();
     bus_ = std::move(lb);
   }
@@ -217,7 +241,13 @@ Result<uint16_t> Application::start() {
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
   if (!s) return s.take_error();
-  if (w.metrics_reconciliation.enabled) {
+  if (w.metrics_reconciliation.enabled && cql_) {
+    // docs/cluster.md "Reconciliation repair": CQL has no snapshots, so a recount here could
+    // race the writes it repairs; on CQL it belongs to the owner of the key (the Pulsar
+    // Key_Shared consumer), which is not in this build.
+    spdlog::warn("metrics reconciliation is off on storage.backend cql: snapshot recounts need the embedded "
+                 "engine; on CQL they run in the key's owner (docs/cluster.md)");
+  } else if (w.metrics_reconciliation.enabled) {
     const auto& mr = w.metrics_reconciliation;
     reconciler_ = std::make_unique<workers::MetricsWorker>(
         *store_, *activity_, clock_,
@@ -256,14 +286,18 @@ Result<uint16_t> Application::start() {
     out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
     out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
                                             "Flush of one batch: read registers, merge, durable write", as.flush_seconds));
-    auto& st = store_->stats();
-    out.push_back(metrics::histogram_family("commentd_storage_commit_seconds",
-                                            "A write from queued to durable (group commit included)", st.commit_seconds));
-    out.push_back(metrics::histogram_family("commentd_storage_group_size", "Writes per WAL write (group commit)", st.group_size));
-    out.push_back(counter_family("commentd_storage_conflicts_total", "Writes refused by a precondition (retried by the service)", st.conflicts.load()));
-    out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
-    out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", store_->queue_depth()));
-    out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", store_->degraded() ? 1 : 0));
+    if (rocks_) {
+      auto& st = rocks_->stats();
+      out.push_back(metrics::histogram_family("commentd_storage_commit_seconds",
+                                              "A write from queued to durable (group commit included)", st.commit_seconds));
+      out.push_back(metrics::histogram_family("commentd_storage_group_size", "Writes per WAL write (group commit)", st.group_size));
+      out.push_back(counter_family("commentd_storage_conflicts_total", "Writes refused by a precondition (retried by the service)", st.conflicts.load()));
+      out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
+      out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", rocks_->queue_depth()));
+      out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
+    }
+    if (cql_)
+      out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (reconciler_) {
       auto& rs = reconciler_->stats();
@@ -403,6 +437,7 @@ void Application::stop() {
   // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
   if (workers_) workers_->stop_all();
   if (store_) store_->close();
+  if (bus_store_) bus_store_->close();
   spdlog::info("commentd stopped cleanly");
 }
 

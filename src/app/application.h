@@ -25,6 +25,7 @@
 #include "redis/client.h"
 #include "redis/metrics.h"
 #include "service/comment_service.h"
+#include "store/cql/cql_store.h"
 #include "store/rocks/rocks_store.h"
 #include "workers/activity_tracker.h"
 #include "workers/event_subscriber.h"
@@ -53,7 +54,14 @@ class Application {
   SystemClock clock_;
   std::unique_ptr<UuidGenerator> ids_;
   boost::asio::io_context ioc_;
-  std::unique_ptr<store::rocks::RocksStore> store_;
+  // storage.backend cql: the driver bridge's runtime (outlives the store) and the store.
+  std::unique_ptr<bridge::Runtime> cql_runtime_;
+  std::unique_ptr<store::Store> store_;
+  store::rocks::RocksStore* rocks_ = nullptr;    // store_ when the backend is rocksdb
+  store::cql::CqlStore* cql_ = nullptr;          // store_ when the backend is cql
+  // The local event bus's storage: the store itself when embedded; on cql a node-local
+  // RocksDB in storage.data_dir/local-bus (the bus is node-local without Pulsar).
+  std::unique_ptr<store::rocks::RocksStore> bus_store_;
   // redis_ outlives the cache and limiter that use it (members are destroyed in reverse).
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<cache::PageCache> cache_;                // when Redis is off
@@ -67,7 +75,7 @@ class Application {
   std::unique_ptr<workers::MetricsWorker> reconciler_;
   std::unique_ptr<workers::Scheduler> maintenance_;
   uint16_t node_id_ = 0;
-  std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled; outlives the bus
+  std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled and no cql_runtime_; outlives the bus
   std::unique_ptr<events::EventBus> bus_;        // the LocalBus, or the PulsarBus (pulsar.enabled)
   events::LocalBus* local_bus_ = nullptr;        // bus_ when it is the LocalBus
   events::PulsarBus* pulsar_bus_ = nullptr;      // bus_ when it is the PulsarBus

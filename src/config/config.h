@@ -60,6 +60,7 @@ struct CqlConfig {
   std::vector<std::string> datacenters;         // NetworkTopologyStrategy: "dc:rf" each
   std::string consistency = "local_quorum";  // one|quorum|local_quorum|all
   milliseconds request_timeout{12000};
+  int driver_threads = 2;  // the driver bridge's tokio worker threads
   bool operator==(const CqlConfig&) const = default;
 };
 

@@ -154,6 +154,10 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.storage.cql.request_timeout; },
      .default_text = "12s", .min = 100 * kMs, .max = 10 * kMin,
      .description = "one CQL request (and a schema change's agreement wait) at most"},
+    {.path = "storage.cql.driver_threads",
+     .field = [](Config& c) -> auto& { return c.storage.cql.driver_threads; },
+     .default_text = "2", .min = 1, .max = 64,
+     .description = "worker threads of the CQL driver (the bridge's tokio runtime)"},
     // auth
     {.path = "auth.jwt_secret", .field = [](Config& c) -> auto& { return c.auth.jwt_secret; },
      .default_text = R"("")",

@@ -178,7 +178,55 @@ const MigrationStep kV3{
     },
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3};
+// Version 4: what CqlStore needs beyond the write model's tables (docs/cluster.md "Tables"):
+// this node's reaction-op log and outbox log (writer-assigned sequences, partitioned by node
+// and block of 65536), their heads, and the user's hidden comments per video as rows with
+// the read-your-writes mark as a static column (one read answers both; the bridge does not
+// decode collections, so user_video_view's set is not used).
+const MigrationStep kV4{
+    4,
+    "CqlStore: reaction_ops, outbox_log, log_heads (per-node logs), user_hidden",
+    {
+        R"(CREATE TABLE IF NOT EXISTS {ks}.reaction_ops (
+  node_id int,
+  block bigint,
+  seq bigint,
+  op_id uuid,
+  comment_id uuid,
+  video_id uuid,
+  user_id uuid,
+  type text,
+  created_at timestamp,
+  op_node int,
+  PRIMARY KEY ((node_id, block), seq)
+))",
+        R"(CREATE TABLE IF NOT EXISTS {ks}.outbox_log (
+  node_id int,
+  block bigint,
+  seq bigint,
+  topic text,
+  key text,
+  payload blob,
+  PRIMARY KEY ((node_id, block), seq)
+))",
+        R"(CREATE TABLE IF NOT EXISTS {ks}.log_heads (
+  node_id int,
+  log text,
+  seq bigint,
+  PRIMARY KEY ((node_id, log))
+))",
+        R"(CREATE TABLE IF NOT EXISTS {ks}.user_hidden (
+  video_id uuid,
+  user_id uuid,
+  comment_id uuid,
+  recent_until timestamp static,
+  PRIMARY KEY ((video_id, user_id), comment_id)
+))",
+    },
+    {},
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

@@ -1,0 +1,279 @@
+// CqlStore's write side: commit() and commit_owned() (the order is in cql_store.h and
+// docs/cluster.md "Every write").
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <future>
+
+#include "store/cql/cql_internal.h"
+
+namespace commentd::store::cql {
+
+using bridge::Rows;
+using bridge::Value;
+
+namespace {
+
+Error conflict(const std::string& what) { return Error(Errc::conflict, what + " changed concurrently", "conflict"); }
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The value a never-applying conditional write found (column 1); 0 when there is no row.
+Result<uint64_t> probed(const Rows& r) {
+  if (r.applied().value_or(true)) return Error(Errc::internal, "cql: a probe applied or answered no [applied]");
+  if (r.size() == 0 || r.columns() < 2) return uint64_t{0};
+  auto v = r.i64(0, 1);
+  if (!v) return v.take_error();
+  return static_cast<uint64_t>(v->value_or(0));
+}
+
+}  // namespace
+
+void CqlStore::commit(WriteSet ws, CommitCallback done) {
+  in_flight_.fetch_add(1);
+  auto release = [this] {
+    if (in_flight_.fetch_sub(1) == 1) {
+      std::lock_guard lk(drain_mu_);
+      drained_.notify_all();
+    }
+  };
+  if (closing_.load()) {
+    release();
+    done(Error(Errc::unavailable, "storage is closing", "shutting_down"));
+    return;
+  }
+  if (in_flight_.load() > opts_.max_in_flight_commits) {
+    release();
+    done(Error(Errc::overloaded, "too many writes in flight", "write_queue_full", 1));
+    return;
+  }
+  asio::co_spawn(
+      *pool_,
+      [this, ws = std::move(ws), done = std::move(done), release]() mutable -> asio::awaitable<void> {
+        Result<CommitResult> r = Error(Errc::internal, "commit did not run");
+        try {
+          r = co_await run_commit(std::move(ws));
+        } catch (const std::exception& e) {
+          r = Error(Errc::internal, std::string("cql commit threw: ") + e.what());
+        }
+        done(std::move(r));
+        release();
+      },
+      asio::detached);
+}
+
+Status CqlStore::commit_owned(WriteSet ws) {
+  for (auto& m : ws.mutations)
+    if (std::holds_alternative<AppendReactionOp>(m) || std::holds_alternative<AppendOutbox>(m))
+      return Error(Errc::internal, "commit_owned cannot append to a log");
+  std::promise<Result<CommitResult>> p;
+  auto f = p.get_future();
+  commit(std::move(ws), [&p](Result<CommitResult> r) { p.set_value(std::move(r)); });
+  auto r = f.get();
+  if (!r) return r.take_error();
+  return ok_status();
+}
+
+asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
+  // Which precondition is a conditional write (it guards a mutation of its own key) and
+  // which is only checked.
+  const CommentAt* lwt_at = nullptr;
+  const PutComment* lwt_put = nullptr;
+  const ConsumerAt* lwt_from = nullptr;
+  const SetConsumerPos* lwt_to = nullptr;
+  std::vector<const CommentAt*> check_comments;
+  std::vector<const ConsumerAt*> check_consumers;
+  size_t conditional = 0;
+  for (auto& pre : ws.preconditions) {
+    if (auto* c = std::get_if<CommentAt>(&pre)) {
+      const PutComment* put = nullptr;
+      for (auto& m : ws.mutations)
+        if (auto* p = std::get_if<PutComment>(&m); p && p->comment.id == c->id) put = p;
+      if (put) lwt_at = c, lwt_put = put, ++conditional;
+      else check_comments.push_back(c);
+    } else if (auto* k = std::get_if<ConsumerAt>(&pre)) {
+      const SetConsumerPos* set = nullptr;
+      for (auto& m : ws.mutations)
+        if (auto* s = std::get_if<SetConsumerPos>(&m); s && s->consumer == k->consumer) set = s;
+      if (set) lwt_from = k, lwt_to = set, ++conditional;
+      else check_consumers.push_back(k);
+    }
+  }
+  if (conditional > 1)
+    co_return Error(Errc::internal, "cql: a WriteSet may hold one conditional write (docs/cluster.md)");
+
+  // 1. Checked preconditions, read through Paxos (a conditional delete that never applies
+  // answers the current value and completes any in-flight round, as a SERIAL read).
+  if (!check_comments.empty() || !check_consumers.empty()) {
+    std::vector<Call> calls;
+    for (auto* c : check_comments) calls.push_back(Call{st_->comment_probe.get(), {V(c->id)}, serial_read_opts()});
+    for (auto* k : check_consumers)
+      calls.push_back(Call{st_->consumer_probe.get(), {txt(k->consumer), Value::int32(static_cast<int32_t>(opts_.node_id))},
+                           serial_read_opts()});
+    auto rows = co_await exec_all(std::move(calls));
+    if (!rows) co_return rows.take_error();
+    size_t i = 0;
+    for (auto* c : check_comments) {
+      const Rows& r = (*rows)[i++];
+      auto have = probed(r);
+      if (!have) co_return have.take_error();
+      if (*have != c->version) co_return conflict("comment " + c->id.str());
+    }
+    for (auto* k : check_consumers) {
+      const Rows& r = (*rows)[i++];
+      auto have = probed(r);
+      if (!have) co_return have.take_error();
+      if (*have != k->seq) co_return conflict("consumer " + k->consumer);
+    }
+  }
+
+  // 2. The conditional write.
+  if (lwt_put) {
+    auto vals = comment_values(lwt_put->comment);
+    Result<Rows> r = Error(Errc::internal, "unset");
+    if (lwt_at->version == 0) {
+      r = co_await exec(*st_->insert_comment_if_new, std::move(vals), write_opts(false));
+    } else {
+      std::vector<Value> upd(std::make_move_iterator(vals.begin() + 1), std::make_move_iterator(vals.end()));
+      upd.push_back(V(lwt_put->comment.id));
+      upd.push_back(big(static_cast<int64_t>(lwt_at->version)));
+      r = co_await exec(*st_->update_comment_if_version, std::move(upd), write_opts(false));
+    }
+    if (!r) co_return r.take_error();
+    auto applied = r->applied();
+    if (!applied) co_return Error(Errc::internal, "cql: a conditional write answered no [applied]");
+    if (!*applied) co_return conflict("comment " + lwt_put->comment.id.str());
+  }
+  if (lwt_to) {
+    auto moved = co_await move_consumer(lwt_to->consumer, lwt_from->seq, lwt_to->seq);
+    if (!moved) co_return moved.take_error();
+    if (!*moved) co_return conflict("consumer " + lwt_to->consumer);
+  }
+
+  // 3. Derived rows, idempotent.
+  std::vector<Call> derived;
+  for (auto& m : ws.mutations) {
+    if (auto* p = std::get_if<PutComment>(&m); p && p == lwt_put) continue;
+    if (auto* s = std::get_if<SetConsumerPos>(&m); s && s == lwt_to) continue;
+    derived_calls(m, derived);
+  }
+  if (!derived.empty()) {
+    auto r = co_await exec_all(std::move(derived));
+    if (!r) co_return r.take_error();
+  }
+
+  // 4. Log appends, sequenced by this node's log writer.
+  CommitResult out;
+  LogAppend append;
+  for (auto& m : ws.mutations) {
+    if (auto* a = std::get_if<AppendReactionOp>(&m)) append.ops.push_back(a->op);
+    if (auto* o = std::get_if<AppendOutbox>(&m)) append.outbox.push_back(std::move(*o));
+  }
+  if (!append.ops.empty() || !append.outbox.empty()) {
+    using R = Result<CommitResult>;
+    auto init = [this](auto handler, LogAppend a) {
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      a.done = [h](R r) {
+        auto ex = asio::get_associated_executor(*h);
+        asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+      };
+      enqueue_log(std::move(a));
+    };
+    auto logged = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+        std::move(init), asio::use_awaitable, std::move(append));
+    if (!logged) co_return logged.take_error();
+    out = std::move(*logged);
+  }
+
+  // 5. Counters: not idempotent, never retried.
+  std::vector<Call> counters;
+  for (auto& m : ws.mutations) counter_calls(m, counters);
+  if (!counters.empty()) {
+    auto r = co_await exec_all(std::move(counters));
+    if (!r) co_return r.take_error();
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<bool>> CqlStore::move_consumer(std::string consumer, uint64_t from, uint64_t to) {
+  const Value shard = Value::int32(static_cast<int32_t>(opts_.node_id));
+  if (from == 0) {
+    auto r = co_await exec(*st_->consumer_insert_if_new, args(txt(consumer), shard, big(static_cast<int64_t>(to))),
+                           write_opts(false));
+    if (!r) co_return r.take_error();
+    if (r->applied().value_or(false)) co_return true;
+    // The row exists: it may still be at 0.
+  }
+  auto r = co_await exec(*st_->consumer_update_if,
+                         args(big(static_cast<int64_t>(to)), txt(consumer), shard, big(static_cast<int64_t>(from))),
+                         write_opts(false));
+  if (!r) co_return r.take_error();
+  co_return r->applied().value_or(false);
+}
+
+void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
+  auto add = [&](const bridge::PreparedPtr& p, std::vector<Value> v) {
+    out.push_back(Call{p.get(), std::move(v), write_opts(true)});
+  };
+  const Value node = Value::int32(static_cast<int32_t>(opts_.node_id));
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, PutComment>) {
+          add(st_->upsert_comment, comment_values(x.comment));
+        } else if constexpr (std::is_same_v<T, IndexPut>) {
+          add(st_->index_put[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)});
+        } else if constexpr (std::is_same_v<T, IndexDelete>) {
+          add(st_->index_delete[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)});
+        } else if constexpr (std::is_same_v<T, BucketPut>) {
+          add(st_->bucket_put, {V(x.video_id), txt(x.bucket), ts(x.created_at), V(x.id)});
+          add(st_->video_bucket_put, {V(x.video_id), txt(x.bucket)});
+        } else if constexpr (std::is_same_v<T, HiddenMark>) {
+          add(x.set ? st_->hidden_put : st_->hidden_delete, {V(x.video_id), V(x.user_id), V(x.id)});
+        } else if constexpr (std::is_same_v<T, RecentWrite>) {
+          // USING TIMESTAMP = the mark: the latest mark wins, as the max the contract asks.
+          add(st_->recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)});
+        } else if constexpr (std::is_same_v<T, UserReactionPut>) {
+          const int64_t at = wall_ms() * 1000 + opts_.node_id % 1000;
+          if (x.type == ReactionType::none)
+            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)});
+          else
+            add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.type)), big(at)});
+        } else if constexpr (std::is_same_v<T, PutReaction>) {
+          // docs/cluster.md rule 5: the register's LWW order as the write timestamp.
+          const int64_t at = x.row.timestamp * 1000 + x.row.node_id % 1000;
+          add(st_->register_put, {V(x.comment_id), V(x.user_id), txt(to_string(x.row.type)), ts(x.row.timestamp),
+                                  Value::int32(static_cast<int32_t>(x.row.node_id)), V(x.row.op_id), big(at)});
+          if (x.row.type == ReactionType::none)
+            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)});
+          else
+            add(st_->user_reaction_put,
+                {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.row.type)), big(at)});
+        } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
+          add(st_->reaction_event_put, {V(x.comment_id), ts(x.at), V(x.reaction_id), V(x.user_id),
+                                        txt(to_string(x.type)), txt(x.add ? "add" : "remove")});
+        } else if constexpr (std::is_same_v<T, MetricsDelta>) {
+          add(st_->metrics_meta_put, {big(x.at * 1000), ts(x.at), V(x.comment_id)});
+        } else if constexpr (std::is_same_v<T, StatsDelta>) {
+          add(st_->stats_meta_put, {big(x.at * 1000), ts(x.at), V(x.video_id)});
+        } else if constexpr (std::is_same_v<T, SetConsumerPos>) {
+          add(st_->consumer_put, {big(static_cast<int64_t>(x.seq)), txt(x.consumer), node});
+        }
+        // AppendReactionOp, AppendOutbox: the log writer's.
+      },
+      m);
+}
+
+void CqlStore::counter_calls(const Mutation& m, std::vector<Call>& out) const {
+  if (auto* x = std::get_if<MetricsDelta>(&m); x && (x->likes || x->dislikes || x->replies))
+    out.push_back(Call{st_->metrics_add.get(), {big(x->likes), big(x->dislikes), big(x->replies), V(x->comment_id)},
+                       write_opts(false)});
+  if (auto* x = std::get_if<StatsDelta>(&m); x && (x->comments || x->reactions))
+    out.push_back(
+        Call{st_->stats_add.get(), {big(x->comments), big(x->reactions), V(x->video_id)}, write_opts(false)});
+}
+
+}  // namespace commentd::store::cql

@@ -1,0 +1,93 @@
+// CqlStore internals shared by its .cpp files: the prepared statements, value conversions and
+// row decoding. Not part of the store's interface.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bridge/cql_client.h"
+#include "store/cql/cql_store.h"
+
+namespace commentd::store::cql {
+
+// Sequence logs are partitioned by (node_id, seq / kLogBlock).
+inline constexpr uint64_t kLogBlock = 65536;
+
+struct CqlStore::Statements {
+  bridge::PreparedPtr get_comment, insert_comment_if_new, update_comment_if_version, upsert_comment;
+  // Linearizable reads as conditional deletes that never apply (the bridge has no SERIAL
+  // read consistency): not applied, they answer the row's current value in column 1.
+  bridge::PreparedPtr comment_probe, consumer_probe;
+  bridge::PreparedPtr index_first[2], index_ties[2], index_put[2], index_delete[2];
+  // [index][sort][bounded]: the first page (unbounded) or the entries strictly after a time.
+  bridge::PreparedPtr index_page[2][2][2];
+  bridge::PreparedPtr bucket_put, video_bucket_put;
+  bridge::PreparedPtr metrics_get, metrics_meta_get, metrics_add, metrics_meta_put;
+  bridge::PreparedPtr stats_get, stats_meta_get, stats_add, stats_meta_put;
+  bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
+  bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
+  bridge::PreparedPtr register_get, register_put, reaction_event_put;
+  bridge::PreparedPtr op_put, ops_read, ops_trim_block, ops_trim_upto;
+  bridge::PreparedPtr outbox_put, outbox_read, outbox_trim_block, outbox_trim_upto;
+  bridge::PreparedPtr head_put, head_get;
+  bridge::PreparedPtr consumer_get, consumer_put, consumer_insert_if_new, consumer_update_if;
+};
+
+// Prepares every statement of `keyspace` (cql_statements.cpp). Blocking.
+Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSession& s, const std::string& keyspace,
+                                                                 boost::asio::thread_pool& pool);
+
+inline bridge::Uuid to_cql(const Uuid& u) {
+  bridge::Uuid out;
+  for (size_t i = 0; i < 16; ++i) out[i] = u.bytes[i];
+  return out;
+}
+inline Uuid from_cql(const bridge::Uuid& u) {
+  Uuid out;
+  for (size_t i = 0; i < 16; ++i) out.bytes[i] = u[i];
+  return out;
+}
+inline bridge::Value V(const Uuid& u) { return bridge::Value::uuid(to_cql(u)); }
+inline bridge::Value V(const std::optional<Uuid>& u) { return u ? V(*u) : bridge::Value::null(); }
+inline bridge::Value ts(TimeMs ms) { return bridge::Value::timestamp_ms(ms); }
+inline bridge::Value big(int64_t v) { return bridge::Value::bigint(v); }
+inline bridge::Value txt(std::string_view s) { return bridge::Value::text(std::string(s)); }
+// Bound values as a vector. (A braced list inside a co_await expression trips g++ 12.)
+template <class... Ts>
+std::vector<bridge::Value> args(Ts&&... v) {
+  std::vector<bridge::Value> out;
+  out.reserve(sizeof...(v));
+  (out.push_back(std::forward<Ts>(v)), ...);
+  return out;
+}
+
+std::string_view status_text(CommentStatus s);
+ReactionType reaction_from_text(std::string_view s);
+
+// The columns every comment read selects, in this order.
+inline constexpr const char* kCommentColumns =
+    "id, video_id, user_id, content, created_at, updated_at, deleted_at, parent_id, status, version, reply_to, "
+    "depth, edited";
+// Row `row` of a result selecting kCommentColumns.
+Result<Comment> decode_comment(const bridge::Rows& r, size_t row);
+// The values of kCommentColumns for `c`, in order.
+std::vector<bridge::Value> comment_values(const Comment& c);
+
+// Blocking wait for one bridge operation whose completion runs on `pool`.
+template <class T, class Init>
+Result<T> wait_on(boost::asio::thread_pool& pool, Init init);
+
+}  // namespace commentd::store::cql
+
+#include <boost/asio/bind_executor.hpp>
+#include <future>
+
+namespace commentd::store::cql {
+template <class T, class Init>
+Result<T> wait_on(boost::asio::thread_pool& pool, Init init) {
+  std::promise<Result<T>> p;
+  auto f = p.get_future();
+  init(boost::asio::bind_executor(pool, [&p](Result<T> r) { p.set_value(std::move(r)); }));
+  return f.get();
+}
+}  // namespace commentd::store::cql

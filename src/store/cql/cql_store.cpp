@@ -1,0 +1,433 @@
+// CqlStore: opening, the statement plumbing and the request-path reads (cql_store.h).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "store/async.h"
+#include "store/cql/cql_internal.h"
+#include "store/cql/migrate.h"
+#include "store/cql/schema.h"
+
+namespace commentd::store::cql {
+
+using bridge::Rows;
+
+namespace {
+
+// A failed read: deadline_exceeded once the request's deadline has passed (the driver's
+// timeout was capped by it), else the bridge's error.
+Error read_error(const Error& e, Deadline d) {
+  if (d.expired()) return deadline_error();
+  return e;
+}
+
+// Column `col` of row `row` as an integer, 0 when null.
+Result<int64_t> num(const Rows& r, size_t row, size_t col) {
+  auto v = r.i64(row, col);
+  if (!v) return v.take_error();
+  return v->value_or(0);
+}
+
+// Reads integer columns into `out` (0 for null), the first type error otherwise.
+Status nums(const Rows& r, size_t row, std::initializer_list<std::pair<size_t, int64_t*>> cols) {
+  for (auto [col, dst] : cols) {
+    auto v = num(r, row, col);
+    if (!v) return v.take_error();
+    *dst = *v;
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, const CqlStoreOptions& opts) {
+  std::unique_ptr<CqlStore> s(new CqlStore());
+  s->opts_ = opts;
+  auto c = bridge::parse_consistency(opts.cql.consistency);
+  s->consistency_ = c ? *c : bridge::Consistency::local_quorum;
+  s->serial_ = opts.cql.consistency.rfind("local_", 0) == 0 ? bridge::Consistency::local_serial
+                                                            : bridge::Consistency::serial;
+  s->pool_ = std::make_unique<asio::thread_pool>(2);
+  auto session = connect_cql(rt, opts.cql);
+  if (!session) {
+    s->pool_->join();
+    return Error(Errc::unavailable, "cql: cannot connect: " + session.error().message);
+  }
+  s->session_ = std::move(*session);
+  auto version = read_schema_version(*s->session_, opts.cql);
+  if (!version) return version.take_error();
+  if (*version < latest_schema_version())
+    return Error(Errc::internal, "cql: keyspace " + opts.cql.keyspace + " is at schema version " +
+                                     std::to_string(*version) + ", this binary needs " +
+                                     std::to_string(latest_schema_version()) + ": run `commentd migrate`");
+  auto st = prepare_statements(*s->session_, opts.cql.keyspace, *s->pool_);
+  if (!st) return st.take_error();
+  s->st_ = std::move(*st);
+  if (auto h = s->load_log_heads(); !h) return h.error();
+  s->log_writer_ = std::thread([p = s.get()] { p->log_writer_loop(); });
+  return s;
+}
+
+CqlStore::~CqlStore() {
+  close();
+  if (pool_) pool_->join();
+}
+
+void CqlStore::close() {
+  if (closing_.exchange(true)) return;
+  {
+    std::unique_lock lk(drain_mu_);
+    drained_.wait(lk, [&] { return in_flight_.load() == 0; });
+  }
+  {
+    std::lock_guard lk(log_mu_);
+    log_stop_ = true;
+  }
+  log_cv_.notify_all();
+  if (log_writer_.joinable()) log_writer_.join();
+}
+
+// ------------------------------------------------------------------------------ plumbing
+
+bridge::ExecOptions CqlStore::read_opts(Deadline d) const {
+  bridge::ExecOptions o;
+  o.consistency = consistency_;
+  o.timeout = std::max(std::chrono::milliseconds(1), std::min(opts_.cql.request_timeout, d.remaining()));
+  o.idempotent = true;
+  return o;
+}
+
+bridge::ExecOptions CqlStore::write_opts(bool idempotent) const {
+  bridge::ExecOptions o;
+  o.consistency = consistency_;
+  o.serial_consistency = serial_;
+  o.timeout = opts_.cql.request_timeout;
+  o.idempotent = idempotent;
+  return o;
+}
+
+bridge::ExecOptions CqlStore::serial_read_opts() const {
+  bridge::ExecOptions o;
+  o.consistency = consistency_;
+  o.serial_consistency = serial_;
+  o.timeout = opts_.cql.request_timeout;
+  o.idempotent = true;
+  return o;
+}
+
+asio::awaitable<Result<Rows>> CqlStore::exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
+                                             bridge::ExecOptions opts) {
+  co_return co_await session_->execute(stmt, std::move(values), std::move(opts), asio::use_awaitable);
+}
+
+namespace {
+// The shared state of one exec_all: completes once, after every call has answered.
+struct Gather {
+  std::mutex mu;
+  std::vector<std::optional<Rows>> rows;
+  std::optional<Error> error;
+  size_t left = 0;
+  std::function<void(Result<std::vector<Rows>>)> deliver;
+  void done(size_t i, Result<Rows> r) {
+    std::unique_lock lk(mu);
+    if (r) rows[i].emplace(std::move(*r));
+    else if (!error) error = r.error();
+    if (--left != 0) return;
+    lk.unlock();
+    if (error) return deliver(*error);
+    std::vector<Rows> out;
+    out.reserve(rows.size());
+    for (auto& x : rows) out.push_back(std::move(*x));
+    deliver(std::move(out));
+  }
+};
+
+template <class Deliver>
+void start_all(bridge::CqlSession& s, asio::thread_pool& pool, std::vector<CqlStore::Call> calls, Deliver deliver) {
+  auto g = std::make_shared<Gather>();
+  g->rows.resize(calls.size());
+  g->left = calls.size();
+  g->deliver = std::move(deliver);
+  if (calls.empty()) return g->deliver(std::vector<Rows>{});
+  for (size_t i = 0; i < calls.size(); ++i)
+    s.execute(*calls[i].stmt, std::move(calls[i].values), std::move(calls[i].opts),
+              asio::bind_executor(pool, [g, i](Result<Rows> r) { g->done(i, std::move(r)); }));
+}
+}  // namespace
+
+asio::awaitable<Result<std::vector<Rows>>> CqlStore::exec_all(std::vector<Call> calls) {
+  using R = Result<std::vector<Rows>>;
+  auto init = [this](auto handler, std::vector<Call> c) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    start_all(*session_, *pool_, std::move(c), [h](R r) {
+      auto ex = asio::get_associated_executor(*h);
+      asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+    });
+  };
+  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init), asio::use_awaitable,
+                                                                      std::move(calls));
+}
+
+Result<Rows> CqlStore::exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
+                                     bridge::ExecOptions opts) {
+  return wait_on<Rows>(*pool_, [&](auto h) {
+    session_->execute(stmt, std::move(values), std::move(opts), std::move(h));
+  });
+}
+
+Result<std::vector<Rows>> CqlStore::exec_all_blocking(std::vector<Call> calls) {
+  std::promise<Result<std::vector<Rows>>> p;
+  auto f = p.get_future();
+  start_all(*session_, *pool_, std::move(calls), [&p](Result<std::vector<Rows>> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+// ---------------------------------------------------------------------------------- reads
+
+asio::awaitable<Result<std::optional<Comment>>> CqlStore::get_comment(Uuid id, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  auto r = co_await exec(*st_->get_comment, args(V(id)), read_opts(d));
+  if (!r) co_return read_error(r.error(), d);
+  if (r->size() == 0) co_return std::optional<Comment>();
+  auto c = decode_comment(*r, 0);
+  if (!c) co_return c.take_error();
+  co_return std::optional<Comment>(std::move(*c));
+}
+
+namespace {
+// Our list order inside one created_at: id DESC for newest, ASC for oldest. (CQL orders the
+// clustering uuid by its own rules, not bytewise, so ties are ordered here.)
+void order_ties(std::vector<CursorPos>& v, SortOrder sort) {
+  std::sort(v.begin(), v.end(), [sort](const CursorPos& a, const CursorPos& b) {
+    if (a.created_at != b.created_at)
+      return sort == SortOrder::newest ? a.created_at > b.created_at : a.created_at < b.created_at;
+    return sort == SortOrder::newest ? a.id > b.id : a.id < b.id;
+  });
+}
+}  // namespace
+
+asio::awaitable<Result<std::vector<CursorPos>>> CqlStore::tie_group(Index index, Uuid key, TimeMs at, SortOrder sort,
+                                                                    Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  auto r = co_await exec(*st_->index_ties[static_cast<int>(index)], args(V(key), ts(at)), read_opts(d));
+  if (!r) co_return read_error(r.error(), d);
+  std::vector<CursorPos> out;
+  for (size_t i = 0; i < r->size(); ++i) {
+    auto id = r->uuid(i, 0);
+    if (!id || !*id) co_return Error(Errc::internal, "cql: index entry without id");
+    out.push_back(CursorPos{at, from_cql(**id)});
+  }
+  order_ties(out, sort);
+  co_return out;
+}
+
+// Pages through the index in (created_at, id) order with the id order ours, not CQL's: a
+// page query by created_at, and every group of equal created_at that the page may have cut
+// is read whole and ordered here. One extra entry tells whether the list is exhausted.
+asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  const int ix = static_cast<int>(req.index), so = req.sort == SortOrder::newest ? 0 : 1;
+  const size_t want = req.max_rows + 1;
+  std::vector<CursorPos> entries;
+  std::optional<TimeMs> bound;  // entries strictly beyond this created_at come next
+  if (req.after) {
+    auto g = co_await tie_group(req.index, req.key, req.after->created_at, req.sort, d);
+    if (!g) co_return g.take_error();
+    for (auto& p : *g) {
+      bool beyond = req.sort == SortOrder::newest ? p.id < req.after->id : p.id > req.after->id;
+      if (beyond) entries.push_back(p);
+    }
+    bound = req.after->created_at;
+  }
+  while (entries.size() < want) {
+    if (d.expired()) co_return deadline_error();
+    const int32_t limit = static_cast<int32_t>(want - entries.size());
+    std::vector<bridge::Value> vals{V(req.key)};
+    if (bound) vals.push_back(ts(*bound));
+    vals.push_back(bridge::Value::int32(limit));
+    auto r = co_await exec(*st_->index_page[ix][so][bound ? 1 : 0], std::move(vals), read_opts(d));
+    if (!r) co_return read_error(r.error(), d);
+    std::vector<CursorPos> page;
+    for (size_t i = 0; i < r->size(); ++i) {
+      auto at = r->i64(i, 0);
+      auto id = r->uuid(i, 1);
+      if (!at || !*at || !id || !*id) co_return Error(Errc::internal, "cql: corrupt index entry");
+      page.push_back(CursorPos{**at, from_cql(**id)});
+    }
+    if (page.empty()) break;
+    if (page.size() < static_cast<size_t>(limit)) {  // the list's end: every group is whole
+      order_ties(page, req.sort);
+      entries.insert(entries.end(), page.begin(), page.end());
+      break;
+    }
+    const TimeMs last_at = page.back().created_at;
+    std::vector<CursorPos> whole;
+    for (auto& p : page)
+      if (p.created_at != last_at) whole.push_back(p);
+    order_ties(whole, req.sort);
+    entries.insert(entries.end(), whole.begin(), whole.end());
+    auto g = co_await tie_group(req.index, req.key, last_at, req.sort, d);
+    if (!g) co_return g.take_error();
+    entries.insert(entries.end(), g->begin(), g->end());
+    bound = last_at;
+  }
+  ScanResult out;
+  out.exhausted = entries.size() <= req.max_rows;
+  if (entries.size() > req.max_rows) entries.resize(req.max_rows);
+  if (!entries.empty()) out.last = entries.back();
+  if (entries.empty()) co_return out;
+  if (d.expired()) co_return deadline_error();
+  std::vector<Call> calls;
+  for (auto& e : entries) calls.push_back(Call{st_->get_comment.get(), {V(e.id)}, read_opts(d)});
+  auto rows = co_await exec_all(std::move(calls));
+  if (!rows) co_return read_error(rows.error(), d);
+  for (auto& r : *rows) {
+    if (r.size() == 0) continue;  // an index entry without its row: skipped
+    auto c = decode_comment(r, 0);
+    if (!c) co_return c.take_error();
+    out.rows.push_back(std::move(*c));
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<bool>> CqlStore::has_entries(Index index, Uuid key, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  auto r = co_await exec(*st_->index_first[static_cast<int>(index)], args(V(key)), read_opts(d));
+  if (!r) co_return read_error(r.error(), d);
+  co_return r->size() > 0;
+}
+
+asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::get_metrics(std::vector<Uuid> ids, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  std::vector<Call> calls;
+  for (auto& id : ids) {
+    calls.push_back(Call{st_->metrics_get.get(), {V(id)}, read_opts(d)});
+    calls.push_back(Call{st_->metrics_meta_get.get(), {V(id)}, read_opts(d)});
+  }
+  auto rows = co_await exec_all(std::move(calls));
+  if (!rows) co_return read_error(rows.error(), d);
+  std::vector<CommentMetrics> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const Rows& m = (*rows)[2 * i];
+    const Rows& meta = (*rows)[2 * i + 1];
+    if (m.size() > 0)
+      if (auto st = nums(m, 0, {{0, &out[i].likes}, {1, &out[i].dislikes}, {2, &out[i].replies_count}}); !st)
+        co_return st.take_error();
+    if (meta.size() > 0)
+      if (auto st = nums(meta, 0, {{0, &out[i].last_updated}}); !st) co_return st.take_error();
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<VideoStats>> CqlStore::get_video_stats(Uuid video_id, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  std::vector<Call> calls;
+  calls.push_back(Call{st_->stats_get.get(), {V(video_id)}, read_opts(d)});
+  calls.push_back(Call{st_->stats_meta_get.get(), {V(video_id)}, read_opts(d)});
+  auto rows = co_await exec_all(std::move(calls));
+  if (!rows) co_return read_error(rows.error(), d);
+  VideoStats out;
+  const Rows& s = (*rows)[0];
+  if (s.size() > 0)
+    if (auto st = nums(s, 0, {{0, &out.comments_count}, {1, &out.reactions_count}}); !st) co_return st.take_error();
+  if ((*rows)[1].size() > 0)
+    if (auto st = nums((*rows)[1], 0, {{0, &out.last_updated}}); !st) co_return st.take_error();
+  co_return out;
+}
+
+asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid video_id, Uuid user_id,
+                                                                           std::vector<Uuid> comment_ids,
+                                                                           Deadline d) {
+  std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
+  if (d.expired()) co_return deadline_error();
+  if (comment_ids.empty()) co_return out;
+  // One partition read of the user's reactions in the video (LIMIT 1000); a user with more
+  // than that there is answered from this page's registers instead.
+  auto r = co_await exec(*st_->user_reactions_get, args(V(video_id), V(user_id)), read_opts(d));
+  if (!r) co_return read_error(r.error(), d);
+  if (r->size() < 1000) {
+    for (size_t i = 0; i < r->size(); ++i) {
+      auto cid = r->uuid(i, 0);
+      auto type = r->bytes(i, 1);
+      if (!cid || !*cid || !type) co_return Error(Errc::internal, "cql: corrupt user_reactions row");
+      Uuid c = from_cql(**cid);
+      for (size_t j = 0; j < comment_ids.size(); ++j)
+        if (comment_ids[j] == c) out[j] = *type ? reaction_from_text(**type) : ReactionType::none;
+    }
+    co_return out;
+  }
+  std::vector<Call> calls;
+  for (auto& c : comment_ids) calls.push_back(Call{st_->register_get.get(), {V(c), V(user_id)}, read_opts(d)});
+  auto rows = co_await exec_all(std::move(calls));
+  if (!rows) co_return read_error(rows.error(), d);
+  for (size_t j = 0; j < comment_ids.size(); ++j) {
+    const Rows& x = (*rows)[j];
+    if (x.size() == 0) continue;
+    auto type = x.bytes(0, 0);
+    if (type && *type) out[j] = reaction_from_text(**type);
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<Store::UserView>> CqlStore::get_user_view(Uuid video_id, Uuid user_id, Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  auto r = co_await exec(*st_->user_view_get, args(V(video_id), V(user_id)), read_opts(d));
+  if (!r) co_return read_error(r.error(), d);
+  UserView v;
+  if (r->size() == 0) co_return v;
+  auto until = r->i64(0, 0);
+  auto cid = r->uuid(0, 1);
+  if (!until || !cid) co_return Error(Errc::internal, "cql: corrupt user_hidden row");
+  v.recent_until = until->value_or(0);
+  v.hidden = cid->has_value();
+  co_return v;
+}
+
+asio::awaitable<Result<bool>> CqlStore::has_hidden(Uuid video_id, Uuid user_id, Deadline d) {
+  auto v = co_await get_user_view(video_id, user_id, d);
+  if (!v) co_return v.take_error();
+  co_return v->hidden;
+}
+
+Result<std::vector<ReactionRow>> CqlStore::get_registers(const std::vector<std::pair<Uuid, Uuid>>& comment_user) {
+  std::vector<Call> calls;
+  for (auto& [c, u] : comment_user) calls.push_back(Call{st_->register_get.get(), {V(c), V(u)}, read_opts({})});
+  auto rows = exec_all_blocking(std::move(calls));
+  if (!rows) return rows.take_error();
+  std::vector<ReactionRow> out(comment_user.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Rows& x = (*rows)[i];
+    if (x.size() == 0) continue;
+    auto type = x.bytes(0, 0);
+    auto at = x.i64(0, 1);
+    auto node = x.i64(0, 2);
+    auto op = x.uuid(0, 3);
+    if (!type || !at || !node || !op) return Error(Errc::internal, "cql: corrupt reactions row");
+    out[i].type = *type ? reaction_from_text(**type) : ReactionType::none;
+    out[i].timestamp = at->value_or(0);
+    out[i].node_id = static_cast<uint32_t>(node->value_or(0));
+    if (*op) out[i].op_id = from_cql(**op);
+  }
+  return out;
+}
+
+Result<std::optional<Store::CommentRecount>> CqlStore::recount_comment(const Uuid&) {
+  return Error(Errc::unavailable, "cql: no snapshot recounts (docs/cluster.md: Reconciliation repair)",
+               "not_supported");
+}
+
+Result<Store::VideoRecount> CqlStore::recount_video(const Uuid&) {
+  return Error(Errc::unavailable, "cql: no snapshot recounts (docs/cluster.md: Reconciliation repair)",
+               "not_supported");
+}
+
+Result<std::vector<Uuid>> CqlStore::list_ids(IdTable, std::optional<Uuid>, size_t) {
+  return Error(Errc::unavailable, "cql: no key-ordered id listing (partitions are in token order)",
+               "not_supported");
+}
+
+}  // namespace commentd::store::cql

@@ -1,0 +1,167 @@
+// The Store on CQL (Cassandra, ScyllaDB) through the bridge's CqlSession, following the write
+// model of docs/cluster.md. The keyspace must be migrated (`commentd migrate`, schema.h).
+//
+// Reads: request-path reads never start past their Deadline (Errc::deadline_exceeded), run
+// with a driver timeout capped by what is left of it, and a driver timeout or lost node
+// answers Errc::unavailable (or deadline_exceeded once the deadline has passed). Reads are
+// idempotent (the driver may retry them).
+//
+// commit(WriteSet), in this order (docs/cluster.md "Every write"):
+//  1. Preconditions without a write of their own (a reply's parent, a consumer position
+//     checked but not moved) are read through Paxos (a conditional delete that never applies).
+//  2. The entity write: a PutComment with a CommentAt on the same id is ONE conditional write
+//     on `comments` (version 0: INSERT IF NOT EXISTS; else UPDATE ... IF version = ?); a
+//     SetConsumerPos with a ConsumerAt on the same consumer is ONE conditional write on
+//     `consumer_positions`. Not applied -> Errc::conflict and nothing else is written.
+//     REQUIRES at most one conditional write per WriteSet (else Errc::internal).
+//  3. Derived rows, idempotent (retried by the driver): indexes, buckets, reactions with
+//     USING TIMESTAMP from the op (LWW), the *_meta last_updated with USING TIMESTAMP = at
+//     (so the max wins), the user's hidden rows and read-your-writes mark.
+//  4. Log appends (AppendReactionOp, AppendOutbox): sequences owned by this node's log
+//     writer, written in one logged batch per group with the log's head; a sequence becomes
+//     visible (read_ops, read_outbox_entries, last_*_seq) only once it and every lower one
+//     are durable.
+//  5. Counter deltas: never retried.
+// A failure after step 2 answers the error (Errc::unavailable) although the entity write
+// stands; docs/cluster.md says what repairs it and what does not yet.
+//
+// Snapshot recounts (recount_comment/recount_video) and list_ids are not offered: CQL has no
+// snapshots (docs/cluster.md "Reconciliation repair"); they answer Errc::unavailable.
+//
+// Thread-safe. Reads in cql_store.cpp, writes in cql_commit.cpp, logs in cql_logs.cpp.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bridge/cql_client.h"
+#include "config/config.h"
+#include "store/store.h"
+
+namespace commentd::store::cql {
+
+struct CqlStoreOptions {
+  config::CqlConfig cql;  // keyspace, consistency, request_timeout
+  uint32_t node_id = 1;   // owns this node's op log, outbox and consumer positions
+  size_t max_in_flight_commits = 10000;  // more: Errc::overloaded
+};
+
+class CqlStore final : public Store {
+ public:
+  // Connects (through `rt`, which must outlive the store) and prepares every statement.
+  // Blocking. Errc::unavailable when the cluster cannot be reached, internal when the
+  // keyspace is not migrated.
+  static Result<std::unique_ptr<CqlStore>> open(const bridge::Runtime& rt, const CqlStoreOptions& opts);
+  ~CqlStore() override;
+
+  asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) override;
+  asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) override;
+  asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) override;
+  asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids, Deadline d) override;
+  asio::awaitable<Result<VideoStats>> get_video_stats(Uuid video_id, Deadline d) override;
+  asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(Uuid video_id, Uuid user_id,
+                                                                   std::vector<Uuid> comment_ids,
+                                                                   Deadline d) override;
+  asio::awaitable<Result<bool>> has_hidden(Uuid video_id, Uuid user_id, Deadline d) override;
+  Result<std::vector<ReactionRow>> get_registers(const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
+  asio::awaitable<Result<UserView>> get_user_view(Uuid video_id, Uuid user_id, Deadline d) override;
+  Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override;
+  Result<VideoRecount> recount_video(const Uuid& video_id) override;
+  Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after, size_t max) override;
+  Result<std::vector<ReactionOp>> read_ops(uint64_t after_seq, size_t max) override;
+  Result<uint64_t> consumer_pos(const std::string& consumer) override;
+  uint64_t last_op_seq() const override { return last_op_seq_.load(); }
+  Result<std::vector<OutboxEntry>> read_outbox_entries(uint64_t after_seq, size_t max) override;
+  uint64_t last_outbox_seq() const override { return last_outbox_seq_.load(); }
+  void commit(WriteSet ws, CommitCallback done) override;
+  Status commit_owned(WriteSet ws) override;
+  Status trim_logs(uint64_t op_seq_upto, uint64_t outbox_delivered_upto, uint64_t outbox_keep) override;
+  void close() override;
+  bool ready() const override { return !closing_.load(); }
+
+  size_t in_flight_commits() const { return in_flight_.load(); }
+
+  // Every prepared statement (cql_statements.cpp).
+  struct Statements;
+  // A statement and its values, for exec_all.
+  struct Call {
+    const bridge::Prepared* stmt;
+    std::vector<bridge::Value> values;
+    bridge::ExecOptions opts;
+  };
+
+ private:
+  CqlStore() = default;
+
+  // --- plumbing (cql_store.cpp)
+  bridge::ExecOptions read_opts(Deadline d) const;
+  bridge::ExecOptions write_opts(bool idempotent) const;
+  bridge::ExecOptions serial_read_opts() const;
+  asio::awaitable<Result<bridge::Rows>> exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
+                                             bridge::ExecOptions opts);
+  // Runs every call at once; all rows in order, or the first error.
+  asio::awaitable<Result<std::vector<bridge::Rows>>> exec_all(std::vector<Call> calls);
+  // Blocking forms, for the worker-side methods (never on an event-loop thread).
+  Result<bridge::Rows> exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
+                                     bridge::ExecOptions opts);
+  Result<std::vector<bridge::Rows>> exec_all_blocking(std::vector<Call> calls);
+  // All index entries at `created_at` of one list, in the list's order.
+  asio::awaitable<Result<std::vector<CursorPos>>> tie_group(Index index, Uuid key, TimeMs at, SortOrder sort,
+                                                            Deadline d);
+
+  // --- writes (cql_commit.cpp)
+  asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws);
+  void derived_calls(const Mutation& m, std::vector<Call>& out) const;
+  void counter_calls(const Mutation& m, std::vector<Call>& out) const;
+
+  // --- logs (cql_logs.cpp)
+  struct LogAppend {
+    std::vector<ReactionOp> ops;
+    std::vector<AppendOutbox> outbox;
+    std::function<void(Result<CommitResult>)> done;
+  };
+  Status load_log_heads();
+  void enqueue_log(LogAppend a);
+  void log_writer_loop();
+  Status write_log_group(std::vector<LogAppend>& group, uint64_t op0, uint64_t ob0);
+  int64_t next_write_timestamp_us();
+  asio::awaitable<Result<bool>> move_consumer(std::string consumer, uint64_t from, uint64_t to);
+
+  CqlStoreOptions opts_;
+  bridge::Consistency consistency_ = bridge::Consistency::local_quorum;
+  bridge::Consistency serial_ = bridge::Consistency::serial;
+  std::unique_ptr<bridge::CqlSession> session_;
+  std::unique_ptr<Statements> st_;
+  // Completions of blocking calls and the commit coroutines run here.
+  std::unique_ptr<asio::thread_pool> pool_;
+
+  std::atomic<bool> closing_{false};
+  std::atomic<size_t> in_flight_{0};
+  std::mutex drain_mu_;
+  std::condition_variable drained_;
+
+  // The log writer: one thread, groups appends in order.
+  std::mutex log_mu_;
+  std::condition_variable log_cv_;
+  std::deque<LogAppend> log_queue_;  // GUARDED_BY(log_mu_)
+  bool log_stop_ = false;            // GUARDED_BY(log_mu_)
+  std::thread log_writer_;
+  uint64_t next_op_seq_ = 1;      // owned by the log writer after open()
+  uint64_t next_outbox_seq_ = 1;  // owned by the log writer after open()
+  std::atomic<uint64_t> last_op_seq_{0};
+  std::atomic<uint64_t> last_outbox_seq_{0};
+  std::atomic<int64_t> last_ts_us_{0};
+  std::mutex trim_mu_;
+  int64_t op_trimmed_block_ = 0;      // GUARDED_BY(trim_mu_): blocks below are deleted
+  int64_t outbox_trimmed_block_ = 0;  // GUARDED_BY(trim_mu_)
+};
+
+}  // namespace commentd::store::cql

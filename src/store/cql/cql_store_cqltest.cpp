@@ -1,0 +1,283 @@
+// CqlStore on a real Cassandra (COMMENTD_TEST_CQL=host:port): the Store conformance suite,
+// and what only CQL has: conditional writes racing from two sessions, the per-node logs
+// across a reopen, and a cluster that stops answering (unavailable or deadline, never a hang).
+// Every test migrates its own keyspace, so parallel test processes never collide.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "bridge/tcp_proxy.h"
+#include "store/cql/cql_store.h"
+#include "store/cql/migrate.h"
+#include "store/store_conformance.h"
+#include "testing/run_sync.h"
+#include "testing/test_servers.h"
+
+namespace commentd::store::cql {
+namespace {
+
+using namespace std::chrono_literals;
+
+const bridge::Runtime& runtime() {
+  static bridge::Runtime* rt = [] {
+    auto r = bridge::Runtime::create(2);
+    if (!r) throw std::runtime_error(r.error().message);
+    return r->release();  // lives as long as the process: stores of every test use it
+  }();
+  return *rt;
+}
+
+// A freshly migrated keyspace, dropped at the end.
+class Keyspace {
+ public:
+  explicit Keyspace(const std::string& addr) {
+    static std::atomic<int> counter{0};
+    cfg.hosts = {addr};
+    cfg.request_timeout = 60s;
+    cfg.keyspace = "store_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+    auto s = connect_cql(runtime(), cfg);
+    if (!s) throw std::runtime_error("connect: " + s.error().message);
+    session_ = std::move(*s);
+    auto m = migrate(*session_, cfg);
+    if (!m) throw std::runtime_error("migrate: " + m.error().message);
+    cfg.request_timeout = 10s;
+  }
+  ~Keyspace() {
+    std::promise<void> p;
+    session_->query("DROP KEYSPACE IF EXISTS " + cfg.keyspace, 60s, [&p](Result<bridge::Rows>) { p.set_value(); });
+    p.get_future().wait();
+  }
+  std::unique_ptr<CqlStore> open(uint32_t node = 1, std::optional<std::string> host = std::nullopt) const {
+    CqlStoreOptions o;
+    o.cql = cfg;
+    if (host) o.cql.hosts = {*host};
+    o.node_id = node;
+    auto s = CqlStore::open(runtime(), o);
+    if (!s) throw std::runtime_error("open: " + s.error().message);
+    return std::move(*s);
+  }
+  config::CqlConfig cfg;
+
+ private:
+  std::unique_ptr<bridge::CqlSession> session_;
+};
+
+struct CqlHarness {
+  // A skip or failure here stops the test before its body (gtest checks after construction).
+  CqlHarness() { init(); }
+  void init() {
+    COMMENTD_TEST_SERVER(addr, "COMMENTD_TEST_CQL");
+    ks = std::make_unique<Keyspace>(addr);
+    s = ks->open();
+  }
+  ~CqlHarness() {
+    if (s) s->close();
+    s.reset();
+  }
+  Store& store() { return *s; }
+  std::unique_ptr<Keyspace> ks;
+  std::unique_ptr<CqlStore> s;
+};
+
+using CqlImpls = ::testing::Types<CqlHarness>;
+
+}  // namespace
+}  // namespace commentd::store::cql
+
+namespace commentd::store::conformance {
+INSTANTIATE_TYPED_TEST_SUITE_P(Cql, StoreConformance, commentd::store::cql::CqlImpls);
+}
+
+namespace commentd::store::cql {
+namespace {
+
+using conformance::scomment;
+using conformance::sid;
+
+Result<CommitResult> commit_sync(Store& s, WriteSet ws) {
+  std::promise<Result<CommitResult>> p;
+  auto f = p.get_future();
+  s.commit(std::move(ws), [&p](Result<CommitResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+WriteSet create_ws(const Comment& c) {
+  WriteSet ws;
+  ws.preconditions.push_back(CommentAt{c.id, 0});
+  ws.mutations.push_back(PutComment{c});
+  ws.mutations.push_back(IndexPut{Index::video, c.video_id, c.created_at, c.id});
+  return ws;
+}
+
+class CqlStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    COMMENTD_TEST_SERVER(addr, "COMMENTD_TEST_CQL");
+    addr_ = addr;
+    ks_ = std::make_unique<Keyspace>(addr);
+  }
+  std::string addr_;
+  std::unique_ptr<Keyspace> ks_;
+};
+
+// Two stores (two sessions, as two nodes) edit the same comment at the same version at
+// once, round after round: exactly one wins each round, the loser gets conflict, and the
+// row holds the winner's content.
+TEST_F(CqlStoreTest, ConditionalWriteRaceHasExactlyOneWinner) {
+  auto a = ks_->open(1), b = ks_->open(2);
+  Comment c = scomment(sid(1, 1), sid(0xF0, 1), 1000);
+  ASSERT_TRUE(commit_sync(*a, create_ws(c)).ok());
+  for (uint64_t v = 1; v <= 5; ++v) {
+    auto edit = [&](Store& s, const std::string& who) {
+      Comment e = c;
+      e.version = v + 1;
+      e.content = who + std::to_string(v);
+      WriteSet ws;
+      ws.preconditions.push_back(CommentAt{c.id, v});
+      ws.mutations.push_back(PutComment{e});
+      return commit_sync(s, std::move(ws));
+    };
+    auto fa = std::async(std::launch::async, [&] { return edit(*a, "a"); });
+    auto fb = std::async(std::launch::async, [&] { return edit(*b, "b"); });
+    auto ra = fa.get(), rb = fb.get();
+    ASSERT_NE(ra.ok(), rb.ok()) << "round " << v << ": exactly one edit may win";
+    const auto& loser = ra.ok() ? rb : ra;
+    EXPECT_EQ(loser.error().code, Errc::conflict);
+    auto got = testing::run_sync(a->get_comment(c.id, Deadline::never()));
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->version, v + 1);
+    EXPECT_EQ((*got)->content, (ra.ok() ? "a" : "b") + std::to_string(v));
+  }
+}
+
+// The op log and the outbox keep their sequences across a reopen of the same node, another
+// node's logs are apart, and trimming drops what is below the floor.
+TEST_F(CqlStoreTest, NodeLogsSurviveReopenAndTrim) {
+  std::vector<uint64_t> seqs;
+  {
+    auto s = ks_->open(7);
+    for (uint32_t i = 0; i < 5; ++i) {
+      WriteSet ws;
+      ReactionOp op;
+      op.op_id = sid(0x0F, i);
+      op.comment_id = sid(1, 1);
+      op.video_id = sid(0xF0, 1);
+      op.user_id = sid(0xA0, i);
+      op.type = ReactionType::like;
+      op.timestamp = 100 + i;
+      op.node_id = 7;
+      ws.mutations.push_back(AppendReactionOp{op});
+      ws.mutations.push_back(AppendOutbox{"comments", "k" + std::to_string(i), "payload " + std::to_string(i)});
+      auto r = commit_sync(*s, std::move(ws));
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      seqs.push_back(r->op_seqs.at(0));
+    }
+    s->close();
+  }
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  auto s = ks_->open(7);
+  EXPECT_EQ(s->last_op_seq(), 5u);
+  EXPECT_EQ(s->last_outbox_seq(), 5u);
+  auto ops = s->read_ops(2, 100);
+  ASSERT_TRUE(ops.ok()) << ops.error().message;
+  ASSERT_EQ(ops->size(), 3u);
+  EXPECT_EQ((*ops)[0].seq, 3u);
+  EXPECT_EQ((*ops)[0].user_id, sid(0xA0, 2));
+  EXPECT_EQ((*ops)[0].node_id, 7u);
+  auto ob = s->read_outbox_entries(0, 2);
+  ASSERT_TRUE(ob.ok());
+  ASSERT_EQ(ob->size(), 2u);
+  EXPECT_EQ((*ob)[1].seq, 2u);
+  EXPECT_EQ((*ob)[1].key, "k1");
+  EXPECT_EQ((*ob)[1].payload, "payload 1");
+
+  auto other = ks_->open(8);
+  EXPECT_EQ(other->last_op_seq(), 0u) << "another node's log is its own";
+  auto none = other->read_ops(0, 10);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  ASSERT_TRUE(s->trim_logs(3, 4, 0).ok());
+  ops = s->read_ops(0, 100);
+  ASSERT_TRUE(ops.ok());
+  ASSERT_EQ(ops->size(), 2u);
+  EXPECT_EQ((*ops)[0].seq, 4u);
+  ob = s->read_outbox_entries(0, 100);
+  ASSERT_TRUE(ob.ok());
+  ASSERT_EQ(ob->size(), 1u);
+  EXPECT_EQ((*ob)[0].seq, 5u);
+
+  // Positions: moved only from where they are.
+  WriteSet first;
+  first.preconditions.push_back(ConsumerAt{"applier", 0});
+  first.mutations.push_back(SetConsumerPos{"applier", 3});
+  ASSERT_TRUE(s->commit_owned(std::move(first)).ok());
+  WriteSet stale;
+  stale.preconditions.push_back(ConsumerAt{"applier", 0});
+  stale.mutations.push_back(SetConsumerPos{"applier", 5});
+  auto r = s->commit_owned(std::move(stale));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  auto pos = s->consumer_pos("applier");
+  ASSERT_TRUE(pos.ok());
+  EXPECT_EQ(*pos, 3u);
+}
+
+// The cluster stops answering (a frozen connection): a read ends at its deadline, a write
+// fails with unavailable after the request timeout: no hang. Thawed, both work again.
+TEST_F(CqlStoreTest, FrozenClusterFailsFastAndRecovers) {
+  auto hp = commentd::testing::parse_host_port(addr_);
+  bridge::testing::TcpProxy proxy(hp.host, static_cast<uint16_t>(std::stoi(hp.port)));
+  ks_->cfg.request_timeout = 1s;
+  auto s = ks_->open(1, "127.0.0.1:" + std::to_string(proxy.port()));
+  Comment c = scomment(sid(1, 1), sid(0xF0, 1), 1000);
+  ASSERT_TRUE(commit_sync(*s, create_ws(c)).ok());
+
+  proxy.freeze();
+  auto t0 = std::chrono::steady_clock::now();
+  auto g = testing::run_sync(s->get_comment(c.id, Deadline::after(300ms)));
+  auto read_took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, Errc::deadline_exceeded);
+  EXPECT_LT(read_took, 3s);
+
+  t0 = std::chrono::steady_clock::now();
+  Comment d = scomment(sid(1, 2), sid(0xF0, 1), 1001);
+  auto w = commit_sync(*s, create_ws(d));
+  auto write_took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, Errc::unavailable) << w.error().message;
+  EXPECT_LT(write_took, 5s);
+
+  // A read already past its deadline is not even started.
+  auto past = testing::run_sync(s->get_comment(c.id, Deadline{Deadline::clock::now() - 1ms}));
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.error().code, Errc::deadline_exceeded);
+
+  proxy.thaw();
+  bool recovered = false;
+  for (int i = 0; i < 50 && !recovered; ++i) {
+    auto again = testing::run_sync(s->get_comment(c.id, Deadline::after(2s)));
+    recovered = again.ok() && again->has_value();
+  }
+  EXPECT_TRUE(recovered) << "reads work again once the connection thaws";
+}
+
+// No cluster at all: open fails with unavailable instead of hanging.
+TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
+  CqlStoreOptions o;
+  o.cql = ks_->cfg;
+  o.cql.hosts = {"127.0.0.1:1"};
+  o.cql.request_timeout = 1s;
+  auto t0 = std::chrono::steady_clock::now();
+  auto s = CqlStore::open(runtime(), o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+}  // namespace
+}  // namespace commentd::store::cql

@@ -1,0 +1,104 @@
+"""commentd serving on Cassandra (storage.backend: cql) as a process: `commentd migrate`, then
+the binary on the migrated keyspace: create, list paging in both sorts, reply, edit, delete,
+reactions -> counts, and the same reads after a restart. Needs COMMENTD_TEST_CQL (set by
+`make test`): skipped without it, failed under COMMENTD_TEST_REQUIRE=1."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+from e2e_lib import User, binary_path, config_yaml, new_id, sort_key
+
+
+def cql_address() -> str:
+    import pytest
+
+    addr = os.environ.get("COMMENTD_TEST_CQL", "")
+    if not addr:
+        if os.environ.get("COMMENTD_TEST_REQUIRE") == "1":
+            pytest.fail("COMMENTD_TEST_CQL is not set: deploy/test-servers.sh start cassandra")
+        pytest.skip("COMMENTD_TEST_CQL is not set (no Cassandra; make test starts it)")
+    return addr
+
+
+def cql_config(hosts: str, keyspace: str) -> str:
+    return config_yaml() + f"""storage:
+  backend: "cql"
+  cql:
+    hosts: ["{hosts}"]
+    keyspace: "{keyspace}"
+    consistency: "one"
+    request_timeout: "30s"
+"""
+
+
+def run_migrate(config_path) -> None:
+    p = subprocess.run([str(binary_path()), "migrate", "--config", str(config_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, f"migrate: {p.stdout}\n{p.stderr}"
+
+
+def snapshot(srv, video, top, viewer):
+    """What a reader sees: both sorts of the list (paged 2 at a time) and every comment."""
+    return {
+        "newest": [c["id"] for c in srv.list_all(f"/v1/videos/{video}/comments", limit=2)],
+        "oldest": [c["id"] for c in srv.list_all(f"/v1/videos/{video}/comments", sort="oldest",
+                                                 limit=2)],
+        "replies": [c["id"] for c in srv.list_all(f"/v1/comments/{top}/replies", limit=2)],
+        "comments": {cid: {k: v for k, v in srv.get_comment(cid, viewer).json().items()}
+                     for cid in [top]},
+    }
+
+
+def test_serves_on_cassandra_and_keeps_it_across_a_restart(server_factory):
+    keyspace = f"e2e_cql_{os.getpid()}_{int(time.time())}"
+    srv = server_factory(cql_config(cql_address(), keyspace), name="cql")
+    run_migrate(srv.config_path)
+    srv.start(timeout_s=60)
+
+    user, other = User(), User()
+    video = new_id()
+    made = [srv.create_comment(user, video, f"c{i}") for i in range(7)]
+    ids_newest = [c["id"] for c in sorted(made, key=sort_key, reverse=True)]
+    # Paging in both sorts, two at a time, through the cursors.
+    newest = [c["id"] for c in srv.list_all(f"/v1/videos/{video}/comments", limit=2)]
+    assert newest == ids_newest
+    oldest = [c["id"] for c in srv.list_all(f"/v1/videos/{video}/comments", sort="oldest", limit=2)]
+    assert oldest == list(reversed(ids_newest))
+
+    top = made[0]["id"]
+    replies = [srv.create_comment(other, video, f"r{i}", parent_id=top) for i in range(3)]
+    got = [c["id"] for c in srv.list_all(f"/v1/comments/{top}/replies", sort="oldest", limit=2)]
+    assert got == [r["id"] for r in replies]
+    assert srv.get_comment(top).json()["reply_count"] == 3
+
+    r = srv.request("PATCH", f"/v1/comments/{made[1]['id']}", {"content": "edited"}, token=user.token)
+    assert r.status == 200, r
+    assert r.json()["content"] == "edited"
+    assert srv.get_comment(made[1]["id"]).json()["edited"] is True
+
+    r = srv.request("DELETE", f"/v1/comments/{made[2]['id']}", token=user.token)
+    assert r.status == 204, r
+    listed = [c["id"] for c in srv.list_all(f"/v1/videos/{video}/comments", limit=100)]
+    assert made[2]["id"] not in listed and len(listed) == 6
+
+    for u, t in ((user, "like"), (other, "like"), (User(), "dislike")):
+        assert srv.react(u, top, t).status in (200, 202)
+    srv.wait_counts(top, 2, 1)
+    assert srv.react(other, top, "none").status in (200, 202, 204)
+    srv.wait_counts(top, 1, 1)
+
+    stats = srv.get(f"/v1/videos/{video}/stats").json()
+    before = snapshot(srv, video, top, user)
+    assert srv.terminate() == 0, srv.stderr_tail()
+
+    srv.start(timeout_s=60)
+    after = snapshot(srv, video, top, user)
+    assert after == before
+    assert srv.get_comment(made[1]["id"]).json()["content"] == "edited"
+    srv.wait_counts(top, 1, 1)
+    again = srv.get(f"/v1/videos/{video}/stats").json()
+    assert (again["comments_count"], again["reactions_count"]) == (stats["comments_count"],
+                                                                   stats["reactions_count"])
+    assert srv.terminate() == 0, srv.stderr_tail()

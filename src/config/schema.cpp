@@ -263,7 +263,7 @@ const KeySpec kKeys[] = {
      .default_text = "1s", .min = 10 * kMs, .max = 10 * kMin,
      .description = "an open breaker fails calls at once this long, then lets one probe through"},
     {.path = "redis.counter_ttl", .field = [](Config& c) -> auto& { return c.redis.counter_ttl; },
-     .default_text = "60s", .min = 100 * kMs, .max = 1 * kHour,
+     .default_text = "1m", .min = 100 * kMs, .max = 1 * kHour,
      .description = "a cached copy of a comment's counters lives this long (dropped at once on change)"},
     // pulsar
     {.path = "pulsar.enabled", .field = [](Config& c) -> auto& { return c.pulsar.enabled; },

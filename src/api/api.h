@@ -6,6 +6,7 @@
 #include <string>
 
 #include "auth/jwt.h"
+#include "http/client_address.h"
 #include "http/router.h"
 #include "service/comment_service.h"
 
@@ -19,6 +20,7 @@ struct ApiDeps {
   bool dev_mode = false;                        // accept X-User-Id / X-User-Role
   std::function<bool()> ready;                  // storage open and serving
   std::function<std::string()> metrics_text;    // Prometheus exposition
+  http::TrustedProxies trusted_proxies;         // whose X-Forwarded-For names the client
 };
 
 void register_routes(http::Router& router, ApiDeps deps);

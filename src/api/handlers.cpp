@@ -36,10 +36,12 @@ Result<service::ListRequest> list_request(const Request& req, Uuid key, SortOrde
 
 // Who may send a body: the routes that take one all need a user, and a body is never parsed
 // for a caller who will get 401 anyway.
-Result<Actor> authenticate_user(const Request& req, const ApiDeps& d) {
+// The writes' callers also carry their address, for the per-address rate limits.
+Result<Actor> authenticate_user(const Request& req, const RequestContext& cx, const ApiDeps& d) {
   auto actor = authenticate(req, *d.jwt, d.dev_mode);
   if (actor && !actor->authenticated())
     return Error(Errc::unauthenticated, "this request needs an authenticated user", "unauthenticated");
+  if (actor) actor->address_subject = http::address_subject(http::client_address(req, cx, d.trusted_proxies));
   return actor;
 }
 
@@ -74,7 +76,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
 
   // Every route below is in api/openapi.yaml; tests/e2e/test_openapi_routes.py keeps both true.
   auto create = [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
-    auto actor = authenticate_user(req, *d);
+    auto actor = authenticate_user(req, cx, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto video = path_uuid(p, "video_id");
     if (!video) co_return error_to_response(req, video.error());
@@ -126,7 +128,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   });
 
   router.add(V::patch, "/v1/comments/{id}", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
-    auto actor = authenticate_user(req, *d);
+    auto actor = authenticate_user(req, cx, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
@@ -162,7 +164,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
   });
 
   router.add(V::patch, "/v1/comments/{id}/status", [d](Request& req, const Params& p, const RequestContext& cx) -> awaitable<Response> {
-    auto actor = authenticate_user(req, *d);
+    auto actor = authenticate_user(req, cx, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());
@@ -179,7 +181,7 @@ void register_routes(http::Router& router, ApiDeps deps) {
 
   // Reactions: PUT sets, DELETE removes, the plan's POST takes like|dislike|none.
   auto react = [d](Request& req, const Params& p, const RequestContext& cx, std::optional<ReactionType> fixed) -> awaitable<Response> {
-    auto actor = authenticate_user(req, *d);
+    auto actor = authenticate_user(req, cx, *d);
     if (!actor) co_return error_to_response(req, actor.error());
     auto id = path_uuid(p, "id");
     if (!id) co_return error_to_response(req, id.error());

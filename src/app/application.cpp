@@ -3,6 +3,8 @@
 #include "app/node_identity.h"
 #include "workers/cache_invalidation.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
@@ -69,11 +71,20 @@ std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c
   return std::make_unique<cache::RedisPageCache>(client, o, clock);
 }
 
+namespace {
+limit::Rule rule(const config::RateRule& r) { return {r.limit, r.window.count()}; }
+
+// Fire and forget: the cache counts its own errors.
+asio::awaitable<void> drop_counts(redis::CounterCache* cc, Uuid id, Deadline d) {
+  (void)co_await cc->invalidate(id, d);
+}
+}  // namespace
+
 std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
-                                                             const Clock& clock) {
-  return std::make_unique<limit::RedisRateLimiter>(
-      client, limit::Rule{c.limits.create_comment.limit, c.limits.create_comment.window.count()},
-      limit::Rule{c.limits.add_reaction.limit, c.limits.add_reaction.window.count()}, clock, c.redis.key_prefix);
+                                                             const Clock& clock, bool per_ip) {
+  const config::RateRule& cc = per_ip ? c.limits.per_ip.create_comment : c.limits.create_comment;
+  const config::RateRule& ar = per_ip ? c.limits.per_ip.add_reaction : c.limits.add_reaction;
+  return std::make_unique<limit::RedisRateLimiter>(client, rule(cc), rule(ar), clock, c.redis.key_prefix);
 }
 
 Application::~Application() { stop(); }
@@ -129,12 +140,22 @@ Result<uint16_t> Application::start() {
     redis_ = std::make_unique<redis::Client>(ioc_.get_executor(), redis_client_options(cfg_.redis));
     redis_cache_ = cache_from_config(cfg_, *redis_, clock_);
     redis_limiter_ = limiter_from_config(cfg_, *redis_, clock_);
+    counter_cache_ = std::make_unique<redis::CounterCache>(
+        *redis_, redis::CounterCacheOptions{.prefix = cfg_.redis.key_prefix, .ttl_ms = cfg_.redis.counter_ttl.count()});
   } else {
     cache_ = cache::make_memory_cache(
         {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
-    limiter_ = limit::make_memory_limiter(
-        {cfg_.limits.create_comment.limit, cfg_.limits.create_comment.window.count()},
-        {cfg_.limits.add_reaction.limit, cfg_.limits.add_reaction.window.count()}, clock_);
+    limiter_ = limit::make_memory_limiter(rule(cfg_.limits.create_comment), rule(cfg_.limits.add_reaction), clock_);
+  }
+  auto trusted = http::TrustedProxies::parse(cfg_.server.trusted_proxies);
+  if (!trusted) return trusted.take_error();
+  trusted_proxies_ = std::move(*trusted);
+  const auto& ip = cfg_.limits.per_ip;
+  if (ip.create_comment.limit > 0 || ip.add_reaction.limit > 0) {
+    if (redis_)
+      redis_address_limiter_ = limiter_from_config(cfg_, *redis_, clock_, /*per_ip=*/true);
+    else
+      address_limiter_ = limit::make_memory_limiter(rule(ip.create_comment), rule(ip.add_reaction), clock_);
   }
   cache::PageCache& page_cache = redis_cache_ ? *redis_cache_ : *cache_;
   limit::RateLimiter& rate_limiter = redis_limiter_ ? *redis_limiter_ : *limiter_;
@@ -152,6 +173,12 @@ Result<uint16_t> Application::start() {
                                                          : service::LimiterErrorPolicy::open;
   service_ = std::make_unique<service::CommentService>(*store_, page_cache, rate_limiter, clock_,
                                                        *ids_, overlay_, so);
+  if (counter_cache_) {
+    service_->set_counts_cache(
+        {[cc = counter_cache_.get(), st = store_.get()](Uuid id, Deadline d) { return cc->get(*st, id, d); },
+         [cc = counter_cache_.get()](Uuid id, Deadline d) { return cc->invalidate(id, d); }});
+  }
+  service_->set_address_limiter(redis_address_limiter_ ? redis_address_limiter_.get() : address_limiter_.get());
 
   workers::ApplierOptions ao;
   ao.batch_size = cfg_.workers.reaction_batch.batch_size;
@@ -164,9 +191,14 @@ Result<uint16_t> Application::start() {
   activity_ = std::make_unique<workers::ActivityTracker>(
       clock_, workers::TierRules{w.tiers.realtime_per_minute, w.tiers.high_per_minute, w.tiers.normal_per_minute,
                                  w.trending.window.count(), w.trending.min_events});
-  applier_->set_on_applied([a = activity_.get()](const ReactionOp& op) {
+  applier_->set_on_applied([this, a = activity_.get()](const ReactionOp& op) {
     a->record_comment(op.comment_id);
     a->record_video(op.video_id);
+    // The batch is durable: drop the comment's cached counters (redis/counter_cache.h). A
+    // failure is counted by the cache; the copy then expires within redis.counter_ttl.
+    if (counter_cache_)
+      asio::co_spawn(ioc_, drop_counts(counter_cache_.get(), op.comment_id, Deadline::after(cfg_.redis.command_timeout)),
+                     asio::detached);
   });
   service_->set_on_activity([a = activity_.get()](const Uuid& video, const std::optional<Uuid>& comment) {
     a->record_video(video);
@@ -351,7 +383,9 @@ Result<uint16_t> Application::start() {
     if (redis_) {
       redis::append_metrics(redis_->stats(), out);
       cache::append_metrics(redis_cache_->stats(), out);
-      limit::append_metrics(redis_limiter_->stats(), out);
+      redis::append_metrics(counter_cache_->stats(), out);
+      limit::append_metrics(redis_limiter_->stats(),
+                            redis_address_limiter_ ? &redis_address_limiter_->stats() : nullptr, out);
     }
     if (server_) {
       auto& hs = server_->stats();
@@ -406,7 +440,7 @@ void Application::register_routes() {
   api::register_routes(router_, api::ApiDeps{
       service_.get(), jwt_.get(), cfg_.auth.dev_mode,
       [this] { return store_ && store_->ready(); },
-      [this] { return metrics_->render(); }});
+      [this] { return metrics_->render(); }, trusted_proxies_});
 }
 
 void Application::run_until_signal() {

@@ -23,6 +23,7 @@
 #include "limit/redis_limiter.h"
 #include "metrics/metrics.h"
 #include "redis/client.h"
+#include "redis/counter_cache.h"
 #include "redis/metrics.h"
 #include "service/comment_service.h"
 #include "store/cql/cql_store.h"
@@ -68,6 +69,11 @@ class Application {
   std::unique_ptr<limit::RateLimiter> limiter_;            // when Redis is off
   std::unique_ptr<cache::RedisPageCache> redis_cache_;     // when redis.enabled
   std::unique_ptr<limit::RedisRateLimiter> redis_limiter_; // when redis.enabled
+  std::unique_ptr<redis::CounterCache> counter_cache_;     // when redis.enabled
+  // limits.per_ip, when any is set: in-process, or Redis when redis.enabled.
+  std::unique_ptr<limit::RateLimiter> address_limiter_;
+  std::unique_ptr<limit::RedisRateLimiter> redis_address_limiter_;
+  http::TrustedProxies trusted_proxies_;
   service::ReactionOverlay overlay_;
   std::unique_ptr<service::CommentService> service_;
   std::unique_ptr<workers::ReactionApplier> applier_;
@@ -99,8 +105,9 @@ int verify_counts(const config::Config& cfg);
 redis::ClientOptions redis_client_options(const config::RedisConfig& rc);
 std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c, redis::Client& client,
                                                          const Clock& clock);
+// per_ip: the limiter of limits.per_ip (subjects "ip:..."), else of the per-user limits.
 std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
-                                                             const Clock& clock);
+                                                             const Clock& clock, bool per_ip = false);
 
 // "METHOD /pattern" of every route the API serves, without starting anything.
 std::vector<std::string> describe_routes();

@@ -18,57 +18,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The client's own event loop, as the service's io threads are in production.
-struct ClientLoop {
-  ClientLoop() : guard(asio::make_work_guard(ioc)), thread([this] { ioc.run(); }) {}
-  ~ClientLoop() {
-    guard.reset();
-    ioc.stop();
-    thread.join();
-  }
-  asio::io_context ioc;
-  asio::executor_work_guard<asio::io_context::executor_type> guard;
-  std::thread thread;
-};
-
+// The shared harness (testenv::Harness: client, loop, clock) making RedisPageCaches.
 template <const char* Env, bool Cluster>
-struct RedisHarness {
-  // Records a skip (or a failure when required) on the running test, before its body runs.
-  static void skip_or_fail() {
-    if (redis::testenv::required()) GTEST_FAIL() << Env << " is not set";
-    GTEST_SKIP() << Env << " is not set";
-  }
+struct RedisHarness : redis::testenv::Harness<Env, Cluster> {
   static constexpr bool kFillLease = true;
-  // Unset server: the test is skipped (or failed if required) before its body runs.
-  RedisHarness() : nodes(redis::testenv::parse_nodes(std::getenv(Env))) {
-    if (nodes.empty()) {
-      skip_or_fail();
-      return;
-    }
-    client = std::make_unique<redis::Client>(loop.ioc.get_executor(),
-                                             redis::ClientOptions{.nodes = nodes, .cluster = Cluster});
-    clock.set_ms(1'700'000'000'000);
-  }
   std::unique_ptr<PageCache> make(conformance::CacheSpec spec) {
     RedisCacheOptions o;
     o.prefix = redis::testenv::unique_prefix();
     o.ttl_ms = spec.ttl_ms;
     o.stale_ms = spec.stale_ms;
     o.lease_ms = 60'000;  // real time: longer than any test, so only put() frees it
-    return std::make_unique<RedisPageCache>(*client, o, clock);
+    return std::make_unique<RedisPageCache>(*this->client, o, this->clock);
   }
-  void advance_ms(TimeMs ms) { clock.advance_ms(ms); }
-
-  std::vector<std::pair<std::string, uint16_t>> nodes;
-  ClientLoop loop;
-  ManualClock clock;
-  std::unique_ptr<redis::Client> client;
 };
 
-constexpr char kSingle[] = "COMMENTD_TEST_REDIS";
-constexpr char kCluster[] = "COMMENTD_TEST_REDIS_CLUSTER";
-using SingleHarness = RedisHarness<kSingle, false>;
-using ClusterHarness = RedisHarness<kCluster, true>;
+using SingleHarness = RedisHarness<redis::testenv::kSingle, false>;
+using ClusterHarness = RedisHarness<redis::testenv::kCluster, true>;
 
 }  // namespace
 }  // namespace commentd::cache
@@ -83,11 +48,8 @@ using RedisImpls = ::testing::Types<SingleHarness, ClusterHarness>;
 // readers of one cold key, split between them.
 TEST(RedisPageCache, ThousandColdReadsAcrossTwoNodesReadStorageAtMostTwice) {
   COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
-  asio::io_context ioc;
-  auto guard = asio::make_work_guard(ioc);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 2; ++i) threads.emplace_back([&] { ioc.run(); });
-  redis::Client c1(ioc.get_executor(), {.nodes = nodes}), c2(ioc.get_executor(), {.nodes = nodes});
+  redis::testenv::Loop loop;
+  redis::Client c1(loop.ex(), {.nodes = nodes}), c2(loop.ex(), {.nodes = nodes});
   SystemClock clock;
   RedisCacheOptions o;
   o.prefix = redis::testenv::unique_prefix();
@@ -133,10 +95,8 @@ TEST(RedisPageCache, ThousandColdReadsAcrossTwoNodesReadStorageAtMostTwice) {
     errors++;
   };
   std::vector<std::future<void>> fs;
-  for (int i = 0; i < 1000; ++i) fs.push_back(asio::co_spawn(ioc, read(i % 2 ? n1 : n2), asio::use_future));
+  for (int i = 0; i < 1000; ++i) fs.push_back(asio::co_spawn(loop.ioc(), read(i % 2 ? n1 : n2), asio::use_future));
   for (auto& f : fs) f.get();
-  ioc.stop();  // the clients' connections keep it busy otherwise
-  for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(served.load(), 1000);
   EXPECT_LE(storage_reads.load(), 2);

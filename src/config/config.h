@@ -40,6 +40,8 @@ struct ServerConfig {
   milliseconds idle_timeout{30'000};
   milliseconds header_timeout{10'000};
   milliseconds shutdown_grace{10'000};
+  // Peers whose X-Forwarded-For is believed (addresses or CIDRs); empty = none.
+  std::vector<std::string> trusted_proxies;
   AdmissionConfig admission;
   bool operator==(const ServerConfig&) const = default;
 };
@@ -90,11 +92,18 @@ struct RateRule {
   bool operator==(const RateRule&) const = default;
 };
 
+struct PerIpLimits {
+  RateRule create_comment{0, milliseconds{60'000}};
+  RateRule add_reaction{0, milliseconds{60'000}};
+  bool operator==(const PerIpLimits&) const = default;
+};
+
 struct LimitsConfig {
   size_t max_content_bytes = 10000;
   int max_reply_depth = 1;
   RateRule create_comment{5, milliseconds{60'000}};
   RateRule add_reaction{20, milliseconds{60'000}};
+  PerIpLimits per_ip;  // per client address (server.trusted_proxies), beside the per-user ones
   std::string on_error = "open";  // open|closed: a limiter error lets the request through or gives 503
   bool operator==(const LimitsConfig&) const = default;
 };
@@ -122,6 +131,7 @@ struct RedisConfig {
   std::string key_prefix = "cd:";
   int breaker_failures = 5;
   milliseconds breaker_open{1'000};
+  milliseconds counter_ttl{60'000};  // the counter cache's copies (redis/counter_cache.h)
   bool operator==(const RedisConfig&) const = default;
 };
 

@@ -47,6 +47,9 @@ inline bool is_public(CommentStatus s) {
 struct Actor {
   std::optional<Uuid> user_id;  // nullopt = anonymous
   bool moderator = false;
+  // The client's address as a rate-limit subject ("ip:..."; http/client_address.h); empty =
+  // not known (no per-address limit).
+  std::string address_subject;
   bool authenticated() const { return user_id.has_value(); }
 };
 

@@ -54,14 +54,21 @@ asio::awaitable<Decision> RedisRateLimiter::check(std::string subject, Action ac
   co_return out;
 }
 
-void append_metrics(const RedisLimiterStats& s, std::vector<prometheus::MetricFamily>& out) {
-  prometheus::MetricFamily f{"commentd_rate_limit_decisions_total", "Redis rate limiter decisions, by action and outcome",
+void append_metrics(const RedisLimiterStats& users, const RedisLimiterStats* addresses,
+                    std::vector<prometheus::MetricFamily>& out) {
+  prometheus::MetricFamily f{"commentd_rate_limit_decisions_total",
+                             "Redis rate limiter decisions, by subject (user or address), action and outcome",
                              prometheus::MetricType::Counter, {}};
   const char* actions[] = {"create_comment", "add_reaction"};
   const char* outcomes[] = {"allowed", "limited", "error"};
-  for (size_t a = 0; a < 2; ++a)
-    for (size_t o = 0; o < 3; ++o)
-      metrics::add_sample(f, {{"action", actions[a]}, {"outcome", outcomes[o]}}, double(s.decisions[a][o].load()));
+  auto add = [&](const RedisLimiterStats& s, const char* subject) {
+    for (size_t a = 0; a < 2; ++a)
+      for (size_t o = 0; o < 3; ++o)
+        metrics::add_sample(f, {{"subject", subject}, {"action", actions[a]}, {"outcome", outcomes[o]}},
+                            double(s.decisions[a][o].load()));
+  };
+  add(users, "user");
+  if (addresses) add(*addresses, "address");
   out.push_back(std::move(f));
 }
 

@@ -48,7 +48,9 @@ class RedisRateLimiter final : public RateLimiter {
   RedisLimiterStats stats_;
 };
 
-// commentd_rate_limit_decisions_total{action, outcome}.
-void append_metrics(const RedisLimiterStats& s, std::vector<prometheus::MetricFamily>& out);
+// commentd_rate_limit_decisions_total{subject, action, outcome}: subject "user" from `users`,
+// "address" from `addresses` (the limits.per_ip limiter; null when there is none).
+void append_metrics(const RedisLimiterStats& users, const RedisLimiterStats* addresses,
+                    std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace commentd::limit

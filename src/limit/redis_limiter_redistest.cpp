@@ -15,48 +15,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct ClientLoop {
-  ClientLoop() : guard(asio::make_work_guard(ioc)), thread([this] { ioc.run(); }) {}
-  ~ClientLoop() {
-    guard.reset();
-    ioc.stop();
-    thread.join();
-  }
-  asio::io_context ioc;
-  asio::executor_work_guard<asio::io_context::executor_type> guard;
-  std::thread thread;
-};
-
+// The shared harness (testenv::Harness: client, loop, clock) making RedisRateLimiters.
 template <const char* Env, bool Cluster>
-struct RedisHarness {
-  // Records a skip (or a failure when required) on the running test, before its body runs.
-  static void skip_or_fail() {
-    if (redis::testenv::required()) GTEST_FAIL() << Env << " is not set";
-    GTEST_SKIP() << Env << " is not set";
-  }
-  RedisHarness() : nodes(redis::testenv::parse_nodes(std::getenv(Env))) {
-    if (nodes.empty()) {
-      skip_or_fail();
-      return;
-    }
-    client = std::make_unique<redis::Client>(loop.ioc.get_executor(),
-                                             redis::ClientOptions{.nodes = nodes, .cluster = Cluster});
-    clock.set_ms(1'700'000'000'000);
-  }
+struct RedisHarness : redis::testenv::Harness<Env, Cluster> {
   std::unique_ptr<RateLimiter> make(Rule cc, Rule ar) {
-    return std::make_unique<RedisRateLimiter>(*client, cc, ar, clock, redis::testenv::unique_prefix());
+    return std::make_unique<RedisRateLimiter>(*this->client, cc, ar, this->clock, redis::testenv::unique_prefix());
   }
-  void advance_ms(TimeMs ms) { clock.advance_ms(ms); }
-
-  std::vector<std::pair<std::string, uint16_t>> nodes;
-  ClientLoop loop;
-  ManualClock clock;
-  std::unique_ptr<redis::Client> client;
 };
 
-constexpr char kSingle[] = "COMMENTD_TEST_REDIS";
-constexpr char kCluster[] = "COMMENTD_TEST_REDIS_CLUSTER";
-using RedisImpls = ::testing::Types<RedisHarness<kSingle, false>, RedisHarness<kCluster, true>>;
+using RedisImpls = ::testing::Types<RedisHarness<redis::testenv::kSingle, false>,
+                                    RedisHarness<redis::testenv::kCluster, true>>;
 
 Decision check(RateLimiter& l, const std::string& subject, Action a) {
   return testing::run_sync(l.check(subject, a, Deadline::after(5s)));
@@ -64,8 +32,8 @@ Decision check(RateLimiter& l, const std::string& subject, Action a) {
 
 TEST(RedisRateLimiter, TwoNodesShareOneLimit) {
   COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
-  ClientLoop loop;
-  redis::Client c1(loop.ioc.get_executor(), {.nodes = nodes}), c2(loop.ioc.get_executor(), {.nodes = nodes});
+  redis::testenv::Loop loop;
+  redis::Client c1(loop.ex(), {.nodes = nodes}), c2(loop.ex(), {.nodes = nodes});
   ManualClock clock;
   clock.set_ms(1'700'000'000'000);
   const std::string prefix = redis::testenv::unique_prefix();
@@ -87,14 +55,8 @@ TEST(RedisRateLimiter, TwoNodesShareOneLimit) {
 }
 
 TEST(RedisRateLimiter, UnreachableRedisIsAnErrorNotADecision) {
-  ClientLoop loop;
-  // A port nothing listens on (bound, then closed).
-  uint16_t port;
-  {
-    asio::ip::tcp::acceptor acc(loop.ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    port = acc.local_endpoint().port();
-  }
-  redis::Client c(loop.ioc.get_executor(), {.nodes = {{"127.0.0.1", port}}, .breaker_failures = 2});
+  redis::testenv::Loop loop;
+  redis::Client c(loop.ex(), {.nodes = {{"127.0.0.1", redis::testenv::closed_port()}}, .breaker_failures = 2});
   ManualClock clock;
   RedisRateLimiter l(c, {5, 60'000}, {20, 60'000}, clock);
   for (int i = 0; i < 5; ++i) {

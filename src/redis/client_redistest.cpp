@@ -22,41 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The service's executors: an io_context run by two threads.
-template <class T>
-asio::awaitable<void> deliver(asio::awaitable<T> a, std::promise<T>* p) {
-  p->set_value(co_await std::move(a));
-}
-
-class Loop {
- public:
-  Loop() : guard_(asio::make_work_guard(ioc_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~Loop() {
-    guard_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  asio::any_io_executor ex() { return ioc_.get_executor(); }
-  template <class T>
-  T run(asio::awaitable<T> a) {
-    std::promise<T> p;
-    auto f = p.get_future();
-    spawn(std::move(a), &p);
-    return f.get();
-  }
-  // Starts `a` on the loop; its result goes to *p.
-  template <class T>
-  void spawn(asio::awaitable<T> a, std::promise<T>* p) {
-    asio::co_spawn(ioc_, deliver(std::move(a), p), asio::detached);
-  }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
-};
+using testenv::Loop;  // the service's executors: two threads
 
 Deadline dl() { return Deadline::after(5s); }
 
@@ -191,14 +157,10 @@ class OwnServer {
   pid_t pid_ = -1;
 };
 
-uint16_t free_port() {
-  asio::io_context ioc;
-  asio::ip::tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
+uint16_t free_port() { return testenv::closed_port(); }
 
 TEST(RedisClient, ReconnectsAfterServerRestartAndBreakerRecovers) {
-  if (testenv::parse_nodes(std::getenv("COMMENTD_TEST_REDIS")).empty() && !testenv::required())
+  if (testenv::nodes_from_env(testenv::kSingle).empty() && !::commentd::testing::servers_required())
     GTEST_SKIP() << "COMMENTD_TEST_REDIS is not set";
   const uint16_t port = free_port();
   OwnServer server(port);

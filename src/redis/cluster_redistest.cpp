@@ -21,40 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class T>
-asio::awaitable<void> deliver(asio::awaitable<T> a, std::promise<T>* p) {
-  p->set_value(co_await std::move(a));
-}
-
-class Loop {
- public:
-  Loop() : guard_(asio::make_work_guard(ioc_)) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~Loop() {
-    guard_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  asio::any_io_executor ex() { return ioc_.get_executor(); }
-  template <class T>
-  T run(asio::awaitable<T> a) {
-    std::promise<T> p;
-    auto f = p.get_future();
-    spawn(std::move(a), &p);
-    return f.get();
-  }
-  // Starts `a` on the loop; its result goes to *p.
-  template <class T>
-  void spawn(asio::awaitable<T> a, std::promise<T>* p) {
-    asio::co_spawn(ioc_, deliver(std::move(a), p), asio::detached);
-  }
-
- private:
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
-};
+using testenv::Loop;  // the service's executors: two threads
 
 Deadline dl() { return Deadline::after(5s); }
 

@@ -215,7 +215,8 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
     co_return shared;
   }
 
-  auto built = co_await build_page(Actor{}, index, req, true, d);
+  Actor anonymous;  // a named local: g++ 12 destroys a temporary inside co_await wrongly
+  auto built = co_await build_page(anonymous, index, req, true, d);
   if (built && version) {
     auto st = co_await cache_.put(video_id, key, *version, *built, d);
     if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);

@@ -19,30 +19,42 @@ CommentService::CommentService(store::Store& store, cache::PageCache& cache,
 
 asio::awaitable<Status> CommentService::check_rate(const Actor& actor, limit::Action a,
                                                    Deadline d) {
-  limit::Decision dec = co_await limiter_.check("u:" + actor.user_id->str(), a, d);
+  Status st = decide(co_await limiter_.check("u:" + actor.user_id->str(), a, d));
+  if (st && address_limiter_ && !actor.address_subject.empty())
+    st = decide(co_await address_limiter_->check(actor.address_subject, a, d));
+  co_return st;
+}
+
+Status CommentService::decide(const limit::Decision& dec) {
   switch (dec.outcome) {
     case limit::Outcome::allowed:
-      co_return ok_status();
+      return ok_status();
     case limit::Outcome::limited: {
       stats_.rate_limited.fetch_add(1, std::memory_order_relaxed);
       int secs = static_cast<int>((dec.retry_after_ms + 999) / 1000);
-      co_return Error(Errc::rate_limited,
-                      "rate limit exceeded; retry in " + std::to_string(secs) + " s",
-                      "rate_limited", std::max(secs, 1));
+      return Error(Errc::rate_limited,
+                   "rate limit exceeded; retry in " + std::to_string(secs) + " s",
+                   "rate_limited", std::max(secs, 1));
     }
     case limit::Outcome::error:
       break;
   }
   stats_.limiter_errors.fetch_add(1, std::memory_order_relaxed);
-  if (opts_.on_limiter_error == LimiterErrorPolicy::open) co_return ok_status();
-  co_return Error(Errc::unavailable, "the rate limiter is unavailable; retry later",
-                  "rate_limiter_unavailable", 1);
+  if (opts_.on_limiter_error == LimiterErrorPolicy::open) return ok_status();
+  return Error(Errc::unavailable, "the rate limiter is unavailable; retry later",
+               "rate_limiter_unavailable", 1);
 }
 
 asio::awaitable<void> CommentService::invalidate(Uuid video_id, Deadline d) {
   // The write is already durable: a failed bump leaves the video's cached pages at most one
   // TTL old, like others' new comments, so it is counted and not returned.
   auto st = co_await cache_.bump_video(video_id, d);
+  if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> CommentService::invalidate_counts(std::optional<Uuid> id, Deadline d) {
+  if (!id || !counts_.invalidate) co_return;
+  auto st = co_await counts_.invalidate(*id, d);
   if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -69,11 +81,19 @@ asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
 asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, const Comment& c,
                                                             Deadline d) {
   std::vector<Uuid> ids{c.id};
-  auto m = co_await store_.get_metrics(ids, d);
-  if (!m) co_return m.take_error();
+  CommentMetrics counts;
+  if (counts_.get) {
+    auto m = co_await counts_.get(c.id, d);
+    if (!m) co_return m.take_error();
+    counts = *m;
+  } else {
+    auto m = co_await store_.get_metrics(ids, d);
+    if (!m) co_return m.take_error();
+    counts = (*m)[0];
+  }
   auto my = co_await mine(actor, c.video_id, ids, d);
   if (!my) co_return my.take_error();
-  co_return comment_json(c, (*m)[0], (*my)[0]);
+  co_return comment_json(c, counts, (*my)[0]);
 }
 
 }  // namespace commentd::service

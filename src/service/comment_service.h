@@ -102,6 +102,20 @@ class CommentService {
     on_activity_ = std::move(fn);
   }
 
+  // Also limits each write by the caller's address (Actor::address_subject) with `l`, a
+  // limiter holding the per-address rules; null (the default) = no per-address limit.
+  // REQUIRES: called before serving; `l` outlives the service.
+  void set_address_limiter(limit::RateLimiter* l) { address_limiter_ = l; }
+
+  // A read-through cache of the stored counters (redis/counter_cache.h), used where one
+  // comment is rendered; told after a write commits a change to a comment's reply count.
+  // Unset (the default) = counts from storage. REQUIRES: set before serving.
+  struct CountsCache {
+    std::function<asio::awaitable<Result<CommentMetrics>>(Uuid, Deadline)> get;
+    std::function<asio::awaitable<Status>(Uuid, Deadline)> invalidate;
+  };
+  void set_counts_cache(CountsCache c) { counts_ = std::move(c); }
+
   ServiceStats& stats() { return stats_; }
 
  private:
@@ -135,8 +149,10 @@ class CommentService {
                                                          Deadline d);
   asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
                                                           const std::vector<Uuid>& ids, Deadline d);
-  // The one place that decides what a limiter answer means (limits.on_error included).
+  // The one place that decides what a limiter answer means (limits.on_error included): the
+  // user's bucket, then the address's. A refusal by the second leaves the first consumed.
   asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);
+  Status decide(const limit::Decision& dec);
   // Every cached page of the video is invalid; a cache error is counted, never returned.
   asio::awaitable<void> invalidate(Uuid video_id, Deadline d);
   // The tail every comment write shares: `c` (the new row) and its `event` join `ws`, which
@@ -146,10 +162,13 @@ class CommentService {
   enum class Committed { yes, conflict };
   asio::awaitable<Result<Committed>> commit_comment(store::WriteSet ws, Comment c, const char* event,
                                                     TimeMs now, bool bump, Deadline d);
+  // The counters of `id` (a reply's parent) changed in a committed write; the same policy.
+  asio::awaitable<void> invalidate_counts(std::optional<Uuid> id, Deadline d);
 
   store::Store& store_;
   cache::PageCache& cache_;
   limit::RateLimiter& limiter_;
+  limit::RateLimiter* address_limiter_ = nullptr;
   const Clock& clock_;
   UuidGenerator& ids_;
   ReactionOverlay& overlay_;
@@ -159,6 +178,7 @@ class CommentService {
   std::function<uint64_t()> applied_seq_;
   std::function<std::pair<bool, Tier>(const Uuid&)> video_tier_;
   std::function<void(const Uuid&, const std::optional<Uuid>&)> on_activity_;
+  CountsCache counts_;
 
   // Request coalescing: concurrent misses on one cache key wait for the first one's read.
   std::mutex flights_mu_;

@@ -227,6 +227,8 @@ asio::awaitable<Result<CommentService::Committed>> CommentService::commit_commen
     co_return Committed::conflict;
   }
   if (bump) co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
+  // A reply's create, delete or moderation moves its parent's reply count.
+  co_await invalidate_counts(c.parent_id, Deadline::after(kInvalidateBudget));
   co_return Committed::yes;
 }
 

@@ -174,5 +174,49 @@ TEST_F(SeamErrorsTest, LimitedIs429WithRetryAfter) {
   EXPECT_TRUE(create(Actor{ids_.next(), false}, ids_.next(), "three").ok());
 }
 
+TEST_F(SeamErrorsTest, AnAddressHasItsOwnBudgetAcrossUsers) {
+  auto cache = cache::make_memory_cache({}, clock_);
+  auto users = limit::make_memory_limiter({5, 60'000}, {0, 60'000}, clock_);
+  auto addresses = limit::make_memory_limiter({2, 60'000}, {0, 60'000}, clock_);
+  make(*cache, *users);
+  svc_->set_address_limiter(addresses.get());
+  auto from = [&](const char* subject) {
+    Actor a{ids_.next(), false};
+    a.address_subject = subject;
+    return a;
+  };
+  // Three users, one address: the third is refused by the address's budget of 2.
+  ASSERT_TRUE(create(from("ip:198.51.100.7"), ids_.next(), "one").ok());
+  ASSERT_TRUE(create(from("ip:198.51.100.7"), ids_.next(), "two").ok());
+  auto r = create(from("ip:198.51.100.7"), ids_.next(), "three");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::rate_limited);
+  EXPECT_EQ(r.error().retry_after_s, 30);
+  // Another address, and a caller with no known address, are not held by it.
+  EXPECT_TRUE(create(from("ip:203.0.113.9"), ids_.next(), "four").ok());
+  EXPECT_TRUE(create(from(""), ids_.next(), "five").ok());
+  // A user over their own budget is refused whatever the address's budget.
+  Actor u = from("");  // no known address: only the user's own budget applies
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(create(u, ids_.next(), "mine").ok()) << i;
+  EXPECT_EQ(create(u, ids_.next(), "sixth").error().code, Errc::rate_limited);
+  EXPECT_EQ(svc_->stats().rate_limited.load(), 2u);
+}
+
+TEST_F(SeamErrorsTest, AFailingAddressLimiterFollowsTheErrorPolicy) {
+  auto cache = cache::make_memory_cache({}, clock_);
+  auto users = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  FailingLimiter addresses;
+  ServiceOptions so;
+  so.on_limiter_error = LimiterErrorPolicy::closed;
+  make(*cache, *users, so);
+  svc_->set_address_limiter(&addresses);
+  Actor a{ids_.next(), false};
+  a.address_subject = "ip:2001:db8::/64";
+  auto r = create(a, ids_.next(), "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().client_code(), "rate_limiter_unavailable");
+  EXPECT_EQ(addresses.last_subject, "ip:2001:db8::/64");
+}
+
 }  // namespace
 }  // namespace commentd::service

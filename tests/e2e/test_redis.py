@@ -3,7 +3,8 @@ redis-server that this module starts on a free loopback port and stops by pid. C
 shared rate limit (the 6th comment in a minute is 429 on either node), the shared page cache
 (one node's write is seen by the other within cache.page_ttl), and a Redis killed mid-run:
 reads keep answering 200 from storage, and caching resumes after Redis is back, without a
-restart of commentd."""
+restart of commentd. And a comment's counts read through the Redis counter cache follow every
+reaction (the applier's invalidation, not the copy's TTL, moves them)."""
 from __future__ import annotations
 
 import os
@@ -151,3 +152,25 @@ def test_redis_killed_mid_run_reads_stay_200_and_caching_resumes(server_factory,
             metric(srv, "commentd_redis_breaker_state") == 0
     srv.wait_for(resumed, "caching resumes after Redis restarts", deadline_s=15)
     assert len(srv.list_all(path)) == 4
+
+
+def test_comment_counts_through_the_counter_cache_follow_every_reaction(server_factory, redis):
+    # GET /v1/comments/{id} reads counts through the Redis counter cache; each applied batch
+    # invalidates it, so a cached copy never outlives a change (redis.counter_ttl is 1 h here:
+    # only the invalidation can make the counts move).
+    srv = server_factory(redis_config(redis) + '  counter_ttl: "1h"\n', name="node").start()
+    cid = srv.create_comment(User(), new_id(), "count me")["id"]
+    users = [User() for _ in range(6)]
+    srv.wait_counts(cid, 0, 0)  # fills the cache with zeros
+    for i, u in enumerate(users):
+        assert srv.react(u, cid, "like" if i % 3 else "dislike").status == 202
+        srv.wait_counts(cid, i + 1 - (i // 3 + 1), i // 3 + 1)
+    assert srv.react(users[1], cid, "none").status == 202
+    srv.wait_counts(cid, 3, 2)
+    hits = metric(srv, "commentd_redis_counter_cache_hits_total")
+
+    def served_from_cache():
+        assert srv.get_comment(cid).json()["likes"] == 3
+        return metric(srv, "commentd_redis_counter_cache_hits_total") > hits
+    srv.wait_for(served_from_cache, "a repeated read served by the counter cache")
+    assert metric(srv, "commentd_redis_counter_cache_invalidations_total") >= 7

@@ -1,0 +1,123 @@
+#include "redis/counter_cache.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+
+#include "metrics/metrics.h"
+
+namespace commentd::redis {
+namespace {
+
+// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
+// Returns {1, copy} on a hit, else {0, the current token} (made from ARGV[1] if none).
+const Script kLookup("counter_lookup", R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+local g = redis.call('GET', KEYS[2])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[2], g, 'PX', ARGV[2])
+end
+return {0, g}
+)lua");
+
+// KEYS: copy, token. ARGV: the token the lookup saw, the copy, ttl_ms. 1 if stored.
+const Script kFill("counter_fill", R"lua(
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+)lua");
+
+// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
+const Script kInvalidate("counter_invalidate", R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+)lua");
+
+std::string encode(const CommentMetrics& m) {
+  char b[96];
+  int n = std::snprintf(b, sizeof b, "%" PRId64 " %" PRId64 " %" PRId64 " %" PRId64, m.likes,
+                        m.dislikes, m.replies_count, m.last_updated);
+  return std::string(b, static_cast<size_t>(n));
+}
+
+bool decode(const std::string& s, CommentMetrics& m) {
+  return std::sscanf(s.c_str(), "%" SCNd64 " %" SCNd64 " %" SCNd64 " %" SCNd64, &m.likes,
+                     &m.dislikes, &m.replies_count, &m.last_updated) == 4;
+}
+
+}  // namespace
+
+CounterCache::CounterCache(Client& client, CounterCacheOptions opts)
+    : client_(client), opts_(std::move(opts)), nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()) {}
+
+std::string CounterCache::token() {
+  char b[48];
+  int n = std::snprintf(b, sizeof b, "%016" PRIx64 ":%" PRIu64, nonce_, ++seq_);
+  return std::string(b, static_cast<size_t>(n));
+}
+
+asio::awaitable<Result<CommentMetrics>> CounterCache::get(store::Store& store, Uuid id, Deadline d) {
+  const std::string k = key(id);
+  // A token outlives every copy, so an expired token can only refuse a fill, never admit one.
+  const std::string token_ttl = std::to_string(opts_.ttl_ms * 2);
+  std::vector<std::string> keys{k, k + ":g"};
+  std::vector<std::string> args{token(), token_ttl};
+  auto looked = co_await client_.eval(kLookup, keys, std::move(args), d);
+  std::optional<std::string> seen;  // the token to fill under
+  if (!looked || looked->elements.size() != 2) {
+    stats_.errors++;
+  } else if (looked->elements[0].integer == 1) {
+    CommentMetrics m;
+    if (decode(looked->elements[1].str, m)) {
+      stats_.hits++;
+      co_return m;
+    }
+    stats_.errors++;
+  } else {
+    stats_.misses++;
+    seen = looked->elements[1].str;
+  }
+  std::vector<Uuid> ids{id};
+  auto stored = co_await store.get_metrics(std::move(ids), d);
+  if (!stored) co_return stored.take_error();
+  CommentMetrics m = stored->at(0);
+  if (seen) {
+    std::vector<std::string> fill_args{*seen, encode(m), std::to_string(opts_.ttl_ms)};
+    auto filled = co_await client_.eval(kFill, std::move(keys), std::move(fill_args), d);
+    if (!filled)
+      stats_.errors++;
+    else if (filled->integer == 1)
+      stats_.fills++;
+    else
+      stats_.fills_refused++;
+  }
+  co_return m;
+}
+
+asio::awaitable<Status> CounterCache::invalidate(Uuid id, Deadline d) {
+  const std::string k = key(id);
+  std::vector<std::string> keys{k, k + ":g"};
+  std::vector<std::string> args{token(), std::to_string(opts_.ttl_ms * 2)};
+  auto r = co_await client_.eval(kInvalidate, std::move(keys), std::move(args), d);
+  if (!r) {
+    stats_.errors++;
+    co_return r.take_error();
+  }
+  stats_.invalidations++;
+  co_return ok_status();
+}
+
+void append_metrics(const CounterCacheStats& s, std::vector<prometheus::MetricFamily>& out) {
+  using metrics::counter_family;
+  out.push_back(counter_family("commentd_redis_counter_cache_hits_total", "Reaction counts served from the Redis counter cache", s.hits.load()));
+  out.push_back(counter_family("commentd_redis_counter_cache_misses_total", "Reaction counts read from storage: not cached", s.misses.load()));
+  out.push_back(counter_family("commentd_redis_counter_cache_fills_total", "Counter copies put in Redis after a storage read", s.fills.load()));
+  out.push_back(counter_family("commentd_redis_counter_cache_fills_refused_total", "Fills refused: the comment was invalidated during the read", s.fills_refused.load()));
+  out.push_back(counter_family("commentd_redis_counter_cache_invalidations_total", "Counter copies dropped after the applier committed", s.invalidations.load()));
+  out.push_back(counter_family("commentd_redis_counter_cache_errors_total", "Counter cache Redis calls that failed (storage answered)", s.errors.load()));
+}
+
+}  // namespace commentd::redis

@@ -52,8 +52,8 @@ ports() {
   cat "$RUN/ports"
 }
 
-node_config() {  # node_config I PORT -> RUN/node-I/commentd.yaml
-  local i="$1" port="$2" dir="$RUN/node-$1"
+node_config() {  # node_config I PORT [DIR] -> DIR/commentd.yaml (DIR: RUN/node-I)
+  local i="$1" port="$2" dir="${3:-$RUN/node-$1}"
   mkdir -p "$dir/data"
   # shellcheck disable=SC1091
   source "$SERVERS/env"
@@ -64,6 +64,7 @@ node:
   id: $i
 server:
   listen: "127.0.0.1:$port"
+  trusted_proxies: ["127.0.0.1"]   # HAProxy: its X-Forwarded-For names the client
 log:
   level: "info"
 storage:
@@ -114,12 +115,14 @@ start_node() {  # start_node I PORT [keep]: "keep" reuses the node's config as i
   log "node $i: http://127.0.0.1:$port (pid $(cut -d' ' -f1 "$dir/pid"))"
 }
 
+# The nodes' JWT secret: COMMENTD_JWT_SECRET when `up` gets one, else one generated at the
+# first `up`; kept (mode 600) in RUN/jwt_secret so a restarted node gets the same.
 jwt_secret() {
   if [ -n "${COMMENTD_JWT_SECRET:-}" ]; then
-    printf '%s' "$COMMENTD_JWT_SECRET"
-    return
+    (umask 077 && printf '%s' "$COMMENTD_JWT_SECRET" >"$RUN/jwt_secret")
+  elif [ ! -s "$RUN/jwt_secret" ]; then
+    (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32), end="")' >"$RUN/jwt_secret")
   fi
-  [ -s "$RUN/jwt_secret" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' >"$RUN/jwt_secret"
   cat "$RUN/jwt_secret"
 }
 
@@ -194,8 +197,8 @@ up() {
   local p=($(ports "$nodes"))
   local front="${p[0]}" prom="${p[1]}" node_ports=("${p[@]:2:$nodes}")
   "${SERVERS_CTL[@]}" start redis cassandra pulsar
-  node_config 1 "${node_ports[0]}"
-  "$BIN" migrate --config "$RUN/node-1/commentd.yaml" || die "commentd migrate failed"
+  node_config 1 "${node_ports[0]}" "$RUN/migrate"
+  "$BIN" migrate --config "$RUN/migrate/commentd.yaml" || die "commentd migrate failed"
   local i
   for ((i = 1; i <= nodes; i++)); do start_node "$i" "${node_ports[$((i - 1))]}"; done
   start_haproxy "$front" "${node_ports[@]}"

@@ -123,6 +123,8 @@ def sample(samples: dict, name: str, **labels) -> float:
 POST_ROUTE = "/v1/videos/{video_id}/comments"
 
 
+@pytest.mark.skipif(bool(os.environ.get("COMMENTD_E2E_URL")),
+                    reason="one node's counters; behind the balancer each scrape may reach another node")
 def test_metrics_counters_move(server, user):
     before = scrape(server)
     assert ("comment_cache_hits_total", frozenset()) in before, sorted(k[0] for k in before)

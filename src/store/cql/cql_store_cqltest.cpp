@@ -226,7 +226,7 @@ TEST_F(CqlStoreTest, NodeLogsSurviveReopenAndTrim) {
   EXPECT_EQ(*pos, 3u);
 }
 
-// The cluster stops answering (a frozen connection): a read ends at its deadline, a write
+// The cluster stops answering (a frozen connection): a read ends by its deadline, a write
 // fails with unavailable after the request timeout: no hang. Thawed, both work again.
 TEST_F(CqlStoreTest, FrozenClusterFailsFastAndRecovers) {
   auto hp = commentd::testing::parse_host_port(addr_);
@@ -241,7 +241,10 @@ TEST_F(CqlStoreTest, FrozenClusterFailsFastAndRecovers) {
   auto g = testing::run_sync(s->get_comment(c.id, Deadline::after(300ms)));
   auto read_took = std::chrono::steady_clock::now() - t0;
   ASSERT_FALSE(g.ok());
-  EXPECT_EQ(g.error().code, Errc::deadline_exceeded);
+  // At its deadline; or sooner, unavailable, when the driver already gave up on the frozen
+  // connection (e.g. its keepalive timed out under load).
+  EXPECT_TRUE(g.error().code == Errc::deadline_exceeded || g.error().code == Errc::unavailable)
+      << g.error().message;
   EXPECT_LT(read_took, 3s);
 
   t0 = std::chrono::steady_clock::now();

@@ -274,8 +274,11 @@ async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedR
                 }
                 Ok(fut) => {
                     tokio::spawn(async move {
-                        let _permit = permit;
-                        match tokio::time::timeout(send_timeout, fut).await {
+                        let result = tokio::time::timeout(send_timeout, fut).await;
+                        // The slot is free before the caller hears back, so a caller that
+                        // waited for its receipts may send max_pending more at once.
+                        drop(permit);
+                        match result {
                             Err(_) => done.err(BErr::new(CB_TIMEOUT, "send timed out waiting for the broker's receipt")),
                             Ok(Err(e)) => done.err(perr(&e)),
                             Ok(Ok(r)) => {

@@ -20,9 +20,11 @@ say() { printf '%s [make test] %s\n' "$(date +%H:%M:%S)" "$*"; }
 now_ms() { date +%s%3N; }
 
 START_PID=""
+CLUSTER_UP=0
 cleanup() {
   local rc=$? t0
   trap - EXIT INT TERM
+  if [ "$CLUSTER_UP" = 1 ]; then deploy/cluster.sh down >/dev/null 2>&1 || rc=1; fi
   if [ -n "$START_PID" ] && kill -0 "$START_PID" 2>/dev/null; then
     # Still starting: stop the starter (its own process group; the servers are in their own
     # sessions and recorded by pid), then stop whatever it had launched.
@@ -83,8 +85,7 @@ COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN="$BUILD_DIR/commentd" "$PYTHON" -m pytest -q
 # then the fault tests (deploy/tests/test_cluster.py). Stopped by pid whatever happens.
 if [ ${#SERVERS[@]} -gt 0 ] && [ "${COMMENTD_TEST_CLUSTER:-1}" = 1 ]; then
   export COMMENTD_CLUSTER_DIR="$BUILD_DIR/cluster" CLUSTER_SERVERS_DIR="$COMMENTD_TEST_SERVERS_DIR"
-  cluster_down() { deploy/cluster.sh down >/dev/null 2>&1 || true; }
-  trap 'cluster_down; cleanup' EXIT
+  CLUSTER_UP=1
   say "cluster: up"
   T0=$(now_ms)
   COMMENTD_BIN="$BUILD_DIR/commentd" COMMENTD_JWT_SECRET=e2e-secret CLUSTER_CONFIG=tests/e2e/cluster.yaml \
@@ -94,5 +95,6 @@ if [ ${#SERVERS[@]} -gt 0 ] && [ "${COMMENTD_TEST_CLUSTER:-1}" = 1 ]; then
   COMMENTD_E2E_URL="$(cat "$COMMENTD_CLUSTER_DIR/url")" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
   say "cluster: faults"
   COMMENTD_TEST_REQUIRE=1 "$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests/test_cluster.py
-  cluster_down
+  deploy/cluster.sh down >/dev/null
+  CLUSTER_UP=0
 fi

@@ -79,6 +79,7 @@ redis:
   enabled: true
   host: "$redis_host"
   port: $redis_port
+  stale_while_revalidate: "30s"   # pages keep being served while storage is away (docs/cluster.md "Faults")
 pulsar:
   enabled: true
   url: "$COMMENTD_TEST_PULSAR"

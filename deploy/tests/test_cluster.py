@@ -6,9 +6,11 @@ COMMENTD_TEST_REQUIRE=1. Each test leaves every node running.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ import pytest
 
 DEPLOY = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(DEPLOY.parent / "tests" / "e2e"))
-from e2e_lib import Client, User  # noqa: E402
+from e2e_lib import Client, User, WsConsumer  # noqa: E402
 
 RUN = pathlib.Path(os.environ.get("COMMENTD_CLUSTER_DIR", DEPLOY.parent / "build" / "cluster"))
 
@@ -112,8 +114,222 @@ def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):
     assert not missing, f"{len(missing)} acknowledged comments are not readable: {missing[:5]}"
 
 
+def servers_dir() -> str:
+    return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
+
+
+class Load:
+    """Threads calling `fn() -> status` in a loop; records (kind, start, seconds, status)."""
+
+    def __init__(self):
+        self.log: list[tuple[str, float, float, int]] = []
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+
+    def add(self, kind: str, fn, n: int = 1, pause: float = 0.0):
+        def run():
+            while not self.stop.is_set():
+                t = time.monotonic()
+                try:
+                    status = fn()
+                except OSError:
+                    status = -1
+                with self.lock:
+                    self.log.append((kind, t, time.monotonic() - t, status))
+                if pause:
+                    time.sleep(pause)
+        self.threads += [threading.Thread(target=run) for _ in range(n)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def calls(self, kind: str, since: float = 0.0, until: float = float("inf")):
+        return [x for x in self.log if x[0] == kind and since <= x[1] < until]
+
+
+def test_cassandra_frozen_10s_cached_reads_go_on_and_writes_fail_fast(front):
+    """Cassandra stopped (SIGSTOP) for 10 s under reads and writes. Cached pages keep being
+    served (past cache.page_ttl, inside redis.stale_while_revalidate); writes time out once and
+    then fail at once with 503 while the nodes' storage breakers are open; after SIGCONT writes
+    resume by themselves, and every acknowledged write is readable."""
+    pid = int((pathlib.Path(servers_dir()) / "cassandra" / "pid").read_text().split()[0])
+    video, other = str(uuid.uuid4()), str(uuid.uuid4())
+    user = User()
+    for i in range(5):
+        assert front.request("POST", f"/v1/videos/{video}/comments", {"content": f"c{i}"},
+                             token=user.token).status == 201
+    assert front.get(f"/v1/videos/{video}/comments").status == 200  # cached now
+    acked: list[str] = []
+
+    def write() -> int:
+        r = front.request("POST", f"/v1/videos/{other}/comments", {"content": "w"}, token=user.token,
+                          timeout=30)
+        if r.status == 201:
+            acked.append(r.json()["id"])
+        elif r.status == 503 and not r.headers.get("retry-after"):
+            return -2  # a 503 must say when to retry
+        return r.status
+
+    load = Load()
+    load.add("read", lambda: front.get(f"/v1/videos/{video}/comments", timeout=30).status, n=2)
+    load.add("write", write, n=8, pause=0.05)
+    with load:
+        time.sleep(1)
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            time.sleep(10)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        t1 = time.monotonic()
+        # Writes resume by themselves: a probe closes each breaker once Cassandra answers.
+        while not any(x[3] == 201 for x in load.calls("write", since=t1)):
+            assert time.monotonic() - t1 < 30, "writes did not resume within 30 s of the thaw"
+            time.sleep(0.2)
+    reads = load.calls("read", since=t0, until=t1)
+    assert len(reads) > 20, f"too few reads during the freeze: {len(reads)}"
+    bad = [x for x in reads if x[3] != 200]
+    assert not bad, f"{len(bad)} of {len(reads)} cached reads failed during the freeze: {bad[:5]}"
+    assert max(x[2] for x in reads) < 2.0, "a cached read waited on the frozen storage"
+    frozen = load.calls("write", since=t0, until=t1)
+    assert all(x[3] in (201, 503) for x in frozen), sorted({x[3] for x in frozen})
+    assert max(x[2] for x in frozen) < 5 + 2, "a write waited longer than storage.cql.request_timeout"
+    # Once the breakers are open (each node after 3 timed-out calls), writes fail at once.
+    late = load.calls("write", since=t0 + 7, until=t1)
+    fast = [x for x in late if x[3] == 503 and x[2] < 0.5]
+    assert late and len(fast) >= 0.8 * len(late), \
+        f"{len(fast)} of {len(late)} writes failed fast in the freeze's last 3 s"
+    missing = [cid for cid in acked if front.get(f"/v1/comments/{cid}").status != 200]
+    assert not missing, f"{len(missing)} acknowledged comments are not readable: {missing[:5]}"
+
+
+def server_env() -> dict[str, str]:
+    env = {}
+    for line in (pathlib.Path(servers_dir()) / "env").read_text().splitlines():
+        k, _, v = line.partition("=")
+        env[k] = v
+    return env
+
+
+def nodes() -> list[Client]:
+    ports = (RUN / "ports").read_text().split()
+    return [Client("127.0.0.1", int(p)) for p in ports[2:2 + len(node_pids())]]
+
+
+def metric(node: Client, name: str) -> float:
+    text = node.get("/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def wait_until(cond, what: str, seconds: float):
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
+    """Pulsar killed and kept away for 30 s under comment writes, reads and reactions: comment
+    writes keep being acknowledged (each node's outbox holds their events), reactions are
+    either accepted or refused with 503 + Retry-After (the documented degraded path), and
+    after Pulsar returns every outbox drains by itself. The comment topic then holds exactly
+    one logical event (one event_id) per acknowledged write, and the likes equal the accepted
+    reactions."""
+    env = server_env()
+    ctl_servers = [str(DEPLOY / "test-servers.sh")]
+    senv = dict(os.environ, COMMENTD_TEST_SERVERS_DIR=servers_dir())
+    topic, sub = "persistent://pavilion/comments/events", "fault-check-" + uuid.uuid4().hex[:8]
+    reader = WsConsumer(env["COMMENTD_TEST_PULSAR_ADMIN"], topic, sub, initial="Latest")
+    reader.close()  # the subscription holds everything published from now on
+    videos = [str(uuid.uuid4()) for _ in range(3)]
+    writer = User()
+    target = front.request("POST", f"/v1/videos/{videos[0]}/comments", {"content": "react here"},
+                           token=writer.token).json()["id"]
+    written: list[str] = [target]
+    accepted_likes = 0
+    lock = threading.Lock()
+
+    def write() -> int:
+        r = front.request("POST", f"/v1/videos/{videos[len(written) % 3]}/comments",
+                          {"content": "p"}, token=writer.token, timeout=30)
+        if r.status == 201:
+            with lock:
+                written.append(r.json()["id"])
+        return r.status
+
+    def react() -> int:
+        nonlocal accepted_likes
+        r = front.react(User(), target, "like")
+        if r.status == 202:
+            with lock:
+                accepted_likes += 1
+        elif r.status == 503 and not r.headers.get("retry-after"):
+            return -2
+        return r.status
+
+    load = Load()
+    load.add("write", write, n=2, pause=0.05)
+    load.add("read", lambda: front.get(f"/v1/videos/{videos[1]}/comments", timeout=30).status)
+    load.add("react", react, pause=0.1)
+    with load:
+        time.sleep(2)
+        subprocess.run(ctl_servers + ["kill", "pulsar"], env=senv, check=True, capture_output=True, timeout=60)
+        t0 = time.monotonic()
+        try:
+            time.sleep(30)
+        finally:
+            subprocess.run(ctl_servers + ["restart", "pulsar"], env=senv, check=True, capture_output=True,
+                           timeout=300)
+        t1 = time.monotonic()
+        time.sleep(2)
+    during = load.calls("write", since=t0, until=t1)
+    assert len(during) > 20 and all(x[3] == 201 for x in during), \
+        f"comment writes during the outage: {sorted({x[3] for x in during})}, {len(during)} calls"
+    assert all(x[3] == 200 for x in load.calls("read")), "a read failed while Pulsar was away"
+    assert all(x[3] in (202, 503) for x in load.calls("react")), sorted({x[3] for x in load.calls("react")})
+
+    for n in nodes():
+        wait_until(lambda: metric(n, "commentd_outbox_depth") == 0, "an outbox to drain after Pulsar's return", 120)
+    marker = front.request("POST", f"/v1/videos/{uuid.uuid4()}/comments", {"content": "marker"},
+                           token=writer.token).json()["id"]
+    for n in nodes():
+        wait_until(lambda: metric(n, "commentd_outbox_depth") == 0, "the marker to be published", 60)
+
+    # Both relays had drained before the marker was written: reading up to it reads everything.
+    reader = WsConsumer(env["COMMENTD_TEST_PULSAR_ADMIN"], topic, sub)
+    event_ids: dict[str, set[str]] = {}
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert time.monotonic() < deadline, "the marker's event did not arrive"
+            ev = json.loads(base64.b64decode(reader.receive()["payload"]))
+            if ev["event_type"] == "created":
+                event_ids.setdefault(ev["comment_id"], set()).add(ev["event_id"])
+                if ev["comment_id"] == marker:
+                    break
+    finally:
+        reader.close()
+    missing = [c for c in written if c not in event_ids]
+    assert not missing, f"{len(missing)} of {len(written)} acknowledged writes have no event on the topic"
+    doubled = {c: ids for c, ids in event_ids.items() if len(ids) != 1}
+    assert not doubled, f"writes with more than one logical event: {doubled}"
+    wait_until(lambda: front.get(f"/v1/comments/{target}").json()["likes"] == accepted_likes,
+               f"likes to equal the {accepted_likes} accepted reactions", 60)
+
+
 def test_redis_killed_and_restarted_under_reads_gives_no_5xx(front):
-    servers = os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
+    servers = servers_dir()
     ctl_servers = [str(DEPLOY / "test-servers.sh")]
     env = dict(os.environ, COMMENTD_TEST_SERVERS_DIR=servers)
     video = str(uuid.uuid4())

@@ -328,8 +328,16 @@ Result<uint16_t> Application::start() {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", rocks_->queue_depth()));
       out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
     }
-    if (cql_)
+    if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
+      auto& b = cql_->breaker().stats();
+      out.push_back(gauge_family("commentd_storage_breaker_state", "CQL circuit breaker: 0 closed, 1 open, 2 half-open",
+                                 double(b.state.load())));
+      out.push_back(counter_family("commentd_storage_breaker_opens_total", "Times the CQL circuit breaker opened",
+                                   double(b.opens.load())));
+      out.push_back(counter_family("commentd_storage_breaker_rejected_total",
+                                   "CQL calls failed at once by the open breaker", double(b.rejected.load())));
+    }
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (reconciler_) {
       auto& rs = reconciler_->stats();
@@ -372,6 +380,9 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_pulsar_published_total", "Messages Pulsar acknowledged", ps.published.load()));
       out.push_back(counter_family("commentd_pulsar_publish_seconds_total", "Time spent in publishes up to the broker's receipts", double(ps.publish_latency_us_sum.load()) / 1e6));
       out.push_back(counter_family("commentd_pulsar_connects_total", "Connections to the Pulsar broker made", ps.connects.load()));
+      out.push_back(counter_family("commentd_pulsar_client_resets_total",
+                                   "Pulsar clients dropped after a producer or consumer could not be created",
+                                   ps.client_resets.load()));
     }
     if (cache_invalidation_) {
       auto& cs = cache_invalidation_->stats();

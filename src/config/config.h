@@ -61,7 +61,8 @@ struct CqlConfig {
   int replication_factor = 1;                   // SimpleStrategy
   std::vector<std::string> datacenters;         // NetworkTopologyStrategy: "dc:rf" each
   std::string consistency = "local_quorum";  // one|quorum|local_quorum|all
-  milliseconds request_timeout{12000};
+  milliseconds request_timeout{5000};
+  milliseconds schema_timeout{60000};  // `commentd migrate`: each DDL and its agreement wait
   int driver_threads = 2;  // the driver bridge's tokio worker threads
   bool operator==(const CqlConfig&) const = default;
 };

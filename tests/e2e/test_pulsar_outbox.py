@@ -15,16 +15,14 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 import uuid
 from collections import defaultdict
-from urllib.parse import urlparse
 
 import pytest
 
-from e2e_lib import User, config_yaml, new_id
+from e2e_lib import User, WsConsumer, config_yaml, new_id
 
 
 @pytest.fixture
@@ -46,76 +44,6 @@ def _metric(srv, name: str) -> float:
     m = re.search(rf"^{name} (\S+)$", r.body.decode(), re.M)
     assert m, f"{name} not in /metrics"
     return float(m.group(1))
-
-
-class WsConsumer:
-    """A consumer on Pulsar's WebSocket API (RFC 6455 by hand: the standard library has no
-    client). Messages are JSON objects with a base64 payload; they are acked as read."""
-
-    def __init__(self, admin_url: str, topic: str, subscription: str):
-        u = urlparse(admin_url)
-        path = ("/ws/v2/consumer/" + topic.replace("://", "/") + "/" + subscription +
-                "?subscriptionType=Exclusive&subscriptionInitialPosition=Earliest")
-        self.sock = socket.create_connection((u.hostname, u.port), timeout=30)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(4096)
-            assert chunk, "the WebSocket handshake was cut"
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        assert b" 101 " in head.split(b"\r\n", 1)[0], head.decode(errors="replace")
-
-    def _read(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            assert chunk, "the WebSocket connection was closed"
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def _send(self, opcode: int, data: bytes):
-        mask = os.urandom(4)
-        n = len(data)
-        head = bytes([0x80 | opcode])
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 65536:
-            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
-        else:
-            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
-        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    def receive(self) -> dict:
-        data = b""
-        while True:
-            b0, b1 = self._read(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = int.from_bytes(self._read(2), "big")
-            elif n == 127:
-                n = int.from_bytes(self._read(8), "big")
-            mask = self._read(4) if b1 & 0x80 else None
-            payload = self._read(n)
-            if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            op = b0 & 0x0F
-            if op == 9:  # ping
-                self._send(10, payload)
-                continue
-            assert op != 8, "the broker closed the WebSocket"
-            if op in (0, 1, 2):
-                data += payload
-                if b0 & 0x80:
-                    msg = json.loads(data)
-                    self._send(1, json.dumps({"messageId": msg["messageId"]}).encode())
-                    return msg
-
-    def close(self):
-        self.sock.close()
 
 
 def _ctl(env, *args):

@@ -101,6 +101,18 @@ struct PulsarBus::Core {
     co_return client;
   }
 
+  // After a producer or consumer could not be created on `c`: the next call connects afresh.
+  // The crate's connection manager can stay stuck on a broker that went away for long and
+  // came back (measured: after Pulsar was killed for 30 s, every producer creation on the old
+  // client timed out for minutes; streamnative/pulsar-rs#164 reports the same), and a new
+  // client has a new one. Producers and consumers already made keep theirs.
+  void drop_client(const std::shared_ptr<bridge::PulsarClient>& c) {
+    std::lock_guard lk(mu);
+    if (client != c) return;
+    client.reset();
+    stats.client_resets.fetch_add(1);
+  }
+
   asio::awaitable<Result<std::shared_ptr<bridge::PulsarProducer>>> get_producer(std::shared_ptr<Topic> t,
                                                                                  std::string full) {
     uint32_t gen = 0;
@@ -120,7 +132,10 @@ struct PulsarBus::Core {
         .max_pending = opts.max_pending,
         .send_timeout = opts.send_timeout};
     auto p = co_await (*c)->create_producer(pc, asio::use_awaitable);
-    if (!p) co_return p.take_error();
+    if (!p) {
+      drop_client(*c);
+      co_return p.take_error();
+    }
     std::shared_ptr<bridge::PulsarProducer> sp(std::move(*p));
     std::lock_guard lk(mu);
     if (closed) co_return closed_error();
@@ -382,7 +397,10 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
                             .nack_redelivery_delay = opts.nack_delay,
                             .start_earliest = opts.initial == InitialPosition::earliest};
   auto r = co_await (*c)->subscribe(cc, asio::use_awaitable);
-  if (!r) co_return r.take_error();
+  if (!r) {
+    core->drop_client(*c);
+    co_return r.take_error();
+  }
   auto cons = std::make_shared<ConsumerCore>();
   cons->bus = core;
   cons->topic = topic;

@@ -25,7 +25,9 @@
 //    "persistent://pavilion/comments/"); Message::topic is the name the caller used.
 //  - Connects lazily and again after a failure: with the broker away an operation fails
 //    with Errc::unavailable within connect_timeout (connecting) or send_timeout (a publish);
-//    it never hangs. The crate reconnects producers and consumers of a live client itself.
+//    it never hangs. The crate reconnects producers and consumers of a live client itself;
+//    a producer or consumer that cannot be created drops the client, and the next call
+//    connects afresh (the crate's connection manager can stay stuck after a long outage).
 //  - One publish call's messages go out in one burst on the topic's producer, chunked by
 //    max_pending (each chunk's receipts are awaited before the next), so concurrent
 //    publishes on one topic keep call order. On an error the chunk's later messages fail
@@ -69,6 +71,7 @@ struct PulsarBusStats {
   std::atomic<uint64_t> acked{0};
   std::atomic<uint64_t> nacked{0};
   std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> client_resets{0};  // clients dropped after a failed producer/consumer creation
   std::atomic<uint64_t> publish_latency_us_sum{0};  // per publish call, receipts included
 };
 

@@ -131,9 +131,11 @@ Status CqlStore::write_log_group(std::vector<LogAppend>& group, uint64_t op0, ui
   }
   if (op != op0) items.push_back({st_->head_put, {node, txt("ops"), big(static_cast<int64_t>(op - 1)), big(at)}});
   if (ob != ob0) items.push_back({st_->head_put, {node, txt("outbox"), big(static_cast<int64_t>(ob - 1)), big(at)}});
+  if (auto no = breaker_refusal()) return *no;
   auto r = wait_on<Rows>(*pool_, [&](auto h) {
     session_->batch(bridge::BatchType::logged, std::move(items), write_opts(true), std::move(h));
   });
+  breaker_note(r ? nullptr : &r.error(), opts_.cql.request_timeout);
   if (!r) return r.take_error();
   return ok_status();
 }

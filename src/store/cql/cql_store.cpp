@@ -47,6 +47,9 @@ Status nums(const Rows& r, size_t row, std::initializer_list<std::pair<size_t, i
 Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, const CqlStoreOptions& opts) {
   std::unique_ptr<CqlStore> s(new CqlStore());
   s->opts_ = opts;
+  auto bo = opts.breaker;
+  if (bo.probe_timeout.count() == 0) bo.probe_timeout = opts.cql.request_timeout + std::chrono::seconds(1);
+  s->breaker_ = std::make_unique<CircuitBreaker>(bo);
   auto c = bridge::parse_consistency(opts.cql.consistency);
   s->consistency_ = c ? *c : bridge::Consistency::local_quorum;
   s->serial_ = opts.cql.consistency.rfind("local_", 0) == 0 ? bridge::Consistency::local_serial
@@ -119,9 +122,42 @@ bridge::ExecOptions CqlStore::serial_read_opts() const {
   return o;
 }
 
+std::optional<Error> CqlStore::breaker_refusal() {
+  if (breaker_->admit()) return std::nullopt;
+  return Error(Errc::unavailable, "cql: storage unavailable (circuit open after calls in a row failed)",
+               "storage_unavailable", 1);
+}
+
+void CqlStore::breaker_note(const Error* e, std::chrono::milliseconds timeout) {
+  // No evidence either way: a call cancelled at shutdown, or a timeout shorter than
+  // request_timeout (cut by the caller's own deadline). A lost probe is replaced later.
+  if (e && (e->detail_code == "bridge_cancelled" ||
+            (e->detail_code == "bridge_timeout" && timeout < opts_.cql.request_timeout)))
+    return;
+  // Any answer from the cluster (rows, a conflict, a bad request) shows it is serving.
+  const bool counts = e && e->code == Errc::unavailable;
+  auto change = breaker_->record(!counts);
+  if (change == CircuitBreaker::Change::none) return;
+  if (change == CircuitBreaker::Change::closed) {
+    spdlog::info("cql: storage available again; circuit closed");
+    return;
+  }
+  // At most one line per 10 s while the cluster stays away.
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  int64_t last = breaker_logged_ms_.load();
+  if (now - last >= 10'000 && breaker_logged_ms_.compare_exchange_strong(last, now))
+    spdlog::warn("cql: storage unavailable ({}); circuit open: calls fail at once for {} ms between probes",
+                 e ? e->message : std::string("?"), opts_.breaker.open_for.count());
+}
+
 asio::awaitable<Result<Rows>> CqlStore::exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                              bridge::ExecOptions opts) {
-  co_return co_await session_->execute(stmt, std::move(values), std::move(opts), asio::use_awaitable);
+  if (auto no = breaker_refusal()) co_return *no;
+  const auto timeout = opts.timeout;
+  auto r = co_await session_->execute(stmt, std::move(values), std::move(opts), asio::use_awaitable);
+  breaker_note(r ? nullptr : &r.error(), timeout);
+  co_return r;
 }
 
 namespace {
@@ -159,31 +195,50 @@ void start_all(bridge::CqlSession& s, asio::thread_pool& pool, std::vector<CqlSt
 }
 }  // namespace
 
+std::chrono::milliseconds CqlStore::shortest_timeout(const std::vector<Call>& calls) {
+  auto t = std::chrono::milliseconds::max();
+  for (auto& c : calls) t = std::min(t, c.opts.timeout);
+  return t;
+}
+
 asio::awaitable<Result<std::vector<Rows>>> CqlStore::exec_all(std::vector<Call> calls) {
   using R = Result<std::vector<Rows>>;
-  auto init = [this](auto handler, std::vector<Call> c) {
+  if (calls.empty()) co_return std::vector<Rows>{};
+  if (auto no = breaker_refusal()) co_return *no;
+  const auto timeout = shortest_timeout(calls);
+  auto init = [this, timeout](auto handler, std::vector<Call> c) {
     auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    start_all(*session_, *pool_, std::move(c), [h](R r) {
+    start_all(*session_, *pool_, std::move(c), [this, h, timeout](R r) {
+      breaker_note(r ? nullptr : &r.error(), timeout);
       auto ex = asio::get_associated_executor(*h);
       asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
     });
   };
-  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init), asio::use_awaitable,
-                                                                      std::move(calls));
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+      std::move(init), asio::use_awaitable, std::move(calls));
 }
 
 Result<Rows> CqlStore::exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                      bridge::ExecOptions opts) {
-  return wait_on<Rows>(*pool_, [&](auto h) {
+  if (auto no = breaker_refusal()) return *no;
+  const auto timeout = opts.timeout;
+  auto r = wait_on<Rows>(*pool_, [&](auto h) {
     session_->execute(stmt, std::move(values), std::move(opts), std::move(h));
   });
+  breaker_note(r ? nullptr : &r.error(), timeout);
+  return r;
 }
 
 Result<std::vector<Rows>> CqlStore::exec_all_blocking(std::vector<Call> calls) {
+  if (calls.empty()) return std::vector<Rows>{};
+  if (auto no = breaker_refusal()) return *no;
+  const auto timeout = shortest_timeout(calls);
   std::promise<Result<std::vector<Rows>>> p;
   auto f = p.get_future();
   start_all(*session_, *pool_, std::move(calls), [&p](Result<std::vector<Rows>> r) { p.set_value(std::move(r)); });
-  return f.get();
+  auto r = f.get();
+  breaker_note(r ? nullptr : &r.error(), timeout);
+  return r;
 }
 
 // ---------------------------------------------------------------------------------- reads

@@ -25,6 +25,12 @@
 // A failure after step 2 answers the error (Errc::unavailable) although the entity write
 // stands; docs/cluster.md says what repairs it and what does not yet.
 //
+// A storage circuit breaker (core/circuit_breaker.h) wraps every CQL call: after
+// `breaker.failures` calls in a row time out or find no connection, calls fail at once with
+// Errc::unavailable ("storage_unavailable") for `breaker.open_for`, then one probe goes. So a
+// dead or frozen cluster answers writes 503 at once instead of after request_timeout each,
+// and the service recovers by itself within open_for of the cluster's return.
+//
 // Snapshot recounts (recount_comment/recount_video) and list_ids are not offered: CQL has no
 // snapshots (docs/cluster.md "Reconciliation repair"); they answer Errc::unavailable.
 //
@@ -44,6 +50,7 @@
 
 #include "bridge/cql_client.h"
 #include "config/config.h"
+#include "core/circuit_breaker.h"
 #include "store/store.h"
 
 namespace commentd::store::cql {
@@ -52,6 +59,8 @@ struct CqlStoreOptions {
   config::CqlConfig cql;  // keyspace, consistency, request_timeout
   uint32_t node_id = 1;   // owns this node's op log, outbox and consumer positions
   size_t max_in_flight_commits = 10000;  // more: Errc::overloaded
+  // probe_timeout 0 here: open() uses request_timeout + 1 s (a probe's longest wait).
+  CircuitBreaker::Options breaker{.failures = 3, .open_for = std::chrono::milliseconds(1000)};
 };
 
 class CqlStore final : public Store {
@@ -88,6 +97,7 @@ class CqlStore final : public Store {
   bool ready() const override { return !closing_.load(); }
 
   size_t in_flight_commits() const { return in_flight_.load(); }
+  const CircuitBreaker& breaker() const { return *breaker_; }
 
   // Every prepared statement (cql_statements.cpp).
   struct Statements;
@@ -102,11 +112,17 @@ class CqlStore final : public Store {
   CqlStore() = default;
 
   // --- plumbing (cql_store.cpp)
+  // Errc::unavailable when the breaker refuses a call now; nullopt when it may go.
+  std::optional<Error> breaker_refusal();
+  // Feeds one call's outcome to the breaker: only a failure that says the cluster is
+  // unreachable or stuck counts, not a timeout cut short by the caller's own deadline.
+  void breaker_note(const Error* e, std::chrono::milliseconds timeout);
   bridge::ExecOptions read_opts(Deadline d) const;
   bridge::ExecOptions write_opts(bool idempotent) const;
   bridge::ExecOptions serial_read_opts() const;
   asio::awaitable<Result<bridge::Rows>> exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                              bridge::ExecOptions opts);
+  static std::chrono::milliseconds shortest_timeout(const std::vector<Call>& calls);
   // Runs every call at once; all rows in order, or the first error.
   asio::awaitable<Result<std::vector<bridge::Rows>>> exec_all(std::vector<Call> calls);
   // Blocking forms, for the worker-side methods (never on an event-loop thread).
@@ -143,6 +159,8 @@ class CqlStore final : public Store {
   // Completions of blocking calls and the commit coroutines run here.
   std::unique_ptr<asio::thread_pool> pool_;
 
+  std::unique_ptr<CircuitBreaker> breaker_;
+  std::atomic<int64_t> breaker_logged_ms_{0};
   std::atomic<bool> closing_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

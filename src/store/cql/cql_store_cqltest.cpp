@@ -50,9 +50,11 @@ class Keyspace {
     session_->query("DROP KEYSPACE IF EXISTS " + cfg.keyspace, 60s, [&p](Result<bridge::Rows>) { p.set_value(); });
     p.get_future().wait();
   }
-  std::unique_ptr<CqlStore> open(uint32_t node = 1, std::optional<std::string> host = std::nullopt) const {
+  std::unique_ptr<CqlStore> open(uint32_t node = 1, std::optional<std::string> host = std::nullopt,
+                                 CircuitBreaker::Options breaker = {}) const {
     CqlStoreOptions o;
     o.cql = cfg;
+    o.breaker = breaker;
     if (host) o.cql.hosts = {*host};
     o.node_id = node;
     auto s = CqlStore::open(runtime(), o);
@@ -267,6 +269,48 @@ TEST_F(CqlStoreTest, FrozenClusterFailsFastAndRecovers) {
     recovered = again.ok() && again->has_value();
   }
   EXPECT_TRUE(recovered) << "reads work again once the connection thaws";
+}
+
+// A frozen cluster opens the storage breaker after `failures` timed-out writes: from then on
+// calls fail at once (not after request_timeout each), and after the thaw one probe closes it.
+TEST_F(CqlStoreTest, FrozenClusterOpensTheBreakerThenItCloses) {
+  auto hp = commentd::testing::parse_host_port(addr_);
+  bridge::testing::TcpProxy proxy(hp.host, static_cast<uint16_t>(std::stoi(hp.port)));
+  ks_->cfg.request_timeout = 1s;
+  auto s = ks_->open(1, "127.0.0.1:" + std::to_string(proxy.port()), {.failures = 2, .open_for = 500ms});
+  Comment c = scomment(sid(1, 1), sid(0xF1, 1), 1000);
+  ASSERT_TRUE(commit_sync(*s, create_ws(c)).ok());
+
+  proxy.freeze();
+  for (int i = 0; i < 2; ++i) {
+    auto w = commit_sync(*s, create_ws(scomment(sid(1, 10 + i), sid(0xF1, 1), 1001 + i)));
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.error().code, Errc::unavailable) << w.error().message;
+  }
+  EXPECT_EQ(s->breaker().state(), CircuitBreaker::State::open);
+  auto t0 = std::chrono::steady_clock::now();
+  auto w = commit_sync(*s, create_ws(scomment(sid(1, 20), sid(0xF1, 1), 1010)));
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, Errc::unavailable);
+  EXPECT_EQ(w.error().detail_code, "storage_unavailable") << w.error().message;
+  EXPECT_LT(took, 200ms) << "an open breaker answers at once";
+  auto g = testing::run_sync(s->get_comment(c.id, Deadline::after(5s)));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().detail_code, "storage_unavailable");
+  EXPECT_GE(s->breaker().stats().rejected.load(), 2u);
+
+  proxy.thaw();
+  bool recovered = false;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (!recovered && std::chrono::steady_clock::now() < until) {
+    auto again = testing::run_sync(s->get_comment(c.id, Deadline::after(2s)));
+    recovered = again.ok() && again->has_value();
+    if (!recovered) std::this_thread::sleep_for(100ms);  // polling a recovery, not timing it
+  }
+  EXPECT_TRUE(recovered) << "one probe after open_for closes the breaker once the cluster answers";
+  EXPECT_EQ(s->breaker().state(), CircuitBreaker::State::closed);
+  EXPECT_TRUE(commit_sync(*s, create_ws(scomment(sid(1, 30), sid(0xF1, 1), 1020))).ok());
 }
 
 // No cluster at all: open fails with unavailable instead of hanging.

@@ -278,7 +278,10 @@ Result<MigrateOutcome> migrate(CqlSession& session, const config::CqlConfig& cfg
 }
 
 int run_migrate_command(const config::Config& config) {
-  const config::CqlConfig& cfg = config.storage.cql;
+  // Schema changes wait for agreement across the cluster: they get schema_timeout, not the
+  // request-path request_timeout.
+  config::CqlConfig cfg = config.storage.cql;
+  cfg.request_timeout = cfg.schema_timeout;
   auto rt = bridge::Runtime::create(2);
   if (!rt) {
     std::fprintf(stderr, "commentd migrate: %s\n", rt.error().message.c_str());

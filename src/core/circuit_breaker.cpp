@@ -1,0 +1,41 @@
+#include "core/circuit_breaker.h"
+
+namespace commentd {
+
+bool CircuitBreaker::admit(clock::time_point now) {
+  std::lock_guard lk(mu_);
+  if (state() == State::closed) return true;
+  if (now < (probing_ ? probe_until_ : open_until_)) {
+    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  probing_ = true;
+  probe_until_ = now + (opts_.probe_timeout.count() > 0 ? opts_.probe_timeout : opts_.open_for);
+  stats_.state.store(static_cast<int>(State::half_open));
+  return true;
+}
+
+CircuitBreaker::Change CircuitBreaker::record(bool ok, clock::time_point now) {
+  std::lock_guard lk(mu_);
+  const State s = state();
+  if (ok) {
+    failures_ = 0;
+    probing_ = false;
+    if (s == State::closed) return Change::none;
+    stats_.state.store(static_cast<int>(State::closed));
+    return Change::closed;
+  }
+  ++failures_;
+  // A failed probe reopens it; while open, late failures of calls admitted before it opened
+  // change nothing.
+  if ((s == State::half_open && probing_) || (s == State::closed && failures_ >= opts_.failures)) {
+    probing_ = false;
+    open_until_ = now + opts_.open_for;
+    stats_.state.store(static_cast<int>(State::open));
+    stats_.opens.fetch_add(1, std::memory_order_relaxed);
+    return Change::opened;
+  }
+  return Change::none;
+}
+
+}  // namespace commentd

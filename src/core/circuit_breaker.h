@@ -1,0 +1,58 @@
+// A circuit breaker for a remote dependency (Redis, the CQL cluster): after `failures`
+// consecutive failed calls it opens, and calls are refused at once for `open_for`; then it
+// admits one probe (half-open): the probe's success closes it, its failure opens it again.
+// While a probe is out no other call goes, until `probe_timeout`: a probe whose result never
+// comes (its caller gave up) is then replaced.
+// So a dead or frozen dependency costs each request nothing but an immediate error, instead
+// of its full timeout, and traffic resumes by itself within `open_for` of its return.
+//
+// What counts as a failure is the caller's call: only failures that say the dependency is
+// unreachable or stuck (timeouts, broken connections), never a bad request or a conflict.
+// Thread-safe. Time is passed in (tests) or read from steady_clock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+
+namespace commentd {
+
+class CircuitBreaker {
+ public:
+  using clock = std::chrono::steady_clock;
+  enum class State : int { closed = 0, open = 1, half_open = 2 };
+  struct Options {
+    int failures = 5;                        // consecutive failures that open it
+    std::chrono::milliseconds open_for{1000};  // refused this long before one probe
+    std::chrono::milliseconds probe_timeout{0};  // a probe's result is awaited this long; 0: open_for
+  };
+  struct Stats {
+    std::atomic<uint64_t> opens{0};     // closed/half-open -> open transitions
+    std::atomic<uint64_t> rejected{0};  // calls refused while open
+    std::atomic<int> state{0};          // State, for gauges
+  };
+  enum class Change { none, opened, closed };
+
+  explicit CircuitBreaker(Options o) : opts_(o) {}
+
+  // Whether a call may go ahead now (false: refuse it at once, counted as rejected).
+  bool admit(clock::time_point now = clock::now());
+  // The outcome of an admitted call. Returns the transition it caused, for one log line.
+  Change record(bool ok, clock::time_point now = clock::now());
+
+  State state() const { return static_cast<State>(stats_.state.load(std::memory_order_relaxed)); }
+  const Stats& stats() const { return stats_; }
+  const Options& options() const { return opts_; }
+
+ private:
+  const Options opts_;
+  Stats stats_;
+  std::mutex mu_;
+  int failures_ = 0;                 // GUARDED_BY(mu_)
+  clock::time_point open_until_{};   // GUARDED_BY(mu_): when the first probe may go
+  clock::time_point probe_until_{};  // GUARDED_BY(mu_): when a lost probe is replaced
+  bool probing_ = false;             // GUARDED_BY(mu_)
+};
+
+}  // namespace commentd

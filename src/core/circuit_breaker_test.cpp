@@ -1,0 +1,75 @@
+#include "core/circuit_breaker.h"
+
+#include <gtest/gtest.h>
+
+namespace commentd {
+namespace {
+
+using namespace std::chrono_literals;
+using State = CircuitBreaker::State;
+using Change = CircuitBreaker::Change;
+
+struct BreakerTest : ::testing::Test {
+  CircuitBreaker b{{.failures = 3, .open_for = 1000ms}};
+  CircuitBreaker::clock::time_point t0 = CircuitBreaker::clock::time_point{} + 1h;
+};
+
+TEST_F(BreakerTest, OpensAfterConsecutiveFailuresOnly) {
+  EXPECT_TRUE(b.admit(t0));
+  EXPECT_EQ(b.record(false, t0), Change::none);
+  EXPECT_EQ(b.record(false, t0), Change::none);
+  EXPECT_EQ(b.record(true, t0), Change::none);  // a success resets the run
+  EXPECT_EQ(b.record(false, t0), Change::none);
+  EXPECT_EQ(b.record(false, t0), Change::none);
+  EXPECT_EQ(b.state(), State::closed);
+  EXPECT_EQ(b.record(false, t0), Change::opened);
+  EXPECT_EQ(b.state(), State::open);
+  EXPECT_EQ(b.stats().opens.load(), 1u);
+}
+
+TEST_F(BreakerTest, OpenRefusesUntilOneProbeThenCloses) {
+  for (int i = 0; i < 3; ++i) b.record(false, t0);
+  EXPECT_FALSE(b.admit(t0));
+  EXPECT_FALSE(b.admit(t0 + 999ms));
+  EXPECT_EQ(b.stats().rejected.load(), 2u);
+  EXPECT_TRUE(b.admit(t0 + 1000ms));  // the probe
+  EXPECT_EQ(b.state(), State::half_open);
+  EXPECT_FALSE(b.admit(t0 + 1001ms)) << "one probe at a time";
+  EXPECT_EQ(b.record(true, t0 + 1002ms), Change::closed);
+  EXPECT_TRUE(b.admit(t0 + 1003ms));
+  EXPECT_EQ(b.state(), State::closed);
+}
+
+TEST_F(BreakerTest, FailedProbeReopens) {
+  for (int i = 0; i < 3; ++i) b.record(false, t0);
+  ASSERT_TRUE(b.admit(t0 + 1s));
+  EXPECT_EQ(b.record(false, t0 + 1s), Change::opened);
+  EXPECT_FALSE(b.admit(t0 + 1s + 999ms));
+  EXPECT_TRUE(b.admit(t0 + 2s));
+  EXPECT_EQ(b.stats().opens.load(), 2u);
+}
+
+TEST_F(BreakerTest, LostProbeIsReplacedAfterOpenFor) {
+  for (int i = 0; i < 3; ++i) b.record(false, t0);
+  ASSERT_TRUE(b.admit(t0 + 1s));  // its caller never reports back
+  EXPECT_FALSE(b.admit(t0 + 1500ms));
+  EXPECT_TRUE(b.admit(t0 + 2s)) << "a breaker must never stay shut because one probe was lost";
+}
+
+TEST(Breaker, AProbeIsAwaitedForProbeTimeout) {
+  CircuitBreaker b{{.failures = 1, .open_for = 1000ms, .probe_timeout = 5000ms}};
+  auto t0 = CircuitBreaker::clock::time_point{} + 1h;
+  b.record(false, t0);
+  ASSERT_TRUE(b.admit(t0 + 1s));
+  EXPECT_FALSE(b.admit(t0 + 5999ms)) << "the probe may still answer";
+  EXPECT_TRUE(b.admit(t0 + 6s));
+}
+
+TEST_F(BreakerTest, LateFailuresWhileOpenDoNotExtendIt) {
+  for (int i = 0; i < 3; ++i) b.record(false, t0);
+  EXPECT_EQ(b.record(false, t0 + 900ms), Change::none);  // admitted before it opened
+  EXPECT_TRUE(b.admit(t0 + 1s));
+}
+
+}  // namespace
+}  // namespace commentd

@@ -363,6 +363,9 @@ Result<uint16_t> Application::start() {
     if (relay_) {
       auto& rs = relay_->stats();
       out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", rs.published.load()));
+      out.push_back(counter_family("commentd_relay_position_reloads_total",
+                                   "Relay positions found moved in storage (a timed-out write that applied late) and reloaded",
+                                   rs.position_reloads.load()));
       out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", rs.duplicates.load()));
       out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", rs.errors.load()));
       out.push_back(gauge_family("commentd_relay_backoff_seconds", "The relay's wait before retrying a failed round; 0 when healthy", double(rs.backoff_ms.load()) / 1000.0));

@@ -110,6 +110,17 @@ asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
   ws.preconditions.push_back(store::ConsumerAt{name(), from});
   ws.mutations.push_back(store::SetConsumerPos{name(), to});
   auto r = co_await store::commit(store_, std::move(ws));
+  if (!r && r.error().code == Errc::conflict) {
+    // The stored position moved under us: on CQL a conditional write that timed out may
+    // still apply later (ours, from an earlier round). Carry on from the stored position;
+    // whatever is published twice, consumers drop by event id.
+    const uint64_t mine = delivered_.load();
+    if (auto st = load_position(); !st) co_return st.error();
+    spdlog::warn("outbox relay: stored position {} differs from {}; continuing from the stored one",
+                 delivered_.load(), mine);
+    stats_.position_reloads.fetch_add(1);
+    co_return entries->size();
+  }
   if (!r) co_return r.take_error();
   delivered_.store(to);
   co_return entries->size();

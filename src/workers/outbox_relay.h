@@ -40,6 +40,7 @@ struct RelayStats {
   std::atomic<uint64_t> rounds{0};
   std::atomic<uint64_t> errors{0};
   std::atomic<int64_t> backoff_ms{0};  // the current wait after failures; 0 when healthy
+  std::atomic<uint64_t> position_reloads{0};  // its stored position had moved (a late write)
 };
 
 class OutboxRelay final : public Worker {

@@ -182,6 +182,7 @@ start_prometheus() {  # start_prometheus PORT NODE_PORT...
   for p in "$@"; do targets+="${targets:+, }\"127.0.0.1:$p\""; done
   sed -e "s|targets: \[\"127.0.0.1:8080\"\]|targets: [$targets]|" \
     "$DEPLOY_DIR/prometheus/prometheus.yml" >"$dir/prometheus.yml"
+  cp "$DEPLOY_DIR/prometheus/alerts.yml" "$dir/alerts.yml"
   launch "$dir" "$dir/prometheus.log" prometheus --config.file="$dir/prometheus.yml" \
     --storage.tsdb.path="$dir/data" --web.listen-address="127.0.0.1:$port"
   wait_until 30 "$dir" "$dir/prometheus.log" \

@@ -68,6 +68,13 @@ def test_up_again_is_harmless_and_prometheus_scrapes_every_node(front):
             break
         assert time.monotonic() < deadline, targets
         time.sleep(1)
+    # The alerting rules of deploy/prometheus/alerts.yml are loaded and evaluate cleanly.
+    with urllib.request.urlopen(prom + "/api/v1/rules", timeout=5) as r:
+        groups = json.load(r)["data"]["groups"]
+    assert {g["name"] for g in groups} >= {"commentd-slo", "commentd-dependencies", "commentd-capacity"}
+    broken = [(rule["name"], rule.get("lastError")) for g in groups for rule in g["rules"]
+              if rule.get("health") == "err"]
+    assert not broken, broken
 
 
 def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):

@@ -154,6 +154,15 @@ TEST(ConfigDefaults, ExampleFileHasEveryKeyAndLoadsAsDefaults) {
   EXPECT_EQ(*r, Config{});
 }
 
+TEST(ConfigDefaults, ClusterExampleLoadsAndValidates) {
+  Result<Config> r = load_config_file(repo_file("config/cluster.example.yaml").string());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(validate_config(*r).ok());
+  EXPECT_EQ(r->storage.backend, "cql");
+  EXPECT_TRUE(r->redis.enabled);
+  EXPECT_TRUE(r->pulsar.enabled);
+}
+
 TEST(ConfigDefaults, DevFileSetsOnlyAuth) {
   Result<Config> r = load_config_file(repo_file("config/dev.yaml").string());
   ASSERT_TRUE(r.ok()) << r.error().message;

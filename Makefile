@@ -8,7 +8,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down fuzz-build \
-  fuzz-smoke fuzz check-all cluster cluster-down
+  fuzz-smoke fuzz check-all cluster cluster-down bench-cluster
 
 deps:
 	@scripts/install-deps.sh
@@ -61,6 +61,12 @@ e2e: build
 bench: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
 	@BUILD_DIR=build-release scripts/bench.sh
+
+# The cluster's figures (issue 12): viral, mixed, read-hot through the cluster's front door
+# against the embedded binary and the baseline server, same run (scripts/bench.sh).
+bench-cluster: test-deps
+	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
+	@BUILD_DIR=build-release BENCH_ONLY=cluster scripts/bench.sh
 
 # The safe builds: ASan + UBSan, and TSan for the concurrent parts.
 asan: deps

@@ -22,6 +22,11 @@
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
 # the baseline at the same rate; about 2 minutes).
+# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed and read-hot against the
+# embedded binary and against the front door of deploy/cluster.sh (NODES nodes, default 2, on
+# Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here), each
+# BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO holds
+# on the cluster. Results: cluster_summary.json. About 10 minutes.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,7 +76,15 @@ stop_server() {
   fi
   SERVER_PID=""
 }
-cleanup() { stop_server; rm -rf "$TMP"; }
+CLUSTER_RUN="" SERVERS_STARTED=""
+cleanup() {
+  stop_server
+  if [ -n "$CLUSTER_RUN" ]; then COMMENTD_CLUSTER_DIR="$CLUSTER_RUN" "$ROOT/deploy/cluster.sh" down >/dev/null 2>&1 || true; fi
+  if [ -n "$SERVERS_STARTED" ]; then
+    COMMENTD_TEST_SERVERS_DIR="$SERVERS_STARTED" "$ROOT/deploy/test-servers.sh" stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -178,7 +191,7 @@ EOF
 }
 
 ONLY=${BENCH_ONLY:-}
-[ -z "$ONLY" ] || [ "$ONLY" = overload ] || die "BENCH_ONLY: only 'overload' is known"
+case "$ONLY" in "" | overload | cluster) ;; *) die "BENCH_ONLY: only 'overload' and 'cluster' are known" ;; esac
 
 # ---------------------------------------------------------------- 1. baseline
 if [ "$ONLY" != overload ]; then
@@ -196,6 +209,61 @@ done
 stop_server
 
 fi  # ONLY
+
+# ---------------------------------------------------------------- cluster (BENCH_ONLY=cluster)
+if [ "$ONLY" = cluster ]; then
+  [ -x "$COMMENTD" ] || die "$COMMENTD not found"
+  CL_DURATION=${BENCH_CLUSTER_DURATION:-20}
+  [ "${BENCH_QUICK:-0}" = 1 ] && CL_DURATION=3
+  scenario_runs() {  # PREFIX: the three scenarios against $PORT
+    local p=$1 video
+    video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+    # shellcheck disable=SC2046
+    lg_commentd "${p}_viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
+      --duration "$CL_DURATION" --drain-ms 2000 || true
+    lg_commentd "${p}_mixed" --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" \
+      --connections "$CONNECTIONS" --videos 100 --seed-comments 200 --duration "$CL_DURATION" --drain-ms 2000 || true
+    lg_commentd "${p}_read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
+      --connections "$CONNECTIONS" --seed-comments 100 --duration "$CL_DURATION" --drain-ms 2000 || true
+  }
+  log "embedded ($COMMENTD)"
+  start_commentd
+  scenario_runs embedded
+  stop_server
+
+  log "cluster"
+  SERVERS=${CLUSTER_SERVERS_DIR:-}
+  if [ -z "$SERVERS" ]; then
+    SERVERS="$TMP/servers"
+    mkdir -p "$SERVERS"
+    SERVERS_STARTED="$SERVERS"
+    COMMENTD_TEST_SERVERS_DIR="$SERVERS" "$ROOT/deploy/test-servers.sh" start redis cassandra pulsar >&2 \
+      || die "the test servers did not start"
+  fi
+  printf 'log:\n  level: "warn"\nlimits:\n  create_comment: { limit: 0, window: "1m" }\n  add_reaction: { limit: 0, window: "1m" }\n' \
+    >"$TMP/cluster.yaml"
+  CLUSTER_RUN="$TMP/cluster"
+  COMMENTD_CLUSTER_DIR="$CLUSTER_RUN" CLUSTER_SERVERS_DIR="$SERVERS" COMMENTD_BIN="$COMMENTD" \
+    COMMENTD_JWT_SECRET="$SECRET" CLUSTER_CONFIG="$TMP/cluster.yaml" NODES="${NODES:-2}" \
+    "$ROOT/deploy/cluster.sh" up >"$TMP/cluster-up.log" 2>&1 || { cat "$TMP/cluster-up.log" >&2; die "cluster up failed"; }
+  PORT=$(sed 's|.*:||' "$CLUSTER_RUN/url")
+  cat "$CLUSTER_RUN"/node-*/commentd.log >"$TMP/commentd.log" 2>/dev/null || true
+  scenario_runs cluster
+  # The highest multiple of the viral plan load at which every SLO holds through the front door.
+  CL_LO=0 M=1
+  while [ -z "$FAILED_RUN" ] && [ "$M" -le "$MAX_MULTIPLE" ]; do
+    # shellcheck disable=SC2046
+    lg_commentd "cluster_search_${M}x" $(viral_args "$M") --seed-comments 100 --seed "$((200 + M))" \
+      --duration "$SEARCH_DURATION" --drain-ms 2000 || break
+    slo_ok "$RESULTS/cluster_search_${M}x.json" || break
+    CL_LO=$M
+    M=$((M * 2))
+  done
+  "$PYTHON" "$ROOT/scripts/bench_cluster_summary.py" "$RESULTS" "$CL_LO" "$M" "${NODES:-2}" \
+    | tee "$RESULTS/cluster_summary.txt"
+  log "done in $(($(date +%s) - START)) s ($RESULTS/cluster_summary.json)"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- 2. commentd
 HAVE_COMMENTD=0

@@ -1,0 +1,62 @@
+"""The table of `make bench-cluster` (scripts/bench.sh, BENCH_ONLY=cluster): per scenario the
+embedded and cluster throughput and latencies as ratios, against the baseline server of the
+same run, and the highest multiple of the plan's viral load at which every SLO held on the
+cluster. Writes RESULTS/cluster_summary.json; prints the table.
+
+usage: bench_cluster_summary.py RESULTS HIGHEST_PASSING FIRST_FAILING NODES
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def load(res: str, name: str):
+    p = os.path.join(res, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def latency(run, group: str, q: str):
+    g = run["groups"].get(group) if run else None
+    return g["latency_ms"][q] if g and g["count"] else None
+
+
+def fmt(v, f="{:.1f}"):
+    return "-" if v is None else f.format(v)
+
+
+def main() -> None:
+    res, lo, first_fail, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    base = load(res, "baseline_closed")
+    base_rps = base["overall"]["achieved_rate"] if base else None
+    out = {"nodes": nodes, "baseline_closed_rps": base_rps, "highest_viral_multiple_meeting_slos": lo,
+           "first_failing_multiple": first_fail, "scenarios": {}}
+    print(f"{'scenario':10} {'emb req/s':>10} {'clu req/s':>10} {'clu/emb':>8} {'clu/base':>9} "
+          f"{'emb rd p95':>10} {'clu rd p95':>10} {'emb wr p99':>10} {'clu wr p99':>10} {'clu errors':>10}")
+    for sc in ("viral_1x", "mixed", "read_hot"):
+        e, c = load(res, "embedded_" + sc), load(res, "cluster_" + sc)
+        if not e or not c:
+            print(f"{sc:10} (a run is missing)")
+            continue
+        er, cr = e["overall"]["achieved_rate"], c["overall"]["achieved_rate"]
+        row = {
+            "embedded_rps": er, "cluster_rps": cr,
+            "cluster_over_embedded": cr / er if er else None,
+            "cluster_over_baseline": cr / base_rps if base_rps else None,
+            "embedded_read_p95_ms": latency(e, "reads", "p95"), "cluster_read_p95_ms": latency(c, "reads", "p95"),
+            "embedded_write_p99_ms": latency(e, "writes", "p99"), "cluster_write_p99_ms": latency(c, "writes", "p99"),
+            "cluster_errors": c["overall"]["count"] - c["overall"]["ok"], "cluster_error_kinds": c["overall"]["errors"],
+        }
+        out["scenarios"][sc] = row
+        print(f"{sc:10} {er:10.0f} {cr:10.0f} {fmt(row['cluster_over_embedded'], '{:.2f}'):>8} "
+              f"{fmt(row['cluster_over_baseline'], '{:.3f}'):>9} {fmt(row['embedded_read_p95_ms']):>10} "
+              f"{fmt(row['cluster_read_p95_ms']):>10} {fmt(row['embedded_write_p99_ms']):>10} "
+              f"{fmt(row['cluster_write_p99_ms']):>10} {row['cluster_errors']:>10}")
+    print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo}x "
+          f"(first failing: {first_fail}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
+    json.dump(out, open(os.path.join(res, "cluster_summary.json"), "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()

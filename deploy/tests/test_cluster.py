@@ -22,7 +22,7 @@ import pytest
 
 DEPLOY = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(DEPLOY.parent / "tests" / "e2e"))
-from e2e_lib import Client, User, WsConsumer  # noqa: E402
+from e2e_lib import Client, ThreadGroup, User, WsConsumer  # noqa: E402
 
 RUN = pathlib.Path(os.environ.get("COMMENTD_CLUSTER_DIR", DEPLOY.parent / "build" / "cluster"))
 
@@ -125,14 +125,12 @@ def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
 
 
-class Load:
+class Load(ThreadGroup):
     """Threads calling `fn() -> status` in a loop; records (kind, start, seconds, status)."""
 
     def __init__(self):
+        super().__init__()
         self.log: list[tuple[str, float, float, int]] = []
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
 
     def add(self, kind: str, fn, n: int = 1, pause: float = 0.0):
         def run():
@@ -147,16 +145,6 @@ class Load:
                 if pause:
                     time.sleep(pause)
         self.threads += [threading.Thread(target=run) for _ in range(n)]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
     def calls(self, kind: str, since: float = 0.0, until: float = float("inf")):
         return [x for x in self.log if x[0] == kind and since <= x[1] < until]

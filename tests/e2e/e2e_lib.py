@@ -468,3 +468,24 @@ class WsConsumer:
 
     def close(self):
         self.sock.close()
+
+
+class ThreadGroup:
+    """Threads started when the `with` block is entered, and stopped when it is left: the
+    `stop` event is set and every thread joined. Subclasses fill `threads` and loop until
+    `stop` is set."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from e2e_lib import User, assert_error, binary_path, config_yaml, new_id
+from e2e_lib import ThreadGroup, User, assert_error, binary_path, config_yaml, new_id
 
 VOLUME_MB = 96
 HEADROOM_MB = 3          # left free by the ballast: filled by the test's writes
@@ -63,18 +63,17 @@ class Ballast:
         self.path.unlink(missing_ok=True)
 
 
-class Load:
+class Load(ThreadGroup):
     """Threads creating comments and liking seed comments until told to stop; records every
     acknowledged write and every refusal."""
 
     def __init__(self, srv, video, seeds, threads=6):
+        super().__init__()
         self.srv, self.video, self.seeds = srv, video, seeds
-        self.lock = threading.Lock()
         self.comments: list[str] = []            # 201
         self.likes: dict[str, int] = {s: 0 for s in seeds}  # 202 per seed comment
         self.unknown_likes: dict[str, int] = {s: 0 for s in seeds}  # no answer
         self.refused: list = []                  # every non-2xx response
-        self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(k,)) for k in range(threads)]
 
     def _run(self, k):
@@ -102,16 +101,6 @@ class Load:
                         self.likes[seed] += 1
                     else:
                         self.refused.append(r)
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join()
 
     def wait_refusals(self, n: int, deadline_s: float = 60.0):
         end = time.monotonic() + deadline_s

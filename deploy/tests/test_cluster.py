@@ -219,14 +219,6 @@ def nodes() -> list[Client]:
     return [Client("127.0.0.1", int(p)) for p in ports[2:2 + len(node_pids())]]
 
 
-def metric(node: Client, name: str) -> float:
-    text = node.get("/metrics").body.decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
-
-
 def wait_until(cond, what: str, seconds: float):
     deadline = time.monotonic() + seconds
     while not cond():
@@ -295,11 +287,11 @@ def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
     assert all(x[3] in (202, 503) for x in load.calls("react")), sorted({x[3] for x in load.calls("react")})
 
     for n in nodes():
-        wait_until(lambda: metric(n, "commentd_outbox_depth") == 0, "an outbox to drain after Pulsar's return", 120)
+        wait_until(lambda: n.metric("commentd_outbox_depth") == 0, "an outbox to drain after Pulsar's return", 120)
     marker = front.request("POST", f"/v1/videos/{uuid.uuid4()}/comments", {"content": "marker"},
                            token=writer.token).json()["id"]
     for n in nodes():
-        wait_until(lambda: metric(n, "commentd_outbox_depth") == 0, "the marker to be published", 60)
+        wait_until(lambda: n.metric("commentd_outbox_depth") == 0, "the marker to be published", 60)
 
     # Both relays had drained before the marker was written: reading up to it reads everything.
     reader = WsConsumer(env["COMMENTD_TEST_PULSAR_ADMIN"], topic, sub)

@@ -212,6 +212,14 @@ class Client:
                     f"{deadline_s}s after the log drains; last seen {got}")
             time.sleep(0.02)
 
+    def metric(self, name: str) -> float:
+        """The value of an unlabelled sample of GET /metrics."""
+        r = self.get("/metrics")
+        assert r.status == 200, r
+        m = re.search(rf"^{name} (\S+)$", r.body.decode(), re.M)
+        assert m, f"{name} not in /metrics"
+        return float(m.group(1))
+
     def wait_for(self, fn, what: str, deadline_s: float = DRAIN_DEADLINE_S):
         """Polls fn() until it returns a truthy value; returns it."""
         end = time.monotonic() + deadline_s
@@ -311,6 +319,7 @@ class Server:
         self.client: Client | None = None
         self.starts = 0
         self.preexec_fn = None  # run in the child before exec (e.g. resource.setrlimit)
+        self.host = "127.0.0.1"  # the address it listens on and is reached at
         self.owner = CURRENT_TEST["nodeid"]
         with _LIVE_LOCK:
             LIVE_SERVERS.append(self)
@@ -326,7 +335,7 @@ class Server:
         log.write(f"\n===== e2e: start #{self.starts} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [str(binary), "--config", str(self.config_path), "--listen", "127.0.0.1:0",
+            [str(binary), "--config", str(self.config_path), "--listen", f"{self.host}:0",
              "--data-dir", str(self.data_dir), "--port-file", str(self.port_file)],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=str(self.workdir),
             preexec_fn=self.preexec_fn)
@@ -350,7 +359,7 @@ class Server:
             raise AssertionError(f"{self.name}: no port file after {timeout_s}s\n"
                                  f"{self.stderr_tail()}")
         self.port = port
-        self.client = Client("127.0.0.1", port)
+        self.client = Client(self.host, port)
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode} before "

@@ -3,17 +3,8 @@ event leaves the outbox (depth drains to 0), the relay resumes after kill -9, an
 node id is kept in the data dir across restarts."""
 from __future__ import annotations
 
-import re
 
 from e2e_lib import User, config_yaml, new_id
-
-
-def _metric(srv, name: str) -> float:
-    r = srv.get("/metrics")
-    assert r.status == 200, r
-    m = re.search(rf"^{name} (\S+)$", r.body.decode(), re.M)
-    assert m, f"{name} not in /metrics"
-    return float(m.group(1))
 
 
 def test_outbox_drains_and_relay_resumes_after_kill9(server_factory):
@@ -21,8 +12,8 @@ def test_outbox_drains_and_relay_resumes_after_kill9(server_factory):
     user, video = User(), new_id()
     ids = [srv.create_comment(user, video, f"event {i}")["id"] for i in range(5)]
     assert srv.react(User(), ids[0], "like").status == 202
-    srv.wait_for(lambda: _metric(srv, "commentd_outbox_depth") == 0, "the outbox to drain")
-    assert _metric(srv, "commentd_relay_published_total") >= 6  # 5 created + 1 reaction
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain")
+    assert srv.metric("commentd_relay_published_total") >= 6  # 5 created + 1 reaction
 
     node_file = srv.data_dir / "node_id"
     node_id = node_file.read_text().strip()
@@ -32,7 +23,7 @@ def test_outbox_drains_and_relay_resumes_after_kill9(server_factory):
     more = [srv.create_comment(user, video, f"late {i}")["id"] for i in range(20)]
     srv.kill9()
     srv.start()
-    srv.wait_for(lambda: _metric(srv, "commentd_outbox_depth") == 0, "the outbox to drain after restart")
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain after restart")
     assert node_file.read_text().strip() == node_id, "the derived node id changed across a restart"
     # Nothing was lost on the way: every comment is there.
     for cid in ids + more:

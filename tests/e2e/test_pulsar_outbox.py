@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import subprocess
 import time
 import uuid
@@ -36,14 +35,6 @@ def pulsar():
             pytest.fail(msg)
         pytest.skip(msg)
     return env
-
-
-def _metric(srv, name: str) -> float:
-    r = srv.get("/metrics")
-    assert r.status == 200, r
-    m = re.search(rf"^{name} (\S+)$", r.body.decode(), re.M)
-    assert m, f"{name} not in /metrics"
-    return float(m.group(1))
 
 
 def _ctl(env, *args):
@@ -70,22 +61,22 @@ pulsar:
     srv = server_factory(cfg, name="pulsar").start()
     user, videos = User(), [new_id() for _ in range(3)]
     written = [srv.create_comment(user, videos[i % 3], f"before {i}")["id"] for i in range(30)]
-    srv.wait_for(lambda: _metric(srv, "commentd_outbox_depth") == 0, "the outbox to drain to Pulsar", 60)
-    assert _metric(srv, "commentd_relay_published_total") >= 30
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain to Pulsar", 60)
+    assert srv.metric("commentd_relay_published_total") >= 30
 
     _ctl(pulsar, "kill", "pulsar")
     try:
         # Pulsar is gone: every write is still acknowledged, its event waits in the outbox.
         during = [srv.create_comment(user, videos[i % 3], f"during {i}")["id"] for i in range(30)]
         written += during
-        srv.wait_for(lambda: _metric(srv, "commentd_relay_errors_total") >= 1, "the relay to see the outage", 30)
-        assert _metric(srv, "commentd_outbox_depth") >= 1
+        srv.wait_for(lambda: srv.metric("commentd_relay_errors_total") >= 1, "the relay to see the outage", 30)
+        assert srv.metric("commentd_outbox_depth") >= 1
     finally:
         _ctl(pulsar, "restart", "pulsar")
     written += [srv.create_comment(user, videos[i % 3], f"after {i}")["id"] for i in range(10)]
-    srv.wait_for(lambda: _metric(srv, "commentd_outbox_depth") == 0, "the outbox to drain after Pulsar is back", 120)
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain after Pulsar is back", 120)
     marker = srv.create_comment(user, new_id(), "marker")["id"]
-    srv.wait_for(lambda: _metric(srv, "commentd_outbox_depth") == 0, "the marker to be published", 60)
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the marker to be published", 60)
 
     # Read the topic from its start up to the marker (the relay publishes in outbox order).
     reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], comments_topic, "e2e-check")

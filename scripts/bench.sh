@@ -21,12 +21,10 @@
 # BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256),
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
-# the baseline at the same rate; about 2 minutes).
-# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed and read-hot against the
-# embedded binary and against the front door of deploy/cluster.sh (NODES nodes, default 2, on
-# Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here), each
-# BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO holds
-# on the cluster. Results: cluster_summary.json. About 10 minutes.
+# the baseline at the same rate; about 2 minutes), BENCH_ONLY=redis_viral (issue 10: the viral
+# scenario at 10x then 1x through the in-process cache, through Redis, then baseline_server,
+# each in that order; Redis from COMMENTD_TEST_REDIS=host:port or started and stopped here;
+# BENCH_DURATION s per run; about 4 minutes at the default 20 s; redis_viral.json).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,6 +120,7 @@ auth:
 limits:
   create_comment: { limit: 0, window: "1m" }
   add_reaction: { limit: 0, window: "1m" }
+${EXTRA_CONFIG:-}
 EOF
   rm -f "$TMP/port"
   "$COMMENTD" --config "$TMP/commentd.yaml" --listen 127.0.0.1:0 --port-file "$TMP/port" \
@@ -191,7 +190,107 @@ EOF
 }
 
 ONLY=${BENCH_ONLY:-}
-case "$ONLY" in "" | overload | cluster) ;; *) die "BENCH_ONLY: only 'overload' and 'cluster' are known" ;; esac
+case "$ONLY" in ""|overload|redis_viral) ;; *) die "BENCH_ONLY: 'overload' or 'redis_viral'" ;; esac
+
+# ------------------------------------------------- redis_viral (BENCH_ONLY=redis_viral only)
+# Issue 10's performance item: the viral scenario on one hot video through the in-process
+# cache, through Redis (a single node on loopback), and against baseline_server at the same
+# total rate, for each multiple of the plan's rates; hit rate, read p99 and throughput as
+# ratios. Redis's own view (commentd_redis_*) is kept beside each Redis run (*.metrics.txt).
+if [ "$ONLY" = redis_viral ]; then
+  [ -x "$COMMENTD" ] || die "$COMMENTD not found"
+  DURATION=${BENCH_DURATION:-20}
+  [ "${BENCH_QUICK:-0}" = 1 ] && DURATION=3
+  REDIS_ADDR=${COMMENTD_TEST_REDIS:-}
+  REDIS_RUN=""
+  if [ -z "$REDIS_ADDR" ]; then
+    REDIS_RUN=$TMP/servers
+    COMMENTD_TEST_SERVERS_DIR=$REDIS_RUN "$ROOT/deploy/test-servers.sh" start redis >&2 || die "redis did not start"
+    REDIS_ADDR=$(sed -n 's/^COMMENTD_TEST_REDIS=//p' "$REDIS_RUN/env")
+    trap 'stop_server; COMMENTD_TEST_SERVERS_DIR=$REDIS_RUN "$ROOT/deploy/test-servers.sh" stop redis >&2 || true; rm -rf "$TMP"' EXIT
+  fi
+  REDIS_YAML="redis:
+  enabled: true
+  host: \"${REDIS_ADDR%:*}\"
+  port: ${REDIS_ADDR##*:}
+  key_prefix: \"bench$$-$RANDOM:\""
+  MULTIPLES=${BENCH_REDIS_MULTIPLES:-10 1}
+  for m in $MULTIPLES; do
+    VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+    for kind in inproc redis; do
+      stop_server
+      rm -rf "$TMP/data"
+      if [ "$kind" = redis ]; then EXTRA_CONFIG=$REDIS_YAML; else EXTRA_CONFIG=""; fi
+      start_commentd
+      # shellcheck disable=SC2046
+      lg "${kind}_viral_${m}x" $(viral_args "$m") --video "$VIDEO" --seed-comments "$SEED_COMMENTS" \
+        --duration "$DURATION" || die "the $kind run at ${m}x failed"
+      "$PYTHON" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
+        "http://127.0.0.1:$PORT/metrics" >"$RESULTS/${kind}_viral_${m}x.metrics.txt" 2>/dev/null || true
+    done
+    stop_server
+    start_baseline
+    lg "baseline_viral_${m}x" --scenario baseline --rate $(((PLAN_READ + PLAN_COMMENT + PLAN_REACTION) * m)) \
+      --connections "$CONNECTIONS" --duration "$DURATION" || die "the baseline run at ${m}x failed"
+    stop_server
+  done
+  "$PYTHON" - "$RESULTS" $MULTIPLES <<'EOF' | tee "$RESULTS/summary.txt"
+import json, os, re, sys
+res, multiples = sys.argv[1], sys.argv[2:]
+def load(n):
+    p = os.path.join(res, n + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+def redis_figures(n):
+    p = os.path.join(res, n + ".metrics.txt")
+    out = {}
+    if not os.path.exists(p):
+        return out
+    for line in open(p):
+        m = re.match(r'commentd_redis_(cache_\w+_total|counter_cache_\w+_total|timeouts_total)(\{[^}]*\})? ([0-9.e+]+)', line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(3))
+        m = re.match(r'commentd_redis_commands_total\{command="([^"]+)"\} ([0-9.e+]+)', line)
+        if m:
+            out["calls:" + m.group(1)] = float(m.group(2))
+    return out
+summary = {}
+print(f"{'multiple':8}  {'run':9}  {'hit %':>6}  {'read p99 ms':>11}  {'achieved/s':>10}  {'errors':>6}")
+for m in multiples:
+    runs = {k: load(f"{k}_viral_{m}x") for k in ("inproc", "redis", "baseline")}
+    row = {}
+    for k, r in runs.items():
+        if not r:
+            continue
+        o, g = r["overall"], r["groups"]
+        lat = g["reads"]["latency_ms"] if k != "baseline" else o["latency_ms"]
+        hr = (r.get("server_metrics") or {}).get("cache_hit_rate")
+        row[k] = {"hit_rate": hr, "read_p99_ms": lat["p99"], "achieved_rps": o["achieved_rate"],
+                  "errors": o["count"] - o["ok"]}
+        print(f"{m + 'x':8}  {k:9}  {'' if hr is None else f'{100 * hr:6.2f}':>6}  {lat['p99']:11.2f}  "
+              f"{o['achieved_rate']:10.0f}  {o['count'] - o['ok']:6}")
+    def ratio(a, b, f):
+        if a in row and b in row and row[a][f] and row[b][f]:
+            return row[a][f] / row[b][f]
+        return None
+    row["ratios"] = {
+        "redis/inproc hit rate": ratio("redis", "inproc", "hit_rate"),
+        "redis/inproc read p99": ratio("redis", "inproc", "read_p99_ms"),
+        "redis/baseline read p99": ratio("redis", "baseline", "read_p99_ms"),
+        "inproc/baseline read p99": ratio("inproc", "baseline", "read_p99_ms"),
+        "redis/inproc throughput": ratio("redis", "inproc", "achieved_rps"),
+        "redis/baseline throughput": ratio("redis", "baseline", "achieved_rps"),
+    }
+    row["redis_metrics"] = redis_figures(f"redis_viral_{m}x")
+    for k, v in row["ratios"].items():
+        print(f"{m + 'x':8}  {k:26}  {'n/a' if v is None else f'{v:.2f}'}")
+    rm = row["redis_metrics"]
+    print(f"{m + 'x':8}  redis: " + ", ".join(f"{k.replace('_total', '')}={v:.0f}" for k, v in sorted(rm.items())))
+    summary[m + "x"] = row
+json.dump(summary, open(os.path.join(res, "redis_viral.json"), "w"), indent=2)
+EOF
+  log "done in $(($(date +%s) - START)) s (redis_viral: $RESULTS/redis_viral.json)"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- 1. baseline
 if [ "$ONLY" != overload ]; then

@@ -74,10 +74,6 @@ std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c
 namespace {
 limit::Rule rule(const config::RateRule& r) { return {r.limit, r.window.count()}; }
 
-// Fire and forget: the cache counts its own errors.
-asio::awaitable<void> drop_counts(redis::CounterCache* cc, Uuid id, Deadline d) {
-  (void)co_await cc->invalidate(id, d);
-}
 }  // namespace
 
 std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
@@ -191,15 +187,15 @@ Result<uint16_t> Application::start() {
   activity_ = std::make_unique<workers::ActivityTracker>(
       clock_, workers::TierRules{w.tiers.realtime_per_minute, w.tiers.high_per_minute, w.tiers.normal_per_minute,
                                  w.trending.window.count(), w.trending.min_events});
-  applier_->set_on_applied([this, a = activity_.get()](const ReactionOp& op) {
+  applier_->set_on_applied([a = activity_.get()](const ReactionOp& op) {
     a->record_comment(op.comment_id);
     a->record_video(op.video_id);
-    // The batch is durable: drop the comment's cached counters (redis/counter_cache.h). A
-    // failure is counted by the cache; the copy then expires within redis.counter_ttl.
-    if (counter_cache_)
-      asio::co_spawn(ioc_, drop_counts(counter_cache_.get(), op.comment_id, Deadline::after(cfg_.redis.command_timeout)),
-                     asio::detached);
   });
+  // The batch is durable: drop the cached counters of the comments it changed, once each,
+  // pipelined and coalesced (redis/counter_cache.h). A failure or a drop is counted by the
+  // cache; the copy then expires within redis.counter_ttl.
+  if (counter_cache_)
+    applier_->set_on_batch_applied([cc = counter_cache_.get()](const std::vector<Uuid>& ids) { cc->invalidate_later(ids); });
   service_->set_on_activity([a = activity_.get()](const Uuid& video, const std::optional<Uuid>& comment) {
     a->record_video(video);
     if (comment) a->record_comment(*comment);

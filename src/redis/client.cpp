@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace commentd::redis {
@@ -43,6 +44,31 @@ struct CallState {
     f(std::move(r));
   }
 };
+
+// A pipelined wave's completion: every reply, or the deadline, whichever comes first.
+struct WaveState {
+  WaveState(const asio::any_io_executor& ex, size_t n)
+      : timer(ex), results(n, Result<Reply>(Error(Errc::unavailable, "redis: timeout"))), remaining(n) {}
+  std::mutex mu;
+  asio::steady_timer timer;
+  std::vector<Result<Reply>> results;  // GUARDED_BY(mu)
+  size_t remaining;                    // GUARDED_BY(mu)
+  bool done = false;                   // GUARDED_BY(mu)
+  std::function<void(std::vector<Result<Reply>>)> fire;
+
+  void finish(std::unique_lock<std::mutex>& lk) {
+    done = true;
+    auto f = std::move(fire);
+    fire = nullptr;
+    auto r = std::move(results);
+    lk.unlock();
+    f(std::move(r));
+  }
+};
+
+bool retried_alone(std::string_view kind) {
+  return kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" || kind == "CLUSTERDOWN" || kind == "NOSCRIPT";
+}
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -263,6 +289,152 @@ asio::awaitable<Result<Reply>> Client::routed(std::string label, std::vector<std
     }
     conn = node->pick();
   }
+}
+
+asio::awaitable<std::vector<Result<Reply>>> Client::wave(std::vector<std::pair<std::string, std::string>> calls,
+                                                         Deadline d) {
+  const size_t n = calls.size();
+  const Deadline dl = d.capped(opts_.command_timeout);
+  if (dl.expired()) co_return std::vector<Result<Reply>>(n, Result<Reply>(Error(Errc::unavailable, "redis: deadline expired")));
+  // The calls for one connection go out in one send_each (one write).
+  std::vector<std::pair<std::shared_ptr<Connection>, std::vector<size_t>>> groups;
+  std::vector<size_t> unrouted;
+  for (size_t i = 0; i < n; ++i) {
+    auto c = pick(calls[i].second);
+    if (!c) {
+      unrouted.push_back(i);
+      continue;
+    }
+    auto g = std::find_if(groups.begin(), groups.end(), [&](auto& e) { return e.first == c; });
+    if (g == groups.end()) {
+      groups.emplace_back(std::move(c), std::vector<size_t>());
+      g = std::prev(groups.end());
+    }
+    g->second.push_back(i);
+  }
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::vector<Result<Reply>>)>(
+      [&](auto handler) {
+        auto st = std::make_shared<WaveState>(ex_, n);
+        using Handler = decltype(handler);
+        auto target = asio::prefer(asio::any_io_executor(asio::get_associated_executor(handler, ex_)),
+                                   asio::execution::outstanding_work.tracked);
+        st->fire = [h = std::make_shared<Handler>(std::move(handler)), target](std::vector<Result<Reply>> r) mutable {
+          asio::post(target, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+          target = asio::any_io_executor();
+        };
+        std::unique_lock lk(st->mu);
+        for (size_t i : unrouted) st->results[i] = Error(Errc::unavailable, "redis: no node");
+        st->remaining -= unrouted.size();
+        if (st->remaining == 0) {
+          st->finish(lk);
+          return;
+        }
+        lk.unlock();
+        std::vector<std::shared_ptr<Connection>> conns;
+        for (auto& g : groups) conns.push_back(g.first);
+        st->timer.expires_at(dl.at);
+        st->timer.async_wait([this, st, conns](boost::system::error_code ec) {
+          if (ec) return;
+          std::unique_lock lk(st->mu);
+          if (st->done) return;
+          stats_.timeouts += st->remaining;
+          for (auto& c : conns) c->note_timeout(opts_.command_timeout);
+          st->finish(lk);
+        });
+        for (auto& [conn, idx] : groups) {
+          std::vector<std::pair<std::string, Connection::Callback>> cs;
+          cs.reserve(idx.size());
+          for (size_t i : idx)
+            cs.emplace_back(std::move(calls[i].first), [st, i](Result<Reply> r) {
+              std::unique_lock lk(st->mu);
+              if (st->done) return;
+              st->results[i] = std::move(r);
+              if (--st->remaining > 0) return;
+              st->timer.cancel();
+              st->finish(lk);
+            });
+          conn->send_each(std::move(cs));
+        }
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script& s,
+                                                                   std::vector<std::vector<std::string>> keys,
+                                                                   std::vector<std::vector<std::string>> args,
+                                                                   Deadline d) {
+  const size_t n = keys.size();
+  std::vector<Result<Reply>> out(n, Result<Reply>(Error(Errc::unavailable, "redis: not sent")));
+  if (n == 0 || args.size() != n) co_return out;
+  auto& cs = stats_.command("evalsha:" + s.name);
+  if (!breaker_admit()) {
+    cs.calls += n;
+    cs.errors += n;
+    stats_.breaker_rejected += n;
+    for (auto& r : out) r = Error(Errc::unavailable, "redis: unavailable (circuit open)");
+    co_return out;
+  }
+  if (opts_.cluster) {
+    bool need;
+    {
+      std::shared_lock lk(mu_);
+      need = slots_.empty();
+    }
+    if (need && !refreshing_.exchange(true)) {
+      co_await refresh_slots();
+      refreshing_ = false;
+    }
+  }
+  std::vector<size_t> todo(n);
+  for (size_t i = 0; i < n; ++i) todo[i] = i;
+  for (int round = 0; !todo.empty(); ++round) {
+    std::vector<std::pair<std::string, std::string>> calls;
+    calls.reserve(todo.size());
+    for (size_t i : todo) {
+      std::vector<std::string> full;
+      full.reserve(3 + keys[i].size() + args[i].size());
+      full.push_back("EVALSHA");
+      full.push_back(s.sha1);
+      full.push_back(std::to_string(keys[i].size()));
+      for (auto& k : keys[i]) full.push_back(k);
+      for (auto& a : args[i]) full.push_back(a);
+      calls.emplace_back(format_command(full), keys[i].empty() ? std::string() : keys[i].front());
+    }
+    cs.calls += todo.size();
+    const auto t0 = Clock::now();
+    auto rs = co_await wave(std::move(calls), d);
+    const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+    bool any_reply = false;
+    std::vector<size_t> again;
+    for (size_t j = 0; j < todo.size(); ++j) {
+      const size_t i = todo[j];
+      auto& r = rs[j];
+      cs.latency.observe(took);
+      if (r) any_reply = true;
+      if (r && r->is_error()) {
+        if (retried_alone(r->error_kind())) {
+          again.push_back(i);
+          continue;
+        }
+        cs.errors++;
+        out[i] = Error(Errc::internal, "redis: " + r->str);
+        continue;
+      }
+      if (!r) cs.errors++;
+      out[i] = std::move(r);
+    }
+    breaker_result(any_reply);
+    if (again.empty()) break;
+    if (round >= opts_.max_redirects) {
+      for (size_t i : again) out[i] = co_await eval(s, keys[i], args[i], d);
+      break;
+    }
+    // One alone first: it follows the redirection, refreshes the slot map or loads the script
+    // for the rest of them.
+    out[again.front()] = co_await eval(s, keys[again.front()], args[again.front()], d);
+    todo.assign(again.begin() + 1, again.end());
+  }
+  co_return out;
 }
 
 asio::awaitable<void> Client::refresh_slots() {

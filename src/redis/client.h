@@ -85,12 +85,22 @@ class Client {
   // EVALSHA with a NOSCRIPT fallback; keys[0] routes it (every key must share its slot).
   asio::awaitable<Result<Reply>> eval(const Script& s, std::vector<std::string> keys,
                                       std::vector<std::string> args, Deadline d);
+  // Runs `s` once per entry of `keys` (with the same entry of `args`), pipelined: the calls
+  // are written together (one write per connection, keys[i][0] routing each) and awaited
+  // together under one deadline. One result per call, in order, as eval() would give it.
+  // Calls answered by a redirection, TRYAGAIN or NOSCRIPT are sent again after one of them
+  // has gone through eval() alone (which follows it, refreshes the slot map or loads the script).
+  asio::awaitable<std::vector<Result<Reply>>> eval_pipelined(const Script& s,
+                                                             std::vector<std::vector<std::string>> keys,
+                                                             std::vector<std::vector<std::string>> args,
+                                                             Deadline d);
   // Closes every connection; calls in flight fail. Idempotent.
   void stop();
 
   const ClientStats& stats() const { return stats_; }
   bool breaker_open() const { return stats_.breaker_state.load() == 1; }
   const ClientOptions& options() const { return opts_; }
+  const asio::any_io_executor& executor() const { return ex_; }
 
  private:
   struct Node;
@@ -104,6 +114,8 @@ class Client {
   asio::awaitable<Result<Reply>> exec(std::shared_ptr<Connection> c, std::string bytes, int n, Deadline d);
   asio::awaitable<Result<Reply>> routed(std::string label, std::vector<std::string> args, std::string key,
                                         Deadline d);
+  // One pipelined wave of `calls` (formatted commands with their routing keys); see eval_pipelined.
+  asio::awaitable<std::vector<Result<Reply>>> wave(std::vector<std::pair<std::string, std::string>> calls, Deadline d);
   asio::awaitable<void> refresh_slots();
   void maybe_refresh();
   bool breaker_admit();

@@ -96,6 +96,62 @@ TEST(RedisClient, ScriptRunsBySha1AndReloadsAfterScriptFlush) {
   EXPECT_EQ(c.stats().noscript.load(), 2u);
 }
 
+// The keys and args of `n` runs of an INCRBY script: key i gets i + 1.
+void incr_calls(const std::string& p, int n, std::vector<std::vector<std::string>>& keys,
+                std::vector<std::vector<std::string>>& args) {
+  for (int i = 0; i < n; ++i) {
+    keys.push_back({p + std::to_string(i)});
+    args.push_back({std::to_string(i + 1)});
+  }
+}
+
+TEST(RedisClient, EvalPipelinedAnswersEachCallInOrderAndLoadsTheScriptOnce) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes, .pool_size = 1});
+  // A script this server has never seen: the first wave is all NOSCRIPT.
+  Script s("test_incrby", "return redis.call('INCRBY', KEYS[1], ARGV[1]) -- " +
+                              std::to_string(std::random_device{}()));
+  const std::string p = testenv::unique_prefix();
+  ASSERT_TRUE(cmd(loop, c, {"SET", p + "7", "not a number"}));
+  std::vector<std::vector<std::string>> keys, args;
+  incr_calls(p, 50, keys, args);
+  auto rs = loop.run(c.eval_pipelined(s, keys, args, dl()));
+  ASSERT_EQ(rs.size(), 50u);
+  for (int i = 0; i < 50; ++i) {
+    if (i == 7) {
+      EXPECT_FALSE(rs[i].ok()) << "an error reply fails its own call only";
+      continue;
+    }
+    ASSERT_TRUE(rs[i].ok()) << i << ": " << rs[i].error().message;
+    EXPECT_EQ(rs[i]->integer, i + 1);
+  }
+  EXPECT_EQ(c.stats().noscript.load(), 1u) << "one call alone loads the script; the rest are sent again";
+  // Loaded now: one pipelined wave, every reply to its own call.
+  rs = loop.run(c.eval_pipelined(s, keys, args, dl()));
+  for (int i = 0; i < 50; ++i)
+    if (i != 7) {
+      EXPECT_EQ(rs[i].ok() ? rs[i]->integer : -1, 2 * (i + 1));
+    }
+  EXPECT_EQ(c.stats().noscript.load(), 1u);
+  EXPECT_EQ(c.stats().timeouts.load(), 0u);
+}
+
+TEST(RedisClient, EvalPipelinedFailsFastOnAnUnreachableServer) {
+  Loop loop;
+  Client c(loop.ex(), {.nodes = {{"127.0.0.1", testenv::closed_port()}},
+                       .connect_timeout = 100ms, .command_timeout = 100ms});
+  Script s("test_incrby_dead", "return 1");
+  std::vector<std::vector<std::string>> keys, args;
+  incr_calls("k", 20, keys, args);
+  auto rs = loop.run(c.eval_pipelined(s, keys, args, Deadline::after(2s)));
+  ASSERT_EQ(rs.size(), 20u);
+  for (auto& r : rs) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::unavailable);
+  }
+}
+
 // Retries until the client answers (the server is starting, the client reconnecting).
 bool eventually_ok(Loop& loop, Client& c, std::vector<std::string> args) {
   for (int i = 0; i < 500; ++i) {

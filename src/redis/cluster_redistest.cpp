@@ -62,6 +62,30 @@ TEST(RedisCluster, KeysRouteToTheirSlotsFromOneSeed) {
   EXPECT_GE(c.stats().slot_refreshes.load(), 1u);
 }
 
+TEST(RedisCluster, EvalPipelinedRoutesEachCallToItsSlot) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS_CLUSTER");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = {nodes.front()}, .cluster = true});
+  Script s("test_set_get", "redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000) return redis.call('GET', KEYS[1])");
+  const std::string p = testenv::unique_prefix();
+  std::vector<std::vector<std::string>> keys, args;
+  for (int i = 0; i < 200; ++i) {  // keys on every master
+    keys.push_back({"{" + p + std::to_string(i) + "}"});
+    args.push_back({std::to_string(i)});
+  }
+  auto rs = loop.run(c.eval_pipelined(s, keys, args, dl()));
+  ASSERT_EQ(rs.size(), 200u);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(rs[i].ok()) << i << ": " << rs[i].error().message;
+    EXPECT_EQ(rs[i]->str, std::to_string(i));
+  }
+  for (int i = 0; i < 200; i += 37) {
+    auto r = loop.run(c.command({"GET", keys[i][0]}, dl()));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->str, std::to_string(i));
+  }
+}
+
 // Moves the slot of `key` from its owner to another master by hand, step by step, checking
 // ASK while it is migrating and MOVED after.
 void ask_during_migration_and_moved_after(const std::vector<std::pair<std::string, uint16_t>>& nodes) {

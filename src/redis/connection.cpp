@@ -62,6 +62,27 @@ void Connection::send(std::string bytes, int n, Callback cb) {
   });
 }
 
+void Connection::send_each(std::vector<std::pair<std::string, Callback>> calls) {
+  asio::dispatch(strand_, [self = shared_from_this(), calls = std::move(calls)]() mutable {
+    for (auto& [bytes, cb] : calls) {
+      switch (self->state_) {
+        case State::ready:
+          self->out_ += bytes;
+          self->pending_.push_back(Pending{1, std::move(cb), std::nullopt});
+          break;
+        case State::connecting:
+          self->waiting_.emplace_back(std::move(bytes), Pending{1, std::move(cb), std::nullopt});
+          break;
+        case State::down:
+        case State::stopped:
+          cb(conn_error(self->opts_, "not connected"));
+          break;
+      }
+    }
+    if (self->state_ == State::ready && !self->writing_ && !self->out_.empty()) self->do_write();
+  });
+}
+
 void Connection::note_timeout(milliseconds stuck_after) {
   asio::dispatch(strand_, [self = shared_from_this(), stuck_after] {
     if (self->state_ == State::ready && !self->pending_.empty() &&

@@ -18,6 +18,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "redis/resp.h"
 
@@ -58,6 +60,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // `bytes` holds `n` formatted commands; replies to all but the last are dropped, except
   // that an error among them is what the callback gets.
   void send(std::string bytes, int n, Callback cb);
+  // Pipelined: every command of `calls` is written in one go (none waits for another's
+  // reply); each callback gets its own command's reply, as send(bytes, 1, cb) would.
+  void send_each(std::vector<std::pair<std::string, Callback>> calls);
   // A caller gave up on a call: if nothing was read for `stuck_after` while calls are in
   // flight, the server is taken as stuck and the connection is reset.
   void note_timeout(milliseconds stuck_after);

@@ -43,16 +43,16 @@ class CounterCacheTest : public ::testing::TestWithParam<const char*> {
     store_ = std::move(*st);
     applier_ = std::make_unique<workers::ReactionApplier>(
         *store_, overlay_, clock_, workers::ApplierOptions{.batch_size = 16, .flush_interval = 1ms});
-    // As the wiring does: every comment a committed batch changed is invalidated (here
-    // synchronously, so stop() returns with every invalidation done).
-    applier_->set_on_applied([this](const ReactionOp& op) {
-      auto st = run_sync(cache_->invalidate(op.comment_id, Deadline::after(5s)));
-      if (!st) invalidation_errors_++;
-    });
+    // As the wiring does: the comments a committed batch changed are queued for invalidation
+    // (pipelined waves in the background); tests wait_idle() before comparing.
+    applier_->set_on_batch_applied([this](const std::vector<Uuid>& ids) { cache_->invalidate_later(ids); });
     for (int i = 0; i < 4; ++i) comments_.push_back(ids_.next());
   }
   void TearDown() override {
     if (applier_) applier_->stop();
+    if (cache_) {
+      EXPECT_TRUE(cache_->wait_idle(10s));
+    }
     applier_.reset();
     cache_.reset();
     client_.reset();
@@ -80,6 +80,7 @@ class CounterCacheTest : public ::testing::TestWithParam<const char*> {
   size_t apply() {
     auto n = applier_->apply_once();
     EXPECT_TRUE(n.ok()) << n.error().message;
+    EXPECT_TRUE(cache_->wait_idle(10s)) << "invalidations still pending";
     return n.ok() ? *n : 0;
   }
   CommentMetrics stored(const Uuid& id) {
@@ -125,8 +126,13 @@ class CounterCacheTest : public ::testing::TestWithParam<const char*> {
   service::ReactionOverlay overlay_;
   std::unique_ptr<workers::ReactionApplier> applier_;
   std::vector<Uuid> comments_;
-  std::atomic<int> invalidation_errors_{0};
 };
+
+uint64_t calls_of(const Client& c, const std::string& command) {
+  for (auto& [name, cs] : c.stats().commands())
+    if (name == command) return cs->calls.load();
+  return 0;
+}
 
 TEST_P(CounterCacheTest, ABurstOfReactionsLeavesEveryCachedCountEqualToStorage) {
   ASSERT_TRUE(applier_->start().ok());
@@ -147,10 +153,15 @@ TEST_P(CounterCacheTest, ABurstOfReactionsLeavesEveryCachedCountEqualToStorage) 
   const ReactionType types[] = {ReactionType::like, ReactionType::like, ReactionType::dislike, ReactionType::none};
   for (int i = 0; i < 600; ++i)
     react(comments_[rng() % comments_.size()], users[rng() % users.size()], types[rng() % 4]);
-  applier_->stop();  // applies the rest; every invalidation has run when it returns
+  applier_->stop();  // applies the rest
+  ASSERT_TRUE(cache_->wait_idle(10s)) << "invalidations still pending";
   done = true;
   reader.join();
-  EXPECT_EQ(invalidation_errors_.load(), 0);
+  EXPECT_EQ(cache_->stats().errors.load(), 0u);
+  EXPECT_EQ(cache_->stats().invalidations_dropped.load(), 0u);
+  // 600 ops in batches of at most 16 on 4 comments: at most 4 invalidations per batch, and
+  // only one wave in flight at a time coalesces more.
+  EXPECT_LE(cache_->stats().invalidations.load(), 4 * applier_->stats().batches.load());
   EXPECT_GT(reads.load(), 0);
   EXPECT_GT(cache_->stats().invalidations.load(), 0u);
 
@@ -162,6 +173,37 @@ TEST_P(CounterCacheTest, ABurstOfReactionsLeavesEveryCachedCountEqualToStorage) 
   int64_t total = 0;
   for (const Uuid& id : comments_) total += stored(id).likes + stored(id).dislikes;
   EXPECT_GT(total, 0) << "the burst must have left some reactions";
+}
+
+TEST_P(CounterCacheTest, NOpsOnKCommentsInOneBatchSendKInvalidationsInOneWave) {
+  const Uuid a = comments_[0], b = comments_[1];
+  EXPECT_EQ(cached(*cache_, a).likes, 0);  // cached copies to drop
+  EXPECT_EQ(cached(*cache_, b).likes, 0);
+  // The script is loaded on the nodes of a and b, so the counts below have no NOSCRIPT retry.
+  ASSERT_TRUE(run_sync(cache_->invalidate_many({a, b}, Deadline::after(5s))).ok());
+  const uint64_t calls = calls_of(*client_, "evalsha:counter_invalidate");
+  const uint64_t done = cache_->stats().invalidations.load();
+  // N = 16 ops (one full batch) on K = 2 comments.
+  for (int i = 0; i < 16; ++i) react(i % 2 ? a : b, ids_.next(), ReactionType::like);
+  ASSERT_EQ(apply(), 16u);
+  EXPECT_EQ(applier_->stats().batches.load(), 1u);
+  EXPECT_EQ(calls_of(*client_, "evalsha:counter_invalidate") - calls, 2u);
+  EXPECT_EQ(cache_->stats().invalidations.load() - done, 2u);
+  EXPECT_EQ(cache_->stats().invalidation_waves.load(), 1u);
+  EXPECT_EQ(cached(*cache_, a).likes, 8);
+  EXPECT_EQ(cached(*cache_, b).likes, 8);
+  expect_counts_equal_storage(*cache_);
+}
+
+TEST_P(CounterCacheTest, InvalidateManyDropsEveryCopyInOneCall) {
+  for (const Uuid& id : comments_) EXPECT_EQ(cached(*cache_, id).likes, 0);
+  for (int i = 0; i < 8; ++i) react(comments_[i % 4], ids_.next(), ReactionType::like);
+  // Applied without the hook: the copies are stale until invalidate_many drops them.
+  applier_->set_on_batch_applied(nullptr);
+  ASSERT_EQ(apply(), 8u);
+  EXPECT_EQ(cached(*cache_, comments_[0]).likes, 0) << "no invalidation yet: the old copy";
+  ASSERT_TRUE(run_sync(cache_->invalidate_many(comments_, Deadline::after(5s))).ok());
+  for (const Uuid& id : comments_) EXPECT_EQ(cached(*cache_, id).likes, 2);
 }
 
 TEST_P(CounterCacheTest, ACommitDropsTheCachedCopy) {

@@ -163,6 +163,12 @@ Result<size_t> ReactionApplier::apply_once() {
     overlay_.applied(op.comment_id, op.user_id, op.seq);
     if (on_applied_) on_applied_(op);
   }
+  if (on_batch_applied_) {
+    std::vector<Uuid> changed_comments;
+    for (auto& [cid, n] : per_comment)
+      if (n.likes || n.dislikes) changed_comments.push_back(cid);
+    if (!changed_comments.empty()) on_batch_applied_(changed_comments);
+  }
   stats_.ops_applied.fetch_add(ops->size() - ignored);
   stats_.ops_ignored.fetch_add(ignored);
   stats_.batches.fetch_add(1);

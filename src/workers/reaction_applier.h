@@ -57,6 +57,9 @@ class ReactionApplier final : public Worker {
   ApplierStats& stats() { return stats_; }
   // Called after each applied batch with (comment_id, video_id) activity, for the tiers.
   void set_on_applied(std::function<void(const ReactionOp&)> fn) { on_applied_ = std::move(fn); }
+  // Called after each applied batch, on the applier's thread, with the comments whose stored
+  // counters the batch changed, each once (not called when it changed none).
+  void set_on_batch_applied(std::function<void(const std::vector<Uuid>&)> fn) { on_batch_applied_ = std::move(fn); }
 
   // Applies one batch read from the log; returns how many ops it consumed. Public for tests.
   Result<size_t> apply_once();
@@ -70,6 +73,7 @@ class ReactionApplier final : public Worker {
   const ApplierOptions opts_;
   ApplierStats stats_;
   std::function<void(const ReactionOp&)> on_applied_;
+  std::function<void(const std::vector<Uuid>&)> on_batch_applied_;
 
   std::atomic<uint64_t> applied_{0};
   std::mutex mu_;

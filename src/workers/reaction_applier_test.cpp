@@ -413,5 +413,25 @@ TEST_F(ReactionApplierTest, ALosingOpsUserEntryIsPutBackToTheWinner) {
   expect_counts(0, 1, 0);
 }
 
+TEST_F(ReactionApplierTest, TheBatchHookGetsEachChangedCommentOnce) {
+  std::vector<std::vector<Uuid>> calls;
+  applier_->set_on_batch_applied([&](const std::vector<Uuid>& ids) { calls.push_back(ids); });
+  // Six ops on comment 0 and one on comment 1 in one batch; comment 2's like and unlike
+  // cancel out, so its stored counters do not change.
+  for (uint32_t u = 1; u <= 6; ++u) react(0, u, ReactionType::like);
+  react(1, 1, ReactionType::dislike);
+  react(2, 1, ReactionType::like);
+  react(2, 1, ReactionType::none);
+  ASSERT_EQ(apply_all(), 9u);
+  ASSERT_EQ(calls.size(), 1u);
+  std::vector<Uuid> got = calls[0];
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<Uuid>{comment(0), comment(1)}));
+  // A batch that changes no counter: no call.
+  react(0, 1, ReactionType::like);  // repeated
+  ASSERT_EQ(apply_all(), 1u);
+  EXPECT_EQ(calls.size(), 1u);
+}
+
 }  // namespace
 }  // namespace commentd::workers

@@ -30,6 +30,12 @@ std::string sha1_hex(const std::string& s) {
   return out;
 }
 
+// The message of a call that ended at its deadline (or had none left): not a transport failure
+// by itself (see breaker_result).
+constexpr const char* kTimeout = "redis: timeout";
+
+bool timed_out(const Result<Reply>& r) { return !r && r.error().message == kTimeout; }
+
 // One call's completion: whichever of the reply and the deadline comes first wins.
 struct CallState {
   explicit CallState(const asio::any_io_executor& ex) : timer(ex) {}
@@ -48,7 +54,7 @@ struct CallState {
 // A pipelined wave's completion: every reply, or the deadline, whichever comes first.
 struct WaveState {
   WaveState(const asio::any_io_executor& ex, size_t n)
-      : timer(ex), results(n, Result<Reply>(Error(Errc::unavailable, "redis: timeout"))), remaining(n) {}
+      : timer(ex), results(n, Result<Reply>(Error(Errc::unavailable, kTimeout))), remaining(n) {}
   std::mutex mu;
   asio::steady_timer timer;
   std::vector<Result<Reply>> results;  // GUARDED_BY(mu)
@@ -191,7 +197,7 @@ std::shared_ptr<Connection> Client::pick(const std::string& key) {
 
 asio::awaitable<Result<Reply>> Client::exec(std::shared_ptr<Connection> c, std::string bytes, int n, Deadline d) {
   const Deadline dl = d.capped(opts_.command_timeout);
-  if (dl.expired()) co_return Error(Errc::unavailable, "redis: deadline expired");
+  if (dl.expired()) co_return Error(Errc::unavailable, kTimeout);
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<Reply>)>(
       [&](auto handler) {
         auto st = std::make_shared<CallState>(ex_);
@@ -208,7 +214,7 @@ asio::awaitable<Result<Reply>> Client::exec(std::shared_ptr<Connection> c, std::
         st->timer.async_wait([this, st, c](boost::system::error_code ec) {
           if (ec || st->done) return;
           stats_.timeouts++;
-          st->complete(Error(Errc::unavailable, "redis: timeout"));
+          st->complete(Error(Errc::unavailable, kTimeout));
           c->note_timeout(opts_.command_timeout);
         });
         c->send(std::move(bytes), n, [st](Result<Reply> r) {
@@ -251,7 +257,7 @@ asio::awaitable<Result<Reply>> Client::routed(std::string label, std::vector<std
     if (!conn) co_return finish(Error(Errc::unavailable, "redis: no node"));
     std::string out = asking ? asking_cmd() + bytes : bytes;
     auto r = co_await exec(conn, std::move(out), asking ? 2 : 1, d);
-    breaker_result(r.ok());
+    breaker_result(r.ok(), timed_out(r));
     if (!r || !r->is_error() || hop >= opts_.max_redirects) co_return finish(std::move(r));
     auto kind = r->error_kind();
     if (!opts_.cluster) co_return finish(std::move(r));
@@ -295,7 +301,7 @@ asio::awaitable<std::vector<Result<Reply>>> Client::wave(std::vector<std::pair<s
                                                          Deadline d) {
   const size_t n = calls.size();
   const Deadline dl = d.capped(opts_.command_timeout);
-  if (dl.expired()) co_return std::vector<Result<Reply>>(n, Result<Reply>(Error(Errc::unavailable, "redis: deadline expired")));
+  if (dl.expired()) co_return std::vector<Result<Reply>>(n, Result<Reply>(Error(Errc::unavailable, kTimeout)));
   // The calls for one connection go out in one send_each (one write).
   std::vector<std::pair<std::shared_ptr<Connection>, std::vector<size_t>>> groups;
   std::vector<size_t> unrouted;
@@ -404,13 +410,14 @@ asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script&
     const auto t0 = Clock::now();
     auto rs = co_await wave(std::move(calls), d);
     const double took = std::chrono::duration<double>(Clock::now() - t0).count();
-    bool any_reply = false;
+    bool any_reply = false, all_timed_out = true;
     std::vector<size_t> again;
     for (size_t j = 0; j < todo.size(); ++j) {
       const size_t i = todo[j];
       auto& r = rs[j];
       cs.latency.observe(took);
       if (r) any_reply = true;
+      if (!timed_out(r)) all_timed_out = false;
       if (r && r->is_error()) {
         if (retried_alone(r->error_kind())) {
           again.push_back(i);
@@ -423,7 +430,7 @@ asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script&
       if (!r) cs.errors++;
       out[i] = std::move(r);
     }
-    breaker_result(any_reply);
+    breaker_result(any_reply, all_timed_out);
     if (again.empty()) break;
     if (round >= opts_.max_redirects) {
       for (size_t i : again) out[i] = co_await eval(s, keys[i], args[i], d);
@@ -465,7 +472,7 @@ bool Client::breaker_admit() {
   return true;
 }
 
-void Client::breaker_result(bool transport_ok) {
+void Client::breaker_result(bool transport_ok, bool timed_out) {
   std::lock_guard lk(breaker_mu_);
   int state = stats_.breaker_state.load();
   if (transport_ok) {
@@ -474,6 +481,15 @@ void Client::breaker_result(bool transport_ok) {
     probing_ = false;
     stats_.breaker_state = 0;
     return;
+  }
+  if (timed_out && state == 0) {
+    // The calls in flight when the server (or this process) stalls all time out together:
+    // they count as one failure per command_timeout. So only timeouts that go on for about
+    // breaker_failures x command_timeout without one success (a stuck server) open the
+    // breaker, not one short stall.
+    const auto now = Clock::now();
+    if (failures_ > 0 && now - last_timeout_ < opts_.command_timeout) return;
+    last_timeout_ = now;
   }
   ++failures_;
   if (state == 2 || (state == 0 && failures_ >= opts_.breaker_failures)) {

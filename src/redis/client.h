@@ -39,6 +39,7 @@ struct ClientOptions {
   milliseconds command_timeout{250};
   milliseconds backoff_min{50}, backoff_max{2000};
   int breaker_failures = 5;        // consecutive transport failures that open the breaker
+                                   // (timeouts count at most one per command_timeout)
   milliseconds breaker_open{1000}; // how long it stays open before one probe
   int max_redirects = 5;
 };
@@ -119,7 +120,9 @@ class Client {
   asio::awaitable<void> refresh_slots();
   void maybe_refresh();
   bool breaker_admit();
-  void breaker_result(bool transport_ok);
+  // transport_ok: the server answered. timed_out: the call (or every call of a wave) ended at
+  // its deadline.
+  void breaker_result(bool transport_ok, bool timed_out = false);
 
   asio::any_io_executor ex_;
   const ClientOptions opts_;
@@ -136,6 +139,7 @@ class Client {
   int failures_ = 0;                                    // GUARDED_BY(breaker_mu_)
   std::chrono::steady_clock::time_point open_until_{};  // GUARDED_BY(breaker_mu_)
   bool probing_ = false;                                // GUARDED_BY(breaker_mu_)
+  std::chrono::steady_clock::time_point last_timeout_{};  // GUARDED_BY(breaker_mu_): last counted
   std::atomic<int64_t> last_log_ms_{0};
 };
 

@@ -184,6 +184,25 @@ TEST(RedisClient, CallsEndAtTheDeadlineAndAStuckConnectionIsReplaced) {
   EXPECT_GE(fast.stats().connections.connects.load(), 2u) << "the stuck connection was not replaced";
 }
 
+TEST(RedisClient, OneStallsTimeoutsDoNotOpenTheBreakerButAStuckServerDoes) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  Loop loop;
+  Client c(loop.ex(), {.nodes = nodes, .pool_size = 1, .command_timeout = 300ms, .breaker_failures = 3});
+  const std::string key = testenv::unique_prefix() + "never";
+  // A BLPOP holds the one connection; the 20 calls pipelined behind it time out together,
+  // as in a stall: one failure, the breaker stays closed.
+  std::vector<std::promise<Result<Reply>>> ps(21);
+  loop.spawn(c.command({"BLPOP", key, "5"}, dl()), &ps[0]);
+  for (size_t i = 1; i < ps.size(); ++i) loop.spawn(c.command({"GET", key}, dl()), &ps[i]);
+  for (auto& p : ps) EXPECT_FALSE(p.get_future().get().ok());
+  EXPECT_EQ(c.stats().timeouts.load(), 21u);
+  EXPECT_EQ(c.stats().breaker_opens.load(), 0u) << "one stall opened the breaker";
+  // Calls that keep failing after it (timeouts spaced by command_timeout, or fast failures
+  // while the reset connection reconnects): a stuck server.
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(cmd(loop, c, {"BLPOP", key, "5"}));
+  EXPECT_GE(c.stats().breaker_opens.load(), 1u);
+}
+
 // A redis-server of the test's own, so the test may kill and restart it.
 class OwnServer {
  public:

@@ -22,9 +22,10 @@
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
 # the baseline at the same rate; about 2 minutes), BENCH_ONLY=redis_viral (issue 10: the viral
-# scenario at 10x then 1x through the in-process cache, through Redis, then baseline_server,
+# scenario at 10x then 1x through the in-process cache, through Redis (without, then with
+# redis.local_cache_ttl), then baseline_server,
 # each in that order; Redis from COMMENTD_TEST_REDIS=host:port or started and stopped here;
-# BENCH_DURATION s per run; about 4 minutes at the default 20 s; redis_viral.json).
+# BENCH_DURATION s per run; about 5 minutes at the default 20 s; redis_viral.json).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -194,7 +195,8 @@ case "$ONLY" in ""|overload|redis_viral) ;; *) die "BENCH_ONLY: 'overload' or 'r
 
 # ------------------------------------------------- redis_viral (BENCH_ONLY=redis_viral only)
 # Issue 10's performance item: the viral scenario on one hot video through the in-process
-# cache, through Redis (a single node on loopback), and against baseline_server at the same
+# cache, through Redis (a single node on loopback; defaults), through Redis with the page
+# cache's local layer (redis.local_cache_ttl 100ms), and against baseline_server at the same
 # total rate, for each multiple of the plan's rates; hit rate, read p99 and throughput as
 # ratios. Redis's own view (commentd_redis_*) is kept beside each Redis run (*.metrics.txt).
 if [ "$ONLY" = redis_viral ]; then
@@ -217,10 +219,15 @@ if [ "$ONLY" = redis_viral ]; then
   MULTIPLES=${BENCH_REDIS_MULTIPLES:-10 1}
   for m in $MULTIPLES; do
     VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
-    for kind in inproc redis; do
+    for kind in inproc redis redis_local; do
       stop_server
       rm -rf "$TMP/data"
-      if [ "$kind" = redis ]; then EXTRA_CONFIG=$REDIS_YAML; else EXTRA_CONFIG=""; fi
+      case $kind in
+        inproc) EXTRA_CONFIG="" ;;
+        redis) EXTRA_CONFIG=$REDIS_YAML ;;
+        redis_local) EXTRA_CONFIG="$REDIS_YAML
+  local_cache_ttl: \"100ms\"" ;;
+      esac
       start_commentd
       # shellcheck disable=SC2046
       lg "${kind}_viral_${m}x" $(viral_args "$m") --video "$VIDEO" --seed-comments "$SEED_COMMENTS" \
@@ -246,7 +253,7 @@ def redis_figures(n):
     if not os.path.exists(p):
         return out
     for line in open(p):
-        m = re.match(r'commentd_redis_(cache_\w+_total|counter_cache_\w+_total|timeouts_total)(\{[^}]*\})? ([0-9.e+]+)', line)
+        m = re.match(r'commentd_redis_(cache_\w+_total|counter_cache_\w+_total|timeouts_total|breaker_\w+_total)(\{[^}]*\})? ([0-9.e+]+)', line)
         if m:
             out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(3))
         m = re.match(r'commentd_redis_commands_total\{command="([^"]+)"\} ([0-9.e+]+)', line)
@@ -254,9 +261,9 @@ def redis_figures(n):
             out["calls:" + m.group(1)] = float(m.group(2))
     return out
 summary = {}
-print(f"{'multiple':8}  {'run':9}  {'hit %':>6}  {'read p99 ms':>11}  {'achieved/s':>10}  {'errors':>6}")
+print(f"{'multiple':8}  {'run':11}  {'hit %':>6}  {'read p99 ms':>11}  {'achieved/s':>10}  {'errors':>6}")
 for m in multiples:
-    runs = {k: load(f"{k}_viral_{m}x") for k in ("inproc", "redis", "baseline")}
+    runs = {k: load(f"{k}_viral_{m}x") for k in ("inproc", "redis", "redis_local", "baseline")}
     row = {}
     for k, r in runs.items():
         if not r:
@@ -266,25 +273,26 @@ for m in multiples:
         hr = (r.get("server_metrics") or {}).get("cache_hit_rate")
         row[k] = {"hit_rate": hr, "read_p99_ms": lat["p99"], "achieved_rps": o["achieved_rate"],
                   "errors": o["count"] - o["ok"]}
-        print(f"{m + 'x':8}  {k:9}  {'' if hr is None else f'{100 * hr:6.2f}':>6}  {lat['p99']:11.2f}  "
+        print(f"{m + 'x':8}  {k:11}  {'' if hr is None else f'{100 * hr:6.2f}':>6}  {lat['p99']:11.2f}  "
               f"{o['achieved_rate']:10.0f}  {o['count'] - o['ok']:6}")
     def ratio(a, b, f):
         if a in row and b in row and row[a][f] and row[b][f]:
             return row[a][f] / row[b][f]
         return None
-    row["ratios"] = {
-        "redis/inproc hit rate": ratio("redis", "inproc", "hit_rate"),
-        "redis/inproc read p99": ratio("redis", "inproc", "read_p99_ms"),
-        "redis/baseline read p99": ratio("redis", "baseline", "read_p99_ms"),
-        "inproc/baseline read p99": ratio("inproc", "baseline", "read_p99_ms"),
-        "redis/inproc throughput": ratio("redis", "inproc", "achieved_rps"),
-        "redis/baseline throughput": ratio("redis", "baseline", "achieved_rps"),
-    }
-    row["redis_metrics"] = redis_figures(f"redis_viral_{m}x")
+    row["ratios"] = {"inproc/baseline read p99": ratio("inproc", "baseline", "read_p99_ms")}
+    for r in ("redis", "redis_local"):
+        row["ratios"].update({
+            f"{r}/inproc hit rate": ratio(r, "inproc", "hit_rate"),
+            f"{r}/inproc read p99": ratio(r, "inproc", "read_p99_ms"),
+            f"{r}/baseline read p99": ratio(r, "baseline", "read_p99_ms"),
+            f"{r}/inproc throughput": ratio(r, "inproc", "achieved_rps"),
+            f"{r}/baseline throughput": ratio(r, "baseline", "achieved_rps"),
+        })
     for k, v in row["ratios"].items():
-        print(f"{m + 'x':8}  {k:26}  {'n/a' if v is None else f'{v:.2f}'}")
-    rm = row["redis_metrics"]
-    print(f"{m + 'x':8}  redis: " + ", ".join(f"{k.replace('_total', '')}={v:.0f}" for k, v in sorted(rm.items())))
+        print(f"{m + 'x':8}  {k:32}  {'n/a' if v is None else f'{v:.2f}'}")
+    for r in ("redis", "redis_local"):
+        rm = row[r + "_metrics"] = redis_figures(f"{r}_viral_{m}x")
+        print(f"{m + 'x':8}  {r}: " + ", ".join(f"{k.replace('_total', '')}={v:.0f}" for k, v in sorted(rm.items())))
     summary[m + "x"] = row
 json.dump(summary, open(os.path.join(res, "redis_viral.json"), "w"), indent=2)
 EOF

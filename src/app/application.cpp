@@ -68,6 +68,7 @@ std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c
   o.stale_ms = c.redis.stale_while_revalidate.count();
   o.lease_ms = c.redis.lease_ttl.count();
   o.key_ttl_ms = int64_t(c.redis.ttl) * 1000;
+  o.local_ms = c.redis.local_cache_ttl.count();
   return std::make_unique<cache::RedisPageCache>(client, o, clock);
 }
 

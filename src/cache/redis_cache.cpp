@@ -9,7 +9,7 @@ namespace commentd::cache {
 namespace {
 
 // KEYS: version, page, lease. ARGV: now_ms, ttl_ms, stale_ms, lease_ms, key_ttl_ms.
-// Returns {version, page bytes or nil, stale 0/1, fill 0/1}.
+// Returns {version, page bytes or nil, stale 0/1, fill 0/1, stored at (ms) on a fresh hit}.
 const redis::Script kLookup("cache_lookup", R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v then
@@ -20,7 +20,7 @@ local now = tonumber(ARGV[1])
 local p = redis.call('HMGET', KEYS[2], 'v', 't', 'd')
 if p[1] == v and p[3] then
   local age = now - tonumber(p[2])
-  if age < tonumber(ARGV[2]) then return {v, p[3], 0, 0} end
+  if age < tonumber(ARGV[2]) then return {v, p[3], 0, 0, p[2]} end
   if age < tonumber(ARGV[2]) + tonumber(ARGV[3]) then
     local got = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4])
     return {v, p[3], 1, got and 1 or 0}
@@ -124,7 +124,43 @@ std::optional<CachedPage> decode_page(std::string_view in) {
 RedisPageCache::RedisPageCache(redis::Client& client, RedisCacheOptions opts, const Clock& clock)
     : client_(client), opts_(std::move(opts)), clock_(clock) {}
 
+std::optional<RedisPageCache::Local> RedisPageCache::local_get(const Uuid& video, const std::string& key,
+                                                               TimeMs now) {
+  std::lock_guard lk(local_mu_);
+  auto v = local_.find(video);
+  if (v == local_.end()) return std::nullopt;
+  auto e = v->second.find(key);
+  if (e == v->second.end()) return std::nullopt;
+  if (now < e->second.until) return e->second;
+  v->second.erase(e);
+  --local_entries_;
+  if (v->second.empty()) local_.erase(v);
+  return std::nullopt;
+}
+
+void RedisPageCache::local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen) {
+  std::lock_guard lk(local_mu_);
+  if (gen != local_gen_) return;
+  if (local_entries_ >= opts_.local_max_entries) {
+    local_.clear();
+    local_entries_ = 0;
+  }
+  auto [it, added] = local_[video].insert_or_assign(key, std::move(l));
+  (void)it;
+  if (added) ++local_entries_;
+}
+
 asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::string key, Deadline d) {
+  uint64_t gen = 0;
+  if (opts_.local_ms > 0) {
+    if (auto l = local_get(video_id, key, clock_.now_ms())) {
+      stats_.hits++;
+      stats_.local_hits++;
+      co_return Lookup{.page = l->page, .version = l->version, .stale = false, .fill = false};
+    }
+    std::lock_guard lk(local_mu_);
+    gen = local_gen_;
+  }
   // Named locals, not braced lists inside the co_await: g++ 12 miscompiles those.
   const std::string t = tag(video_id);
   std::vector<std::string> keys{t + "v", t + "p:" + key, t + "l:" + key};
@@ -136,7 +172,7 @@ asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::strin
     stats_.errors++;
     co_return r.take_error();
   }
-  if (r->elements.size() != 4) {
+  if (r->elements.size() != 4 && r->elements.size() != 5) {
     stats_.errors++;
     co_return Error(Errc::internal, "redis cache: unexpected lookup reply");
   }
@@ -158,15 +194,28 @@ asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::strin
     if (!l.fill) stats_.lease_waits++;
   } else {
     (l.stale ? stats_.stale_hits : stats_.hits)++;
+    TimeMs stored_at = 0;
+    const auto& ts = r->elements.size() == 5 ? r->elements[4].str : std::string();
+    if (opts_.local_ms > 0 && !l.stale &&
+        std::from_chars(ts.data(), ts.data() + ts.size(), stored_at).ec == std::errc()) {
+      const TimeMs now = clock_.now_ms();
+      local_put(video_id, key, Local{l.page, l.version, std::min(now + opts_.local_ms, stored_at + opts_.ttl_ms)}, gen);
+    }
   }
   co_return l;
 }
 
 asio::awaitable<Status> RedisPageCache::put(Uuid video_id, std::string key, uint64_t version, PagePtr page,
                                             Deadline d) {
+  uint64_t gen = 0;
+  if (opts_.local_ms > 0) {
+    std::lock_guard lk(local_mu_);
+    gen = local_gen_;
+  }
+  const TimeMs put_at = clock_.now_ms();
   const std::string t = tag(video_id);
   std::vector<std::string> keys{t + "v", t + "p:" + key, t + "l:" + key};
-  std::vector<std::string> args{std::to_string(version), std::to_string(clock_.now_ms()),
+  std::vector<std::string> args{std::to_string(version), std::to_string(put_at),
                                 page ? encode_page(*page) : encode_page(CachedPage{}),
                                 std::to_string(opts_.key_ttl_ms)};
   auto r = co_await client_.eval(kPut, std::move(keys), std::move(args), d);
@@ -175,6 +224,8 @@ asio::awaitable<Status> RedisPageCache::put(Uuid video_id, std::string key, uint
     co_return r.take_error();
   }
   (r->integer == 1 ? stats_.puts : stats_.puts_superseded)++;
+  if (r->integer == 1 && opts_.local_ms > 0 && page)
+    local_put(video_id, key, Local{page, version, put_at + std::min(opts_.local_ms, opts_.ttl_ms)}, gen);
   co_return ok_status();
 }
 
@@ -182,6 +233,15 @@ asio::awaitable<Status> RedisPageCache::bump_video(Uuid video_id, Deadline d) {
   std::vector<std::string> keys{tag(video_id) + "v"};
   std::vector<std::string> args{std::to_string(clock_.now_ms()), std::to_string(opts_.key_ttl_ms)};
   auto r = co_await client_.eval(kBump, std::move(keys), std::move(args), d);
+  if (opts_.local_ms > 0) {
+    // Even when the bump failed: this node's readers must not keep the old pages.
+    std::lock_guard lk(local_mu_);
+    ++local_gen_;
+    if (auto it = local_.find(video_id); it != local_.end()) {
+      local_entries_ -= it->second.size();
+      local_.erase(it);
+    }
+  }
   if (!r) {
     stats_.errors++;
     co_return r.take_error();
@@ -193,6 +253,7 @@ asio::awaitable<Status> RedisPageCache::bump_video(Uuid video_id, Deadline d) {
 void append_metrics(const RedisCacheStats& s, std::vector<prometheus::MetricFamily>& out) {
   using metrics::counter_family;
   out.push_back(counter_family("commentd_redis_cache_hits_total", "Redis page cache lookups that found a fresh page", double(s.hits.load())));
+  out.push_back(counter_family("commentd_redis_cache_local_hits_total", "Redis page cache hits served by the local layer (redis.local_cache_ttl)", double(s.local_hits.load())));
   out.push_back(counter_family("commentd_redis_cache_stale_hits_total", "Redis page cache lookups served stale (inside stale_while_revalidate)", double(s.stale_hits.load())));
   out.push_back(counter_family("commentd_redis_cache_misses_total", "Redis page cache lookups that found no current page", double(s.misses.load())));
   out.push_back(counter_family("commentd_redis_cache_lease_waits_total", "Misses whose fill lease another caller or node held", double(s.lease_waits.load())));

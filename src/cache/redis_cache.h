@@ -8,11 +8,20 @@
 // clocks in step (NTP); a skew of s ms shifts a page's freshness by s ms at most.
 // A missing version key (evicted) is recreated from the clock (ms x 1000), above any
 // version it could have had, so a page stored before the eviction never matches again.
-// Thread-safe; completes on the caller's executor (after the Redis round trip).
+// Optional local layer (local_ms > 0, redis.local_cache_ttl): a fresh page this node got
+// from Redis or put there is kept in memory for at most local_ms, and never past its own TTL
+// (so pages are still at most ttl_ms old). A hot page then costs one Redis round trip per
+// local_ms per node instead of one per read. This node's bumps drop the video's local pages
+// at once (a lookup or put in flight across a bump never stores); another node's bump is
+// seen here within local_ms (the bound for edits, deletes and moderation seen across nodes).
+// Thread-safe; completes on the caller's executor (after the Redis round trip, or inline on
+// a local hit).
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <prometheus/metric_family.h>
@@ -28,10 +37,13 @@ struct RedisCacheOptions {
   TimeMs stale_ms = 0;          // then served as stale (and refreshed) this much longer
   TimeMs lease_ms = 250;        // a fill lease expires after this if its holder never puts
   TimeMs key_ttl_ms = 3'600'000;  // Redis expiry of pages and versions (redis.ttl)
+  TimeMs local_ms = 0;            // the local layer's hold (redis.local_cache_ttl); 0 = none
+  size_t local_max_entries = 10'000;  // local pages kept at most (then all are dropped)
 };
 
 struct RedisCacheStats {
   std::atomic<uint64_t> hits{0}, stale_hits{0}, misses{0};
+  std::atomic<uint64_t> local_hits{0};   // hits served by the local layer (also in hits)
   std::atomic<uint64_t> lease_waits{0};  // misses whose lease another caller held
   std::atomic<uint64_t> puts{0}, puts_superseded{0}, bumps{0};
   std::atomic<uint64_t> errors{0};       // lookups/puts/bumps that failed (Redis down, timeout)
@@ -48,11 +60,24 @@ class RedisPageCache final : public PageCache {
 
  private:
   std::string tag(const Uuid& v) const { return opts_.prefix + "{" + v.str() + "}:"; }
+  struct Local {
+    PagePtr page;
+    uint64_t version = 0;
+    TimeMs until = 0;  // served locally while now < until
+  };
+  std::optional<Local> local_get(const Uuid& video, const std::string& key, TimeMs now);
+  // Stores unless a bump of this node ran since `gen` was read.
+  void local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen);
 
   redis::Client& client_;
   const RedisCacheOptions opts_;
   const Clock& clock_;
   RedisCacheStats stats_;
+
+  std::mutex local_mu_;
+  std::map<Uuid, std::map<std::string, Local>> local_;  // GUARDED_BY(local_mu_)
+  size_t local_entries_ = 0;                            // GUARDED_BY(local_mu_)
+  uint64_t local_gen_ = 0;  // GUARDED_BY(local_mu_): bumps of this node so far
 };
 
 // commentd_redis_cache_* families (hits, stale hits, misses, lease waits, puts, bumps, errors).

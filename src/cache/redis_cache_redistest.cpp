@@ -19,7 +19,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // The shared harness (testenv::Harness: client, loop, clock) making RedisPageCaches.
-template <const char* Env, bool Cluster>
+// LocalMs > 0: with the local layer (redis.local_cache_ttl), which must keep the contract.
+template <const char* Env, bool Cluster, TimeMs LocalMs = 0>
 struct RedisHarness : redis::testenv::Harness<Env, Cluster> {
   static constexpr bool kFillLease = true;
   std::unique_ptr<PageCache> make(conformance::CacheSpec spec) {
@@ -28,12 +29,14 @@ struct RedisHarness : redis::testenv::Harness<Env, Cluster> {
     o.ttl_ms = spec.ttl_ms;
     o.stale_ms = spec.stale_ms;
     o.lease_ms = 60'000;  // real time: longer than any test, so only put() frees it
+    o.local_ms = LocalMs;
     return std::make_unique<RedisPageCache>(*this->client, o, this->clock);
   }
 };
 
 using SingleHarness = RedisHarness<redis::testenv::kSingle, false>;
 using ClusterHarness = RedisHarness<redis::testenv::kCluster, true>;
+using SingleLocalHarness = RedisHarness<redis::testenv::kSingle, false, 400>;
 
 }  // namespace
 }  // namespace commentd::cache
@@ -41,7 +44,7 @@ using ClusterHarness = RedisHarness<redis::testenv::kCluster, true>;
 namespace commentd::cache {
 namespace {
 
-using RedisImpls = ::testing::Types<SingleHarness, ClusterHarness>;
+using RedisImpls = ::testing::Types<SingleHarness, ClusterHarness, SingleLocalHarness>;
 
 // Two nodes, each with its own cache instance and its own per-node coalescing (as the
 // service does: one storage read per key per node at a time), sharing one Redis. 1,000
@@ -101,6 +104,67 @@ TEST(RedisPageCache, ThousandColdReadsAcrossTwoNodesReadStorageAtMostTwice) {
   EXPECT_EQ(served.load(), 1000);
   EXPECT_LE(storage_reads.load(), 2);
   EXPECT_GE(node1.stats().lease_waits.load() + node2.stats().lease_waits.load(), 1u);
+}
+
+// The local layer: a hot page is served from memory (no Redis call) until local_ms or its TTL
+// passes; this node's bump drops it at once; another node's bump is seen within local_ms.
+TEST(RedisPageCache, LocalLayerServesHotPagesAndSeesOtherNodesBumpsWithinItsHold) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  redis::testenv::Loop loop;
+  redis::Client c1(loop.ex(), {.nodes = nodes}), c2(loop.ex(), {.nodes = nodes});
+  ManualClock clock{1'700'000'000'000};
+  RedisCacheOptions o;
+  o.prefix = redis::testenv::unique_prefix();
+  o.ttl_ms = 1000;
+  o.local_ms = 100;
+  RedisPageCache a(c1, o, clock), b(c2, o, clock);
+  Uuid video;
+  video.bytes[0] = 0x43;
+  auto page = [](const char* m) {
+    auto p = std::make_shared<CachedPage>();
+    p->next_cursor = m;
+    return PagePtr(p);
+  };
+  auto seen = [&](RedisPageCache& c) {
+    auto l = loop.run(c.lookup(video, "k", Deadline::after(5s)));
+    EXPECT_TRUE(l.ok());
+    return l.ok() && l->page ? *l->page->next_cursor : std::string("<miss>");
+  };
+  auto calls = [](const redis::Client& c) {
+    uint64_t n = 0;
+    for (auto& [name, cs] : c.stats().commands()) n += cs->calls.load();
+    return n;
+  };
+  auto l = loop.run(a.lookup(video, "k", Deadline::after(5s)));
+  ASSERT_TRUE(l.ok());
+  ASSERT_TRUE(loop.run(a.put(video, "k", l->version, page("A"), Deadline::after(5s))).ok());
+  // a put it: served locally, without a Redis call.
+  uint64_t before = calls(c1);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(seen(a), "A");
+  EXPECT_EQ(calls(c1), before);
+  EXPECT_EQ(a.stats().local_hits.load(), 10u);
+  // b gets it from Redis once, then locally.
+  EXPECT_EQ(seen(b), "A");
+  before = calls(c2);
+  EXPECT_EQ(seen(b), "A");
+  EXPECT_EQ(calls(c2), before);
+  // a bumps (an edit on a): a's readers see the bump at once; b's within local_ms.
+  ASSERT_TRUE(loop.run(a.bump_video(video, Deadline::after(5s))).ok());
+  EXPECT_EQ(seen(a), "<miss>");
+  EXPECT_EQ(seen(b), "A") << "b's local copy is within its hold";
+  clock.advance_ms(100);
+  EXPECT_EQ(seen(b), "<miss>");
+  // Never past the page's TTL: put at t, held locally until t + ttl at most.
+  l = loop.run(b.lookup(video, "k2", Deadline::after(5s)));
+  ASSERT_TRUE(l.ok());
+  ASSERT_TRUE(loop.run(b.put(video, "k2", l->version, page("B"), Deadline::after(5s))).ok());
+  clock.advance_ms(950);
+  auto l2 = loop.run(a.lookup(video, "k2", Deadline::after(5s)));  // a fills its local copy at t + 950
+  ASSERT_TRUE(l2.ok() && l2->page);
+  clock.advance_ms(50);
+  l2 = loop.run(a.lookup(video, "k2", Deadline::after(5s)));
+  ASSERT_TRUE(l2.ok());
+  EXPECT_EQ(l2->page, nullptr) << "served past its TTL";
 }
 
 TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {

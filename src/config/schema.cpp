@@ -263,6 +263,10 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.redis.stale_while_revalidate; },
      .default_text = "0s", .min = 0, .max = 1 * kHour,
      .description = "a page past cache.page_ttl is still served this long while one caller refreshes it"},
+    {.path = "redis.local_cache_ttl", .field = [](Config& c) -> auto& { return c.redis.local_cache_ttl; },
+     .default_text = "0s", .min = 0, .max = 1 * kMin,
+     .description = "a page got from Redis is also kept in this node's memory this long (never past "
+                    "cache.page_ttl); another node's edit or delete is seen here within it; 0 = off"},
     {.path = "redis.key_prefix", .field = [](Config& c) -> auto& { return c.redis.key_prefix; },
      .default_text = R"("cd:")", .description = "prefix of every Redis key; no '{' or '}'"},
     {.path = "redis.breaker_failures", .field = [](Config& c) -> auto& { return c.redis.breaker_failures; },

@@ -219,7 +219,7 @@ if [ "$ONLY" = redis_viral ]; then
   MULTIPLES=${BENCH_REDIS_MULTIPLES:-10 1}
   for m in $MULTIPLES; do
     VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
-    for kind in inproc redis redis_local; do
+    for kind in ${BENCH_REDIS_KINDS:-inproc redis redis_local}; do
       stop_server
       rm -rf "$TMP/data"
       case $kind in

@@ -138,13 +138,28 @@ std::optional<RedisPageCache::Local> RedisPageCache::local_get(const Uuid& video
   return std::nullopt;
 }
 
-void RedisPageCache::local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen) {
+void RedisPageCache::local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen, TimeMs now) {
   std::lock_guard lk(local_mu_);
   if (gen != local_gen_) return;
+  // Entries expire in arrival order (each is held at most local_ms): drop the expired ones, so
+  // keys read once (a reader's next-page cursor) do not pile up.
+  while (!local_order_.empty() && local_order_.front().until <= now) {
+    const auto& o = local_order_.front();
+    if (auto v = local_.find(o.video); v != local_.end()) {
+      if (auto e = v->second.find(o.key); e != v->second.end() && e->second.until <= now) {
+        v->second.erase(e);
+        --local_entries_;
+        if (v->second.empty()) local_.erase(v);
+      }
+    }
+    local_order_.pop_front();
+  }
   if (local_entries_ >= opts_.local_max_entries) {
     local_.clear();
+    local_order_.clear();
     local_entries_ = 0;
   }
+  local_order_.push_back(LocalOrder{l.until, video, key});
   auto [it, added] = local_[video].insert_or_assign(key, std::move(l));
   (void)it;
   if (added) ++local_entries_;
@@ -199,7 +214,8 @@ asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::strin
     if (opts_.local_ms > 0 && !l.stale &&
         std::from_chars(ts.data(), ts.data() + ts.size(), stored_at).ec == std::errc()) {
       const TimeMs now = clock_.now_ms();
-      local_put(video_id, key, Local{l.page, l.version, std::min(now + opts_.local_ms, stored_at + opts_.ttl_ms)}, gen);
+      local_put(video_id, key, Local{l.page, l.version, std::min(now + opts_.local_ms, stored_at + opts_.ttl_ms)}, gen,
+                now);
     }
   }
   co_return l;
@@ -225,7 +241,7 @@ asio::awaitable<Status> RedisPageCache::put(Uuid video_id, std::string key, uint
   }
   (r->integer == 1 ? stats_.puts : stats_.puts_superseded)++;
   if (r->integer == 1 && opts_.local_ms > 0 && page)
-    local_put(video_id, key, Local{page, version, put_at + std::min(opts_.local_ms, opts_.ttl_ms)}, gen);
+    local_put(video_id, key, Local{page, version, put_at + std::min(opts_.local_ms, opts_.ttl_ms)}, gen, put_at);
   co_return ok_status();
 }
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,7 +39,7 @@ struct RedisCacheOptions {
   TimeMs lease_ms = 250;        // a fill lease expires after this if its holder never puts
   TimeMs key_ttl_ms = 3'600'000;  // Redis expiry of pages and versions (redis.ttl)
   TimeMs local_ms = 0;            // the local layer's hold (redis.local_cache_ttl); 0 = none
-  size_t local_max_entries = 10'000;  // local pages kept at most (then all are dropped)
+  size_t local_max_entries = 10'000;  // local pages held at once at most (then all are dropped)
 };
 
 struct RedisCacheStats {
@@ -57,6 +58,11 @@ class RedisPageCache final : public PageCache {
                               Deadline d) override;
   asio::awaitable<Status> bump_video(Uuid video_id, Deadline d) override;
   const RedisCacheStats& stats() const { return stats_; }
+  // Pages the local layer holds now (expired ones are dropped as later ones arrive).
+  size_t local_size() {
+    std::lock_guard lk(local_mu_);
+    return local_entries_;
+  }
 
  private:
   std::string tag(const Uuid& v) const { return opts_.prefix + "{" + v.str() + "}:"; }
@@ -67,7 +73,12 @@ class RedisPageCache final : public PageCache {
   };
   std::optional<Local> local_get(const Uuid& video, const std::string& key, TimeMs now);
   // Stores unless a bump of this node ran since `gen` was read.
-  void local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen);
+  void local_put(const Uuid& video, const std::string& key, Local l, uint64_t gen, TimeMs now);
+  struct LocalOrder {
+    TimeMs until;
+    Uuid video;
+    std::string key;
+  };
 
   redis::Client& client_;
   const RedisCacheOptions opts_;
@@ -76,6 +87,7 @@ class RedisPageCache final : public PageCache {
 
   std::mutex local_mu_;
   std::map<Uuid, std::map<std::string, Local>> local_;  // GUARDED_BY(local_mu_)
+  std::deque<LocalOrder> local_order_;                  // GUARDED_BY(local_mu_): puts, oldest first
   size_t local_entries_ = 0;                            // GUARDED_BY(local_mu_)
   uint64_t local_gen_ = 0;  // GUARDED_BY(local_mu_): bumps of this node so far
 };

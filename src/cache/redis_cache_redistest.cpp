@@ -165,6 +165,20 @@ TEST(RedisPageCache, LocalLayerServesHotPagesAndSeesOtherNodesBumpsWithinItsHold
   l2 = loop.run(a.lookup(video, "k2", Deadline::after(5s)));
   ASSERT_TRUE(l2.ok());
   EXPECT_EQ(l2->page, nullptr) << "served past its TTL";
+  // Keys read once (readers' next-page cursors) do not pile up: expired entries are dropped as
+  // new ones arrive.
+  for (int i = 0; i < 50; ++i) {
+    const std::string k = "cursor" + std::to_string(i);
+    auto m = loop.run(a.lookup(video, k, Deadline::after(5s)));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE(loop.run(a.put(video, k, m->version, page("C"), Deadline::after(5s))).ok());
+  }
+  EXPECT_GE(a.local_size(), 50u);
+  clock.advance_ms(100);
+  auto m = loop.run(a.lookup(video, "last", Deadline::after(5s)));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE(loop.run(a.put(video, "last", m->version, page("D"), Deadline::after(5s))).ok());
+  EXPECT_EQ(a.local_size(), 1u);
 }
 
 TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {

@@ -34,6 +34,12 @@ std::string sha1_hex(const std::string& s) {
 // by itself (see breaker_result).
 constexpr const char* kTimeout = "redis: timeout";
 
+// A connection with calls in flight and nothing read for this long is taken as stuck and
+// reset. Well above command_timeout: a stall of this process or of a CPU-starved Redis must
+// not reset healthy connections (a reset fails every call in flight, and the next ones fail
+// fast while it reconnects, which opened the breaker in the viral benchmark).
+milliseconds stuck_after(const ClientOptions& o) { return std::max(o.command_timeout * 4, milliseconds(1000)); }
+
 bool timed_out(const Result<Reply>& r) { return !r && r.error().message == kTimeout; }
 
 // One call's completion: whichever of the reply and the deadline comes first wins.
@@ -215,7 +221,7 @@ asio::awaitable<Result<Reply>> Client::exec(std::shared_ptr<Connection> c, std::
           if (ec || st->done) return;
           stats_.timeouts++;
           st->complete(Error(Errc::unavailable, kTimeout));
-          c->note_timeout(opts_.command_timeout);
+          c->note_timeout(stuck_after(opts_));
         });
         c->send(std::move(bytes), n, [st](Result<Reply> r) {
           st->timer.cancel();
@@ -344,7 +350,7 @@ asio::awaitable<std::vector<Result<Reply>>> Client::wave(std::vector<std::pair<s
           std::unique_lock lk(st->mu);
           if (st->done) return;
           stats_.timeouts += st->remaining;
-          for (auto& c : conns) c->note_timeout(opts_.command_timeout);
+          for (auto& c : conns) c->note_timeout(stuck_after(opts_));
           st->finish(lk);
         });
         for (auto& [conn, idx] : groups) {

@@ -197,6 +197,8 @@ TEST(RedisClient, OneStallsTimeoutsDoNotOpenTheBreakerButAStuckServerDoes) {
   for (auto& p : ps) EXPECT_FALSE(p.get_future().get().ok());
   EXPECT_EQ(c.stats().timeouts.load(), 21u);
   EXPECT_EQ(c.stats().breaker_opens.load(), 0u) << "one stall opened the breaker";
+  EXPECT_EQ(c.stats().connections.connects.load(), 1u)
+      << "one stall reset the connection (stuck only after 4 x command_timeout without a read)";
   // Calls that keep failing after it (timeouts spaced by command_timeout, or fast failures
   // while the reset connection reconnects): a stuck server.
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(cmd(loop, c, {"BLPOP", key, "5"}));

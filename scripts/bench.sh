@@ -21,7 +21,13 @@
 # BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256),
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
-# the baseline at the same rate; about 2 minutes), BENCH_ONLY=redis_viral (issue 10: the viral
+# the baseline at the same rate; about 2 minutes).
+# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed and read-hot against the
+# embedded binary and against the front door of deploy/cluster.sh (NODES nodes, default 2, on
+# Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here), each
+# BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO holds
+# on the cluster. Results: cluster_summary.json. About 10 minutes.
+# BENCH_ONLY=redis_viral (issue 10: the viral
 # scenario at 10x then 1x through the in-process cache, through Redis (without, then with
 # redis.local_cache_ttl), then baseline_server,
 # each in that order; Redis from COMMENTD_TEST_REDIS=host:port or started and stopped here;
@@ -191,7 +197,8 @@ EOF
 }
 
 ONLY=${BENCH_ONLY:-}
-case "$ONLY" in ""|overload|redis_viral) ;; *) die "BENCH_ONLY: 'overload' or 'redis_viral'" ;; esac
+case "$ONLY" in "" | overload | cluster | redis_viral) ;;
+  *) die "BENCH_ONLY: only 'overload', 'cluster' and 'redis_viral' are known" ;; esac
 
 # ------------------------------------------------- redis_viral (BENCH_ONLY=redis_viral only)
 # Issue 10's performance item: the viral scenario on one hot video through the in-process

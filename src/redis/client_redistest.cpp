@@ -186,7 +186,7 @@ TEST(RedisClient, CallsEndAtTheDeadlineAndAStuckConnectionIsReplaced) {
 
 TEST(RedisClient, OneStallsTimeoutsDoNotOpenTheBreakerButAStuckServerDoes) {
   COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
-  Loop loop;
+  Loop loop(1);  // one thread: the calls are sent in the order they are spawned
   Client c(loop.ex(), {.nodes = nodes, .pool_size = 1, .command_timeout = 300ms, .breaker_failures = 3});
   const std::string key = testenv::unique_prefix() + "never";
   // A BLPOP holds the one connection; the 20 calls pipelined behind it time out together,

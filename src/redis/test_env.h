@@ -99,7 +99,9 @@ struct Harness {
       skip_or_fail();
       return;
     }
-    client = std::make_unique<Client>(loop.ex(), ClientOptions{.nodes = nodes, .cluster = Cluster});
+    // A generous command timeout: the suites check contracts, not latency, and share a loaded host.
+    client = std::make_unique<Client>(loop.ex(), ClientOptions{.nodes = nodes, .cluster = Cluster,
+                                                               .command_timeout = std::chrono::milliseconds(2000)});
     clock.set_ms(1'700'000'000'000);
   }
   static void skip_or_fail() {

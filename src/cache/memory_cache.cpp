@@ -1,6 +1,7 @@
 // Sharded LRU: each shard has its own mutex, so concurrent readers of different keys rarely
 // contend; a hot key's readers hold the lock only to copy a shared_ptr. The coroutines never
-// suspend, so each call completes inline on the caller's thread.
+// suspend, so each call completes inline on the caller's thread; try_lookup() answers every
+// lookup without a coroutine at all.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -25,6 +26,10 @@ class MemoryPageCache final : public PageCache {
         clock_(clock) {}
 
   asio::awaitable<Result<Lookup>> lookup(Uuid video_id, std::string key, Deadline) override {
+    co_return *try_lookup(video_id, key);
+  }
+
+  std::optional<Lookup> try_lookup(const Uuid& video_id, const std::string& key) override {
     Lookup out;
     out.version = video_version(video_id);
     if (enabled_) {
@@ -41,7 +46,7 @@ class MemoryPageCache final : public PageCache {
         }
       }
     }
-    co_return out;
+    return out;
   }
 
   asio::awaitable<Status> put(Uuid, std::string key, uint64_t version, PagePtr page,

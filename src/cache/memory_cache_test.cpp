@@ -73,6 +73,37 @@ TEST(MemoryCacheTest, AnswersWithoutSuspending) {
   EXPECT_TRUE(done);
 }
 
+// try_lookup (the service's synchronous fast path) answers every lookup, and answers exactly
+// what lookup() does: miss, hit, stale hit, after a bump, after the stale window.
+TEST(MemoryCacheTest, TryLookupAlwaysAnswersAsLookupDoes) {
+  ManualClock clock;
+  auto cache = make_memory_cache({.max_entries = 100, .ttl_ms = 1000, .stale_ms = 500}, clock);
+  auto same = [&](const char* when) {
+    auto t = cache->try_lookup(kVideo, "k");
+    ASSERT_TRUE(t.has_value()) << when;
+    auto l = testing::run_sync(cache->lookup(kVideo, "k", Deadline::never()));
+    ASSERT_TRUE(l.ok()) << when;
+    EXPECT_EQ(marker(t->page), marker(l->page)) << when;
+    EXPECT_EQ(t->version, l->version) << when;
+    EXPECT_EQ(t->stale, l->stale) << when;
+    EXPECT_EQ(t->fill, l->fill) << when;
+  };
+  same("empty");
+  put(*cache, "k", video_version(*cache, kVideo), page("A"));
+  same("fresh");
+  EXPECT_EQ(marker(cache->try_lookup(kVideo, "k")->page), "A");
+  clock.advance_ms(1200);
+  same("stale");
+  EXPECT_TRUE(cache->try_lookup(kVideo, "k")->stale);
+  clock.advance_ms(400);
+  same("expired");
+  EXPECT_EQ(marker(cache->try_lookup(kVideo, "k")->page), "<miss>");
+  put(*cache, "k", video_version(*cache, kVideo), page("B"));
+  bump(*cache, kVideo);
+  same("bumped");
+  EXPECT_EQ(marker(cache->try_lookup(kVideo, "k")->page), "<miss>");
+}
+
 TEST(MemoryCacheTest, MaxEntriesZeroDisables) {
   ManualClock clock;
   auto cache = make_memory_cache({.max_entries = 0, .ttl_ms = 1000}, clock);

@@ -65,6 +65,14 @@ class PageCache {
  public:
   virtual ~PageCache() = default;
   virtual asio::awaitable<Result<Lookup>> lookup(Uuid video_id, std::string key, Deadline d) = 0;
+  // The same lookup answered synchronously, when the implementation has the answer in this
+  // process's memory; nullopt: it has not, call lookup(). Never blocks or does I/O. Lets a
+  // hit skip the coroutine frame of lookup() (the embedded cache answers every call here).
+  virtual std::optional<Lookup> try_lookup(const Uuid& video_id, const std::string& key) {
+    (void)video_id;
+    (void)key;
+    return std::nullopt;
+  }
   virtual asio::awaitable<Status> put(Uuid video_id, std::string key, uint64_t version,
                                       PagePtr page, Deadline d) = 0;
   // Every cached page of the video is invalid from now on (edits, deletes, moderation).
@@ -78,7 +86,7 @@ struct MemoryCacheOptions {
 };
 
 // Single node: every miss gets the fill lease (the service coalesces concurrent misses of
-// one key itself). Completes inline: it never suspends.
+// one key itself). Completes inline: it never suspends; try_lookup() always answers.
 std::unique_ptr<PageCache> make_memory_cache(const MemoryCacheOptions& opts, const Clock& clock);
 
 }  // namespace commentd::cache

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -34,8 +35,23 @@ struct CursorScope {
   SortOrder sort = SortOrder::newest;
 };
 
-struct CursorKey {
-  std::array<uint8_t, 32> bytes{};
+// A cursor key: 32 bytes, and the HMAC-SHA256 inner and outer hash states after the key
+// block, computed once here so a cursor costs two SHA-256 compressions rather than an HMAC
+// setup. Immutable; copies share the states.
+class CursorKey {
+ public:
+  using Bytes = std::array<uint8_t, 32>;
+  CursorKey();  // the all-zero key
+  explicit CursorKey(const Bytes& bytes);
+
+  const Bytes& bytes() const { return bytes_; }
+
+  struct Midstates;  // opaque: OpenSSL hash states
+  const Midstates& midstates() const { return *mid_; }
+
+ private:
+  Bytes bytes_{};
+  std::shared_ptr<const Midstates> mid_;
 };
 
 // The cursor key: from `cursor_secret` if it is non-empty, else from `jwt_secret`, each

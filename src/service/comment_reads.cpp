@@ -118,7 +118,17 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
 
   // (Not a ?: of two co_awaits: g++ 12 miscompiles that.)
   Result<PagePtr> page = PagePtr{};
-  if (public_view)
+  std::optional<cache::Lookup> fresh;
+  if (public_view) {
+    // A fresh hit the cache answers from memory needs no lookup coroutine; anything else
+    // (a miss, a stale hit, a cache that must ask its server) takes public_page's path.
+    fresh = cache_.try_lookup(video_id, cache_key(index, req));
+    if (fresh && (!fresh->page || fresh->stale)) fresh.reset();
+  }
+  if (fresh) {
+    stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    page = std::move(fresh->page);
+  } else if (public_view)
     page = co_await public_page(index, video_id, req, d);
   else
     page = co_await build_page(actor, index, req, false, d);

@@ -69,6 +69,17 @@ std::string index_partition(Index index, const Uuid& key) {
 // with more than this many there is answered by point reads instead.
 constexpr size_t kMaxReactionScan = 64;
 
+size_t comment_charge(const std::optional<Comment>& c) { return c ? c->content.size() : 0; }
+size_t view_charge(const Store::UserView&) { return 0; }
+size_t reactions_charge(const std::vector<std::pair<Uuid, ReactionType>>& r) {
+  return r.capacity() * sizeof(r[0]);
+}
+
+// A value known now, as an awaitable: a row-cache hit completes inline.
+template <class T>
+asio::awaitable<T> completed(T v) {
+  co_return v;
+}
 
 }  // namespace
 
@@ -143,6 +154,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->last_op_seq_ = s->next_op_seq_ - 1;
   s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
   s->readers_ = std::make_unique<asio::thread_pool>(std::max<size_t>(1, opts.read_threads));
+  s->rows_ = std::make_unique<RowCaches>(opts.row_cache_bytes, s->stats_.rows);
   if (opts.read_only) {
     s->closing_ = true;  // no writer: commits are refused as after close()
     return s;
@@ -150,6 +162,11 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
   return s;
 }
+
+RocksStore::RowCaches::RowCaches(size_t bytes, RowCacheStats& st)
+    : comments(bytes / 2, comment_charge, st),
+      views(bytes / 4, view_charge, st),
+      reactions(bytes / 4, reactions_charge, st) {}
 
 RocksStore::~RocksStore() {
   if (readers_) readers_->join();  // queued reads finish before the database closes
@@ -201,7 +218,13 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
 }
 
 asio::awaitable<Result<std::optional<Comment>>> RocksStore::get_comment(Uuid id, Deadline d) {
-  return on_reader(d, [this, id] { return read_comment(id); });
+  auto l = rows_->comments.get(id);
+  if (l.value) return completed(Result<std::optional<Comment>>(std::move(*l.value)));
+  return on_reader(d, [this, id, epoch = l.epoch] {
+    auto r = read_comment(id);
+    if (r) rows_->comments.fill(id, epoch, *r);
+    return r;
+  });
 }
 asio::awaitable<Result<ScanResult>> RocksStore::scan(ScanRequest req, Deadline d) {
   return on_reader(d, [this, req = std::move(req)] { return read_scan(req); });
@@ -216,18 +239,45 @@ asio::awaitable<Result<std::vector<CommentMetrics>>> RocksStore::get_metrics(std
 asio::awaitable<Result<VideoStats>> RocksStore::get_video_stats(Uuid video_id, Deadline d) {
   return on_reader(d, [this, video_id] { return read_video_stats(video_id); });
 }
+namespace {
+std::vector<ReactionType> pick(const std::vector<std::pair<Uuid, ReactionType>>& found,
+                               const std::vector<Uuid>& comment_ids) {
+  std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
+  for (size_t i = 0; i < comment_ids.size(); ++i)
+    for (auto& [cid, t] : found)
+      if (cid == comment_ids[i]) out[i] = t;
+  return out;
+}
+}  // namespace
+
 asio::awaitable<Result<std::vector<ReactionType>>> RocksStore::get_reactions(
     Uuid video_id, Uuid user_id, std::vector<Uuid> comment_ids, Deadline d) {
-  return on_reader(d, [this, video_id, user_id, ids = std::move(comment_ids)] {
-    return read_reactions(video_id, user_id, ids);
+  if (comment_ids.empty()) return completed(Result<std::vector<ReactionType>>(std::vector<ReactionType>{}));
+  auto l = rows_->reactions.get({video_id, user_id});
+  if (l.value) return completed(Result<std::vector<ReactionType>>(pick(*l.value, comment_ids)));
+  return on_reader(d, [this, video_id, user_id, ids = std::move(comment_ids), epoch = l.epoch] {
+    return read_reactions(video_id, user_id, ids, epoch);
   });
 }
 asio::awaitable<Result<bool>> RocksStore::has_hidden(Uuid video_id, Uuid user_id, Deadline d) {
-  return on_reader(d, [this, video_id, user_id] { return read_has_hidden(video_id, user_id); });
+  auto l = rows_->views.get({video_id, user_id});
+  if (l.value) return completed(Result<bool>(l.value->hidden));
+  return on_reader(d, [this, video_id, user_id, epoch = l.epoch]() -> Result<bool> {
+    auto r = read_user_view(video_id, user_id);
+    if (!r) return r.take_error();
+    rows_->views.fill({video_id, user_id}, epoch, *r);
+    return r->hidden;
+  });
 }
 
 asio::awaitable<Result<Store::UserView>> RocksStore::get_user_view(Uuid video_id, Uuid user_id, Deadline d) {
-  return on_reader(d, [this, video_id, user_id] { return read_user_view(video_id, user_id); });
+  auto l = rows_->views.get({video_id, user_id});
+  if (l.value) return completed(Result<UserView>(*l.value));
+  return on_reader(d, [this, video_id, user_id, epoch = l.epoch] {
+    auto r = read_user_view(video_id, user_id);
+    if (r) rows_->views.fill({video_id, user_id}, epoch, *r);
+    return r;
+  });
 }
 
 // ---------------------------------------------------------------------------------- reads
@@ -360,30 +410,40 @@ Result<std::vector<ReactionRow>> multi_get_rows(rocksdb::DB* db, const rocksdb::
 }
 }  // namespace
 
-Result<std::vector<ReactionType>> RocksStore::read_reactions(const Uuid& video_id,
-                                                             const Uuid& user_id,
-                                                             const std::vector<Uuid>& comment_ids) {
-  std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
-  if (comment_ids.empty()) return out;
+Result<std::optional<RocksStore::UserReactions>> RocksStore::read_user_reactions(
+    const Uuid& video_id, const Uuid& user_id) {
   std::string prefix = pair_key(video_id, user_id);
   std::string upper = prefix + std::string(17, '\xff');
   rocksdb::Slice up(upper);
   auto ro = read_options();
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kUserReactions)));
-  std::vector<std::pair<Uuid, ReactionType>> found;
+  UserReactions found;
   for (it->Seek(prefix); it->Valid() && found.size() <= kMaxReactionScan; it->Next()) {
     if (it->key().size() != 48 || it->value().size() != 1) continue;
     found.emplace_back(get_uuid(sv(it->key()).substr(32)), static_cast<ReactionType>(it->value()[0]));
   }
   if (auto e = read_error(it->status())) return *e;
-  if (found.size() <= kMaxReactionScan) {
-    for (size_t i = 0; i < comment_ids.size(); ++i)
-      for (auto& [cid, t] : found)
-        if (cid == comment_ids[i]) out[i] = t;
+  if (found.size() > kMaxReactionScan) return std::optional<UserReactions>();
+  found.shrink_to_fit();
+  return std::optional<UserReactions>(std::move(found));
+}
+
+Result<std::vector<ReactionType>> RocksStore::read_reactions(const Uuid& video_id,
+                                                             const Uuid& user_id,
+                                                             const std::vector<Uuid>& comment_ids,
+                                                             uint64_t fill_epoch) {
+  std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
+  if (comment_ids.empty()) return out;
+  auto found = read_user_reactions(video_id, user_id);
+  if (!found) return found.take_error();
+  if (*found) {
+    out = pick(**found, comment_ids);
+    rows_->reactions.fill({video_id, user_id}, fill_epoch, std::move(**found));
     return out;
   }
-  // A prolific user: point reads of just this page's registers.
+  // A prolific user: point reads of just this page's registers (not cached).
+  auto ro = read_options();
   std::vector<std::string> keys;
   keys.reserve(comment_ids.size());
   for (auto& c : comment_ids) keys.push_back(pair_key(c, user_id));
@@ -399,17 +459,6 @@ Result<std::vector<ReactionRow>> RocksStore::get_registers(
   keys.reserve(comment_user.size());
   for (auto& [c, u] : comment_user) keys.push_back(pair_key(c, u));
   return multi_get_rows(db_.get(), {}, cf(kReactions), keys);
-}
-
-Result<bool> RocksStore::read_has_hidden(const Uuid& video_id, const Uuid& user_id) {
-  // A point read: for the usual user with nothing hidden, the bloom filter answers.
-  std::string v;
-  auto st = db_->Get(read_options(), cf(kHiddenByUser), pair_key(video_id, user_id), &v);
-  if (auto e = read_error(st)) return *e;
-  if (!st.ok()) return false;
-  int64_t slots[kHiddenSlots];
-  decode_counters(v, slots, kHiddenSlots);
-  return slots[0] > 0;
 }
 
 Result<Store::UserView> RocksStore::read_user_view(const Uuid& video_id, const Uuid& user_id) {

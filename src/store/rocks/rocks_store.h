@@ -18,6 +18,9 @@
 // not run. Every read is a full read: no cache-only (kBlockCacheTier) attempt, whose
 // iterators can stop part-way with OK and whose cold MultiGet can return OK with a stale or
 // default value on RocksDB 7.8.3.
+// Except: get_comment, get_user_view, has_hidden and get_reactions first ask an exact row
+// cache (row_cache.h) filled by those full reads and invalidated by every write before it is
+// acknowledged; a hit completes inline, without the hop.
 //
 // Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
@@ -37,6 +40,7 @@
 
 #include "metrics/histogram.h"
 #include "store/rocks/db_events.h"
+#include "store/rocks/row_cache.h"
 #include "store/store.h"
 
 namespace commentd::store::rocks {
@@ -47,6 +51,7 @@ struct StoreStats {
   metrics::Histogram group_size{metrics::Histogram::size_bounds()};         // WriteSets per WAL write
   std::atomic<uint64_t> conflicts{0};  // WriteSets refused by a precondition
   std::atomic<uint64_t> refused{0};    // queue full or closing
+  RowCacheStats rows;                  // the row caches (comments, user views, user reactions)
 };
 
 struct RocksOptions {
@@ -62,6 +67,9 @@ struct RocksOptions {
   // nullptr = the default Env. Must outlive the store.
   std::shared_ptr<rocksdb::Env> env;
   size_t read_threads = 2;  // the read executor (storage.read_threads)
+  // The exact row caches (row_cache.h), bytes in all: half comment rows, a quarter each user
+  // views and user reaction lists. 0 = off (every read goes to RocksDB).
+  size_t row_cache_bytes = 64 << 20;
 };
 
 // Column families, in creation order (index into handles_).
@@ -147,8 +155,16 @@ class RocksStore final : public Store {
   RocksStore() = default;
   void writer_loop();
   void apply_group(std::vector<Pending>& group);
+  // The cached rows a batch writes: invalidated once it is in RocksDB, before any of its
+  // WriteSets is acknowledged (row_cache.h).
+  struct Touched {
+    std::vector<Uuid> comments;
+    std::vector<std::pair<Uuid, Uuid>> views;      // (video, user)
+    std::vector<std::pair<Uuid, Uuid>> reactions;  // (video, user)
+  };
   void encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
-              std::unordered_map<std::string, std::string>* written);
+              std::unordered_map<std::string, std::string>* written, Touched& touched);
+  void invalidate_rows(const Touched& touched);
   // Every write goes through here: arms the WAL recovery, then writes.
   rocksdb::Status write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb);
   // RocksDB's no-space recovery replaces the WAL (and with it the writer that saw the
@@ -165,9 +181,13 @@ class RocksStore final : public Store {
   Result<bool> read_has_entries(Index index, const Uuid& key);
   Result<std::vector<CommentMetrics>> read_metrics(const std::vector<Uuid>& ids);
   Result<VideoStats> read_video_stats(const Uuid& video_id);
+  // A user's reactions in a video, from one prefix scan; nullopt when there are more than a
+  // scan's worth (then read_reactions reads this page's registers instead).
+  using UserReactions = std::vector<std::pair<Uuid, ReactionType>>;
+  Result<std::optional<UserReactions>> read_user_reactions(const Uuid& video_id, const Uuid& user_id);
   Result<std::vector<ReactionType>> read_reactions(const Uuid& video_id, const Uuid& user_id,
-                                                   const std::vector<Uuid>& comment_ids);
-  Result<bool> read_has_hidden(const Uuid& video_id, const Uuid& user_id);
+                                                   const std::vector<Uuid>& comment_ids,
+                                                   uint64_t fill_epoch);
   Result<UserView> read_user_view(const Uuid& video_id, const Uuid& user_id);
   // Runs fn() on readers_ (unless `d` has passed) and completes on the caller's executor.
   template <class F>
@@ -180,6 +200,19 @@ class RocksStore final : public Store {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<asio::thread_pool> readers_;
+
+  struct PairHash {
+    size_t operator()(const std::pair<Uuid, Uuid>& p) const noexcept {
+      return UuidHash{}(p.first) * 31 + UuidHash{}(p.second);
+    }
+  };
+  struct RowCaches {
+    explicit RowCaches(size_t bytes, RowCacheStats& st);
+    RowCache<Uuid, std::optional<Comment>, UuidHash> comments;
+    RowCache<std::pair<Uuid, Uuid>, UserView, PairHash> views;
+    RowCache<std::pair<Uuid, Uuid>, UserReactions, PairHash> reactions;
+  };
+  std::unique_ptr<RowCaches> rows_;  // set by open()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -94,10 +94,12 @@ Status RocksStore::commit_owned(WriteSet ws) {
   }
   rocksdb::WriteBatch wb;
   CommitResult cr;
-  encode(ws, wb, cr, nullptr);
+  Touched touched;
+  encode(ws, wb, cr, nullptr, touched);
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
   auto st = write(wo, &wb);
+  invalidate_rows(touched);  // also after a failed write: it may have partly landed
   if (!st.ok()) return storage_error(st);
   return ok_status();
 }
@@ -162,7 +164,7 @@ void RocksStore::writer_loop() {
 // counters: REQUIRES the writer thread, or a WriteSet without appends.
 // `written` records the comment rows and consumer positions this batch now holds.
 void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
-                        std::unordered_map<std::string, std::string>* written) {
+                        std::unordered_map<std::string, std::string>* written, Touched& touched) {
   for (auto& m : ws.mutations) {
     std::visit(
         [&](auto& x) {
@@ -170,6 +172,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
           if constexpr (std::is_same_v<T, PutComment>) {
             std::string k = uuid_key(x.comment.id), v = encode_comment(x.comment);
             wb.Put(cf(kComments), k, v);
+            touched.comments.push_back(x.comment.id);
             if (written) (*written)[std::move(k)] = std::move(v);
           } else if constexpr (std::is_same_v<T, IndexPut>) {
             wb.Put(cf(x.index == Index::video ? kCommentsByVideo : kReplies),
@@ -182,6 +185,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
           } else if constexpr (std::is_same_v<T, HiddenMark>) {
             int64_t d[kHiddenSlots] = {x.set ? 1 : -1, 0};
             wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
+            touched.views.emplace_back(x.video_id, x.user_id);
           } else if constexpr (std::is_same_v<T, MetricsDelta>) {
             int64_t s[kMetricsSlots] = {x.likes, x.dislikes, x.replies, x.at};
             wb.Merge(cf(kCommentMetrics), uuid_key(x.comment_id), encode_counters(s, kMetricsSlots));
@@ -190,6 +194,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
             wb.Merge(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
           } else if constexpr (std::is_same_v<T, PutReaction>) {
             wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
+            touched.reactions.emplace_back(x.video_id, x.user_id);
             std::string k = pair_key(x.video_id, x.user_id);
             put_uuid(k, x.comment_id);
             if (x.row.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
@@ -217,7 +222,9 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
           } else if constexpr (std::is_same_v<T, RecentWrite>) {
             int64_t d[kHiddenSlots] = {0, x.until};
             wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
+            touched.views.emplace_back(x.video_id, x.user_id);
           } else if constexpr (std::is_same_v<T, UserReactionPut>) {
+            touched.reactions.emplace_back(x.video_id, x.user_id);
             std::string k = pair_key(x.video_id, x.user_id);
             put_uuid(k, x.comment_id);
             if (x.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
@@ -231,6 +238,12 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
         },
         m);
   }
+}
+
+void RocksStore::invalidate_rows(const Touched& touched) {
+  for (auto& id : touched.comments) rows_->comments.invalidate(id);
+  for (auto& k : touched.views) rows_->views.invalidate(k);
+  for (auto& k : touched.reactions) rows_->reactions.invalidate(k);
 }
 
 void RocksStore::apply_group(std::vector<Pending>& group) {
@@ -250,6 +263,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
   };
   std::vector<Result<CommitResult>> results;
   results.reserve(group.size());
+  Touched touched;
   const uint64_t op_seq0 = next_op_seq_, outbox_seq0 = next_outbox_seq_;
 
   for (auto& p : group) {
@@ -283,7 +297,7 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
     }
 
     CommitResult cr;
-    encode(p.ws, wb, cr, &written);
+    encode(p.ws, wb, cr, &written, touched);
     results.emplace_back(std::move(cr));
   }
 
@@ -300,6 +314,9 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
   auto st = write(wo, &wb);
+  // Before any WriteSet is acknowledged (row_cache.h); also after a failed write, which may
+  // have reached the memtable.
+  invalidate_rows(touched);
   if (!st.ok()) {
     next_op_seq_ = op_seq0;
     next_outbox_seq_ = outbox_seq0;

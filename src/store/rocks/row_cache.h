@@ -1,0 +1,146 @@
+// RowCache: an exact, bounded, per-process cache of rows the request path reads on every
+// request (RocksStore keeps three: comment rows, a user's view of a video, a user's reactions
+// in a video). A hit answers without the hop to the read pool and without RocksDB.
+//
+// Exactness: once a write is acknowledged, no lookup returns a value older than it.
+//  - A reader calls get(); on a miss it gets the shard's epoch, reads RocksDB (a full read),
+//    then fill(key, epoch, value): stored only if no invalidate() touched the key's shard
+//    since the get().
+//  - Every write that changes a cached row calls invalidate(key) after db->Write() returned
+//    and before the write is acknowledged: the key is erased and the shard's epoch advances.
+// Why that suffices: let a value be filled at Ti from a get() at T0 < Tr (the RocksDB read)
+// < Ti, and W be a write acknowledged before a later lookup, its invalidate() at E. If
+// Ti < E, E erased the value. If Ti > E, no invalidate() ran in (T0, Ti), so E < T0 < Tr, and
+// the read saw W (its db->Write() had returned before E). The only writers of RocksDB are
+// the store's own (this process holds the DB lock), so no write escapes invalidate().
+//
+// Bounded by bytes (an estimate per entry), least recently used first out. Thread-safe:
+// sharded, one mutex per shard.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace commentd::store::rocks {
+
+// Shared by a store's caches; read by the metrics module at scrape time.
+struct RowCacheStats {
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> fills_refused{0};  // a write to the shard came between read and fill
+  std::atomic<uint64_t> evictions{0};      // entries pushed out by the byte bound
+  std::atomic<uint64_t> invalidations{0};  // keys invalidated by writes
+};
+
+template <class K, class V, class Hash = std::hash<K>>
+class RowCache {
+ public:
+  using Charge = size_t (*)(const V&);  // bytes an entry's value holds, beyond the node
+
+  struct Lookup {
+    std::optional<V> value;  // a hit
+    uint64_t epoch = 0;      // on a miss: pass to fill()
+  };
+
+  // capacity_bytes 0: every get() misses and nothing is stored.
+  RowCache(size_t capacity_bytes, Charge charge, RowCacheStats& stats)
+      : per_shard_(capacity_bytes / kShards), charge_(charge), stats_(stats) {}
+
+  Lookup get(const K& k) {
+    Lookup out;
+    auto& s = shard(k);
+    {
+      std::lock_guard lk(s.mu);
+      out.epoch = s.epoch;
+      auto it = s.map.find(k);
+      if (it != s.map.end()) {
+        s.lru.splice(s.lru.begin(), s.lru, it->second);
+        out.value = it->second->value;
+      }
+    }
+    (out.value ? stats_.hits : stats_.misses).fetch_add(1, std::memory_order_relaxed);
+    return out;
+  }
+
+  void fill(const K& k, uint64_t epoch, V v) {
+    if (per_shard_ == 0) return;
+    const size_t bytes = kNodeBytes + charge_(v);
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    if (s.epoch != epoch) {
+      stats_.fills_refused.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (bytes > per_shard_) return;
+    auto it = s.map.find(k);
+    if (it != s.map.end()) {  // filled meanwhile from a read no older than this one
+      s.lru.splice(s.lru.begin(), s.lru, it->second);
+      return;
+    }
+    s.lru.push_front(Entry{k, std::move(v), bytes});
+    s.map.emplace(k, s.lru.begin());
+    s.bytes += bytes;
+    while (s.bytes > per_shard_) {
+      s.bytes -= s.lru.back().bytes;
+      s.map.erase(s.lru.back().key);
+      s.lru.pop_back();
+      stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // After the write of `k` is in RocksDB and before it is acknowledged.
+  void invalidate(const K& k) {
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    ++s.epoch;
+    auto it = s.map.find(k);
+    if (it != s.map.end()) {
+      s.bytes -= it->second->bytes;
+      s.lru.erase(it->second);
+      s.map.erase(it);
+    }
+    stats_.invalidations.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  size_t bytes() const {
+    size_t n = 0;
+    for (auto& s : shards_) {
+      std::lock_guard lk(s.mu);
+      n += s.bytes;
+    }
+    return n;
+  }
+
+ private:
+  static constexpr size_t kShards = 32;
+  static constexpr size_t kNodeBytes = sizeof(K) + sizeof(V) + 64;  // list + map nodes
+
+  struct Entry {
+    K key;
+    V value;
+    size_t bytes;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::list<Entry> lru;                                              // GUARDED_BY(mu)
+    std::unordered_map<K, typename std::list<Entry>::iterator, Hash> map;  // GUARDED_BY(mu)
+    size_t bytes = 0;                                                  // GUARDED_BY(mu)
+    uint64_t epoch = 0;                                                // GUARDED_BY(mu)
+  };
+  Shard& shard(const K& k) { return shards_[Hash{}(k) % kShards]; }
+
+  const size_t per_shard_;
+  const Charge charge_;
+  RowCacheStats& stats_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace commentd::store::rocks

@@ -1,0 +1,172 @@
+// The RocksStore's row caches (row_cache.h) against the real store: repeated reads are hits,
+// every write path (the writer's group commit and the applier's commit_owned) is seen by the
+// next read, and, under concurrent readers and writers, no read returns a value older than
+// the last acknowledged write.
+#include "store/rocks/rocks_store_fixture.h"
+
+namespace commentd::store::rocks::test {
+namespace {
+
+using commentd::testing::run_sync;
+
+class RowCacheStoreTest : public RocksStoreTest {
+ protected:
+  RowCacheStats& rs() { return store_->stats().rows; }
+  std::optional<Comment> comment(const Uuid& id) {
+    auto r = run_sync(store_->get_comment(id, {}));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::nullopt;
+  }
+  Store::UserView view(const Uuid& video, const Uuid& user) {
+    auto r = run_sync(store_->get_user_view(video, user, {}));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : Store::UserView{};
+  }
+  std::vector<ReactionType> reactions(const Uuid& user, std::vector<Uuid> ids) {
+    auto r = run_sync(store_->get_reactions(kVideo, user, ids, {}));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::vector<ReactionType>{};
+  }
+  void commit(WriteSet ws) {
+    auto r = commit_sync(*store_, std::move(ws));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  WriteSet edit_ws(Comment c, uint64_t from_version) {
+    WriteSet ws;
+    ws.preconditions.push_back(CommentAt{c.id, from_version});
+    c.version = from_version + 1;
+    ws.mutations.push_back(PutComment{c});
+    return ws;
+  }
+};
+
+TEST_F(RowCacheStoreTest, RepeatedReadsAreHits) {
+  Comment c = make_comment(uid(1, 1), kVideo, 1000);
+  put(c);
+  ASSERT_TRUE(comment(c.id));
+  uint64_t hits = rs().hits.load();
+  ASSERT_TRUE(comment(c.id));
+  EXPECT_FALSE(comment(uid(1, 2)));  // absence is cached too
+  EXPECT_FALSE(comment(uid(1, 2)));
+  (void)view(kVideo, kUser);
+  (void)view(kVideo, kUser);
+  (void)reactions(kUser, {c.id});
+  (void)reactions(kUser, {c.id});
+  EXPECT_EQ(rs().hits.load(), hits + 4);
+}
+
+TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {
+  Comment c = make_comment(uid(1, 1), kVideo, 1000);
+  put(c);
+  ASSERT_EQ(comment(c.id)->version, 1u);
+  commit(edit_ws(c, 1));
+  EXPECT_EQ(comment(c.id)->version, 2u);
+
+  EXPECT_EQ(view(kVideo, kUser).recent_until, 0);
+  EXPECT_FALSE(view(kVideo, kUser).hidden);
+  WriteSet rw;
+  rw.mutations.push_back(RecentWrite{kVideo, kUser, 5000});
+  commit(std::move(rw));
+  EXPECT_EQ(view(kVideo, kUser).recent_until, 5000);
+  WriteSet hm;
+  hm.mutations.push_back(HiddenMark{kVideo, kUser, c.id, true});
+  commit(std::move(hm));
+  EXPECT_TRUE(view(kVideo, kUser).hidden);
+  EXPECT_TRUE(*run_sync(store_->has_hidden(kVideo, kUser, {})));
+
+  EXPECT_EQ(reactions(kUser, {c.id})[0], ReactionType::none);
+  WriteSet ur;
+  ur.mutations.push_back(UserReactionPut{kVideo, kUser, c.id, ReactionType::like});
+  commit(std::move(ur));
+  EXPECT_EQ(reactions(kUser, {c.id})[0], ReactionType::like);
+
+  // The applier's path (commit_owned, its own thread in the server) invalidates too.
+  WriteSet owned;
+  ReactionRow row;
+  row.type = ReactionType::dislike;
+  owned.mutations.push_back(PutReaction{c.id, kUser, kVideo, row});
+  ASSERT_TRUE(store_->commit_owned(std::move(owned)).ok());
+  EXPECT_EQ(reactions(kUser, {c.id})[0], ReactionType::dislike);
+  ASSERT_TRUE(store_->commit_owned(edit_ws(c, 2)).ok());
+  EXPECT_EQ(comment(c.id)->version, 3u);
+  EXPECT_GT(rs().invalidations.load(), 0u);
+}
+
+TEST_F(RowCacheStoreTest, OffMeansEveryReadGoesToStorage) {
+  store_->close();
+  store_.reset();
+  RocksOptions o;
+  o.data_dir = dir_.str();
+  o.sync_writes = false;
+  o.row_cache_bytes = 0;
+  store_ = std::move(*RocksStore::open(o));
+  Comment c = make_comment(uid(1, 1), kVideo, 1000);
+  put(c);
+  ASSERT_TRUE(comment(c.id));
+  ASSERT_TRUE(comment(c.id));
+  EXPECT_EQ(rs().hits.load(), 0u);
+}
+
+// Readers on three threads, a writer acknowledging increasing values of each cached row. A
+// read that starts after a write was acknowledged must see that write or a later one.
+TEST_F(RowCacheStoreTest, NeverOlderThanTheLastAcknowledgedWrite) {
+  Comment c = make_comment(uid(1, 1), kVideo, 1000);
+  put(c);
+  constexpr int kWrites = 300;
+  std::vector<Uuid> liked;  // the comments liked by write i: uid(2, i)
+  for (int i = 1; i <= kWrites; ++i) liked.push_back(uid(2, static_cast<uint32_t>(i)));
+  std::atomic<int> acked{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> stale{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&, t] {
+      while (!stop.load()) {
+        const int before = acked.load();
+        std::string what;
+        if (t == 0) {
+          auto r = run_sync(store_->get_comment(c.id, {}));
+          if (!r.ok() || !*r || (*r)->version < static_cast<uint64_t>(before) + 1) what = "comment";
+        } else if (t == 1) {
+          auto r = run_sync(store_->get_user_view(kVideo, kUser, {}));
+          if (!r.ok() || r->recent_until < before) what = "user view";
+        } else {
+          // Write i moves the user's one like to liked[i - 1]: the like read must be at the
+          // last acknowledged write's comment or a later one (a user with at most 64
+          // reactions is served from the scan, which is what the cache holds).
+          if (before > 0) {
+            auto r = run_sync(store_->get_reactions(kVideo, kUser, liked, {}));
+            int at = -1;
+            if (r.ok())
+              for (size_t j = 0; j < r->size(); ++j)
+                if ((*r)[j] == ReactionType::like) at = static_cast<int>(j);
+            if (at < before - 1) what = "reactions";
+          }
+        }
+        reads.fetch_add(1);
+        if (!what.empty()) {
+          stale.fetch_add(1);
+          ADD_FAILURE() << what << " older than write " << before;
+          return;
+        }
+      }
+    });
+  for (int i = 1; i <= kWrites; ++i) {
+    WriteSet ws = edit_ws(c, static_cast<uint64_t>(i));
+    ws.mutations.push_back(RecentWrite{kVideo, kUser, i});
+    // Each write replaces the previous like, so the user never holds more than a scan's worth.
+    if (i > 1)
+      ws.mutations.push_back(UserReactionPut{kVideo, kUser, liked[i - 2], ReactionType::none});
+    ws.mutations.push_back(UserReactionPut{kVideo, kUser, liked[i - 1], ReactionType::like});
+    commit(std::move(ws));
+    acked.store(i);
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_GT(reads.load(), kWrites);
+  EXPECT_GT(rs().hits.load(), 0u);
+}
+
+}  // namespace
+}  // namespace commentd::store::rocks::test

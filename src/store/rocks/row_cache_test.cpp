@@ -1,0 +1,112 @@
+// The RowCache protocol on its own: fills, the epoch check that refuses a fill a write came
+// between, the byte bound. The store-level guarantee (never older than the last acknowledged
+// write) is tested against a real RocksStore in row_cache_store_test.cpp.
+#include "store/rocks/row_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace commentd::store::rocks {
+namespace {
+
+size_t str_charge(const std::string& s) { return s.size(); }
+size_t int_charge(const int64_t&) { return 0; }
+
+TEST(RowCacheTest, MissThenFillThenHit) {
+  RowCacheStats st;
+  RowCache<int, std::string> c(1 << 20, str_charge, st);
+  auto l = c.get(1);
+  EXPECT_FALSE(l.value);
+  c.fill(1, l.epoch, "one");
+  auto h = c.get(1);
+  ASSERT_TRUE(h.value);
+  EXPECT_EQ(*h.value, "one");
+  EXPECT_FALSE(c.get(2).value);
+  EXPECT_EQ(st.hits.load(), 1u);
+  EXPECT_EQ(st.misses.load(), 2u);
+}
+
+TEST(RowCacheTest, InvalidateErases) {
+  RowCacheStats st;
+  RowCache<int, std::string> c(1 << 20, str_charge, st);
+  c.fill(1, c.get(1).epoch, "old");
+  c.invalidate(1);
+  EXPECT_FALSE(c.get(1).value);
+  EXPECT_EQ(c.bytes(), 0u);
+}
+
+// The read that started before a write must not be stored after it: it may hold the value
+// from before the write.
+TEST(RowCacheTest, FillAfterAnInvalidationOfItsShardIsRefused) {
+  RowCacheStats st;
+  RowCache<int, std::string> c(1 << 20, str_charge, st);
+  auto l = c.get(7);
+  c.invalidate(7);
+  c.fill(7, l.epoch, "read before the write");
+  EXPECT_FALSE(c.get(7).value);
+  EXPECT_EQ(st.fills_refused.load(), 1u);
+  // A read started after the write fills.
+  auto l2 = c.get(7);
+  c.fill(7, l2.epoch, "read after the write");
+  ASSERT_TRUE(c.get(7).value);
+  EXPECT_EQ(*c.get(7).value, "read after the write");
+}
+
+TEST(RowCacheTest, BoundedByBytesLeastRecentlyUsedOut) {
+  RowCacheStats st;
+  const size_t cap = 32 * 4096;  // 32 shards of 4 KiB
+  RowCache<int, std::string> c(cap, str_charge, st);
+  for (int i = 0; i < 2000; ++i) c.fill(i, c.get(i).epoch, std::string(500, 'x'));
+  EXPECT_LE(c.bytes(), cap);
+  EXPECT_GT(st.evictions.load(), 0u);
+  // A value larger than a shard is never stored.
+  c.fill(5000, c.get(5000).epoch, std::string(8192, 'y'));
+  EXPECT_FALSE(c.get(5000).value);
+  // Capacity 0 stores nothing.
+  RowCache<int, std::string> off(0, str_charge, st);
+  off.fill(1, off.get(1).epoch, "x");
+  EXPECT_FALSE(off.get(1).value);
+}
+
+// The protocol against a model database (an atomic): writers store, then invalidate, then
+// acknowledge; readers check what they read against what was acknowledged before the read.
+// Fails when the invalidation runs before the store, or when fill ignores the epoch.
+TEST(RowCacheTest, NeverOlderThanTheLastAcknowledgedWrite) {
+  RowCacheStats st;
+  RowCache<int, int64_t> c(1 << 20, int_charge, st);
+  std::atomic<int64_t> db{0}, acked{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> stale{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        const int64_t before = acked.load();
+        auto l = c.get(0);
+        int64_t v;
+        if (l.value) {
+          v = *l.value;
+        } else {
+          v = db.load();
+          c.fill(0, l.epoch, v);
+        }
+        if (v < before) stale.fetch_add(1);
+      }
+    });
+  for (int64_t i = 1; i <= 50000; ++i) {
+    db.store(i);
+    c.invalidate(0);
+    acked.store(i);
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(stale.load(), 0);
+  EXPECT_GT(st.hits.load(), 0u);
+}
+
+}  // namespace
+}  // namespace commentd::store::rocks

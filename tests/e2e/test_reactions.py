@@ -1,12 +1,9 @@
 """Reactions: 202 + op log + batched apply. Counts are checked after the log drains (polling)."""
 from __future__ import annotations
 
-import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-
-import pytest
 
 from e2e_lib import UUID_RE, User, assert_comment_shape, new_id
 
@@ -117,12 +114,8 @@ def test_reactions_several_users(server):
     _stays(server, cid, likes, dislikes)
 
 
-# Known gap in cluster mode (issue 11, item 5): each node applies its own op log, so two nodes
-# can apply racing ops of one (comment, user) and both count the transition; exactness needs
-# the comment's single owner (a Key_Shared consumer of the reactions topic). Measured through
-# the front door: likes 75 for 74, dislikes 71 for 69.
-@pytest.mark.xfail(bool(os.environ.get("COMMENTD_E2E_URL")), strict=False,
-                   reason="cluster: reaction counts are not yet exact across nodes (issue 11 item 5)")
+# Through the cluster (COMMENTD_E2E_URL) the ops go to the reactions topic and each comment's
+# single owner (a Key_Shared consumer) applies them: exact across nodes (docs/cluster.md).
 def test_concurrent_reactions_converge_to_last_acknowledged_op(server):
     """200 users, random (seeded) like/dislike/switch/remove sequences on 3 hot comments."""
     rng = random.Random(20261124)

@@ -85,6 +85,7 @@ asio::awaitable<Result<uint64_t>> publish_reaction(events::EventBus& bus, std::s
 void append_bus_applier_metrics(workers::BusReactionApplier& a, service::ServiceStats& ss,
                                 std::vector<prometheus::MetricFamily>& out) {
   auto& as = a.stats();
+  out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops this node published to the reactions topic (202)", ss.reactions_published.load()));
   out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
   out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
   out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));

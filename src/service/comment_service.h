@@ -60,7 +60,8 @@ struct ServiceStats {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> cache_errors{0};    // lookups/puts/bumps that failed (served as misses)
   std::atomic<uint64_t> limiter_errors{0};  // limiter checks that failed (then on_limiter_error)
-  // Cluster mode: reactions the bus took whose read-your-writes row failed to write.
+  // Cluster mode: reactions the bus took (202), and those whose read-your-writes row failed.
+  std::atomic<uint64_t> reactions_published{0};
   std::atomic<uint64_t> reaction_view_errors{0};
 };
 

@@ -181,6 +181,7 @@ TEST_F(CommentServiceTest, OnTheBusAReactionIsAcceptedOnceTheBusHoldsItAndRefuse
   EXPECT_GE(refused.error().retry_after_s, 1);
   auto still = run(svc_->get_comment(fan, cid, kNoDeadline));
   EXPECT_NE(still->find("\"reaction_type\":\"like\""), std::string::npos) << "nothing written: " << *still;
+  EXPECT_EQ(svc_->stats().reactions_published.load(), 1u);
 }
 
 }  // namespace

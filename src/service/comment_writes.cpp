@@ -281,6 +281,7 @@ asio::awaitable<Result<std::string>> CommentService::react_on_bus(ReactionOp op,
   auto p = co_await store::within(d, publish_reaction_(op, events::reaction_event_json(ids_.next(), op)));
   if (!p) co_return refused(p.error().message);
   op.seq = *p;
+  stats_.reactions_published.fetch_add(1, std::memory_order_relaxed);
   // Read-your-writes on any node: the user's entry in user_reactions (the owner writes it
   // again when it applies the op). The op is accepted whatever this write answers.
   WriteSet ws;

@@ -121,6 +121,11 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
     const ReactionRow* r = set.find({op.comment_id, op.user_id});
     if (r && r->op_id == op.op_id) recount.insert(op.comment_id);  // rule (a): step 3 ran before
     if (dirty_.count(op.comment_id)) recount.insert(op.comment_id);
+    // Rule (d): the op beats the stored register by op id alone (same millisecond, same
+    // node). Both writes carry the same USING TIMESTAMP, so CQL keeps the larger value per
+    // cell, which may not be our winner: count what is stored instead of the transition.
+    if (r && r->op_id != op.op_id && r->timestamp == op.timestamp && r->node_id == op.node_id)
+      recount.insert(op.comment_id);
   }
 
   struct Net {

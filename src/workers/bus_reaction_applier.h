@@ -13,7 +13,9 @@
 // owner). Rule (exact, no position needed): a comment is RECOUNTED instead of counted by
 // deltas when (a) a register of the batch already holds an op of the batch (3 ran before),
 // (b) this owner failed a batch touching it (kept in memory: a nacked batch comes back here),
-// or (c) one of its messages is a redelivery. A recount writes registers first (3), then reads
+// (c) one of its messages is a redelivery, or (d) an op ties the stored register's write
+// timestamp (same millisecond and node: the store may keep either value). A recount writes
+// registers first (3), then reads
 // the comment's count from all its registers and its stored counters and writes the
 // difference (and the same difference to its video's reactions_count). It is exact because
 // the owner is the only writer of both (rule 3 of docs/cluster.md).

@@ -3,14 +3,17 @@
 // BusReactionApplier on one Key_Shared subscription -- take reactions from many users on a
 // few comments through both producers; the counters equal the registers exactly, and the
 // registers the LWW result of every op. Then an owner that wrote a batch's registers but not
-// its counters leaves without acking: the other node gets the batch and is still exact.
+// its counters leaves without acking: the other node gets the batch and is still exact. And
+// two ops of one millisecond, which Cassandra orders by value: the counts follow what it kept.
 // Every test uses a keyspace and a topic of its own.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/reaction_set.h"
@@ -133,7 +136,8 @@ class ClusterReactionsTest : public ::testing::Test {
 
   ReactionOp random_op(std::mt19937& rng, uint32_t node) {
     ReactionOp op;
-    op.op_id = ids_.next();
+    op_clock_.advance_ms(1);
+    op.op_id = op_ids_.next();
     op.comment_id = comments_[rng() % comments_.size()];
     op.video_id = video_;
     op.user_id = users_[rng() % users_.size()];
@@ -195,6 +199,10 @@ class ClusterReactionsTest : public ::testing::Test {
   Uuid video_;
   std::vector<Uuid> comments_, users_;
   ReactionSet expected_;
+  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
+  // equal the LWW result (a tie is rule d, tested on its own).
+  ManualClock op_clock_{1'760'000'000'000};
+  UuidGenerator op_ids_{op_clock_, 29, 5};
   uint64_t published_ = 0;
   Runner run_;
 };
@@ -244,6 +252,47 @@ TEST_F(ClusterReactionsTest, AnOwnerGoneMidBatchLeavesItToTheOtherNodeStillExact
   EXPECT_GE(b.applier->stats().recounts.load(), 1u);
   EXPECT_GE(b.applier->stats().repairs.load(), 1u);
   expect_exact();
+}
+
+TEST_F(ClusterReactionsTest, TwoOpsOfOneMillisecondOnOneNodeLeaveCountsEqualToTheRegisters) {
+  // Both register writes carry the same USING TIMESTAMP: Cassandra keeps the larger value per
+  // cell ("like" over "dislike"), not the op-id winner; the owner counts what it kept.
+  Node& n = add_node(1);
+  auto a = make_applier(n, *n.store);
+  for (int round = 0; round < 2; ++round) {
+    op_clock_.advance_ms(1);
+    Uuid i1 = op_ids_.next(), i2 = op_ids_.next();
+    ASSERT_EQ(i1.v7_time_ms(), i2.v7_time_ms());
+    for (int i = 0; i < 2; ++i) {
+      ReactionOp op;
+      op.op_id = (i == 0) == (i1 < i2) ? i1 : i2;  // the second has the larger id
+      op.comment_id = comments_[round];
+      op.video_id = video_;
+      op.user_id = users_[0];
+      op.type = (i == 0) == (round == 0) ? ReactionType::like : ReactionType::dislike;
+      op.timestamp = op.op_id.v7_time_ms();
+      op.node_id = 1;
+      events::Message m;
+      m.topic = topic_;
+      m.key = op.comment_id.str();
+      m.payload = events::reaction_event_json(ids_.next(), op);
+      ASSERT_TRUE(a->apply({m}).ok());
+    }
+  }
+  EXPECT_EQ(a->stats().recounts.load(), 2u);
+  auto& s = *n.store;
+  int64_t reactions = 0;
+  for (int c = 0; c < 2; ++c) {
+    auto r = s.owner_recount(comments_[c], video_);
+    ASSERT_TRUE(r.ok() && *r);
+    EXPECT_EQ((*r)->truth.likes + (*r)->truth.dislikes, 1);
+    EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c;
+    EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c;
+    reactions += 1;
+  }
+  auto v = run_.run(s.get_video_stats(video_, Deadline::after(10s)));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->reactions_count, reactions);
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "core/reaction_set.h"
@@ -110,7 +112,8 @@ class BusApplierTest : public ::testing::Test {
     std::vector<events::OutMessage> msgs;
     for (int i = 0; i < n; ++i) {
       ReactionOp op;
-      op.op_id = ids_.next();
+      op_clock_.advance_ms(1);
+      op.op_id = op_ids_.next();
       op.comment_id = comments_[rng() % comments_.size()];
       op.video_id = video_;
       op.user_id = users_[rng() % users_.size()];
@@ -162,6 +165,10 @@ class BusApplierTest : public ::testing::Test {
   Uuid video_;
   std::vector<Uuid> comments_, users_;
   ReactionSet expected_;
+  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
+  // equal the LWW result (a tie is rule d, tested on its own).
+  ManualClock op_clock_{1'760'000'000'000};
+  UuidGenerator op_ids_{op_clock_, 29, 5};
   uint64_t published_ = 0;
   Runner run_;
 };
@@ -222,6 +229,36 @@ TEST_F(BusApplierTest, AnOwnerGoneMidBatchLeavesItToTheOtherWhichRecounts) {
   // made it recount.
   EXPECT_GE(appliers_[0]->stats().recounts.load(), 1u);
   EXPECT_GE(appliers_[0]->stats().repairs.load(), 1u);
+  expect_exact();
+}
+
+TEST_F(BusApplierTest, AnOpThatBeatsTheRegisterByOpIdAloneIsRecounted) {
+  // Two ops of one user on one comment, one millisecond, one node (rule d): the second one's
+  // write may not win in CQL, so its owner counts what the store kept.
+  auto a = applier(*store_);
+  op_clock_.advance_ms(1);
+  Uuid i1 = op_ids_.next(), i2 = op_ids_.next();
+  ASSERT_EQ(i1.v7_time_ms(), i2.v7_time_ms());
+  std::vector<ReactionOp> ops(2);
+  for (int i = 0; i < 2; ++i) {
+    ops[i].op_id = (i == 0) == (i1 < i2) ? i1 : i2;  // ops[1] has the larger id: it wins
+    ops[i].comment_id = comments_[0];
+    ops[i].video_id = video_;
+    ops[i].user_id = users_[0];
+    ops[i].type = i == 0 ? ReactionType::like : ReactionType::dislike;
+    ops[i].timestamp = ops[i].op_id.v7_time_ms();
+    ops[i].node_id = 2;
+    expected_.add(ops[i]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    events::Message m;
+    m.topic = kTopic;
+    m.key = ops[i].comment_id.str();
+    m.payload = events::reaction_event_json(ids_.next(), ops[i]);
+    m.message_id = static_cast<uint64_t>(i + 1);
+    ASSERT_TRUE(a->apply({m}).ok());
+  }
+  EXPECT_EQ(a->stats().recounts.load(), 1u);
   expect_exact();
 }
 

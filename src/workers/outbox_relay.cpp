@@ -110,7 +110,15 @@ asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
   ws.preconditions.push_back(store::ConsumerAt{name(), from});
   ws.mutations.push_back(store::SetConsumerPos{name(), to});
   auto r = co_await store::commit(store_, std::move(ws));
-  if (!r) co_return r.take_error();
+  if (!r) {
+    // conflict: the stored position is not `from`. This relay is its only writer, so an
+    // earlier position write of ours was applied although it answered an error (a CQL write
+    // that timed out): continue from the stored position, else every later round conflicts.
+    // What it covers was published; a republish is dropped by event id.
+    if (r.error().code == Errc::conflict)
+      if (auto st = load_position(); !st) co_return st.take_error();
+    co_return r.take_error();
+  }
   delivered_.store(to);
   co_return entries->size();
 }

@@ -146,6 +146,25 @@ TEST_F(OutboxRelayTest, ACrashBetweenPublishAndPositionUpdateRedeliversAndConsum
   for (int i = 0; i < 10; ++i) EXPECT_EQ(events::parse_event_header(got[i].payload)->event_id, "v-" + std::to_string(i));
 }
 
+TEST_F(OutboxRelayTest, APositionWriteThatFailedButWasAppliedIsPickedUpAfterTheConflict) {
+  // As a CQL position write that timed out but landed: the stored position moved while the
+  // relay kept the old one. Its next round conflicts once, reloads, and carries on.
+  for (int i = 0; i < 10; ++i) append("comments", "v", event("v", i));
+  auto first = run_.run(relay_->relay_once());
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 7u);
+  store::WriteSet ws;
+  ws.preconditions.push_back(store::ConsumerAt{relay_->name(), 7});
+  ws.mutations.push_back(store::SetConsumerPos{relay_->name(), 9});
+  ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
+  auto r = run_.run(relay_->relay_once());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  EXPECT_EQ(relay_->delivered(), 9u);
+  EXPECT_EQ(relay_all(), 1u);
+  EXPECT_EQ(relay_->delivered(), 10u);
+}
+
 TEST_F(OutboxRelayTest, CopiesTheBusCannotDedupeAreDroppedByTheConsumerByEventId) {
   for (int i = 0; i < 5; ++i) append("comments", "v", event("v", i));
   std::atomic<int> handled{0};

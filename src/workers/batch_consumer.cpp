@@ -84,6 +84,23 @@ asio::awaitable<bool> BatchConsumer::subscribe_with_backoff() {
 }
 
 asio::awaitable<void> BatchConsumer::run() {
+  // A consumer that ends while not stopping (the bus lost it: e.g. the broker went away) is
+  // replaced: subscribe again with backoff and go on; what it had not acked comes back.
+  while (!stopping_) {
+    co_await consume();
+    if (stopping_) break;
+    std::unique_ptr<events::Consumer> old;
+    {
+      std::lock_guard lk(mu_);
+      old = std::move(consumer_);
+    }
+    if (old) old->close();
+    stats_.resubscribes.fetch_add(1);
+    spdlog::warn("{}: the consumer ended; subscribing again", name_);
+  }
+}
+
+asio::awaitable<void> BatchConsumer::consume() {
   if (!co_await subscribe_with_backoff()) co_return;
   events::Consumer* c = nullptr;
   {

@@ -283,7 +283,8 @@ def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
     during = load.calls("write", since=t0, until=t1)
     assert len(during) > 20 and all(x[3] == 201 for x in during), \
         f"comment writes during the outage: {sorted({x[3] for x in during})}, {len(during)} calls"
-    assert all(x[3] == 200 for x in load.calls("read")), "a read failed while Pulsar was away"
+    assert all(x[3] == 200 for x in load.calls("read")), \
+        f"a read failed while Pulsar was away: {sorted({x[3] for x in load.calls('read')})}"
     assert all(x[3] in (202, 503) for x in load.calls("react")), sorted({x[3] for x in load.calls("react")})
 
     for n in nodes():

@@ -75,6 +75,35 @@ std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c
 namespace {
 limit::Rule rule(const config::RateRule& r) { return {r.limit, r.window.count()}; }
 
+// Cluster mode: a reaction op to the reactions topic, keyed by its comment; its bus position.
+asio::awaitable<Result<uint64_t>> publish_reaction(events::EventBus& bus, std::string topic, ReactionOp op,
+                                                   std::string event) {
+  auto a = co_await bus.publish(std::move(topic), op.comment_id.str(), std::move(event), 0);
+  if (!a) co_return a.take_error();
+  co_return a->message_id;
+}
+
+void append_bus_applier_metrics(workers::BusReactionApplier& a, service::ServiceStats& ss,
+                                std::vector<prometheus::MetricFamily>& out) {
+  auto& as = a.stats();
+  out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops this node published to the reactions topic (202)", ss.reactions_published.load()));
+  out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
+  out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
+  out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
+  out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
+  out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
+  out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
+                                          "Flush of one batch: read registers, merge, write registers, then counters", as.flush_seconds));
+  out.push_back(metrics::histogram_family("commentd_reaction_apply_lag_seconds",
+                                          "From a reaction op's acceptance to its batch applied by the comment's owner", as.lag_seconds));
+  out.push_back(counter_family("commentd_reaction_redelivered_total", "Reaction messages this node's applier received again", as.redelivered.load()));
+  out.push_back(counter_family("commentd_reaction_duplicates_total", "Reaction ops received again after being applied here (skipped)", as.duplicates.load()));
+  out.push_back(counter_family("commentd_reaction_malformed_total", "Messages on the reactions topic that are not reaction events", as.malformed.load()));
+  out.push_back(counter_family("commentd_reaction_failed_batches_total", "Reaction batches that failed and were given back", as.failed_batches.load()));
+  out.push_back(counter_family("commentd_reaction_recounts_total", "Comments recounted from their registers by their owner", as.recounts.load()));
+  out.push_back(counter_family("commentd_reaction_owner_repairs_total", "Owner recounts that found the stored counters off and repaired them", as.repairs.load()));
+  out.push_back(counter_family("commentd_reaction_view_errors_total", "Reactions accepted whose read-your-writes row failed to write", ss.reaction_view_errors.load()));
+}
 }  // namespace
 
 std::unique_ptr<limit::RedisRateLimiter> limiter_from_config(const config::Config& c, redis::Client& client,
@@ -177,26 +206,34 @@ Result<uint16_t> Application::start() {
   }
   service_->set_address_limiter(redis_address_limiter_ ? redis_address_limiter_.get() : address_limiter_.get());
 
-  workers::ApplierOptions ao;
-  ao.batch_size = cfg_.workers.reaction_batch.batch_size;
-  ao.flush_interval = cfg_.workers.reaction_batch.flush_interval;
-  applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, ao);
-  service_->set_on_op_appended([a = applier_.get()] { a->notify(); });
-  service_->set_applied_seq_source([a = applier_.get()] { return a->applied_seq(); });
+  // Reactions: embedded, the node's op log and its applier; in cluster mode (CQL with Pulsar)
+  // the reactions topic and its Key_Shared appliers (docs/cluster.md "Reaction op").
+  const bool reactions_on_bus = cql_ && cfg_.pulsar.enabled;
+  if (!reactions_on_bus) {
+    workers::ApplierOptions ao;
+    ao.batch_size = cfg_.workers.reaction_batch.batch_size;
+    ao.flush_interval = cfg_.workers.reaction_batch.flush_interval;
+    applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, ao);
+    service_->set_on_op_appended([a = applier_.get()] { a->notify(); });
+    service_->set_applied_seq_source([a = applier_.get()] { return a->applied_seq(); });
+  }
 
   const auto& w = cfg_.workers;
   activity_ = std::make_unique<workers::ActivityTracker>(
       clock_, workers::TierRules{w.tiers.realtime_per_minute, w.tiers.high_per_minute, w.tiers.normal_per_minute,
                                  w.trending.window.count(), w.trending.min_events});
-  applier_->set_on_applied([a = activity_.get()](const ReactionOp& op) {
+  auto on_applied = [a = activity_.get()](const ReactionOp& op) {
     a->record_comment(op.comment_id);
     a->record_video(op.video_id);
-  });
-  // The batch is durable: drop the cached counters of the comments it changed, once each,
-  // pipelined and coalesced (redis/counter_cache.h). A failure or a drop is counted by the
-  // cache; the copy then expires within redis.counter_ttl.
-  if (counter_cache_)
-    applier_->set_on_batch_applied([cc = counter_cache_.get()](const std::vector<Uuid>& ids) { cc->invalidate_later(ids); });
+  };
+  if (applier_) {
+    applier_->set_on_applied(on_applied);
+    // The batch is durable: drop the cached counters of the comments it changed, once each,
+    // pipelined and coalesced (redis/counter_cache.h). A failure or a drop is counted by the
+    // cache; the copy then expires within redis.counter_ttl.
+    if (counter_cache_)
+      applier_->set_on_batch_applied([cc = counter_cache_.get()](const std::vector<Uuid>& ids) { cc->invalidate_later(ids); });
+  }
   service_->set_on_activity([a = activity_.get()](const Uuid& video, const std::optional<Uuid>& comment) {
     a->record_video(video);
     if (comment) a->record_comment(*comment);
@@ -210,8 +247,11 @@ Result<uint16_t> Application::start() {
   // applier drains the log.
   workers_ = std::make_unique<workers::WorkerManager>();
   auto unowned = [](workers::Worker* p) { return std::shared_ptr<workers::Worker>(p, [](workers::Worker*) {}); };
-  auto s = workers_->register_worker(unowned(applier_.get()));
-  if (!s) return s.take_error();
+  Status s = ok_status();
+  if (applier_) {
+    s = workers_->register_worker(unowned(applier_.get()));
+    if (!s) return s.take_error();
+  }
   // The event bus (embedded: over the store; or Pulsar with pulsar.enabled), the outbox
   // relay feeding it and its subscribers. Registered in this order, stopped in reverse:
   // subscribers leave, the relay publishes what is left in the outbox, then the bus closes.
@@ -234,6 +274,8 @@ Result<uint16_t> Application::start() {
     po.send_timeout = pc.send_timeout;
     po.operation_timeout = pc.send_timeout;
     po.connect_timeout = pc.connect_timeout;
+    // Read through Key_Shared by the appliers: a batch would go whole to its first key's owner.
+    if (reactions_on_bus) po.unbatched_topics = {pc.topics.reactions};
     auto pb = std::make_unique<events::PulsarBus>(cql_runtime_ ? *cql_runtime_ : *bridge_rt_,
                                                   std::move(po));
     pulsar_bus_ = pb.get();
@@ -246,6 +288,27 @@ Result<uint16_t> Application::start() {
   }
   s = workers_->register_worker(std::make_shared<BusCloser>(*bus_));
   if (!s) return s.take_error();
+  if (reactions_on_bus) {
+    workers::BusApplierOptions bo;
+    bo.topic = cfg_.pulsar.topics.reactions;
+    bo.batch_size = cfg_.workers.reaction_batch.batch_size;
+    bo.batch_timeout = cfg_.workers.reaction_batch.flush_interval;
+    bus_applier_ = std::make_unique<workers::BusReactionApplier>(
+        *store_, *bus_, [c = cql_](const Uuid& comment, const Uuid& video) { return c->owner_recount(comment, video); },
+        clock_, bo);
+    // Each applied op's comment joins the counter cache's next invalidation wave (repeats
+    // merge there), as the embedded applier's batches do.
+    bus_applier_->set_on_applied([on_applied, cc = counter_cache_.get()](const ReactionOp& op) {
+      on_applied(op);
+      if (cc) cc->invalidate_later({op.comment_id});
+    });
+    service_->set_reaction_publisher([bus = bus_.get(), topic = cfg_.pulsar.topics.reactions](
+                                         ReactionOp op, std::string event) {
+      return publish_reaction(*bus, topic, std::move(op), std::move(event));
+    });
+    s = workers_->register_worker(unowned(bus_applier_.get()));
+    if (!s) return s.take_error();
+  }
   if (w.outbox_relay.enabled) {
     relay_ = std::make_unique<workers::OutboxRelay>(
         *store_, *bus_, workers::RelayOptions{.name = "outbox", .batch_size = w.outbox_relay.batch_size,
@@ -262,7 +325,7 @@ Result<uint16_t> Application::start() {
   // storage.log_retention. An undelivered outbox event is never trimmed.
   maintenance_ = std::make_unique<workers::Scheduler>("maintenance", clock_, std::chrono::seconds(1));
   s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
-    uint64_t keep = cfg_.storage.log_retention, applied = applier_->applied_seq();
+    uint64_t keep = cfg_.storage.log_retention, applied = applier_ ? applier_->applied_seq() : 0;
     auto st = store_->trim_logs(applied > keep ? applied - keep : 0, relay_ ? relay_->delivered() : 0, keep);
     if (!st || !local_bus_) return st;
     return local_bus_->trim(keep);
@@ -304,17 +367,20 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("commentd_rate_limited_total", "Requests refused by the rate limiter", ss.rate_limited.load()));
     out.push_back(counter_family("commentd_cache_errors_total", "Page cache calls that failed (served as misses)", ss.cache_errors.load()));
     out.push_back(counter_family("commentd_rate_limiter_errors_total", "Rate limiter checks that failed (then limits.on_error)", ss.limiter_errors.load()));
-    auto& as = applier_->stats();
-    uint64_t last = store_->last_op_seq(), applied = applier_->applied_seq();
-    out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops appended to the durable log", last));
-    out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
-    out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
-    out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
-    out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
-    out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
-    out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
-    out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
-                                            "Flush of one batch: read registers, merge, durable write", as.flush_seconds));
+    if (applier_) {
+      auto& as = applier_->stats();
+      uint64_t last = store_->last_op_seq(), applied = applier_->applied_seq();
+      out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops appended to the durable log", last));
+      out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
+      out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
+      out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
+      out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
+      out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
+      out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
+      out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
+                                              "Flush of one batch: read registers, merge, durable write", as.flush_seconds));
+    }
+    if (bus_applier_) append_bus_applier_metrics(*bus_applier_, service_->stats(), out);
     if (rocks_) {
       auto& st = rocks_->stats();
       out.push_back(metrics::histogram_family("commentd_storage_commit_seconds",

@@ -29,6 +29,7 @@
 #include "store/cql/cql_store.h"
 #include "store/rocks/rocks_store.h"
 #include "workers/activity_tracker.h"
+#include "workers/bus_reaction_applier.h"
 #include "workers/event_subscriber.h"
 #include "workers/metrics_worker.h"
 #include "workers/outbox_relay.h"
@@ -76,7 +77,7 @@ class Application {
   http::TrustedProxies trusted_proxies_;
   service::ReactionOverlay overlay_;
   std::unique_ptr<service::CommentService> service_;
-  std::unique_ptr<workers::ReactionApplier> applier_;
+  std::unique_ptr<workers::ReactionApplier> applier_;          // embedded reactions (the op log)
   std::unique_ptr<workers::ActivityTracker> activity_;
   std::unique_ptr<workers::MetricsWorker> reconciler_;
   std::unique_ptr<workers::Scheduler> maintenance_;
@@ -85,6 +86,7 @@ class Application {
   std::unique_ptr<events::EventBus> bus_;        // the LocalBus, or the PulsarBus (pulsar.enabled)
   events::LocalBus* local_bus_ = nullptr;        // bus_ when it is the LocalBus
   events::PulsarBus* pulsar_bus_ = nullptr;      // bus_ when it is the PulsarBus
+  std::unique_ptr<workers::BusReactionApplier> bus_applier_;  // cluster mode: the reactions topic's consumer
   std::unique_ptr<workers::OutboxRelay> relay_;
   std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;

@@ -60,6 +60,9 @@ struct ServiceStats {
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> cache_errors{0};    // lookups/puts/bumps that failed (served as misses)
   std::atomic<uint64_t> limiter_errors{0};  // limiter checks that failed (then on_limiter_error)
+  // Cluster mode: reactions the bus took (202), and those whose read-your-writes row failed.
+  std::atomic<uint64_t> reactions_published{0};
+  std::atomic<uint64_t> reaction_view_errors{0};
 };
 
 class CommentService {
@@ -89,6 +92,12 @@ class CommentService {
 
   // Called after each reaction op is durable in the log (the wiring wakes the applier).
   void set_on_op_appended(std::function<void()> fn) { on_op_appended_ = std::move(fn); }
+  // Cluster mode (docs/cluster.md "Reaction op", CQL): each reaction op goes to the event
+  // bus instead of the node's op log. `publish(op, event)` completes once the bus holds the
+  // reaction event `event` (key: the comment id), with its position on the bus (the answer's
+  // seq); the 202 waits for it. Unset (the default): the op log. REQUIRES: set before serving.
+  using ReactionPublisher = std::function<asio::awaitable<Result<uint64_t>>(ReactionOp op, std::string event)>;
+  void set_reaction_publisher(ReactionPublisher p) { publish_reaction_ = std::move(p); }
   // Applied position of the reaction log, for backpressure; set by the applier.
   void set_applied_seq_source(std::function<uint64_t()> fn) { applied_seq_ = std::move(fn); }
   // Trending/tier of a video, from the activity tracker (defaults to low/false).
@@ -120,6 +129,8 @@ class CommentService {
 
  private:
   struct Built;
+  // react() in cluster mode: `op` to the bus, then the user's read-your-writes row.
+  asio::awaitable<Result<std::string>> react_on_bus(ReactionOp op, Deadline d);
   asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id, Deadline d);
   // load() bounded by `d` (the write path's reads, before the commit).
   asio::awaitable<Result<std::optional<Comment>>> load_within(const Uuid& id, Deadline d);
@@ -175,6 +186,7 @@ class CommentService {
   const ServiceOptions opts_;
   ServiceStats stats_;
   std::function<void()> on_op_appended_;
+  ReactionPublisher publish_reaction_;
   std::function<uint64_t()> applied_seq_;
   std::function<std::pair<bool, Tier>(const Uuid&)> video_tier_;
   std::function<void(const Uuid&, const std::optional<Uuid>&)> on_activity_;

@@ -1,6 +1,7 @@
 // CommentService against a real RocksStore: backpressure on the reaction log and
 // read-your-writes through the overlay, driven deterministically (the applier's thread is
-// not started; the test applies batches itself).
+// not started; the test applies batches itself); reactions on the event bus (cluster mode):
+// accepted once the bus holds them, 503 with nothing written when it cannot take them.
 #include "testing/run_sync.h"
 #include "service/comment_service.h"
 
@@ -11,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <filesystem>
 
+#include "events/local/local_bus.h"
 #include "store/rocks/rocks_store.h"
 #include "testing/temp_store.h"
 #include "workers/reaction_applier.h"
@@ -144,6 +146,42 @@ TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {
   EXPECT_EQ(after->find("rude"), std::string::npos) << "hidden at once, not after the TTL";
   auto own = run(svc_->list_comments(author, lr, kNoDeadline));
   EXPECT_NE(own->find("rude"), std::string::npos) << "the author still sees it";
+}
+
+TEST_F(CommentServiceTest, OnTheBusAReactionIsAcceptedOnceTheBusHoldsItAndRefusedWhenItCannot) {
+  events::LocalBus bus(*store_, events::LocalBusOptions{.producer_name = "node-1"});
+  svc_->set_reaction_publisher([&bus](ReactionOp op, std::string event) -> asio::awaitable<Result<uint64_t>> {
+    auto a = co_await bus.publish("reactions", op.comment_id.str(), std::move(event), 0);
+    if (!a) co_return a.take_error();
+    co_return a->message_id;
+  });
+  Actor author{ids_.next(), false};
+  Actor fan{ids_.next(), false};
+  auto created = run(svc_->create_comment(author, ids_.next(), "hello", std::nullopt, kNoDeadline));
+  ASSERT_TRUE(created.ok());
+  Uuid cid = *Uuid::parse(created->substr(7, 36));
+
+  auto r = run(svc_->react(fan, cid, ReactionType::like, kNoDeadline));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->find("\"seq\":0"), std::string::npos) << "seq: the position on the bus: " << *r;
+  EXPECT_EQ(store_->last_op_seq(), 0u) << "not in the node's op log";
+  auto mine = run(svc_->get_comment(fan, cid, kNoDeadline));
+  EXPECT_NE(mine->find("\"reaction_type\":\"like\""), std::string::npos) << "read-your-writes: " << *mine;
+  auto sub = run(bus.subscribe("reactions", "check", {}));
+  ASSERT_TRUE(sub.ok());
+  auto m = run((*sub)->receive());
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->key, cid.str());
+  EXPECT_NE(m->payload.find("\"event_type\":\"added\""), std::string::npos) << m->payload;
+
+  bus.close();  // the bus is away
+  auto refused = run(svc_->react(fan, cid, ReactionType::dislike, kNoDeadline));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  EXPECT_GE(refused.error().retry_after_s, 1);
+  auto still = run(svc_->get_comment(fan, cid, kNoDeadline));
+  EXPECT_NE(still->find("\"reaction_type\":\"like\""), std::string::npos) << "nothing written: " << *still;
+  EXPECT_EQ(svc_->stats().reactions_published.load(), 1u);
 }
 
 }  // namespace

@@ -255,6 +255,7 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   op.type = type;
   op.timestamp = op.op_id.v7_time_ms();
   op.node_id = opts_.node_id;
+  if (publish_reaction_) co_return co_await react_on_bus(op, d);
   WriteSet ws;
   ws.mutations.push_back(store::AppendReactionOp{op});
   ws.mutations.push_back(store::AppendOutbox{opts_.reactions_topic, comment_id.str(),
@@ -266,6 +267,27 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   op.seq = r->op_seqs.at(0);
   overlay_.put(op);  // durable now: the user reads it back at once
   if (on_op_appended_) on_op_appended_();
+  co_return reaction_op_json(op);
+}
+
+asio::awaitable<Result<std::string>> CommentService::react_on_bus(ReactionOp op, Deadline d) {
+  // The 202 means the bus holds the op. Bus away, or no receipt before the deadline: 503 with
+  // Retry-After and nothing written here. (After a timeout the broker may still store the op;
+  // then it is applied like any other: a PUT of a reaction is safe to retry.)
+  auto refused = [](const std::string& why) {
+    return Error(Errc::unavailable, "the reaction could not be queued; retry: " + why, "reaction_bus_unavailable", 1);
+  };
+  if (d.expired()) co_return refused("the request's deadline passed");
+  auto p = co_await store::within(d, publish_reaction_(op, events::reaction_event_json(ids_.next(), op)));
+  if (!p) co_return refused(p.error().message);
+  op.seq = *p;
+  stats_.reactions_published.fetch_add(1, std::memory_order_relaxed);
+  // Read-your-writes on any node: the user's entry in user_reactions (the owner writes it
+  // again when it applies the op). The op is accepted whatever this write answers.
+  WriteSet ws;
+  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type});
+  if (auto r = co_await store::commit(store_, std::move(ws)); !r)
+    stats_.reaction_view_errors.fetch_add(1, std::memory_order_relaxed);
   co_return reaction_op_json(op);
 }
 

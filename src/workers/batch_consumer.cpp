@@ -6,8 +6,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -83,6 +84,23 @@ asio::awaitable<bool> BatchConsumer::subscribe_with_backoff() {
 }
 
 asio::awaitable<void> BatchConsumer::run() {
+  // A consumer that ends while not stopping (the bus lost it: e.g. the broker went away) is
+  // replaced: subscribe again with backoff and go on; what it had not acked comes back.
+  while (!stopping_) {
+    co_await consume();
+    if (stopping_) break;
+    std::unique_ptr<events::Consumer> old;
+    {
+      std::lock_guard lk(mu_);
+      old = std::move(consumer_);
+    }
+    if (old) old->close();
+    stats_.resubscribes.fetch_add(1);
+    spdlog::warn("{}: the consumer ended; subscribing again", name_);
+  }
+}
+
+asio::awaitable<void> BatchConsumer::consume() {
   if (!co_await subscribe_with_backoff()) co_return;
   events::Consumer* c = nullptr;
   {
@@ -106,7 +124,6 @@ asio::awaitable<void> BatchConsumer::run() {
       },
       asio::detached);
 
-  using namespace asio::experimental::awaitable_operators;
   asio::steady_timer deadline(ioc_);
   const size_t limit = std::max<size_t>(1, opts_.batch_size);
   for (bool open = true; open;) {
@@ -116,15 +133,21 @@ asio::awaitable<void> BatchConsumer::run() {
     batch.push_back(std::move(first));
     deadline.expires_after(opts_.batch_timeout);
     while (batch.size() < limit) {
-      auto r = co_await (ch.async_receive(asio::as_tuple(asio::use_awaitable)) ||
-                         deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
-      if (r.index() == 1) break;  // the batch's time is up
-      auto& [e, m] = std::get<0>(r);
-      if (e) {
-        open = false;
-        break;
+      // Both results are looked at: a receive that completed as the timer fired still holds
+      // its message (racing them with `||` dropped it, and the message was never acked).
+      auto [order, rec_ec, m, timer_ec] =
+          co_await asio::experimental::make_parallel_group(ch.async_receive(asio::deferred),
+                                                           deadline.async_wait(asio::deferred))
+              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+      (void)timer_ec;
+      if (!rec_ec) {
+        batch.push_back(std::move(m));
+        if (order[0] == 1) break;  // the batch's time is up
+        continue;
       }
-      batch.push_back(std::move(m));
+      if (order[0] == 1) break;  // the batch's time is up; the receive was cancelled
+      open = false;              // the channel is closed
+      break;
     }
     Status s = co_await handler_(batch);
     if (s) {

@@ -3,7 +3,8 @@
 // message, whichever comes first. The handler's success acks the whole batch; its failure
 // nacks the whole batch (redelivered after the nack delay), so a handler applies a batch all
 // or nothing and is idempotent by event id (a batch may come back after a crash).
-// A bus that is away at start() does not fail it: the consumer subscribes again with backoff.
+// A bus that is away at start() does not fail it: the consumer subscribes again with backoff,
+// and so it does when the bus ends a consumer it had (e.g. the broker went away).
 //
 // Thread-safe: one thread of its own; stats from any thread.
 #pragma once
@@ -39,6 +40,7 @@ struct BatchConsumerStats {
   std::atomic<uint64_t> messages{0};        // in handled batches
   std::atomic<uint64_t> failed_batches{0};  // nacked
   std::atomic<uint64_t> subscribe_errors{0};
+  std::atomic<uint64_t> resubscribes{0};  // consumers lost by the bus and replaced
 };
 
 class BatchConsumer final : public Worker {
@@ -57,6 +59,8 @@ class BatchConsumer final : public Worker {
 
  private:
   boost::asio::awaitable<void> run();
+  // One consumer's life: subscribe (with backoff), batches until it ends.
+  boost::asio::awaitable<void> consume();
   boost::asio::awaitable<bool> subscribe_with_backoff();
 
   events::EventBus& bus_;

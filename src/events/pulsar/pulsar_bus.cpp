@@ -127,7 +127,7 @@ struct PulsarBus::Core {
         .topic = full,
         // A re-created producer gets a new name: the broker may not have dropped the old one yet.
         .name = gen == 0 ? name : name + "-" + std::to_string(gen),
-        .batch_max_messages = opts.batch_size,
+        .batch_max_messages = unbatched(full) ? 1u : opts.batch_size,
         .batch_max_delay = opts.batch_delay,
         .max_pending = opts.max_pending,
         .send_timeout = opts.send_timeout};
@@ -141,6 +141,12 @@ struct PulsarBus::Core {
     if (closed) co_return closed_error();
     if (!t->producer) t->producer = std::move(sp);
     co_return t->producer;
+  }
+
+  bool unbatched(const std::string& full) const {
+    for (const auto& t : opts.unbatched_topics)
+      if ((t.find("://") == std::string::npos ? opts.topic_prefix + t : t) == full) return true;
+    return false;
   }
 
   // After a failed send: the next publish on the topic starts a new producer.

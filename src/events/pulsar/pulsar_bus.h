@@ -17,7 +17,8 @@
 //  - key_shared: the crate has no key-based batching, and the broker dispatches a batch
 //    whole by its first message's key; with batching on, key_shared_per_message is false
 //    (neither the key split nor per-key order across consumers holds). A topic read by a
-//    key_shared subscription must be published with batch_size 1.
+//    key_shared subscription must be published with batch_size 1 or be in unbatched_topics
+//    (capabilities() describe the bus-wide batch_size, not these topics).
 //  - message_id packs the Pulsar position: ledger (24 bits) << 40 | entry (28 bits) << 12 |
 //    batch index (12 bits). It increases in publish order while ledger ids stay below 2^24;
 //    batch_size is at most 4096.
@@ -40,6 +41,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bridge/runtime.h"
 #include "events/event_bus.h"
@@ -52,6 +54,9 @@ struct PulsarBusOptions {
   std::string producer_name = "commentd";  // a random suffix per bus instance is appended
   std::string topic_prefix;   // prepended to topic names without "://"
   uint32_t batch_size = 100;  // messages per producer batch; <= 1: no batching; <= 4096
+  // Topics (as callers name them) published without batching whatever batch_size says: the
+  // topics read through key_shared subscriptions (see key_shared below).
+  std::vector<std::string> unbatched_topics;
   std::chrono::milliseconds batch_delay{5};
   uint32_t max_pending = 1000;  // sends awaiting receipts per topic
   std::chrono::milliseconds send_timeout{5000};

@@ -27,6 +27,7 @@ struct CqlStore::Statements {
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
   bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;
+  bridge::PreparedPtr register_types;  // every register of a comment (the owner's recount)
   bridge::PreparedPtr op_put, ops_read, ops_trim_block, ops_trim_upto;
   bridge::PreparedPtr outbox_put, outbox_read, outbox_trim_block, outbox_trim_upto;
   bridge::PreparedPtr head_put, head_get;

@@ -99,6 +99,12 @@ class CqlStore final : public Store {
   size_t in_flight_commits() const { return in_flight_.load(); }
   const CircuitBreaker& breaker() const { return *breaker_; }
 
+  // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of
+  // `comment` and its likes/dislikes counted from all its registers, read one after the
+  // other at storage.cql.consistency (no snapshot). Exact only in the comment's owner, the
+  // only writer of both; `video` is echoed into the answer. Blocking.
+  Result<std::optional<CommentRecount>> owner_recount(const Uuid& comment, const Uuid& video);
+
   // Every prepared statement (cql_statements.cpp).
   struct Statements;
   // A statement and its values, for exec_all.

@@ -1,0 +1,266 @@
+// The bus reaction applier on the LocalBus and a RocksStore (the same code runs on Pulsar and
+// CQL in bus_reaction_applier_pulsartest.cpp): the reaction event decodes back to its op; two
+// appliers on one Key_Shared subscription count exactly; a batch whose counters were lost
+// after its registers were written is recounted, whether it comes back to the same owner
+// (nack) or to the other one (the first left without acking).
+#include "workers/bus_reaction_applier.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "core/reaction_set.h"
+#include "events/event_bus_conformance.h"
+#include "events/local/local_bus.h"
+#include "events/schemas.h"
+#include "testing/temp_store.h"
+#include "workers/bus_reaction_applier_testing.h"
+
+namespace commentd::workers {
+namespace {
+
+using events::conformance::Runner;
+using commentd::testing::commit_sync;
+
+template <class P>
+bool eventually(P pred) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+constexpr const char* kTopic = "reactions";
+
+TEST(ParseReactionEvent, RoundTripsTheOpAndRefusesOtherPayloads) {
+  SystemClock clock;
+  UuidGenerator ids(clock, 7, 3);
+  ReactionOp op;
+  op.op_id = ids.next();
+  op.comment_id = ids.next();
+  op.video_id = ids.next();
+  op.user_id = ids.next();
+  op.type = ReactionType::dislike;
+  op.timestamp = op.op_id.v7_time_ms();
+  op.node_id = 3;
+  for (auto type : {ReactionType::dislike, ReactionType::none}) {
+    op.type = type;
+    auto back = parse_reaction_event(events::with_position(events::reaction_event_json(ids.next(), op), 9));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->op_id, op.op_id);
+    EXPECT_EQ(back->comment_id, op.comment_id);
+    EXPECT_EQ(back->video_id, op.video_id);
+    EXPECT_EQ(back->user_id, op.user_id);
+    EXPECT_EQ(back->type, type);
+    EXPECT_EQ(back->timestamp, op.timestamp);
+    EXPECT_EQ(back->node_id, 3u);
+  }
+  EXPECT_FALSE(parse_reaction_event("not json"));
+  EXPECT_FALSE(parse_reaction_event(R"({"event_id":"x","event_type":"created"})"));
+  std::string bad = events::reaction_event_json(ids.next(), op);
+  bad.replace(bad.find("\"removed\""), 9, "\"added\"");  // type none but "added"
+  EXPECT_FALSE(parse_reaction_event(bad));
+}
+
+class BusApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *commentd::testing::open_temp_store(dir_, /*sync_writes=*/false);
+    faulty_ = std::make_unique<fault::CounterFaultStore>(*store_);
+    bus_ = std::make_unique<events::LocalBus>(*store_, events::LocalBusOptions{.producer_name = "t"});
+    video_ = ids_.next();
+    for (int c = 0; c < 3; ++c) {
+      Comment cm;
+      cm.id = ids_.next();
+      cm.video_id = video_;
+      cm.user_id = ids_.next();
+      cm.content = "c";
+      cm.created_at = cm.id.v7_time_ms();
+      store::WriteSet ws;
+      ws.mutations.push_back(store::PutComment{cm});
+      ws.mutations.push_back(store::IndexPut{store::Index::video, video_, cm.created_at, cm.id});
+      ws.mutations.push_back(store::BucketPut{video_, time_bucket(cm.created_at), cm.created_at, cm.id});
+      ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
+      comments_.push_back(cm.id);
+    }
+    for (int u = 0; u < 40; ++u) users_.push_back(ids_.next());
+  }
+  void TearDown() override {
+    appliers_.clear();
+    bus_.reset();
+    store_.reset();
+  }
+
+  std::unique_ptr<BusReactionApplier> applier(store::Store& s) {
+    BusApplierOptions o;
+    o.topic = kTopic;
+    o.batch_size = 16;
+    o.batch_timeout = std::chrono::milliseconds(2);
+    return std::make_unique<BusReactionApplier>(
+        s, *bus_, [this](const Uuid& c, const Uuid&) { return store_->recount_comment(c); }, clock_, o);
+  }
+
+  // `n` random ops (seeded) from the users on the comments, published in chunks.
+  void publish_random(int n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<events::OutMessage> msgs;
+    for (int i = 0; i < n; ++i) {
+      ReactionOp op;
+      op_clock_.advance_ms(1);
+      op.op_id = op_ids_.next();
+      op.comment_id = comments_[rng() % comments_.size()];
+      op.video_id = video_;
+      op.user_id = users_[rng() % users_.size()];
+      op.type = static_cast<ReactionType>(rng() % 3);
+      op.timestamp = op.op_id.v7_time_ms();
+      op.node_id = 1 + rng() % 2;
+      expected_.add(op);
+      msgs.push_back({op.comment_id.str(), events::reaction_event_json(ids_.next(), op), 0});
+      if (msgs.size() == 50 || i + 1 == n) {
+        ASSERT_TRUE(run_.run(bus_->publish(kTopic, std::move(msgs))).ok());
+        msgs.clear();
+      }
+    }
+    published_ += n;
+  }
+
+  uint64_t handled() const {
+    uint64_t n = 0;
+    for (auto& a : appliers_)
+      if (auto* cs = a->consumer_stats()) n += cs->messages.load();
+    return n;
+  }
+
+  // Stored counters equal the registers, and the registers the LWW result of every op.
+  void expect_exact() {
+    int64_t reactions = 0;
+    for (auto& c : comments_) {
+      auto r = store_->recount_comment(c);
+      ASSERT_TRUE(r.ok() && *r);
+      auto want = expected_.count_by_type(c);
+      EXPECT_EQ((*r)->truth.likes, want[ReactionType::like]) << c.str();
+      EXPECT_EQ((*r)->truth.dislikes, want[ReactionType::dislike]) << c.str();
+      EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c.str();
+      EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c.str();
+      reactions += (*r)->truth.likes + (*r)->truth.dislikes;
+    }
+    auto v = store_->recount_video(video_);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->stored.reactions_count, reactions);
+  }
+
+  commentd::testing::TempDir dir_{"bus-applier"};
+  std::unique_ptr<store::rocks::RocksStore> store_;
+  std::unique_ptr<fault::CounterFaultStore> faulty_;
+  std::unique_ptr<events::LocalBus> bus_;
+  std::vector<std::unique_ptr<BusReactionApplier>> appliers_;
+  SystemClock clock_;
+  UuidGenerator ids_{clock_, 11, 1};
+  Uuid video_;
+  std::vector<Uuid> comments_, users_;
+  ReactionSet expected_;
+  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
+  // equal the LWW result (a tie is rule d, tested on its own).
+  ManualClock op_clock_{1'760'000'000'000};
+  UuidGenerator op_ids_{op_clock_, 29, 5};
+  uint64_t published_ = 0;
+  Runner run_;
+};
+
+TEST_F(BusApplierTest, TwoOwnersOnOneSubscriptionCountExactly) {
+  appliers_.push_back(applier(*store_));
+  appliers_.push_back(applier(*store_));
+  for (auto& a : appliers_) ASSERT_TRUE(a->start().ok());
+  publish_random(600, 1);
+  ASSERT_TRUE(eventually([&] { return handled() == published_; })) << handled() << " of " << published_;
+  for (auto& a : appliers_) a->stop();
+  expect_exact();
+  uint64_t recounts = 0;
+  for (auto& a : appliers_) recounts += a->stats().recounts.load();
+  EXPECT_EQ(recounts, 0u);  // nothing failed: deltas only
+}
+
+TEST_F(BusApplierTest, LostCountersComeBackToTheSameOwnerAndAreRecounted) {
+  appliers_.push_back(applier(*faulty_));
+  faulty_->fail_counters = 3;  // three batches write their registers, then fail (nacked)
+  ASSERT_TRUE(appliers_[0]->start().ok());
+  publish_random(300, 2);
+  ASSERT_TRUE(eventually([&] { return handled() == published_; }))
+      << handled() << " of " << published_ << " failed " << appliers_[0]->consumer_stats()->failed_batches.load()
+      << " dup " << appliers_[0]->stats().duplicates.load() << " applied " << appliers_[0]->stats().ops_applied.load()
+      << " ign " << appliers_[0]->stats().ops_ignored.load() << " redeliv " << appliers_[0]->stats().redelivered.load();
+  appliers_[0]->stop();
+  EXPECT_EQ(faulty_->refused.load(), 3);
+  EXPECT_GE(appliers_[0]->stats().failed_batches.load(), 3u);
+  EXPECT_GE(appliers_[0]->stats().recounts.load(), 1u);
+  EXPECT_GE(appliers_[0]->stats().repairs.load(), 1u);
+  expect_exact();
+}
+
+TEST_F(BusApplierTest, AnOwnerGoneMidBatchLeavesItToTheOtherWhichRecounts) {
+  // Owner A takes every message, writes a batch's registers and loses its counters (as a
+  // crash between steps 3 and 4), then leaves without acking; B gets the batch again.
+  auto a = applier(*faulty_);
+  auto sub = run_.run(bus_->subscribe(kTopic, "reaction-applier", {.type = events::SubscriptionType::key_shared}));
+  ASSERT_TRUE(sub.ok());
+  publish_random(200, 3);
+  std::vector<events::Message> batch;
+  for (int i = 0; i < 200; ++i) {
+    auto m = run_.run((*sub)->receive());
+    ASSERT_TRUE(m.ok());
+    batch.push_back(std::move(*m));
+  }
+  faulty_->fail_counters = 1;
+  EXPECT_FALSE(a->apply(batch).ok());
+  EXPECT_EQ(faulty_->refused.load(), 1);
+  (*sub)->close();  // gone: no ack, no nack
+
+  appliers_.push_back(applier(*store_));
+  ASSERT_TRUE(appliers_[0]->start().ok());
+  ASSERT_TRUE(eventually([&] { return handled() == published_; })) << handled() << " of " << published_;
+  appliers_[0]->stop();
+  // B had no memory of the failure: the redelivery (and the registers holding the batch's ops)
+  // made it recount.
+  EXPECT_GE(appliers_[0]->stats().recounts.load(), 1u);
+  EXPECT_GE(appliers_[0]->stats().repairs.load(), 1u);
+  expect_exact();
+}
+
+TEST_F(BusApplierTest, AnOpThatBeatsTheRegisterByOpIdAloneIsRecounted) {
+  // Two ops of one user on one comment, one millisecond, one node (rule d): the second one's
+  // write may not win in CQL, so its owner counts what the store kept.
+  auto a = applier(*store_);
+  op_clock_.advance_ms(1);
+  Uuid i1 = op_ids_.next(), i2 = op_ids_.next();
+  ASSERT_EQ(i1.v7_time_ms(), i2.v7_time_ms());
+  std::vector<ReactionOp> ops(2);
+  for (int i = 0; i < 2; ++i) {
+    ops[i].op_id = (i == 0) == (i1 < i2) ? i1 : i2;  // ops[1] has the larger id: it wins
+    ops[i].comment_id = comments_[0];
+    ops[i].video_id = video_;
+    ops[i].user_id = users_[0];
+    ops[i].type = i == 0 ? ReactionType::like : ReactionType::dislike;
+    ops[i].timestamp = ops[i].op_id.v7_time_ms();
+    ops[i].node_id = 2;
+    expected_.add(ops[i]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    events::Message m;
+    m.topic = kTopic;
+    m.key = ops[i].comment_id.str();
+    m.payload = events::reaction_event_json(ids_.next(), ops[i]);
+    m.message_id = static_cast<uint64_t>(i + 1);
+    ASSERT_TRUE(a->apply({m}).ok());
+  }
+  EXPECT_EQ(a->stats().recounts.load(), 1u);
+  expect_exact();
+}
+
+}  // namespace
+}  // namespace commentd::workers

@@ -1,0 +1,79 @@
+// Test support for the bus reaction applier (never linked into the service): a Store that
+// forwards every call to a real store, except that it refuses the next `fail_counters`
+// commit_owned() calls holding counter deltas -- the applier then stops between writing the
+// registers and writing the counters, as a crash or a timed-out counter write would.
+#pragma once
+
+#include <atomic>
+
+#include "store/store.h"
+
+namespace commentd::workers::fault {
+
+namespace asio = boost::asio;
+
+class CounterFaultStore final : public store::Store {
+ public:
+  explicit CounterFaultStore(store::Store& s) : s_(s) {}
+  std::atomic<int> fail_counters{0};
+  std::atomic<int> refused{0};
+
+  asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) override {
+    return s_.get_comment(id, d);
+  }
+  asio::awaitable<Result<store::ScanResult>> scan(store::ScanRequest r, Deadline d) override { return s_.scan(r, d); }
+  asio::awaitable<Result<bool>> has_entries(store::Index i, Uuid k, Deadline d) override {
+    return s_.has_entries(i, k, d);
+  }
+  asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids, Deadline d) override {
+    return s_.get_metrics(std::move(ids), d);
+  }
+  asio::awaitable<Result<VideoStats>> get_video_stats(Uuid v, Deadline d) override { return s_.get_video_stats(v, d); }
+  asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(Uuid v, Uuid u, std::vector<Uuid> c,
+                                                                   Deadline d) override {
+    return s_.get_reactions(v, u, std::move(c), d);
+  }
+  asio::awaitable<Result<bool>> has_hidden(Uuid v, Uuid u, Deadline d) override { return s_.has_hidden(v, u, d); }
+  Result<std::vector<ReactionRow>> get_registers(const std::vector<std::pair<Uuid, Uuid>>& k) override {
+    return s_.get_registers(k);
+  }
+  asio::awaitable<Result<UserView>> get_user_view(Uuid v, Uuid u, Deadline d) override {
+    return s_.get_user_view(v, u, d);
+  }
+  Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override { return s_.recount_comment(id); }
+  Result<VideoRecount> recount_video(const Uuid& v) override { return s_.recount_video(v); }
+  Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after, size_t max) override {
+    return s_.list_ids(t, after, max);
+  }
+  Result<std::vector<ReactionOp>> read_ops(uint64_t after, size_t max) override { return s_.read_ops(after, max); }
+  Result<uint64_t> consumer_pos(const std::string& c) override { return s_.consumer_pos(c); }
+  uint64_t last_op_seq() const override { return s_.last_op_seq(); }
+  Result<std::vector<store::OutboxEntry>> read_outbox_entries(uint64_t after, size_t max) override {
+    return s_.read_outbox_entries(after, max);
+  }
+  uint64_t last_outbox_seq() const override { return s_.last_outbox_seq(); }
+  void commit(store::WriteSet ws, store::CommitCallback done) override { s_.commit(std::move(ws), std::move(done)); }
+  Status commit_owned(store::WriteSet ws) override {
+    bool counters = false;
+    for (auto& m : ws.mutations)
+      counters |= std::holds_alternative<store::MetricsDelta>(m) || std::holds_alternative<store::StatsDelta>(m);
+    if (counters) {
+      int left = fail_counters.load();
+      while (left > 0 && !fail_counters.compare_exchange_weak(left, left - 1)) {
+      }
+      if (left > 0) {
+        refused.fetch_add(1);
+        return Error(Errc::unavailable, "injected: counter write lost");
+      }
+    }
+    return s_.commit_owned(std::move(ws));
+  }
+  Status trim_logs(uint64_t a, uint64_t b, uint64_t c) override { return s_.trim_logs(a, b, c); }
+  void close() override { s_.close(); }
+  bool ready() const override { return s_.ready(); }
+
+ private:
+  store::Store& s_;
+};
+
+}  // namespace commentd::workers::fault

@@ -245,17 +245,7 @@ asio::awaitable<Result<Reply>> Client::routed(std::string label, std::vector<std
     stats_.breaker_rejected++;
     co_return finish(Error(Errc::unavailable, "redis: unavailable (circuit open)"));
   }
-  if (opts_.cluster) {
-    bool need;
-    {
-      std::shared_lock lk(mu_);
-      need = slots_.empty();
-    }
-    if (need && !refreshing_.exchange(true)) {
-      co_await refresh_slots();
-      refreshing_ = false;
-    }
-  }
+  co_await ensure_slots();
   const std::string bytes = format_command(args);
   auto conn = pick(key);
   bool asking = false;
@@ -386,17 +376,7 @@ asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script&
     for (auto& r : out) r = Error(Errc::unavailable, "redis: unavailable (circuit open)");
     co_return out;
   }
-  if (opts_.cluster) {
-    bool need;
-    {
-      std::shared_lock lk(mu_);
-      need = slots_.empty();
-    }
-    if (need && !refreshing_.exchange(true)) {
-      co_await refresh_slots();
-      refreshing_ = false;
-    }
-  }
+  co_await ensure_slots();
   std::vector<size_t> todo(n);
   for (size_t i = 0; i < n; ++i) todo[i] = i;
   for (int round = 0; !todo.empty(); ++round) {
@@ -448,6 +428,19 @@ asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script&
     todo.assign(again.begin() + 1, again.end());
   }
   co_return out;
+}
+
+asio::awaitable<void> Client::ensure_slots() {
+  if (!opts_.cluster) co_return;
+  bool need;
+  {
+    std::shared_lock lk(mu_);
+    need = slots_.empty();
+  }
+  if (need && !refreshing_.exchange(true)) {
+    co_await refresh_slots();
+    refreshing_ = false;
+  }
 }
 
 asio::awaitable<void> Client::refresh_slots() {

@@ -117,6 +117,8 @@ class Client {
                                         Deadline d);
   // One pipelined wave of `calls` (formatted commands with their routing keys); see eval_pipelined.
   asio::awaitable<std::vector<Result<Reply>>> wave(std::vector<std::pair<std::string, std::string>> calls, Deadline d);
+  // Cluster mode with no slot map yet: loads it (one caller at a time).
+  asio::awaitable<void> ensure_slots();
   asio::awaitable<void> refresh_slots();
   void maybe_refresh();
   bool breaker_admit();

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -86,6 +87,9 @@ int main(int argc, char** argv) {
   if (verify) return app::verify_counts(*cfg);
   if (migrate) return store::cql::run_migrate_command(*cfg);
 
+  // A server never dies of a peer that closed its socket: every write reports EPIPE instead
+  // (Asio sends with MSG_NOSIGNAL already; the Rust drivers write with writev).
+  std::signal(SIGPIPE, SIG_IGN);
   app::Application application(std::move(*cfg));
   auto port = application.start();
   if (!port) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -105,6 +106,17 @@ TEST(BridgeRuntime, WorkerThreadsAreBounded) {
   auto three = Runtime::create(3);
   ASSERT_TRUE(three.ok());
   EXPECT_EQ((*three)->worker_threads(), 3u);
+}
+
+// A peer that resets a connection must cost the process an EPIPE, never its life.
+TEST(BridgeRuntime, SigpipeIsIgnoredOnceARuntimeExists) {
+  std::signal(SIGPIPE, SIG_DFL);
+  auto rt = Runtime::create(1);
+  ASSERT_TRUE(rt.ok());
+  struct sigaction now {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_IGN);
+  EXPECT_EQ(raise(SIGPIPE), 0);  // still alive
 }
 
 // A port with nothing listening (bound, then closed).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import signal
 import socket
 import time
 
@@ -244,3 +245,14 @@ def test_running_out_of_descriptors_backs_off_and_logs_little(server_factory):
     finally:
         for s in sockets:
             s.close()
+
+
+def test_sigpipe_does_not_kill_the_server(server_factory):
+    """A write to a socket its peer reset raises SIGPIPE unless the process ignores it; a
+    cluster node once died silently while Pulsar was killed. The server must ignore it."""
+    srv = server_factory(config_yaml(), name="sigpipe").start()
+    os.kill(srv.proc.pid, signal.SIGPIPE)
+    time.sleep(0.2)  # a default disposition would have ended the process by now
+    assert srv.running(), "SIGPIPE killed the server"
+    assert srv.get("/healthz").status == 200
+    assert srv.terminate() == 0

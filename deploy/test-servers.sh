@@ -89,6 +89,9 @@ cmd_start() {
     start_cmd "$name" >/dev/null # validates the name
     if is_running "$name"; then
       log "$name already running in $RUN/$name"
+      # A broker a test killed and restarted may answer health before its bookie takes
+      # new ledgers: wait for that too (deploy/pulsar/pulsar.sh probe).
+      if [ "$name" = pulsar ]; then "$DEPLOY_DIR/pulsar/pulsar.sh" probe "$RUN/pulsar" || failed=1; fi
       continue
     fi
     stop_one "$name" # leftovers of a half-started earlier run, if any

@@ -4,10 +4,12 @@
 #                           the tarball comes from Maven Central through ~/.m2)
 #   pulsar.sh start STATE   fresh broker in STATE on free ports; returns once
 #                           /admin/v2/brokers/health answers and the pavilion tenant and its
-#                           namespaces (deduplication on) exist; writes COMMENTD_TEST_PULSAR
+#                           namespaces (deduplication on) exist and a new topic can be created
+#                           (the bookie takes ledgers); writes COMMENTD_TEST_PULSAR
 #                           and COMMENTD_TEST_PULSAR_ADMIN to STATE/env
 #   pulsar.sh restart STATE stops (SIGTERM) the broker in STATE and starts it again on the
-#                           same ports and data; returns once healthy
+#                           same ports and data; returns once healthy (as start)
+#   pulsar.sh probe STATE   waits until the broker in STATE takes new topics
 # Env: COMMENTD_PULSAR_TIMEOUT (s, default 120) bounds the wait for the health check.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
@@ -78,6 +80,28 @@ admin() {
   esac
 }
 
+# ledger_ok: a new topic can be created, which opens a managed ledger on the bookie. The
+# broker's health check can pass while the bookie cannot take a new ledger ("Not enough
+# non-faulty bookies available": seen right after a kill -9 and restart, when the new
+# bookie's registration lags); a node subscribing to a new topic then fails.
+ledger_ok() {
+  local topic="/admin/v2/persistent/pavilion/metrics/readiness-$$-$(now_ms)" code
+  code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X PUT "$ADMIN$topic") || return 1
+  case "$code" in 2?? | 409) ;; *) return 1 ;; esac
+  curl -sS --max-time 10 -o /dev/null -X DELETE "$ADMIN$topic?force=true" || true
+}
+
+# probe STATE: waits until the running broker of STATE takes new topics (see ledger_ok).
+probe() {
+  STATE="$1"
+  local broker web t0
+  read -r broker web <"$STATE/ports"
+  ADMIN="http://127.0.0.1:$web"
+  t0=$(now_ms)
+  wait_until "${COMMENTD_PULSAR_TIMEOUT:-120}" "$STATE" "$STATE/pulsar.log" ledger_ok
+  log "broker takes new topics on $ADMIN after $(($(now_ms) - t0)) ms"
+}
+
 start() {
   local state="$1" broker web
   command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
@@ -117,6 +141,7 @@ run() {
     admin PUT "/admin/v2/namespaces/pavilion/$ns"
     admin POST "/admin/v2/namespaces/pavilion/$ns/deduplication" true
   done
+  probe "$STATE"
 }
 
 restart() {
@@ -127,9 +152,9 @@ restart() {
 
 case "${1:-}" in
   fetch) fetch ;;
-  start | restart)
-    [ $# -eq 2 ] || die "usage: $0 start|restart STATE_DIR"
+  start | restart | probe)
+    [ $# -eq 2 ] || die "usage: $0 start|restart|probe STATE_DIR"
     "$1" "$2"
     ;;
-  *) die "usage: $0 fetch | start|restart STATE_DIR" ;;
+  *) die "usage: $0 fetch | start|restart|probe STATE_DIR" ;;
 esac

@@ -86,20 +86,13 @@ asio::awaitable<Result<uint64_t>> publish_reaction(events::EventBus& bus, std::s
 void append_bus_applier_metrics(workers::BusReactionApplier& a, service::ServiceStats& ss,
                                 std::vector<prometheus::MetricFamily>& out) {
   auto& as = a.stats();
-  out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops this node published to the reactions topic (202)", ss.reactions_published.load()));
-  out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
-  out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
-  out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
-  out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
-  out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
-  out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
-                                          "Flush of one batch: read registers, merge, write registers, then counters", as.flush_seconds));
+  workers::append_applier_metrics(as, ss.reactions_published.load(), out);
   out.push_back(metrics::histogram_family("commentd_reaction_apply_lag_seconds",
                                           "From a reaction op's acceptance to its batch applied by the comment's owner", as.lag_seconds));
   out.push_back(counter_family("commentd_reaction_redelivered_total", "Reaction messages this node's applier received again", as.redelivered.load()));
   out.push_back(counter_family("commentd_reaction_duplicates_total", "Reaction ops received again after being applied here (skipped)", as.duplicates.load()));
   out.push_back(counter_family("commentd_reaction_malformed_total", "Messages on the reactions topic that are not reaction events", as.malformed.load()));
-  out.push_back(counter_family("commentd_reaction_failed_batches_total", "Reaction batches that failed and were given back", as.failed_batches.load()));
+  out.push_back(counter_family("commentd_reaction_failed_batches_total", "Reaction batches that failed and were given back", as.errors.load()));
   out.push_back(counter_family("commentd_reaction_recounts_total", "Comments recounted from their registers by their owner", as.recounts.load()));
   out.push_back(counter_family("commentd_reaction_owner_repairs_total", "Owner recounts that found the stored counters off and repaired them", as.repairs.load()));
   out.push_back(counter_family("commentd_reaction_view_errors_total", "Reactions accepted whose read-your-writes row failed to write", ss.reaction_view_errors.load()));
@@ -370,15 +363,8 @@ Result<uint16_t> Application::start() {
     if (applier_) {
       auto& as = applier_->stats();
       uint64_t last = store_->last_op_seq(), applied = applier_->applied_seq();
-      out.push_back(counter_family("commentd_event_log_appended_total", "Reaction ops appended to the durable log", last));
-      out.push_back(counter_family("commentd_event_log_applied_total", "Reaction ops applied (changed a register)", as.ops_applied.load()));
-      out.push_back(counter_family("commentd_event_log_ignored_total", "Reaction ops that changed no count (repeat or LWW loser)", as.ops_ignored.load()));
+      workers::append_applier_metrics(as, last, out);
       out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
-      out.push_back(counter_family("commentd_accumulator_batches_total", "Reaction batches flushed", as.batches.load()));
-      out.push_back(counter_family("commentd_accumulator_counter_writes_total", "Net counter deltas written by the applier", as.counter_writes.load()));
-      out.push_back(metrics::histogram_family("commentd_accumulator_batch_size", "Reaction ops per flushed batch", as.batch_size));
-      out.push_back(metrics::histogram_family("commentd_accumulator_flush_seconds",
-                                              "Flush of one batch: read registers, merge, durable write", as.flush_seconds));
     }
     if (bus_applier_) append_bus_applier_metrics(*bus_applier_, service_->stats(), out);
     if (rocks_) {
@@ -393,13 +379,7 @@ Result<uint16_t> Application::start() {
     }
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
-      auto& b = cql_->breaker().stats();
-      out.push_back(gauge_family("commentd_storage_breaker_state", "CQL circuit breaker: 0 closed, 1 open, 2 half-open",
-                                 double(b.state.load())));
-      out.push_back(counter_family("commentd_storage_breaker_opens_total", "Times the CQL circuit breaker opened",
-                                   double(b.opens.load())));
-      out.push_back(counter_family("commentd_storage_breaker_rejected_total",
-                                   "CQL calls failed at once by the open breaker", double(b.rejected.load())));
+      metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
     }
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (reconciler_) {
@@ -458,7 +438,7 @@ Result<uint16_t> Application::start() {
     out.push_back(gauge_family("commentd_activity_tracked_keys", "Comments and videos with recent activity", activity_->size()));
     out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));
     if (redis_) {
-      redis::append_metrics(redis_->stats(), out);
+      redis::append_metrics(*redis_, out);
       cache::append_metrics(redis_cache_->stats(), out);
       redis::append_metrics(counter_cache_->stats(), out);
       limit::append_metrics(redis_limiter_->stats(),

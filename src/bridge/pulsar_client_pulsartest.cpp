@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "bridge/pulsar_client.h"
@@ -58,6 +61,26 @@ class PulsarBridge : public ::testing::Test {
     return wait<Receipt>([&](auto h) { p.send(std::move(key), std::move(payload), std::move(props), std::move(h)); });
   }
   Result<Message> receive(PulsarConsumer& c) { return wait<Message>([&](auto h) { c.receive(std::move(h)); }); }
+  // receive(), bounded: past `limit` the consumer is closed, which completes the receive
+  // with an error, so a message that never comes fails the test instead of hanging it.
+  Result<Message> receive_within(PulsarConsumer& c, std::chrono::seconds limit) {
+    boost::asio::io_context io;
+    std::optional<Result<Message>> out;
+    boost::asio::steady_timer timer(io, limit);
+    bool timed_out = false;
+    c.receive(boost::asio::bind_executor(io, [&](Result<Message> r) {
+      out.emplace(std::move(r));
+      timer.cancel();
+    }));
+    timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      timed_out = true;
+      c.close(boost::asio::bind_executor(io, [](Result<Unit>) {}));
+    });
+    io.run();
+    if (timed_out) return Error(Errc::deadline_exceeded, "no message within the limit");
+    return std::move(*out);
+  }
   Status ack(PulsarConsumer& c, const Message& m) { return wait<Unit>([&](auto h) { c.ack(m.id, std::move(h)); }); }
   Status nack(PulsarConsumer& c, const Message& m) { return wait<Unit>([&](auto h) { c.nack(m.id, std::move(h)); }); }
 
@@ -212,7 +235,7 @@ TEST_F(PulsarBridge, DeadLetterAfterMaxRedeliveries) {
   // The crate hands a message to the consumer while its redelivery count is below the max,
   // then moves it to the dead-letter topic: 3 deliveries for max 3.
   while (deliveries < 3 || !fine_seen) {
-    auto m = receive(*c);
+    auto m = receive_within(*c, 60s);
     ASSERT_TRUE(m.ok()) << m.error().message;
     if (m->payload == "fine") {
       fine_seen = true;
@@ -223,7 +246,7 @@ TEST_F(PulsarBridge, DeadLetterAfterMaxRedeliveries) {
     ASSERT_LE(deliveries, 3);
     ASSERT_TRUE(nack(*c, *m).ok());
   }
-  auto d = receive(*dead);
+  auto d = receive_within(*dead, 60s);
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->payload, "poison");
   EXPECT_EQ(d->key, "k");

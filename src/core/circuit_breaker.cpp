@@ -2,11 +2,11 @@
 
 namespace commentd {
 
-bool CircuitBreaker::admit(clock::time_point now) {
+bool CircuitBreaker::admit(clock::time_point now, uint64_t calls) {
   std::lock_guard lk(mu_);
   if (state() == State::closed) return true;
   if (now < (probing_ ? probe_until_ : open_until_)) {
-    stats_.rejected.fetch_add(1, std::memory_order_relaxed);
+    stats_.rejected.fetch_add(calls, std::memory_order_relaxed);
     return false;
   }
   probing_ = true;
@@ -15,15 +15,19 @@ bool CircuitBreaker::admit(clock::time_point now) {
   return true;
 }
 
-CircuitBreaker::Change CircuitBreaker::record(bool ok, clock::time_point now) {
+CircuitBreaker::Change CircuitBreaker::record(Outcome o, clock::time_point now) {
   std::lock_guard lk(mu_);
   const State s = state();
-  if (ok) {
+  if (o == Outcome::ok) {
     failures_ = 0;
     probing_ = false;
     if (s == State::closed) return Change::none;
     stats_.state.store(static_cast<int>(State::closed));
     return Change::closed;
+  }
+  if (o == Outcome::timed_out && s == State::closed && opts_.timeout_window.count() > 0) {
+    if (failures_ > 0 && now - last_timeout_ < opts_.timeout_window) return Change::none;
+    last_timeout_ = now;
   }
   ++failures_;
   // A failed probe reopens it; while open, late failures of calls admitted before it opened

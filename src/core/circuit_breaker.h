@@ -8,6 +8,10 @@
 //
 // What counts as a failure is the caller's call: only failures that say the dependency is
 // unreachable or stuck (timeouts, broken connections), never a bad request or a conflict.
+// With `timeout_window` set, timeouts count once per window: the calls in flight when the
+// dependency (or this process) stalls all time out together, and one short stall must not
+// open the breaker; timeouts that go on for about failures x timeout_window without a
+// success (a stuck server) do.
 // Thread-safe. Time is passed in (tests) or read from steady_clock.
 #pragma once
 
@@ -26,20 +30,26 @@ class CircuitBreaker {
     int failures = 5;                        // consecutive failures that open it
     std::chrono::milliseconds open_for{1000};  // refused this long before one probe
     std::chrono::milliseconds probe_timeout{0};  // a probe's result is awaited this long; 0: open_for
+    std::chrono::milliseconds timeout_window{0};  // timeouts within it count once; 0: each counts
   };
   struct Stats {
     std::atomic<uint64_t> opens{0};     // closed/half-open -> open transitions
-    std::atomic<uint64_t> rejected{0};  // calls refused while open
+    std::atomic<uint64_t> rejected{0};  // calls refused while open (admit's `calls`)
     std::atomic<int> state{0};          // State, for gauges
   };
   enum class Change { none, opened, closed };
+  enum class Outcome { ok, failed, timed_out };
 
   explicit CircuitBreaker(Options o) : opts_(o) {}
 
-  // Whether a call may go ahead now (false: refuse it at once, counted as rejected).
-  bool admit(clock::time_point now = clock::now());
+  // Whether a call (or a pipelined group of `calls`) may go ahead now (false: refuse it at
+  // once, counted as rejected).
+  bool admit(clock::time_point now = clock::now(), uint64_t calls = 1);
   // The outcome of an admitted call. Returns the transition it caused, for one log line.
-  Change record(bool ok, clock::time_point now = clock::now());
+  Change record(Outcome o, clock::time_point now = clock::now());
+  Change record(bool ok, clock::time_point now = clock::now()) {
+    return record(ok ? Outcome::ok : Outcome::failed, now);
+  }
 
   State state() const { return static_cast<State>(stats_.state.load(std::memory_order_relaxed)); }
   const Stats& stats() const { return stats_; }
@@ -52,6 +62,7 @@ class CircuitBreaker {
   int failures_ = 0;                 // GUARDED_BY(mu_)
   clock::time_point open_until_{};   // GUARDED_BY(mu_): when the first probe may go
   clock::time_point probe_until_{};  // GUARDED_BY(mu_): when a lost probe is replaced
+  clock::time_point last_timeout_{};  // GUARDED_BY(mu_): the last counted timeout
   bool probing_ = false;             // GUARDED_BY(mu_)
 };
 

@@ -71,5 +71,31 @@ TEST_F(BreakerTest, LateFailuresWhileOpenDoNotExtendIt) {
   EXPECT_TRUE(b.admit(t0 + 1s));
 }
 
+TEST(Breaker, TimeoutsWithinTheWindowCountOnce) {
+  CircuitBreaker b{{.failures = 3, .open_for = 1000ms, .timeout_window = 300ms}};
+  using O = CircuitBreaker::Outcome;
+  auto t0 = CircuitBreaker::clock::time_point{} + 1h;
+  // One stall: 50 calls in flight time out together; one failure, still closed.
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(b.record(O::timed_out, t0 + std::chrono::milliseconds(i)), Change::none);
+  EXPECT_EQ(b.state(), State::closed);
+  // A stuck server: timeouts go on for failures x window without a success.
+  EXPECT_EQ(b.record(O::timed_out, t0 + 300ms), Change::none);
+  EXPECT_EQ(b.record(O::timed_out, t0 + 600ms), Change::opened);
+  // Other failures are not coalesced, and a success resets the run.
+  CircuitBreaker c{{.failures = 2, .open_for = 1000ms, .timeout_window = 300ms}};
+  c.record(O::timed_out, t0);
+  EXPECT_EQ(c.record(O::ok, t0 + 1ms), Change::none);
+  c.record(O::failed, t0 + 2ms);
+  EXPECT_EQ(c.record(O::failed, t0 + 3ms), Change::opened);
+}
+
+TEST(Breaker, ARefusedGroupCountsEachCall) {
+  CircuitBreaker b{{.failures = 1, .open_for = 1000ms}};
+  auto t0 = CircuitBreaker::clock::time_point{} + 1h;
+  b.record(false, t0);
+  EXPECT_FALSE(b.admit(t0 + 1ms, 7));
+  EXPECT_EQ(b.stats().rejected.load(), 7u);
+}
+
 }  // namespace
 }  // namespace commentd

@@ -65,7 +65,7 @@ TEST(RedisRateLimiter, UnreachableRedisIsAnErrorNotADecision) {
     EXPECT_FALSE(d.error.empty());
   }
   EXPECT_EQ(l.stats().decisions[1][2].load(), 5u);
-  EXPECT_TRUE(c.breaker_open() || c.stats().breaker_opens.load() >= 1);
+  EXPECT_TRUE(c.breaker_open() || c.breaker().stats().opens.load() >= 1);
 }
 
 }  // namespace

@@ -143,4 +143,14 @@ prometheus::MetricFamily gauge_family(std::string name, std::string help, double
   return f;
 }
 
+void append_breaker_metrics(const std::string& prefix, const std::string& dependency,
+                            const CircuitBreaker::Stats& s, std::vector<prometheus::MetricFamily>& out) {
+  out.push_back(gauge_family(prefix + "_breaker_state", dependency + " circuit breaker: 0 closed, 1 open, 2 half-open",
+                             double(s.state.load())));
+  out.push_back(counter_family(prefix + "_breaker_opens_total", "Times the " + dependency + " circuit breaker opened",
+                               double(s.opens.load())));
+  out.push_back(counter_family(prefix + "_breaker_rejected_total",
+                               dependency + " calls failed at once by the open breaker", double(s.rejected.load())));
+}
+
 }  // namespace commentd::metrics

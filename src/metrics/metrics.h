@@ -15,6 +15,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+
+#include "core/circuit_breaker.h"
 #include <vector>
 
 namespace commentd::metrics {
@@ -43,6 +45,10 @@ class Metrics {
 // Helpers for sources.
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
+// <prefix>_breaker_state (0 closed, 1 open, 2 half-open), <prefix>_breaker_opens_total and
+// <prefix>_breaker_rejected_total of the circuit breaker in front of `dependency`.
+void append_breaker_metrics(const std::string& prefix, const std::string& dependency,
+                            const CircuitBreaker::Stats& s, std::vector<prometheus::MetricFamily>& out);
 class Histogram;
 // A Prometheus histogram family with one series from `h`.
 prometheus::MetricFamily histogram_family(std::string name, std::string help, const Histogram& h);

@@ -145,7 +145,10 @@ struct Client::Node {
   }
 };
 
-Client::Client(asio::any_io_executor ex, ClientOptions opts) : ex_(std::move(ex)), opts_(std::move(opts)) {
+Client::Client(asio::any_io_executor ex, ClientOptions opts)
+    : ex_(std::move(ex)), opts_(std::move(opts)),
+      breaker_({.failures = opts_.breaker_failures, .open_for = opts_.breaker_open,
+                .timeout_window = opts_.command_timeout}) {
   for (auto& [h, p] : opts_.nodes) node_for(h, p);
 }
 
@@ -242,7 +245,6 @@ asio::awaitable<Result<Reply>> Client::routed(std::string label, std::vector<std
     return r;
   };
   if (!breaker_admit()) {
-    stats_.breaker_rejected++;
     co_return finish(Error(Errc::unavailable, "redis: unavailable (circuit open)"));
   }
   co_await ensure_slots();
@@ -369,10 +371,9 @@ asio::awaitable<std::vector<Result<Reply>>> Client::eval_pipelined(const Script&
   std::vector<Result<Reply>> out(n, Result<Reply>(Error(Errc::unavailable, "redis: not sent")));
   if (n == 0 || args.size() != n) co_return out;
   auto& cs = stats_.command("evalsha:" + s.name);
-  if (!breaker_admit()) {
+  if (!breaker_admit(n)) {
     cs.calls += n;
     cs.errors += n;
-    stats_.breaker_rejected += n;
     for (auto& r : out) r = Error(Errc::unavailable, "redis: unavailable (circuit open)");
     co_return out;
   }
@@ -461,47 +462,26 @@ asio::awaitable<void> Client::refresh_slots() {
   stats_.slot_refreshes++;
 }
 
-bool Client::breaker_admit() {
-  std::lock_guard lk(breaker_mu_);
-  int state = stats_.breaker_state.load();
-  if (state == 0) return true;
-  if (Clock::now() < open_until_ || probing_) return false;
-  probing_ = true;
-  stats_.breaker_state = 2;
-  return true;
-}
+bool Client::breaker_admit(uint64_t calls) { return breaker_.admit(CircuitBreaker::clock::now(), calls); }
 
 void Client::breaker_result(bool transport_ok, bool timed_out) {
-  std::lock_guard lk(breaker_mu_);
-  int state = stats_.breaker_state.load();
-  if (transport_ok) {
-    if (state != 0) spdlog::info("redis: available again; circuit closed");
-    failures_ = 0;
-    probing_ = false;
-    stats_.breaker_state = 0;
-    return;
-  }
-  if (timed_out && state == 0) {
-    // The calls in flight when the server (or this process) stalls all time out together:
-    // they count as one failure per command_timeout. So only timeouts that go on for about
-    // breaker_failures x command_timeout without one success (a stuck server) open the
-    // breaker, not one short stall.
-    const auto now = Clock::now();
-    if (failures_ > 0 && now - last_timeout_ < opts_.command_timeout) return;
-    last_timeout_ = now;
-  }
-  ++failures_;
-  if (state == 2 || (state == 0 && failures_ >= opts_.breaker_failures)) {
-    stats_.breaker_state = 1;
-    open_until_ = Clock::now() + opts_.breaker_open;
-    probing_ = false;
-    stats_.breaker_opens++;
-    // At most one line per 10 s: a dead Redis must not flood the log.
-    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-    int64_t last = last_log_ms_.load();
-    if (now_ms - last >= 10'000 && last_log_ms_.compare_exchange_strong(last, now_ms))
-      spdlog::warn("redis: unavailable after {} failed calls; circuit open, calls fail fast for {} ms between probes "
-                   "(reads go to storage)", failures_, opts_.breaker_open.count());
+  using O = CircuitBreaker::Outcome;
+  switch (breaker_.record(transport_ok ? O::ok : timed_out ? O::timed_out : O::failed)) {
+    case CircuitBreaker::Change::none:
+      break;
+    case CircuitBreaker::Change::closed:
+      spdlog::info("redis: available again; circuit closed");
+      break;
+    case CircuitBreaker::Change::opened: {
+      // At most one line per 10 s: a dead Redis must not flood the log.
+      const int64_t now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+      int64_t last = last_log_ms_.load();
+      if (now_ms - last >= 10'000 && last_log_ms_.compare_exchange_strong(last, now_ms))
+        spdlog::warn("redis: unavailable; circuit open, calls fail fast for {} ms between probes "
+                     "(reads go to storage)", opts_.breaker_open.count());
+      break;
+    }
   }
 }
 

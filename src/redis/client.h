@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/circuit_breaker.h"
 #include "core/deadline.h"
 #include "metrics/histogram.h"
 #include "redis/connection.h"
@@ -62,8 +63,6 @@ struct ClientStats {
   ConnectionCounters connections;
   std::atomic<uint64_t> moved{0}, ask{0}, slot_refreshes{0}, noscript{0};
   std::atomic<uint64_t> timeouts{0};
-  std::atomic<uint64_t> breaker_opens{0}, breaker_rejected{0};
-  std::atomic<int> breaker_state{0};  // 0 closed, 1 open, 2 half-open
   // Stable addresses: entries are never removed.
   CommandStats& command(const std::string& name);
   std::vector<std::pair<std::string, const CommandStats*>> commands() const;
@@ -99,7 +98,9 @@ class Client {
   void stop();
 
   const ClientStats& stats() const { return stats_; }
-  bool breaker_open() const { return stats_.breaker_state.load() == 1; }
+  // Transport failures open it; timeouts count once per command_timeout (see circuit_breaker.h).
+  const CircuitBreaker& breaker() const { return breaker_; }
+  bool breaker_open() const { return breaker_.state() == CircuitBreaker::State::open; }
   const ClientOptions& options() const { return opts_; }
   const asio::any_io_executor& executor() const { return ex_; }
 
@@ -121,9 +122,10 @@ class Client {
   asio::awaitable<void> ensure_slots();
   asio::awaitable<void> refresh_slots();
   void maybe_refresh();
-  bool breaker_admit();
+  // admit() for `calls` calls (a pipelined wave asks once).
+  bool breaker_admit(uint64_t calls = 1);
   // transport_ok: the server answered. timed_out: the call (or every call of a wave) ended at
-  // its deadline.
+  // its deadline. Logs the breaker's transitions (an opening at most once per 10 s).
   void breaker_result(bool transport_ok, bool timed_out = false);
 
   asio::any_io_executor ex_;
@@ -137,11 +139,7 @@ class Client {
   bool stopped_ = false;                                // GUARDED_BY(mu_)
   std::atomic<bool> refreshing_{false};
 
-  std::mutex breaker_mu_;
-  int failures_ = 0;                                    // GUARDED_BY(breaker_mu_)
-  std::chrono::steady_clock::time_point open_until_{};  // GUARDED_BY(breaker_mu_)
-  bool probing_ = false;                                // GUARDED_BY(breaker_mu_)
-  std::chrono::steady_clock::time_point last_timeout_{};  // GUARDED_BY(breaker_mu_): last counted
+  CircuitBreaker breaker_;
   std::atomic<int64_t> last_log_ms_{0};
 };
 

@@ -50,7 +50,7 @@ TEST(RedisClient, PipelinedConcurrentCallsOnOneConnection) {
   EXPECT_EQ(c.stats().timeouts.load(), 0u);
   // The metrics: calls and latency by command.
   std::vector<prometheus::MetricFamily> fams;
-  append_metrics(c.stats(), fams);
+  append_metrics(c, fams);
   ASSERT_FALSE(fams.empty());
   EXPECT_EQ(fams[0].name, "commentd_redis_commands_total");
   ASSERT_EQ(fams[0].metric.size(), 1u);
@@ -196,13 +196,13 @@ TEST(RedisClient, OneStallsTimeoutsDoNotOpenTheBreakerButAStuckServerDoes) {
   for (size_t i = 1; i < ps.size(); ++i) loop.spawn(c.command({"GET", key}, dl()), &ps[i]);
   for (auto& p : ps) EXPECT_FALSE(p.get_future().get().ok());
   EXPECT_EQ(c.stats().timeouts.load(), 21u);
-  EXPECT_EQ(c.stats().breaker_opens.load(), 0u) << "one stall opened the breaker";
+  EXPECT_EQ(c.breaker().stats().opens.load(), 0u) << "one stall opened the breaker";
   EXPECT_EQ(c.stats().connections.connects.load(), 1u)
       << "one stall reset the connection (stuck only after 4 x command_timeout without a read)";
   // Calls that keep failing after it (timeouts spaced by command_timeout, or fast failures
   // while the reset connection reconnects): a stuck server.
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(cmd(loop, c, {"BLPOP", key, "5"}));
-  EXPECT_GE(c.stats().breaker_opens.load(), 1u);
+  EXPECT_GE(c.breaker().stats().opens.load(), 1u);
 }
 
 // A redis-server of the test's own, so the test may kill and restart it.
@@ -250,11 +250,11 @@ TEST(RedisClient, ReconnectsAfterServerRestartAndBreakerRecovers) {
   int failures = 0;
   for (int i = 0; i < 20; ++i) failures += !cmd(loop, c, {"GET", "k"}, Deadline::after(1s));
   EXPECT_EQ(failures, 20);
-  EXPECT_GE(c.stats().breaker_opens.load(), 1u);
-  EXPECT_GE(c.stats().breaker_rejected.load(), 1u);
+  EXPECT_GE(c.breaker().stats().opens.load(), 1u);
+  EXPECT_GE(c.breaker().stats().rejected.load(), 1u);
   server.start();
   ASSERT_TRUE(eventually_ok(loop, c, {"SET", "k", "v2"})) << "no recovery after the restart";
-  EXPECT_EQ(c.stats().breaker_state.load(), 0);
+  EXPECT_EQ(c.breaker().stats().state.load(), 0);
   auto r = cmd(loop, c, {"GET", "k"});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->str, "v2");

@@ -6,9 +6,9 @@ namespace commentd::redis {
 
 using metrics::add_sample;
 using metrics::counter_family;
-using metrics::gauge_family;
 
-void append_metrics(const ClientStats& s, std::vector<prometheus::MetricFamily>& out) {
+void append_metrics(const Client& c, std::vector<prometheus::MetricFamily>& out) {
+  const ClientStats& s = c.stats();
   prometheus::MetricFamily calls{"commentd_redis_commands_total", "Redis calls, by command (scripts by name)",
                                  prometheus::MetricType::Counter, {}};
   prometheus::MetricFamily errors{"commentd_redis_command_errors_total",
@@ -40,12 +40,7 @@ void append_metrics(const ClientStats& s, std::vector<prometheus::MetricFamily>&
                                double(s.slot_refreshes.load())));
   out.push_back(counter_family("commentd_redis_noscript_total", "Scripts loaded again after NOSCRIPT",
                                double(s.noscript.load())));
-  out.push_back(gauge_family("commentd_redis_breaker_state", "Redis circuit breaker: 0 closed, 1 open, 2 half-open",
-                             double(s.breaker_state.load())));
-  out.push_back(counter_family("commentd_redis_breaker_opens_total", "Times the Redis circuit breaker opened",
-                               double(s.breaker_opens.load())));
-  out.push_back(counter_family("commentd_redis_breaker_rejected_total", "Redis calls failed at once by the open breaker",
-                               double(s.breaker_rejected.load())));
+  metrics::append_breaker_metrics("commentd_redis", "Redis", c.breaker().stats(), out);
 }
 
 }  // namespace commentd::redis

@@ -12,6 +12,6 @@ namespace commentd::redis {
 
 // commentd_redis_commands_total / _command_errors_total / _command_seconds by command,
 // connection events, redirections, timeouts, and the breaker (state gauge, opens, rejected).
-void append_metrics(const ClientStats& s, std::vector<prometheus::MetricFamily>& out);
+void append_metrics(const Client& c, std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace commentd::redis

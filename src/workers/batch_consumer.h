@@ -3,25 +3,20 @@
 // message, whichever comes first. The handler's success acks the whole batch; its failure
 // nacks the whole batch (redelivered after the nack delay), so a handler applies a batch all
 // or nothing and is idempotent by event id (a batch may come back after a crash).
-// A bus that is away at start() does not fail it: the consumer subscribes again with backoff,
-// and so it does when the bus ends a consumer it had (e.g. the broker went away).
+// Subscribing, and subscribing again after an outage, is workers/subscription.h's.
 //
 // Thread-safe: one thread of its own; stats from any thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "events/event_bus.h"
+#include "workers/subscription.h"
 #include "workers/worker_manager.h"
 
 namespace commentd::workers {
@@ -35,12 +30,10 @@ struct BatchConsumerOptions {
   std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
 };
 
-struct BatchConsumerStats {
+struct BatchConsumerStats : SubscriptionStats {
   std::atomic<uint64_t> batches{0};         // handled and acked
   std::atomic<uint64_t> messages{0};        // in handled batches
   std::atomic<uint64_t> failed_batches{0};  // nacked
-  std::atomic<uint64_t> subscribe_errors{0};
-  std::atomic<uint64_t> resubscribes{0};  // consumers lost by the bus and replaced
 };
 
 class BatchConsumer final : public Worker {
@@ -51,30 +44,21 @@ class BatchConsumer final : public Worker {
   BatchConsumer(events::EventBus& bus, std::string name, BatchConsumerOptions opts, Handler handler);
   ~BatchConsumer() override;
 
-  Status start() override;
+  Status start() override { return sub_.start(); }
   // Leaves the subscription after the batch in hand; what was not acked is redelivered.
-  void stop() override;
+  void stop() override { sub_.stop(); }
   std::string name() const override { return name_; }
   BatchConsumerStats& stats() { return stats_; }
 
  private:
-  boost::asio::awaitable<void> run();
-  // One consumer's life: subscribe (with backoff), batches until it ends.
-  boost::asio::awaitable<void> consume();
-  boost::asio::awaitable<bool> subscribe_with_backoff();
+  // Cuts one consumer's messages into batches until it ends.
+  boost::asio::awaitable<void> consume(events::Consumer& c);
 
-  events::EventBus& bus_;
   const std::string name_;
   const BatchConsumerOptions opts_;
   Handler handler_;
   BatchConsumerStats stats_;
-
-  std::mutex mu_;
-  std::unique_ptr<events::Consumer> consumer_;  // guarded by mu_; set once
-  std::atomic<bool> stopping_{false};
-  boost::asio::io_context ioc_{1};
-  boost::asio::steady_timer timer_{ioc_};  // backoff; owned by ioc_'s thread
-  std::thread thread_;
+  Subscription sub_;  // last: its thread runs consume(), which uses the members above
 };
 
 }  // namespace commentd::workers

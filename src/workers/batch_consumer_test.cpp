@@ -11,6 +11,7 @@
 
 #include "events/event_bus_conformance.h"
 #include "events/local/local_bus.h"
+#include "testing/eventually.h"
 #include "testing/temp_store.h"
 #include "workers/event_subscriber.h"
 #include "workers/metrics_aggregator.h"
@@ -20,16 +21,7 @@ namespace {
 
 using events::conformance::Runner;
 
-// Waits (yielding) until pred() holds; false after 20 s, so a broken consumer fails the test.
-template <class P>
-bool eventually(P pred) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using commentd::testing::eventually;
 
 class ConsumerFrameworkTest : public ::testing::Test {
  protected:

@@ -101,7 +101,7 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
 
   auto fail = [&](Error e) -> Status {
     for (auto& op : ops) dirty_.insert(op.comment_id);  // rule (b)
-    stats_.failed_batches.fetch_add(1);
+    stats_.errors.fetch_add(1);
     return e;
   };
 

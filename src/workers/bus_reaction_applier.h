@@ -39,6 +39,7 @@
 #include "events/event_bus.h"
 #include "metrics/histogram.h"
 #include "store/store.h"
+#include "workers/applier_stats.h"
 #include "workers/batch_consumer.h"
 #include "workers/event_subscriber.h"
 #include "workers/worker_manager.h"
@@ -58,19 +59,12 @@ struct BusApplierOptions {
   std::chrono::milliseconds resubscribe_backoff{200};
 };
 
-struct BusApplierStats {
-  std::atomic<uint64_t> ops_applied{0};
-  std::atomic<uint64_t> ops_ignored{0};   // lost the LWW race or changed nothing
+struct BusApplierStats : ApplierStats {  // errors: batches failed and given back
   std::atomic<uint64_t> duplicates{0};    // op ids already applied by this node
   std::atomic<uint64_t> malformed{0};     // messages that are not reaction events (acked)
   std::atomic<uint64_t> redelivered{0};   // messages this node saw again
-  std::atomic<uint64_t> batches{0};
-  std::atomic<uint64_t> failed_batches{0};
-  std::atomic<uint64_t> counter_writes{0};
   std::atomic<uint64_t> recounts{0};      // comments recounted from their registers
   std::atomic<uint64_t> repairs{0};       // recounts that found the stored counters off
-  metrics::Histogram batch_size{metrics::Histogram::size_bounds()};
-  metrics::Histogram flush_seconds{metrics::Histogram::latency_bounds()};
   // From the op's timestamp (the request) to its batch applied: the consumer's lag.
   metrics::Histogram lag_seconds{metrics::Histogram::latency_bounds()};
 };

@@ -22,6 +22,7 @@
 #include "events/schemas.h"
 #include "store/cql/cql_store.h"
 #include "store/cql/migrate.h"
+#include "testing/eventually.h"
 #include "testing/test_servers.h"
 #include "workers/bus_reaction_applier.h"
 #include "workers/bus_reaction_applier_testing.h"
@@ -41,14 +42,10 @@ const bridge::Runtime& runtime() {
   return *rt;
 }
 
+// The broker may take a while on a loaded machine.
 template <class P>
 bool eventually(P pred) {
-  auto until = std::chrono::steady_clock::now() + 60s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
+  return commentd::testing::eventually(pred, std::chrono::seconds(60));
 }
 
 std::string unique(const char* what) {

@@ -17,6 +17,7 @@
 #include "events/event_bus_conformance.h"
 #include "events/local/local_bus.h"
 #include "events/schemas.h"
+#include "testing/eventually.h"
 #include "testing/temp_store.h"
 #include "workers/bus_reaction_applier_testing.h"
 
@@ -26,15 +27,7 @@ namespace {
 using events::conformance::Runner;
 using commentd::testing::commit_sync;
 
-template <class P>
-bool eventually(P pred) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using commentd::testing::eventually;
 
 constexpr const char* kTopic = "reactions";
 
@@ -197,7 +190,7 @@ TEST_F(BusApplierTest, LostCountersComeBackToTheSameOwnerAndAreRecounted) {
       << " ign " << appliers_[0]->stats().ops_ignored.load() << " redeliv " << appliers_[0]->stats().redelivered.load();
   appliers_[0]->stop();
   EXPECT_EQ(faulty_->refused.load(), 3);
-  EXPECT_GE(appliers_[0]->stats().failed_batches.load(), 3u);
+  EXPECT_GE(appliers_[0]->stats().errors.load(), 3u);
   EXPECT_GE(appliers_[0]->stats().recounts.load(), 1u);
   EXPECT_GE(appliers_[0]->stats().repairs.load(), 1u);
   expect_exact();

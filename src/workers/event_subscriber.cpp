@@ -1,14 +1,8 @@
 #include "workers/event_subscriber.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <optional>
 
 namespace commentd::workers {
 
@@ -26,80 +20,19 @@ bool RecentIds::insert(const std::string& id) {
 
 EventSubscriber::EventSubscriber(events::EventBus& bus, std::string name, SubscriberOptions opts, Handler handler)
     : bus_(bus), name_(std::move(name)), opts_(std::move(opts)), handler_(std::move(handler)),
-      seen_(opts_.dedup_window) {}
+      seen_(opts_.dedup_window),
+      sub_(bus, name_,
+           SubscriptionOptions{.topic = opts_.topic, .subscription = opts_.subscription, .sub = opts_.sub,
+                               .resubscribe_backoff = opts_.resubscribe_backoff, .thread_name = "commentd-sub"},
+           stats_, [this](events::Consumer& c) { return consume(c); }) {}
 
 EventSubscriber::~EventSubscriber() { stop(); }
 
-Status EventSubscriber::start() {
-  std::optional<Result<std::unique_ptr<events::Consumer>>> c;
-  asio::co_spawn(
-      ioc_,
-      [this, &c]() -> asio::awaitable<void> { c.emplace(co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub)); },
-      asio::detached);
-  ioc_.restart();
-  ioc_.run();  // only the subscribe is queued: runs it to completion on this thread
-  if (*c) {
-    set_consumer(std::move(**c));
-  } else if (c->error().code == Errc::unavailable) {
-    stats_.subscribe_errors.fetch_add(1);
-    spdlog::warn("{}: the event bus is away ({}); subscribing in the background", name_, c->error().message);
-  } else {
-    return c->take_error();
-  }
-  ioc_.restart();
-  asio::co_spawn(ioc_, loop(), asio::detached);
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "commentd-sub");
-    ioc_.run();
-  });
-  return ok_status();
-}
-
-void EventSubscriber::stop() {
-  stopping_ = true;
-  asio::post(ioc_, [this] { timer_.cancel(); });
-  {
-    std::lock_guard lk(mu_);
-    if (consumer_) consumer_->close();  // a pending receive() ends with unavailable
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
-void EventSubscriber::set_consumer(std::unique_ptr<events::Consumer> c) {
-  std::lock_guard lk(mu_);
-  consumer_ = std::move(c);
-  if (stopping_) consumer_->close();
-}
-
-events::Consumer* EventSubscriber::consumer() {
-  std::lock_guard lk(mu_);
-  return consumer_.get();
-}
-
-asio::awaitable<bool> EventSubscriber::subscribe_with_backoff() {
-  auto wait = opts_.resubscribe_backoff;
-  while (!stopping_) {
-    timer_.expires_after(wait);
-    boost::system::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (stopping_) break;
-    auto c = co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub);
-    if (c) {
-      set_consumer(std::move(*c));
-      co_return true;
-    }
-    stats_.subscribe_errors.fetch_add(1);
-    wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(5));
-  }
-  co_return false;
-}
-
-asio::awaitable<void> EventSubscriber::loop() {
-  if (!consumer() && !co_await subscribe_with_backoff()) co_return;
-  events::Consumer* cons = consumer();  // set once before the loop runs on
+asio::awaitable<void> EventSubscriber::consume(events::Consumer& c) {
+  events::Consumer* cons = &c;
   for (;;) {
     auto m = co_await cons->receive();
-    if (!m) co_return;  // closed
+    if (!m) co_return;  // closed, or ended by the bus
     auto h = events::parse_event_header(m->payload);
     if (!h) {
       stats_.malformed.fetch_add(1);

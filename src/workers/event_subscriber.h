@@ -7,27 +7,22 @@
 // Poison messages: with a dead-letter topic, an event whose handling failed on its
 // max_deliveries-th delivery is published there (same key and payload) and acked, so the
 // rest keep flowing. The count is the bus's redelivery_count (see event_bus.h).
-// A bus that is away at start() (Errc::unavailable) does not fail the start: the subscriber
-// subscribes again with backoff until it succeeds or stop() is called.
+// Subscribing, and subscribing again after an outage, is workers/subscription.h's.
 //
 // Thread-safe: one thread of its own; stats from any thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
-#include <memory>
-#include <mutex>
-#include <chrono>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
 #include "events/event_bus.h"
 #include "events/schemas.h"
+#include "workers/subscription.h"
 #include "workers/worker_manager.h"
 
 namespace commentd::workers {
@@ -58,13 +53,12 @@ struct SubscriberOptions {
   std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
 };
 
-struct SubscriberStats {
+struct SubscriberStats : SubscriptionStats {
   std::atomic<uint64_t> handled{0};
   std::atomic<uint64_t> duplicates{0};  // acked without handling: event id already seen
   std::atomic<uint64_t> failed{0};      // handler errors (nacked)
   std::atomic<uint64_t> malformed{0};   // not an event: acked and dropped, counted
   std::atomic<uint64_t> dead_lettered{0};  // published to the dead-letter topic and acked
-  std::atomic<uint64_t> subscribe_errors{0};
 };
 
 class EventSubscriber final : public Worker {
@@ -75,32 +69,24 @@ class EventSubscriber final : public Worker {
   EventSubscriber(events::EventBus& bus, std::string name, SubscriberOptions opts, Handler handler);
   ~EventSubscriber() override;
 
-  // Joins the subscription (returns its error, if any) and starts consuming.
-  Status start() override;
+  // Joins the subscription (fails only on an error no retry can fix) and starts consuming.
+  Status start() override { return sub_.start(); }
   // Leaves the subscription; unacked events are redelivered to the next consumer.
-  void stop() override;
+  void stop() override { sub_.stop(); }
   std::string name() const override { return name_; }
   SubscriberStats& stats() { return stats_; }
 
  private:
-  boost::asio::awaitable<void> loop();
+  // Handles one consumer's events until it ends.
+  boost::asio::awaitable<void> consume(events::Consumer& c);
 
   events::EventBus& bus_;
   const std::string name_;
   const SubscriberOptions opts_;
   Handler handler_;
   SubscriberStats stats_;
-  RecentIds seen_;  // owned by the loop
-  boost::asio::awaitable<bool> subscribe_with_backoff();
-  void set_consumer(std::unique_ptr<events::Consumer> c);
-  events::Consumer* consumer();
-
-  std::mutex mu_;
-  std::unique_ptr<events::Consumer> consumer_;  // guarded by mu_; set once, closed by stop()
-  std::atomic<bool> stopping_{false};
-  boost::asio::io_context ioc_{1};
-  boost::asio::steady_timer timer_{ioc_};  // the resubscribe backoff; owned by ioc_'s thread
-  std::thread thread_;
+  RecentIds seen_;    // owned by consume(); kept across consumers
+  Subscription sub_;  // last: its thread runs consume(), which uses the members above
 };
 
 }  // namespace commentd::workers

@@ -20,6 +20,7 @@
 #include "metrics/histogram.h"
 #include "service/reaction_overlay.h"
 #include "store/store.h"
+#include "workers/applier_stats.h"
 #include "workers/worker_manager.h"
 
 namespace commentd::workers {
@@ -29,15 +30,6 @@ struct ApplierOptions {
   std::chrono::milliseconds flush_interval{5};  // a partial batch waits at most this long
 };
 
-struct ApplierStats {
-  std::atomic<uint64_t> ops_applied{0};
-  std::atomic<uint64_t> ops_ignored{0};   // lost the LWW race or changed nothing
-  std::atomic<uint64_t> batches{0};
-  std::atomic<uint64_t> counter_writes{0};  // net deltas written (one per hot comment per batch)
-  std::atomic<uint64_t> errors{0};
-  metrics::Histogram batch_size{metrics::Histogram::size_bounds()};       // ops per flush
-  metrics::Histogram flush_seconds{metrics::Histogram::latency_bounds()}; // read, merge, durable write
-};
 
 class ReactionApplier final : public Worker {
  public:

@@ -112,7 +112,15 @@ fn perr(e: &pulsar::Error) -> BErr {
         | C::PulsarError(Some(pulsar::message::proto::ServerError::ProducerBlockedQuotaExceededException), _) => {
             CB_OVERLOADED
         }
-        C::PulsarError(Some(pulsar::message::proto::ServerError::ServiceNotReady), _) => CB_UNAVAILABLE,
+        // Broker-side conditions that pass (a bookie down: "not enough non-faulty bookies"
+        // is a PersistenceError; a metadata store hiccup; a producer name still held by
+        // the previous connection): retried by the callers like a connection loss.
+        C::PulsarError(Some(pulsar::message::proto::ServerError::ServiceNotReady), _)
+        | C::PulsarError(Some(pulsar::message::proto::ServerError::PersistenceError), _)
+        | C::PulsarError(Some(pulsar::message::proto::ServerError::MetadataError), _)
+        | C::PulsarError(Some(pulsar::message::proto::ServerError::ProducerBusy), _) => CB_UNAVAILABLE,
+        C::PulsarError(Some(pulsar::message::proto::ServerError::TooManyRequests), _) => CB_OVERLOADED,
+        C::PulsarError(Some(pulsar::message::proto::ServerError::InvalidTopicName), _) => CB_INVALID,
         // An exclusive subscription already has its consumer (after the crate's retries).
         C::PulsarError(Some(pulsar::message::proto::ServerError::ConsumerBusy), _) => CB_ALREADY_EXISTS,
         _ => CB_SERVER,

@@ -133,6 +133,13 @@ struct PulsarBus::Core {
         .send_timeout = opts.send_timeout};
     auto p = co_await (*c)->create_producer(pc, asio::use_awaitable);
     if (!p) {
+      // The next try uses the next name too: after a broker restart the broker can hold the
+      // old connection's producer of this name for a while, answering ProducerBusy to every
+      // retry under it (seen in the Pulsar-killed fault test: the outbox did not drain).
+      {
+        std::lock_guard lk(mu);
+        if (t->generation == gen) t->generation++;
+      }
       drop_client(*c);
       co_return p.take_error();
     }

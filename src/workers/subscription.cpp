@@ -1,0 +1,128 @@
+#include "workers/subscription.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
+namespace commentd::workers {
+
+namespace asio = boost::asio;
+
+bool is_permanent_subscribe_error(const Error& e) {
+  switch (e.code) {
+    case Errc::bad_request:
+    case Errc::unprocessable:
+    case Errc::unauthenticated:
+    case Errc::forbidden:
+      return true;
+    default:
+      break;
+  }
+  // The bridge's codes for a refused credential or a malformed topic/subscription (an
+  // internal Errc: no client caused them); everything else from a broker may pass.
+  const auto d = e.client_code();
+  return d == "bridge_auth" || d == "bridge_bad_argument" || d == "bridge_invalid" || d == "bridge_syntax";
+}
+
+Subscription::Subscription(events::EventBus& bus, std::string name, SubscriptionOptions opts,
+                           SubscriptionStats& stats, Loop loop)
+    : bus_(bus), name_(std::move(name)), opts_(std::move(opts)), stats_(stats), loop_(std::move(loop)) {}
+
+Subscription::~Subscription() { stop(); }
+
+Status Subscription::start() {
+  std::optional<Result<std::unique_ptr<events::Consumer>>> c;
+  asio::co_spawn(
+      ioc_,
+      [this, &c]() -> asio::awaitable<void> { c.emplace(co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub)); },
+      asio::detached);
+  ioc_.restart();
+  ioc_.run();  // only the subscribe is queued: runs it to completion on this thread
+  if (*c) {
+    set_consumer(std::move(**c));
+  } else if (is_permanent_subscribe_error(c->error())) {
+    return c->take_error();
+  } else {
+    stats_.subscribe_errors.fetch_add(1);
+    spdlog::warn("{}: subscribing to {} failed ({}); retrying in the background", name_, opts_.topic,
+                 c->error().message);
+  }
+  ioc_.restart();
+  asio::co_spawn(ioc_, run(), asio::detached);
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), opts_.thread_name.c_str());
+    ioc_.run();
+  });
+  return ok_status();
+}
+
+void Subscription::stop() {
+  stopping_ = true;
+  asio::post(ioc_, [this] { timer_.cancel(); });
+  {
+    std::lock_guard lk(mu_);
+    if (consumer_) consumer_->close();  // a pending receive() completes with unavailable
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Subscription::set_consumer(std::unique_ptr<events::Consumer> c) {
+  std::lock_guard lk(mu_);
+  consumer_ = std::move(c);
+  if (stopping_) consumer_->close();
+}
+
+std::unique_ptr<events::Consumer> Subscription::take_consumer() {
+  std::lock_guard lk(mu_);
+  return std::move(consumer_);
+}
+
+asio::awaitable<bool> Subscription::subscribe_with_backoff() {
+  {
+    std::lock_guard lk(mu_);
+    if (consumer_) co_return true;
+  }
+  auto wait = opts_.resubscribe_backoff;
+  while (!stopping_) {
+    timer_.expires_after(wait);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    auto c = co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub);
+    if (c) {
+      set_consumer(std::move(*c));
+      spdlog::info("{}: subscribed to {}", name_, opts_.topic);
+      co_return true;
+    }
+    stats_.subscribe_errors.fetch_add(1);
+    wait = std::min<std::chrono::milliseconds>(wait * 2, std::chrono::seconds(5));
+    spdlog::warn("{}: subscribing to {} failed ({}); next try in {} ms", name_, opts_.topic, c.error().message,
+                 wait.count());
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Subscription::run() {
+  while (!stopping_) {
+    if (!co_await subscribe_with_backoff()) break;
+    events::Consumer* c = nullptr;
+    {
+      std::lock_guard lk(mu_);
+      c = consumer_.get();
+    }
+    co_await loop_(*c);
+    if (stopping_) break;
+    // The bus ended the consumer (e.g. the broker went away): replace it.
+    if (auto old = take_consumer()) old->close();
+    stats_.resubscribes.fetch_add(1);
+    spdlog::warn("{}: the consumer of {} ended; subscribing again", name_, opts_.topic);
+  }
+}
+
+}  // namespace commentd::workers

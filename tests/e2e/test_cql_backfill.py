@@ -5,7 +5,7 @@ reactions, no V2 rows, no counters); a V1 comment edited before the backfill; th
 killed -9 once its checkpoints show progress, then run again to the end; --verify finds 0
 differences; the server lists the V1 video with the counts the seeding tool computed on its
 own; --verify reports a difference made by hand (comment and video) and --repair removes it.
-COMMENTD_BACKFILL_COMMENTS sets the size (default 10000; the 100k run is by hand, see
+COMMENTD_BACKFILL_COMMENTS sets the size (default 5000; the 100k run is by hand, see
 docs/operations.md section 3). Needs COMMENTD_TEST_CQL (set by `make test`)."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import time
 from e2e_lib import User, binary_path, make_token
 from test_cql_store import cql_address, cql_config, run_migrate
 
-COMMENTS = int(os.environ.get("COMMENTD_BACKFILL_COMMENTS", "10000"))
+COMMENTS = int(os.environ.get("COMMENTD_BACKFILL_COMMENTS", "5000"))
 VIDEOS = max(1, COMMENTS // 200)
 RANGES = 64
 

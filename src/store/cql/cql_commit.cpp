@@ -140,7 +140,18 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
       std::vector<Value> upd(std::make_move_iterator(vals.begin() + 1), std::make_move_iterator(vals.end()));
       upd.push_back(V(lwt_put->comment.id));
       upd.push_back(big(static_cast<int64_t>(lwt_at->version)));
+      auto upd_null = upd;
       r = co_await exec(*st_->update_comment_if_version, std::move(upd), write_opts(false));
+      // Version 1 is also a V1 row's null version (decode_comment): when the condition
+      // failed on a row whose version is null, the same write goes `IF version = null`.
+      // Still one conditional write that applies: the first failed without writing.
+      if (r && lwt_at->version == 1 && !r->applied().value_or(true) && r->size() > 0 && r->columns() >= 2) {
+        auto have = r->i64(0, 1);
+        if (have && !have->has_value()) {
+          upd_null.pop_back();
+          r = co_await exec(*st_->update_comment_if_null_version, std::move(upd_null), write_opts(false));
+        }
+      }
     }
     if (!r) co_return r.take_error();
     auto applied = r->applied();

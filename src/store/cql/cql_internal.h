@@ -15,6 +15,8 @@ inline constexpr uint64_t kLogBlock = 65536;
 
 struct CqlStore::Statements {
   bridge::PreparedPtr get_comment, insert_comment_if_new, update_comment_if_version, upsert_comment;
+  // The same update on a V1 row, whose version is null (read as version 1: decode_comment).
+  bridge::PreparedPtr update_comment_if_null_version;
   // Linearizable reads as conditional deletes that never apply (the bridge has no SERIAL
   // read consistency): not applied, they answer the row's current value in column 1.
   bridge::PreparedPtr comment_probe, consumer_probe;

@@ -46,14 +46,22 @@ Result<Comment> decode_comment(const bridge::Rows& r, size_t row) {
   auto content = r.bytes(row, 3);
   if (!content) return content.take_error();
   if (*content) c.content = std::string(**content);
-  auto created = i64(4, 0), updated = i64(5, 0), deleted = i64(6, 0), version = i64(9, 1), depth = i64(11, 0);
+  auto created = i64(4, 0), updated = i64(5, 0), deleted = i64(6, 0), depth = i64(11, 0);
+  auto version = r.i64(row, 9);
   if (!created || !updated || !deleted || !version || !depth)
     return Error(Errc::internal, "corrupt comment row " + c.id.str());
   c.created_at = *created;
   c.updated_at = *updated;
   c.deleted_at = *deleted;
-  c.version = static_cast<uint64_t>(*version);
+  c.version = static_cast<uint64_t>(version->value_or(1));
   c.depth = static_cast<uint32_t>(*depth);
+  // A V1 row (null version, written by the old service, not yet backfilled): it reads as
+  // version 1, and a V1 reply answers its parent_id one level down (the old service's
+  // replies are one level). The backfill writes the same values (store/cql/backfill.h).
+  if (!version->has_value() && c.parent_id && !c.reply_to) {
+    c.reply_to = c.parent_id;
+    c.depth = 1;
+  }
   auto status = r.bytes(row, 8);
   if (!status) return status.take_error();
   if (*status) {
@@ -111,6 +119,10 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
        "UPDATE {ks}.comments SET video_id = ?, user_id = ?, content = ?, created_at = ?, updated_at = ?, "
        "deleted_at = ?, parent_id = ?, status = ?, version = ?, reply_to = ?, depth = ?, edited = ? "
        "WHERE id = ? IF version = ?");
+  prep(st->update_comment_if_null_version,
+       "UPDATE {ks}.comments SET video_id = ?, user_id = ?, content = ?, created_at = ?, updated_at = ?, "
+       "deleted_at = ?, parent_id = ?, status = ?, version = ?, reply_to = ?, depth = ?, edited = ? "
+       "WHERE id = ? IF version = null");
   const char* tables[2] = {"comments_by_video", "replies"};
   const char* keys[2] = {"video_id", "parent_id"};
   for (int i = 0; i < 2; ++i) {

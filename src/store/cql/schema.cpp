@@ -226,7 +226,27 @@ const MigrationStep kV4{
     {},
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4};
+// Version 5: the checkpoints of `commentd backfill` (store/cql/backfill.h): one row per
+// (job, phase, token range), holding the highest token whose partitions are done.
+const MigrationStep kV5{
+    5,
+    "backfill: backfill_progress (checkpoints per job, phase and token range)",
+    {
+        R"(CREATE TABLE IF NOT EXISTS {ks}.backfill_progress (
+  job text,
+  phase text,
+  range_id int,
+  next_token bigint,
+  done boolean,
+  rows bigint,
+  updated_at timestamp,
+  PRIMARY KEY ((job), phase, range_id)
+))",
+    },
+    {},
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from e2e_lib import ThreadGroup, User, assert_error, binary_path, config_yaml, new_id
+from e2e_lib import SANITIZED, ThreadGroup, User, assert_error, binary_path, config_yaml, new_id
 
 VOLUME_MB = 96
 HEADROOM_MB = 3          # left free by the ballast: filled by the test's writes
@@ -32,6 +32,10 @@ def _free_bytes(path) -> int:
 def volume(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("disk-full test needs root to mount a tmpfs (CI runs as root)")
+    if SANITIZED:
+        # RocksDB preallocates its WAL: the sanitized binary's writes take minutes to reach the
+        # volume's end (2,000 acknowledged in 60 s), so the test measures its speed, not this.
+        pytest.skip("needs the release binary's write rate to fill the volume in time")
     mnt = tmp_path / "vol"
     mnt.mkdir()
     m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={VOLUME_MB}m", "tmpfs", str(mnt)],

@@ -412,6 +412,10 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", rs.duplicates.load()));
       out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", rs.errors.load()));
       out.push_back(gauge_family("commentd_relay_backoff_seconds", "The relay's wait before retrying a failed round; 0 when healthy", double(rs.backoff_ms.load()) / 1000.0));
+      const int64_t oldest = rs.oldest_pending_at_ms.load();
+      out.push_back(gauge_family("commentd_outbox_oldest_age_seconds",
+                                 "Age of the oldest event not yet delivered to the event bus; 0 when drained",
+                                 oldest > 0 ? std::max<int64_t>(0, clock_.now_ms() - oldest) / 1000.0 : 0.0));
     }
     if (local_bus_) {
       auto& bs = local_bus_->stats();
@@ -434,6 +438,18 @@ Result<uint16_t> Application::start() {
       auto& cs = cache_invalidation_->stats();
       out.push_back(counter_family("commentd_cache_invalidation_events_total", "Comment events handled by the cache-invalidation subscriber", cs.handled.load()));
       out.push_back(counter_family("commentd_cache_invalidation_duplicates_total", "Comment events seen again (by event id) and skipped", cs.duplicates.load()));
+      auto lat = metrics::histogram_family("commentd_event_latency_seconds",
+                                           "From a change's write to its event handled by a subscriber, by subscription",
+                                           cs.latency_seconds);
+      lat.metric.front().label = {{"subscription", cache_invalidation_->name()}};
+      out.push_back(std::move(lat));
+      out.push_back(counter_family("commentd_cache_invalidation_failed_total", "Comment events whose handling failed (redelivered)", cs.failed.load()));
+    }
+    {
+      std::vector<std::pair<std::string, const workers::SubscriptionStats*>> subs;
+      if (cache_invalidation_) subs.emplace_back(cache_invalidation_->name(), &cache_invalidation_->stats());
+      if (bus_applier_ && bus_applier_->consumer_stats()) subs.emplace_back(bus_applier_->name(), bus_applier_->consumer_stats());
+      if (!subs.empty()) workers::append_subscription_metrics(subs, out);
     }
     out.push_back(gauge_family("commentd_activity_tracked_keys", "Comments and videos with recent activity", activity_->size()));
     out.push_back(gauge_family("commentd_http_connections", "Open client connections", server_ ? server_->connections() : 0));

@@ -4,11 +4,32 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cstdio>
+#include <ctime>
+
 namespace commentd::events {
 
 namespace {
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 void str(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+// "YYYY-MM-DDTHH:MM:SS.mmmZ", as format_rfc3339_ms writes it; nullopt otherwise.
+std::optional<TimeMs> parse_rfc3339_ms(std::string_view s) {
+  int y, mo, d, h, mi, sec, ms;
+  char z = 0;
+  const std::string t(s);
+  if (s.size() != 24 ||
+      std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms, &z) != 8 || z != 'Z')
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return static_cast<TimeMs>(::timegm(&tm)) * 1000 + ms;
+}
 }  // namespace
 
 std::string comment_event_json(const Uuid& event_id, uint32_t node_id, std::string_view event_type,
@@ -83,8 +104,12 @@ std::optional<EventHeader> parse_event_header(std::string_view payload) {
   };
   h.position = num(d, "position");
   h.node_id = static_cast<uint32_t>(num(d, "node_id"));
-  if (auto p = d.FindMember("properties"); !h.node_id && p != d.MemberEnd() && p->value.IsObject())
-    h.node_id = static_cast<uint32_t>(num(p->value, "node_id"));
+  if (auto p = d.FindMember("properties"); p != d.MemberEnd() && p->value.IsObject()) {
+    if (!h.node_id) h.node_id = static_cast<uint32_t>(num(p->value, "node_id"));
+    if (auto a = p->value.FindMember("at"); a != p->value.MemberEnd() && a->value.IsString())
+      h.at = parse_rfc3339_ms(std::string_view(a->value.GetString(), a->value.GetStringLength()));
+  }
+  if (!h.at) h.at = parse_rfc3339_ms(s("created_at"));
   return h;
 }
 

@@ -34,6 +34,9 @@ struct EventHeader {
   std::optional<Uuid> comment_id;
   uint32_t node_id = 0;
   uint64_t position = 0;
+  // When the change happened (the write's time: a comment event's properties.at, else its
+  // created_at): where end-to-end event latency is measured from. nullopt if absent.
+  std::optional<TimeMs> at;
 };
 std::optional<EventHeader> parse_event_header(std::string_view payload);
 

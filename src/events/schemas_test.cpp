@@ -15,7 +15,7 @@ TEST(EventSchemasTest, CommentEventCarriesIdNodeAndPositionAfterTheRelay) {
   c.content = "hi \"there\"";
   c.created_at = 1'700'000'000'000;
   Uuid event_id = ids.next();
-  std::string json = comment_event_json(event_id, 7, "updated", c, c.created_at);
+  std::string json = comment_event_json(event_id, 7, "updated", c, c.created_at + 61'234);
   auto h = parse_event_header(with_position(json, 42));
   ASSERT_TRUE(h);
   EXPECT_EQ(h->event_id, event_id.str());
@@ -24,6 +24,7 @@ TEST(EventSchemasTest, CommentEventCarriesIdNodeAndPositionAfterTheRelay) {
   EXPECT_EQ(h->comment_id, c.id);
   EXPECT_EQ(h->node_id, 7u);
   EXPECT_EQ(h->position, 42u);
+  EXPECT_EQ(h->at, c.created_at + 61'234) << "the change's time, not the comment's";
   EXPECT_NE(json.find("\"content\":\"hi \\\"there\\\"\""), std::string::npos);
 }
 
@@ -42,8 +43,16 @@ TEST(EventSchemasTest, ReactionEventIsAddedOrRemoved) {
   ASSERT_TRUE(added);
   EXPECT_EQ(added->event_type, "added");
   EXPECT_EQ(added->node_id, 9u);
+  EXPECT_EQ(added->at, op.timestamp);
   op.type = ReactionType::none;
   EXPECT_EQ(parse_event_header(reaction_event_json(ids.next(), op))->event_type, "removed");
+}
+
+TEST(EventSchemasTest, AMissingOrMalformedTimeIsNoTime) {
+  EXPECT_FALSE(parse_event_header(R"({"event_id":"e","event_type":"x"})")->at);
+  EXPECT_FALSE(parse_event_header(R"({"event_id":"e","event_type":"x","created_at":"2024-05-01 12:00:00"})")->at);
+  EXPECT_EQ(parse_event_header(R"({"event_id":"e","event_type":"x","created_at":"1970-01-01T00:00:01.500Z"})")->at,
+            TimeMs{1500});
 }
 
 TEST(EventSchemasTest, WithPositionLeavesNonObjectsAloneAndHandlesEmptyObjects) {

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+
+#include "core/clock.h"
 
 namespace commentd::workers {
 
@@ -48,6 +51,7 @@ asio::awaitable<void> EventSubscriber::consume(events::Consumer& c) {
     Status s = co_await handler_(*m, *h);
     if (s) {
       stats_.handled.fetch_add(1);
+      if (h->at) stats_.latency_seconds.observe(std::max<int64_t>(0, SystemClock().now_ms() - *h->at) / 1000.0);
       (void)co_await cons->ack(*m);
       continue;
     }

@@ -22,6 +22,7 @@
 
 #include "events/event_bus.h"
 #include "events/schemas.h"
+#include "metrics/histogram.h"
 #include "workers/subscription.h"
 #include "workers/worker_manager.h"
 
@@ -59,6 +60,8 @@ struct SubscriberStats : SubscriptionStats {
   std::atomic<uint64_t> failed{0};      // handler errors (nacked)
   std::atomic<uint64_t> malformed{0};   // not an event: acked and dropped, counted
   std::atomic<uint64_t> dead_lettered{0};  // published to the dead-letter topic and acked
+  // From the event's time (the write) to its handling here: end-to-end event latency.
+  metrics::Histogram latency_seconds{metrics::Histogram::delay_bounds()};
 };
 
 class EventSubscriber final : public Worker {

@@ -80,11 +80,16 @@ asio::awaitable<void> OutboxRelay::loop() {
 
 asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
   const uint64_t from = delivered_.load();
-  if (store_.last_outbox_seq() <= from) co_return size_t{0};
+  if (store_.last_outbox_seq() <= from) {
+    stats_.oldest_pending_at_ms.store(0);
+    co_return size_t{0};
+  }
   auto entries = store_.read_outbox_entries(from, opts_.batch_size);
   if (!entries) co_return entries.take_error();
   if (entries->empty()) co_return size_t{0};
   stats_.rounds.fetch_add(1);
+  auto oldest = events::parse_event_header(entries->front().payload);
+  stats_.oldest_pending_at_ms.store(oldest && oldest->at ? *oldest->at : 0);
 
   // Consecutive entries of one topic go in one publish; publishes run one after another, so
   // the bus sees the outbox order.

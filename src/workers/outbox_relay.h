@@ -41,6 +41,9 @@ struct RelayStats {
   std::atomic<uint64_t> errors{0};
   std::atomic<int64_t> backoff_ms{0};  // the current wait after failures; 0 when healthy
   std::atomic<uint64_t> position_reloads{0};  // its stored position had moved (a late write)
+  // The time (ms since the epoch) of the oldest event not yet delivered, as of the last round;
+  // 0 when the outbox is drained (or the event carries no time).
+  std::atomic<int64_t> oldest_pending_at_ms{0};
 };
 
 class OutboxRelay final : public Worker {

@@ -10,9 +10,27 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
+#include "metrics/metrics.h"
+
 namespace commentd::workers {
 
 namespace asio = boost::asio;
+
+void append_subscription_metrics(const std::vector<std::pair<std::string, const SubscriptionStats*>>& subs,
+                                 std::vector<prometheus::MetricFamily>& out) {
+  prometheus::MetricFamily errors{"commentd_subscription_subscribe_errors_total",
+                                  "Failed attempts to subscribe (retried with backoff), by subscription",
+                                  prometheus::MetricType::Counter, {}};
+  prometheus::MetricFamily again{"commentd_subscription_resubscribes_total",
+                                 "Consumers the bus ended (e.g. the broker went away) and replaced, by subscription",
+                                 prometheus::MetricType::Counter, {}};
+  for (const auto& [name, st] : subs) {
+    metrics::add_sample(errors, {{"subscription", name}}, double(st->subscribe_errors.load()));
+    metrics::add_sample(again, {{"subscription", name}}, double(st->resubscribes.load()));
+  }
+  out.push_back(std::move(errors));
+  out.push_back(std::move(again));
+}
 
 bool is_permanent_subscribe_error(const Error& e) {
   switch (e.code) {

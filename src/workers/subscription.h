@@ -13,6 +13,8 @@
 // Thread-safe: start/stop from one owner thread; stats from any thread.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +25,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "events/event_bus.h"
 
@@ -40,6 +44,11 @@ struct SubscriptionOptions {
   std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
   std::string thread_name = "commentd-sub";            // at most 15 characters
 };
+
+// commentd_subscription_subscribe_errors_total and _resubscribes_total, one series per
+// subscription (label `subscription`: the worker's name).
+void append_subscription_metrics(const std::vector<std::pair<std::string, const SubscriptionStats*>>& subs,
+                                 std::vector<prometheus::MetricFamily>& out);
 
 // True for errors that retrying cannot fix (configuration, credentials).
 bool is_permanent_subscribe_error(const Error& e);

@@ -71,10 +71,13 @@ pulsar:
         written += during
         srv.wait_for(lambda: srv.metric("commentd_relay_errors_total") >= 1, "the relay to see the outage", 30)
         assert srv.metric("commentd_outbox_depth") >= 1
+        # The oldest waiting event's age grows while Pulsar is away.
+        srv.wait_for(lambda: srv.metric("commentd_outbox_oldest_age_seconds") >= 1, "the outbox age to grow", 30)
     finally:
         _ctl(pulsar, "restart", "pulsar")
     written += [srv.create_comment(user, videos[i % 3], f"after {i}")["id"] for i in range(10)]
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain after Pulsar is back", 120)
+    srv.wait_for(lambda: srv.metric("commentd_outbox_oldest_age_seconds") == 0, "the outbox age to drop to 0", 30)
     marker = srv.create_comment(user, new_id(), "marker")["id"]
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the marker to be published", 60)
 

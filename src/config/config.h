@@ -64,6 +64,7 @@ struct CqlConfig {
   milliseconds request_timeout{5000};
   milliseconds schema_timeout{60000};  // `commentd migrate`: each DDL and its agreement wait
   int driver_threads = 2;  // the driver bridge's tokio worker threads
+  bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")
   bool operator==(const CqlConfig&) const = default;
 };
 

@@ -167,6 +167,11 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.storage.cql.driver_threads; },
      .default_text = "2", .min = 1, .max = 64,
      .description = "worker threads of the CQL driver (the bridge's tokio runtime)"},
+    {.path = "storage.cql.bucketed_pages",
+     .field = [](Config& c) -> auto& { return c.storage.cql.bucketed_pages; },
+     .default_text = "true",
+     .description = "page a video's comments from its time buckets; false = from the one "
+                    "comments_by_video partition (until a V1 keyspace is backfilled)"},
     // auth
     {.path = "auth.jwt_secret", .field = [](Config& c) -> auto& { return c.auth.jwt_secret; },
      .default_text = R"("")",

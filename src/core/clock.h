@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 
 namespace commentd {
 
@@ -45,5 +47,21 @@ class ManualClock final : public Clock {
 std::string format_rfc3339_ms(TimeMs t);
 // "2024-05-01-12": the plan's time bucket (YYYY-MM-DD-HH, UTC).
 std::string time_bucket(TimeMs t);
+// "2024-05-01": the coarse (daily) bucket of a quiet video (YYYY-MM-DD, UTC).
+std::string day_bucket(TimeMs t);
+
+// The bucket rule (docs/cluster.md "Time buckets"): a new comment of a trending video goes
+// into its hourly bucket, any other into its daily bucket. Either way the bucket is a pure
+// function of created_at, so a comment's bucket is one of exactly two names.
+std::string comment_bucket(TimeMs created_at, bool trending);
+
+// The time range [start, end) a bucket name covers; nullopt for a name that is neither an
+// hourly nor a daily bucket. Text order of names keeps time order within each granularity.
+struct BucketSpan {
+  bool hourly = false;
+  TimeMs start = 0, end = 0;
+  bool operator==(const BucketSpan&) const = default;
+};
+std::optional<BucketSpan> bucket_span(std::string_view name);
 
 }  // namespace commentd

@@ -91,7 +91,10 @@ asio::awaitable<Result<std::string>> CommentService::create_comment(Actor actor,
       ws.mutations.push_back(store::IndexPut{Index::replies, *c.parent_id, c.created_at, c.id});
     else
       ws.mutations.push_back(store::IndexPut{Index::video, video_id, c.created_at, c.id});
-    ws.mutations.push_back(store::BucketPut{video_id, time_bucket(c.created_at), c.created_at, c.id});
+    // The bucket rule (docs/cluster.md "Time buckets"): hourly while the video trends on
+    // this node's activity tracker, daily otherwise; the reader merges the two granularities.
+    const bool trending = video_tier_ && video_tier_(video_id).first;
+    ws.mutations.push_back(store::BucketPut{video_id, comment_bucket(c.created_at, trending), c.created_at, c.id});
     ws.mutations.push_back(store::MetricsDelta{c.id, 0, 0, 0, c.created_at});
     count_transition(ws, c, false, true, c.created_at);
     ws.mutations.push_back(store::RecentWrite{video_id, c.user_id, c.created_at + opts_.page_ttl_ms});

@@ -53,7 +53,12 @@ struct PutComment { Comment comment; };
 struct IndexPut { Index index; Uuid key; TimeMs created_at; Uuid id; };
 struct IndexDelete { Index index; Uuid key; TimeMs created_at; Uuid id; };
 // comments_by_video_bucketed: (video_id, time_bucket) partitions; a video's whole history
-// (a delete leaves the lists, not this table).
+// (a delete leaves the lists, not this table). `bucket` is comment_bucket(created_at, ...)
+// (core/clock.h): the hourly or the daily bucket of created_at, nothing else.
+// On CQL the video list is paged from these rows (docs/cluster.md "Time buckets"), so every
+// IndexPut{video} comes with its BucketPut, and an IndexDelete{video} only with the comment's
+// deletion (status deleted): the reader drops replies and deleted comments whose list entry
+// is gone.
 struct BucketPut { Uuid video_id; std::string bucket; TimeMs created_at; Uuid id; };
 // Counts `user`'s non-public comments in `video` (so their lists skip the shared cache):
 // set=true adds one, set=false removes one. REQUIRES: calls balance per comment.

@@ -15,10 +15,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "store/store.h"
 #include "testing/run_sync.h"
 
@@ -60,8 +63,10 @@ class StoreConformance : public ::testing::Test {
     s().commit(std::move(ws), [&p](Result<CommitResult> r) { p.set_value(std::move(r)); });
     return f.get();
   }
-  // A new comment with its list entry, as the service writes one.
-  void create(const Comment& c) {
+  // A new comment with its list entry and its bucketed row, as the service writes one
+  // (hourly: the bucket of a trending video, and of everything written before the rule).
+  void create(const Comment& c) { create_in(c, time_bucket(c.created_at)); }
+  void create_in(const Comment& c, const std::string& bucket) {
     WriteSet ws;
     ws.preconditions.push_back(CommentAt{c.id, 0});
     ws.mutations.push_back(PutComment{c});
@@ -69,6 +74,7 @@ class StoreConformance : public ::testing::Test {
       ws.mutations.push_back(IndexPut{Index::replies, *c.parent_id, c.created_at, c.id});
     else
       ws.mutations.push_back(IndexPut{Index::video, c.video_id, c.created_at, c.id});
+    ws.mutations.push_back(BucketPut{c.video_id, bucket, c.created_at, c.id});
     auto r = commit(std::move(ws));
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
@@ -352,10 +358,113 @@ TYPED_TEST_P(StoreConformance, ReadPastItsDeadlineFails) {
   EXPECT_EQ(sc.error().code, Errc::deadline_exceeded);
 }
 
+// Time buckets (docs/cluster.md "Time buckets"): a video whose comments sit in hourly and
+// daily buckets -- days without comments between them, a switch of granularity inside a day
+// and inside an hour, equal created_at in both granularities, replies and deleted comments in
+// the bucketed history -- pages in both sorts and every page size exactly as its list, while
+// another thread inserts comments into the same time range: every comment that existed at the
+// first page is seen exactly once, none twice, in strict list order.
+TYPED_TEST_P(StoreConformance, BucketedPagingAcrossBoundariesWithConcurrentInserts) {
+  constexpr TimeMs kHour = 3'600'000, kDay = 24 * kHour;
+  constexpr TimeMs kMay1 = 1'714'521'600'000;  // 2024-05-01T00:00:00Z
+  const Uuid video = sid(0xF0, 12);
+  std::vector<Comment> listed;
+  uint32_t n = 0;
+  auto add = [&](TimeMs at, bool hourly) {
+    Comment c = scomment(sid(5, n++), video, at);
+    this->create_in(c, hourly ? time_bucket(at) : day_bucket(at));
+    listed.push_back(c);
+  };
+  for (int i = 0; i < 4; ++i) add(kMay1 - 3 * kDay + i * kHour, false);   // quiet, then two empty days
+  for (int i = 0; i < 6; ++i) add(kMay1 + i * kHour + 17, false);         // quiet morning of May 1
+  for (int i = 0; i < 8; ++i) add(kMay1 + 6 * kHour + i * 1000, true);    // trending from 06:00
+  for (int i = 0; i < 5; ++i) add(kMay1 + 7 * kHour + i * 60'000, i % 2);  // two nodes disagree in 07
+  for (int i = 0; i < 4; ++i) add(kMay1 + 7 * kHour + 30 * 60'000, i % 2);  // equal created_at, both
+  for (int i = 0; i < 3; ++i) add(kMay1 + 9 * kHour + i, true);
+  for (int i = 0; i < 5; ++i) add(kMay1 + 12 * kHour + i, false);         // quiet again after a gap
+  for (int i = 0; i < 6; ++i) add(kMay1 + 20 * kHour + i * 7, true);
+  for (int i = 0; i < 3; ++i) add(kMay1 + 3 * kDay + i, true);            // hourly days later
+  // Replies and a deleted comment stay in the bucketed history but not in the list; a
+  // deleted comment with replies stays in both.
+  Comment parent = listed[20];
+  for (uint32_t i = 0; i < 4; ++i)
+    this->create_in(scomment(sid(6, i), video, kMay1 + 7 * kHour + 30 * 60'000, parent.id), day_bucket(kMay1));
+  for (size_t victim : {size_t{3}, size_t{12}, size_t{20}}) {
+    Comment gone = listed[victim];
+    gone.status = CommentStatus::deleted;
+    gone.version = 2;
+    WriteSet del;
+    del.preconditions.push_back(CommentAt{gone.id, 1});
+    del.mutations.push_back(PutComment{gone});
+    if (victim != 20) del.mutations.push_back(IndexDelete{Index::video, video, gone.created_at, gone.id});
+    ASSERT_TRUE(this->commit(std::move(del)).ok());
+  }
+  listed.erase(listed.begin() + 12);
+  listed.erase(listed.begin() + 3);
+
+  auto in_order = [](std::vector<Comment> v, SortOrder sort) {
+    std::sort(v.begin(), v.end(), [](const Comment& a, const Comment& b) {
+      return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+    });
+    if (sort == SortOrder::oldest) std::reverse(v.begin(), v.end());
+    std::vector<Uuid> ids;
+    for (auto& c : v) ids.push_back(c.id);
+    return ids;
+  };
+  for (SortOrder sort : {SortOrder::newest, SortOrder::oldest})
+    for (size_t page : {1u, 4u, 9u, 100u})
+      EXPECT_EQ(this->page_all(Index::video, video, sort, page), in_order(listed, sort)) << page;
+
+  // Concurrent inserts while paging, at times inside the paged range, both granularities.
+  uint32_t round = 0;
+  for (SortOrder sort : {SortOrder::newest, SortOrder::oldest}) {
+    for (size_t page : {1u, 5u}) {
+      const std::vector<Uuid> before = in_order(listed, sort);
+      std::atomic<bool> stop{false};
+      std::vector<Comment> inserted;
+      std::thread writer([&, r = round++] {
+        for (uint32_t i = 0; i < 200 && !stop.load(); ++i) {
+          const TimeMs at = kMay1 - 3 * kDay + static_cast<TimeMs>((i * 7919 + r * 104729) % (7 * 24)) * kHour + i;
+          Comment c = scomment(sid(static_cast<uint8_t>(0x10 + r), i), video, at);
+          this->create_in(c, i % 3 ? day_bucket(at) : time_bucket(at));
+          inserted.push_back(c);
+        }
+      });
+      std::vector<Uuid> seen;
+      std::vector<TimeMs> times;
+      ScanRequest req{Index::video, video, sort, std::nullopt, page};
+      for (int guard = 0; guard < 10'000; ++guard) {
+        auto r = testing::run_sync(this->s().scan(req, Deadline::never()));
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        for (auto& c : r->rows) {
+          seen.push_back(c.id);
+          times.push_back(c.created_at);
+        }
+        if (r->exhausted) break;
+        req.after = r->last;
+      }
+      stop.store(true);
+      writer.join();
+      std::vector<Uuid> uniq = seen;
+      std::sort(uniq.begin(), uniq.end());
+      EXPECT_EQ(std::adjacent_find(uniq.begin(), uniq.end()), uniq.end()) << "a comment seen twice";
+      for (auto& id : before)
+        EXPECT_TRUE(std::binary_search(uniq.begin(), uniq.end(), id)) << "a gap: " << id.str() << " page " << page;
+      for (size_t i = 1; i < times.size(); ++i)
+        EXPECT_TRUE(sort == SortOrder::newest ? times[i - 1] >= times[i] : times[i - 1] <= times[i]);
+      listed.insert(listed.end(), inserted.begin(), inserted.end());
+    }
+  }
+  // Afterwards the list holds every comment once, inserted ones included.
+  for (SortOrder sort : {SortOrder::newest, SortOrder::oldest})
+    EXPECT_EQ(this->page_all(Index::video, video, sort, 50), in_order(listed, sort));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, CommentRoundTripsAndMissingIsEmpty,
                             ScanOrderTiesAndCursorsInBothSorts, RepliesListAndHasEntries,
                             FailedPreconditionWritesNothing, CountersAddUpAndKeepTheLatestTime,
                             HiddenMarksBalance, ReactionsByVideoAndUser,
-                            ReactionOpsGetIncreasingSequences, ReadPastItsDeadlineFails);
+                            ReactionOpsGetIncreasingSequences, ReadPastItsDeadlineFails,
+                            BucketedPagingAcrossBoundariesWithConcurrentInserts);
 
 }  // namespace commentd::store::conformance

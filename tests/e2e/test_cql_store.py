@@ -102,3 +102,41 @@ def test_serves_on_cassandra_and_keeps_it_across_a_restart(server_factory):
     assert (again["comments_count"], again["reactions_count"]) == (stats["comments_count"],
                                                                    stats["reactions_count"])
     assert srv.terminate() == 0, srv.stderr_tail()
+
+
+def test_pages_across_a_switch_to_hourly_buckets(server_factory):
+    """A video that starts trending mid-stream (workers.trending.min_events: 4): its first
+    comments go into the daily bucket, the later ones into hourly buckets of the same day
+    (docs/cluster.md "Time buckets"). Pages in both sorts, small and large, show every
+    top-level comment once and in order, without replies or a deleted comment, exactly as a
+    node paging the one comments_by_video partition (storage.cql.bucketed_pages: false)."""
+    keyspace = f"e2e_cqlb_{os.getpid()}_{int(time.time())}"
+    trending = "workers:\n  trending:\n    min_events: 4\n"
+    text = cql_config(cql_address(), keyspace).replace("workers:\n", trending, 1)
+    srv = server_factory(text, name="cql-buckets")
+    run_migrate(srv.config_path)
+    srv.start(timeout_s=60)
+    flat = server_factory(text.replace('    request_timeout: "30s"\n',
+                                       '    request_timeout: "30s"\n    bucketed_pages: false\n'),
+                          name="cql-flat")
+    flat.start(timeout_s=60)
+
+    user = User()
+    video = new_id()
+    made = [srv.create_comment(user, video, f"c{i}") for i in range(12)]
+    assert srv.get(f"/v1/videos/{video}/stats").json()["is_trending"] is True
+    for i in range(3):
+        srv.create_comment(User(), video, f"r{i}", parent_id=made[5]["id"])
+    r = srv.request("DELETE", f"/v1/comments/{made[7]['id']}", token=user.token)
+    assert r.status == 204, r
+    listed = sorted((c for c in made if c["id"] != made[7]["id"]), key=sort_key, reverse=True)
+    want = [c["id"] for c in listed]
+    for limit in (1, 3, 100):
+        for node in (srv, flat):
+            newest = [c["id"] for c in node.list_all(f"/v1/videos/{video}/comments", limit=limit)]
+            oldest = [c["id"] for c in node.list_all(f"/v1/videos/{video}/comments", sort="oldest",
+                                                     limit=limit)]
+            assert newest == want, (node.name, limit)
+            assert oldest == list(reversed(want)), (node.name, limit)
+    assert flat.terminate() == 0, flat.stderr_tail()
+    assert srv.terminate() == 0, srv.stderr_tail()

@@ -24,6 +24,13 @@ struct CqlStore::Statements {
   // [index][sort][bounded]: the first page (unbounded) or the entries strictly after a time.
   bridge::PreparedPtr index_page[2][2][2];
   bridge::PreparedPtr bucket_put, video_bucket_put;
+  // Time-bucketed video pages (cql_pages.cpp). [sort][0: from the start, 1: from a bucket
+  // inclusive, 2: after a bucket]: a video's bucket names in walk order.
+  bridge::PreparedPtr bucket_list[2][3];
+  // [sort][bounded]: one bucket's entries, from its start or strictly after a time.
+  bridge::PreparedPtr bucket_page[2][2];
+  bridge::PreparedPtr bucket_ties;  // one bucket's entries at one created_at
+  bridge::PreparedPtr video_entry_get;  // is (created_at, id) in comments_by_video?
   bridge::PreparedPtr metrics_get, metrics_meta_get, metrics_add, metrics_meta_put;
   bridge::PreparedPtr stats_get, stats_meta_get, stats_add, stats_meta_put;
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;

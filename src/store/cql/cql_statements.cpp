@@ -141,6 +141,25 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
        "INSERT INTO {ks}.comments_by_video_bucketed (video_id, time_bucket, created_at, comment_id) "
        "VALUES (?, ?, ?, ?)");
   prep(st->video_bucket_put, "INSERT INTO {ks}.video_buckets (video_id, time_bucket) VALUES (?, ?)");
+  {
+    const std::string list = "SELECT time_bucket FROM {ks}.video_buckets WHERE video_id = ?";
+    prep(st->bucket_list[0][0], list + " ORDER BY time_bucket DESC LIMIT ?");
+    prep(st->bucket_list[0][1], list + " AND time_bucket <= ? ORDER BY time_bucket DESC LIMIT ?");
+    prep(st->bucket_list[0][2], list + " AND time_bucket < ? ORDER BY time_bucket DESC LIMIT ?");
+    prep(st->bucket_list[1][0], list + " ORDER BY time_bucket ASC LIMIT ?");
+    prep(st->bucket_list[1][1], list + " AND time_bucket >= ? ORDER BY time_bucket ASC LIMIT ?");
+    prep(st->bucket_list[1][2], list + " AND time_bucket > ? ORDER BY time_bucket ASC LIMIT ?");
+    const std::string sel =
+        "SELECT created_at, comment_id FROM {ks}.comments_by_video_bucketed WHERE video_id = ? AND time_bucket = ?";
+    prep(st->bucket_page[0][0], sel + " ORDER BY created_at DESC LIMIT ?");
+    prep(st->bucket_page[0][1], sel + " AND created_at < ? ORDER BY created_at DESC LIMIT ?");
+    prep(st->bucket_page[1][0], sel + " ORDER BY created_at ASC LIMIT ?");
+    prep(st->bucket_page[1][1], sel + " AND created_at > ? ORDER BY created_at ASC LIMIT ?");
+    prep(st->bucket_ties, "SELECT comment_id FROM {ks}.comments_by_video_bucketed "
+                          "WHERE video_id = ? AND time_bucket = ? AND created_at = ?");
+    prep(st->video_entry_get,
+         "SELECT comment_id FROM {ks}.comments_by_video WHERE video_id = ? AND created_at = ? AND comment_id = ?");
+  }
   prep(st->metrics_get, "SELECT likes, dislikes, replies_count FROM {ks}.comment_metrics WHERE comment_id = ?");
   prep(st->metrics_meta_get, "SELECT last_updated FROM {ks}.comment_metrics_meta WHERE comment_id = ?");
   prep(st->metrics_add,

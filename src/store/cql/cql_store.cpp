@@ -285,6 +285,7 @@ asio::awaitable<Result<std::vector<CursorPos>>> CqlStore::tie_group(Index index,
 // is read whole and ordered here. One extra entry tells whether the list is exhausted.
 asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) {
   if (d.expired()) co_return deadline_error();
+  if (req.index == Index::video && opts_.cql.bucketed_pages) co_return co_await scan_buckets(std::move(req), d);
   const int ix = static_cast<int>(req.index), so = req.sort == SortOrder::newest ? 0 : 1;
   const size_t want = req.max_rows + 1;
   std::vector<CursorPos> entries;
@@ -330,9 +331,14 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
     entries.insert(entries.end(), g->begin(), g->end());
     bound = last_at;
   }
+  co_return co_await join_entries(std::move(entries), req.max_rows, std::nullopt, d);
+}
+
+asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos> entries, size_t max_rows,
+                                                           std::optional<Uuid> video_list, Deadline d) {
   ScanResult out;
-  out.exhausted = entries.size() <= req.max_rows;
-  if (entries.size() > req.max_rows) entries.resize(req.max_rows);
+  out.exhausted = entries.size() <= max_rows;
+  if (entries.size() > max_rows) entries.resize(max_rows);
   if (!entries.empty()) out.last = entries.back();
   if (entries.empty()) co_return out;
   if (d.expired()) co_return deadline_error();
@@ -340,12 +346,31 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
   for (auto& e : entries) calls.push_back(Call{st_->get_comment.get(), {V(e.id)}, read_opts(d)});
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
+  std::vector<size_t> check;  // deleted comments: still listed only with their list entry
   for (auto& r : *rows) {
     if (r.size() == 0) continue;  // an index entry without its row: skipped
     auto c = decode_comment(r, 0);
     if (!c) co_return c.take_error();
+    if (video_list) {
+      if (c->parent_id || c->video_id != *video_list) continue;
+      if (c->status == CommentStatus::deleted) check.push_back(out.rows.size());
+    }
     out.rows.push_back(std::move(*c));
   }
+  if (check.empty()) co_return out;
+  if (d.expired()) co_return deadline_error();
+  calls.clear();
+  for (size_t i : check)
+    calls.push_back(Call{st_->video_entry_get.get(), {V(*video_list), ts(out.rows[i].created_at), V(out.rows[i].id)},
+                         read_opts(d)});
+  auto listed = co_await exec_all(std::move(calls));
+  if (!listed) co_return read_error(listed.error(), d);
+  std::vector<bool> drop(out.rows.size(), false);
+  for (size_t j = 0; j < check.size(); ++j) drop[check[j]] = (*listed)[j].size() == 0;
+  std::vector<Comment> kept;
+  for (size_t i = 0; i < out.rows.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(out.rows[i]));
+  out.rows = std::move(kept);
   co_return out;
 }
 

@@ -34,7 +34,8 @@
 // Snapshot recounts (recount_comment/recount_video) and list_ids are not offered: CQL has no
 // snapshots (docs/cluster.md "Reconciliation repair"); they answer Errc::unavailable.
 //
-// Thread-safe. Reads in cql_store.cpp, writes in cql_commit.cpp, logs in cql_logs.cpp.
+// Thread-safe. Reads in cql_store.cpp (video pages in cql_pages.cpp), writes in cql_commit.cpp,
+// logs in cql_logs.cpp.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
@@ -56,7 +57,10 @@
 namespace commentd::store::cql {
 
 struct CqlStoreOptions {
-  config::CqlConfig cql;  // keyspace, consistency, request_timeout
+  // keyspace, consistency, request_timeout; bucketed_pages: a video's pages from its time
+  // buckets (comments_by_video_bucketed walked through video_buckets, docs/cluster.md "Time
+  // buckets"), else from the one comments_by_video partition (the path before buckets).
+  config::CqlConfig cql;
   uint32_t node_id = 1;   // owns this node's op log, outbox and consumer positions
   size_t max_in_flight_commits = 10000;  // more: Errc::overloaded
   // probe_timeout 0 here: open() uses request_timeout + 1 s (a probe's longest wait).
@@ -138,6 +142,22 @@ class CqlStore final : public Store {
   // All index entries at `created_at` of one list, in the list's order.
   asio::awaitable<Result<std::vector<CursorPos>>> tie_group(Index index, Uuid key, TimeMs at, SortOrder sort,
                                                             Deadline d);
+  // The page's comment rows for `entries` (point reads in parallel), in order. With
+  // `video_list`, rows that are not in the video's top-level list are dropped: replies, and
+  // deleted comments whose comments_by_video entry is gone (the bucketed history keeps both).
+  asio::awaitable<Result<ScanResult>> join_entries(std::vector<CursorPos> entries, size_t max_rows,
+                                                   std::optional<Uuid> video_list, Deadline d);
+
+  // --- time-bucketed video pages (cql_pages.cpp)
+  asio::awaitable<Result<ScanResult>> scan_buckets(ScanRequest req, Deadline d);
+  // Up to `limit` of the video's bucket names in walk order, starting at `from` (inclusive)
+  // or after it, or from the first.
+  asio::awaitable<Result<std::vector<std::string>>> list_buckets(Uuid video, SortOrder sort,
+                                                                 std::optional<std::string> from, bool inclusive,
+                                                                 int32_t limit, Deadline d);
+  // Every bucketed entry at `at` (in its hourly and its daily bucket), deduplicated, in order.
+  asio::awaitable<Result<std::vector<CursorPos>>> bucket_tie_group(Uuid video, TimeMs at, SortOrder sort,
+                                                                   Deadline d);
 
   // --- writes (cql_commit.cpp)
   asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws);

@@ -231,8 +231,8 @@ def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
     writes keep being acknowledged (each node's outbox holds their events), reactions are
     either accepted or refused with 503 + Retry-After (the documented degraded path), and
     after Pulsar returns every outbox drains by itself. The comment topic then holds exactly
-    one logical event (one event_id) per acknowledged write, and the likes equal the accepted
-    reactions."""
+    one logical event (one event_id) per acknowledged write, and every accepted reaction is
+    counted (refused ones at most once each)."""
     env = server_env()
     ctl_servers = [str(DEPLOY / "test-servers.sh")]
     senv = dict(os.environ, COMMENTD_TEST_SERVERS_DIR=servers_dir())
@@ -312,8 +312,14 @@ def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
     assert not missing, f"{len(missing)} of {len(written)} acknowledged writes have no event on the topic"
     doubled = {c: ids for c, ids in event_ids.items() if len(ids) != 1}
     assert not doubled, f"writes with more than one logical event: {doubled}"
-    wait_until(lambda: front.get(f"/v1/comments/{target}").json()["likes"] == accepted_likes,
-               f"likes to equal the {accepted_likes} accepted reactions", 60)
+    # Every accepted reaction counts. A 503 whose publish timed out may still have been stored
+    # by the broker before it died, and is then applied (docs/cluster.md "Reaction op": a
+    # reaction PUT is safe to retry), so the likes lie between the two bounds.
+    refused = sum(1 for x in load.calls("react") if x[3] == 503)
+    likes = lambda: front.get(f"/v1/comments/{target}").json()["likes"]  # noqa: E731
+    wait_until(lambda: likes() >= accepted_likes, f"likes to reach the {accepted_likes} accepted reactions", 60)
+    assert likes() <= accepted_likes + refused, \
+        f"{likes()} likes from {accepted_likes} accepted and {refused} refused reactions"
 
 
 def test_redis_killed_and_restarted_under_reads_gives_no_5xx(front):

@@ -160,11 +160,15 @@ TEST_F(RowCacheStoreTest, NeverOlderThanTheLastAcknowledgedWrite) {
     ws.mutations.push_back(UserReactionPut{kVideo, kUser, liked[i - 1], ReactionType::like});
     commit(std::move(ws));
     acked.store(i);
+    // Every 10 writes, wait for a read: the readers race the writes on any machine's timing
+    // (counting reads afterwards failed on a loaded one: 268 reads for 300 writes).
+    if (i % 10 == 0)
+      for (const int r0 = reads.load(); reads.load() == r0 && stale.load() == 0;) std::this_thread::yield();
   }
   stop = true;
   for (auto& r : readers) r.join();
   EXPECT_EQ(stale.load(), 0);
-  EXPECT_GT(reads.load(), kWrites);
+  EXPECT_GE(reads.load(), kWrites / 10);
   EXPECT_GT(rs().hits.load(), 0u);
 }
 

@@ -22,11 +22,11 @@
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
 # the baseline at the same rate; about 2 minutes).
-# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed and read-hot against the
-# embedded binary and against the front door of deploy/cluster.sh (NODES nodes, default 2, on
-# Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here), each
-# BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO holds
-# on the cluster. Results: cluster_summary.json. About 10 minutes.
+# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed, read-hot and closed-loop
+# creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
+# nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
+# each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
+# holds on the cluster. Results: cluster_summary.json. About 10 minutes.
 # BENCH_ONLY=redis_viral (issue 10: the viral
 # scenario at 10x then 1x through the in-process cache, through Redis (without, then with
 # redis.local_cache_ttl), then baseline_server,
@@ -339,6 +339,10 @@ if [ "$ONLY" = cluster ]; then
       --connections "$CONNECTIONS" --videos 100 --seed-comments 200 --duration "$CL_DURATION" --drain-ms 2000 || true
     lg_commentd "${p}_read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
       --connections "$CONNECTIONS" --seed-comments 100 --duration "$CL_DURATION" --drain-ms 2000 || true
+    # Create throughput: comments only, back to back on 64 connections over 100 videos.
+    lg_commentd "${p}_create" --scenario write-heavy --closed-loop --read-rate 0 --reaction-rate 0 \
+      --comment-rate 1000 --jwt-secret "$SECRET" --connections 64 --videos 100 --seed-comments 0 \
+      --duration "$CL_DURATION" --drain-ms 2000 || true
   }
   log "embedded ($COMMENTD)"
   start_commentd

@@ -33,8 +33,9 @@ def main() -> None:
     out = {"nodes": nodes, "baseline_closed_rps": base_rps, "highest_viral_multiple_meeting_slos": lo,
            "first_failing_multiple": first_fail, "scenarios": {}}
     print(f"{'scenario':10} {'emb req/s':>10} {'clu req/s':>10} {'clu/emb':>8} {'clu/base':>9} "
-          f"{'emb rd p95':>10} {'clu rd p95':>10} {'emb wr p99':>10} {'clu wr p99':>10} {'clu errors':>10}")
-    for sc in ("viral_1x", "mixed", "read_hot"):
+          f"{'emb rd p95':>10} {'clu rd p95':>10} {'emb rd p99':>10} {'clu rd p99':>10} "
+          f"{'emb wr p99':>10} {'clu wr p99':>10} {'clu errors':>10}")
+    for sc in ("viral_1x", "mixed", "read_hot", "create"):
         e, c = load(res, "embedded_" + sc), load(res, "cluster_" + sc)
         if not e or not c:
             print(f"{sc:10} (a run is missing)")
@@ -45,13 +46,15 @@ def main() -> None:
             "cluster_over_embedded": cr / er if er else None,
             "cluster_over_baseline": cr / base_rps if base_rps else None,
             "embedded_read_p95_ms": latency(e, "reads", "p95"), "cluster_read_p95_ms": latency(c, "reads", "p95"),
+            "embedded_read_p99_ms": latency(e, "reads", "p99"), "cluster_read_p99_ms": latency(c, "reads", "p99"),
             "embedded_write_p99_ms": latency(e, "writes", "p99"), "cluster_write_p99_ms": latency(c, "writes", "p99"),
             "cluster_errors": c["overall"]["count"] - c["overall"]["ok"], "cluster_error_kinds": c["overall"]["errors"],
         }
         out["scenarios"][sc] = row
         print(f"{sc:10} {er:10.0f} {cr:10.0f} {fmt(row['cluster_over_embedded'], '{:.2f}'):>8} "
               f"{fmt(row['cluster_over_baseline'], '{:.3f}'):>9} {fmt(row['embedded_read_p95_ms']):>10} "
-              f"{fmt(row['cluster_read_p95_ms']):>10} {fmt(row['embedded_write_p99_ms']):>10} "
+              f"{fmt(row['cluster_read_p95_ms']):>10} {fmt(row['embedded_read_p99_ms']):>10} "
+              f"{fmt(row['cluster_read_p99_ms']):>10} {fmt(row['embedded_write_p99_ms']):>10} "
               f"{fmt(row['cluster_write_p99_ms']):>10} {row['cluster_errors']:>10}")
     print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo}x "
           f"(first failing: {first_fail}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")

@@ -173,6 +173,7 @@ def test_cassandra_frozen_10s_cached_reads_go_on_and_writes_fail_fast(front):
             return -2  # a 503 must say when to retry
         return r.status
 
+    opens_before = node_metric("commentd_storage_breaker_opens_total")
     load = Load()
     load.add("read", lambda: front.get(f"/v1/videos/{video}/comments", timeout=30).status, n=2)
     load.add("write", write, n=8, pause=0.05)
@@ -201,9 +202,40 @@ def test_cassandra_frozen_10s_cached_reads_go_on_and_writes_fail_fast(front):
     late = load.calls("write", since=t0 + 7, until=t1)
     fast = [x for x in late if x[3] == 503 and x[2] < 0.5]
     assert late and len(fast) >= 0.8 * len(late), \
-        f"{len(fast)} of {len(late)} writes failed fast in the freeze's last 3 s"
+        f"{len(fast)} of {len(late)} writes failed fast in the freeze's last 3 s; " \
+        f"writes in the freeze (start - t0, seconds, status): " \
+        f"{[(round(x[1] - t0, 2), round(x[2], 2), x[3]) for x in frozen]}; {breaker_evidence(opens_before)}"
     missing = [cid for cid in acked if front.get(f"/v1/comments/{cid}").status != 200]
     assert not missing, f"{len(missing)} acknowledged comments are not readable: {missing[:5]}"
+
+
+def node_metric(name: str) -> dict[str, float | None]:
+    """One unlabelled metric of every node, read from the node itself (None: not answered)."""
+    out: dict[str, float | None] = {}
+    for node, client in zip(sorted(node_pids()), nodes()):
+        out[node] = None
+        try:
+            r = client.get("/metrics", timeout=5)
+        except OSError:
+            continue
+        for line in r.body.decode(errors="replace").splitlines():
+            if line.startswith(name + " "):
+                out[node] = float(line.split()[1])
+    return out
+
+
+def breaker_evidence(opens_before: dict[str, float | None]) -> str:
+    """What each node's storage breaker did, for a failure message: its opens before and
+    after, and its log's storage lines (the first failure of the freeze test left only "node 1's
+    breaker never opened", with no cause)."""
+    after = node_metric("commentd_storage_breaker_opens_total")
+    lines = []
+    for node in sorted(node_pids()):
+        log = RUN / node / "commentd.log"
+        tail = log.read_text(errors="replace").splitlines()[-400:] if log.exists() else []
+        cql = [x for x in tail if "cql" in x.lower() or "storage" in x.lower()][-8:]
+        lines.append(f"{node}: breaker opens {opens_before.get(node)} -> {after.get(node)}; log: {cql}")
+    return " | ".join(lines)
 
 
 def server_env() -> dict[str, str]:

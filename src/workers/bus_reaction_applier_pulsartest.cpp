@@ -81,9 +81,9 @@ class ClusterReactionsTest : public ::testing::Test {
     cfg_.request_timeout = 10s;
     topic_ = "persistent://public/default/" + unique("reactions");
     nodes_.reserve(4);  // add_node's references stay valid
-    video_ = ids_.next();
-    for (int c = 0; c < 16; ++c) comments_.push_back(ids_.next());
-    for (int u = 0; u < 100; ++u) users_.push_back(ids_.next());
+    script_.video = ids_.next();
+    for (int c = 0; c < 16; ++c) script_.comments.push_back(ids_.next());
+    for (int u = 0; u < 100; ++u) script_.users.push_back(ids_.next());
   }
   void TearDown() override {
     for (auto& n : nodes_) {
@@ -131,19 +131,6 @@ class ClusterReactionsTest : public ::testing::Test {
         s, *n.bus, [cql](const Uuid& c, const Uuid& v) { return cql->owner_recount(c, v); }, clock_, o);
   }
 
-  ReactionOp random_op(std::mt19937& rng, uint32_t node) {
-    ReactionOp op;
-    op_clock_.advance_ms(1);
-    op.op_id = op_ids_.next();
-    op.comment_id = comments_[rng() % comments_.size()];
-    op.video_id = video_;
-    op.user_id = users_[rng() % users_.size()];
-    op.type = static_cast<ReactionType>(rng() % 3);
-    op.timestamp = op.op_id.v7_time_ms();
-    op.node_id = node;
-    return op;
-  }
-
   // `n` ops, published through every node's producer in turn, chunk by chunk.
   void publish_random(int n, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -151,8 +138,7 @@ class ClusterReactionsTest : public ::testing::Test {
       for (size_t k = 0; k < nodes_.size() && i < n; ++k) {
         std::vector<events::OutMessage> msgs;
         for (int j = 0; j < 20 && i < n; ++j, ++i) {
-          auto op = random_op(rng, static_cast<uint32_t>(k + 1));
-          expected_.add(op);
+          auto op = script_.next_op(rng, static_cast<uint32_t>(k + 1));
           msgs.push_back({op.comment_id.str(), events::reaction_event_json(ids_.next(), op), 0});
         }
         auto r = run_.run(nodes_[k].bus->publish(topic_, std::move(msgs)));
@@ -171,18 +157,9 @@ class ClusterReactionsTest : public ::testing::Test {
 
   void expect_exact() {
     auto& s = *nodes_.front().store;
-    int64_t reactions = 0;
-    for (auto& c : comments_) {
-      auto r = s.owner_recount(c, video_);
-      ASSERT_TRUE(r.ok() && *r) << (r.ok() ? "" : r.error().message);
-      auto want = expected_.count_by_type(c);
-      EXPECT_EQ((*r)->truth.likes, want[ReactionType::like]) << c.str();
-      EXPECT_EQ((*r)->truth.dislikes, want[ReactionType::dislike]) << c.str();
-      EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c.str();
-      EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c.str();
-      reactions += (*r)->truth.likes + (*r)->truth.dislikes;
-    }
-    auto v = run_.run(s.get_video_stats(video_, Deadline::after(10s)));
+    const int64_t reactions = applier_testing::expect_counts_exact(
+        script_, [&](const Uuid& c) { return s.owner_recount(c, script_.video); });
+    auto v = run_.run(s.get_video_stats(script_.video, Deadline::after(10s)));
     ASSERT_TRUE(v.ok()) << v.error().message;
     EXPECT_EQ(v->reactions_count, reactions);
   }
@@ -193,13 +170,7 @@ class ClusterReactionsTest : public ::testing::Test {
   std::vector<Node> nodes_;
   SystemClock clock_;
   UuidGenerator ids_{clock_, 23, 5};
-  Uuid video_;
-  std::vector<Uuid> comments_, users_;
-  ReactionSet expected_;
-  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
-  // equal the LWW result (a tie is rule d, tested on its own).
-  ManualClock op_clock_{1'760'000'000'000};
-  UuidGenerator op_ids_{op_clock_, 29, 5};
+  applier_testing::ReactionScript script_;
   uint64_t published_ = 0;
   Runner run_;
 };
@@ -257,15 +228,15 @@ TEST_F(ClusterReactionsTest, TwoOpsOfOneMillisecondOnOneNodeLeaveCountsEqualToTh
   Node& n = add_node(1);
   auto a = make_applier(n, *n.store);
   for (int round = 0; round < 2; ++round) {
-    op_clock_.advance_ms(1);
-    Uuid i1 = op_ids_.next(), i2 = op_ids_.next();
+    script_.op_clock.advance_ms(1);
+    Uuid i1 = script_.op_ids.next(), i2 = script_.op_ids.next();
     ASSERT_EQ(i1.v7_time_ms(), i2.v7_time_ms());
     for (int i = 0; i < 2; ++i) {
       ReactionOp op;
       op.op_id = (i == 0) == (i1 < i2) ? i1 : i2;  // the second has the larger id
-      op.comment_id = comments_[round];
-      op.video_id = video_;
-      op.user_id = users_[0];
+      op.comment_id = script_.comments[round];
+      op.video_id = script_.video;
+      op.user_id = script_.users[0];
       op.type = (i == 0) == (round == 0) ? ReactionType::like : ReactionType::dislike;
       op.timestamp = op.op_id.v7_time_ms();
       op.node_id = 1;
@@ -280,14 +251,14 @@ TEST_F(ClusterReactionsTest, TwoOpsOfOneMillisecondOnOneNodeLeaveCountsEqualToTh
   auto& s = *n.store;
   int64_t reactions = 0;
   for (int c = 0; c < 2; ++c) {
-    auto r = s.owner_recount(comments_[c], video_);
+    auto r = s.owner_recount(script_.comments[c], script_.video);
     ASSERT_TRUE(r.ok() && *r);
     EXPECT_EQ((*r)->truth.likes + (*r)->truth.dislikes, 1);
     EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c;
     EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c;
     reactions += 1;
   }
-  auto v = run_.run(s.get_video_stats(video_, Deadline::after(10s)));
+  auto v = run_.run(s.get_video_stats(script_.video, Deadline::after(10s)));
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->reactions_count, reactions);
 }

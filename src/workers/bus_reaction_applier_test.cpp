@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -67,22 +66,22 @@ class BusApplierTest : public ::testing::Test {
     store_ = *commentd::testing::open_temp_store(dir_, /*sync_writes=*/false);
     faulty_ = std::make_unique<fault::CounterFaultStore>(*store_);
     bus_ = std::make_unique<events::LocalBus>(*store_, events::LocalBusOptions{.producer_name = "t"});
-    video_ = ids_.next();
+    script_.video = ids_.next();
     for (int c = 0; c < 3; ++c) {
       Comment cm;
       cm.id = ids_.next();
-      cm.video_id = video_;
+      cm.video_id = script_.video;
       cm.user_id = ids_.next();
       cm.content = "c";
       cm.created_at = cm.id.v7_time_ms();
       store::WriteSet ws;
       ws.mutations.push_back(store::PutComment{cm});
-      ws.mutations.push_back(store::IndexPut{store::Index::video, video_, cm.created_at, cm.id});
-      ws.mutations.push_back(store::BucketPut{video_, time_bucket(cm.created_at), cm.created_at, cm.id});
+      ws.mutations.push_back(store::IndexPut{store::Index::video, script_.video, cm.created_at, cm.id});
+      ws.mutations.push_back(store::BucketPut{script_.video, time_bucket(cm.created_at), cm.created_at, cm.id});
       ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
-      comments_.push_back(cm.id);
+      script_.comments.push_back(cm.id);
     }
-    for (int u = 0; u < 40; ++u) users_.push_back(ids_.next());
+    for (int u = 0; u < 40; ++u) script_.users.push_back(ids_.next());
   }
   void TearDown() override {
     appliers_.clear();
@@ -104,16 +103,7 @@ class BusApplierTest : public ::testing::Test {
     std::mt19937 rng(seed);
     std::vector<events::OutMessage> msgs;
     for (int i = 0; i < n; ++i) {
-      ReactionOp op;
-      op_clock_.advance_ms(1);
-      op.op_id = op_ids_.next();
-      op.comment_id = comments_[rng() % comments_.size()];
-      op.video_id = video_;
-      op.user_id = users_[rng() % users_.size()];
-      op.type = static_cast<ReactionType>(rng() % 3);
-      op.timestamp = op.op_id.v7_time_ms();
-      op.node_id = 1 + rng() % 2;
-      expected_.add(op);
+      auto op = script_.next_op(rng, 1 + rng() % 2);
       msgs.push_back({op.comment_id.str(), events::reaction_event_json(ids_.next(), op), 0});
       if (msgs.size() == 50 || i + 1 == n) {
         ASSERT_TRUE(run_.run(bus_->publish(kTopic, std::move(msgs))).ok());
@@ -132,18 +122,9 @@ class BusApplierTest : public ::testing::Test {
 
   // Stored counters equal the registers, and the registers the LWW result of every op.
   void expect_exact() {
-    int64_t reactions = 0;
-    for (auto& c : comments_) {
-      auto r = store_->recount_comment(c);
-      ASSERT_TRUE(r.ok() && *r);
-      auto want = expected_.count_by_type(c);
-      EXPECT_EQ((*r)->truth.likes, want[ReactionType::like]) << c.str();
-      EXPECT_EQ((*r)->truth.dislikes, want[ReactionType::dislike]) << c.str();
-      EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c.str();
-      EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c.str();
-      reactions += (*r)->truth.likes + (*r)->truth.dislikes;
-    }
-    auto v = store_->recount_video(video_);
+    const int64_t reactions = applier_testing::expect_counts_exact(
+        script_, [this](const Uuid& c) { return store_->recount_comment(c); });
+    auto v = store_->recount_video(script_.video);
     ASSERT_TRUE(v.ok());
     EXPECT_EQ(v->stored.reactions_count, reactions);
   }
@@ -155,13 +136,7 @@ class BusApplierTest : public ::testing::Test {
   std::vector<std::unique_ptr<BusReactionApplier>> appliers_;
   SystemClock clock_;
   UuidGenerator ids_{clock_, 11, 1};
-  Uuid video_;
-  std::vector<Uuid> comments_, users_;
-  ReactionSet expected_;
-  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
-  // equal the LWW result (a tie is rule d, tested on its own).
-  ManualClock op_clock_{1'760'000'000'000};
-  UuidGenerator op_ids_{op_clock_, 29, 5};
+  applier_testing::ReactionScript script_;
   uint64_t published_ = 0;
   Runner run_;
 };
@@ -229,19 +204,19 @@ TEST_F(BusApplierTest, AnOpThatBeatsTheRegisterByOpIdAloneIsRecounted) {
   // Two ops of one user on one comment, one millisecond, one node (rule d): the second one's
   // write may not win in CQL, so its owner counts what the store kept.
   auto a = applier(*store_);
-  op_clock_.advance_ms(1);
-  Uuid i1 = op_ids_.next(), i2 = op_ids_.next();
+  script_.op_clock.advance_ms(1);
+  Uuid i1 = script_.op_ids.next(), i2 = script_.op_ids.next();
   ASSERT_EQ(i1.v7_time_ms(), i2.v7_time_ms());
   std::vector<ReactionOp> ops(2);
   for (int i = 0; i < 2; ++i) {
     ops[i].op_id = (i == 0) == (i1 < i2) ? i1 : i2;  // ops[1] has the larger id: it wins
-    ops[i].comment_id = comments_[0];
-    ops[i].video_id = video_;
-    ops[i].user_id = users_[0];
+    ops[i].comment_id = script_.comments[0];
+    ops[i].video_id = script_.video;
+    ops[i].user_id = script_.users[0];
     ops[i].type = i == 0 ? ReactionType::like : ReactionType::dislike;
     ops[i].timestamp = ops[i].op_id.v7_time_ms();
     ops[i].node_id = 2;
-    expected_.add(ops[i]);
+    script_.expected.add(ops[i]);
   }
   for (int i = 0; i < 2; ++i) {
     events::Message m;

@@ -1,11 +1,25 @@
-// Test support for the bus reaction applier (never linked into the service): a Store that
-// forwards every call to a real store, except that it refuses the next `fail_counters`
-// commit_owned() calls holding counter deltas -- the applier then stops between writing the
-// registers and writing the counters, as a crash or a timed-out counter write would.
+// Test support for the bus reaction applier (never linked into the service), shared by its
+// LocalBus/RocksStore tests and its Pulsar/CQL tests:
+// - CounterFaultStore: a Store that forwards every call to a real store, except that it
+//   refuses the next `fail_counters` commit_owned() calls holding counter deltas -- the
+//   applier then stops between writing the registers and writing the counters, as a crash or
+//   a timed-out counter write would;
+// - ReactionScript: random reaction ops on a few comments and the LWW truth they add up to;
+// - expect_counts_exact: every comment's recount against that truth.
 #pragma once
 
-#include <atomic>
+#include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/reaction_set.h"
+#include "core/uuid.h"
 #include "store/store.h"
 
 namespace commentd::workers::fault {
@@ -77,3 +91,54 @@ class CounterFaultStore final : public store::Store {
 };
 
 }  // namespace commentd::workers::fault
+
+namespace commentd::workers::applier_testing {
+
+// Random ops by `users` on `comments` of one video, and the LWW result they must add up to.
+struct ReactionScript {
+  Uuid video;
+  std::vector<Uuid> comments, users;
+  ReactionSet expected;
+  // Op ids one millisecond apart: no two ops tie on (timestamp, node), so the registers must
+  // equal the LWW result (a tie is rule d, tested on its own).
+  ManualClock op_clock{1'760'000'000'000};
+  UuidGenerator op_ids{op_clock, 29, 5};
+
+  // The next op (a random user, comment and type, from `node`), added to `expected`.
+  ReactionOp next_op(std::mt19937& rng, uint32_t node) {
+    ReactionOp op;
+    op_clock.advance_ms(1);
+    op.op_id = op_ids.next();
+    op.comment_id = comments[rng() % comments.size()];
+    op.video_id = video;
+    op.user_id = users[rng() % users.size()];
+    op.type = static_cast<ReactionType>(rng() % 3);
+    op.timestamp = op.op_id.v7_time_ms();
+    op.node_id = node;
+    expected.add(op);
+    return op;
+  }
+};
+
+using Recount = std::function<Result<std::optional<store::Store::CommentRecount>>(const Uuid& comment)>;
+
+// Each comment's recount: the truth (its registers) equals the LWW result of every op, and its
+// stored counters equal the truth. Returns the reactions of all comments together (-1 when a
+// recount failed).
+inline int64_t expect_counts_exact(const ReactionScript& s, const Recount& recount) {
+  int64_t reactions = 0;
+  for (auto& c : s.comments) {
+    auto r = recount(c);
+    EXPECT_TRUE(r.ok() && *r) << c.str() << ": " << (r.ok() ? "no such comment" : r.error().message);
+    if (!r.ok() || !*r) return -1;
+    auto want = s.expected.count_by_type(c);
+    EXPECT_EQ((*r)->truth.likes, want[ReactionType::like]) << c.str();
+    EXPECT_EQ((*r)->truth.dislikes, want[ReactionType::dislike]) << c.str();
+    EXPECT_EQ((*r)->stored.likes, (*r)->truth.likes) << c.str();
+    EXPECT_EQ((*r)->stored.dislikes, (*r)->truth.dislikes) << c.str();
+    reactions += (*r)->truth.likes + (*r)->truth.dislikes;
+  }
+  return reactions;
+}
+
+}  // namespace commentd::workers::applier_testing

@@ -32,7 +32,9 @@
 
 namespace commentd::events::conformance {
 
-// Runs awaitables on a thread of its own and waits for their results.
+// Runs awaitables on a thread of its own and waits for their results. Declare it before
+// (destroy it after) every bus or store whose threads post completions to it: destroying an
+// io_context while another thread may still be in post() on it is a race (TSan found it).
 class Runner {
  public:
   Runner() : thread_([this] { ioc_.run(); }) {}
@@ -69,8 +71,8 @@ class EventBusConformance : public ::testing::Test {
   void SetUp() override {
     if constexpr (requires { Factory::require(); }) Factory::require();
   }
+  Runner run_;  // first: destroyed after the bus
   std::unique_ptr<Factory> f_ = std::make_unique<Factory>();
-  Runner run_;
   EventBus& bus() { return f_->bus(); }
   std::string topic(const std::string& name) { return "conformance-" + name; }
 

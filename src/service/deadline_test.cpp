@@ -138,7 +138,8 @@ class DeadlineTest : public ::testing::Test {
   // whatever the store still holds, so the abandoned work can finish.
   template <class T>
   std::pair<T, std::chrono::milliseconds> answer(asio::awaitable<T> a) {
-    asio::io_context ioc;
+    asio::io_context& ioc = commentd::testing::run_sync_context();  // outlives the store's posts
+    ioc.restart();
     std::optional<T> out;
     std::chrono::milliseconds took{};
     const auto t0 = Deadline::clock::now();
@@ -215,7 +216,8 @@ TEST_F(DeadlineTest, QueuedWriteCompletesAndAnswersPastTheDeadline) {
   const Uuid video = ids_.next();
   const Uuid cid = create(video, "before");
   held_->hold_commits = true;
-  asio::io_context ioc;
+  asio::io_context& ioc = commentd::testing::run_sync_context();  // outlives the store's posts
+  ioc.restart();
   std::optional<Result<std::string>> out;
   asio::co_spawn(
       ioc,

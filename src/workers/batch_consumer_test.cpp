@@ -25,6 +25,7 @@ using commentd::testing::eventually;
 
 class ConsumerFrameworkTest : public ::testing::Test {
  protected:
+  Runner run_;  // first: destroyed after every bus and store that posts to it
   void SetUp() override {
     store_ = *commentd::testing::open_temp_store(dir_, /*sync_writes=*/false);
     bus_ = std::make_unique<events::LocalBus>(*store_, events::LocalBusOptions{.producer_name = "t"});
@@ -43,7 +44,6 @@ class ConsumerFrameworkTest : public ::testing::Test {
   commentd::testing::TempDir dir_{"consumers"};
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<events::LocalBus> bus_;
-  Runner run_;
 };
 
 TEST_F(ConsumerFrameworkTest, BatchesCloseAtBatchSizeThenAtTheTimeout) {

@@ -66,6 +66,7 @@ struct Node {
 
 class ClusterReactionsTest : public ::testing::Test {
  protected:
+  Runner run_;  // first: destroyed after every bus and store that posts to it
   void SetUp() override {
     COMMENTD_TEST_SERVER(pulsar, "COMMENTD_TEST_PULSAR");
     COMMENTD_TEST_SERVER(cql, "COMMENTD_TEST_CQL");
@@ -172,7 +173,6 @@ class ClusterReactionsTest : public ::testing::Test {
   UuidGenerator ids_{clock_, 23, 5};
   applier_testing::ReactionScript script_;
   uint64_t published_ = 0;
-  Runner run_;
 };
 
 TEST_F(ClusterReactionsTest, TwoNodesOwningCommentsByKeyCountExactly) {

@@ -62,6 +62,7 @@ TEST(ParseReactionEvent, RoundTripsTheOpAndRefusesOtherPayloads) {
 
 class BusApplierTest : public ::testing::Test {
  protected:
+  Runner run_;  // first: destroyed after every bus and store that posts to it
   void SetUp() override {
     store_ = *commentd::testing::open_temp_store(dir_, /*sync_writes=*/false);
     faulty_ = std::make_unique<fault::CounterFaultStore>(*store_);
@@ -138,7 +139,6 @@ class BusApplierTest : public ::testing::Test {
   UuidGenerator ids_{clock_, 11, 1};
   applier_testing::ReactionScript script_;
   uint64_t published_ = 0;
-  Runner run_;
 };
 
 TEST_F(BusApplierTest, TwoOwnersOnOneSubscriptionCountExactly) {

@@ -26,6 +26,7 @@ using events::conformance::Runner;
 
 class OutboxRelayTest : public ::testing::Test {
  protected:
+  Runner run_;  // first: destroyed after every bus and store that posts to it
   void SetUp() override { open("relay-test"); }
   void TearDown() override { close(); }
   void open(const std::string& producer) {
@@ -86,7 +87,6 @@ class OutboxRelayTest : public ::testing::Test {
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<events::LocalBus> bus_;
   std::unique_ptr<OutboxRelay> relay_;
-  Runner run_;
 };
 
 TEST_F(OutboxRelayTest, EveryAcknowledgedWriteYieldsExactlyItsEventsInOrderPerKey) {

@@ -122,6 +122,7 @@ struct Seen {
 
 class SubscriptionTest : public ::testing::Test {
  protected:
+  Runner run_;  // first: destroyed after every bus and store that posts to it
   void SetUp() override {
     store_ = *commentd::testing::open_temp_store(dir_, /*sync_writes=*/false);
     local_ = std::make_unique<events::LocalBus>(*store_, events::LocalBusOptions{.producer_name = "t"});
@@ -155,7 +156,6 @@ class SubscriptionTest : public ::testing::Test {
   std::unique_ptr<store::rocks::RocksStore> store_;
   std::unique_ptr<events::LocalBus> local_;
   std::unique_ptr<FaultyBus> bus_;
-  Runner run_;
 };
 
 TEST_F(SubscriptionTest, ABrokerSideFailureAtStartIsRetriedInTheBackground) {

@@ -41,8 +41,8 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Local, EventBusConformance, ::testing::Types<Loca
 namespace {
 
 TEST(LocalBusTest, TrimKeepsEveryMessageASubscriptionHasNotAcknowledged) {
+  conformance::Runner run;  // destroyed after the bus
   LocalBusFactory f;
-  conformance::Runner run;
   std::vector<OutMessage> msgs;
   for (int i = 1; i <= 10; ++i) msgs.push_back({"k", std::to_string(i), 0});
   ASSERT_TRUE(run.run(f.bus().publish("t", msgs)).ok());
@@ -62,8 +62,8 @@ TEST(LocalBusTest, TrimKeepsEveryMessageASubscriptionHasNotAcknowledged) {
 }
 
 TEST(LocalBusTest, TrimKeepsTheNewestOfATopicNobodySubscribes) {
+  conformance::Runner run;  // destroyed after the bus
   LocalBusFactory f;
-  conformance::Runner run;
   std::vector<OutMessage> msgs;
   for (int i = 1; i <= 10; ++i) msgs.push_back({"k", std::to_string(i), 0});
   ASSERT_TRUE(run.run(f.bus().publish("t", msgs)).ok());

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,10 +98,23 @@ TEST(RowCacheTest, NeverOlderThanTheLastAcknowledgedWrite) {
         if (v < before) stale.fetch_add(1);
       }
     });
+  // Every 1000 writes the writer waits for a cache hit, so hits (the path that could return an
+  // old value) interleave with the writes on any machine; without the wait, a loaded machine
+  // ran all 50,000 writes before a reader started (0 hits: the race never happened).
+  uint64_t hits_seen = 0;
   for (int64_t i = 1; i <= 50000; ++i) {
     db.store(i);
     c.invalidate(0);
     acked.store(i);
+    if (i % 1000 == 0) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (st.hits.load() == hits_seen && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      if (st.hits.load() == hits_seen) {
+        ADD_FAILURE() << "no reader hit the cache within 10 s (after write " << i << ")";
+        break;
+      }
+      hits_seen = st.hits.load();
+    }
   }
   stop = true;
   for (auto& r : readers) r.join();

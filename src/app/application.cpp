@@ -376,6 +376,13 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", rocks_->queue_depth()));
       out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
+      const auto& rows = st.rows;  // the exact row caches (store/rocks/row_cache.h)
+      out.push_back(counter_family("commentd_row_cache_hits_total", "Row reads answered by the row caches", rows.hits.load()));
+      out.push_back(counter_family("commentd_row_cache_misses_total", "Row reads that went to RocksDB", rows.misses.load()));
+      out.push_back(counter_family("commentd_row_cache_fills_refused_total",
+                                   "Row cache fills dropped because a write came between the read and the fill", rows.fills_refused.load()));
+      out.push_back(counter_family("commentd_row_cache_evictions_total", "Row cache entries pushed out by the byte bound", rows.evictions.load()));
+      out.push_back(counter_family("commentd_row_cache_invalidations_total", "Row cache keys invalidated by writes", rows.invalidations.load()));
     }
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));

@@ -136,6 +136,9 @@ def test_metrics_counters_move(server, user):
         assert r.status == 200, r
     r = server.react(user, c["id"], "like")
     assert r.status in (200, 202), r
+    for _ in range(2):  # the comment's row: read from RocksDB once, then from the row cache
+        r = server.get(f"/v1/comments/{c['id']}")
+        assert r.status == 200, r
 
     after = scrape(server)
 
@@ -148,6 +151,8 @@ def test_metrics_counters_move(server, user):
     moved("commentd_http_request_duration_seconds_count",
           method="POST", route=POST_ROUTE, status="201")
     moved("commentd_event_log_appended_total")
+    moved("commentd_row_cache_hits_total")
+    moved("commentd_row_cache_invalidations_total")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -44,6 +44,27 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def require_servers(*names: str, start: str) -> dict[str, str]:
+    """The environment variables naming the project's test servers (deploy/test-servers.sh, whose
+    `env` file `make test` loads). A missing one skips the test, or fails it under
+    COMMENTD_TEST_REQUIRE=1 (the run that started the servers); `start` is what to start."""
+    import pytest
+
+    env = {k: os.environ.get(k, "") for k in names}
+    missing = [k for k, v in env.items() if not v]
+    if missing:
+        msg = f"{', '.join(missing)} not set: run deploy/test-servers.sh start {start} and load its env file"
+        if os.environ.get("COMMENTD_TEST_REQUIRE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return env
+
+
+def cql_address() -> str:
+    """host:port of the test Cassandra (COMMENTD_TEST_CQL)."""
+    return require_servers("COMMENTD_TEST_CQL", start="cassandra")["COMMENTD_TEST_CQL"]
+
+
 # ----------------------------------------------------------------------------------------------
 # JWT (HS256), built by hand
 # ----------------------------------------------------------------------------------------------

@@ -8,18 +8,7 @@ import os
 import subprocess
 import time
 
-from e2e_lib import User, binary_path, config_yaml, new_id, sort_key
-
-
-def cql_address() -> str:
-    import pytest
-
-    addr = os.environ.get("COMMENTD_TEST_CQL", "")
-    if not addr:
-        if os.environ.get("COMMENTD_TEST_REQUIRE") == "1":
-            pytest.fail("COMMENTD_TEST_CQL is not set: deploy/test-servers.sh start cassandra")
-        pytest.skip("COMMENTD_TEST_CQL is not set (no Cassandra; make test starts it)")
-    return addr
+from e2e_lib import User, binary_path, config_yaml, cql_address, new_id, sort_key
 
 
 def cql_config(hosts: str, keyspace: str) -> str:

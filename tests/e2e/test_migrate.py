@@ -7,18 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-import pytest
-
-from e2e_lib import binary_path
-
-
-def cql_address() -> str:
-    addr = os.environ.get("COMMENTD_TEST_CQL", "")
-    if not addr:
-        if os.environ.get("COMMENTD_TEST_REQUIRE") == "1":
-            pytest.fail("COMMENTD_TEST_CQL is not set: deploy/test-servers.sh start cassandra")
-        pytest.skip("COMMENTD_TEST_CQL is not set (no Cassandra; make test starts it)")
-    return addr
+from e2e_lib import binary_path, cql_address
 
 
 def write_config(tmp_path, hosts: str, keyspace: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -21,20 +20,13 @@ from collections import defaultdict
 
 import pytest
 
-from e2e_lib import User, WsConsumer, config_yaml, new_id
+from e2e_lib import User, WsConsumer, config_yaml, new_id, require_servers
 
 
 @pytest.fixture
 def pulsar():
-    env = {k: os.environ.get(k) for k in
-           ("COMMENTD_TEST_PULSAR", "COMMENTD_TEST_PULSAR_ADMIN", "COMMENTD_TEST_SERVERS_CTL")}
-    missing = [k for k, v in env.items() if not v]
-    if missing:
-        msg = f"{', '.join(missing)} not set: run deploy/test-servers.sh start pulsar and load build/test-servers/env"
-        if os.environ.get("COMMENTD_TEST_REQUIRE") == "1":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return env
+    return require_servers("COMMENTD_TEST_PULSAR", "COMMENTD_TEST_PULSAR_ADMIN", "COMMENTD_TEST_SERVERS_CTL",
+                        start="pulsar")
 
 
 def _ctl(env, *args):

@@ -26,7 +26,9 @@
 # creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
-# holds on the cluster. Results: cluster_summary.json. About 10 minutes.
+# holds on the cluster. Results: cluster_summary.json, and cluster_events.txt (the event path
+# around the cluster's viral 1x run: relay and reaction rates, apply and event latency, from
+# the nodes' metrics). About 10 minutes.
 # BENCH_ONLY=redis_viral (issue 10: the viral
 # scenario at 10x then 1x through the in-process cache, through Redis (without, then with
 # redis.local_cache_ttl), then baseline_server,
@@ -332,9 +334,16 @@ if [ "$ONLY" = cluster ]; then
   scenario_runs() {  # PREFIX: the three scenarios against $PORT
     local p=$1 video
     video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+    # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
+    [ "$p" != cluster ] || "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
     # shellcheck disable=SC2046
     lg_commentd "${p}_viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
       --duration "$CL_DURATION" --drain-ms 2000 || true
+    if [ "$p" = cluster ]; then
+      "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_after.json"
+      "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" report "$TMP/events_before.json" "$TMP/events_after.json" \
+        | tee "$RESULTS/cluster_events.txt" >&2
+    fi
     lg_commentd "${p}_mixed" --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" \
       --connections "$CONNECTIONS" --videos 100 --seed-comments 200 --duration "$CL_DURATION" --drain-ms 2000 || true
     lg_commentd "${p}_read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \

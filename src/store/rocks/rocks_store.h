@@ -227,6 +227,9 @@ class RocksStore final : public Store {
   std::atomic<uint64_t> last_outbox_seq_{0};
 
   std::mutex arm_mu_;                      // serializes arm_wal_recovery's marker writes
+#if defined(__SANITIZE_THREAD__)
+  std::mutex tsan_write_mu_;               // write(): one db write at a time under TSan
+#endif
   std::atomic<uint64_t> armed_epoch_{0};   // memtable_epoch() + 1 when the marker was written
 };
 

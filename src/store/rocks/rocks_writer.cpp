@@ -118,6 +118,15 @@ rocksdb::Status RocksStore::arm_wal_recovery() {
 }
 
 rocksdb::Status RocksStore::write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb) {
+#if defined(__SANITIZE_THREAD__)
+  // Under TSan only: one db write at a time. Concurrent writers (the writer thread, the
+  // appliers' commit_owned, the local bus) join a RocksDB write group whose leader copies the
+  // followers' batches and hands them back through atomics inside Debian's uninstrumented
+  // static librocksdb, which TSan cannot see: it then reports the leader's copy of another
+  // thread's batch as a race in our caller. Serializing here gives TSan the ordering and keeps
+  // every caller of ours checked; release builds keep RocksDB's group commit.
+  std::lock_guard lk(tsan_write_mu_);  // arm_wal_recovery's marker write included
+#endif
   auto st = arm_wal_recovery();
   if (!st.ok()) return st;
   return db_->Write(wo, wb);

@@ -20,8 +20,8 @@
 # for trying the script), BENCH_SEED_COMMENTS (default 1000), BENCH_CONNECTIONS (default 256),
 # BENCH_THREADS (loadgen threads, default 1), BENCH_MAX_MULTIPLE (default 256),
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
-# (default 1024), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload (only 2b: capacity, two 2x runs,
-# the baseline at the same rate; about 2 minutes).
+# (default 1024), BENCH_OVERLOAD_RUNS (default 2), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload
+# (only 2b: capacity, the 2x runs, the baseline at the same rate; about 2 minutes).
 # BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed, read-hot and closed-loop
 # creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
@@ -59,6 +59,7 @@ OVERLOAD_DURATION=${BENCH_OVERLOAD_DURATION:-20}
 OVERLOAD_CAP_DURATION=10
 OVERLOAD_REST=15
 OVERLOAD_CONNECTIONS=${BENCH_OVERLOAD_CONNECTIONS:-1024}
+OVERLOAD_RUNS=${BENCH_OVERLOAD_RUNS:-2}
 SECRET="bench-secret-$$-$RANDOM"
 # The plan's viral load per video: reads/s, comments/s, reactions/s.
 PLAN_READ=1000 PLAN_COMMENT=100 PLAN_REACTION=1000
@@ -462,9 +463,11 @@ fi
 
 # ---------------------------------------------------------------- 2b. overload
 # Capacity = closed-loop max of the mixed scenario over OVERLOAD_CONNECTIONS connections; then
-# two open-loop runs at 2x it over as many connections, a rest after each, VmRSS sampled every second from the
-# start to the end; then baseline_server at the same offered rate for the p99 ratio.
-# Results: overload_*.json, rss.txt, overload_phases.txt, overload_summary.json.
+# BENCH_OVERLOAD_RUNS (2) open-loop runs at 2x it over as many connections, a rest after each;
+# VmRSS and the server's own view (event-loop lag, PIE shed probability, requests in flight,
+# from /metrics) sampled every second from the start to the end; then baseline_server at the
+# same offered rate for the p99 ratio.
+# Results: overload_*.json, rss.txt, server.txt, overload_phases.txt, overload_summary.json.
 if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   log "overload"
@@ -472,11 +475,16 @@ if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
   rm -rf "$TMP/data"
   start_commentd
   : >"$RESULTS/rss.txt"
+  : >"$RESULTS/server.txt"
   : >"$RESULTS/overload_phases.txt"
   ( while kill -0 "$SERVER_PID" 2>/dev/null; do
-      echo "$(date +%s) $(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)"
+      echo "$(date +%s) $(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status" 2>/dev/null)" >>"$RESULTS/rss.txt"
+      # time lag_seconds shed_probability in_flight (what the server itself saw)
+      echo "$(date +%s) $(curl -s -m 1 "http://127.0.0.1:$PORT/metrics" 2>/dev/null | awk '
+        /^commentd_event_loop_lag_seconds / {l = $2} /^commentd_http_shed_probability / {p = $2}
+        /^commentd_http_in_flight_requests / {f = $2} END {print l + 0, p + 0, f + 0}')" >>"$RESULTS/server.txt"
       sleep 1
-    done >>"$RESULTS/rss.txt" ) &
+    done ) &
   SAMPLER=$!
   phase() { echo "$1 $(date +%s)" >>"$RESULTS/overload_phases.txt"; }
   phase start
@@ -489,7 +497,7 @@ if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
     OVER_RATE=$((CAPACITY * 2))
     phase capacity_done
     sleep "$OVERLOAD_REST"
-    for i in 1 2; do
+    for i in $(seq "$OVERLOAD_RUNS"); do
       phase "overload${i}_start"
       lg_commentd "overload_$i" --scenario mixed --rate "$OVER_RATE" --connections "$OVERLOAD_CONNECTIONS" \
         --jwt-secret "$SECRET" --videos 100 --seed-comments 100 --seed "$((20 + i))" \
@@ -521,7 +529,8 @@ cap, base = load("overload_capacity"), load("baseline_overload")
 out = {"capacity_rps": cap["overall"]["achieved_rate"] if cap else None, "runs": []}
 before = mb(phases.get("capacity_done", 0) - 3, phases.get("capacity_done", 0) + 1)
 out["rss_mb_before"] = max(before) if before else None
-for i in (1, 2):
+server = [tuple(float(x) for x in l.split()) for l in open(os.path.join(res, "server.txt")) if len(l.split()) == 4]
+for i in range(1, 1000):
     r = load(f"overload_{i}")
     if not r or f"overload{i}_end" not in phases:
         continue
@@ -541,6 +550,12 @@ for i in (1, 2):
         "rss_mb_second_half_max": max(during[half:]) if during[half:] else None,
         "rss_mb_after_rest": after[-1] if after else None,
     }
+    seen = [x for x in server if phases[f"overload{i}_start"] <= x[0] < phases[f"overload{i}_end"]]
+    if seen:
+        run["server_loop_lag_ms_max"] = max(x[1] for x in seen) * 1e3
+        run["server_loop_lag_ms_mean"] = sum(x[1] for x in seen) / len(seen) * 1e3
+        run["server_shed_probability_max"] = max(x[2] for x in seen)
+        run["server_in_flight_max"] = max(x[3] for x in seen)
     if run["baseline_p99_ms"]:
         run["admitted_p99_ratio"] = run["admitted_p99_ms"] / run["baseline_p99_ms"]
     out["runs"].append(run)

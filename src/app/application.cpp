@@ -121,6 +121,7 @@ Result<uint16_t> Application::start() {
   store::rocks::RocksOptions ro;
   ro.data_dir = cfg_.storage.data_dir;
   ro.block_cache_mb = static_cast<size_t>(cfg_.storage.block_cache_mb);
+  ro.memtable_mb = static_cast<size_t>(cfg_.storage.memtable_mb);
   ro.read_threads = static_cast<size_t>(cfg_.storage.read_threads);
   ro.sync_writes = cfg_.storage.sync_writes;
   ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
@@ -140,6 +141,7 @@ Result<uint16_t> Application::start() {
     if (!cfg_.pulsar.enabled) {  // the local bus's own small RocksDB: node-local topics and cursors
       ro.data_dir = cfg_.storage.data_dir + "/local-bus";
       ro.block_cache_mb = 8;
+      ro.memtable_mb = 16;
       auto bs = store::rocks::RocksStore::open(ro);
       if (!bs) return bs.take_error();
       bus_store_ = std::move(*bs);
@@ -376,6 +378,8 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_storage_refused_total", "Writes refused: queue full or closing", st.refused.load()));
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes waiting for the writer thread", rocks_->queue_depth()));
       out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
+      out.push_back(gauge_family("commentd_storage_memtable_bytes", "RocksDB memtables, all together (bound: storage.memtable_mb)", double(rocks_->memtable_bytes())));
+      out.push_back(gauge_family("commentd_storage_block_cache_bytes", "RocksDB block cache in use (bound: storage.block_cache_mb)", double(rocks_->block_cache_bytes())));
       const auto& rows = st.rows;  // the exact row caches (store/rocks/row_cache.h)
       out.push_back(counter_family("commentd_row_cache_hits_total", "Row reads answered by the row caches", rows.hits.load()));
       out.push_back(counter_family("commentd_row_cache_misses_total", "Row reads that went to RocksDB", rows.misses.load()));

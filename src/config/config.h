@@ -72,6 +72,7 @@ struct StorageConfig {
   std::string backend = "rocksdb";  // rocksdb|cql
   std::string data_dir = "./data";
   int block_cache_mb = 256;
+  int memtable_mb = 128;
   bool sync_writes = true;
   size_t write_queue_capacity = 10000;
   size_t max_group_commit = 1024;  // <= write_queue_capacity

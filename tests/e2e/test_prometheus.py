@@ -153,6 +153,9 @@ def test_metrics_counters_move(server, user):
     moved("commentd_event_log_appended_total")
     moved("commentd_row_cache_hits_total")
     moved("commentd_row_cache_invalidations_total")
+    # The store's memory against its configured bounds (docs/operations.md, "Memory").
+    assert 0 < sample(after, "commentd_storage_memtable_bytes") <= 128 << 20
+    assert 0 <= sample(after, "commentd_storage_block_cache_bytes") <= 256 << 20
 
 
 # ----------------------------------------------------------------------------------------------

@@ -113,8 +113,14 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   // volume, would touch the failed WAL writer.
   db_opts.avoid_flush_during_shutdown = true;
 
+  // The store's memory is bounded by configuration: the block cache, the row caches, and all
+  // memtables together (without this cap each column family may hold two 32 MiB memtables:
+  // an overload bench saw RSS grow 25 MB per run over six runs, with no bound in sight).
+  db_opts.db_write_buffer_size = opts.memtable_mb << 20;
+
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(opts.block_cache_mb << 20);
+  s->block_cache_ = rocksdb::NewLRUCache(opts.block_cache_mb << 20);
+  table.block_cache = s->block_cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
 
@@ -189,6 +195,14 @@ size_t RocksStore::queue_depth() const {
   std::lock_guard lk(mu_);
   return queue_.size();
 }
+
+uint64_t RocksStore::memtable_bytes() const {
+  uint64_t v = 0;
+  if (db_ && !db_->GetAggregatedIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &v)) return 0;
+  return v;
+}
+
+uint64_t RocksStore::block_cache_bytes() const { return block_cache_ ? block_cache_->GetUsage() : 0; }
 
 uint64_t RocksStore::last_op_seq() const { return last_op_seq_.load(); }
 

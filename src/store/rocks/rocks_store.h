@@ -57,6 +57,9 @@ struct StoreStats {
 struct RocksOptions {
   std::string data_dir = "./data";
   size_t block_cache_mb = 256;
+  // All column families' memtables together (RocksDB's db_write_buffer_size): past it the
+  // largest memtable is flushed. Without it each of the 14 families may hold 2 x 32 MiB.
+  size_t memtable_mb = 128;
   bool sync_writes = true;
   size_t write_queue_capacity = 10000;
   size_t max_group_commit = 1024;
@@ -130,6 +133,10 @@ class RocksStore final : public Store {
   Result<std::vector<std::pair<uint64_t, std::string>>> read_outbox(uint64_t after_seq,
                                                                     size_t max);
   size_t queue_depth() const;
+  // Memory held by RocksDB against the configured bounds: all memtables (active, immutable and
+  // being flushed) and the block cache's charged bytes. 0 when closed.
+  uint64_t memtable_bytes() const;
+  uint64_t block_cache_bytes() const;
 
   // The local event bus's storage (events/local/local_bus.h owns the key layout): an ordered
   // key-value space of its own, written beside the writer thread. Blocking; thread-safe.
@@ -198,6 +205,7 @@ class RocksStore final : public Store {
   StoreStats stats_;
   std::shared_ptr<HealthListener> health_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<asio::thread_pool> readers_;
 

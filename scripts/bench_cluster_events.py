@@ -20,7 +20,8 @@ import urllib.request
 COUNTERS = ("commentd_relay_published_total", "commentd_event_log_appended_total",
             "commentd_event_log_applied_total", "commentd_event_log_ignored_total")
 HISTOGRAMS = ("commentd_reaction_apply_lag_seconds", "commentd_event_latency_seconds")
-LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$')
+# Greedy labels: a route label holds braces of its own (route="/v1/videos/{video_id}/comments").
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$')
 LE = re.compile(r'le="([^"]+)"')
 
 

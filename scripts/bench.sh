@@ -332,11 +332,13 @@ if [ "$ONLY" = cluster ]; then
   [ -x "$COMMENTD" ] || die "$COMMENTD not found"
   CL_DURATION=${BENCH_CLUSTER_DURATION:-20}
   [ "${BENCH_QUICK:-0}" = 1 ] && CL_DURATION=3
-  scenario_runs() {  # PREFIX: the three scenarios against $PORT
+  scenario_runs() {  # PREFIX: the four scenarios against $PORT
     local p=$1 video
     video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
     # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
-    [ "$p" != cluster ] || "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
+    if [ "$p" = cluster ]; then
+      "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
+    fi
     # shellcheck disable=SC2046
     lg_commentd "${p}_viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
       --duration "$CL_DURATION" --drain-ms 2000 || true
@@ -522,9 +524,9 @@ if [ "$HAVE_COMMENTD" = 1 ] && [ "${BENCH_SKIP_OVERLOAD:-0}" != 1 ]; then
       --duration "$OVERLOAD_DURATION" --drain-ms 2000 || true
     stop_server
   fi
-  "$PYTHON" - "$RESULTS" <<'EOF' || true
+  "$PYTHON" - "$RESULTS" "$OVERLOAD_RUNS" <<'EOF' || true
 import json, os, sys
-res = sys.argv[1]
+res, runs = sys.argv[1], int(sys.argv[2])
 def load(n):
     p = os.path.join(res, n + ".json")
     return json.load(open(p)) if os.path.exists(p) else None
@@ -537,7 +539,7 @@ out = {"capacity_rps": cap["overall"]["achieved_rate"] if cap else None, "runs":
 before = mb(phases.get("capacity_done", 0) - 3, phases.get("capacity_done", 0) + 1)
 out["rss_mb_before"] = max(before) if before else None
 server = [tuple(float(x) for x in l.split()) for l in open(os.path.join(res, "server.txt")) if len(l.split()) == 4]
-for i in range(1, 1000):
+for i in range(1, runs + 1):
     r = load(f"overload_{i}")
     if not r or f"overload{i}_end" not in phases:
         continue

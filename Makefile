@@ -74,8 +74,7 @@ asan: deps
 	@cmake --build build-asan -j $(JOBS) && cd build-asan && ctest --output-on-failure -j $(JOBS)
 
 tsan: deps
-	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOMMENTD_TSAN=ON >/dev/null
-	@cmake --build build-tsan -j $(JOBS) && cd build-tsan && ctest --output-on-failure -j $(JOBS)
+	@scripts/check-all.sh tsan
 
 # libFuzzer harnesses (fuzz/): clang, ASan + UBSan, only the sources they reach.
 FUZZ_SECONDS ?= 20

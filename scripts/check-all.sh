@@ -3,7 +3,10 @@
 # ASan binary, then the unit tests under TSan (the applier, the writer, the caches, the
 # coalescing and the limiters are the concurrent parts they cover). Prints each step's time.
 # Any sanitizer report fails the step (halt_on_error).
+# usage: check-all.sh [asan|tsan]   (one sanitizer's steps alone; `make tsan` runs the TSan ones)
 set -euo pipefail
+ONLY="${1:-all}"
+case "$ONLY" in all | asan | tsan) ;; *) echo "usage: $0 [asan|tsan]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -21,11 +24,14 @@ step() {  # step NAME CMD...
   echo "check-all: $name passed in $(( $(date +%s) - t0 )) s"
 }
 
+if [ "$ONLY" != tsan ]; then
 step "asan+ubsan build" bash -c "cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
   -DCOMMENTD_SANITIZE=ON >/dev/null && cmake --build build-asan -j $JOBS"
 step "asan+ubsan unit" bash -c "cd build-asan && ctest --output-on-failure -j $JOBS --timeout 900"
 step "asan+ubsan e2e" env COMMENTD_E2E_REQUIRE=1 COMMENTD_E2E_SANITIZED=1 \
   COMMENTD_BIN="$PWD/build-asan/commentd" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+fi
+[ "$ONLY" != asan ] || exit 0
 step "tsan build" bash -c "cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCOMMENTD_TSAN=ON >/dev/null && cmake --build build-tsan -j $JOBS --target unit_tests"
 # Only unit_tests is built under TSan: -L unit, or the other executables' placeholder tests

@@ -204,6 +204,8 @@ uint64_t RocksStore::memtable_bytes() const {
 
 uint64_t RocksStore::block_cache_bytes() const { return block_cache_ ? block_cache_->GetUsage() : 0; }
 
+uint64_t RocksStore::memtable_limit() const { return db_ ? db_->GetDBOptions().db_write_buffer_size : 0; }
+
 uint64_t RocksStore::last_op_seq() const { return last_op_seq_.load(); }
 
 rocksdb::ReadOptions RocksStore::read_options(const rocksdb::Snapshot* snap) const {

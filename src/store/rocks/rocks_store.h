@@ -137,6 +137,8 @@ class RocksStore final : public Store {
   // being flushed) and the block cache's charged bytes. 0 when closed.
   uint64_t memtable_bytes() const;
   uint64_t block_cache_bytes() const;
+  // The bound RocksDB was opened with for all memtables together (its db_write_buffer_size).
+  uint64_t memtable_limit() const;
 
   // The local event bus's storage (events/local/local_bus.h owns the key layout): an ordered
   // key-value space of its own, written beside the writer thread. Blocking; thread-safe.

@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import json
 import pathlib
-import re
 import sys
 import time
-import urllib.request
+
+from prom_text import bucket_bound, quantile, samples
 
 COUNTERS = ("commentd_relay_published_total", "commentd_event_log_appended_total",
             "commentd_event_log_applied_total", "commentd_event_log_ignored_total")
 HISTOGRAMS = ("commentd_reaction_apply_lag_seconds", "commentd_event_latency_seconds")
-# Greedy labels: a route label holds braces of its own (route="/v1/videos/{video_id}/comments").
-LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$')
-LE = re.compile(r'le="([^"]+)"')
-
 
 def node_ports(run: pathlib.Path) -> list[int]:
     ports = (run / "ports").read_text().split()
@@ -33,19 +29,13 @@ def node_ports(run: pathlib.Path) -> list[int]:
 
 def scrape(port: int) -> dict:
     """Counters summed over labels; histogram buckets summed over labels, by upper bound."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
     out: dict = {"counters": {}, "buckets": {h: {} for h in HISTOGRAMS}}
-    for line in text.splitlines():
-        m = LINE.match(line)
-        if not m:
-            continue
-        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+    for name, labels, value in samples(port):
         if name in COUNTERS:
             out["counters"][name] = out["counters"].get(name, 0.0) + value
         for h in HISTOGRAMS:
             if name == h + "_bucket":
-                le = LE.search(labels).group(1)
+                le = bucket_bound(labels)
                 out["buckets"][h][le] = out["buckets"][h].get(le, 0.0) + value
     return out
 
@@ -60,18 +50,6 @@ def snapshot(run: pathlib.Path) -> dict:
             for le, v in b.items():
                 total["buckets"][h][le] = total["buckets"][h].get(le, 0.0) + v
     return total
-
-
-def quantile(buckets: dict[str, float], q: float) -> float | None:
-    """The upper bound of the bucket holding quantile q of cumulative bucket counts."""
-    bounds = sorted(buckets.items(), key=lambda kv: float(kv[0]))  # "+Inf" sorts last
-    total = bounds[-1][1] if bounds else 0.0
-    if total <= 0:
-        return None
-    for le, count in bounds:
-        if count >= q * total:
-            return float(le)
-    return float("inf")
 
 
 def report(before: dict, after: dict) -> dict:

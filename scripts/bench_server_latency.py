@@ -10,35 +10,21 @@ usage: bench_server_latency.py snapshot PORT OUT.json
 from __future__ import annotations
 
 import json
-import re
 import sys
-import urllib.request
+
+from prom_text import bucket_bound, quantile, samples
 
 NAME = "commentd_http_request_duration_seconds_bucket"
-# Greedy: a route label holds braces of its own (route="/v1/videos/{video_id}/comments").
-LINE = re.compile(r'^' + NAME + r'\{(.*)\}\s+(\S+)$')
 
 
 def snapshot(port: int) -> dict[str, float]:
     """Admitted requests' cumulative bucket counts, summed over routes and methods, by bound."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        m = LINE.match(line)
-        if not m or 'status="503"' in m.group(1):
-            continue
-        le = re.search(r'le="([^"]+)"', m.group(1)).group(1)
-        out[le] = out.get(le, 0.0) + float(m.group(2))
+    for name, labels, value in samples(port):
+        if name == NAME and 'status="503"' not in labels:
+            le = bucket_bound(labels)
+            out[le] = out.get(le, 0.0) + value
     return out
-
-
-def quantile(buckets: dict[str, float], q: float) -> float | None:
-    bounds = sorted(buckets.items(), key=lambda kv: float(kv[0]))
-    total = bounds[-1][1] if bounds else 0.0
-    if total <= 0:
-        return None
-    return next(float(le) for le, n in bounds if n >= q * total)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: deps test-deps configure build run test unit e2e bench asan tsan clean test-servers test-servers-down fuzz-build \
+.PHONY: deps test-deps configure build run test unit e2e bench bench-compare asan tsan clean test-servers test-servers-down fuzz-build \
   fuzz-smoke fuzz check-all cluster cluster-down bench-cluster
 
 deps:
@@ -61,6 +61,12 @@ e2e: build
 bench: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
 	@BUILD_DIR=build-release scripts/bench.sh
+
+# Before/after: this tree against BEFORE=REV (a git revision, built Release in a worktree under
+# build-before/), same scenarios, same run, alternating rounds (scripts/bench.sh, BENCH_ONLY=compare).
+bench-compare: test-deps
+	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
+	@BUILD_DIR=build-release BENCH_ONLY=compare BENCH_BEFORE_REV=$(BEFORE) scripts/bench.sh
 
 # The cluster's figures (issue 12): viral, mixed, read-hot through the cluster's front door
 # against the embedded binary and the baseline server, same run (scripts/bench.sh).

@@ -40,6 +40,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-build}
 case "$BUILD_DIR" in /*) BUILD=$BUILD_DIR ;; *) BUILD=$ROOT/$BUILD_DIR ;; esac
 RESULTS=${RESULTS_DIR:-$ROOT/bench/results}
+# A comparison keeps its own folder: it must not wipe the last `make bench` results.
+[ "${BENCH_ONLY:-}" = compare ] && [ -z "${RESULTS_DIR:-}" ] && RESULTS=$ROOT/bench/results/compare
 LOADGEN=$BUILD/loadgen
 BASELINE=$BUILD/baseline_server
 COMMENTD=$BUILD/commentd
@@ -97,7 +99,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.png "$RESULTS"/summary.txt
+rm -f "$RESULTS"/*.json "$RESULTS"/*.png "$RESULTS"/summary.txt "$RESULTS"/*_search.txt
 START=$(date +%s)
 log() { printf '[bench %4ds] %s\n' $(($(date +%s) - START)) "$*" >&2; }
 
@@ -183,6 +185,42 @@ viral_args() {
     --reaction-rate $((PLAN_REACTION * m)) --jwt-secret "$SECRET" --connections "$CONNECTIONS"
 }
 
+# slo_runs PREFIX VIDEO: the plan's SLO scenarios against $PORT, each DURATION s: viral at 1x
+# and 10x the plan's rates on VIDEO (each run seeds its own comments on it: reactions need ids
+# to target), mixed over 100 videos, read-hot. Results PREFIX{viral_1x,viral_10x,mixed,read_hot}.
+slo_runs() {
+  local p=$1 video=$2
+  # shellcheck disable=SC2046
+  lg_commentd "${p}viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
+    --duration "$DURATION" || true
+  # shellcheck disable=SC2046
+  lg_commentd "${p}viral_10x" $(viral_args 10) --video "$video" --seed-comments "$SEED_COMMENTS" --seed 2 \
+    --duration "$DURATION" || true
+  lg_commentd "${p}mixed" --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" --connections "$CONNECTIONS" \
+    --videos 100 --seed-comments "$SEED_COMMENTS" --duration "$DURATION" || true
+  lg_commentd "${p}read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
+    --connections "$CONNECTIONS" --seed-comments 100 --duration "$DURATION" || true
+}
+
+# reaction_runs PREFIX: reactions through HTTP (the 202 path: validated, durable in the op log,
+# then applied in batches), on one hot comment and on one hot video, closed-loop against the
+# baseline's closed-loop max, and open-loop at the baseline's open rate for the p99 ratio.
+# Results PREFIX{reactions_hot_comment,reactions_hot_video,reactions_open}.
+reaction_runs() {
+  local p=$1
+  local react="--scenario viral --read-rate 0 --comment-rate 0 --reaction-rate 1000 --jwt-secret $SECRET --users 100000"
+  # shellcheck disable=SC2086
+  lg_commentd "${p}reactions_hot_comment" $react --closed-loop --connections 64 --seed-comments 1 --seed 7 \
+    --duration "$DURATION" || true
+  # shellcheck disable=SC2086
+  lg_commentd "${p}reactions_hot_video" $react --closed-loop --connections 64 --seed-comments 1000 --seed 8 \
+    --duration "$DURATION" || true
+  # shellcheck disable=SC2086
+  lg_commentd "${p}reactions_open" --scenario viral --read-rate 0 --comment-rate 0 --reaction-rate "$BASELINE_OPEN_RATE" \
+    --jwt-secret "$SECRET" --users 100000 --connections "$CONNECTIONS" --seed-comments 1000 --seed 9 \
+    --duration "$DURATION" || true
+}
+
 # slo_ok FILE: exit 0 if every SLO holds in the run's JSON (a missing cache metric is n/a).
 slo_ok() {
   "$PYTHON" - "$1" <<'EOF'
@@ -199,9 +237,33 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
+# viral_search PREFIX VIDEO: the highest multiple of the viral plan load at which every SLO
+# holds, on VIDEO, SEARCH_DURATION s per run: double until an SLO fails, then bisect between the
+# last pass and the first fail. Sets LO (the highest pass, 0 if none) and HI (the first fail,
+# 0 if none). Results PREFIXsearch_Nx.
+viral_search() {
+  local p=$1 video=$2 m=1
+  search_run() {  # MULTIPLE -> exit status of slo_ok
+    # shellcheck disable=SC2046
+    lg_commentd "${p}search_${1}x" $(viral_args "$1") --video "$video" --seed-comments 100 --seed "$((100 + $1))" \
+      --duration "$SEARCH_DURATION" --drain-ms 2000 || return 1
+    slo_ok "$RESULTS/${p}search_${1}x.json"
+  }
+  LO=0 HI=0
+  while [ -z "$FAILED_RUN" ] && [ "$m" -le "$MAX_MULTIPLE" ]; do
+    if search_run "$m"; then LO=$m; m=$((m * 2)); else HI=$m; break; fi
+  done
+  if [ "$HI" -gt 0 ] && [ "$LO" -gt 0 ]; then
+    while [ -z "$FAILED_RUN" ] && [ $((HI - LO)) -gt 1 ] && [ $((HI - LO)) -gt $((LO / 8)) ]; do
+      m=$(((LO + HI) / 2))
+      if search_run "$m"; then LO=$m; else HI=$m; fi
+    done
+  fi
+}
+
 ONLY=${BENCH_ONLY:-}
-case "$ONLY" in "" | overload | cluster | redis_viral) ;;
-  *) die "BENCH_ONLY: only 'overload', 'cluster' and 'redis_viral' are known" ;; esac
+case "$ONLY" in "" | overload | cluster | redis_viral | compare) ;;
+  *) die "BENCH_ONLY: only 'overload', 'cluster', 'redis_viral' and 'compare' are known" ;; esac
 
 # ------------------------------------------------- redis_viral (BENCH_ONLY=redis_viral only)
 # Issue 10's performance item: the viral scenario on one hot video through the in-process
@@ -310,6 +372,68 @@ EOF
   exit 0
 fi
 
+# ------------------------------------------------- compare (BENCH_ONLY=compare)
+# Before/after (`make bench-compare BEFORE=REV`): the SLO scenarios, the viral search and the
+# reaction runs against a "before" commentd and this one, in the same run, alternating the
+# order each round (before then after, then after then before, ...) so the machine's drift
+# falls on both alike; a fresh data dir for every binary and round; BENCH_COMPARE_ROUNDS rounds
+# (default 2), BENCH_DURATION s per run (default 20). The noise is the spread of one binary's
+# own rounds; a figure is WORSE only beyond it (scripts/bench_compare.py). The "before" binary:
+# BENCH_BEFORE_BIN, or BENCH_BEFORE_REV (a git revision, built Release in a worktree under
+# build-before/, kept for the next run). Both are driven by this loadgen and this script; each
+# tree's micro_bench runs beside its binary, and the benchmarks both trees have are compared.
+# Results: compare_summary.{txt,json}. About 16 minutes at the defaults.
+if [ "$ONLY" = compare ]; then
+  [ -x "$COMMENTD" ] || die "$COMMENTD not found"
+  BEFORE_BIN=${BENCH_BEFORE_BIN:-}
+  if [ -z "$BEFORE_BIN" ]; then
+    [ -n "${BENCH_BEFORE_REV:-}" ] || die "BENCH_ONLY=compare needs BENCH_BEFORE_REV (a git revision) or BENCH_BEFORE_BIN"
+    REV=$(git -C "$ROOT" rev-parse --short "${BENCH_BEFORE_REV}^{commit}") || die "no revision $BENCH_BEFORE_REV"
+    WT=$ROOT/build-before/$REV
+    [ -d "$WT" ] || git -C "$ROOT" worktree add --detach "$WT" "$REV" >&2 || die "git worktree add $WT failed"
+    log "building $REV (Release: commentd, micro_bench) in $WT"
+    { make -C "$WT" --no-print-directory configure BUILD_TYPE=Release BUILD_DIR=build-release \
+        && cmake --build "$WT/build-release" --target commentd micro_bench; } >&2 \
+      || die "the build of $REV failed"
+    BEFORE_BIN=$WT/build-release/commentd
+  fi
+  [ -x "$BEFORE_BIN" ] || die "$BEFORE_BIN not found"
+  AFTER_BIN=$COMMENTD
+  DURATION=${BENCH_DURATION:-20}
+  [ "${BENCH_QUICK:-0}" = 1 ] && DURATION=3
+  ROUNDS=${BENCH_COMPARE_ROUNDS:-2}
+  for r in $(seq "$ROUNDS"); do
+    ORDER="before after"
+    [ $((r % 2)) = 0 ] && ORDER="after before"
+    for side in $ORDER; do
+      if [ "$side" = before ]; then COMMENTD=$BEFORE_BIN; else COMMENTD=$AFTER_BIN; fi
+      log "round $r of $ROUNDS: $side ($COMMENTD)"
+      rm -rf "$TMP/data"
+      start_commentd
+      VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+      slo_runs "${side}_${r}_" "$VIDEO"
+      viral_search "${side}_${r}_" "$VIDEO"
+      echo "$LO $HI" >"$RESULTS/${side}_${r}_search.txt"
+      reaction_runs "${side}_${r}_"
+      stop_server
+      [ -z "$FAILED_RUN" ] || die "the $side run $FAILED_RUN failed: $(cat "$TMP/failure" 2>/dev/null)"
+      # The micro-benchmarks of the same tree, when it has them (the benchmarks both trees name
+      # are compared).
+      micro=$(dirname "$COMMENTD")/micro_bench
+      if [ -x "$micro" ]; then
+        log "round $r of $ROUNDS: $side micro_bench"
+        "$micro" --benchmark_min_time=0.05 --benchmark_format=console \
+          --benchmark_out="$RESULTS/${side}_${r}_micro.json" --benchmark_out_format=json >"$TMP/micro.txt" 2>&1 \
+          || { cat "$TMP/micro.txt" >&2; die "$micro failed"; }
+      fi
+    done
+  done
+  "$PYTHON" "$ROOT/scripts/bench_compare.py" "$RESULTS" "$ROUNDS" "$BEFORE_BIN" "$AFTER_BIN" \
+    | tee "$RESULTS/compare_summary.txt"
+  log "done in $(($(date +%s) - START)) s (compare: $RESULTS/compare_summary.json)"
+  exit 0
+fi
+
 # ---------------------------------------------------------------- 1. baseline
 if [ "$ONLY" != overload ]; then
 log "baseline_server"
@@ -404,51 +528,12 @@ elif [ -x "$COMMENTD" ]; then
   log "commentd ($COMMENTD)"
   start_commentd
   VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
-  # Each run seeds its own comments on the same video (reactions need ids to target).
-  # shellcheck disable=SC2046
-  lg_commentd viral_1x $(viral_args 1) --video "$VIDEO" --seed-comments "$SEED_COMMENTS" \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2046
-  lg_commentd viral_10x $(viral_args 10) --video "$VIDEO" --seed-comments "$SEED_COMMENTS" --seed 2 \
-    --duration "$DURATION" || true
-  lg_commentd mixed --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" --connections "$CONNECTIONS" \
-    --videos 100 --seed-comments "$SEED_COMMENTS" --duration "$DURATION" || true
-  lg_commentd read_hot --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
-    --connections "$CONNECTIONS" --seed-comments 100 --duration "$DURATION" || true
+  slo_runs "" "$VIDEO"
 
-  # The search: double until an SLO fails, then bisect between the last pass and first fail.
-  search_run() {  # MULTIPLE -> exit status of slo_ok
-    # shellcheck disable=SC2046
-    lg_commentd "search_${1}x" $(viral_args "$1") --video "$VIDEO" --seed-comments 100 --seed "$((100 + $1))" \
-      --duration "$SEARCH_DURATION" --drain-ms 2000 || return 1
-    slo_ok "$RESULTS/search_${1}x.json"
-  }
-  LO=0 HI=0 M=1
-  while [ -z "$FAILED_RUN" ] && [ "$M" -le "$MAX_MULTIPLE" ]; do
-    if search_run "$M"; then LO=$M; M=$((M * 2)); else HI=$M; break; fi
-  done
-  if [ "$HI" -gt 0 ] && [ "$LO" -gt 0 ]; then
-    while [ -z "$FAILED_RUN" ] && [ $((HI - LO)) -gt 1 ] && [ $((HI - LO)) -gt $((LO / 8)) ]; do
-      M=$(((LO + HI) / 2))
-      if search_run "$M"; then LO=$M; else HI=$M; fi
-    done
-  fi
+  viral_search "" "$VIDEO"
   echo "$LO $HI" >"$TMP/search"
 
-  # Reactions through HTTP (the 202 path: validated, durable in the op log, then applied in
-  # batches), on one hot comment and on one hot video, closed-loop against the baseline's
-  # closed-loop max, and open-loop at the baseline's open rate for the p99 ratio.
-  REACT="--scenario viral --read-rate 0 --comment-rate 0 --reaction-rate 1000 --jwt-secret $SECRET --users 100000"
-  # shellcheck disable=SC2086
-  lg_commentd reactions_hot_comment $REACT --closed-loop --connections 64 --seed-comments 1 --seed 7 \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2086
-  lg_commentd reactions_hot_video $REACT --closed-loop --connections 64 --seed-comments 1000 --seed 8 \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2086
-  lg_commentd reactions_open --scenario viral --read-rate 0 --comment-rate 0 --reaction-rate "$BASELINE_OPEN_RATE" \
-    --jwt-secret "$SECRET" --users 100000 --connections "$CONNECTIONS" --seed-comments 1000 --seed 9 \
-    --duration "$DURATION" || true
+  reaction_runs ""
   stop_server
   # Exact counts: the offline verifier recounts every counter from the reaction rows.
   if "$COMMENTD" --config "$TMP/commentd.yaml" --verify >"$TMP/verify.txt" 2>&1; then

@@ -276,8 +276,12 @@ Result<uint16_t> Application::start() {
     pulsar_bus_ = pb.get();
     bus_ = std::move(pb);
   } else {
+    // In the store that holds the outbox and the relay's position, a publish needs no fsync
+    // of its own (local_bus.h, sync_publish); in a bus store of its own it does.
     auto lb = std::make_unique<events::LocalBus>(
-        rocks_ ? *rocks_ : *bus_store_, events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_)});
+        rocks_ ? *rocks_ : *bus_store_,
+        events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_),
+                                .sync_publish = rocks_ == nullptr});
     local_bus_ = lb.get();
     bus_ = std::move(lb);
   }

@@ -206,7 +206,7 @@ struct LocalBus::Core : std::enable_shared_from_this<LocalBus::Core> {
       for (auto& [producer, seq] : tp.dedup)
         if (s.dedup[producer] != seq) ops.push_back({BusOp::put, prefix('d', name) + producer, u64(seq)});
     }
-    Status st = ops.empty() ? ok_status() : store.bus_write(ops, /*sync=*/true);
+    Status st = ops.empty() ? ok_status() : store.bus_write(ops, opts.sync_publish);
     if (!st) {
       stats.errors.fetch_add(1);
       for (auto& [name, s] : saved) {

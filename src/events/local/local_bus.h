@@ -9,8 +9,9 @@
 //   'c' topic 0 sub      -> mark-delete position: every id <= it is acknowledged
 //   'a' topic 0 sub 0 id -> an id acknowledged above the mark-delete position
 //
-// Publishes are group-committed (one fsync'd write for every publish waiting); acks are
-// written without fsync (they survive kill -9; a power loss can only cause redelivery).
+// Publishes are group-committed: one write for every publish waiting, fsync'd unless
+// `sync_publish` is off. Acks are written without fsync (they survive kill -9; a power loss
+// can only cause redelivery).
 //
 // Thread-safe: the state lives on the bus's own thread; every call posts to it.
 #pragma once
@@ -27,6 +28,16 @@ namespace commentd::events {
 struct LocalBusOptions {
   std::string producer_name = "commentd";
   size_t max_ready = 10000;  // messages read ahead per subscription, waiting for a consumer
+  // false: a publish is written without its own fsync. It survives kill -9 either way (the
+  // write is in the WAL file before the ack). Against power loss it is then as durable as the
+  // next synced write to the same store: RocksDB's WAL is one ordered log, and recovery keeps
+  // a prefix of it. So it is safe exactly when every publisher keeps its source in this store
+  // and records what it published there, synced, after the ack: the outbox relay (events from
+  // the outbox, then its synced position) and the subscribers' dead-lettering (the message,
+  // then its ack). A power loss then loses messages only together with the position that
+  // said they were published, and they are published again. Not for a bus in a store of its
+  // own (`storage.backend: cql` without Pulsar: the relay's position is in CQL).
+  bool sync_publish = true;
 };
 
 struct LocalBusStats {

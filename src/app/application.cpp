@@ -391,6 +391,8 @@ Result<uint16_t> Application::start() {
                                    "Row cache fills dropped because a write came between the read and the fill", rows.fills_refused.load()));
       out.push_back(counter_family("commentd_row_cache_evictions_total", "Row cache entries pushed out by the byte bound", rows.evictions.load()));
       out.push_back(counter_family("commentd_row_cache_invalidations_total", "Row cache keys invalidated by writes", rows.invalidations.load()));
+      out.push_back(counter_family("commentd_row_cache_updates_total",
+                                   "Row cache values written through (changed in place) by writes", rows.updates.load()));
     }
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));

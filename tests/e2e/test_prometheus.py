@@ -134,6 +134,10 @@ def test_metrics_counters_move(server, user):
     for _ in range(2):  # a fresh video: the first page read is a miss, the second a hit
         r = server.get(f"/v1/videos/{video}/comments")
         assert r.status == 200, r
+    # The user's own reactions in the video: read (and cached) with the signed-in page, then
+    # written through by the reaction (the row cache keeps them, changed in place).
+    r = server.list_page(f"/v1/videos/{video}/comments", user)
+    assert r.status == 200, r
     r = server.react(user, c["id"], "like")
     assert r.status in (200, 202), r
     for _ in range(2):  # the comment's row: read from RocksDB once, then from the row cache
@@ -153,6 +157,7 @@ def test_metrics_counters_move(server, user):
     moved("commentd_event_log_appended_total")
     moved("commentd_row_cache_hits_total")
     moved("commentd_row_cache_invalidations_total")
+    moved("commentd_row_cache_updates_total")
     # The store's memory against its configured bounds (docs/operations.md, "Memory").
     assert 0 < sample(after, "commentd_storage_memtable_bytes") <= 128 << 20
     assert 0 <= sample(after, "commentd_storage_block_cache_bytes") <= 256 << 20

@@ -65,9 +65,6 @@ std::string index_partition(Index index, const Uuid& key) {
   return uuid_key(key);
 }
 
-// A page's reactions come from one prefix scan of the user's reactions in the video; a user
-// with more than this many there is answered by point reads instead.
-constexpr size_t kMaxReactionScan = 64;
 
 size_t comment_charge(const std::optional<Comment>& c) { return c ? c->content.size() : 0; }
 size_t view_charge(const Store::UserView&) { return 0; }
@@ -435,12 +432,12 @@ Result<std::optional<RocksStore::UserReactions>> RocksStore::read_user_reactions
   ro.iterate_upper_bound = &up;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kUserReactions)));
   UserReactions found;
-  for (it->Seek(prefix); it->Valid() && found.size() <= kMaxReactionScan; it->Next()) {
+  for (it->Seek(prefix); it->Valid() && found.size() <= kMaxCachedReactions; it->Next()) {
     if (it->key().size() != 48 || it->value().size() != 1) continue;
     found.emplace_back(get_uuid(sv(it->key()).substr(32)), static_cast<ReactionType>(it->value()[0]));
   }
   if (auto e = read_error(it->status())) return *e;
-  if (found.size() > kMaxReactionScan) return std::optional<UserReactions>();
+  if (found.size() > kMaxCachedReactions) return std::optional<UserReactions>();
   found.shrink_to_fit();
   return std::optional<UserReactions>(std::move(found));
 }

@@ -20,7 +20,8 @@
 // default value on RocksDB 7.8.3.
 // Except: get_comment, get_user_view, has_hidden and get_reactions first ask an exact row
 // cache (row_cache.h) filled by those full reads and invalidated by every write before it is
-// acknowledged; a hit completes inline, without the hop.
+// acknowledged (a user's reactions are written through instead: changed in place, as every
+// reaction writes them); a hit completes inline, without the hop.
 //
 // Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
@@ -164,16 +165,25 @@ class RocksStore final : public Store {
   RocksStore() = default;
   void writer_loop();
   void apply_group(std::vector<Pending>& group);
-  // The cached rows a batch writes: invalidated once it is in RocksDB, before any of its
-  // WriteSets is acknowledged (row_cache.h).
+  // The cached rows a batch writes (row_cache.h): comment rows and views are invalidated once
+  // the batch is in RocksDB, before any of its WriteSets is acknowledged; a user's reactions
+  // are written through (begin_rows before the write, end_rows after it), since every
+  // reaction writes them and the next page read by that user reads them.
   struct Touched {
+    struct Reaction {
+      std::pair<Uuid, Uuid> key;  // (video, user)
+      Uuid comment_id;
+      ReactionType type;          // none: the user's reaction to the comment is gone
+    };
     std::vector<Uuid> comments;
-    std::vector<std::pair<Uuid, Uuid>> views;      // (video, user)
-    std::vector<std::pair<Uuid, Uuid>> reactions;  // (video, user)
+    std::vector<std::pair<Uuid, Uuid>> views;  // (video, user)
+    std::vector<Reaction> reactions;
   };
   void encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
               std::unordered_map<std::string, std::string>* written, Touched& touched);
-  void invalidate_rows(const Touched& touched);
+  void begin_rows(const Touched& touched);
+  // `written`: the batch reached RocksDB (else it may have partly landed: every row is dropped).
+  void end_rows(const Touched& touched, bool written);
   // Every write goes through here: arms the WAL recovery, then writes.
   rocksdb::Status write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb);
   // RocksDB's no-space recovery replaces the WAL (and with it the writer that saw the
@@ -193,6 +203,9 @@ class RocksStore final : public Store {
   // A user's reactions in a video, from one prefix scan; nullopt when there are more than a
   // scan's worth (then read_reactions reads this page's registers instead).
   using UserReactions = std::vector<std::pair<Uuid, ReactionType>>;
+  // A page's reactions come from one prefix scan of the user's reactions in the video (and
+  // that list is cached); a user with more than this many there is answered by point reads.
+  static constexpr size_t kMaxCachedReactions = 64;
   Result<std::optional<UserReactions>> read_user_reactions(const Uuid& video_id, const Uuid& user_id);
   Result<std::vector<ReactionType>> read_reactions(const Uuid& video_id, const Uuid& user_id,
                                                    const std::vector<Uuid>& comment_ids,

@@ -98,8 +98,9 @@ Status RocksStore::commit_owned(WriteSet ws) {
   encode(ws, wb, cr, nullptr, touched);
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
+  begin_rows(touched);
   auto st = write(wo, &wb);
-  invalidate_rows(touched);  // also after a failed write: it may have partly landed
+  end_rows(touched, st.ok());  // also after a failed write: it may have partly landed
   if (!st.ok()) return storage_error(st);
   return ok_status();
 }
@@ -203,7 +204,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
             wb.Merge(cf(kVideoStats), uuid_key(x.video_id), encode_counters(s, kStatsSlots));
           } else if constexpr (std::is_same_v<T, PutReaction>) {
             wb.Put(cf(kReactions), pair_key(x.comment_id, x.user_id), encode_reaction_row(x.row));
-            touched.reactions.emplace_back(x.video_id, x.user_id);
+            touched.reactions.push_back({{x.video_id, x.user_id}, x.comment_id, x.row.type});
             std::string k = pair_key(x.video_id, x.user_id);
             put_uuid(k, x.comment_id);
             if (x.row.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
@@ -233,7 +234,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
             wb.Merge(cf(kHiddenByUser), pair_key(x.video_id, x.user_id), encode_counters(d, kHiddenSlots));
             touched.views.emplace_back(x.video_id, x.user_id);
           } else if constexpr (std::is_same_v<T, UserReactionPut>) {
-            touched.reactions.emplace_back(x.video_id, x.user_id);
+            touched.reactions.push_back({{x.video_id, x.user_id}, x.comment_id, x.type});
             std::string k = pair_key(x.video_id, x.user_id);
             put_uuid(k, x.comment_id);
             if (x.type == ReactionType::none) wb.Delete(cf(kUserReactions), k);
@@ -249,10 +250,52 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
   }
 }
 
-void RocksStore::invalidate_rows(const Touched& touched) {
+namespace {
+// The distinct (video, user) keys of a batch's reaction writes, each with its writes in batch
+// order: one batch is one RocksDB write, so one begin/end per key.
+template <class Reaction, class Hash>
+std::vector<std::pair<std::pair<Uuid, Uuid>, std::vector<const Reaction*>>> by_key(const std::vector<Reaction>& rs) {
+  std::vector<std::pair<std::pair<Uuid, Uuid>, std::vector<const Reaction*>>> out;
+  std::unordered_map<std::pair<Uuid, Uuid>, size_t, Hash> at;
+  for (auto& r : rs) {
+    auto [it, fresh] = at.try_emplace(r.key, out.size());
+    if (fresh) out.push_back({r.key, {}});
+    out[it->second].second.push_back(&r);
+  }
+  return out;
+}
+}  // namespace
+
+void RocksStore::begin_rows(const Touched& touched) {
+  for (auto& [key, _] : by_key<Touched::Reaction, PairHash>(touched.reactions)) rows_->reactions.begin_write(key);
+}
+
+void RocksStore::end_rows(const Touched& touched, bool written) {
   for (auto& id : touched.comments) rows_->comments.invalidate(id);
   for (auto& k : touched.views) rows_->views.invalidate(k);
-  for (auto& k : touched.reactions) rows_->reactions.invalidate(k);
+  for (auto& [key, writes] : by_key<Touched::Reaction, PairHash>(touched.reactions)) {
+    if (!written) {
+      rows_->reactions.end_write(key, nullptr);
+      continue;
+    }
+    // Each write is a "set" of one register in the user's list: idempotent, and right on the
+    // list as it was just before the batch or just after it (row_cache.h). A list that would
+    // pass the cached bound is dropped (the read path does not cache it either).
+    rows_->reactions.end_write(key, [&writes](UserReactions& list) {
+      for (const Touched::Reaction* r : writes) {
+        auto it = std::find_if(list.begin(), list.end(), [r](auto& e) { return e.first == r->comment_id; });
+        if (r->type == ReactionType::none) {
+          if (it != list.end()) list.erase(it);
+        } else if (it != list.end()) {
+          it->second = r->type;
+        } else {
+          if (list.size() >= kMaxCachedReactions) return false;
+          list.emplace_back(r->comment_id, r->type);
+        }
+      }
+      return true;
+    });
+  }
 }
 
 void RocksStore::apply_group(std::vector<Pending>& group) {
@@ -322,10 +365,11 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
+  begin_rows(touched);
   auto st = write(wo, &wb);
   // Before any WriteSet is acknowledged (row_cache.h); also after a failed write, which may
   // have reached the memtable.
-  invalidate_rows(touched);
+  end_rows(touched, st.ok());
   if (!st.ok()) {
     next_op_seq_ = op_seq0;
     next_outbox_seq_ = outbox_seq0;

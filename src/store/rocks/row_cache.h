@@ -14,6 +14,19 @@
 // the read saw W (its db->Write() had returned before E). The only writers of RocksDB are
 // the store's own (this process holds the DB lock), so no write escapes invalidate().
 //
+// Write-through (begin_write/end_write): a write may change a cached value in place instead
+// of erasing it, so a row that is written often (a user's reactions in a hot video) stays
+// cached. begin_write(k) runs before the write reaches RocksDB, end_write(k, update) after it
+// did and before it is acknowledged; end_write advances the epoch as invalidate() does, then
+// runs `update` on the cached value, if there is one. The update must be idempotent and
+// correct on the row as it was just before the write or just after it (a "set", not an
+// "add"): a fill that read RocksDB before the write may land between begin and end (no
+// epoch moved), and the update then brings it forward. That is exact only while this write
+// is the one change of the key in flight, so a key written from two threads at once (the
+// request writer and the reaction applier) is erased instead: the writes may land in
+// RocksDB in one order and reach end_write in the other. So is a key whose write failed
+// (it may have partly landed) or whose update declines (returns false).
+//
 // Bounded by bytes (an estimate per entry), least recently used first out. Thread-safe:
 // sharded, one mutex per shard.
 #pragma once
@@ -38,6 +51,7 @@ struct RowCacheStats {
   std::atomic<uint64_t> fills_refused{0};  // a write to the shard came between read and fill
   std::atomic<uint64_t> evictions{0};      // entries pushed out by the byte bound
   std::atomic<uint64_t> invalidations{0};  // keys invalidated by writes
+  std::atomic<uint64_t> updates{0};        // cached values a write changed in place instead
 };
 
 template <class K, class V, class Hash = std::hash<K>>
@@ -88,12 +102,7 @@ class RowCache {
     s.lru.push_front(Entry{k, std::move(v), bytes});
     s.map.emplace(k, s.lru.begin());
     s.bytes += bytes;
-    while (s.bytes > per_shard_) {
-      s.bytes -= s.lru.back().bytes;
-      s.map.erase(s.lru.back().key);
-      s.lru.pop_back();
-      stats_.evictions.fetch_add(1, std::memory_order_relaxed);
-    }
+    evict_over_bound(s);
   }
 
   // After the write of `k` is in RocksDB and before it is acknowledged.
@@ -107,6 +116,43 @@ class RowCache {
       s.lru.erase(it->second);
       s.map.erase(it);
     }
+    stats_.invalidations.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Write-through (see the top of the file): before the write of `k` reaches RocksDB.
+  void begin_write(const K& k) {
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    auto& w = s.writing[k];
+    if (++w.count > 1) w.overlapped = true;
+  }
+
+  // After the write begun by begin_write(k) is in RocksDB (or failed: `update` empty) and
+  // before it is acknowledged. Keeps the cached value changed by `update` when that is exact.
+  void end_write(const K& k, const std::function<bool(V&)>& update) {
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    ++s.epoch;
+    auto w = s.writing.find(k);
+    const bool alone = w != s.writing.end() && !w->second.overlapped;
+    if (w != s.writing.end() && --w->second.count == 0) s.writing.erase(w);
+    auto it = s.map.find(k);
+    if (it == s.map.end()) {
+      stats_.invalidations.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    Entry& e = *it->second;
+    if (alone && update && update(e.value)) {
+      const size_t bytes = kNodeBytes + charge_(e.value);
+      s.bytes = s.bytes - e.bytes + bytes;
+      e.bytes = bytes;
+      stats_.updates.fetch_add(1, std::memory_order_relaxed);
+      evict_over_bound(s);
+      return;
+    }
+    s.bytes -= e.bytes;
+    s.lru.erase(it->second);
+    s.map.erase(it);
     stats_.invalidations.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -134,8 +180,22 @@ class RowCache {
     std::unordered_map<K, typename std::list<Entry>::iterator, Hash> map;  // GUARDED_BY(mu)
     size_t bytes = 0;                                                  // GUARDED_BY(mu)
     uint64_t epoch = 0;                                                // GUARDED_BY(mu)
+    struct Writing {
+      uint32_t count = 0;       // writes of the key between begin_write and end_write
+      bool overlapped = false;  // two or more at some point since count was last 0
+    };
+    std::unordered_map<K, Writing, Hash> writing;                      // GUARDED_BY(mu)
   };
   Shard& shard(const K& k) { return shards_[Hash{}(k) % kShards]; }
+  // REQUIRES: s.mu held.
+  void evict_over_bound(Shard& s) {
+    while (s.bytes > per_shard_ && !s.lru.empty()) {
+      s.bytes -= s.lru.back().bytes;
+      s.map.erase(s.lru.back().key);
+      s.lru.pop_back();
+      stats_.evictions.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 
   const size_t per_shard_;
   const Charge charge_;

@@ -80,7 +80,7 @@ TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {
   commit(std::move(ur));
   EXPECT_EQ(reactions(kUser, {c.id})[0], ReactionType::like);
 
-  // The applier's path (commit_owned, its own thread in the server) invalidates too.
+  // The applier's path (commit_owned, its own thread in the server) is seen too.
   WriteSet owned;
   ReactionRow row;
   row.type = ReactionType::dislike;
@@ -90,6 +90,47 @@ TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {
   ASSERT_TRUE(store_->commit_owned(edit_ws(c, 2)).ok());
   EXPECT_EQ(comment(c.id)->version, 3u);
   EXPECT_GT(rs().invalidations.load(), 0u);
+}
+
+// A user's reactions in a video are written through by both write paths: the next page read
+// is a hit and sees the write (a reaction, a change, a removal, another comment).
+TEST_F(RowCacheStoreTest, AUsersReactionsAreWrittenThroughByBothWritePaths) {
+  Comment a = make_comment(uid(1, 1), kVideo, 1000), b = make_comment(uid(1, 2), kVideo, 1001);
+  put(a);
+  put(b);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::none, ReactionType::none}));
+  auto user_put = [&](const Uuid& id, ReactionType t) {
+    WriteSet ws;
+    ws.mutations.push_back(UserReactionPut{kVideo, kUser, id, t});
+    commit(std::move(ws));
+  };
+  auto owned_put = [&](const Uuid& id, ReactionType t) {
+    WriteSet ws;
+    ReactionRow row;
+    row.type = t;
+    ws.mutations.push_back(PutReaction{id, kUser, kVideo, row});
+    ASSERT_TRUE(store_->commit_owned(std::move(ws)).ok());
+  };
+  const uint64_t misses = rs().misses.load();
+  user_put(a.id, ReactionType::like);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::like, ReactionType::none}));
+  owned_put(b.id, ReactionType::dislike);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::like, ReactionType::dislike}));
+  owned_put(a.id, ReactionType::dislike);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::dislike, ReactionType::dislike}));
+  user_put(b.id, ReactionType::none);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::dislike, ReactionType::none}));
+  EXPECT_EQ(rs().misses.load(), misses);  // every read after a write was a hit
+  EXPECT_EQ(rs().updates.load(), 4u);
+  // What the cache answers is what RocksDB holds: a store without the cache reads the same.
+  store_->close();
+  store_.reset();
+  RocksOptions o;
+  o.data_dir = dir_.str();
+  o.sync_writes = false;
+  o.row_cache_bytes = 0;
+  store_ = std::move(*RocksStore::open(o));
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::dislike, ReactionType::none}));
 }
 
 TEST_F(RowCacheStoreTest, OffMeansEveryReadGoesToStorage) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test` after the build: starts the test servers in the background, runs the unit tier
-# and the scripts' own tests (deploy/tests) meanwhile, then the server tiers (ctest labels redis, cql, pulsar) with the servers' env file
+# and the scripts' own tests (deploy/tests, scripts/tests) meanwhile, then the server tiers (ctest labels redis, cql, pulsar) with the servers' env file
 # loaded and COMMENTD_TEST_REQUIRE=1, then e2e. The servers are stopped by pid on every exit
 # path (success, failure, Ctrl-C).
 # Env: BUILD_DIR (build), JOBS (nproc), PYTHON (/usr/bin/python3),
@@ -52,8 +52,8 @@ fi
 say "unit tier"
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 300 -LE "$TIERS")
 
-say "test-server scripts (deploy/tests)"
-"$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests --ignore=deploy/tests/test_cluster.py
+say "the scripts' own tests (deploy/tests, scripts/tests)"
+"$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests scripts/tests --ignore=deploy/tests/test_cluster.py
 
 if [ -n "$START_PID" ]; then
   if ! wait "$START_PID"; then

@@ -31,6 +31,16 @@ class RowCacheStoreTest : public RocksStoreTest {
     auto r = commit_sync(*store_, std::move(ws));
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
+  // The same files, opened again with the row caches off: every read goes to RocksDB.
+  void reopen_without_row_cache() {
+    store_->close();
+    store_.reset();
+    RocksOptions o;
+    o.data_dir = dir_.str();
+    o.sync_writes = false;
+    o.row_cache_bytes = 0;
+    store_ = std::move(*RocksStore::open(o));
+  }
   WriteSet edit_ws(Comment c, uint64_t from_version) {
     WriteSet ws;
     ws.preconditions.push_back(CommentAt{c.id, from_version});
@@ -123,24 +133,12 @@ TEST_F(RowCacheStoreTest, AUsersReactionsAreWrittenThroughByBothWritePaths) {
   EXPECT_EQ(rs().misses.load(), misses);  // every read after a write was a hit
   EXPECT_EQ(rs().updates.load(), 4u);
   // What the cache answers is what RocksDB holds: a store without the cache reads the same.
-  store_->close();
-  store_.reset();
-  RocksOptions o;
-  o.data_dir = dir_.str();
-  o.sync_writes = false;
-  o.row_cache_bytes = 0;
-  store_ = std::move(*RocksStore::open(o));
+  reopen_without_row_cache();
   EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector{ReactionType::dislike, ReactionType::none}));
 }
 
 TEST_F(RowCacheStoreTest, OffMeansEveryReadGoesToStorage) {
-  store_->close();
-  store_.reset();
-  RocksOptions o;
-  o.data_dir = dir_.str();
-  o.sync_writes = false;
-  o.row_cache_bytes = 0;
-  store_ = std::move(*RocksStore::open(o));
+  reopen_without_row_cache();
   Comment c = make_comment(uid(1, 1), kVideo, 1000);
   put(c);
   ASSERT_TRUE(comment(c.id));

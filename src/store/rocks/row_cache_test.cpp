@@ -20,6 +20,17 @@ namespace {
 size_t str_charge(const std::string& s) { return s.size(); }
 size_t int_charge(const int64_t&) { return 0; }
 
+// A reader of key 0 in the model tests: the cached value, else the model database's (read
+// after the lookup, as the store does), filled back.
+template <class ReadDb>
+int64_t read_through(RowCache<int, int64_t>& c, ReadDb read_db) {
+  auto l = c.get(0);
+  if (l.value) return *l.value;
+  const int64_t v = read_db();
+  c.fill(0, l.epoch, v);
+  return v;
+}
+
 TEST(RowCacheTest, MissThenFillThenHit) {
   RowCacheStats st;
   RowCache<int, std::string> c(1 << 20, str_charge, st);
@@ -90,15 +101,7 @@ TEST(RowCacheTest, NeverOlderThanTheLastAcknowledgedWrite) {
     readers.emplace_back([&] {
       while (!stop.load()) {
         const int64_t before = acked.load();
-        auto l = c.get(0);
-        int64_t v;
-        if (l.value) {
-          v = *l.value;
-        } else {
-          v = db.load();
-          c.fill(0, l.epoch, v);
-        }
-        if (v < before) stale.fetch_add(1);
+        if (read_through(c, [&] { return db.load(); }) < before) stale.fetch_add(1);
       }
     });
   // Every 1000 writes the writer waits for a cache hit, so hits (the path that could return an
@@ -219,18 +222,11 @@ TEST(RowCacheTest, WriteThroughFromTwoThreadsIsNeverOlderThanTheLastAcknowledged
     readers.emplace_back([&] {
       while (!stop.load()) {
         const int64_t before = acked.load();
-        auto l = c.get(0);
-        int64_t v;
-        if (l.value) {
-          v = *l.value;
-        } else {
-          {
-            std::lock_guard lk(db_mu);
-            v = db;
-          }
-          c.fill(0, l.epoch, v);
-        }
-        if (v < before) stale.fetch_add(1);
+        auto read_db = [&] {
+          std::lock_guard lk(db_mu);
+          return db;
+        };
+        if (read_through(c, read_db) < before) stale.fetch_add(1);
       }
     });
   auto writer = [&] {

@@ -29,6 +29,9 @@
 # holds on the cluster. Results: cluster_summary.json, and cluster_events.txt (the event path
 # around the cluster's viral 1x run: relay and reaction rates, apply and event latency, from
 # the nodes' metrics). About 10 minutes.
+# BENCH_ONLY=compare (`make bench-compare BEFORE=REV`): the SLO scenarios, the viral search and
+# the reaction runs against REV's commentd and this one, alternating rounds, with the noise
+# (see the compare section below; results in bench/results/compare/).
 # BENCH_ONLY=redis_viral (issue 10: the viral
 # scenario at 10x then 1x through the in-process cache, through Redis (without, then with
 # redis.local_cache_ttl), then baseline_server,

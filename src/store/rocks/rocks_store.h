@@ -181,9 +181,12 @@ class RocksStore final : public Store {
   };
   void encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
               std::unordered_map<std::string, std::string>* written, Touched& touched);
-  void begin_rows(const Touched& touched);
+  // A batch's reaction writes grouped by (video, user), each key's in batch order: one batch
+  // is one RocksDB write, so one begin_write/end_write per key.
+  using ReactionWrites = std::vector<std::pair<std::pair<Uuid, Uuid>, std::vector<const Touched::Reaction*>>>;
+  ReactionWrites begin_rows(const Touched& touched);
   // `written`: the batch reached RocksDB (else it may have partly landed: every row is dropped).
-  void end_rows(const Touched& touched, bool written);
+  void end_rows(const Touched& touched, const ReactionWrites& reactions, bool written);
   // Every write goes through here: arms the WAL recovery, then writes.
   rocksdb::Status write(rocksdb::WriteOptions wo, rocksdb::WriteBatch* wb);
   // RocksDB's no-space recovery replaces the WAL (and with it the writer that saw the

@@ -98,9 +98,9 @@ Status RocksStore::commit_owned(WriteSet ws) {
   encode(ws, wb, cr, nullptr, touched);
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  begin_rows(touched);
+  const auto reactions = begin_rows(touched);
   auto st = write(wo, &wb);
-  end_rows(touched, st.ok());  // also after a failed write: it may have partly landed
+  end_rows(touched, reactions, st.ok());  // also after a failed write: it may have partly landed
   if (!st.ok()) return storage_error(st);
   return ok_status();
 }
@@ -250,30 +250,24 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
   }
 }
 
-namespace {
-// The distinct (video, user) keys of a batch's reaction writes, each with its writes in batch
-// order: one batch is one RocksDB write, so one begin/end per key.
-template <class Reaction, class Hash>
-std::vector<std::pair<std::pair<Uuid, Uuid>, std::vector<const Reaction*>>> by_key(const std::vector<Reaction>& rs) {
-  std::vector<std::pair<std::pair<Uuid, Uuid>, std::vector<const Reaction*>>> out;
-  std::unordered_map<std::pair<Uuid, Uuid>, size_t, Hash> at;
-  for (auto& r : rs) {
+RocksStore::ReactionWrites RocksStore::begin_rows(const Touched& touched) {
+  ReactionWrites out;
+  std::unordered_map<std::pair<Uuid, Uuid>, size_t, PairHash> at;
+  for (auto& r : touched.reactions) {
     auto [it, fresh] = at.try_emplace(r.key, out.size());
-    if (fresh) out.push_back({r.key, {}});
+    if (fresh) {
+      out.push_back({r.key, {}});
+      rows_->reactions.begin_write(r.key);
+    }
     out[it->second].second.push_back(&r);
   }
   return out;
 }
-}  // namespace
 
-void RocksStore::begin_rows(const Touched& touched) {
-  for (auto& [key, _] : by_key<Touched::Reaction, PairHash>(touched.reactions)) rows_->reactions.begin_write(key);
-}
-
-void RocksStore::end_rows(const Touched& touched, bool written) {
+void RocksStore::end_rows(const Touched& touched, const ReactionWrites& reactions, bool written) {
   for (auto& id : touched.comments) rows_->comments.invalidate(id);
   for (auto& k : touched.views) rows_->views.invalidate(k);
-  for (auto& [key, writes] : by_key<Touched::Reaction, PairHash>(touched.reactions)) {
+  for (auto& [key, writes] : reactions) {
     if (!written) {
       rows_->reactions.end_write(key, nullptr);
       continue;
@@ -365,11 +359,11 @@ void RocksStore::apply_group(std::vector<Pending>& group) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = opts_.sync_writes;
-  begin_rows(touched);
+  const auto reactions = begin_rows(touched);
   auto st = write(wo, &wb);
   // Before any WriteSet is acknowledged (row_cache.h); also after a failed write, which may
   // have reached the memtable.
-  end_rows(touched, st.ok());
+  end_rows(touched, reactions, st.ok());
   if (!st.ok()) {
     next_op_seq_ = op_seq0;
     next_outbox_seq_ = outbox_seq0;

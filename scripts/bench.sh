@@ -168,6 +168,12 @@ lg() {
   fi
 }
 
+# run_micro BIN OUT: one run of a micro_bench binary, its JSON in OUT; dies if it fails.
+run_micro() {
+  "$1" --benchmark_min_time=0.05 --benchmark_format=console --benchmark_out="$2" \
+    --benchmark_out_format=json >"$TMP/micro.txt" 2>&1 || { cat "$TMP/micro.txt" >&2; die "$1 failed"; }
+}
+
 # The first commentd run that failed; the rest of the commentd runs are then skipped.
 FAILED_RUN=""
 lg_commentd() {
@@ -425,9 +431,7 @@ if [ "$ONLY" = compare ]; then
       micro=$(dirname "$COMMENTD")/micro_bench
       if [ -x "$micro" ]; then
         log "round $r of $ROUNDS: $side micro_bench"
-        "$micro" --benchmark_min_time=0.05 --benchmark_format=console \
-          --benchmark_out="$RESULTS/${side}_${r}_micro.json" --benchmark_out_format=json >"$TMP/micro.txt" 2>&1 \
-          || { cat "$TMP/micro.txt" >&2; die "$micro failed"; }
+        run_micro "$micro" "$RESULTS/${side}_${r}_micro.json"
       fi
     done
   done
@@ -673,9 +677,7 @@ fi
 # ---------------------------------------------------------------- 3. micro benchmarks
 if [ -x "$MICRO" ]; then
   log "micro_bench"
-  "$MICRO" --benchmark_min_time=0.05 --benchmark_format=console \
-    --benchmark_out="$RESULTS/micro_bench.json" --benchmark_out_format=json >"$TMP/micro.txt" 2>&1 \
-    || { cat "$TMP/micro.txt" >&2; die "micro_bench failed"; }
+  run_micro "$MICRO" "$RESULTS/micro_bench.json"
 fi
 
 # ---------------------------------------------------------------- the table

@@ -315,7 +315,11 @@ Result<uint16_t> Application::start() {
     s = workers_->register_worker(unowned(relay_.get()));
     if (!s) return s.take_error();
   }
-  if (w.cache_invalidation.enabled) {
+  // Only on a bus the nodes share (Pulsar). It exists to carry one node's edits to the other
+  // nodes' caches and skips its own node's events; on the local bus, which holds this node's
+  // events alone, it would read and acknowledge every event to do nothing (about 5 % of the
+  // embedded node's CPU under the viral mix).
+  if (w.cache_invalidation.enabled && pulsar_bus_) {
     cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_);
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
     if (!s) return s.take_error();

@@ -1,5 +1,5 @@
-// The outbox relay: publishes the store's outbox to the event bus, in outbox order (so in
-// order per key, and per video), and keeps its own durable delivered position (consumer
+// The outbox relay: publishes the store's outbox to the event bus, each topic's entries in
+// outbox order (so in order per key, and per video), and keeps its own durable delivered position (consumer
 // "relay/<name>" in the store). A batch's position is saved only after the bus acknowledged
 // every entry of it, so a crash between the two republishes the batch: a bus with
 // dedup_by_sequence drops the copies by (producer, sequence id = outbox seq), and consumers

@@ -210,14 +210,17 @@ TEST_F(OutboxRelayTest, TrimmingNeverDropsAnUndeliveredEvent) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(events::parse_event_header(got[i].payload)->event_id, "v-" + std::to_string(i));
 }
 
-// The LocalBus with a switch that makes every publish fail: a broker outage.
+// The LocalBus with a switch that makes every publish fail (a broker outage), counting the
+// publish calls.
 class OutageBus final : public events::EventBus {
  public:
   explicit OutageBus(events::EventBus& inner) : inner_(inner) {}
   std::atomic<bool> down{false};
+  std::atomic<int> publishes{0};
   const std::string& producer_name() const override { return inner_.producer_name(); }
   boost::asio::awaitable<Result<std::vector<events::PublishAck>>> publish(std::string topic,
                                                                          std::vector<events::OutMessage> msgs) override {
+    publishes.fetch_add(1);
     if (down) co_return Error(Errc::unavailable, "broker away");
     co_return co_await inner_.publish(std::move(topic), std::move(msgs));
   }
@@ -250,6 +253,26 @@ TEST_F(OutboxRelayTest, AnOutageIsRetriedWithGrowingBackoffAndEverythingDrainsAf
   EXPECT_EQ(relay.stats().backoff_ms.load(), 0);
   auto got = drain("comments", 12);
   for (int i = 0; i < 12; ++i) EXPECT_EQ(events::parse_event_header(got[i].payload)->event_id, "v-" + std::to_string(i));
+}
+
+// A round of interleaved topics (the viral mix: a comment event between reaction events)
+// publishes each topic once, in outbox order within it.
+TEST_F(OutboxRelayTest, ARoundPublishesEachTopicOnceInOrderWithinIt) {
+  OutageBus bus(*bus_);
+  OutboxRelay relay(*store_, bus, RelayOptions{.name = "mixed", .batch_size = 100});
+  ASSERT_TRUE(relay.load_position().ok());
+  for (int i = 0; i < 12; ++i) append(i % 3 == 0 ? "comments" : "reactions", "k" + std::to_string(i % 2), event("m", i));
+  auto n = run_.run(relay.relay_once());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 12u);
+  EXPECT_EQ(bus.publishes.load(), 2) << "one publish per topic, not one per run of a topic";
+  EXPECT_EQ(relay.delivered(), store_->last_outbox_seq());
+  auto comments = drain("comments", 4), reactions = drain("reactions", 8);
+  std::vector<std::string> c_ids, r_ids;
+  for (auto& m : comments) c_ids.push_back(events::parse_event_header(m.payload)->event_id);
+  for (auto& m : reactions) r_ids.push_back(events::parse_event_header(m.payload)->event_id);
+  EXPECT_EQ(c_ids, (std::vector<std::string>{"m-0", "m-3", "m-6", "m-9"}));
+  EXPECT_EQ(r_ids, (std::vector<std::string>{"m-1", "m-2", "m-4", "m-5", "m-7", "m-8", "m-10", "m-11"}));
 }
 
 TEST_F(OutboxRelayTest, TheRelayThreadDeliversAndStopDrains) {

@@ -62,6 +62,9 @@ struct CqlConfig {
   std::vector<std::string> datacenters;         // NetworkTopologyStrategy: "dc:rf" each
   std::string consistency = "local_quorum";  // one|quorum|local_quorum|all
   milliseconds request_timeout{5000};
+  // No answer to any call for this long while calls are in flight opens the storage breaker
+  // (core/circuit_breaker.h, stall_after): a frozen cluster fails fast. 0 = off.
+  milliseconds stall_timeout{2000};
   milliseconds schema_timeout{60000};  // `commentd migrate`: each DDL and its agreement wait
   int driver_threads = 2;  // the driver bridge's tokio worker threads
   bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")

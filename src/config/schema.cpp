@@ -163,6 +163,11 @@ const KeySpec kKeys[] = {
      .default_text = "5s", .min = 100 * kMs, .max = 10 * kMin,
      .description = "one CQL request at most (reads: never past the request's deadline); "
                     "timeouts in a row open the storage circuit breaker"},
+    {.path = "storage.cql.stall_timeout",
+     .field = [](Config& c) -> auto& { return c.storage.cql.stall_timeout; },
+     .default_text = "2s", .min = 0, .max = 10 * kMin,
+     .description = "no CQL answer for this long while 3 or more calls wait opens the storage "
+                    "circuit breaker, so a hung (not refusing) cluster fails fast; 0 = off"},
     {.path = "storage.cql.schema_timeout",
      .field = [](Config& c) -> auto& { return c.storage.cql.schema_timeout; },
      .default_text = "1m", .min = 1 * kSec, .max = 10 * kMin,

@@ -97,5 +97,53 @@ TEST(Breaker, ARefusedGroupCountsEachCall) {
   EXPECT_EQ(b.stats().rejected.load(), 7u);
 }
 
+TEST(Breaker, CallsInFlightWithNoAnswerForStallAfterOpenIt) {
+  CircuitBreaker b{{.failures = 3, .open_for = 1000ms, .stall_after = 500ms, .stall_calls = 3}};
+  using O = CircuitBreaker::Outcome;
+  auto t0 = CircuitBreaker::clock::time_point{} + 1h;
+  // A healthy dependency: answers keep coming, however long calls stay in flight in all.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(b.admit(t0 + i * 100ms));
+    ASSERT_TRUE(b.admit(t0 + i * 100ms));
+    ASSERT_TRUE(b.admit(t0 + i * 100ms));
+    EXPECT_EQ(b.record(O::ok, t0 + i * 100ms + 50ms), Change::none);
+    EXPECT_EQ(b.record(O::ok, t0 + i * 100ms + 60ms), Change::none);
+    EXPECT_EQ(b.record(O::ok, t0 + i * 100ms + 70ms), Change::none);
+  }
+  const auto t1 = t0 + 10s;
+  // It hangs: three calls go in and nothing answers.
+  ASSERT_TRUE(b.admit(t1));
+  ASSERT_TRUE(b.admit(t1 + 10ms));
+  ASSERT_TRUE(b.admit(t1 + 20ms));
+  EXPECT_TRUE(b.admit(t1 + 499ms)) << "not before stall_after";
+  EXPECT_FALSE(b.admit(t1 + 500ms)) << "no answer for stall_after with calls in flight: open, without a timeout";
+  EXPECT_EQ(b.state(), State::open);
+  EXPECT_EQ(b.stats().stalls.load(), 1u);
+  EXPECT_EQ(b.stats().opens.load(), 1u);
+  EXPECT_FALSE(b.admit(t1 + 1499ms));
+  // The hung calls time out while it is open: nothing changes.
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(b.record(O::timed_out, t1 + 1400ms), Change::none);
+  ASSERT_TRUE(b.admit(t1 + 1500ms));  // the probe
+  EXPECT_EQ(b.record(O::ok, t1 + 1510ms), Change::closed);
+  EXPECT_TRUE(b.admit(t1 + 1520ms));
+}
+
+TEST(Breaker, OneSlowCallOrReleasedCallsNeverStallIt) {
+  CircuitBreaker b{{.failures = 3, .open_for = 1000ms, .stall_after = 500ms, .stall_calls = 3}};
+  auto t0 = CircuitBreaker::clock::time_point{} + 1h;
+  // One long call (a big scan) with a few short ones that come and go, released (cut by
+  // their callers' deadlines: no evidence either way).
+  ASSERT_TRUE(b.admit(t0));
+  for (int i = 1; i < 20; ++i) {
+    ASSERT_TRUE(b.admit(t0 + i * 100ms)) << i;
+    b.release();
+  }
+  EXPECT_EQ(b.state(), State::closed);
+  EXPECT_EQ(b.stats().stalls.load(), 0u);
+  // Without stall_after nothing is counted: calls never recorded do not matter.
+  CircuitBreaker c{{.failures = 3, .open_for = 1000ms}};
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.admit(t0 + i * 1s));
+}
+
 }  // namespace
 }  // namespace commentd

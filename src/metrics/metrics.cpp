@@ -151,6 +151,9 @@ void append_breaker_metrics(const std::string& prefix, const std::string& depend
                                double(s.opens.load())));
   out.push_back(counter_family(prefix + "_breaker_rejected_total",
                                dependency + " calls failed at once by the open breaker", double(s.rejected.load())));
+  out.push_back(counter_family(prefix + "_breaker_stalls_total",
+                               "Times the " + dependency + " circuit breaker opened because calls waited with no answer",
+                               double(s.stalls.load())));
 }
 
 }  // namespace commentd::metrics

@@ -49,6 +49,7 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
   s->opts_ = opts;
   auto bo = opts.breaker;
   if (bo.probe_timeout.count() == 0) bo.probe_timeout = opts.cql.request_timeout + std::chrono::seconds(1);
+  if (bo.stall_after.count() == 0) bo.stall_after = opts.cql.stall_timeout;
   s->breaker_ = std::make_unique<CircuitBreaker>(bo);
   auto c = bridge::parse_consistency(opts.cql.consistency);
   s->consistency_ = c ? *c : bridge::Consistency::local_quorum;
@@ -124,6 +125,10 @@ bridge::ExecOptions CqlStore::serial_read_opts() const {
 
 std::optional<Error> CqlStore::breaker_refusal() {
   if (breaker_->admit()) return std::nullopt;
+  if (uint64_t stalls = breaker_->stats().stalls.load(); stalls != stalls_logged_.exchange(stalls))
+    spdlog::warn("cql: no answer from storage for {} ms with calls waiting; circuit open: calls fail at once "
+                 "for {} ms between probes",
+                 breaker_->options().stall_after.count(), opts_.breaker.open_for.count());
   return Error(Errc::unavailable, "cql: storage unavailable (circuit open after calls in a row failed)",
                "storage_unavailable", 1);
 }
@@ -132,8 +137,10 @@ void CqlStore::breaker_note(const Error* e, std::chrono::milliseconds timeout) {
   // No evidence either way: a call cancelled at shutdown, or a timeout shorter than
   // request_timeout (cut by the caller's own deadline). A lost probe is replaced later.
   if (e && (e->detail_code == "bridge_cancelled" ||
-            (e->detail_code == "bridge_timeout" && timeout < opts_.cql.request_timeout)))
+            (e->detail_code == "bridge_timeout" && timeout < opts_.cql.request_timeout))) {
+    breaker_->release();
     return;
+  }
   // Any answer from the cluster (rows, a conflict, a bad request) shows it is serving.
   const bool counts = e && e->code == Errc::unavailable;
   auto change = breaker_->record(!counts);

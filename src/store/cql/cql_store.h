@@ -29,7 +29,9 @@
 // `breaker.failures` calls in a row time out or find no connection, calls fail at once with
 // Errc::unavailable ("storage_unavailable") for `breaker.open_for`, then one probe goes. So a
 // dead or frozen cluster answers writes 503 at once instead of after request_timeout each,
-// and the service recovers by itself within open_for of the cluster's return.
+// and the service recovers by itself within open_for of the cluster's return. A frozen
+// (hung, not refusing) cluster opens it sooner: no answer to any call for
+// `storage.cql.stall_timeout` while 3 or more wait (breaker.stall_after, stall_calls).
 //
 // Snapshot recounts (recount_comment/recount_video) and list_ids are not offered: CQL has no
 // snapshots (docs/cluster.md "Reconciliation repair"); they answer Errc::unavailable.
@@ -187,6 +189,7 @@ class CqlStore final : public Store {
 
   std::unique_ptr<CircuitBreaker> breaker_;
   std::atomic<int64_t> breaker_logged_ms_{0};
+  std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};
   std::atomic<size_t> in_flight_{0};
   std::mutex drain_mu_;

@@ -313,6 +313,45 @@ TEST_F(CqlStoreTest, FrozenClusterOpensTheBreakerThenItCloses) {
   EXPECT_TRUE(commit_sync(*s, create_ws(scomment(sid(1, 30), sid(0xF1, 1), 1020))).ok());
 }
 
+// A hung (not refusing) cluster with writes waiting opens the breaker after stall_after,
+// long before any of them times out: the next write fails at once.
+TEST_F(CqlStoreTest, AHungClusterOpensTheBreakerBeforeAnyTimeout) {
+  auto hp = commentd::testing::parse_host_port(addr_);
+  bridge::testing::TcpProxy proxy(hp.host, static_cast<uint16_t>(std::stoi(hp.port)));
+  ks_->cfg.request_timeout = 10s;
+  auto s = ks_->open(1, "127.0.0.1:" + std::to_string(proxy.port()),
+                     {.failures = 3, .open_for = 500ms, .stall_after = 300ms, .stall_calls = 3});
+  ASSERT_TRUE(commit_sync(*s, create_ws(scomment(sid(2, 1), sid(0xF2, 1), 1000))).ok());
+
+  proxy.freeze();
+  const auto frozen_at = std::chrono::steady_clock::now();
+  std::vector<std::future<Result<CommitResult>>> hung;
+  for (int i = 0; i < 3; ++i)
+    hung.push_back(std::async(std::launch::async, [&s, i] {
+      return commit_sync(*s, create_ws(scomment(sid(2, 10 + i), sid(0xF2, 1), 1001 + i)));
+    }));
+  std::this_thread::sleep_for(400ms);  // past stall_after: the three are waiting, unanswered
+  auto t0 = std::chrono::steady_clock::now();
+  auto w = commit_sync(*s, create_ws(scomment(sid(2, 20), sid(0xF2, 1), 1010)));
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().detail_code, "storage_unavailable") << w.error().message;
+  EXPECT_LT(took, 200ms) << "refused at once";
+  EXPECT_LT(std::chrono::steady_clock::now() - frozen_at, 5s) << "well before the 10 s request timeout";
+  EXPECT_EQ(s->breaker().stats().stalls.load(), 1u);
+
+  proxy.thaw();
+  for (auto& f : hung) (void)f.get();  // answered after the thaw (or timed out): either is fine
+  bool recovered = false;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  for (int n = 0; !recovered && std::chrono::steady_clock::now() < until; ++n) {
+    recovered = commit_sync(*s, create_ws(scomment(sid(2, 100 + n), sid(0xF2, 1), 1020 + n))).ok();
+    if (!recovered) std::this_thread::sleep_for(100ms);  // polling a recovery, not timing it
+  }
+  EXPECT_TRUE(recovered) << "a probe after open_for closes it once the cluster answers";
+  EXPECT_EQ(s->breaker().state(), CircuitBreaker::State::closed);
+}
+
 // No cluster at all: open fails with unavailable instead of hanging.
 TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
   CqlStoreOptions o;

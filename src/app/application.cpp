@@ -163,6 +163,13 @@ Result<uint16_t> Application::start() {
     redis_limiter_ = limiter_from_config(cfg_, *redis_, clock_);
     counter_cache_ = std::make_unique<redis::CounterCache>(
         *redis_, redis::CounterCacheOptions{.prefix = cfg_.redis.key_prefix, .ttl_ms = cfg_.redis.counter_ttl.count()});
+    // The two per-user rows every signed-in list reads (embedded keeps them in its exact
+    // row caches; on CQL they would be two Cassandra reads per read).
+    if (cql_ && cfg_.redis.user_rows_ttl.count() > 0) {
+      user_rows_ = std::make_unique<redis::RedisUserRows>(
+          *redis_, redis::UserRowsOptions{.prefix = cfg_.redis.key_prefix, .ttl_ms = cfg_.redis.user_rows_ttl.count()});
+      cql_->set_user_rows_cache(user_rows_.get());
+    }
   } else {
     cache_ = cache::make_memory_cache(
         {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
@@ -478,6 +485,7 @@ Result<uint16_t> Application::start() {
       redis::append_metrics(*redis_, out);
       cache::append_metrics(redis_cache_->stats(), out);
       redis::append_metrics(counter_cache_->stats(), out);
+      if (user_rows_) redis::append_metrics(user_rows_->stats(), out);
       limit::append_metrics(redis_limiter_->stats(),
                             redis_address_limiter_ ? &redis_address_limiter_->stats() : nullptr, out);
     }
@@ -559,6 +567,9 @@ void Application::stop() {
     if (server_->connections() > 0)
       spdlog::warn("{} connections still open after the grace period", server_->connections());
   }
+  // Commits after this leave the per-user copies to their TTL: the Redis client stops with
+  // the event loops below, and an invalidation must not wait on it.
+  if (cql_ && user_rows_) cql_->detach_user_rows_cache(std::chrono::seconds(2));
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();

@@ -139,6 +139,7 @@ struct RedisConfig {
   int breaker_failures = 5;
   milliseconds breaker_open{1'000};
   milliseconds counter_ttl{60'000};  // the counter cache's copies (redis/counter_cache.h)
+  milliseconds user_rows_ttl{30'000};  // per-user rows on CQL (redis/user_rows.h); 0 = not cached
   bool operator==(const RedisConfig&) const = default;
 };
 

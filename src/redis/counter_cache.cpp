@@ -2,7 +2,6 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <random>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,33 +10,6 @@
 
 namespace commentd::redis {
 namespace {
-
-// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
-// Returns {1, copy} on a hit, else {0, the current token} (made from ARGV[1] if none).
-const Script kLookup("counter_lookup", R"lua(
-local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-local g = redis.call('GET', KEYS[2])
-if not g then
-  g = ARGV[1]
-  redis.call('SET', KEYS[2], g, 'PX', ARGV[2])
-end
-return {0, g}
-)lua");
-
-// KEYS: copy, token. ARGV: the token the lookup saw, the copy, ttl_ms. 1 if stored.
-const Script kFill("counter_fill", R"lua(
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
-)lua");
-
-// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
-const Script kInvalidate("counter_invalidate", R"lua(
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return 1
-)lua");
 
 std::string encode(const CommentMetrics& m) {
   char b[96];
@@ -80,10 +52,7 @@ std::vector<Uuid> PendingInvalidations::take(size_t n) {
 }
 
 CounterCache::CounterCache(Client& client, CounterCacheOptions opts)
-    : client_(client),
-      opts_(std::move(opts)),
-      nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()),
-      pending_(opts_.max_pending) {}
+    : client_(client), opts_(std::move(opts)), copies_(client, "counter", opts_.ttl_ms), pending_(opts_.max_pending) {}
 
 CounterCache::~CounterCache() {
   std::unique_lock lk(inv_mu_);
@@ -94,43 +63,31 @@ CounterCache::~CounterCache() {
   idle_cv_.wait_for(lk, opts_.wave_timeout * 2, [&] { return !running_; });
 }
 
-std::string CounterCache::token() {
-  char b[48];
-  int n = std::snprintf(b, sizeof b, "%016" PRIx64 ":%" PRIu64, nonce_, ++seq_);
-  return std::string(b, static_cast<size_t>(n));
-}
-
 asio::awaitable<Result<CommentMetrics>> CounterCache::get(store::Store& store, Uuid id, Deadline d) {
   const std::string k = key(id);
-  // A token outlives every copy, so an expired token can only refuse a fill, never admit one.
-  const std::string token_ttl = std::to_string(opts_.ttl_ms * 2);
-  std::vector<std::string> keys{k, k + ":g"};
-  std::vector<std::string> args{token(), token_ttl};
-  auto looked = co_await client_.eval(kLookup, keys, std::move(args), d);
-  std::optional<std::string> seen;  // the token to fill under
-  if (!looked || looked->elements.size() != 2) {
-    stats_.errors++;
-  } else if (looked->elements[0].integer == 1) {
+  auto looked = co_await copies_.lookup(k, d);
+  if (looked.copy) {
     CommentMetrics m;
-    if (decode(looked->elements[1].str, m)) {
+    if (decode(*looked.copy, m)) {
       stats_.hits++;
       co_return m;
     }
     stats_.errors++;
+    looked.token.reset();
+  } else if (looked.error) {
+    stats_.errors++;
   } else {
     stats_.misses++;
-    seen = looked->elements[1].str;
   }
   std::vector<Uuid> ids{id};
   auto stored = co_await store.get_metrics(std::move(ids), d);
   if (!stored) co_return stored.take_error();
   CommentMetrics m = stored->at(0);
-  if (seen) {
-    std::vector<std::string> fill_args{*seen, encode(m), std::to_string(opts_.ttl_ms)};
-    auto filled = co_await client_.eval(kFill, std::move(keys), std::move(fill_args), d);
+  if (looked.token) {
+    auto filled = co_await copies_.fill(k, std::move(*looked.token), encode(m), d);
     if (!filled)
       stats_.errors++;
-    else if (filled->integer == 1)
+    else if (*filled)
       stats_.fills++;
     else
       stats_.fills_refused++;
@@ -139,31 +96,15 @@ asio::awaitable<Result<CommentMetrics>> CounterCache::get(store::Store& store, U
 }
 
 asio::awaitable<Status> CounterCache::invalidate(Uuid id, Deadline d) {
-  const std::string k = key(id);
-  std::vector<std::string> keys{k, k + ":g"};
-  std::vector<std::string> args{token(), std::to_string(opts_.ttl_ms * 2)};
-  auto r = co_await client_.eval(kInvalidate, std::move(keys), std::move(args), d);
-  if (!r) {
-    stats_.errors++;
-    co_return r.take_error();
-  }
-  stats_.invalidations++;
-  co_return ok_status();
+  std::vector<Uuid> ids{id};
+  co_return co_await invalidate_many(std::move(ids), d);
 }
 
 asio::awaitable<Status> CounterCache::invalidate_many(std::vector<Uuid> ids, Deadline d) {
-  std::vector<std::vector<std::string>> keys, args;
+  std::vector<std::string> keys;
   keys.reserve(ids.size());
-  args.reserve(ids.size());
-  const std::string token_ttl = std::to_string(opts_.ttl_ms * 2);
-  for (const Uuid& id : ids) {
-    const std::string k = key(id);
-    std::vector<std::string> ks{k, k + ":g"};
-    std::vector<std::string> as{token(), token_ttl};
-    keys.push_back(std::move(ks));
-    args.push_back(std::move(as));
-  }
-  auto rs = co_await client_.eval_pipelined(kInvalidate, std::move(keys), std::move(args), d);
+  for (const Uuid& id : ids) keys.push_back(key(id));
+  auto rs = co_await copies_.invalidate(std::move(keys), d);
   Status first = ok_status();
   for (auto& r : rs) {
     if (r) {

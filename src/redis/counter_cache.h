@@ -5,9 +5,9 @@
 // How it stays right (why it cannot drift):
 //  - Storage is the only source of counts. The cache holds a copy of a stored value; it is
 //    never incremented or decremented. A miss, an error or an empty Redis reads storage.
-//  - Each comment has a generation token in Redis beside its cached copy. A lookup that
-//    misses returns the current token (creating one if none). The fill after the storage
-//    read is stored only if the token is still the same (compare-and-set in one script).
+//  - The copies are GuardedCopies (redis/guarded_copies.h): a generation token beside each
+//    copy; a fill after the storage read is stored only if no invalidation came since the
+//    lookup.
 //  - The reaction applier, after each batch is durable in storage, hands the comments whose
 //    counters it changed to invalidate_later() (each once per batch): each invalidation
 //    deletes the copy and sets a fresh, never-reused token. So a fill whose storage read may
@@ -46,6 +46,7 @@
 
 #include "core/model.h"
 #include "redis/client.h"
+#include "redis/guarded_copies.h"
 #include "store/store.h"
 
 namespace commentd::redis {
@@ -110,13 +111,11 @@ class CounterCache {
 
  private:
   std::string key(const Uuid& id) const { return opts_.prefix + "rc:{" + id.str() + "}"; }
-  std::string token();
 
   Client& client_;
   const CounterCacheOptions opts_;
   CounterCacheStats stats_;
-  const uint64_t nonce_;
-  std::atomic<uint64_t> seq_{0};
+  GuardedCopies copies_;
 
   asio::awaitable<void> flush();
   std::mutex inv_mu_;

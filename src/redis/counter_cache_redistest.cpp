@@ -29,11 +29,7 @@ class CounterCacheTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     const char* env = GetParam();
-    auto nodes = testenv::nodes_from_env(env);
-    if (nodes.empty()) {
-      if (::commentd::testing::servers_required()) GTEST_FAIL() << env << " is not set";
-      GTEST_SKIP() << env << " is not set";
-    }
+    COMMENTD_REDIS_NODES(nodes, env);
     client_ = std::make_unique<Client>(loop_.ex(),
                                        ClientOptions{.nodes = nodes, .cluster = env == kCluster});
     prefix_ = testenv::unique_prefix();

@@ -123,6 +123,6 @@ struct Harness {
 #define COMMENTD_REDIS_NODES(var, env)                                                         \
   auto var = ::commentd::redis::testenv::nodes_from_env(env);                                  \
   if (var.empty()) {                                                                           \
-    if (::commentd::testing::servers_required()) FAIL() << env " is not set";                  \
-    GTEST_SKIP() << env " is not set";                                                         \
+    if (::commentd::testing::servers_required()) FAIL() << (env) << " is not set";             \
+    GTEST_SKIP() << (env) << " is not set";                                                    \
   }

@@ -3,7 +3,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <future>
+#include <thread>
 
 #include "store/cql/cql_internal.h"
 
@@ -30,6 +32,28 @@ Result<uint64_t> probed(const Rows& r) {
   return static_cast<uint64_t>(v->value_or(0));
 }
 
+}  // namespace
+
+namespace {
+// Bounds the Redis invalidation inside a commit (the client's command_timeout bounds each call too).
+constexpr auto kUserRowsInvalidateTimeout = std::chrono::seconds(1);
+
+// The (video, user) keys of the per-user rows a WriteSet writes (store/user_rows_cache.h),
+// each once.
+std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws) {
+  std::vector<std::pair<Uuid, Uuid>> keys;
+  auto add = [&keys](const Uuid& video, const Uuid& user) {
+    std::pair<Uuid, Uuid> k{video, user};
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  };
+  for (auto& m : ws.mutations) {
+    if (auto* x = std::get_if<RecentWrite>(&m)) add(x->video_id, x->user_id);
+    else if (auto* h = std::get_if<HiddenMark>(&m)) add(h->video_id, h->user_id);
+    else if (auto* u = std::get_if<UserReactionPut>(&m)) add(u->video_id, u->user_id);
+    else if (auto* p = std::get_if<PutReaction>(&m)) add(p->video_id, p->user_id);
+  }
+  return keys;
+}
 }  // namespace
 
 void CqlStore::commit(WriteSet ws, CommitCallback done) {
@@ -63,6 +87,13 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
         release();
       },
       asio::detached);
+}
+
+void CqlStore::detach_user_rows_cache(std::chrono::milliseconds max) {
+  user_rows_.store(nullptr);
+  const auto until = std::chrono::steady_clock::now() + max;
+  while (user_rows_busy_.load() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 Status CqlStore::commit_owned(WriteSet ws) {
@@ -173,6 +204,14 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
   }
   if (!derived.empty()) {
     auto r = co_await exec_all(std::move(derived));
+    // The per-user rows these writes touched: their shared copies go now, written or not (a
+    // failed step 3 may have landed in part), before any ack.
+    user_rows_busy_.fetch_add(1);
+    if (auto* cache = user_rows_.load()) {
+      auto keys = user_row_keys(ws);
+      if (!keys.empty()) co_await cache->invalidate(std::move(keys), Deadline::after(kUserRowsInvalidateTimeout));
+    }
+    user_rows_busy_.fetch_sub(1);
     if (!r) co_return r.take_error();
   }
 

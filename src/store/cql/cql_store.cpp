@@ -426,26 +426,86 @@ asio::awaitable<Result<VideoStats>> CqlStore::get_video_stats(Uuid video_id, Dea
   co_return out;
 }
 
+namespace {
+// The user_hidden row of (video, user): recent_until, and any hidden comment.
+Result<Store::UserView> user_view_of(const Rows& r) {
+  Store::UserView v;
+  if (r.size() == 0) return v;
+  auto until = r.i64(0, 0);
+  auto cid = r.uuid(0, 1);
+  if (!until || !cid) return Error(Errc::internal, "cql: corrupt user_hidden row");
+  v.recent_until = until->value_or(0);
+  v.hidden = cid->has_value();
+  return v;
+}
+
+// The user_reactions rows of (video, user).
+Status user_reactions_of(const Rows& r, std::vector<std::pair<Uuid, ReactionType>>& out) {
+  for (size_t i = 0; i < r.size(); ++i) {
+    auto cid = r.uuid(i, 0);
+    auto type = r.bytes(i, 1);
+    if (!cid || !*cid || !type) return Error(Errc::internal, "cql: corrupt user_reactions row");
+    out.emplace_back(from_cql(**cid), *type ? reaction_from_text(**type) : ReactionType::none);
+  }
+  return ok_status();
+}
+
+constexpr size_t kUserReactionsLimit = 1000;  // the LIMIT of user_reactions_get
+}  // namespace
+
+asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid video_id, Uuid user_id, Deadline d) {
+  std::vector<Call> calls;
+  calls.push_back(Call{st_->user_view_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
+  calls.push_back(Call{st_->user_reactions_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
+  auto rows = co_await exec_all(std::move(calls));
+  if (!rows) co_return read_error(rows.error(), d);
+  UserRowsRead out;
+  auto v = user_view_of((*rows)[0]);
+  if (!v) co_return v.take_error();
+  out.rows.view = *v;
+  if (auto st = user_reactions_of((*rows)[1], out.rows.reactions); !st) co_return st.take_error();
+  out.complete = (*rows)[1].size() < kUserReactionsLimit;
+  co_return out;
+}
+
+asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::cached_user_rows(UserRowsCache& cache, Uuid video_id,
+                                                                           Uuid user_id, Deadline d) {
+  auto l = co_await cache.lookup(video_id, user_id, d);
+  if (l.rows) co_return UserRowsRead{std::move(*l.rows), true};
+  auto r = co_await read_user_rows(video_id, user_id, d);
+  if (r && l.token && r->complete) co_await cache.fill(video_id, user_id, std::move(*l.token), r->rows, d);
+  co_return r;
+}
+
 asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid video_id, Uuid user_id,
                                                                            std::vector<Uuid> comment_ids,
                                                                            Deadline d) {
   std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
   if (d.expired()) co_return deadline_error();
   if (comment_ids.empty()) co_return out;
-  // One partition read of the user's reactions in the video (LIMIT 1000); a user with more
-  // than that there is answered from this page's registers instead.
-  auto r = co_await exec(*st_->user_reactions_get, args(V(video_id), V(user_id)), read_opts(d));
-  if (!r) co_return read_error(r.error(), d);
-  if (r->size() < 1000) {
-    for (size_t i = 0; i < r->size(); ++i) {
-      auto cid = r->uuid(i, 0);
-      auto type = r->bytes(i, 1);
-      if (!cid || !*cid || !type) co_return Error(Errc::internal, "cql: corrupt user_reactions row");
-      Uuid c = from_cql(**cid);
+  auto fill_out = [&](const std::vector<std::pair<Uuid, ReactionType>>& mine) {
+    for (auto& [c, type] : mine)
       for (size_t j = 0; j < comment_ids.size(); ++j)
-        if (comment_ids[j] == c) out[j] = *type ? reaction_from_text(**type) : ReactionType::none;
+        if (comment_ids[j] == c) out[j] = type;
+  };
+  // One partition read of the user's reactions in the video (LIMIT 1000), or its copy in the
+  // shared cache; a user with more than that there is answered from this page's registers.
+  if (auto* cache = user_rows_.load()) {
+    auto r = co_await cached_user_rows(*cache, video_id, user_id, d);
+    if (!r) co_return r.take_error();
+    if (r->complete) {
+      fill_out(r->rows.reactions);
+      co_return out;
     }
-    co_return out;
+  } else {
+    auto r = co_await exec(*st_->user_reactions_get, args(V(video_id), V(user_id)), read_opts(d));
+    if (!r) co_return read_error(r.error(), d);
+    if (r->size() < kUserReactionsLimit) {
+      std::vector<std::pair<Uuid, ReactionType>> mine;
+      if (auto st = user_reactions_of(*r, mine); !st) co_return st.take_error();
+      fill_out(mine);
+      co_return out;
+    }
   }
   std::vector<Call> calls;
   for (auto& c : comment_ids) calls.push_back(Call{st_->register_get.get(), {V(c), V(user_id)}, read_opts(d)});
@@ -462,16 +522,14 @@ asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid 
 
 asio::awaitable<Result<Store::UserView>> CqlStore::get_user_view(Uuid video_id, Uuid user_id, Deadline d) {
   if (d.expired()) co_return deadline_error();
+  if (auto* cache = user_rows_.load()) {
+    auto r = co_await cached_user_rows(*cache, video_id, user_id, d);
+    if (!r) co_return r.take_error();
+    co_return r->rows.view;
+  }
   auto r = co_await exec(*st_->user_view_get, args(V(video_id), V(user_id)), read_opts(d));
   if (!r) co_return read_error(r.error(), d);
-  UserView v;
-  if (r->size() == 0) co_return v;
-  auto until = r->i64(0, 0);
-  auto cid = r->uuid(0, 1);
-  if (!until || !cid) co_return Error(Errc::internal, "cql: corrupt user_hidden row");
-  v.recent_until = until->value_or(0);
-  v.hidden = cid->has_value();
-  co_return v;
+  co_return user_view_of(*r);
 }
 
 asio::awaitable<Result<bool>> CqlStore::has_hidden(Uuid video_id, Uuid user_id, Deadline d) {

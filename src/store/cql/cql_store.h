@@ -55,6 +55,7 @@
 #include "config/config.h"
 #include "core/circuit_breaker.h"
 #include "store/store.h"
+#include "store/user_rows_cache.h"
 
 namespace commentd::store::cql {
 
@@ -103,6 +104,13 @@ class CqlStore final : public Store {
   bool ready() const override { return !closing_.load(); }
 
   size_t in_flight_commits() const { return in_flight_.load(); }
+  // A shared cache of the per-user rows (redis/user_rows.h), asked before Cassandra by
+  // get_user_view and get_reactions and invalidated by every commit that writes those rows
+  // (after the write, before the ack). REQUIRES: set before serving; outlives the store.
+  void set_user_rows_cache(UserRowsCache* c) { user_rows_.store(c); }
+  // Stops using it, waiting (up to `max`) for the invalidations in flight: at shutdown, before
+  // the cache's client stops. Later commits leave its copies to their TTL.
+  void detach_user_rows_cache(std::chrono::milliseconds max);
   const CircuitBreaker& breaker() const { return *breaker_; }
 
   // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of
@@ -130,6 +138,15 @@ class CqlStore final : public Store {
   // unreachable or stuck counts, not a timeout cut short by the caller's own deadline.
   void breaker_note(const Error* e, std::chrono::milliseconds timeout);
   bridge::ExecOptions read_opts(Deadline d) const;
+  // Both per-user rows from Cassandra (`complete`: every reaction fit the read's LIMIT), and
+  // through user_rows_ when set (a hit, else the read and a guarded fill).
+  struct UserRowsRead {
+    UserRows rows;
+    bool complete = true;
+  };
+  asio::awaitable<Result<UserRowsRead>> read_user_rows(Uuid video_id, Uuid user_id, Deadline d);
+  asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
+                                                         Deadline d);
   bridge::ExecOptions write_opts(bool idempotent) const;
   bridge::ExecOptions serial_read_opts() const;
   asio::awaitable<Result<bridge::Rows>> exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
@@ -188,6 +205,8 @@ class CqlStore final : public Store {
   std::unique_ptr<asio::thread_pool> pool_;
 
   std::unique_ptr<CircuitBreaker> breaker_;
+  std::atomic<UserRowsCache*> user_rows_{nullptr};
+  std::atomic<int> user_rows_busy_{0};  // commits inside an invalidation
   std::atomic<int64_t> breaker_logged_ms_{0};
   std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};

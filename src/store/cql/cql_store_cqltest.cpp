@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "bridge/tcp_proxy.h"
@@ -84,7 +86,61 @@ struct CqlHarness {
   std::unique_ptr<CqlStore> s;
 };
 
-using CqlImpls = ::testing::Types<CqlHarness>;
+// The per-user rows cache's protocol (redis/guarded_copies.h) in memory, so the whole store
+// suite also runs with get_user_view / get_reactions answered from copies: every write the
+// suite makes must invalidate what it changes, or a later read in the suite sees old rows.
+class MemoryUserRows final : public UserRowsCache {
+ public:
+  asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline) override {
+    std::lock_guard lk(mu_);
+    Lookup out;
+    auto k = std::make_pair(video_id, user_id);
+    if (auto it = copies_.find(k); it != copies_.end()) {
+      hits++;
+      out.rows = it->second;
+    } else {
+      auto& t = tokens_[k];
+      if (t == 0) t = ++next_;
+      out.token = std::to_string(t);
+    }
+    co_return out;
+  }
+  asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const UserRows& rows,
+                             Deadline) override {
+    std::lock_guard lk(mu_);
+    auto k = std::make_pair(video_id, user_id);
+    if (std::to_string(tokens_[k]) == token) copies_[k] = rows;
+    co_return;
+  }
+  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> keys, Deadline) override {
+    std::lock_guard lk(mu_);
+    for (auto& k : keys) {
+      copies_.erase(k);
+      tokens_[k] = ++next_;
+      invalidations++;
+    }
+    co_return;
+  }
+  std::atomic<uint64_t> hits{0}, invalidations{0};
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<Uuid, Uuid>, UserRows> copies_;
+  std::map<std::pair<Uuid, Uuid>, uint64_t> tokens_;
+  uint64_t next_ = 0;
+};
+
+struct CqlCachedHarness : CqlHarness {
+  CqlCachedHarness() {
+    if (s) s->set_user_rows_cache(&rows);
+  }
+  ~CqlCachedHarness() {
+    if (s) s->detach_user_rows_cache(std::chrono::seconds(1));
+  }
+  MemoryUserRows rows;
+};
+
+using CqlImpls = ::testing::Types<CqlHarness, CqlCachedHarness>;
 
 }  // namespace
 }  // namespace commentd::store::cql
@@ -350,6 +406,37 @@ TEST_F(CqlStoreTest, AHungClusterOpensTheBreakerBeforeAnyTimeout) {
   }
   EXPECT_TRUE(recovered) << "a probe after open_for closes it once the cluster answers";
   EXPECT_EQ(s->breaker().state(), CircuitBreaker::State::closed);
+}
+
+// With a per-user rows cache: the second read of a user's rows is a hit (no Cassandra read),
+// and a write to them (here a reaction) invalidates the copy before the commit returns, so the
+// next read sees it.
+TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndEveryWriteToThemInvalidatesIt) {
+  auto s = ks_->open();
+  MemoryUserRows cache;
+  s->set_user_rows_cache(&cache);
+  const Uuid video = sid(0xA1, 1), user = sid(0xA1, 2), comment = sid(0xA1, 3);
+  WriteSet mark;
+  mark.mutations.push_back(RecentWrite{video, user, 5000});
+  ASSERT_TRUE(commit_sync(*s, std::move(mark)).ok());
+  EXPECT_EQ(cache.invalidations.load(), 1u);
+  auto v = testing::run_sync(s->get_user_view(video, user, Deadline::after(10s)));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->recent_until, 5000);
+  EXPECT_EQ(cache.hits.load(), 0u);
+  auto r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->at(0), ReactionType::none);
+  EXPECT_EQ(cache.hits.load(), 1u) << "both rows were read and cached by the first miss";
+
+  WriteSet react;
+  react.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like});
+  ASSERT_TRUE(commit_sync(*s, std::move(react)).ok());
+  EXPECT_EQ(cache.invalidations.load(), 2u);
+  r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->at(0), ReactionType::like) << "the copy from before the write was served";
+  s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
 // No cluster at all: open fails with unavailable instead of hanging.

@@ -1,0 +1,101 @@
+#include "redis/guarded_copies.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+
+namespace commentd::redis {
+namespace {
+
+// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
+// Returns {1, copy} on a hit, else {0, the current token} (made from ARGV[1] if none).
+const char* const kLookup = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+local g = redis.call('GET', KEYS[2])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[2], g, 'PX', ARGV[2])
+end
+return {0, g}
+)lua";
+
+// KEYS: copy, token. ARGV: the token the lookup saw, the copy, ttl_ms. 1 if stored.
+const char* const kFill = R"lua(
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+)lua";
+
+// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
+const char* const kInvalidate = R"lua(
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+)lua";
+
+}  // namespace
+
+GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms)
+    : client_(client),
+      ttl_ms_(ttl_ms),
+      nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()),
+      lookup_(name + "_lookup", kLookup),
+      fill_(name + "_fill", kFill),
+      invalidate_(name + "_invalidate", kInvalidate) {}
+
+std::string GuardedCopies::token() {
+  char b[48];
+  int n = std::snprintf(b, sizeof b, "%016" PRIx64 ":%" PRIu64, nonce_, ++seq_);
+  return std::string(b, static_cast<size_t>(n));
+}
+
+asio::awaitable<GuardedCopies::Lookup> GuardedCopies::lookup(const std::string& key, Deadline d) {
+  std::vector<std::string> keys{key, key + ":g"};
+  std::vector<std::string> args{token(), std::to_string(ttl_ms_ * 2)};
+  auto r = co_await client_.eval(lookup_, std::move(keys), std::move(args), d);
+  Lookup out;
+  if (!r || r->elements.size() != 2) {
+    out.error = true;
+  } else if (r->elements[0].integer == 1) {
+    out.copy = std::move(r->elements[1].str);
+  } else {
+    out.token = std::move(r->elements[1].str);
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<bool>> GuardedCopies::fill(const std::string& key, std::string token, std::string value,
+                                                  Deadline d) {
+  std::vector<std::string> keys{key, key + ":g"};
+  std::vector<std::string> args{std::move(token), std::move(value), std::to_string(ttl_ms_)};
+  auto r = co_await client_.eval(fill_, std::move(keys), std::move(args), d);
+  if (!r) co_return r.take_error();
+  co_return r->integer == 1;
+}
+
+asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::string> keys, Deadline d) {
+  const std::string token_ttl = std::to_string(ttl_ms_ * 2);
+  std::vector<Status> out;
+  if (keys.size() == 1) {
+    std::vector<std::string> ks{keys[0], keys[0] + ":g"};
+    std::vector<std::string> as{token(), token_ttl};
+    auto r = co_await client_.eval(invalidate_, std::move(ks), std::move(as), d);
+    out.push_back(r ? ok_status() : Status(r.take_error()));
+    co_return out;
+  }
+  std::vector<std::vector<std::string>> ks, as;
+  ks.reserve(keys.size());
+  as.reserve(keys.size());
+  for (auto& k : keys) {
+    std::vector<std::string> key_pair{k, k + ":g"}, arg_pair{token(), token_ttl};
+    ks.push_back(std::move(key_pair));
+    as.push_back(std::move(arg_pair));
+  }
+  auto rs = co_await client_.eval_pipelined(invalidate_, std::move(ks), std::move(as), d);
+  out.reserve(rs.size());
+  for (auto& r : rs) out.push_back(r ? ok_status() : Status(r.take_error()));
+  co_return out;
+}
+
+}  // namespace commentd::redis

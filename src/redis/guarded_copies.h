@@ -1,0 +1,64 @@
+// GuardedCopies: copies of stored values in Redis that never outlive a change of the value
+// (the token protocol of memcache leases). Used by the counter cache (redis/counter_cache.h)
+// and the per-user rows cache (redis/user_rows.h).
+//
+// Each copy key `k` has a generation token at `k:g` beside it (same hash tag, so every script
+// is single-slot in Redis Cluster).
+//  - lookup(k): the copy if there is one; else the current token (made if none).
+//  - The caller reads storage, then fill(k, token, value): stored only if the token is still
+//    the one the lookup saw (compare-and-set in one script).
+//  - invalidate(k), called after a change of the value is durable in storage and before it is
+//    acknowledged: deletes the copy and sets a fresh, never-reused token. So a fill whose
+//    storage read may predate the change is refused, whatever the interleaving: a read that
+//    began after the invalidation sees the change (durable -> invalidate -> lookup -> read).
+//  - Redis flushed or restarted: the tokens are gone, so every fill in flight is refused too
+//    (a missing token never equals the one read).
+//  - Not covered: an invalidation that cannot reach Redis. The copy then lives at most
+//    `ttl_ms`, which bounds the staleness; tokens live twice that, so an expired token can
+//    only refuse a fill, never admit one.
+//
+// Thread-safe; completes on the caller's executor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/deadline.h"
+#include "core/error.h"
+#include "redis/client.h"
+
+namespace commentd::redis {
+
+class GuardedCopies {
+ public:
+  // `name` names the scripts in the client's per-command metrics ("evalsha:<name>_lookup").
+  GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms);
+
+  struct Lookup {
+    std::optional<std::string> copy;   // a hit
+    std::optional<std::string> token;  // a miss: fill under this token
+    bool error = false;                // Redis failed: neither (read storage, do not fill)
+  };
+  asio::awaitable<Lookup> lookup(const std::string& key, Deadline d);
+  // True if stored; false if a change came between the lookup and now.
+  asio::awaitable<Result<bool>> fill(const std::string& key, std::string token, std::string value, Deadline d);
+  // REQUIRES: after the change of every key's value is durable in storage. One status per key,
+  // pipelined (one wave) when there are several.
+  asio::awaitable<std::vector<Status>> invalidate(std::vector<std::string> keys, Deadline d);
+
+  int64_t ttl_ms() const { return ttl_ms_; }
+
+ private:
+  std::string token();
+
+  Client& client_;
+  const int64_t ttl_ms_;
+  const uint64_t nonce_;
+  std::atomic<uint64_t> seq_{0};
+  const Script lookup_, fill_, invalidate_;
+};
+
+}  // namespace commentd::redis

@@ -1,0 +1,70 @@
+// The per-user rows cache in Redis (store/user_rows_cache.h): one copy per (video, user)
+// holding the user's view of the video and every reaction of theirs in it, guarded by a
+// generation token (redis/guarded_copies.h), so a fill that raced a write is refused. The
+// CQL store invalidates a key after each write to its rows is durable and before the ack;
+// an invalidation that cannot reach Redis leaves the copy for at most `ttl_ms`.
+//
+// Key (the video's hash tag: single-slot scripts in Redis Cluster):
+//   <prefix>ur:{<video_id>}:<user_id>     "h<0|1> <recent_until>\n" then "<comment_id> <l|d>\n" each
+//   <prefix>ur:{<video_id>}:<user_id>:g   its generation token
+// A user with more than `max_reactions` reactions in the video is not cached (the store then
+// reads Cassandra as before).
+//
+// Thread-safe; completes on the caller's executor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "redis/client.h"
+#include "redis/guarded_copies.h"
+#include "store/user_rows_cache.h"
+
+namespace commentd::redis {
+
+struct UserRowsOptions {
+  std::string prefix = "cd:";
+  int64_t ttl_ms = 30'000;      // a copy's life: the staleness bound if an invalidation is lost
+  size_t max_reactions = 1000;  // more in one video: not cached
+};
+
+struct UserRowsStats {
+  std::atomic<uint64_t> hits{0}, misses{0};
+  std::atomic<uint64_t> fills{0}, fills_refused{0}, too_big{0};
+  std::atomic<uint64_t> invalidations{0};
+  std::atomic<uint64_t> errors{0};  // Redis calls that failed (storage answered; a failed invalidation waits out the TTL)
+};
+
+// The copy's text, and back (nullopt: not a copy).
+std::string encode_user_rows(const store::UserRows& rows);
+std::optional<store::UserRows> decode_user_rows(std::string_view s);
+
+class RedisUserRows final : public store::UserRowsCache {
+ public:
+  RedisUserRows(Client& client, UserRowsOptions opts);
+
+  asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) override;
+  asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const store::UserRows& rows,
+                             Deadline d) override;
+  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> video_user, Deadline d) override;
+
+  const UserRowsStats& stats() const { return stats_; }
+
+ private:
+  std::string key(const Uuid& video, const Uuid& user) const {
+    return opts_.prefix + "ur:{" + video.str() + "}:" + user.str();
+  }
+  const UserRowsOptions opts_;
+  UserRowsStats stats_;
+  GuardedCopies copies_;
+};
+
+// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,errors}_total.
+void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily>& out);
+
+}  // namespace commentd::redis

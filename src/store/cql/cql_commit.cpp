@@ -32,9 +32,6 @@ Result<uint64_t> probed(const Rows& r) {
   return static_cast<uint64_t>(v->value_or(0));
 }
 
-}  // namespace
-
-namespace {
 // Bounds the Redis invalidation inside a commit (the client's command_timeout bounds each call too).
 constexpr auto kUserRowsInvalidateTimeout = std::chrono::seconds(1);
 

@@ -287,8 +287,16 @@ asio::awaitable<Result<Store::UserView>> RocksStore::get_user_view(Uuid video_id
   auto l = rows_->views.get({video_id, user_id});
   if (l.value) return completed(Result<UserView>(*l.value));
   return on_reader(d, [this, video_id, user_id, epoch = l.epoch] {
+    // The list request that asks for the view asks for the same user's reactions next: a
+    // user missing one (a first read of the video) misses both, so this hop fills both and
+    // the next lookup completes inline. Each fill keeps its own epoch, taken before its read.
+    auto reactions_epoch = rows_->reactions.absent({video_id, user_id});
     auto r = read_user_view(video_id, user_id);
     if (r) rows_->views.fill({video_id, user_id}, epoch, *r);
+    if (r && reactions_epoch) {
+      auto found = read_user_reactions(video_id, user_id);
+      if (found && *found) rows_->reactions.fill({video_id, user_id}, *reactions_epoch, std::move(**found));
+    }
     return r;
   });
 }

@@ -84,6 +84,15 @@ class RowCache {
     return out;
   }
 
+  // For a read ahead of need: the epoch to fill under if `k` is not cached (nullopt if it is).
+  // No copy, no recency change, not counted as a hit or a miss.
+  std::optional<uint64_t> absent(const K& k) {
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    if (s.map.count(k)) return std::nullopt;
+    return s.epoch;
+  }
+
   void fill(const K& k, uint64_t epoch, V v) {
     if (per_shard_ == 0) return;
     const size_t bytes = kNodeBytes + charge_(v);

@@ -60,9 +60,32 @@ TEST_F(RowCacheStoreTest, RepeatedReadsAreHits) {
   EXPECT_FALSE(comment(uid(1, 2)));
   (void)view(kVideo, kUser);
   (void)view(kVideo, kUser);
+  (void)reactions(kUser, {c.id});  // filled by the view's miss
   (void)reactions(kUser, {c.id});
-  (void)reactions(kUser, {c.id});
-  EXPECT_EQ(rs().hits.load(), hits + 4);
+  EXPECT_EQ(rs().hits.load(), hits + 5);
+}
+
+// A list request reads the user's view, then their reactions: a user missing the first (a
+// first read of the video) gets both from one hop, and what was filled is storage's.
+TEST_F(RowCacheStoreTest, AViewMissAlsoFillsTheUsersReactions) {
+  Comment a = make_comment(uid(1, 1), kVideo, 1000), b = make_comment(uid(1, 2), kVideo, 1001);
+  put(a);
+  put(b);
+  WriteSet ws;
+  ws.mutations.push_back(UserReactionPut{kVideo, kUser, b.id, ReactionType::dislike});
+  commit(std::move(ws));
+  reopen();  // cold caches
+  const uint64_t misses = rs().misses.load();
+  EXPECT_EQ(view(kVideo, kUser).recent_until, 0);
+  EXPECT_EQ(rs().misses.load(), misses + 1);
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector<ReactionType>{ReactionType::none, ReactionType::dislike}));
+  EXPECT_EQ(rs().misses.load(), misses + 1) << "the reactions were read with the view";
+  // Already cached reactions are not read again (nothing to refill), and a write after the
+  // read ahead is seen.
+  WriteSet like;
+  like.mutations.push_back(UserReactionPut{kVideo, kUser, a.id, ReactionType::like});
+  commit(std::move(like));
+  EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector<ReactionType>{ReactionType::like, ReactionType::dislike}));
 }
 
 TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {

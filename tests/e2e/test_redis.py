@@ -174,3 +174,40 @@ def test_comment_counts_through_the_counter_cache_follow_every_reaction(server_f
         return metric(srv, "commentd_redis_counter_cache_hits_total") > hits
     srv.wait_for(served_from_cache, "a repeated read served by the counter cache")
     assert metric(srv, "commentd_redis_counter_cache_invalidations_total") >= 7
+
+
+def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(server_factory, redis):
+    """storage.backend cql with Redis: a signed-in list's two per-user rows (view, reactions)
+    are served from Redis after the first read (redis/user_rows.h), and the user's own
+    reaction and comment are in their very next read (each write drops their copy before it is
+    acknowledged). The process stops cleanly with the cache attached."""
+    from e2e_lib import cql_address
+    from test_cql_store import run_migrate
+
+    keyspace = f"e2e_rows_{os.getpid()}_{int(time.time())}"
+    cfg = redis_config(redis) + f"""storage:
+  backend: "cql"
+  cql:
+    hosts: ["{cql_address()}"]
+    keyspace: "{keyspace}"
+    consistency: "one"
+    request_timeout: "30s"
+"""
+    srv = server_factory(cfg, name="cql-rows")
+    run_migrate(srv.config_path)
+    srv.start(timeout_s=60)
+    user, other, video = User(), User(), new_id()
+    cid = srv.create_comment(other, video, "react to me")["id"]
+    path = f"/v1/videos/{video}/comments"
+    for _ in range(3):
+        assert srv.list_page(path, user).status == 200
+    assert metric(srv, "commentd_redis_user_rows_hits_total") >= 2, "the second and third reads missed"
+
+    assert srv.react(user, cid, "like").status == 202
+    mine = {c["id"]: c for c in srv.list_page(path, user).json()["comments"]}
+    assert mine[cid]["user_reacted"] is True and mine[cid]["reaction_type"] == "like", mine[cid]
+    own = srv.create_comment(user, video, "mine")["id"]
+    assert own in [c["id"] for c in srv.list_page(path, user).json()["comments"]]
+    assert metric(srv, "commentd_redis_user_rows_invalidations_total") >= 2
+    assert metric(srv, "commentd_redis_user_rows_errors_total") == 0
+    assert srv.terminate() == 0, srv.stderr_tail()

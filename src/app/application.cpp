@@ -297,7 +297,7 @@ Result<uint16_t> Application::start() {
   if (reactions_on_bus) {
     workers::BusApplierOptions bo;
     bo.topic = cfg_.pulsar.topics.reactions;
-    bo.batch_size = cfg_.workers.reaction_batch.batch_size;
+    bo.batch_size = cfg_.workers.reaction_batch.owner_batch_size;
     bo.batch_timeout = cfg_.workers.reaction_batch.flush_interval;
     bus_applier_ = std::make_unique<workers::BusReactionApplier>(
         *store_, *bus_, [c = cql_](const Uuid& comment, const Uuid& video) { return c->owner_recount(comment, video); },

@@ -53,6 +53,8 @@ class Value {
   static Value timestamp_ms(int64_t ms) { return Value(CB_VALUE_TIMESTAMP, ms, {}); }
 
   int32_t kind() const { return kind_; }
+  // About how many bytes it takes in a request (batch size limits are in bytes of values).
+  size_t wire_size() const { return 4 + (data_.empty() ? 8 : data_.size()); }
   // Borrows this Value's storage.
   cb_value to_c() const {
     return cb_value{kind_, i64_, reinterpret_cast<const uint8_t*>(data_.data()), data_.size()};
@@ -126,8 +128,10 @@ class Rows {
   std::unique_ptr<cb_cql_result, void (*)(cb_cql_result*)> r_;
 };
 
+// One statement of a batch. The bridge takes its own reference to the statement when the
+// batch starts, so `statement` need only live until batch() returns.
 struct BatchItem {
-  PreparedPtr statement;
+  const Prepared* statement;
   std::vector<Value> values;
 };
 

@@ -262,12 +262,12 @@ TEST_F(CqlBridge, BatchesLoggedUnloggedAndCounter) {
   auto batch = [&](BatchType t, std::vector<BatchItem> items) {
     return wait<Rows>([&](auto h) { session_->batch(t, std::move(items), ExecOptions{}, std::move(h)); });
   };
-  ASSERT_TRUE(batch(BatchType::logged, {{ins, {Value::int32(1), Value::text("a")}}, {ins, {Value::int32(2), Value::text("b")}}}).ok());
-  ASSERT_TRUE(batch(BatchType::unlogged, {{ins, {Value::int32(3), Value::text("c")}}}).ok());
-  auto cb = batch(BatchType::counter, {{inc, {Value::counter(5), Value::counter(1), Value::int32(7)}},
-                                       {inc, {Value::counter(-2), Value::counter(0), Value::int32(7)}}});
+  ASSERT_TRUE(batch(BatchType::logged, {{ins.get(), {Value::int32(1), Value::text("a")}}, {ins.get(), {Value::int32(2), Value::text("b")}}}).ok());
+  ASSERT_TRUE(batch(BatchType::unlogged, {{ins.get(), {Value::int32(3), Value::text("c")}}}).ok());
+  auto cb = batch(BatchType::counter, {{inc.get(), {Value::counter(5), Value::counter(1), Value::int32(7)}},
+                                       {inc.get(), {Value::counter(-2), Value::counter(0), Value::int32(7)}}});
   ASSERT_TRUE(cb.ok()) << cb.error().message;
-  auto bad = batch(BatchType::logged, {{inc, {Value::counter(1), Value::counter(1), Value::int32(7)}}});
+  auto bad = batch(BatchType::logged, {{inc.get(), {Value::counter(1), Value::counter(1), Value::int32(7)}}});
   ASSERT_FALSE(bad.ok());  // counter updates need a COUNTER batch
   EXPECT_EQ(bad.error().detail_code, "bridge_invalid") << bad.error().message;
 

@@ -178,6 +178,10 @@ struct ReactionBatchConfig {
   size_t batch_size = 64;  // <= max_pending_ops
   milliseconds flush_interval{5};
   size_t max_pending_ops = 100000;
+  // Cluster mode (pulsar.enabled on CQL): the most ops a reaction owner applies in one batch.
+  // Larger than batch_size: an owner's cost is per comment and per round trip, so a backlog
+  // drains faster in larger batches; under light load a batch closes at flush_interval anyway.
+  size_t owner_batch_size = 256;
   bool operator==(const ReactionBatchConfig&) const = default;
 };
 

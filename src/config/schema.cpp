@@ -375,6 +375,10 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.workers.reaction_batch.max_pending_ops; },
      .default_text = "100000", .min = 1, .max = 100000000,
      .description = "appended but not yet applied; beyond it 503"},
+    {.path = "workers.reaction_batch.owner_batch_size",
+     .field = [](Config& c) -> auto& { return c.workers.reaction_batch.owner_batch_size; },
+     .default_text = "256", .min = 1, .max = 100000,
+     .description = "cluster mode: the most ops a reaction owner applies in one batch"},
     // workers.tiers
     {.path = "workers.tiers.realtime_per_minute",
      .field = [](Config& c) -> auto& { return c.workers.tiers.realtime_per_minute; },

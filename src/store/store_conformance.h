@@ -316,6 +316,47 @@ TYPED_TEST_P(StoreConformance, ReactionsByVideoAndUser) {
   EXPECT_TRUE(empty->empty());
 }
 
+// The applier reads a batch's registers at once: many users of one comment (more than one
+// partition read holds on CQL), a comment with one, keys in any order, registers absent.
+TYPED_TEST_P(StoreConformance, RegistersOfManyUsersOfOneComment) {
+  const Uuid video = sid(0xF0, 11), hot = sid(1, 0x40), lone = sid(1, 0x41);
+  WriteSet ws;
+  for (uint32_t u = 0; u < 40; ++u)
+    if (u % 3 == 0)
+      ws.mutations.push_back(PutReaction{hot, sid(0xA1, u), video,
+                                         ReactionRow{u % 2 ? ReactionType::dislike : ReactionType::like, 100 + u, 2,
+                                                     sid(0x9A, u)}});
+  ws.mutations.push_back(PutReaction{lone, sid(0xA1, 7), video, ReactionRow{ReactionType::like, 7, 3, sid(0x9B, 7)}});
+  ASSERT_TRUE(this->commit(std::move(ws)).ok());
+  std::vector<std::pair<Uuid, Uuid>> keys;
+  for (uint32_t u = 40; u-- > 0;) {
+    keys.emplace_back(hot, sid(0xA1, u));
+    if (u == 20) keys.emplace_back(lone, sid(0xA1, 7));
+  }
+  auto regs = this->s().get_registers(keys);
+  ASSERT_TRUE(regs.ok()) << regs.error().message;
+  ASSERT_EQ(regs->size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& r = (*regs)[i];
+    if (keys[i].first == lone) {
+      EXPECT_EQ(r.type, ReactionType::like);
+      EXPECT_EQ(r.timestamp, 7);
+      EXPECT_EQ(r.node_id, 3u);
+      EXPECT_EQ(r.op_id, sid(0x9B, 7));
+      continue;
+    }
+    const uint32_t u = keys[i].second.bytes[15];
+    if (u % 3 != 0) {
+      EXPECT_EQ(r.timestamp, 0) << "user " << u << " has no register";
+      continue;
+    }
+    EXPECT_EQ(r.type, u % 2 ? ReactionType::dislike : ReactionType::like) << u;
+    EXPECT_EQ(r.timestamp, 100 + u) << u;
+    EXPECT_EQ(r.node_id, 2u) << u;
+    EXPECT_EQ(r.op_id, sid(0x9A, u)) << u;
+  }
+}
+
 TYPED_TEST_P(StoreConformance, ReactionOpsGetIncreasingSequences) {
   std::vector<uint64_t> seqs;
   for (uint32_t i = 0; i < 3; ++i) {
@@ -463,7 +504,7 @@ TYPED_TEST_P(StoreConformance, BucketedPagingAcrossBoundariesWithConcurrentInser
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, CommentRoundTripsAndMissingIsEmpty,
                             ScanOrderTiesAndCursorsInBothSorts, RepliesListAndHasEntries,
                             FailedPreconditionWritesNothing, CountersAddUpAndKeepTheLatestTime,
-                            HiddenMarksBalance, ReactionsByVideoAndUser,
+                            HiddenMarksBalance, ReactionsByVideoAndUser, RegistersOfManyUsersOfOneComment,
                             ReactionOpsGetIncreasingSequences, ReadPastItsDeadlineFails,
                             BucketedPagingAcrossBoundariesWithConcurrentInserts);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <future>
 #include <thread>
+#include <unordered_map>
 
 #include "store/cql/cql_internal.h"
 
@@ -52,6 +53,37 @@ std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws) {
   return keys;
 }
 }  // namespace
+
+namespace {
+std::string bytes_of(const Uuid& u) { return std::string(u.bytes.begin(), u.bytes.end()); }
+}  // namespace
+
+std::string pk(const Uuid& a) { return "1" + bytes_of(a); }
+std::string pk(const Uuid& a, const Uuid& b) { return "2" + bytes_of(a) + bytes_of(b); }
+std::string pk(const Uuid& a, std::string_view b) { return "3" + bytes_of(a) + std::string(b); }
+
+std::vector<std::vector<CqlStore::Call>> group_writes(std::vector<CqlStore::Call> calls, size_t max_bytes,
+                                                      size_t max_items) {
+  std::vector<std::vector<CqlStore::Call>> out;
+  std::unordered_map<std::string, size_t> open;  // partition -> its group being filled
+  std::vector<size_t> bytes;                      // per group
+  for (auto& c : calls) {
+    size_t size = 0;
+    for (auto& v : c.values) size += v.wire_size();
+    if (!c.partition.empty()) {
+      auto it = open.find(c.partition);
+      if (it != open.end() && out[it->second].size() < max_items && bytes[it->second] + size <= max_bytes) {
+        bytes[it->second] += size;
+        out[it->second].push_back(std::move(c));
+        continue;
+      }
+      open[c.partition] = out.size();
+    }
+    out.emplace_back().push_back(std::move(c));
+    bytes.push_back(size);
+  }
+  return out;
+}
 
 void CqlStore::commit(WriteSet ws, CommitCallback done) {
   in_flight_.fetch_add(1);
@@ -200,7 +232,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
     derived_calls(m, derived);
   }
   if (!derived.empty()) {
-    auto r = co_await exec_all(std::move(derived));
+    auto r = co_await exec_writes(std::move(derived));
     // The per-user rows these writes touched: their shared copies go now, written or not (a
     // failed step 3 may have landed in part), before any ack.
     user_rows_busy_.fetch_add(1);
@@ -235,7 +267,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
     out = std::move(*logged);
   }
 
-  // 5. Counters: not idempotent, never retried.
+  // 5. Counters (not idempotent, never retried), with their last_updated.
   std::vector<Call> counters;
   for (auto& m : ws.mutations) counter_calls(m, counters);
   if (!counters.empty()) {
@@ -262,65 +294,74 @@ asio::awaitable<Result<bool>> CqlStore::move_consumer(std::string consumer, uint
 }
 
 void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
-  auto add = [&](const bridge::PreparedPtr& p, std::vector<Value> v) {
-    out.push_back(Call{p.get(), std::move(v), write_opts(true)});
+  // `key`: the partition the statement writes (pk(), for exec_writes' batches).
+  auto add = [&](const bridge::PreparedPtr& p, std::vector<Value> v, std::string key = {}) {
+    out.push_back(Call{p.get(), std::move(v), write_opts(true), std::move(key)});
   };
   const Value node = Value::int32(static_cast<int32_t>(opts_.node_id));
   std::visit(
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, PutComment>) {
-          add(st_->upsert_comment, comment_values(x.comment));
+          add(st_->upsert_comment, comment_values(x.comment), pk(x.comment.id));
         } else if constexpr (std::is_same_v<T, IndexPut>) {
-          add(st_->index_put[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)});
+          add(st_->index_put[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)}, pk(x.key));
         } else if constexpr (std::is_same_v<T, IndexDelete>) {
-          add(st_->index_delete[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)});
+          add(st_->index_delete[static_cast<int>(x.index)], {V(x.key), ts(x.created_at), V(x.id)}, pk(x.key));
         } else if constexpr (std::is_same_v<T, BucketPut>) {
-          add(st_->bucket_put, {V(x.video_id), txt(x.bucket), ts(x.created_at), V(x.id)});
-          add(st_->video_bucket_put, {V(x.video_id), txt(x.bucket)});
+          add(st_->bucket_put, {V(x.video_id), txt(x.bucket), ts(x.created_at), V(x.id)}, pk(x.video_id, x.bucket));
+          add(st_->video_bucket_put, {V(x.video_id), txt(x.bucket)}, pk(x.video_id));
         } else if constexpr (std::is_same_v<T, HiddenMark>) {
-          add(x.set ? st_->hidden_put : st_->hidden_delete, {V(x.video_id), V(x.user_id), V(x.id)});
+          add(x.set ? st_->hidden_put : st_->hidden_delete, {V(x.video_id), V(x.user_id), V(x.id)},
+              pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, RecentWrite>) {
           // USING TIMESTAMP = the mark: the latest mark wins, as the max the contract asks.
-          add(st_->recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)});
+          add(st_->recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)}, pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, UserReactionPut>) {
           const int64_t at = wall_ms() * 1000 + opts_.node_id % 1000;
           if (x.type == ReactionType::none)
-            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)});
+            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
           else
-            add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.type)), big(at)});
+            add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.type)), big(at)},
+                pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, PutReaction>) {
           // docs/cluster.md rule 5: the register's LWW order as the write timestamp.
           const int64_t at = x.row.timestamp * 1000 + x.row.node_id % 1000;
           add(st_->register_put, {V(x.comment_id), V(x.user_id), txt(to_string(x.row.type)), ts(x.row.timestamp),
-                                  Value::int32(static_cast<int32_t>(x.row.node_id)), V(x.row.op_id), big(at)});
+                                  Value::int32(static_cast<int32_t>(x.row.node_id)), V(x.row.op_id), big(at)},
+              pk(x.comment_id));
           if (x.row.type == ReactionType::none)
-            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)});
+            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
           else
             add(st_->user_reaction_put,
-                {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.row.type)), big(at)});
+                {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.row.type)), big(at)},
+                pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
           add(st_->reaction_event_put, {V(x.comment_id), ts(x.at), V(x.reaction_id), V(x.user_id),
-                                        txt(to_string(x.type)), txt(x.add ? "add" : "remove")});
-        } else if constexpr (std::is_same_v<T, MetricsDelta>) {
-          add(st_->metrics_meta_put, {big(x.at * 1000), ts(x.at), V(x.comment_id)});
-        } else if constexpr (std::is_same_v<T, StatsDelta>) {
-          add(st_->stats_meta_put, {big(x.at * 1000), ts(x.at), V(x.video_id)});
+                                        txt(to_string(x.type)), txt(x.add ? "add" : "remove")},
+              pk(x.comment_id));
         } else if constexpr (std::is_same_v<T, SetConsumerPos>) {
           add(st_->consumer_put, {big(static_cast<int64_t>(x.seq)), txt(x.consumer), node});
         }
-        // AppendReactionOp, AppendOutbox: the log writer's.
+        // AppendReactionOp, AppendOutbox: the log writer's. MetricsDelta, StatsDelta: counter_calls'.
       },
       m);
 }
 
 void CqlStore::counter_calls(const Mutation& m, std::vector<Call>& out) const {
-  if (auto* x = std::get_if<MetricsDelta>(&m); x && (x->likes || x->dislikes || x->replies))
-    out.push_back(Call{st_->metrics_add.get(), {big(x->likes), big(x->dislikes), big(x->replies), V(x->comment_id)},
-                       write_opts(false)});
-  if (auto* x = std::get_if<StatsDelta>(&m); x && (x->comments || x->reactions))
-    out.push_back(
-        Call{st_->stats_add.get(), {big(x->comments), big(x->reactions), V(x->video_id)}, write_opts(false)});
+  // The counters' last_updated (idempotent) goes with them, at once: nothing waits on it.
+  if (auto* x = std::get_if<MetricsDelta>(&m)) {
+    out.push_back(Call{st_->metrics_meta_put.get(), {big(x->at * 1000), ts(x->at), V(x->comment_id)}, write_opts(true)});
+    if (x->likes || x->dislikes || x->replies)
+      out.push_back(Call{st_->metrics_add.get(),
+                         {big(x->likes), big(x->dislikes), big(x->replies), V(x->comment_id)}, write_opts(false)});
+  }
+  if (auto* x = std::get_if<StatsDelta>(&m)) {
+    out.push_back(Call{st_->stats_meta_put.get(), {big(x->at * 1000), ts(x->at), V(x->video_id)}, write_opts(true)});
+    if (x->comments || x->reactions)
+      out.push_back(
+          Call{st_->stats_add.get(), {big(x->comments), big(x->reactions), V(x->video_id)}, write_opts(false)});
+  }
 }
 
 }  // namespace commentd::store::cql

@@ -10,6 +10,9 @@
 
 namespace commentd::store::cql {
 
+// Registers one register_get_in reads.
+inline constexpr size_t kRegistersPerRead = 16;
+
 // Sequence logs are partitioned by (node_id, seq / kLogBlock).
 inline constexpr uint64_t kLogBlock = 65536;
 
@@ -36,6 +39,9 @@ struct CqlStore::Statements {
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
   bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;
+  // Up to kRegistersPerRead registers of one comment in one partition read (user_id IN, the
+  // list padded with repeats of its last id: an IN on a clustering key yields each row once).
+  bridge::PreparedPtr register_get_in;
   bridge::PreparedPtr register_types;  // every register of a comment (the owner's recount)
   bridge::PreparedPtr op_put, ops_read, ops_trim_block, ops_trim_upto;
   bridge::PreparedPtr outbox_put, outbox_read, outbox_trim_block, outbox_trim_upto;
@@ -70,6 +76,27 @@ std::vector<bridge::Value> args(Ts&&... v) {
   (out.push_back(std::forward<Ts>(v)), ...);
   return out;
 }
+
+// The writes of exec_writes in the requests that carry them: the calls that name one
+// partition (Call::partition), in their order, cut into groups of at most `max_bytes` of
+// bound values and `max_items` statements; the calls that name none, one per group. A group of
+// one goes as itself, a larger one as an unlogged batch. Why: Cassandra and ScyllaDB apply the
+// statements of one partition key in one batch as one mutation (atomic and isolated in that
+// partition, even across tables that share the key), so N writes cost one request instead of
+// N. The byte bound keeps each batch under Cassandra's batch_size_warn_threshold (5 KiB).
+inline constexpr size_t kMaxBatchBytes = 4096;
+inline constexpr size_t kMaxBatchItems = 64;
+std::vector<std::vector<CqlStore::Call>> group_writes(std::vector<CqlStore::Call> calls,
+                                                      size_t max_bytes = kMaxBatchBytes,
+                                                      size_t max_items = kMaxBatchItems);
+// Partition keys for Call::partition: one uuid (comments, reactions, reaction_events and the
+// metrics tables by comment; comments_by_video, video_buckets and video_stats_meta by video;
+// replies by parent), (video, user) (user_reactions, user_video_view, user_hidden), and
+// (video, bucket) (comments_by_video_bucketed).
+// Tagged, so keys of different shapes never compare equal.
+std::string pk(const Uuid& a);
+std::string pk(const Uuid& a, const Uuid& b);
+std::string pk(const Uuid& a, std::string_view b);  // (video_id, time_bucket)
 
 std::string_view status_text(CommentStatus s);
 ReactionType reaction_from_text(std::string_view s);

@@ -117,20 +117,20 @@ Status CqlStore::write_log_group(std::vector<LogAppend>& group, uint64_t op0, ui
   for (auto& a : group) {
     for (auto& o : a.ops) {
       const uint64_t seq = op++;
-      items.push_back({st_->op_put,
+      items.push_back({st_->op_put.get(),
                        {node, big(block_of(seq)), big(static_cast<int64_t>(seq)), V(o.op_id), V(o.comment_id),
                         V(o.video_id), V(o.user_id), txt(to_string(o.type)), ts(o.timestamp),
                         Value::int32(static_cast<int32_t>(o.node_id)), big(at)}});
     }
     for (auto& o : a.outbox) {
       const uint64_t seq = ob++;
-      items.push_back({st_->outbox_put,
+      items.push_back({st_->outbox_put.get(),
                        {node, big(block_of(seq)), big(static_cast<int64_t>(seq)), txt(o.topic), txt(o.key),
                         Value::blob(o.payload), big(at)}});
     }
   }
-  if (op != op0) items.push_back({st_->head_put, {node, txt("ops"), big(static_cast<int64_t>(op - 1)), big(at)}});
-  if (ob != ob0) items.push_back({st_->head_put, {node, txt("outbox"), big(static_cast<int64_t>(ob - 1)), big(at)}});
+  if (op != op0) items.push_back({st_->head_put.get(), {node, txt("ops"), big(static_cast<int64_t>(op - 1)), big(at)}});
+  if (ob != ob0) items.push_back({st_->head_put.get(), {node, txt("outbox"), big(static_cast<int64_t>(ob - 1)), big(at)}});
   if (auto no = breaker_refusal()) return *no;
   auto r = wait_on<Rows>(*pool_, [&](auto h) {
     session_->batch(bridge::BatchType::logged, std::move(items), write_opts(true), std::move(h));

@@ -187,6 +187,12 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
        "DELETE FROM {ks}.user_reactions USING TIMESTAMP ? WHERE video_id = ? AND user_id = ? AND comment_id = ?");
   prep(st->register_get,
        "SELECT type, created_at, node_id, op_id FROM {ks}.reactions WHERE comment_id = ? AND user_id = ?");
+  {
+    std::string in = "?";
+    for (size_t i = 1; i < kRegistersPerRead; ++i) in += ", ?";
+    prep(st->register_get_in, "SELECT user_id, type, created_at, node_id, op_id FROM {ks}.reactions "
+                              "WHERE comment_id = ? AND user_id IN (" + in + ")");
+  }
   prep(st->register_types, "SELECT type FROM {ks}.reactions WHERE comment_id = ?");
   prep(st->register_put,
        "INSERT INTO {ks}.reactions (comment_id, user_id, type, created_at, node_id, op_id) "

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -223,6 +224,39 @@ asio::awaitable<Result<std::vector<Rows>>> CqlStore::exec_all(std::vector<Call> 
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
       std::move(init), asio::use_awaitable, std::move(calls));
+}
+
+asio::awaitable<Status> CqlStore::exec_writes(std::vector<Call> calls) {
+  if (calls.empty()) co_return ok_status();
+  if (auto no = breaker_refusal()) co_return *no;
+  const auto timeout = shortest_timeout(calls);
+  auto groups = group_writes(std::move(calls));
+  auto init = [this, timeout](auto handler, std::vector<std::vector<Call>> groups) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto g = std::make_shared<Gather>();
+    g->rows.resize(groups.size());
+    g->left = groups.size();
+    g->deliver = [this, h, timeout](Result<std::vector<Rows>> r) {
+      breaker_note(r ? nullptr : &r.error(), timeout);
+      Status s = r ? ok_status() : Status(r.take_error());
+      auto ex = asio::get_associated_executor(*h);
+      asio::post(ex, [h, s = std::move(s)]() mutable { std::move(*h)(std::move(s)); });
+    };
+    for (size_t i = 0; i < groups.size(); ++i) {
+      auto done = asio::bind_executor(*pool_, [g, i](Result<Rows> r) { g->done(i, std::move(r)); });
+      auto& group = groups[i];
+      if (group.size() == 1) {
+        session_->execute(*group[0].stmt, std::move(group[0].values), std::move(group[0].opts), std::move(done));
+        continue;
+      }
+      std::vector<bridge::BatchItem> items;
+      items.reserve(group.size());
+      for (auto& c : group) items.push_back({c.stmt, std::move(c.values)});
+      session_->batch(bridge::BatchType::unlogged, std::move(items), std::move(group[0].opts), std::move(done));
+    }
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
+      std::move(init), asio::use_awaitable, std::move(groups));
 }
 
 Result<Rows> CqlStore::exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
@@ -538,24 +572,63 @@ asio::awaitable<Result<bool>> CqlStore::has_hidden(Uuid video_id, Uuid user_id, 
   co_return v->hidden;
 }
 
+namespace {
+// One register row: `first` is the column of its type; then created_at, node_id, op_id.
+Result<ReactionRow> register_of(const Rows& x, size_t row, size_t first) {
+  auto type = x.bytes(row, first);
+  auto at = x.i64(row, first + 1);
+  auto node = x.i64(row, first + 2);
+  auto op = x.uuid(row, first + 3);
+  if (!type || !at || !node || !op) return Error(Errc::internal, "cql: corrupt reactions row");
+  ReactionRow out;
+  out.type = *type ? reaction_from_text(**type) : ReactionType::none;
+  out.timestamp = at->value_or(0);
+  out.node_id = static_cast<uint32_t>(node->value_or(0));
+  if (*op) out.op_id = from_cql(**op);
+  return out;
+}
+}  // namespace
+
 Result<std::vector<ReactionRow>> CqlStore::get_registers(const std::vector<std::pair<Uuid, Uuid>>& comment_user) {
+  // One partition read per comment (per kRegistersPerRead of its users), all at once.
+  std::map<Uuid, std::vector<size_t>> by_comment;  // comment -> indexes into comment_user
+  for (size_t i = 0; i < comment_user.size(); ++i) by_comment[comment_user[i].first].push_back(i);
   std::vector<Call> calls;
-  for (auto& [c, u] : comment_user) calls.push_back(Call{st_->register_get.get(), {V(c), V(u)}, read_opts({})});
+  std::vector<std::vector<size_t>> asked;  // per call: indexes into comment_user
+  for (auto& [comment, idx] : by_comment) {
+    for (size_t from = 0; from < idx.size(); from += kRegistersPerRead) {
+      std::vector<size_t> part(idx.begin() + from, idx.begin() + std::min(idx.size(), from + kRegistersPerRead));
+      if (part.size() == 1) {
+        calls.push_back(Call{st_->register_get.get(), {V(comment), V(comment_user[part[0]].second)}, read_opts({})});
+      } else {
+        std::vector<bridge::Value> v{V(comment)};
+        for (size_t k = 0; k < kRegistersPerRead; ++k) v.push_back(V(comment_user[part[std::min(k, part.size() - 1)]].second));
+        calls.push_back(Call{st_->register_get_in.get(), std::move(v), read_opts({})});
+      }
+      asked.push_back(std::move(part));
+    }
+  }
   auto rows = exec_all_blocking(std::move(calls));
   if (!rows) return rows.take_error();
   std::vector<ReactionRow> out(comment_user.size());
-  for (size_t i = 0; i < out.size(); ++i) {
-    const Rows& x = (*rows)[i];
-    if (x.size() == 0) continue;
-    auto type = x.bytes(0, 0);
-    auto at = x.i64(0, 1);
-    auto node = x.i64(0, 2);
-    auto op = x.uuid(0, 3);
-    if (!type || !at || !node || !op) return Error(Errc::internal, "cql: corrupt reactions row");
-    out[i].type = *type ? reaction_from_text(**type) : ReactionType::none;
-    out[i].timestamp = at->value_or(0);
-    out[i].node_id = static_cast<uint32_t>(node->value_or(0));
-    if (*op) out[i].op_id = from_cql(**op);
+  for (size_t c = 0; c < asked.size(); ++c) {
+    const Rows& x = (*rows)[c];
+    if (asked[c].size() == 1) {
+      if (x.size() == 0) continue;
+      auto r = register_of(x, 0, 0);
+      if (!r) return r.take_error();
+      out[asked[c][0]] = *r;
+      continue;
+    }
+    for (size_t row = 0; row < x.size(); ++row) {
+      auto user = x.uuid(row, 0);
+      if (!user || !*user) return Error(Errc::internal, "cql: corrupt reactions row");
+      auto r = register_of(x, row, 1);
+      if (!r) return r.take_error();
+      const Uuid u = from_cql(**user);
+      for (size_t i : asked[c])
+        if (comment_user[i].second == u) out[i] = *r;
+    }
   }
   return out;
 }

@@ -15,13 +15,14 @@
 //     `consumer_positions`. Not applied -> Errc::conflict and nothing else is written.
 //     REQUIRES at most one conditional write per WriteSet (else Errc::internal).
 //  3. Derived rows, idempotent (retried by the driver): indexes, buckets, reactions with
-//     USING TIMESTAMP from the op (LWW), the *_meta last_updated with USING TIMESTAMP = at
-//     (so the max wins), the user's hidden rows and read-your-writes mark.
+//     USING TIMESTAMP from the op (LWW), the user's hidden rows and read-your-writes mark.
+//     The writes of one partition go as one unlogged batch (exec_writes, group_writes).
 //  4. Log appends (AppendReactionOp, AppendOutbox): sequences owned by this node's log
 //     writer, written in one logged batch per group with the log's head; a sequence becomes
 //     visible (read_ops, read_outbox_entries, last_*_seq) only once it and every lower one
 //     are durable.
-//  5. Counter deltas: never retried.
+//  5. Counter deltas, never retried, and at the same time the *_meta last_updated with
+//     USING TIMESTAMP = at (so the max wins).
 // A failure after step 2 answers the error (Errc::unavailable) although the entity write
 // stands; docs/cluster.md says what repairs it and what does not yet.
 //
@@ -126,6 +127,9 @@ class CqlStore final : public Store {
     const bridge::Prepared* stmt;
     std::vector<bridge::Value> values;
     bridge::ExecOptions opts;
+    // The serialized partition key the statement writes, when the caller names it (empty:
+    // unknown). exec_writes sends the writes of one partition as one unlogged batch.
+    std::string partition;
   };
 
  private:
@@ -154,6 +158,9 @@ class CqlStore final : public Store {
   static std::chrono::milliseconds shortest_timeout(const std::vector<Call>& calls);
   // Runs every call at once; all rows in order, or the first error.
   asio::awaitable<Result<std::vector<bridge::Rows>>> exec_all(std::vector<Call> calls);
+  // Idempotent writes, all at once: the calls that name one partition go as unlogged batches
+  // (group_writes), the others alone. Ok, or the first error (some may have landed).
+  asio::awaitable<Status> exec_writes(std::vector<Call> calls);
   // Blocking forms, for the worker-side methods (never on an event-loop thread).
   Result<bridge::Rows> exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                      bridge::ExecOptions opts);

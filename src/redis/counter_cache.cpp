@@ -80,7 +80,7 @@ asio::awaitable<Result<CommentMetrics>> CounterCache::get(store::Store& store, U
     stats_.misses++;
   }
   std::vector<Uuid> ids{id};
-  auto stored = co_await store.get_metrics(std::move(ids), d);
+  auto stored = co_await store.get_counts(std::move(ids), d);
   if (!stored) co_return stored.take_error();
   CommentMetrics m = stored->at(0);
   if (looked.token) {

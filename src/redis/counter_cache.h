@@ -26,7 +26,7 @@
 //    past the wave's deadline) or that is dropped from a full pending set. The copy then lives
 //    at most `ttl_ms` (its expiry), which bounds any staleness.
 // Keys share the comment's hash tag, so each script is single-slot in Redis Cluster:
-//   <prefix>rc:{<comment_id>}   "likes dislikes replies last_updated"
+//   <prefix>rc:{<comment_id>}   "likes dislikes replies 0" (Store::get_counts: no last_updated)
 //   <prefix>rc:{<comment_id>}:g generation token
 //
 // Thread-safe; completes on the caller's executor.

@@ -280,7 +280,7 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   std::vector<Uuid> ids;
   ids.reserve(rows.size());
   for (auto& c : rows) ids.push_back(c.id);
-  auto metrics = co_await store_.get_metrics(ids, d);
+  auto metrics = co_await store_.get_counts(ids, d);
   if (!metrics) co_return metrics.take_error();
 
   auto page = std::make_shared<cache::CachedPage>();

@@ -87,7 +87,7 @@ asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, 
     if (!m) co_return m.take_error();
     counts = *m;
   } else {
-    auto m = co_await store_.get_metrics(ids, d);
+    auto m = co_await store_.get_counts(ids, d);
     if (!m) co_return m.take_error();
     counts = (*m)[0];
   }

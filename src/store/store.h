@@ -128,6 +128,15 @@ class Store {
   // One per id, in order; zeros for a comment with no counters.
   virtual asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids,
                                                                            Deadline d) = 0;
+  // The same without last_updated (0), for what shows counts (pages, a comment's JSON, the
+  // counter cache): an engine that keeps last_updated apart (CQL: a counter table holds only
+  // counters) skips that read.
+  virtual asio::awaitable<Result<std::vector<CommentMetrics>>> get_counts(std::vector<Uuid> ids, Deadline d) {
+    auto m = co_await get_metrics(std::move(ids), d);
+    if (m)
+      for (auto& x : *m) x.last_updated = 0;
+    co_return m;
+  }
   virtual asio::awaitable<Result<VideoStats>> get_video_stats(Uuid video_id, Deadline d) = 0;
   // The caller's reaction to each comment of `video_id` (none where there is none).
   virtual asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(

@@ -251,6 +251,15 @@ TYPED_TEST_P(StoreConformance, CountersAddUpAndKeepTheLatestTime) {
   EXPECT_EQ((*m)[1].dislikes, 5);
   EXPECT_EQ((*m)[1].replies_count, 4);
   EXPECT_EQ((*m)[1].last_updated, 109);
+  auto counts = testing::run_sync(this->s().get_counts({b, a, b}, Deadline::never()));
+  ASSERT_TRUE(counts.ok());
+  ASSERT_EQ(counts->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*counts)[i].likes, (*m)[i].likes);
+    EXPECT_EQ((*counts)[i].dislikes, (*m)[i].dislikes);
+    EXPECT_EQ((*counts)[i].replies_count, (*m)[i].replies_count);
+    EXPECT_EQ((*counts)[i].last_updated, 0) << "counts only";
+  }
   auto st = testing::run_sync(this->s().get_video_stats(video, Deadline::never()));
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->comments_count, 10);

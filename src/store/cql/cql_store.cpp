@@ -423,21 +423,32 @@ asio::awaitable<Result<bool>> CqlStore::has_entries(Index index, Uuid key, Deadl
 }
 
 asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::get_metrics(std::vector<Uuid> ids, Deadline d) {
+  co_return co_await read_metrics(std::move(ids), true, d);
+}
+
+asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::get_counts(std::vector<Uuid> ids, Deadline d) {
+  co_return co_await read_metrics(std::move(ids), false, d);
+}
+
+asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::read_metrics(std::vector<Uuid> ids, bool with_time,
+                                                                            Deadline d) {
   if (d.expired()) co_return deadline_error();
+  const size_t per = with_time ? 2 : 1;
   std::vector<Call> calls;
   for (auto& id : ids) {
     calls.push_back(Call{st_->metrics_get.get(), {V(id)}, read_opts(d)});
-    calls.push_back(Call{st_->metrics_meta_get.get(), {V(id)}, read_opts(d)});
+    if (with_time) calls.push_back(Call{st_->metrics_meta_get.get(), {V(id)}, read_opts(d)});
   }
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
   std::vector<CommentMetrics> out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    const Rows& m = (*rows)[2 * i];
-    const Rows& meta = (*rows)[2 * i + 1];
+    const Rows& m = (*rows)[per * i];
     if (m.size() > 0)
       if (auto st = nums(m, 0, {{0, &out[i].likes}, {1, &out[i].dislikes}, {2, &out[i].replies_count}}); !st)
         co_return st.take_error();
+    if (!with_time) continue;
+    const Rows& meta = (*rows)[per * i + 1];
     if (meta.size() > 0)
       if (auto st = nums(meta, 0, {{0, &out[i].last_updated}}); !st) co_return st.take_error();
   }

@@ -83,6 +83,7 @@ class CqlStore final : public Store {
   asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) override;
   asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) override;
   asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids, Deadline d) override;
+  asio::awaitable<Result<std::vector<CommentMetrics>>> get_counts(std::vector<Uuid> ids, Deadline d) override;
   asio::awaitable<Result<VideoStats>> get_video_stats(Uuid video_id, Deadline d) override;
   asio::awaitable<Result<std::vector<ReactionType>>> get_reactions(Uuid video_id, Uuid user_id,
                                                                    std::vector<Uuid> comment_ids,
@@ -152,6 +153,8 @@ class CqlStore final : public Store {
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
   bridge::ExecOptions write_opts(bool idempotent) const;
+  // get_metrics (with_time: also comment_metrics_meta.last_updated) and get_counts.
+  asio::awaitable<Result<std::vector<CommentMetrics>>> read_metrics(std::vector<Uuid> ids, bool with_time, Deadline d);
   bridge::ExecOptions serial_read_opts() const;
   asio::awaitable<Result<bridge::Rows>> exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                              bridge::ExecOptions opts);

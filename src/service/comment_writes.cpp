@@ -263,7 +263,7 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   ws.mutations.push_back(store::AppendReactionOp{op});
   ws.mutations.push_back(store::AppendOutbox{opts_.reactions_topic, comment_id.str(),
                                              events::reaction_event_json(ids_.next(), op)});
-  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type});
+  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type, op.timestamp, op.node_id});
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   if (!r) co_return r.take_error();
@@ -288,7 +288,7 @@ asio::awaitable<Result<std::string>> CommentService::react_on_bus(ReactionOp op,
   // Read-your-writes on any node: the user's entry in user_reactions (the owner writes it
   // again when it applies the op). The op is accepted whatever this write answers.
   WriteSet ws;
-  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type});
+  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type, op.timestamp, op.node_id});
   if (auto r = co_await store::commit(store_, std::move(ws)); !r)
     stats_.reaction_view_errors.fetch_add(1, std::memory_order_relaxed);
   co_return reaction_op_json(op);

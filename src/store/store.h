@@ -68,8 +68,17 @@ struct HiddenMark { Uuid video_id; Uuid user_id; Uuid id; bool set; };
 struct RecentWrite { Uuid video_id; Uuid user_id; TimeMs until; };
 // The user's entry in the reactions-by-video access path, written with the reaction op so
 // the user reads their reaction on any node before the applier has applied it. The applier
-// rewrites it with the register's winner when it applies the op.
-struct UserReactionPut { Uuid video_id; Uuid user_id; Uuid comment_id; ReactionType type; };
+// rewrites it with the register's winner when it applies the op. `at`/`node_id`: the op's
+// LWW order (ReactionRow's timestamp and node), so that CQL keeps the same winner here as in
+// the register whatever order the writes land in (0: none given, the write's own time).
+struct UserReactionPut {
+  Uuid video_id;
+  Uuid user_id;
+  Uuid comment_id;
+  ReactionType type;
+  TimeMs at = 0;
+  uint32_t node_id = 0;
+};
 // Counter deltas (the plan's counter columns); last_updated takes the max.
 struct MetricsDelta { Uuid comment_id; int64_t likes = 0, dislikes = 0, replies = 0; TimeMs at = 0; };
 struct StatsDelta { Uuid video_id; int64_t comments = 0, reactions = 0; TimeMs at = 0; };

@@ -52,9 +52,7 @@ std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws) {
   }
   return keys;
 }
-}  // namespace
 
-namespace {
 std::string bytes_of(const Uuid& u) { return std::string(u.bytes.begin(), u.bytes.end()); }
 }  // namespace
 
@@ -318,7 +316,9 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
           // USING TIMESTAMP = the mark: the latest mark wins, as the max the contract asks.
           add(st_->recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)}, pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, UserReactionPut>) {
-          const int64_t at = wall_ms() * 1000 + opts_.node_id % 1000;
+          // The op's LWW order, as PutReaction writes the same row: an older op's write that
+          // lands later (another node, a slow request) cannot overwrite a newer op's.
+          const int64_t at = x.at ? x.at * 1000 + x.node_id % 1000 : wall_ms() * 1000 + opts_.node_id % 1000;
           if (x.type == ReactionType::none)
             add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
           else

@@ -84,6 +84,8 @@ std::vector<bridge::Value> args(Ts&&... v) {
 // statements of one partition key in one batch as one mutation (atomic and isolated in that
 // partition, even across tables that share the key), so N writes cost one request instead of
 // N. The byte bound keeps each batch under Cassandra's batch_size_warn_threshold (5 KiB).
+// Statements without USING TIMESTAMP in one batch share its timestamp; none compete, since no
+// WriteSet writes one cell twice.
 inline constexpr size_t kMaxBatchBytes = 4096;
 inline constexpr size_t kMaxBatchItems = 64;
 std::vector<std::vector<CqlStore::Call>> group_writes(std::vector<CqlStore::Call> calls,

@@ -439,6 +439,38 @@ TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndEveryWriteToThemInvalidates
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
+// The user's entry keeps the op-order winner whatever order the writes land in: the accept
+// of a newer op (on one node), then the accept of an older op of the same user and comment
+// (a slower request on another node), then the owner's rewrite of the older op.
+TEST_F(CqlStoreTest, AUsersReactionEntryKeepsTheNewerOpWhateverTheWriteOrder) {
+  auto s = ks_->open();
+  const Uuid video = sid(0xA2, 1), user = sid(0xA2, 2), comment = sid(0xA2, 3);
+  auto entry = [&] {
+    auto r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->at(0) : ReactionType::none;
+  };
+  WriteSet newer;
+  newer.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::dislike, 2000, 2});
+  ASSERT_TRUE(commit_sync(*s, std::move(newer)).ok());
+  WriteSet older;
+  older.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like, 1000, 1});
+  ASSERT_TRUE(commit_sync(*s, std::move(older)).ok());
+  EXPECT_EQ(entry(), ReactionType::dislike) << "the older op's later write won";
+  WriteSet owner;
+  owner.mutations.push_back(PutReaction{comment, user, video, ReactionRow{ReactionType::like, 1000, 1, sid(0xA2, 9)}});
+  ASSERT_TRUE(commit_sync(*s, std::move(owner)).ok());
+  EXPECT_EQ(entry(), ReactionType::dislike);
+  // A newer removal beats both; an older put after it does not bring the entry back.
+  WriteSet removal;
+  removal.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::none, 3000, 1});
+  ASSERT_TRUE(commit_sync(*s, std::move(removal)).ok());
+  WriteSet late;
+  late.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like, 2500, 1});
+  ASSERT_TRUE(commit_sync(*s, std::move(late)).ok());
+  EXPECT_EQ(entry(), ReactionType::none);
+}
+
 // No cluster at all: open fails with unavailable instead of hanging.
 TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
   CqlStoreOptions o;

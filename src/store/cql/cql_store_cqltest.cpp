@@ -450,24 +450,20 @@ TEST_F(CqlStoreTest, AUsersReactionEntryKeepsTheNewerOpWhateverTheWriteOrder) {
     EXPECT_TRUE(r.ok());
     return r.ok() ? r->at(0) : ReactionType::none;
   };
-  WriteSet newer;
-  newer.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::dislike, 2000, 2});
-  ASSERT_TRUE(commit_sync(*s, std::move(newer)).ok());
-  WriteSet older;
-  older.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like, 1000, 1});
-  ASSERT_TRUE(commit_sync(*s, std::move(older)).ok());
+  // One write of the user's entry, as a request (accept) or the owner (register) makes it.
+  auto write = [&](Mutation m) {
+    WriteSet ws;
+    ws.mutations.push_back(std::move(m));
+    return commit_sync(*s, std::move(ws)).ok();
+  };
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::dislike, 2000, 2}));
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like, 1000, 1}));
   EXPECT_EQ(entry(), ReactionType::dislike) << "the older op's later write won";
-  WriteSet owner;
-  owner.mutations.push_back(PutReaction{comment, user, video, ReactionRow{ReactionType::like, 1000, 1, sid(0xA2, 9)}});
-  ASSERT_TRUE(commit_sync(*s, std::move(owner)).ok());
+  ASSERT_TRUE(write(PutReaction{comment, user, video, ReactionRow{ReactionType::like, 1000, 1, sid(0xA2, 9)}}));
   EXPECT_EQ(entry(), ReactionType::dislike);
   // A newer removal beats both; an older put after it does not bring the entry back.
-  WriteSet removal;
-  removal.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::none, 3000, 1});
-  ASSERT_TRUE(commit_sync(*s, std::move(removal)).ok());
-  WriteSet late;
-  late.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like, 2500, 1});
-  ASSERT_TRUE(commit_sync(*s, std::move(late)).ok());
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::none, 3000, 1}));
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like, 2500, 1}));
   EXPECT_EQ(entry(), ReactionType::none);
 }
 

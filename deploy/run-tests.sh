@@ -94,7 +94,8 @@ if [ ${#SERVERS[@]} -gt 0 ] && [ "${COMMENTD_TEST_CLUSTER:-1}" = 1 ]; then
   say "cluster: e2e through the front door"
   COMMENTD_E2E_URL="$(cat "$COMMENTD_CLUSTER_DIR/url")" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
   say "cluster: faults"
-  COMMENTD_TEST_REQUIRE=1 "$PYTHON" -m pytest -q -p no:cacheprovider deploy/tests/test_cluster.py
+  COMMENTD_TEST_REQUIRE=1 COMMENTD_BIN="$BUILD_DIR/commentd" "$PYTHON" -m pytest -q -p no:cacheprovider \
+    deploy/tests/test_cluster.py
   deploy/cluster.sh down >/dev/null
   CLUSTER_UP=0
 fi

@@ -77,9 +77,10 @@ def test_up_again_is_harmless_and_prometheus_scrapes_every_node(front):
     assert not broken, broken
 
 
-def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):
-    """kill -9 of one node under concurrent comment writes: HAProxy routes around it, clients
-    see at most the requests that were in flight on it, and every 201 is readable after."""
+def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
+    """kill -9 of one node under concurrent comment writes, reactions and reads: HAProxy routes
+    around it, clients see at most the requests that were in flight on it, every 201 is
+    readable after, the reaction counts converge to exact, and --verify finds no drift left."""
     video = str(uuid.uuid4())
     user = User()
     acked: list[str] = []
@@ -87,6 +88,42 @@ def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):
     stop = threading.Event()
     lock = threading.Lock()
     writers = 4
+    # Reactions: each reactor likes the targets in turn, each (user, target) once; a reaction
+    # that failed (in flight on the killed node) is retried after the fault, as a client does
+    # (a PUT of a reaction is safe to retry), so every target ends with exactly one like per
+    # reactor that reached it.
+    targets = [front.request("POST", f"/v1/videos/{video}/comments", {"content": f"t{i}"}, token=user.token)
+               .json()["id"] for i in range(3)]
+    reactors = [User() for _ in range(2)]
+    liked: dict[str, set[str]] = {t: set() for t in targets}
+    retry: list[tuple[User, str]] = []
+    read_failures: list[int] = []
+
+    def react(u: User):
+        i = 0
+        while not stop.is_set():
+            t = targets[i % len(targets)]
+            i += 1
+            try:
+                ok = front.react(u, t, "like").status == 202
+            except OSError:
+                ok = False
+            with lock:
+                liked[t].add(u.id)
+                if not ok:
+                    retry.append((u, t))
+            time.sleep(0.02)
+
+    def read():
+        while not stop.is_set():
+            try:
+                status = front.get(f"/v1/videos/{video}/comments", timeout=10).status
+            except OSError:
+                status = -1
+            if status != 200:
+                with lock:
+                    read_failures.append(status)
+            time.sleep(0.05)
 
     def write():
         n = 0
@@ -103,6 +140,8 @@ def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):
                 (acked.append(cid) if ok else failed.append(status))
 
     threads = [threading.Thread(target=write) for _ in range(writers)]
+    threads += [threading.Thread(target=react, args=(u,)) for u in reactors]
+    threads.append(threading.Thread(target=read))
     for t in threads:
         t.start()
     try:
@@ -115,14 +154,45 @@ def test_a_node_killed_under_writes_loses_no_acknowledged_write(front):
             t.join()
         ctl("restart-node", "1")
     assert len(acked) > 20, f"too few writes got through: {len(acked)} acked, failures {failed}"
-    # At most the requests in flight on the killed node (one per writer) fail.
+    # At most the requests in flight on the killed node (one per client thread) fail.
     assert len(failed) <= writers, f"{len(failed)} failed writes: {failed}"
+    assert len(read_failures) <= 1, f"failed reads: {read_failures}"
+    assert len(retry) <= len(reactors), f"{len(retry)} failed reactions"
     missing = [cid for cid in acked if front.get(f"/v1/comments/{cid}").status != 200]
     assert not missing, f"{len(missing)} acknowledged comments are not readable: {missing[:5]}"
+    for u, t in retry:
+        assert front.react(u, t, "like").status == 202, "a retried reaction was refused"
+    counts = lambda: {t: front.get(f"/v1/comments/{t}").json()["likes"] for t in targets}  # noqa: E731
+    want = {t: len(v) for t, v in liked.items()}
+    wait_until(lambda: counts() == want, f"the likes to converge to {want}", 60)
+    verify_converges()
 
 
 def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
+
+
+def verify_converges(within: float = 90.0) -> None:
+    """`commentd --verify` in its cluster form recounts every counter from the CQL rows and
+    reports each one still drifted. After a fault the drift must be repaired by the cluster
+    itself: reaction counts by their owners' recounts, comments_count and replies_count by the
+    counter repair, which waits for a dead write's marks to stand still (repair_settle: 2 x
+    storage.cql.request_timeout + 2 s = 12 s here) and runs every
+    workers.metrics_reconciliation.high_frequency_interval (2 s in tests/e2e/cluster.yaml)."""
+    binary = os.environ.get("COMMENTD_BIN") or str(RUN.parent / "commentd")
+    config = RUN / "node-1" / "commentd.yaml"
+    deadline = time.monotonic() + within
+    first = None
+    while True:
+        r = subprocess.run([binary, "--verify", "--config", str(config)], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode in (0, 1), f"commentd --verify failed ({r.returncode}): {r.stderr[-2000:]}"
+        if r.returncode == 0:
+            return
+        first = first or r.stdout
+        assert time.monotonic() < deadline, \
+            f"drift still unrepaired {within:.0f} s after the fault:\n{r.stdout[-3000:]}\nfirst seen:\n{first[-2000:]}"
+        time.sleep(3)
 
 
 class Load(ThreadGroup):
@@ -237,6 +307,7 @@ def test_cassandra_frozen_10s_cached_reads_go_on_and_writes_fail_fast(front):
         f"{[(round(x[1] - t0, 2), round(x[2], 2), x[3]) for x in frozen]}; {breaker_evidence(opens_before)}"
     missing = [cid for cid in acked if front.get(f"/v1/comments/{cid}").status != 200]
     assert not missing, f"{len(missing)} acknowledged comments are not readable: {missing[:5]}"
+    verify_converges()
 
 
 def node_metric(name: str) -> dict[str, float | None]:
@@ -384,6 +455,7 @@ def test_pulsar_stopped_30s_writes_go_on_and_every_event_arrives_once(front):
     wait_until(lambda: likes() >= accepted_likes, f"likes to reach the {accepted_likes} accepted reactions", 60)
     assert likes() <= accepted_likes + refused, \
         f"{likes()} likes from {accepted_likes} accepted and {refused} refused reactions"
+    verify_converges()
 
 
 def test_redis_killed_and_restarted_under_reads_gives_no_5xx(front):
@@ -423,3 +495,4 @@ def test_redis_killed_and_restarted_under_reads_gives_no_5xx(front):
         t.join()
     assert reads > 20
     assert not bad, f"{len(bad)} of {reads} reads failed: {sorted(set(bad))}"
+    verify_converges()

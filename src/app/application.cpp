@@ -344,11 +344,16 @@ Result<uint16_t> Application::start() {
   s = workers_->register_worker(unowned(maintenance_.get()));
   if (!s) return s.take_error();
   if (w.metrics_reconciliation.enabled && cql_) {
-    // docs/cluster.md "Reconciliation repair": CQL has no snapshots, so a recount here could
-    // race the writes it repairs; on CQL it belongs to the owner of the key (the Pulsar
-    // Key_Shared consumer), which is not in this build.
-    spdlog::warn("metrics reconciliation is off on storage.backend cql: snapshot recounts need the embedded "
-                 "engine; on CQL they run in the key's owner (docs/cluster.md)");
+    // docs/cluster.md "Reconciliation repair": CQL has no snapshots, so the tiered snapshot
+    // recounts do not run here. Reaction counters are their owner's (its recount); a video's
+    // comments_count and a comment's replies_count are the counter repair's, which recounts
+    // only keys left by a dead write, once nothing can race it ("Counter repair").
+    auto cr = store::cql::CountRepairer::open(*cql_runtime_, cfg_.storage.cql);
+    if (!cr) return Error(cr.error().code, "counter repair: " + cr.error().message);
+    count_repairer_ = std::move(*cr);
+    s = maintenance_->add_task("count-repair", w.metrics_reconciliation.high_frequency_interval,
+                               [r = count_repairer_.get()] { return r->round(); });
+    if (!s) return s.take_error();
   } else if (w.metrics_reconciliation.enabled) {
     const auto& mr = w.metrics_reconciliation;
     reconciler_ = std::make_unique<workers::MetricsWorker>(
@@ -410,6 +415,23 @@ Result<uint16_t> Application::start() {
       metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
     }
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
+    if (count_repairer_) {
+      auto& cs = count_repairer_->stats();
+      out.push_back(counter_family("commentd_count_repair_rounds_total", "Counter repair passes over the candidates",
+                                   cs.rounds.load()));
+      out.push_back(counter_family("commentd_count_repair_failed_rounds_total",
+                                   "Counter repair passes with an error (retried next pass)", cs.failed_rounds.load()));
+      out.push_back(counter_family("commentd_count_repair_repaired_total",
+                                   "Counts recounted after a dead write (video comments_count, comment replies_count)",
+                                   cs.repaired.load()));
+      out.push_back(counter_family("commentd_count_repair_drift_total",
+                                   "Sum of |recount - stored| over the counter repairs", cs.drift.load()));
+      out.push_back(gauge_family("commentd_count_repair_pending", "Counts with an unfinished write at the last pass",
+                                 cs.pending.load()));
+      out.push_back(counter_family("commentd_count_updates_deferred_total",
+                                   "Guarded count updates left to the counter repair (late or failed)",
+                                   cql_->counts_deferred()));
+    }
     if (reconciler_) {
       auto& rs = reconciler_->stats();
       prometheus::MetricFamily repairs{"commentd_reconciliation_repairs_total",

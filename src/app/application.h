@@ -27,6 +27,7 @@
 #include "redis/metrics.h"
 #include "redis/user_rows.h"
 #include "service/comment_service.h"
+#include "store/cql/count_repair.h"
 #include "store/cql/cql_store.h"
 #include "store/rocks/rocks_store.h"
 #include "workers/activity_tracker.h"
@@ -82,6 +83,9 @@ class Application {
   std::unique_ptr<workers::ReactionApplier> applier_;          // embedded reactions (the op log)
   std::unique_ptr<workers::ActivityTracker> activity_;
   std::unique_ptr<workers::MetricsWorker> reconciler_;
+  // CQL: video comments_count / comment replies_count made exact after dead writes; a task
+  // of maintenance_ (declared after it, so stopped and destroyed first).
+  std::unique_ptr<store::cql::CountRepairer> count_repairer_;
   std::unique_ptr<workers::Scheduler> maintenance_;
   uint16_t node_id_ = 0;
   std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled and no cql_runtime_; outlives the bus

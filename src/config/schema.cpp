@@ -337,7 +337,8 @@ const KeySpec kKeys[] = {
     // workers.metrics_reconciliation
     {.path = "workers.metrics_reconciliation.enabled",
      .field = [](Config& c) -> auto& { return c.workers.metrics_reconciliation.enabled; },
-     .default_text = "true", .description = "run the metrics reconciliation worker"},
+     .default_text = "true",
+     .description = "run the metrics reconciliation worker (on CQL: the counter repair instead)"},
     {.path = "workers.metrics_reconciliation.realtime_interval",
      .field = [](Config& c) -> auto& {
        return c.workers.metrics_reconciliation.realtime_interval;
@@ -349,7 +350,7 @@ const KeySpec kKeys[] = {
        return c.workers.metrics_reconciliation.high_frequency_interval;
      },
      .default_text = "30s", .min = 100 * kMs, .max = 24 * kHour,
-     .description = "reconcile high-tier items this often; >= realtime_interval"},
+     .description = "reconcile high-tier items this often (on CQL: the counter repair's pass); >= realtime_interval"},
     {.path = "workers.metrics_reconciliation.normal_frequency_interval",
      .field = [](Config& c) -> auto& {
        return c.workers.metrics_reconciliation.normal_frequency_interval;

@@ -60,6 +60,13 @@ class Tool {
   Status for_each_row(const bridge::Prepared& p, std::vector<bridge::Value> v,
                       const std::function<Status(const bridge::Rows&, size_t)>& row);
 
+  // Every comment id in the video's bucketed history (replies included), bucket by bucket.
+  Status for_each_video_comment(const Uuid& video, const std::function<Status(const Uuid&)>& fn);
+  // The counted (visible or null status) comments of that history: comments_count's truth.
+  Result<int64_t> count_video_comments(const Uuid& video);
+  // The comment's counted replies (its `replies` partition): replies_count's truth.
+  Result<int64_t> count_replies(const Uuid& comment);
+
   Result<CommentCheck> recount_comment(const Uuid& comment, const Uuid& video);
   Result<VideoCheck> recount_video(const Uuid& video);
   // Adds truth - stored to the counters (counters cannot be set). Not retried: a timed-out
@@ -75,6 +82,9 @@ class Tool {
     bridge::PreparedPtr replies_of, buckets_of, bucket_ids;
     bridge::PreparedPtr metrics_add, stats_get, stats_add;
     bridge::PreparedPtr progress_get, progress_put, progress_clear;
+    // Counter repair (count_repair.h).
+    bridge::PreparedPtr repairs_list, repairs_delete, stats_marks, metrics_marks;
+    bridge::PreparedPtr claim_get, claim_new, claim_move, stats_repair, metrics_repair;
   };
   const Statements& st() const { return st_; }
   const config::CqlConfig& cfg() const { return cfg_; }

@@ -77,6 +77,20 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
        "INSERT INTO {ks}.backfill_progress (job, phase, range_id, next_token, done, rows, updated_at) "
        "VALUES (?, ?, ?, ?, ?, ?, ?)");
   prep(st.progress_clear, "DELETE FROM {ks}.backfill_progress WHERE job = ?");
+  prep(st.repairs_list, "SELECT kind, key FROM {ks}.count_repairs WHERE shard = ?");
+  prep(st.repairs_delete, "DELETE FROM {ks}.count_repairs USING TIMESTAMP ? WHERE shard = ? AND kind = ? AND key = ?");
+  prep(st.stats_marks, "SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats WHERE video_id = ?");
+  prep(st.metrics_marks,
+       "SELECT replies_count, writes_started, writes_done FROM {ks}.comment_metrics WHERE comment_id = ?");
+  prep(st.claim_get, "SELECT claim FROM {ks}.count_claims WHERE kind = ? AND key = ?");
+  prep(st.claim_new, "INSERT INTO {ks}.count_claims (kind, key, claim) VALUES (?, ?, ?) IF NOT EXISTS");
+  prep(st.claim_move, "UPDATE {ks}.count_claims SET claim = ? WHERE kind = ? AND key = ? IF claim = ?");
+  prep(st.stats_repair,
+       "UPDATE {ks}.video_stats SET comments_count = comments_count + ?, writes_done = writes_done + ? "
+       "WHERE video_id = ?");
+  prep(st.metrics_repair,
+       "UPDATE {ks}.comment_metrics SET replies_count = replies_count + ?, writes_done = writes_done + ? "
+       "WHERE comment_id = ?");
   if (failed) return *failed;
   return t;
 }
@@ -149,12 +163,7 @@ Result<bool> Tool::counted(const Uuid& comment) {
   return !*s || **s == "visible";
 }
 
-Result<CommentCheck> Tool::recount_comment(const Uuid& comment, const Uuid& video) {
-  // Likes and dislikes: the owner's recount (stored counters, every register counted).
-  auto owner = store_->owner_recount(comment, video);
-  if (!owner) return owner.take_error();
-  CommentCheck out;
-  out.r = std::move(**owner);
+Result<int64_t> Tool::count_replies(const Uuid& comment) {
   int64_t replies = 0;
   auto st = for_each_row(*st_.replies_of, args(V(comment)), [&](const Rows& r, size_t i) -> Status {
     auto id = r.uuid(i, 0);
@@ -165,8 +174,51 @@ Result<CommentCheck> Tool::recount_comment(const Uuid& comment, const Uuid& vide
     return ok_status();
   });
   if (!st) return st.error();
-  out.r.truth.replies_count = replies;
+  return replies;
+}
+
+Result<CommentCheck> Tool::recount_comment(const Uuid& comment, const Uuid& video) {
+  // Likes and dislikes: the owner's recount (stored counters, every register counted).
+  auto owner = store_->owner_recount(comment, video);
+  if (!owner) return owner.take_error();
+  CommentCheck out;
+  out.r = std::move(**owner);
+  auto replies = count_replies(comment);
+  if (!replies) return replies.take_error();
+  out.r.truth.replies_count = *replies;
   return out;
+}
+
+Status Tool::for_each_video_comment(const Uuid& video, const std::function<Status(const Uuid&)>& fn) {
+  std::vector<std::string> buckets;
+  auto st = for_each_row(*st_.buckets_of, args(V(video)), [&](const Rows& r, size_t i) -> Status {
+    auto b = r.bytes(i, 0);
+    if (!b || !*b) return Error(Errc::internal, "cql: video_buckets row without bucket");
+    buckets.emplace_back(**b);
+    return ok_status();
+  });
+  if (!st) return st;
+  for (const auto& b : buckets) {
+    st = for_each_row(*st_.bucket_ids, args(V(video), txt(b)), [&](const Rows& r, size_t i) -> Status {
+      auto id = r.uuid(i, 0);
+      if (!id || !*id) return Error(Errc::internal, "cql: bucket row without id");
+      return fn(from_cql(**id));
+    });
+    if (!st) return st;
+  }
+  return ok_status();
+}
+
+Result<int64_t> Tool::count_video_comments(const Uuid& video) {
+  int64_t n = 0;
+  auto st = for_each_video_comment(video, [&](const Uuid& cid) -> Status {
+    auto c = counted(cid);
+    if (!c) return c.take_error();
+    n += *c ? 1 : 0;
+    return ok_status();
+  });
+  if (!st) return st.error();
+  return n;
 }
 
 Result<VideoCheck> Tool::recount_video(const Uuid& video) {
@@ -179,29 +231,16 @@ Result<VideoCheck> Tool::recount_video(const Uuid& video) {
     out.r.stored.comments_count = c->value_or(0);
     out.r.stored.reactions_count = r->value_or(0);
   }
-  std::vector<std::string> buckets;
-  auto st = for_each_row(*st_.buckets_of, args(V(video)), [&](const Rows& r, size_t i) -> Status {
-    auto b = r.bytes(i, 0);
-    if (!b || !*b) return Error(Errc::internal, "cql: video_buckets row without bucket");
-    buckets.emplace_back(**b);
+  auto st = for_each_video_comment(video, [&](const Uuid& cid) -> Status {
+    auto c = counted(cid);
+    if (!c) return c.take_error();
+    out.r.truth.comments_count += *c ? 1 : 0;
+    auto regs = store_->owner_recount(cid, video);
+    if (!regs) return regs.take_error();
+    out.r.truth.reactions_count += (*regs)->truth.likes + (*regs)->truth.dislikes;
     return ok_status();
   });
   if (!st) return st.error();
-  for (const auto& b : buckets) {
-    st = for_each_row(*st_.bucket_ids, args(V(video), txt(b)), [&](const Rows& r, size_t i) -> Status {
-      auto id = r.uuid(i, 0);
-      if (!id || !*id) return Error(Errc::internal, "cql: bucket row without id");
-      const Uuid cid = from_cql(**id);
-      auto c = counted(cid);
-      if (!c) return c.take_error();
-      out.r.truth.comments_count += *c ? 1 : 0;
-      auto regs = store_->owner_recount(cid, video);
-      if (!regs) return regs.take_error();
-      out.r.truth.reactions_count += (*regs)->truth.likes + (*regs)->truth.dislikes;
-      return ok_status();
-    });
-    if (!st) return st.error();
-  }
   return out;
 }
 

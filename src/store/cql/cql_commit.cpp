@@ -163,14 +163,32 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
   if (conditional > 1)
     co_return Error(Errc::internal, "cql: a WriteSet may hold one conditional write (docs/cluster.md)");
 
+  // 0. Counter repair marks (docs/cluster.md "Counter repair"), before the entity write and
+  // sent with step 1's reads: each guarded counter's writes_started and its candidate row.
+  // From here until its counter update lands with writes_done + 1, the key's marks differ,
+  // which is how the repairer finds a write that died in between.
+  const auto marked_at = std::chrono::steady_clock::now();
+  std::vector<Call> marks;
+  for (auto& m : ws.mutations) {
+    auto g = guarded_counter(m);
+    if (!g) continue;
+    const auto& started = g->first == kRepairVideo ? st_->stats_started : st_->metrics_started;
+    marks.push_back(Call{started.get(), {V(g->second)}, write_opts(false)});
+    marks.push_back(Call{st_->repair_mark.get(),
+                         {Value::int32(repair_shard(g->second)), txt(std::string(g->first)), V(g->second),
+                          big(wall_ms() * 1000)},
+                         write_opts(true)});
+  }
+
   // 1. Checked preconditions, read through Paxos (a conditional delete that never applies
   // answers the current value and completes any in-flight round, as a SERIAL read).
-  if (!check_comments.empty() || !check_consumers.empty()) {
+  if (!check_comments.empty() || !check_consumers.empty() || !marks.empty()) {
     std::vector<Call> calls;
     for (auto* c : check_comments) calls.push_back(Call{st_->comment_probe.get(), {V(c->id)}, serial_read_opts()});
     for (auto* k : check_consumers)
       calls.push_back(Call{st_->consumer_probe.get(), {txt(k->consumer), Value::int32(static_cast<int32_t>(opts_.node_id))},
                            serial_read_opts()});
+    for (auto& m : marks) calls.push_back(std::move(m));
     auto rows = co_await exec_all(std::move(calls));
     if (!rows) co_return rows.take_error();
     size_t i = 0;
@@ -265,12 +283,22 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
     out = std::move(*logged);
   }
 
-  // 5. Counters (not idempotent, never retried), with their last_updated.
-  std::vector<Call> counters;
-  for (auto& m : ws.mutations) counter_calls(m, counters);
+  // 5. Counters (not idempotent, never retried), with their last_updated. A guarded counter's
+  // update carries writes_done + 1; once the write is past its window, or when the update
+  // fails, the count is the repairer's and the write still succeeds: it stands whole, and its
+  // count is made exact within repair_settle plus one repair interval.
+  std::vector<Call> counters, guarded;
+  for (auto& m : ws.mutations) counter_calls(m, guarded_counter(m) ? guarded : counters);
   if (!counters.empty()) {
     auto r = co_await exec_all(std::move(counters));
     if (!r) co_return r.take_error();
+  }
+  if (!guarded.empty()) {
+    if (std::chrono::steady_clock::now() - marked_at > guarded_counter_window(opts_.cql)) {
+      counts_deferred_.fetch_add(1);
+    } else if (auto r = co_await exec_all(std::move(guarded)); !r) {
+      counts_deferred_.fetch_add(1);
+    }
   }
   co_return out;
 }
@@ -350,17 +378,19 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
 
 void CqlStore::counter_calls(const Mutation& m, std::vector<Call>& out) const {
   // The counters' last_updated (idempotent) goes with them, at once: nothing waits on it.
+  // A guarded counter's update (guarded_counter) also moves writes_done, in the same row.
+  const bool done = guarded_counter(m).has_value();
   if (auto* x = std::get_if<MetricsDelta>(&m)) {
     out.push_back(Call{st_->metrics_meta_put.get(), {big(x->at * 1000), ts(x->at), V(x->comment_id)}, write_opts(true)});
     if (x->likes || x->dislikes || x->replies)
-      out.push_back(Call{st_->metrics_add.get(),
+      out.push_back(Call{(done ? st_->metrics_add_done : st_->metrics_add).get(),
                          {big(x->likes), big(x->dislikes), big(x->replies), V(x->comment_id)}, write_opts(false)});
   }
   if (auto* x = std::get_if<StatsDelta>(&m)) {
     out.push_back(Call{st_->stats_meta_put.get(), {big(x->at * 1000), ts(x->at), V(x->video_id)}, write_opts(true)});
     if (x->comments || x->reactions)
-      out.push_back(
-          Call{st_->stats_add.get(), {big(x->comments), big(x->reactions), V(x->video_id)}, write_opts(false)});
+      out.push_back(Call{(done ? st_->stats_add_done : st_->stats_add).get(),
+                         {big(x->comments), big(x->reactions), V(x->video_id)}, write_opts(false)});
   }
 }
 

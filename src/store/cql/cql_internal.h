@@ -2,16 +2,37 @@
 // row decoding. Not part of the store's interface.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bridge/cql_client.h"
+#include "store/cql/count_repair.h"
 #include "store/cql/cql_store.h"
 
 namespace commentd::store::cql {
 
 // Registers one register_get_in reads.
 inline constexpr size_t kRegistersPerRead = 16;
+
+// Counter repair candidates are spread over this many `count_repairs` partitions.
+inline constexpr int kRepairShards = 16;
+// A candidate row outlives any repair it may need (deleted by the repairer once settled).
+inline constexpr int kRepairMarkTtlSeconds = 7 * 24 * 3600;
+// The repair kinds: video_stats.comments_count, comment_metrics.replies_count.
+inline constexpr std::string_view kRepairVideo = "video", kRepairComment = "comment";
+inline int repair_shard(const Uuid& key) { return key.bytes[15] % kRepairShards; }
+// The counter a mutation's delta is guarded for the repair: a video's comments_count or a
+// comment's replies_count (kind, key). Reaction counters are not: their owner's recount
+// keeps them exact.
+inline std::optional<std::pair<std::string_view, Uuid>> guarded_counter(const Mutation& m) {
+  if (auto* x = std::get_if<StatsDelta>(&m); x && x->comments) return std::pair{kRepairVideo, x->video_id};
+  if (auto* x = std::get_if<MetricsDelta>(&m); x && x->replies) return std::pair{kRepairComment, x->comment_id};
+  return std::nullopt;
+}
 
 // Sequence logs are partitioned by (node_id, seq / kLogBlock).
 inline constexpr uint64_t kLogBlock = 65536;
@@ -36,6 +57,9 @@ struct CqlStore::Statements {
   bridge::PreparedPtr video_entry_get;  // is (created_at, id) in comments_by_video?
   bridge::PreparedPtr metrics_get, metrics_meta_get, metrics_add, metrics_meta_put;
   bridge::PreparedPtr stats_get, stats_meta_get, stats_add, stats_meta_put;
+  // Counter repair (docs/cluster.md "Counter repair"): a guarded write's writes_started
+  // (before its entity write), its candidate row, and its counts with writes_done + 1.
+  bridge::PreparedPtr stats_started, metrics_started, repair_mark, stats_add_done, metrics_add_done;
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
   bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;

@@ -173,6 +173,18 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
        "UPDATE {ks}.video_stats SET comments_count = comments_count + ?, reactions_count = reactions_count + ? "
        "WHERE video_id = ?");
   prep(st->stats_meta_put, "UPDATE {ks}.video_stats_meta USING TIMESTAMP ? SET last_updated = ? WHERE video_id = ?");
+  prep(st->stats_started, "UPDATE {ks}.video_stats SET writes_started = writes_started + 1 WHERE video_id = ?");
+  prep(st->metrics_started,
+       "UPDATE {ks}.comment_metrics SET writes_started = writes_started + 1 WHERE comment_id = ?");
+  prep(st->repair_mark,
+       "INSERT INTO {ks}.count_repairs (shard, kind, key) VALUES (?, ?, ?) USING TTL " +
+           std::to_string(kRepairMarkTtlSeconds) + " AND TIMESTAMP ?");
+  prep(st->stats_add_done,
+       "UPDATE {ks}.video_stats SET comments_count = comments_count + ?, reactions_count = reactions_count + ?, "
+       "writes_done = writes_done + 1 WHERE video_id = ?");
+  prep(st->metrics_add_done,
+       "UPDATE {ks}.comment_metrics SET likes = likes + ?, dislikes = dislikes + ?, "
+       "replies_count = replies_count + ?, writes_done = writes_done + 1 WHERE comment_id = ?");
   prep(st->user_view_get,
        "SELECT recent_until, comment_id FROM {ks}.user_hidden WHERE video_id = ? AND user_id = ? LIMIT 1");
   prep(st->hidden_put, "INSERT INTO {ks}.user_hidden (video_id, user_id, comment_id) VALUES (?, ?, ?)");

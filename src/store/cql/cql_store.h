@@ -114,6 +114,9 @@ class CqlStore final : public Store {
   // the cache's client stops. Later commits leave its copies to their TTL.
   void detach_user_rows_cache(std::chrono::milliseconds max);
   const CircuitBreaker& breaker() const { return *breaker_; }
+  // Guarded counter updates (docs/cluster.md "Counter repair") left to the repairer: the
+  // write ran past its window, or the update failed. The write itself succeeded.
+  uint64_t counts_deferred() const { return counts_deferred_.load(); }
 
   // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of
   // `comment` and its likes/dislikes counted from all its registers, read one after the
@@ -221,6 +224,7 @@ class CqlStore final : public Store {
   std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};
   std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> counts_deferred_{0};
   std::mutex drain_mu_;
   std::condition_variable drained_;
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <map>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "bridge/tcp_proxy.h"
+#include "store/cql/count_repair.h"
 #include "store/cql/cql_store.h"
 #include "store/cql/migrate.h"
 #include "store/store_conformance.h"
@@ -51,6 +53,15 @@ class Keyspace {
     std::promise<void> p;
     session_->query("DROP KEYSPACE IF EXISTS " + cfg.keyspace, 60s, [&p](Result<bridge::Rows>) { p.set_value(); });
     p.get_future().wait();
+  }
+  // One statement on the keyspace's own session ("{ks}" stands for the keyspace).
+  bridge::Rows query(std::string cql) const {
+    for (size_t at; (at = cql.find("{ks}")) != std::string::npos;) cql.replace(at, 4, cfg.keyspace);
+    std::promise<Result<bridge::Rows>> p;
+    session_->query(cql, 60s, [&p](Result<bridge::Rows> r) { p.set_value(std::move(r)); });
+    auto r = p.get_future().get();
+    if (!r) throw std::runtime_error(cql + ": " + r.error().message);
+    return std::move(*r);
   }
   std::unique_ptr<CqlStore> open(uint32_t node = 1, std::optional<std::string> host = std::nullopt,
                                  CircuitBreaker::Options breaker = {}) const {
@@ -478,6 +489,129 @@ TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+}
+
+// --- Counter repair (count_repair.h, docs/cluster.md "Counter repair")
+
+// A video's comments created through the real write path (marks, rows, counts), then the
+// state of writes that died after their rows and before their counts: their counter update
+// taken back (count and writes_done), which leaves what a kill -9 between steps 4 and 5
+// leaves: writes_started ahead of writes_done, the candidate row, the rows.
+class CountRepairTest : public CqlStoreTest {
+ protected:
+  const Uuid video = sid(0xF1, 1);
+  Comment make(uint32_t n, std::optional<Uuid> parent = std::nullopt) {
+    Comment c = scomment(sid(1, n), video, 1000 + n, parent);
+    WriteSet ws = create_ws(c);
+    ws.mutations.push_back(BucketPut{video, "2026-11-30", c.created_at, c.id});
+    ws.mutations.push_back(StatsDelta{video, 1, 0, c.created_at});
+    if (parent) {
+      ws.mutations.push_back(IndexPut{Index::replies, *parent, c.created_at, c.id});
+      ws.mutations.push_back(MetricsDelta{*parent, 0, 0, 1, c.created_at});
+    }
+    auto r = commit_sync(*store, std::move(ws));
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return c;
+  }
+  void die_before_counts(const Comment& c) {
+    ks_->query("UPDATE {ks}.video_stats SET comments_count = comments_count - 1, writes_done = writes_done - 1 "
+               "WHERE video_id = " + c.video_id.str());
+    if (c.parent_id)
+      ks_->query("UPDATE {ks}.comment_metrics SET replies_count = replies_count - 1, writes_done = writes_done - 1 "
+                 "WHERE comment_id = " + c.parent_id->str());
+  }
+  // {count, started, done} of a video or a comment row.
+  std::array<int64_t, 3> marks(const Uuid& key, bool is_video) {
+    auto r = ks_->query(is_video ? "SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats "
+                                   "WHERE video_id = " + key.str()
+                                 : "SELECT replies_count, writes_started, writes_done FROM {ks}.comment_metrics "
+                                   "WHERE comment_id = " + key.str());
+    std::array<int64_t, 3> out{};
+    for (size_t i = 0; i < 3 && r.size() > 0; ++i) out[i] = r.i64(0, i)->value_or(0);
+    return out;
+  }
+  size_t candidates() {
+    size_t n = 0;
+    for (int shard = 0; shard < 16; ++shard)
+      n += ks_->query("SELECT key FROM {ks}.count_repairs WHERE shard = " + std::to_string(shard)).size();
+    return n;
+  }
+  std::unique_ptr<CountRepairer> repairer(std::chrono::milliseconds settle) {
+    auto r = CountRepairer::open(runtime(), ks_->cfg, settle);
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::move(*r);
+  }
+  void SetUp() override {
+    CqlStoreTest::SetUp();
+    if (ks_) store = ks_->open(1);
+  }
+  void TearDown() override {
+    if (store) store->close();
+  }
+  std::unique_ptr<CqlStore> store;
+};
+
+TEST_F(CountRepairTest, WritesThatDiedBeforeTheirCountsAreRecountedOnce) {
+  Comment a = make(1), b = make(2), c = make(3);
+  make(4, a.id);
+  Comment r2 = make(5, a.id);
+  die_before_counts(c);
+  die_before_counts(r2);  // the video's count and the parent's replies_count
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{3, 5, 3}));
+  EXPECT_EQ(marks(a.id, false), (std::array<int64_t, 3>{1, 2, 1}));
+  EXPECT_EQ(candidates(), 2u);
+
+  auto rep = repairer(0ms);
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{5, 5, 5}));
+  EXPECT_EQ(marks(a.id, false), (std::array<int64_t, 3>{2, 2, 2}));
+  EXPECT_EQ(rep->stats().repaired.load(), 2u);
+  EXPECT_EQ(rep->stats().drift.load(), 3u);  // 2 comments of the video, 1 reply of a
+  // Settled: the next round deletes the candidates and changes nothing.
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(candidates(), 0u);
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{5, 5, 5}));
+  EXPECT_EQ(rep->stats().repaired.load(), 2u);
+  (void)b;
+}
+
+TEST_F(CountRepairTest, MarksThatStandStillLessThanTheSettleAreLeftAlone) {
+  Comment a = make(1);
+  die_before_counts(a);
+  auto rep = repairer(1h);  // a write that may still be alive
+  ASSERT_TRUE(rep->round().ok());
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{0, 1, 0}));
+  EXPECT_EQ(rep->stats().pending.load(), 1u);
+  EXPECT_EQ(rep->stats().repaired.load(), 0u);
+}
+
+TEST_F(CountRepairTest, AKeyClaimedByAnotherNodeIsLeftToIt) {
+  Comment a = make(1);
+  die_before_counts(a);
+  const int64_t until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch() + 1h).count();
+  ks_->query("INSERT INTO {ks}.count_claims (kind, key, claim) VALUES ('video', " + video.str() + ", " +
+             std::to_string(until) + ")");
+  auto rep = repairer(0ms);
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{0, 1, 0}));
+  // Its claim expired: taken and repaired.
+  ks_->query("UPDATE {ks}.count_claims SET claim = 1 WHERE kind = 'video' AND key = " + video.str());
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{1, 1, 1}));
+}
+
+// A write that completes (or fails before its entity write) leaves its marks equal: nothing
+// to repair, and the candidate goes once settled.
+TEST_F(CountRepairTest, FinishedWritesLeaveNothingToRepair) {
+  make(1);
+  make(2);
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{2, 2, 2}));
+  auto rep = repairer(0ms);
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(rep->stats().repaired.load(), 0u);
+  EXPECT_EQ(candidates(), 0u);
 }
 
 }  // namespace

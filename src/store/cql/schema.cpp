@@ -246,7 +246,38 @@ const MigrationStep kV5{
     {},
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5};
+// Version 6: exact comment counts after a write that died between its entity write and its
+// counter step (docs/cluster.md "Counter repair"): started/done counters beside the counts
+// they guard (in the same row, so the done mark lands with the count, or neither does), the
+// repair candidates (a row per guarded key, sharded), and a claim row per key so that one
+// node repairs a key at a time.
+const MigrationStep kV6{
+    6,
+    "counter repair: writes_started/writes_done on video_stats and comment_metrics, count_repairs, "
+    "count_claims",
+    {
+        R"(CREATE TABLE IF NOT EXISTS {ks}.count_repairs (
+  shard int,
+  kind text,
+  key uuid,
+  PRIMARY KEY ((shard), kind, key)
+))",
+        R"(CREATE TABLE IF NOT EXISTS {ks}.count_claims (
+  kind text,
+  key uuid,
+  claim bigint,
+  PRIMARY KEY ((kind, key))
+))",
+    },
+    {
+        {"video_stats", "writes_started", "counter"},
+        {"video_stats", "writes_done", "counter"},
+        {"comment_metrics", "writes_started", "counter"},
+        {"comment_metrics", "writes_done", "counter"},
+    },
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

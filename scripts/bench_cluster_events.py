@@ -5,8 +5,13 @@ latency of each (an op's acceptance to its batch applied; a change's write to it
 by the cache-invalidation subscribers). Quantiles come from the histograms' bucket counts, so
 each is the upper bound of the bucket that holds it.
 
+After the whole run, `repairs` sums what the cluster repaired by itself over all nodes: the
+reaction owners' recounts and repairs, and the CQL counter repair's (docs/cluster.md "Counter
+repair"); bench.sh adds what `commentd --verify` still finds.
+
 usage: bench_cluster_events.py snapshot CLUSTER_RUN_DIR OUT.json
        bench_cluster_events.py report BEFORE.json AFTER.json   (prints; writes nothing)
+       bench_cluster_events.py repairs CLUSTER_RUN_DIR OUT.json
 """
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ from prom_text import bucket_bound, quantile, samples
 
 COUNTERS = ("commentd_relay_published_total", "commentd_event_log_appended_total",
             "commentd_event_log_applied_total", "commentd_event_log_ignored_total")
+REPAIRS = ("commentd_reaction_recounts_total", "commentd_reaction_owner_repairs_total",
+           "commentd_count_repair_repaired_total", "commentd_count_repair_drift_total",
+           "commentd_count_repair_pending", "commentd_count_updates_deferred_total")
 HISTOGRAMS = ("commentd_reaction_apply_lag_seconds", "commentd_event_latency_seconds")
 
 def node_ports(run: pathlib.Path) -> list[int]:
@@ -67,7 +75,20 @@ def fmt_s(v) -> str:
     return "-" if v is None else ("> last bucket" if v == float("inf") else f"<= {v * 1e3:g} ms")
 
 
+def repairs(run: pathlib.Path) -> dict:
+    """REPAIRS summed over the nodes (a node restarted during the run counts from its start)."""
+    out = {k: 0.0 for k in REPAIRS}
+    for port in node_ports(run):
+        for name, _labels, value in samples(port):
+            if name in out:
+                out[name] += value
+    return out
+
+
 def main() -> None:
+    if sys.argv[1] == "repairs":
+        json.dump(repairs(pathlib.Path(sys.argv[2])), open(sys.argv[3], "w"))
+        return
     if sys.argv[1] == "snapshot":
         json.dump(snapshot(pathlib.Path(sys.argv[2])), open(sys.argv[3], "w"))
         return

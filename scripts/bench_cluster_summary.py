@@ -58,6 +58,19 @@ def main() -> None:
               f"{fmt(row['cluster_write_p99_ms']):>10} {row['cluster_errors']:>10}")
     print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo}x "
           f"(first failing: {first_fail}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
+    rep_file, verify_file = os.path.join(res, "cluster_repairs.json"), os.path.join(res, "cluster_verify.txt")
+    if os.path.exists(rep_file):
+        rep = json.load(open(rep_file))
+        out["repairs"] = rep
+        print("repaired by the cluster itself (all nodes): "
+              f"reaction owners' recounts {rep['commentd_reaction_recounts_total']:.0f}, "
+              f"owner repairs {rep['commentd_reaction_owner_repairs_total']:.0f}; counter repair "
+              f"{rep['commentd_count_repair_repaired_total']:.0f} keys, drift "
+              f"{rep['commentd_count_repair_drift_total']:.0f}, pending {rep['commentd_count_repair_pending']:.0f}, "
+              f"deferred count updates {rep['commentd_count_updates_deferred_total']:.0f}")
+    if os.path.exists(verify_file):
+        out["verify_after"] = open(verify_file).read().strip()
+        print(f"commentd --verify after the run: {out['verify_after'] or '(no output)'}")
     json.dump(out, open(os.path.join(res, "cluster_summary.json"), "w"), indent=2)
 
 

@@ -51,6 +51,7 @@ Status CountRepairer::round(Clock::time_point now) {
   const auto& st = tool_->st();
   uint64_t pending = 0;
   Status failed = ok_status();
+  std::map<std::pair<std::string, Uuid>, Seen> still;  // seen_ of the keys listed this pass
   for (int shard = 0; shard < kRepairShards; ++shard) {
     std::vector<std::pair<std::string, Uuid>> keys;
     auto listed = tool_->for_each_row(*st.repairs_list, args(Value::int32(shard)), [&](const Rows& r, size_t i) -> Status {
@@ -75,7 +76,6 @@ Status CountRepairer::round(Clock::time_point now) {
         // Settled. The delete is dated a settle before the read, so a candidate that a new
         // write marked since then survives it (a write's mark and its candidate are sent
         // together; one older than that has landed, and its write is done).
-        seen_.erase(k);
         const int64_t at = read_us - std::chrono::duration_cast<std::chrono::microseconds>(settle_).count() - 1;
         auto d = tool_->run(*st.repairs_delete, args(big(at), Value::int32(shard), txt(k.first), V(k.second)));
         if (!d) failed = d.take_error();
@@ -85,14 +85,20 @@ Status CountRepairer::round(Clock::time_point now) {
       auto [it, fresh] = seen_.try_emplace(k, Seen{*m, now});
       if (!fresh && (it->second.marks.started != m->started || it->second.marks.done != m->done)) {
         it->second = Seen{*m, now};  // moved: a write is live
+        still.insert(*it);
         continue;
       }
-      if (now - it->second.since < settle_) continue;
+      if (now - it->second.since < settle_) {
+        still.insert(*it);
+        continue;
+      }
       auto r = repair(k.first, k.second, *m);
       if (!r) failed = r.take_error();
-      else if (*r) seen_.erase(k);
+      if (!r || !*r) still.insert(*it);
     }
   }
+  // Keys no longer listed (settled, or their candidate deleted by another node) are forgotten.
+  seen_ = std::move(still);
   stats_.pending.store(pending);
   if (!failed) stats_.failed_rounds.fetch_add(1);
   return failed;

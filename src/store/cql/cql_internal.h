@@ -60,6 +60,7 @@ struct CqlStore::Statements {
   // Counter repair (docs/cluster.md "Counter repair"): a guarded write's writes_started
   // (before its entity write), its candidate row, and its counts with writes_done + 1.
   bridge::PreparedPtr stats_started, metrics_started, repair_mark, stats_add_done, metrics_add_done;
+  bridge::PreparedPtr stats_done, metrics_done;  // writes_done + 1 alone (a refused write)
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
   bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;

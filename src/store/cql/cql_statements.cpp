@@ -179,6 +179,8 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->repair_mark,
        "INSERT INTO {ks}.count_repairs (shard, kind, key) VALUES (?, ?, ?) USING TTL " +
            std::to_string(kRepairMarkTtlSeconds) + " AND TIMESTAMP ?");
+  prep(st->stats_done, "UPDATE {ks}.video_stats SET writes_done = writes_done + 1 WHERE video_id = ?");
+  prep(st->metrics_done, "UPDATE {ks}.comment_metrics SET writes_done = writes_done + 1 WHERE comment_id = ?");
   prep(st->stats_add_done,
        "UPDATE {ks}.video_stats SET comments_count = comments_count + ?, reactions_count = reactions_count + ?, "
        "writes_done = writes_done + 1 WHERE video_id = ?");

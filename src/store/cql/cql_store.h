@@ -193,6 +193,8 @@ class CqlStore final : public Store {
 
   // --- writes (cql_commit.cpp)
   asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws);
+  // writes_done + 1 for each guarded counter of a write refused before its entity write.
+  asio::awaitable<void> release_marks(const WriteSet& ws);
   void derived_calls(const Mutation& m, std::vector<Call>& out) const;
   void counter_calls(const Mutation& m, std::vector<Call>& out) const;
 

@@ -602,6 +602,18 @@ TEST_F(CountRepairTest, AKeyClaimedByAnotherNodeIsLeftToIt) {
   EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{1, 1, 1}));
 }
 
+// A write refused by its condition (here a create of an id that exists) changed nothing and
+// brings its marks together itself: nothing for the repairer to recount.
+TEST_F(CountRepairTest, ARefusedWriteBringsItsMarksTogether) {
+  Comment a = make(1);
+  WriteSet again = create_ws(a);
+  again.mutations.push_back(StatsDelta{video, 1, 0, a.created_at});
+  auto r = commit_sync(*store, std::move(again));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{1, 2, 2}));
+}
+
 // A write that completes (or fails before its entity write) leaves its marks equal: nothing
 // to repair, and the candidate goes once settled.
 TEST_F(CountRepairTest, FinishedWritesLeaveNothingToRepair) {

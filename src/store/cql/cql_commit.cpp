@@ -168,17 +168,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
   // From here until its counter update lands with writes_done + 1, the key's marks differ,
   // which is how the repairer finds a write that died in between.
   const auto marked_at = std::chrono::steady_clock::now();
-  std::vector<Call> marks;
-  for (auto& m : ws.mutations) {
-    auto g = guarded_counter(m);
-    if (!g) continue;
-    const auto& started = g->first == kRepairVideo ? st_->stats_started : st_->metrics_started;
-    marks.push_back(Call{started.get(), {V(g->second)}, write_opts(false)});
-    marks.push_back(Call{st_->repair_mark.get(),
-                         {Value::int32(repair_shard(g->second)), txt(std::string(g->first)), V(g->second),
-                          big(wall_ms() * 1000)},
-                         write_opts(true)});
-  }
+  std::vector<Call> marks = mark_calls(ws, /*start=*/true);
 
   // 1. Checked preconditions, read through Paxos (a conditional delete that never applies
   // answers the current value and completes any in-flight round, as a SERIAL read).
@@ -315,17 +305,29 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
   co_return out;
 }
 
+std::vector<CqlStore::Call> CqlStore::mark_calls(const WriteSet& ws, bool start) const {
+  std::vector<Call> out;
+  for (auto& m : ws.mutations) {
+    auto g = guarded_counter(m);
+    if (!g) continue;
+    const bool video = g->first == kRepairVideo;
+    const auto& counter = start ? (video ? st_->stats_started : st_->metrics_started)
+                                : (video ? st_->stats_done : st_->metrics_done);
+    out.push_back(Call{counter.get(), {V(g->second)}, write_opts(false)});
+    if (start)
+      out.push_back(Call{st_->repair_mark.get(),
+                         {Value::int32(repair_shard(g->second)), txt(std::string(g->first)), V(g->second),
+                          big(wall_ms() * 1000)},
+                         write_opts(true)});
+  }
+  return out;
+}
+
 asio::awaitable<void> CqlStore::release_marks(const WriteSet& ws) {
   // A write refused before its entity write changed nothing: its marks are brought together
   // at once instead of leaving the key to a recount. Best effort: if this fails, the
   // repairer's recount finds nothing to change and brings them together itself.
-  std::vector<Call> calls;
-  for (auto& m : ws.mutations) {
-    auto g = guarded_counter(m);
-    if (!g) continue;
-    const auto& done = g->first == kRepairVideo ? st_->stats_done : st_->metrics_done;
-    calls.push_back(Call{done.get(), {V(g->second)}, write_opts(false)});
-  }
+  auto calls = mark_calls(ws, /*start=*/false);
   if (!calls.empty()) (void)co_await exec_all(std::move(calls));
 }
 

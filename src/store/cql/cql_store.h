@@ -193,6 +193,9 @@ class CqlStore final : public Store {
 
   // --- writes (cql_commit.cpp)
   asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws);
+  // Per guarded counter of `ws` (docs/cluster.md "Counter repair"): its writes_started + 1
+  // and its candidate row (`start`), or its writes_done + 1 alone.
+  std::vector<Call> mark_calls(const WriteSet& ws, bool start) const;
   // writes_done + 1 for each guarded counter of a write refused before its entity write.
   asio::awaitable<void> release_marks(const WriteSet& ws);
   void derived_calls(const Mutation& m, std::vector<Call>& out) const;

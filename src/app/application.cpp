@@ -138,14 +138,6 @@ Result<uint16_t> Application::start() {
     if (!cs) return cs.take_error();
     cql_ = cs->get();
     store_ = std::move(*cs);
-    if (!cfg_.pulsar.enabled) {  // the local bus's own small RocksDB: node-local topics and cursors
-      ro.data_dir = cfg_.storage.data_dir + "/local-bus";
-      ro.block_cache_mb = 8;
-      ro.memtable_mb = 16;
-      auto bs = store::rocks::RocksStore::open(ro);
-      if (!bs) return bs.take_error();
-      bus_store_ = std::move(*bs);
-    }
     spdlog::info("storage: cql, keyspace {} on {} (node {})", cfg_.storage.cql.keyspace,
                  cfg_.storage.cql.hosts.empty() ? "" : cfg_.storage.cql.hosts.front(), node_id_);
   } else {
@@ -254,11 +246,20 @@ Result<uint16_t> Application::start() {
     s = workers_->register_worker(unowned(applier_.get()));
     if (!s) return s.take_error();
   }
-  // The event bus (embedded: over the store; or Pulsar with pulsar.enabled), the outbox
-  // relay feeding it and its subscribers. Registered in this order, stopped in reverse:
-  // subscribers leave, the relay publishes what is left in the outbox, then the bus closes.
-  // The PulsarBus connects lazily: a broker that is away does not stop the start (the
-  // outbox keeps the events, the relay retries, the subscriber subscribes when it can).
+  // The event bus is Pulsar (pulsar.enabled), fed by the outbox relay, with its subscribers.
+  // Registered in this order, stopped in reverse: subscribers leave, the relay publishes what
+  // is left in the outbox, then the bus closes. The PulsarBus connects lazily: a broker that
+  // is away does not stop the start (the outbox keeps the events, the relay retries, the
+  // subscriber subscribes when it can).
+  //
+  // Without Pulsar no bus runs: nothing would read it. Every subscriber of the service reads a
+  // bus the nodes share (the cache invalidation carries one node's edits to the others, the
+  // reaction owners read the reactions topic), and a node-local bus is read by no other
+  // process. Relaying each event into one (the LocalBus, its own log in the same RocksDB) cost
+  // the embedded node about a fifth of its reaction throughput: a second write of every event,
+  // and two threads on the cores (docs/cluster.md "Outbox relay"). The outbox is then the
+  // node's event log, kept for storage.log_retention events; a relay started later (Pulsar
+  // enabled) publishes what it still holds after the relay's stored position.
   if (cfg_.pulsar.enabled) {
     const auto& pc = cfg_.pulsar;
     if (!cql_runtime_) {  // one bridge runtime per process: the CQL store's when there is one
@@ -282,18 +283,9 @@ Result<uint16_t> Application::start() {
                                                   std::move(po));
     pulsar_bus_ = pb.get();
     bus_ = std::move(pb);
-  } else {
-    // In the store that holds the outbox and the relay's position, a publish needs no fsync
-    // of its own (local_bus.h, sync_publish); in a bus store of its own it does.
-    auto lb = std::make_unique<events::LocalBus>(
-        rocks_ ? *rocks_ : *bus_store_,
-        events::LocalBusOptions{.producer_name = "commentd-node-" + std::to_string(node_id_),
-                                .sync_publish = rocks_ == nullptr});
-    local_bus_ = lb.get();
-    bus_ = std::move(lb);
+    s = workers_->register_worker(std::make_shared<BusCloser>(*bus_));
+    if (!s) return s.take_error();
   }
-  s = workers_->register_worker(std::make_shared<BusCloser>(*bus_));
-  if (!s) return s.take_error();
   if (reactions_on_bus) {
     workers::BusApplierOptions bo;
     bo.topic = cfg_.pulsar.topics.reactions;
@@ -315,7 +307,7 @@ Result<uint16_t> Application::start() {
     s = workers_->register_worker(unowned(bus_applier_.get()));
     if (!s) return s.take_error();
   }
-  if (w.outbox_relay.enabled) {
+  if (bus_ && w.outbox_relay.enabled) {
     relay_ = std::make_unique<workers::OutboxRelay>(
         *store_, *bus_, workers::RelayOptions{.name = "outbox", .batch_size = w.outbox_relay.batch_size,
                                               .poll_interval = w.outbox_relay.poll_interval});
@@ -331,14 +323,14 @@ Result<uint16_t> Application::start() {
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
     if (!s) return s.take_error();
   }
-  // Log retention: applied ops, delivered outbox events and consumed bus messages beyond
-  // storage.log_retention. An undelivered outbox event is never trimmed.
+  // Log retention: applied ops and outbox events beyond storage.log_retention. With a bus, an
+  // event the relay has not delivered is never trimmed (nor with the relay switched off: its
+  // events wait for it); without one, the outbox is the node's event log, trimmed by age alone.
   maintenance_ = std::make_unique<workers::Scheduler>("maintenance", clock_, std::chrono::seconds(1));
   s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
     uint64_t keep = cfg_.storage.log_retention, applied = applier_ ? applier_->applied_seq() : 0;
-    auto st = store_->trim_logs(applied > keep ? applied - keep : 0, relay_ ? relay_->delivered() : 0, keep);
-    if (!st || !local_bus_) return st;
-    return local_bus_->trim(keep);
+    const uint64_t delivered = !bus_ ? store_->last_outbox_seq() : relay_ ? relay_->delivered() : 0;
+    return store_->trim_logs(applied > keep ? applied - keep : 0, delivered, keep);
   });
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
@@ -450,9 +442,11 @@ Result<uint16_t> Application::start() {
       out.push_back(std::move(runs));
       out.push_back(counter_family("commentd_reconciliation_errors_total", "Reconciliation checks that failed", rs.errors.load()));
     }
-    uint64_t outbox_last = store_->last_outbox_seq(), delivered = relay_ ? relay_->delivered() : 0;
-    out.push_back(gauge_family("commentd_outbox_depth", "Outbox events not yet delivered to the event bus",
-                               double(outbox_last - std::min(outbox_last, delivered))));
+    if (bus_) {  // without a bus nothing waits in the outbox: it is the node's event log
+      uint64_t outbox_last = store_->last_outbox_seq(), delivered = relay_ ? relay_->delivered() : 0;
+      out.push_back(gauge_family("commentd_outbox_depth", "Outbox events not yet delivered to the event bus",
+                                 double(outbox_last - std::min(outbox_last, delivered))));
+    }
     if (relay_) {
       auto& rs = relay_->stats();
       out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", rs.published.load()));
@@ -467,12 +461,7 @@ Result<uint16_t> Application::start() {
                                  "Age of the oldest event not yet delivered to the event bus; 0 when drained",
                                  oldest > 0 ? std::max<int64_t>(0, clock_.now_ms() - oldest) / 1000.0 : 0.0));
     }
-    if (local_bus_) {
-      auto& bs = local_bus_->stats();
-      out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", bs.delivered.load()));
-      out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", bs.redelivered.load()));
-      out.push_back(counter_family("commentd_bus_errors_total", "Local event bus storage errors", bs.errors.load()));
-    } else if (pulsar_bus_) {
+    if (pulsar_bus_) {
       auto& ps = pulsar_bus_->stats();
       out.push_back(counter_family("commentd_bus_delivered_total", "Bus messages delivered to subscribers (redeliveries included)", ps.delivered.load()));
       out.push_back(counter_family("commentd_bus_redelivered_total", "Bus messages delivered again (nack, consumer gone, restart)", ps.redelivered.load()));
@@ -598,7 +587,6 @@ void Application::stop() {
   // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
   if (workers_) workers_->stop_all();
   if (store_) store_->close();
-  if (bus_store_) bus_store_->close();
   spdlog::info("commentd stopped cleanly");
 }
 

@@ -15,7 +15,6 @@
 #include "cache/redis_cache.h"
 #include "config/config.h"
 #include "bridge/runtime.h"
-#include "events/local/local_bus.h"
 #include "events/pulsar/pulsar_bus.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -63,9 +62,6 @@ class Application {
   std::unique_ptr<store::Store> store_;
   store::rocks::RocksStore* rocks_ = nullptr;    // store_ when the backend is rocksdb
   store::cql::CqlStore* cql_ = nullptr;          // store_ when the backend is cql
-  // The local event bus's storage: the store itself when embedded; on cql a node-local
-  // RocksDB in storage.data_dir/local-bus (the bus is node-local without Pulsar).
-  std::unique_ptr<store::rocks::RocksStore> bus_store_;
   // redis_ outlives the cache and limiter that use it (members are destroyed in reverse).
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<cache::PageCache> cache_;                // when Redis is off
@@ -89,8 +85,7 @@ class Application {
   std::unique_ptr<workers::Scheduler> maintenance_;
   uint16_t node_id_ = 0;
   std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled and no cql_runtime_; outlives the bus
-  std::unique_ptr<events::EventBus> bus_;        // the LocalBus, or the PulsarBus (pulsar.enabled)
-  events::LocalBus* local_bus_ = nullptr;        // bus_ when it is the LocalBus
+  std::unique_ptr<events::EventBus> bus_;        // the PulsarBus with pulsar.enabled; else none
   events::PulsarBus* pulsar_bus_ = nullptr;      // bus_ when it is the PulsarBus
   std::unique_ptr<workers::BusReactionApplier> bus_applier_;  // cluster mode: the reactions topic's consumer
   std::unique_ptr<workers::OutboxRelay> relay_;

@@ -1,7 +1,8 @@
 """Pulsar mode end to end (server tier): commentd with pulsar.enabled publishes its outbox to
 real Pulsar topics of its own. Pulsar is killed mid-run: comment writes keep being accepted
 (the outbox holds their events), the relay backs off, and after Pulsar is back everything
-drains by itself. The topic, read from the start through Pulsar's WebSocket consumer API,
+drains by itself. The node is killed -9 right after acknowledged writes: the restarted relay
+publishes their events from its stored position. The topic, read from the start through Pulsar's WebSocket consumer API,
 holds exactly one logical event (one event_id) per acknowledged write, whatever copies a
 retry left (consumers are idempotent by event_id).
 
@@ -35,11 +36,13 @@ def _ctl(env, *args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def test_pulsar_down_writes_continue_and_every_event_arrives_once(server_factory, pulsar):
+def _config(pulsar) -> tuple[str, str]:
+    """A config on fresh topics of its own, and its comments topic, which has a subscription
+    ("e2e-check") from its start, read by _every_write_has_one_event at the end."""
     suffix = uuid.uuid4().hex[:12]
     comments_topic = f"persistent://pavilion/comments/e2e-{suffix}"
     reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], comments_topic, "e2e-check")
-    reader.close()  # the subscription now exists from the topic's start; read it at the end
+    reader.close()
     cfg = config_yaml() + f"""\
 pulsar:
   enabled: true
@@ -51,6 +54,39 @@ pulsar:
     reactions: "persistent://pavilion/reactions/e2e-{suffix}"
     metrics: "persistent://pavilion/metrics/e2e-{suffix}"
 """
+    return cfg, comments_topic
+
+
+def _every_write_has_one_event(pulsar, comments_topic: str, written: list[str], marker: str) -> int:
+    """Reads the comments topic from its start up to the marker's event (the relay publishes in
+    outbox order) and checks one logical event (one event_id) per written comment, and no
+    other. Returns the number of redelivered copies seen (dropped by consumers by event_id)."""
+    reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], comments_topic, "e2e-check")
+    event_ids = defaultdict(set)  # comment id -> event ids of its "created" events
+    copies = 0
+    deadline = time.monotonic() + 120
+    while True:
+        assert time.monotonic() < deadline, "the marker's event did not arrive"
+        msg = reader.receive()
+        ev = json.loads(base64.b64decode(msg["payload"]))
+        if ev["event_type"] != "created":
+            continue
+        if ev["event_id"] in event_ids[ev["comment_id"]]:
+            copies += 1
+        event_ids[ev["comment_id"]].add(ev["event_id"])
+        if ev["comment_id"] == marker:
+            break
+    reader.close()
+    missing = [c for c in written if not event_ids.get(c)]
+    assert not missing, f"{len(missing)} acknowledged writes have no event on the topic"
+    doubled = {c: ids for c, ids in event_ids.items() if len(ids) != 1}
+    assert not doubled, f"writes with more than one logical event: {doubled}"
+    assert set(event_ids) == set(written) | {marker}, "events for comments nobody wrote"
+    return copies
+
+
+def test_pulsar_down_writes_continue_and_every_event_arrives_once(server_factory, pulsar):
+    cfg, comments_topic = _config(pulsar)
     srv = server_factory(cfg, name="pulsar").start()
     user, videos = User(), [new_id() for _ in range(3)]
     written = [srv.create_comment(user, videos[i % 3], f"before {i}")["id"] for i in range(30)]
@@ -74,29 +110,29 @@ pulsar:
     marker = srv.create_comment(user, new_id(), "marker")["id"]
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the marker to be published", 60)
 
-    # Read the topic from its start up to the marker (the relay publishes in outbox order).
-    reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], comments_topic, "e2e-check")
-    event_ids = defaultdict(set)  # comment id -> event ids of its "created" events
-    copies = 0
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, "the marker's event did not arrive"
-        msg = reader.receive()
-        ev = json.loads(base64.b64decode(msg["payload"]))
-        if ev["event_type"] != "created":
-            continue
-        if ev["event_id"] in event_ids[ev["comment_id"]]:
-            copies += 1
-        event_ids[ev["comment_id"]].add(ev["event_id"])
-        if ev["comment_id"] == marker:
-            break
-    reader.close()
-    missing = [c for c in written if not event_ids.get(c)]
-    assert not missing, f"{len(missing)} acknowledged writes have no event on the topic"
-    doubled = {c: ids for c, ids in event_ids.items() if len(ids) != 1}
-    assert not doubled, f"writes with more than one logical event: {doubled}"
-    assert set(event_ids) == set(written) | {marker}, "events for comments nobody wrote"
+    copies = _every_write_has_one_event(pulsar, comments_topic, written, marker)
     print(f"{len(written)} writes, {copies} redelivered copies dropped by event_id")
+    assert srv.terminate() == 0
+
+
+def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_factory, pulsar):
+    """Writes acknowledged right before a kill -9 have their events in the outbox; the
+    restarted relay publishes them from its stored position. Whatever it had published and
+    not yet recorded goes out again, and the check counts logical events by event_id."""
+    cfg, comments_topic = _config(pulsar)
+    srv = server_factory(cfg, name="pulsar-kill9").start()
+    user, video = User(), new_id()
+    written = [srv.create_comment(user, video, f"event {i}")["id"] for i in range(5)]
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain to Pulsar", 60)
+    node_id = (srv.data_dir / "node_id").read_text()
+    written += [srv.create_comment(user, video, f"late {i}")["id"] for i in range(20)]
+    srv.kill9()
+    srv.start()
+    assert (srv.data_dir / "node_id").read_text() == node_id
+    marker = srv.create_comment(user, new_id(), "marker")["id"]
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain after the restart", 60)
+    copies = _every_write_has_one_event(pulsar, comments_topic, written, marker)
+    print(f"{len(written)} writes, {copies} copies republished after the kill -9")
     assert srv.terminate() == 0
 
 

@@ -405,7 +405,8 @@ const KeySpec kKeys[] = {
     // workers.outbox_relay
     {.path = "workers.outbox_relay.enabled",
      .field = [](Config& c) -> auto& { return c.workers.outbox_relay.enabled; },
-     .default_text = "true", .description = "relay the outbox to the event bus (else it only grows)"},
+     .default_text = "true",
+     .description = "with pulsar.enabled, relay the outbox to Pulsar (off: events wait in the outbox); no bus runs without Pulsar"},
     {.path = "workers.outbox_relay.batch_size",
      .field = [](Config& c) -> auto& { return c.workers.outbox_relay.batch_size; },
      .default_text = "256", .min = 1, .max = 100000,

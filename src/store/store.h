@@ -131,6 +131,14 @@ class Store {
   virtual ~Store() = default;
 
   virtual asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) = 0;
+  // The same read answered synchronously, when the implementation holds the comment's exact
+  // row in this process's memory: the comment, or nullopt inside when it is known absent.
+  // nullopt outside: not in memory, call get_comment(). Never blocks or does I/O, so the
+  // caller needs no deadline race for it (as PageCache::try_lookup).
+  virtual std::optional<std::optional<Comment>> try_get_comment(const Uuid& id) {
+    (void)id;
+    return std::nullopt;
+  }
   virtual asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) = 0;
   // Does the index have any entry under `key` (e.g. does a comment have replies)?
   virtual asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) = 0;

@@ -230,6 +230,9 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
                                                                       asio::use_awaitable, std::move(fn));
 }
 
+std::optional<std::optional<Comment>> RocksStore::try_get_comment(const Uuid& id) {
+  return std::move(rows_->comments.get(id).value);
+}
 asio::awaitable<Result<std::optional<Comment>>> RocksStore::get_comment(Uuid id, Deadline d) {
   auto l = rows_->comments.get(id);
   if (l.value) return completed(Result<std::optional<Comment>>(std::move(*l.value)));

@@ -65,6 +65,37 @@ TEST_F(RowCacheStoreTest, RepeatedReadsAreHits) {
   EXPECT_EQ(rs().hits.load(), hits + 5);
 }
 
+// try_get_comment (the service's synchronous path) answers exactly what the row cache holds:
+// nothing before a read filled it, the row (or its absence) after, the edited row after an
+// edit's read, and nothing with the row caches off.
+TEST_F(RowCacheStoreTest, TryGetCommentAnswersWhatTheRowCacheHolds) {
+  Comment c = make_comment(uid(1, 1), kVideo, 1000);
+  put(c);
+  EXPECT_FALSE(store_->try_get_comment(c.id));
+  ASSERT_TRUE(comment(c.id));
+  auto held = store_->try_get_comment(c.id);
+  ASSERT_TRUE(held && *held);
+  EXPECT_EQ((*held)->content, c.content);
+  EXPECT_FALSE(comment(uid(1, 2)));
+  held = store_->try_get_comment(uid(1, 2));
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(*held);  // known absent
+  c.content = "edited";
+  commit(edit_ws(c, c.version));
+  held = store_->try_get_comment(c.id);
+  if (held) {  // an edit invalidates the row; a later read fills it again
+    ASSERT_TRUE(*held);
+    EXPECT_EQ((*held)->content, "edited");
+  }
+  ASSERT_TRUE(comment(c.id));
+  held = store_->try_get_comment(c.id);
+  ASSERT_TRUE(held && *held);
+  EXPECT_EQ((*held)->content, "edited");
+  reopen_without_row_cache();
+  ASSERT_TRUE(comment(c.id));
+  EXPECT_FALSE(store_->try_get_comment(c.id));
+}
+
 // A list request reads the user's view, then their reactions: a user missing the first (a
 // first read of the video) gets both from one hop, and what was filled is storage's.
 TEST_F(RowCacheStoreTest, AViewMissAlsoFillsTheUsersReactions) {

@@ -256,7 +256,7 @@ Result<uint16_t> Application::start() {
   // bus the nodes share (the cache invalidation carries one node's edits to the others, the
   // reaction owners read the reactions topic), and a node-local bus is read by no other
   // process. Relaying each event into one (the LocalBus, its own log in the same RocksDB) cost
-  // the embedded node about a fifth of its reaction throughput: a second write of every event,
+  // the embedded node about 15 % of its reaction throughput: a second write of every event,
   // and two threads on the cores (docs/cluster.md "Outbox relay"). The outbox is then the
   // node's event log, kept for storage.log_retention events; a relay started later (Pulsar
   // enabled) publishes what it still holds after the relay's stored position.

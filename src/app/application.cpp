@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 // jemalloc reads this at start-up (MALLOC_CONF in the environment still overrides it):
@@ -39,6 +40,17 @@ class BusCloser final : public workers::Worker {
  private:
   events::EventBus& bus_;
 };
+
+// Earlier versions kept a node-local bus for a CQL node without Pulsar in a RocksDB of its own
+// under the data dir; no bus runs there now, so the directory is removed (it held only bus
+// topics and cursors, never acknowledged data).
+void drop_unused_local_bus_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) spdlog::warn("storage: could not remove the unused local bus at {}: {}", dir, ec.message());
+  else spdlog::info("storage: removed the node-local event bus an earlier version kept at {}", dir);
+}
 }  // namespace
 
 Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
@@ -138,6 +150,7 @@ Result<uint16_t> Application::start() {
     if (!cs) return cs.take_error();
     cql_ = cs->get();
     store_ = std::move(*cs);
+    if (!cfg_.pulsar.enabled) drop_unused_local_bus_dir(cfg_.storage.data_dir + "/local-bus");
     spdlog::info("storage: cql, keyspace {} on {} (node {})", cfg_.storage.cql.keyspace,
                  cfg_.storage.cql.hosts.empty() ? "" : cfg_.storage.cql.hosts.front(), node_id_);
   } else {
@@ -145,6 +158,17 @@ Result<uint16_t> Application::start() {
     if (!st) return st.take_error();
     rocks_ = st->get();
     store_ = std::move(*st);
+    // Earlier versions copied every event into a node-local bus in this store (up to
+    // storage.log_retention per topic). No bus runs here now ("The event bus" below), so
+    // nothing reads or trims those rows: drop them once. A failure (a full volume) only
+    // leaves them for the next start.
+    if (!cfg_.pulsar.enabled) {
+      auto cleared = rocks_->clear_bus();
+      if (!cleared)
+        spdlog::warn("storage: could not drop the unused node-local event bus: {}", cleared.error().message);
+      else if (*cleared)
+        spdlog::info("storage: dropped the node-local event bus an earlier version kept (no bus runs without Pulsar)");
+    }
   }
 
   // The cache and limiter seams: Redis when redis.enabled (shared by every node), else

@@ -44,7 +44,12 @@ def test_serves_on_cassandra_and_keeps_it_across_a_restart(server_factory):
     keyspace = f"e2e_cql_{os.getpid()}_{int(time.time())}"
     srv = server_factory(cql_config(cql_address(), keyspace), name="cql")
     run_migrate(srv.config_path)
+    # What an earlier version left: the node-local bus's own RocksDB. No bus runs without
+    # Pulsar now, so the start removes it.
+    (srv.data_dir / "local-bus").mkdir(parents=True, exist_ok=True)
+    (srv.data_dir / "local-bus" / "CURRENT").write_text("MANIFEST-000001\n")
     srv.start(timeout_s=60)
+    assert not (srv.data_dir / "local-bus").exists(), "the unused local bus was left in the data dir"
 
     user, other = User(), User()
     video = new_id()

@@ -1,4 +1,6 @@
-// LocalBus: the EventBus over the embedded store, for one node with no broker. Topics,
+// LocalBus: the EventBus over a RocksStore, for one process with no broker: the contract's
+// reference implementation and the bus of the unit tests (the service itself runs no bus
+// without Pulsar: no other process would read this one, docs/cluster.md "Outbox relay"). Topics,
 // producer dedup state and subscription cursors live in the store's `local_bus` column
 // family, so a restart resumes every subscription where it was acknowledged.
 //
@@ -36,7 +38,7 @@ struct LocalBusOptions {
   // the outbox, then its synced position) and the subscribers' dead-lettering (the message,
   // then its ack). A power loss then loses messages only together with the position that
   // said they were published, and they are published again. Not for a bus in a store of its
-  // own (`storage.backend: cql` without Pulsar: the relay's position is in CQL).
+  // own (a relay whose source and position live elsewhere, e.g. in CQL).
   bool sync_publish = true;
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "events/event_bus_conformance.h"
+#include "testing/run_sync.h"
 #include "testing/temp_store.h"
 
 namespace commentd::events {
@@ -75,6 +76,50 @@ TEST(LocalBusTest, TrimKeepsTheNewestOfATopicNobodySubscribes) {
   auto r = run.run(f.bus().publish("t", "k", "11", 0));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->message_id, 11u);
+}
+
+// What a service that no longer runs a local bus does at start (app/application.cpp): the
+// whole bus key space goes, topics, ids, dedup state and cursors alike, and nothing else.
+TEST(LocalBusTest, ClearBusDropsTopicsCursorsAndIdsButNotTheStoresRows) {
+  conformance::Runner run;  // destroyed after the bus
+  LocalBusFactory f;
+  std::vector<OutMessage> msgs;
+  for (int i = 1; i <= 10; ++i) msgs.push_back({"k", std::to_string(i), static_cast<uint64_t>(i)});
+  ASSERT_TRUE(run.run(f.bus().publish("t", msgs)).ok());
+  {
+    auto c = *run.run(f.bus().subscribe("t", "s", {.type = SubscriptionType::shared}));
+    auto m = *run.run(c->receive());
+    ASSERT_TRUE(run.run(c->ack(m)).ok());
+    c->close();
+  }
+  Comment kept;
+  kept.id = *Uuid::parse("018f0000-0000-7000-8000-000000000001");
+  kept.video_id = *Uuid::parse("018f0000-0000-7000-8000-0000000000aa");
+  kept.user_id = kept.video_id;
+  kept.content = "kept";
+  kept.created_at = 1000;
+  kept.version = 1;
+  store::WriteSet ws;
+  ws.mutations.push_back(store::PutComment{kept});
+  ASSERT_TRUE(commentd::testing::commit_sync(*f.store, std::move(ws)).ok());
+
+  f.bus_.reset();
+  EXPECT_EQ(f.store->clear_bus().value(), true);
+  EXPECT_EQ(f.store->clear_bus().value(), false);  // nothing left
+  EXPECT_TRUE(f.store->bus_scan(std::string(), std::string(1, '\xff'), 10)->empty());
+  auto c = commentd::testing::run_sync(f.store->get_comment(kept.id, {}));
+  ASSERT_TRUE(c.ok() && c->has_value());
+  EXPECT_EQ((*c)->content, "kept");
+
+  // A bus opened on the cleared store starts from nothing: ids from 1, no dedup memory, and an
+  // earliest subscription sees only what is published now.
+  f.bus_ = std::make_unique<LocalBus>(*f.store, LocalBusOptions{.producer_name = "test-producer"});
+  auto r = run.run(f.bus().publish("t", "k", "after", 1));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->duplicate);
+  EXPECT_EQ(r->message_id, 1u);
+  auto d = *run.run(f.bus().subscribe("t", "s", {.type = SubscriptionType::shared}));
+  EXPECT_EQ(run.run(d->receive())->payload, "after");
 }
 
 }  // namespace

@@ -695,6 +695,16 @@ Status RocksStore::bus_write(const std::vector<BusOp>& ops, bool sync) {
   return ok_status();
 }
 
+Result<bool> RocksStore::clear_bus() {
+  // Every bus key starts with an ASCII kind letter (events/local/local_bus.h), below "\xff".
+  const std::string end(1, '\xff');
+  auto any = bus_scan(std::string(), end, 1);
+  if (!any) return any.take_error();
+  if (any->empty()) return false;
+  if (auto st = bus_write({{BusOp::del_range, std::string(), end}}, /*sync=*/false); !st) return st.error();
+  return true;
+}
+
 Result<std::vector<std::pair<std::string, std::string>>> RocksStore::bus_scan(const std::string& from,
                                                                             const std::string& to,
                                                                             size_t max) {

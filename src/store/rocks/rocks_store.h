@@ -155,6 +155,10 @@ class RocksStore final : public Store {
   Result<std::vector<std::pair<std::string, std::string>>> bus_scan(const std::string& from,
                                                                     const std::string& to,
                                                                     size_t max);
+  // Deletes everything in the bus's key space (one range tombstone; compaction reclaims the
+  // space). Returns whether there was anything. For a node that no longer runs a local bus:
+  // what an earlier version stored there would otherwise stay for good.
+  Result<bool> clear_bus();
   StoreStats& stats() { return stats_; }
 
  private:

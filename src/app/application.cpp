@@ -359,6 +359,15 @@ Result<uint16_t> Application::start() {
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
   if (!s) return s.take_error();
+  if (cql_) {
+    // docs/cluster.md "Commit intents": writes that died after their entity write get their
+    // derived rows and events; part of the write model, so not switchable.
+    s = maintenance_->add_task("commit-intents", std::chrono::seconds(10),
+                               [c = cql_, settle = store::cql::intent_settle(cfg_.storage.cql)] {
+                                 return c->sweep_intents(settle);
+                               });
+    if (!s) return s.take_error();
+  }
   if (w.metrics_reconciliation.enabled && cql_) {
     // docs/cluster.md "Reconciliation repair": CQL has no snapshots, so the tiered snapshot
     // recounts do not run here. Reaction counters are their owner's (its recount); a video's
@@ -429,6 +438,20 @@ Result<uint16_t> Application::start() {
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
       metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
+      auto& is = cql_->intent_stats();
+      prometheus::MetricFamily intents{"commentd_commit_intents_resolved_total",
+                                       "Commit intents left by writes that did not finish, resolved by the sweep, by outcome",
+                                       prometheus::MetricType::Counter, {}};
+      metrics::add_sample(intents, {{"outcome", "rolled_forward"}}, double(is.rolled_forward.load()));
+      metrics::add_sample(intents, {{"outcome", "never_applied"}}, double(is.never_applied.load()));
+      metrics::add_sample(intents, {{"outcome", "lost"}}, double(is.lost.load()));
+      metrics::add_sample(intents, {{"outcome", "unresolved"}}, double(is.unresolved.load()));
+      out.push_back(std::move(intents));
+      out.push_back(counter_family("commentd_commit_intent_sweeps_total", "Passes of the commit intents' sweep",
+                                   double(is.sweeps.load())));
+      out.push_back(counter_family("commentd_commit_intent_sweeps_failed_total",
+                                   "Passes of the commit intents' sweep stopped by an error (retried next pass)",
+                                   double(is.failed_sweeps.load())));
     }
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (count_repairer_) {

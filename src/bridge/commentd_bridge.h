@@ -105,6 +105,7 @@ typedef struct cb_cql_exec_options {
   size_t paging_state_len;
   uint32_t timeout_ms;          /* 0: the session's */
   int32_t idempotent;           /* non-zero: the driver may retry and speculate */
+  int64_t timestamp_us;         /* non-zero: the write's timestamp (µs), as USING TIMESTAMP; 0: the server's */
 } cb_cql_exec_options;
 
 typedef struct cb_cql_session cb_cql_session;

@@ -28,7 +28,8 @@ cb_cql_exec_options ExecOptions::to_c() const {
                              reinterpret_cast<const uint8_t*>(paging_state.data()),
                              paging_state.size(),
                              static_cast<uint32_t>(timeout.count()),
-                             idempotent ? 1 : 0};
+                             idempotent ? 1 : 0,
+                             timestamp_us};
 }
 
 void CqlSession::start_batch(BatchType type, const std::vector<BatchItem>& items, const ExecOptions& opts,

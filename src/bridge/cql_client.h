@@ -85,6 +85,9 @@ struct ExecOptions {
   std::string paging_state;       // empty: first page
   std::chrono::milliseconds timeout{0};
   bool idempotent = false;        // only idempotent statements are retried
+  // Non-zero: the write's timestamp in µs (the protocol's default timestamp, as USING
+  // TIMESTAMP; a statement's own USING TIMESTAMP wins). 0: the server's clock.
+  int64_t timestamp_us = 0;
   cb_cql_exec_options to_c() const;
 };
 

@@ -281,6 +281,44 @@ TEST_F(CqlBridge, BatchesLoggedUnloggedAndCounter) {
   EXPECT_EQ(must(n->i64(0, 1)), 1);
 }
 
+TEST_F(CqlBridge, WritesCarryTheTimestampTheyAreGiven) {
+  ddl("CREATE TABLE " + table_ + " (id int PRIMARY KEY, v text)");
+  auto ins = prepare("INSERT INTO " + table_ + " (id, v) VALUES (?, ?)");
+  auto ins_at = prepare("INSERT INTO " + table_ + " (id, v) VALUES (?, ?) USING TIMESTAMP 5000");
+  auto read = prepare("SELECT v, WRITETIME(v) FROM " + table_ + " WHERE id = ?");
+  ExecOptions at1000;
+  at1000.timestamp_us = 1000;
+  ASSERT_TRUE(exec(ins, {Value::int32(1), Value::text("new")}, at1000).ok());
+  // An older write lands later and loses: last-writer-wins by the given timestamps.
+  ExecOptions at500;
+  at500.timestamp_us = 500;
+  ASSERT_TRUE(exec(ins, {Value::int32(1), Value::text("old")}, at500).ok());
+  auto r = exec(read, {Value::int32(1)});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(must(r->bytes(0, 0)), "new");
+  EXPECT_EQ(must(r->i64(0, 1)), 1000);
+  // The statement's own USING TIMESTAMP wins over the option.
+  ASSERT_TRUE(exec(ins_at, {Value::int32(2), Value::text("x")}, at1000).ok());
+  r = exec(read, {Value::int32(2)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(must(r->i64(0, 1)), 5000);
+  // A batch takes the option as the timestamp of all its statements.
+  ExecOptions at2000;
+  at2000.timestamp_us = 2000;
+  auto b = wait<Rows>([&](auto h) {
+    session_->batch(BatchType::unlogged, {{ins.get(), {Value::int32(3), Value::text("b")}}}, at2000, std::move(h));
+  });
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  r = exec(read, {Value::int32(3)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(must(r->i64(0, 1)), 2000);
+  // Without the option, the server's clock: now, in µs.
+  ASSERT_TRUE(exec(ins, {Value::int32(4), Value::text("now")}).ok());
+  r = exec(read, {Value::int32(4)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(must(r->i64(0, 1)), int64_t{1'600'000'000'000'000});
+}
+
 TEST_F(CqlBridge, SchemaAgreementAfterDdl) {
   ddl("CREATE TABLE " + table_ + " (id int PRIMARY KEY)");
   auto r = wait<Unit>([&](auto h) { session_->await_schema_agreement(std::move(h)); });

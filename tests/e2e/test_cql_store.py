@@ -83,6 +83,14 @@ def test_serves_on_cassandra_and_keeps_it_across_a_restart(server_factory):
     assert srv.react(other, top, "none").status in (200, 202, 204)
     srv.wait_counts(top, 1, 1)
 
+    # The commit intents' sweep runs (every 10 s) and finds nothing: every write finished,
+    # and its intent was deleted after the answer.
+    srv.wait_for(lambda: srv.metric("commentd_commit_intent_sweeps_total") >= 1, "a sweep", 30)
+    assert srv.metric("commentd_commit_intent_sweeps_failed_total") == 0
+    body = srv.get("/metrics").body.decode()
+    for outcome in ("rolled_forward", "never_applied", "lost", "unresolved"):
+        assert f'commentd_commit_intents_resolved_total{{outcome="{outcome}"}} 0' in body, outcome
+
     stats = srv.get(f"/v1/videos/{video}/stats").json()
     before = snapshot(srv, video, top, user)
     assert srv.terminate() == 0, srv.stderr_tail()

@@ -71,6 +71,7 @@ pub struct cb_cql_exec_options {
     pub paging_state_len: usize,
     pub timeout_ms: u32,
     pub idempotent: i32,
+    pub timestamp_us: i64,
 }
 
 pub struct cb_cql_session {
@@ -280,6 +281,10 @@ fn apply_options(stmt: &mut PreparedStatement, o: Option<&cb_cql_exec_options>) 
     // The driver's retry and speculative-execution policies retry a statement only when it
     // is marked idempotent (except errors that prove it was not applied, e.g. Unavailable).
     stmt.set_is_idempotent(o.idempotent != 0);
+    // The protocol's default timestamp: a statement's own USING TIMESTAMP still wins.
+    if o.timestamp_us != 0 {
+        stmt.set_timestamp(Some(o.timestamp_us));
+    }
     Ok(())
 }
 
@@ -513,6 +518,9 @@ pub unsafe extern "C" fn cb_cql_batch(
                 batch.set_request_timeout(Some(Duration::from_millis(o.timeout_ms as u64)));
             }
             batch.set_is_idempotent(o.idempotent != 0);
+            if o.timestamp_us != 0 {
+                batch.set_timestamp(Some(o.timestamp_us));
+            }
         }
         Ok((batch, all))
     })();

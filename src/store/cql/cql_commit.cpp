@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "store/cql/commit_intent.h"
 #include "store/cql/cql_internal.h"
 
 namespace commentd::store::cql {
@@ -105,12 +106,23 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
       *pool_,
       [this, ws = std::move(ws), done = std::move(done), release]() mutable -> asio::awaitable<void> {
         Result<CommitResult> r = Error(Errc::internal, "commit did not run");
+        std::optional<IntentKey> finished;
         try {
-          r = co_await run_commit(std::move(ws));
+          r = co_await run_commit(std::move(ws), finished);
         } catch (const std::exception& e) {
           r = Error(Errc::internal, std::string("cql commit threw: ") + e.what());
         }
         done(std::move(r));
+        // After the answer: nothing waits on it. If it fails (or the node dies first), the
+        // sweep finds the intent and resolves it (a whole write is then written again, which
+        // its idempotent rows and event ids allow).
+        if (finished) {
+          std::vector<Value> key{Value::int32(finished->shard), big(finished->minute), V(finished->id)};
+          try {
+            (void)co_await exec(*st_->intent_delete, std::move(key), write_opts(true));
+          } catch (const std::exception&) {
+          }
+        }
         release();
       },
       asio::detached);
@@ -135,7 +147,7 @@ Status CqlStore::commit_owned(WriteSet ws) {
   return ok_status();
 }
 
-asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
+asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::optional<IntentKey>& finished) {
   // Which precondition is a conditional write (it guards a mutation of its own key) and
   // which is only checked.
   const CommentAt* lwt_at = nullptr;
@@ -163,6 +175,28 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
   if (conditional > 1)
     co_return Error(Errc::internal, "cql: a WriteSet may hold one conditional write (docs/cluster.md)");
 
+  // The commit intent (docs/cluster.md "Commit intents"): what this write makes after its
+  // entity write on a comment, recorded before it (sent with step 1), named by the entity
+  // write in the comment row's slot for its new version.
+  std::optional<IntentKey> intent;
+  std::vector<Call> intent_put;
+  if (lwt_put) {
+    auto body = encode_intent(ws.mutations);
+    if (!body) co_return body.take_error();
+    const int64_t at_us = next_write_timestamp_us();
+    intent = IntentKey{intent_shard(lwt_put->comment.id), at_us / 60'000'000, intent_ids_->next()};
+    intent_put.push_back(Call{st_->intent_put.get(),
+                              {Value::int32(intent->shard), big(intent->minute), V(intent->id),
+                               V(lwt_put->comment.id), big(static_cast<int64_t>(lwt_put->comment.version)),
+                               big(at_us), Value::blob(std::move(*body))},
+                              write_opts(true)});
+  }
+  // A refusal from here on has written nothing but the intent and the marks.
+  auto refused = [&](Error e) -> Result<CommitResult> {
+    finished = intent;
+    return e;
+  };
+
   // 0. Counter repair marks (docs/cluster.md "Counter repair"), before the entity write and
   // sent with step 1's reads: each guarded counter's writes_started and its candidate row.
   // From here until its counter update lands with writes_done + 1, the key's marks differ,
@@ -172,13 +206,14 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
 
   // 1. Checked preconditions, read through Paxos (a conditional delete that never applies
   // answers the current value and completes any in-flight round, as a SERIAL read).
-  if (!check_comments.empty() || !check_consumers.empty() || !marks.empty()) {
+  if (!check_comments.empty() || !check_consumers.empty() || !marks.empty() || intent) {
     std::vector<Call> calls;
     for (auto* c : check_comments) calls.push_back(Call{st_->comment_probe.get(), {V(c->id)}, serial_read_opts()});
     for (auto* k : check_consumers)
       calls.push_back(Call{st_->consumer_probe.get(), {txt(k->consumer), Value::int32(static_cast<int32_t>(opts_.node_id))},
                            serial_read_opts()});
     for (auto& m : marks) calls.push_back(std::move(m));
+    for (auto& c : intent_put) calls.push_back(std::move(c));
     auto rows = co_await exec_all(std::move(calls));
     if (!rows) co_return rows.take_error();
     size_t i = 0;
@@ -188,7 +223,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
       if (!have) co_return have.take_error();
       if (*have != c->version) {
         co_await release_marks(ws);
-        co_return conflict("comment " + c->id.str());
+        co_return refused(conflict("comment " + c->id.str()));
       }
     }
     for (auto* k : check_consumers) {
@@ -197,23 +232,28 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
       if (!have) co_return have.take_error();
       if (*have != k->seq) {
         co_await release_marks(ws);
-        co_return conflict("consumer " + k->consumer);
+        co_return refused(conflict("consumer " + k->consumer));
       }
     }
   }
+  if (opts_.testing_commit_fault == CqlStoreOptions::CommitFault::before_entity_write && intent)
+    co_return Error(Errc::unavailable, "testing: the commit stopped before its entity write");
 
   // 2. The conditional write.
   if (lwt_put) {
     auto vals = comment_values(lwt_put->comment);
+    const int slot = intent_slot(lwt_put->comment.version);
     Result<Rows> r = Error(Errc::internal, "unset");
     if (lwt_at->version == 0) {
-      r = co_await exec(*st_->insert_comment_if_new, std::move(vals), write_opts(false));
+      vals.push_back(V(intent->id));
+      r = co_await exec(*st_->insert_comment_if_new[slot], std::move(vals), write_opts(false));
     } else {
       std::vector<Value> upd(std::make_move_iterator(vals.begin() + 1), std::make_move_iterator(vals.end()));
+      upd.push_back(V(intent->id));
       upd.push_back(V(lwt_put->comment.id));
       upd.push_back(big(static_cast<int64_t>(lwt_at->version)));
       auto upd_null = upd;
-      r = co_await exec(*st_->update_comment_if_version, std::move(upd), write_opts(false));
+      r = co_await exec(*st_->update_comment_if_version[slot], std::move(upd), write_opts(false));
       // Version 1 is also a V1 row's null version (decode_comment): when the condition
       // failed on a row whose version is null, the same write goes `IF version = null`.
       // Still one conditional write that applies: the first failed without writing.
@@ -221,24 +261,27 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
         auto have = r->i64(0, 1);
         if (have && !have->has_value()) {
           upd_null.pop_back();
-          r = co_await exec(*st_->update_comment_if_null_version, std::move(upd_null), write_opts(false));
+          r = co_await exec(*st_->update_comment_if_null_version[slot], std::move(upd_null), write_opts(false));
         }
       }
     }
+    // An error here leaves the outcome unknown (a timeout may have applied): the sweep decides.
     if (!r) co_return r.take_error();
     auto applied = r->applied();
     if (!applied) co_return Error(Errc::internal, "cql: a conditional write answered no [applied]");
     if (!*applied) {
       co_await release_marks(ws);
-      co_return conflict("comment " + lwt_put->comment.id.str());
+      co_return refused(conflict("comment " + lwt_put->comment.id.str()));
     }
+    if (opts_.testing_commit_fault == CqlStoreOptions::CommitFault::after_entity_write)
+      co_return Error(Errc::unavailable, "testing: the commit stopped after its entity write");
   }
   if (lwt_to) {
     auto moved = co_await move_consumer(lwt_to->consumer, lwt_from->seq, lwt_to->seq);
     if (!moved) co_return moved.take_error();
     if (!*moved) {
       co_await release_marks(ws);
-      co_return conflict("consumer " + lwt_to->consumer);
+      co_return refused(conflict("consumer " + lwt_to->consumer));
     }
   }
 
@@ -284,6 +327,8 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws) {
     if (!logged) co_return logged.take_error();
     out = std::move(*logged);
   }
+  // Steps 3 and 4 are whole: the intent has done its work (deleted after the answer).
+  finished = intent;
 
   // 5. Counters (not idempotent, never retried), with their last_updated. A guarded counter's
   // update carries writes_done + 1; once the write is past its window, or when the update

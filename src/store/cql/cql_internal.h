@@ -37,10 +37,27 @@ inline std::optional<std::pair<std::string_view, Uuid>> guarded_counter(const Mu
 // Sequence logs are partitioned by (node_id, seq / kLogBlock).
 inline constexpr uint64_t kLogBlock = 65536;
 
+// Commit intents (docs/cluster.md "Commit intents"): the comment row names the intent that
+// wrote its version `v` in slot v % kIntentSlots, so a roll-forward can tell whether the
+// intent's write won its version as long as the row is fewer than kIntentSlots versions past it.
+inline constexpr int kIntentSlots = 4;
+inline int intent_slot(uint64_t version) { return static_cast<int>(version % kIntentSlots); }
+// Intents are spread over this many partitions per minute (`shard, minute`).
+inline constexpr int kIntentShards = 16;
+inline int intent_shard(const Uuid& comment) { return comment.bytes[15] % kIntentShards; }
+
 struct CqlStore::Statements {
-  bridge::PreparedPtr get_comment, insert_comment_if_new, update_comment_if_version, upsert_comment;
+  bridge::PreparedPtr get_comment, upsert_comment;
+  // The entity write, naming its intent in slot [intent_slot(new version)].
+  bridge::PreparedPtr insert_comment_if_new[kIntentSlots], update_comment_if_version[kIntentSlots];
   // The same update on a V1 row, whose version is null (read as version 1: decode_comment).
-  bridge::PreparedPtr update_comment_if_null_version;
+  bridge::PreparedPtr update_comment_if_null_version[kIntentSlots];
+  // Commit intents: write, delete, a (shard, minute) partition's intents, a claim on one
+  // (unclaimed, or at the expiry read), the comment's version and intent slots read through
+  // Paxos (a conditional delete that never applies), the sweep positions (created IF NOT
+  // EXISTS, moved IF minute = ?).
+  bridge::PreparedPtr intent_put, intent_delete, intent_scan, intent_claim_new, intent_claim, intent_probe;
+  bridge::PreparedPtr sweep_get, sweep_init, sweep_move;
   // Linearizable reads as conditional deletes that never apply (the bridge has no SERIAL
   // read consistency): not applied, they answer the row's current value in column 1.
   bridge::PreparedPtr comment_probe, consumer_probe;

@@ -112,17 +112,33 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->get_comment, "SELECT " + cols + " FROM {ks}.comments WHERE id = ?");
   prep(st->comment_probe, "DELETE FROM {ks}.comments WHERE id = ? IF version = -1");
   prep(st->consumer_probe, "DELETE FROM {ks}.consumer_positions WHERE name = ? AND shard = ? IF position = -1");
-  prep(st->insert_comment_if_new,
-       "INSERT INTO {ks}.comments (" + cols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS");
   prep(st->upsert_comment, "INSERT INTO {ks}.comments (" + cols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  prep(st->update_comment_if_version,
-       "UPDATE {ks}.comments SET video_id = ?, user_id = ?, content = ?, created_at = ?, updated_at = ?, "
-       "deleted_at = ?, parent_id = ?, status = ?, version = ?, reply_to = ?, depth = ?, edited = ? "
-       "WHERE id = ? IF version = ?");
-  prep(st->update_comment_if_null_version,
-       "UPDATE {ks}.comments SET video_id = ?, user_id = ?, content = ?, created_at = ?, updated_at = ?, "
-       "deleted_at = ?, parent_id = ?, status = ?, version = ?, reply_to = ?, depth = ?, edited = ? "
-       "WHERE id = ? IF version = null");
+  const std::string set_all =
+      "UPDATE {ks}.comments SET video_id = ?, user_id = ?, content = ?, created_at = ?, updated_at = ?, "
+      "deleted_at = ?, parent_id = ?, status = ?, version = ?, reply_to = ?, depth = ?, edited = ?, ";
+  for (int k = 0; k < kIntentSlots; ++k) {
+    const std::string slot = "intent_" + std::to_string(k);
+    prep(st->insert_comment_if_new[k], "INSERT INTO {ks}.comments (" + cols + ", " + slot +
+                                           ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS");
+    prep(st->update_comment_if_version[k], set_all + slot + " = ? WHERE id = ? IF version = ?");
+    prep(st->update_comment_if_null_version[k], set_all + slot + " = ? WHERE id = ? IF version = null");
+  }
+  prep(st->intent_put,
+       "INSERT INTO {ks}.commit_intents (shard, minute, id, comment_id, version, written_at, body) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  prep(st->intent_delete, "DELETE FROM {ks}.commit_intents WHERE shard = ? AND minute = ? AND id = ?");
+  prep(st->intent_scan,
+       "SELECT id, comment_id, version, written_at, body, claim FROM {ks}.commit_intents WHERE shard = ? AND minute = ?");
+  prep(st->intent_claim_new,
+       "UPDATE {ks}.commit_intents SET claim = ? WHERE shard = ? AND minute = ? AND id = ? IF comment_id = ? AND claim = null");
+  prep(st->intent_claim,
+       "UPDATE {ks}.commit_intents SET claim = ? WHERE shard = ? AND minute = ? AND id = ? IF comment_id = ? AND claim = ?");
+  prep(st->intent_probe,
+       "DELETE FROM {ks}.comments WHERE id = ? IF version = -1 AND intent_0 = ? AND intent_1 = ? AND intent_2 = ? AND "
+       "intent_3 = ?");
+  prep(st->sweep_get, "SELECT minute FROM {ks}.intent_sweeps WHERE shard = ?");
+  prep(st->sweep_init, "INSERT INTO {ks}.intent_sweeps (shard, minute) VALUES (?, ?) IF NOT EXISTS");
+  prep(st->sweep_move, "UPDATE {ks}.intent_sweeps SET minute = ? WHERE shard = ? IF minute = ?");
   const char* tables[2] = {"comments_by_video", "replies"};
   const char* keys[2] = {"video_id", "parent_id"};
   for (int i = 0; i < 2; ++i) {

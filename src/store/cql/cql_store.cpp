@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -73,6 +74,10 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
   if (!st) return st.take_error();
   s->st_ = std::move(*st);
   if (auto h = s->load_log_heads(); !h) return h.error();
+  s->intent_ids_ = std::make_unique<UuidGenerator>(s->clock_, std::random_device{}(),
+                                                   static_cast<uint16_t>(opts.node_id % 1024));
+  // The commit intents' sweep positions exist before this node writes its first intent.
+  if (auto p = s->sweep_positions(); !p) return p.take_error();
   s->log_writer_ = std::thread([p = s.get()] { p->log_writer_loop(); });
   return s;
 }

@@ -24,7 +24,11 @@
 //  5. Counter deltas, never retried, and at the same time the *_meta last_updated with
 //     USING TIMESTAMP = at (so the max wins).
 // A failure after step 2 answers the error (Errc::unavailable) although the entity write
-// stands; docs/cluster.md says what repairs it and what does not yet.
+// stands. Before step 2, a write with an entity write on a comment records steps 3 and 4 in
+// a commit intent (commit_intent.h), and its entity write names the intent in the comment
+// row; the intent is deleted once the write is whole (or refused). sweep_intents() rolls
+// forward the intents whose write died after its entity write (docs/cluster.md "Commit
+// intents"); counters are the counter repair's.
 //
 // A storage circuit breaker (core/circuit_breaker.h) wraps every CQL call: after
 // `breaker.failures` calls in a row time out or find no connection, calls fail at once with
@@ -55,6 +59,8 @@
 #include "bridge/cql_client.h"
 #include "config/config.h"
 #include "core/circuit_breaker.h"
+#include "core/clock.h"
+#include "core/uuid.h"
 #include "store/store.h"
 #include "store/user_rows_cache.h"
 
@@ -69,6 +75,25 @@ struct CqlStoreOptions {
   size_t max_in_flight_commits = 10000;  // more: Errc::overloaded
   // probe_timeout 0 here: open() uses request_timeout + 1 s (a probe's longest wait).
   CircuitBreaker::Options breaker{.failures = 3, .open_for = std::chrono::milliseconds(1000)};
+  // Tests only: a commit with a commit intent stops, answering Errc::unavailable, right before
+  // or right after its entity write, as a node killed there would.
+  enum class CommitFault { none, before_entity_write, after_entity_write };
+  CommitFault testing_commit_fault = CommitFault::none;
+};
+
+// How old a commit intent must be before sweep_intents() resolves it: longer than any live
+// write takes from its intent to its last step (each step is bounded by request_timeout, and
+// the log writer's queue by the same), so a sweep never races the write it would repair.
+inline std::chrono::milliseconds intent_settle(const config::CqlConfig& c) {
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(60), 6 * c.request_timeout);
+}
+
+struct IntentStats {
+  std::atomic<uint64_t> sweeps{0}, failed_sweeps{0};
+  std::atomic<uint64_t> rolled_forward{0};  // the entity write won: its steps 3-4 written again
+  std::atomic<uint64_t> never_applied{0};   // the entity write never happened: dropped
+  std::atomic<uint64_t> lost{0};            // another write took the version: dropped
+  std::atomic<uint64_t> unresolved{0};      // the row moved kIntentSlots versions on: dropped, logged
 };
 
 class CqlStore final : public Store {
@@ -117,6 +142,16 @@ class CqlStore final : public Store {
   // Guarded counter updates (docs/cluster.md "Counter repair") left to the repairer: the
   // write ran past its window, or the update failed. The write itself succeeded.
   uint64_t counts_deferred() const { return counts_deferred_.load(); }
+
+  // One pass of the commit intents' sweep (docs/cluster.md "Commit intents"): per shard, from
+  // its sweep position, every intent older than `settle` is resolved (one node at a time, by
+  // an expiring claim): its entity write is read through Paxos, and an intent whose write won
+  // its version has its derived rows (at the intent's timestamp, so any later write of the
+  // same rows wins) and outbox events written again, then is deleted; the others are deleted.
+  // A shard's position moves past a minute once the minute is settled and empty.
+  // Blocking (a worker thread); one pass at a time.
+  Status sweep_intents(std::chrono::milliseconds settle);
+  const IntentStats& intent_stats() const { return intent_stats_; }
 
   // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of
   // `comment` and its likes/dislikes counted from all its registers, read one after the
@@ -192,7 +227,15 @@ class CqlStore final : public Store {
                                                                    Deadline d);
 
   // --- writes (cql_commit.cpp)
-  asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws);
+  // A commit intent's row key.
+  struct IntentKey {
+    int32_t shard = 0;
+    int64_t minute = 0;
+    Uuid id;
+  };
+  // `finished`: set to the write's intent when it is to be deleted after the answer (the
+  // write is whole, or refused with nothing written); left empty when the sweep must decide.
+  asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws, std::optional<IntentKey>& finished);
   // Per guarded counter of `ws` (docs/cluster.md "Counter repair"): its writes_started + 1
   // and its candidate row (`start`), or its writes_done + 1 alone.
   std::vector<Call> mark_calls(const WriteSet& ws, bool start) const;
@@ -200,6 +243,22 @@ class CqlStore final : public Store {
   asio::awaitable<void> release_marks(const WriteSet& ws);
   void derived_calls(const Mutation& m, std::vector<Call>& out) const;
   void counter_calls(const Mutation& m, std::vector<Call>& out) const;
+
+  // --- commit intents (cql_intents.cpp)
+  // Each shard's sweep position, created (the current minute) where missing. Blocking.
+  Result<std::vector<int64_t>> sweep_positions();
+  enum class IntentOutcome { resolved, held };
+  struct IntentRow {
+    IntentKey key;
+    Uuid comment_id;
+    uint64_t version = 0;
+    int64_t written_at_us = 0;
+    std::string body;
+    std::optional<int64_t> claim;
+  };
+  Result<IntentOutcome> resolve_intent(const IntentRow& row);
+  // Writes the intent's derived rows and outbox events again. Blocking.
+  Status roll_forward(const IntentRow& row);
 
   // --- logs (cql_logs.cpp)
   struct LogAppend {
@@ -230,6 +289,9 @@ class CqlStore final : public Store {
   std::atomic<bool> closing_{false};
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> counts_deferred_{0};
+  IntentStats intent_stats_;
+  SystemClock clock_;
+  std::unique_ptr<UuidGenerator> intent_ids_;
   std::mutex drain_mu_;
   std::condition_variable drained_;
 

@@ -14,6 +14,7 @@
 
 #include "bridge/tcp_proxy.h"
 #include "store/cql/count_repair.h"
+#include "store/cql/cql_internal.h"
 #include "store/cql/cql_store.h"
 #include "store/cql/migrate.h"
 #include "store/store_conformance.h"
@@ -64,10 +65,12 @@ class Keyspace {
     return std::move(*r);
   }
   std::unique_ptr<CqlStore> open(uint32_t node = 1, std::optional<std::string> host = std::nullopt,
-                                 CircuitBreaker::Options breaker = {}) const {
+                                 CircuitBreaker::Options breaker = {},
+                                 CqlStoreOptions::CommitFault fault = CqlStoreOptions::CommitFault::none) const {
     CqlStoreOptions o;
     o.cql = cfg;
     o.breaker = breaker;
+    o.testing_commit_fault = fault;
     if (host) o.cql.hosts = {*host};
     o.node_id = node;
     auto s = CqlStore::open(runtime(), o);
@@ -624,6 +627,221 @@ TEST_F(CountRepairTest, FinishedWritesLeaveNothingToRepair) {
   ASSERT_TRUE(rep->round().ok());
   EXPECT_EQ(rep->stats().repaired.load(), 0u);
   EXPECT_EQ(candidates(), 0u);
+}
+
+// --- Commit intents (docs/cluster.md "Commit intents")
+
+// Writes that stop where a killed node would (CqlStoreOptions::testing_commit_fault), then
+// the sweep of a healthy node.
+class CommitIntentTest : public CqlStoreTest {
+ protected:
+  using Fault = CqlStoreOptions::CommitFault;
+  const Uuid video = sid(0xF2, 1);
+  const std::string topic = "persistent://pavilion/comments/events";
+
+  void SetUp() override {
+    CqlStoreTest::SetUp();
+    if (ks_) store = ks_->open(1);
+  }
+  void TearDown() override {
+    if (store) store->close();
+  }
+  // A create as the service makes it: row, list entry, bucket, read-your-writes, event.
+  WriteSet create(const Comment& c) {
+    WriteSet ws = create_ws(c);
+    ws.mutations.push_back(BucketPut{video, "2026-11-30-18", c.created_at, c.id});
+    ws.mutations.push_back(StatsDelta{video, 1, 0, c.created_at});
+    ws.mutations.push_back(RecentWrite{video, c.user_id, c.created_at + 60'000});
+    ws.mutations.push_back(AppendOutbox{topic, video.str(), "created " + c.id.str()});
+    return ws;
+  }
+  WriteSet edit(Comment c, uint64_t from, const std::string& content) {
+    c.version = from + 1;
+    c.content = content;
+    WriteSet ws;
+    ws.preconditions.push_back(CommentAt{c.id, from});
+    ws.mutations.push_back(PutComment{c});
+    ws.mutations.push_back(AppendOutbox{topic, video.str(), "edited " + content});
+    return ws;
+  }
+  // Commits through a node that stops at `fault`, and closes it (as the kill would).
+  void die_at(Fault fault, WriteSet ws) {
+    auto dying = ks_->open(1, std::nullopt, {}, fault);
+    auto r = commit_sync(*dying, std::move(ws));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::unavailable) << r.error().message;
+    dying->close();
+  }
+  Result<CommitResult> commit(WriteSet ws) {
+    auto r = commit_sync(*store, std::move(ws));
+    // The intent's delete runs after the answer: wait for it, as a sweep much later would.
+    while (store->in_flight_commits() > 0) std::this_thread::sleep_for(1ms);
+    return r;
+  }
+  size_t intents() { return ks_->query("SELECT id FROM {ks}.commit_intents").size(); }
+  size_t listed() {
+    return ks_->query("SELECT comment_id FROM {ks}.comments_by_video WHERE video_id = " + video.str()).size();
+  }
+  size_t bucketed() {
+    return ks_->query("SELECT comment_id FROM {ks}.comments_by_video_bucketed WHERE video_id = " + video.str() +
+                      " AND time_bucket = '2026-11-30-18'").size();
+  }
+  std::vector<std::string> events() {
+    auto r = store->read_outbox_entries(0, 100);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    std::vector<std::string> out;
+    if (r.ok())
+      for (auto& e : *r) out.push_back(e.payload);
+    return out;
+  }
+  const IntentStats& stats() { return store->intent_stats(); }
+  std::unique_ptr<CqlStore> store;
+};
+
+TEST_F(CommitIntentTest, AWriteThatDiedAfterItsEntityWriteIsRolledForwardOnce) {
+  Comment c = scomment(sid(1, 1), video, 1000);
+  die_at(Fault::after_entity_write, create(c));
+  // What the dead write left: the row, and neither its list entry, its bucket, nor its event.
+  auto row = testing::run_sync(store->get_comment(c.id, Deadline::never()));
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ(listed(), 0u);
+  EXPECT_EQ(bucketed(), 0u);
+  EXPECT_TRUE(events().empty());
+  ASSERT_EQ(intents(), 1u);
+
+  // Another node holds the intent's claim: left to it.
+  const int64_t later = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch() + 1h).count();
+  auto id = ks_->query("SELECT shard, minute, id FROM {ks}.commit_intents");
+  const std::string where = " WHERE shard = " + std::to_string(id.i64(0, 0)->value_or(-1)) +
+                            " AND minute = " + std::to_string(id.i64(0, 1)->value_or(-1)) +
+                            " AND id = " + from_cql(id.uuid(0, 2)->value_or(bridge::Uuid{})).str();
+  ks_->query("UPDATE {ks}.commit_intents SET claim = " + std::to_string(later) + where);
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(intents(), 1u);
+  EXPECT_EQ(listed(), 0u);
+  // Its claim expired: taken and rolled forward.
+  ks_->query("UPDATE {ks}.commit_intents SET claim = 1" + where);
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().rolled_forward.load(), 1u);
+  EXPECT_EQ(intents(), 0u);
+  EXPECT_EQ(listed(), 1u);
+  EXPECT_EQ(bucketed(), 1u);
+  auto view = testing::run_sync(store->get_user_view(video, c.user_id, Deadline::never()));
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->recent_until, c.created_at + 60'000);
+  EXPECT_EQ(events(), std::vector<std::string>{"created " + c.id.str()});
+  // Once: a second sweep finds nothing.
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().rolled_forward.load(), 1u);
+  EXPECT_EQ(events().size(), 1u);
+}
+
+TEST_F(CommitIntentTest, AWriteThatDiedBeforeItsEntityWriteIsDropped) {
+  Comment c = scomment(sid(1, 2), video, 1000);
+  die_at(Fault::before_entity_write, create(c));
+  ASSERT_EQ(intents(), 1u);
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().never_applied.load(), 1u);
+  EXPECT_EQ(stats().rolled_forward.load(), 0u);
+  EXPECT_EQ(intents(), 0u);
+  auto row = testing::run_sync(store->get_comment(c.id, Deadline::never()));
+  ASSERT_TRUE(row.ok());
+  EXPECT_FALSE(row->has_value());
+  EXPECT_EQ(listed(), 0u);
+  EXPECT_TRUE(events().empty());
+}
+
+// The roll-forward writes at the intent's time: the delete that came after the dead create
+// removed a list entry that did not exist yet, and the late entry does not bring it back.
+TEST_F(CommitIntentTest, ALaterWriteOfTheSameRowsWinsOverTheRollForward) {
+  Comment c = scomment(sid(1, 3), video, 1000);
+  die_at(Fault::after_entity_write, create(c));
+  Comment d = c;
+  d.version = 2;
+  d.status = CommentStatus::deleted;
+  d.deleted_at = 2000;
+  WriteSet del;
+  del.preconditions.push_back(CommentAt{c.id, 1});
+  del.mutations.push_back(PutComment{d});
+  del.mutations.push_back(IndexDelete{Index::video, video, c.created_at, c.id});
+  del.mutations.push_back(AppendOutbox{topic, video.str(), "deleted"});
+  ASSERT_TRUE(commit(std::move(del)).ok());
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().rolled_forward.load(), 1u);  // the create won version 1
+  EXPECT_EQ(listed(), 0u);
+  EXPECT_EQ(bucketed(), 1u);  // the bucketed history keeps deleted comments
+  EXPECT_EQ(events(), (std::vector<std::string>{"deleted", "created " + c.id.str()}));
+}
+
+TEST_F(CommitIntentTest, AnIntentWhoseWriteLostItsVersionIsDropped) {
+  Comment c = scomment(sid(1, 4), video, 1000);
+  ASSERT_TRUE(commit(create(c)).ok());
+  // This edit's intent is written, then its node dies; another edit takes version 2.
+  die_at(Fault::before_entity_write, edit(c, 1, "lost"));
+  ASSERT_TRUE(commit(edit(c, 1, "won")).ok());
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().lost.load(), 1u);
+  EXPECT_EQ(stats().rolled_forward.load(), 0u);
+  EXPECT_EQ(intents(), 0u);
+  EXPECT_EQ(events(), (std::vector<std::string>{"created " + c.id.str(), "edited won"}));
+}
+
+// Past kIntentSlots more versions the slot was reused: dropped and counted, never guessed.
+TEST_F(CommitIntentTest, AnIntentTooManyVersionsBehindIsDroppedUnresolved) {
+  Comment c = scomment(sid(1, 5), video, 1000);
+  ASSERT_TRUE(commit(create(c)).ok());
+  die_at(Fault::after_entity_write, edit(c, 1, "v2"));
+  for (uint64_t v = 2; v < 6; ++v) ASSERT_TRUE(commit(edit(c, v, "v" + std::to_string(v + 1))).ok());
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().unresolved.load(), 1u);
+  EXPECT_EQ(stats().rolled_forward.load(), 0u);
+  EXPECT_EQ(intents(), 0u);
+}
+
+TEST_F(CommitIntentTest, FinishedAndRefusedWritesLeaveNoIntent) {
+  Comment c = scomment(sid(1, 6), video, 1000);
+  ASSERT_TRUE(commit(create(c)).ok());
+  auto again = commit(create(c));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::conflict);
+  ASSERT_TRUE(commit(edit(c, 1, "e")).ok());
+  EXPECT_EQ(intents(), 0u);
+  EXPECT_EQ(listed(), 1u);
+  EXPECT_EQ(events().size(), 2u);
+  // A write with no entity write on a comment writes no intent.
+  WriteSet plain;
+  plain.mutations.push_back(RecentWrite{video, c.user_id, 5000});
+  ASSERT_TRUE(commit(std::move(plain)).ok());
+  EXPECT_EQ(intents(), 0u);
+  // A write with an entity write may only carry what an intent can.
+  WriteSet odd = edit(c, 2, "x");
+  odd.mutations.push_back(UserReactionPut{video, c.user_id, c.id, ReactionType::like});
+  auto r = commit(std::move(odd));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::internal);
+  EXPECT_EQ(intents(), 0u);
+}
+
+// A shard's sweep position moves over settled minutes, never into one that may still get
+// an intent; each shard has one, created at open.
+TEST_F(CommitIntentTest, SweepPositionsMoveOverSettledMinutesOnly) {
+  auto minute_now = [] {
+    return std::chrono::duration_cast<std::chrono::minutes>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  EXPECT_EQ(ks_->query("SELECT shard FROM {ks}.intent_sweeps").size(), 16u);
+  const int64_t before = minute_now();
+  ks_->query("UPDATE {ks}.intent_sweeps SET minute = " + std::to_string(before - 5) + " WHERE shard = 3");
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  auto at = ks_->query("SELECT minute FROM {ks}.intent_sweeps WHERE shard = 3").i64(0, 0)->value_or(0);
+  EXPECT_GE(at, before);
+  EXPECT_LE(at, minute_now());
+  // With a settle of an hour, nothing of the last hour is swept.
+  ks_->query("UPDATE {ks}.intent_sweeps SET minute = " + std::to_string(before - 5) + " WHERE shard = 3");
+  ASSERT_TRUE(store->sweep_intents(1h).ok());
+  EXPECT_EQ(ks_->query("SELECT minute FROM {ks}.intent_sweeps WHERE shard = 3").i64(0, 0)->value_or(0), before - 5);
+  EXPECT_EQ(stats().failed_sweeps.load(), 0u);
 }
 
 }  // namespace

@@ -277,7 +277,43 @@ const MigrationStep kV6{
     },
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6};
+// Version 7: commit intents (docs/cluster.md "Commit intents"): a write with an entity write
+// first records what it will write after it (derived rows, outbox events) in an intent, and
+// its entity write names the intent in slot `version % 4` of the comment row, so that a
+// write that dies after its entity write is rolled forward by any node, and one that lost
+// its race or never ran is told apart. Intents are sharded per minute (a partition is read
+// once it has settled, never again, so the deletes' tombstones are never read in bulk);
+// intent_sweeps holds, per shard, the first minute not yet swept.
+const MigrationStep kV7{
+    7,
+    "commit intents: commit_intents, intent_sweeps, comments.intent_0..intent_3",
+    {
+        R"(CREATE TABLE IF NOT EXISTS {ks}.commit_intents (
+  shard int,
+  minute bigint,
+  id uuid,
+  comment_id uuid,
+  version bigint,
+  written_at bigint,
+  body blob,
+  claim bigint,
+  PRIMARY KEY ((shard, minute), id)
+) WITH default_time_to_live = 1209600)",
+        R"(CREATE TABLE IF NOT EXISTS {ks}.intent_sweeps (
+  shard int,
+  minute bigint,
+  PRIMARY KEY ((shard))
+))",
+    },
+    {
+        {"comments", "intent_0", "uuid"},
+        {"comments", "intent_1", "uuid"},
+        {"comments", "intent_2", "uuid"},
+        {"comments", "intent_3", "uuid"},
+    },
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

@@ -7,7 +7,16 @@ namespace commentd::store::cql {
 namespace {
 
 constexpr char kFormat = 1;
-enum Tag : char { kIndexPut = 1, kIndexDelete = 2, kBucketPut = 3, kHiddenMark = 4, kRecentWrite = 5, kOutbox = 6 };
+enum Tag : char {
+  kIndexPut = 1,
+  kIndexDelete = 2,
+  kBucketPut = 3,
+  kHiddenMark = 4,
+  kRecentWrite = 5,
+  kOutbox = 6,
+  kMetricsDelta = 7,
+  kStatsDelta = 8
+};
 
 void put_u64(std::string& out, uint64_t v) {
   for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -63,13 +72,11 @@ Error not_ours(const std::string& why) { return Error(Errc::internal, "commit in
 bool intent_carries(const Mutation& m) {
   return std::holds_alternative<IndexPut>(m) || std::holds_alternative<IndexDelete>(m) ||
          std::holds_alternative<BucketPut>(m) || std::holds_alternative<HiddenMark>(m) ||
-         std::holds_alternative<RecentWrite>(m) || std::holds_alternative<AppendOutbox>(m);
+         std::holds_alternative<RecentWrite>(m) || std::holds_alternative<AppendOutbox>(m) ||
+         std::holds_alternative<MetricsDelta>(m) || std::holds_alternative<StatsDelta>(m);
 }
 
-bool intent_skips(const Mutation& m) {
-  return std::holds_alternative<PutComment>(m) || std::holds_alternative<MetricsDelta>(m) ||
-         std::holds_alternative<StatsDelta>(m);
-}
+bool intent_skips(const Mutation& m) { return std::holds_alternative<PutComment>(m); }
 
 Result<std::string> encode_intent(const std::vector<Mutation>& mutations) {
   std::string out(1, kFormat);
@@ -107,6 +114,14 @@ Result<std::string> encode_intent(const std::vector<Mutation>& mutations) {
       put_str(out, o->topic);
       put_str(out, o->key);
       put_str(out, o->payload);
+    } else if (auto* md = std::get_if<MetricsDelta>(&m)) {
+      out.push_back(kMetricsDelta);
+      put_uuid(out, md->comment_id);
+      for (int64_t v : {md->likes, md->dislikes, md->replies, md->at}) put_u64(out, static_cast<uint64_t>(v));
+    } else if (auto* sd = std::get_if<StatsDelta>(&m)) {
+      out.push_back(kStatsDelta);
+      put_uuid(out, sd->video_id);
+      for (int64_t v : {sd->comments, sd->reactions, sd->at}) put_u64(out, static_cast<uint64_t>(v));
     } else if (!intent_skips(m)) {
       return not_ours("a write with an entity write may not carry mutation kind " + std::to_string(m.index()));
     }
@@ -154,6 +169,21 @@ Result<std::vector<Mutation>> decode_intent(std::string_view body) {
       o.key = r.str();
       o.payload = r.str();
       out.emplace_back(std::move(o));
+    } else if (tag == kMetricsDelta) {
+      MetricsDelta d;
+      d.comment_id = r.uuid();
+      d.likes = r.i64();
+      d.dislikes = r.i64();
+      d.replies = r.i64();
+      d.at = r.i64();
+      out.emplace_back(d);
+    } else if (tag == kStatsDelta) {
+      StatsDelta d;
+      d.video_id = r.uuid();
+      d.comments = r.i64();
+      d.reactions = r.i64();
+      d.at = r.i64();
+      out.emplace_back(d);
     } else {
       return not_ours("unknown record " + std::to_string(static_cast<int>(tag)));
     }

@@ -1,9 +1,10 @@
 // A commit intent's body (docs/cluster.md "Commit intents"): what a CQL write commits after
 // its entity write, recorded before it, so that a write that dies after its entity write can
 // be rolled forward by any node. It carries the derived rows a comment write makes (list
-// indexes, bucket rows, the user's hidden marks and read-your-writes mark) and its outbox
-// events. Counter deltas are not carried: the counter repair makes them exact (its marks
-// are written before the entity write too), and the metrics' last_updated is not repaired.
+// indexes, bucket rows, the user's hidden marks and read-your-writes mark), its outbox
+// events, and its counter deltas. A roll-forward never applies the deltas (a counter update
+// is not idempotent): it marks their guarded counters for the counter repair, which recounts
+// them once the rolled-forward rows are there.
 //
 // The encoding is this repository's own (a version byte, then one tagged record per
 // mutation, integers big-endian, strings length-prefixed); it only ever lives in
@@ -20,9 +21,9 @@
 namespace commentd::store::cql {
 
 // Whether `m` is a mutation the body carries (what a comment write makes besides its entity
-// write and its counters).
+// write).
 bool intent_carries(const Mutation& m);
-// Is `m` left out of the body on purpose (the entity write, the counter deltas)?
+// Is `m` left out of the body on purpose (the entity write)?
 bool intent_skips(const Mutation& m);
 
 // The body of `mutations`' carried ones, in order. Errc::internal if one of them is neither

@@ -1,5 +1,5 @@
 // The commit intent's body (commit_intent.h): every carried kind round-trips in order, the
-// entity write and counters are left out, any other kind is refused, and a body that is not
+// entity write is left out, any other kind is refused, and a body that is not
 // ours (unknown format, unknown record, truncated anywhere) is an error, never a guess.
 #include "store/cql/commit_intent.h"
 
@@ -23,18 +23,18 @@ std::vector<Mutation> a_delete_and_a_create() {
           BucketPut{id(3), "2026-11-30-18", 1'700'000'000'123, id(1)},
           HiddenMark{id(3), id(5), id(1), true},
           HiddenMark{id(3), id(5), id(4), false},
-          MetricsDelta{id(2), 0, 0, 1, 7},
-          StatsDelta{id(3), 1, 0, 7},
+          MetricsDelta{id(2), 0, -3, 1, 7},
+          StatsDelta{id(3), -1, 4, 8},
           RecentWrite{id(3), id(5), 1'700'000'060'000},
           AppendOutbox{"persistent://pavilion/comments/events", id(3).str(), std::string("{\"a\":\0}", 7)}};
 }
 
-TEST(CommitIntent, CarriedMutationsRoundTripInOrderWithoutTheEntityWriteAndCounters) {
+TEST(CommitIntent, CarriedMutationsRoundTripInOrderWithoutTheEntityWrite) {
   auto body = encode_intent(a_delete_and_a_create());
   ASSERT_TRUE(body.ok()) << body.error().message;
   auto back = decode_intent(*body);
   ASSERT_TRUE(back.ok()) << back.error().message;
-  ASSERT_EQ(back->size(), 7u);
+  ASSERT_EQ(back->size(), 9u);
   auto& ip = std::get<IndexPut>((*back)[0]);
   EXPECT_EQ(ip.index, Index::replies);
   EXPECT_EQ(ip.key, id(2));
@@ -55,11 +55,22 @@ TEST(CommitIntent, CarriedMutationsRoundTripInOrderWithoutTheEntityWriteAndCount
   EXPECT_EQ(h1.user_id, id(5));
   EXPECT_EQ(h1.id, id(1));
   EXPECT_FALSE(std::get<HiddenMark>((*back)[4]).set);
-  auto& w = std::get<RecentWrite>((*back)[5]);
+  auto& md = std::get<MetricsDelta>((*back)[5]);
+  EXPECT_EQ(md.comment_id, id(2));
+  EXPECT_EQ(md.likes, 0);
+  EXPECT_EQ(md.dislikes, -3);
+  EXPECT_EQ(md.replies, 1);
+  EXPECT_EQ(md.at, 7);
+  auto& sd = std::get<StatsDelta>((*back)[6]);
+  EXPECT_EQ(sd.video_id, id(3));
+  EXPECT_EQ(sd.comments, -1);
+  EXPECT_EQ(sd.reactions, 4);
+  EXPECT_EQ(sd.at, 8);
+  auto& w = std::get<RecentWrite>((*back)[7]);
   EXPECT_EQ(w.video_id, id(3));
   EXPECT_EQ(w.user_id, id(5));
   EXPECT_EQ(w.until, 1'700'000'060'000);
-  auto& o = std::get<AppendOutbox>((*back)[6]);
+  auto& o = std::get<AppendOutbox>((*back)[8]);
   EXPECT_EQ(o.topic, "persistent://pavilion/comments/events");
   EXPECT_EQ(o.key, id(3).str());
   EXPECT_EQ(o.payload, std::string("{\"a\":\0}", 7));
@@ -87,7 +98,7 @@ TEST(CommitIntent, BodiesThatAreNotOursAreErrors) {
   // which the store never writes: the row is written whole).
   size_t refused = 0;
   for (size_t n = 1; n < body->size(); ++n) refused += decode_intent(body->substr(0, n)).ok() ? 0 : 1;
-  EXPECT_GE(refused, body->size() - 1 - 7);
+  EXPECT_GE(refused, body->size() - 1 - 9);
 }
 
 }  // namespace

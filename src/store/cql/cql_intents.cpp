@@ -179,6 +179,16 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
 Status CqlStore::roll_forward(const IntentRow& row) {
   auto muts = decode_intent(row.body);
   if (!muts) return muts.take_error();
+  // First the counter repair's marks for the write's guarded counters (writes_started + 1 and
+  // the candidate; never writes_done): the counts are then recounted once they have stood
+  // still for repair_settle, which is after the rows below land. The deltas themselves are
+  // never applied again: whether the write's own counter update landed is unknown.
+  WriteSet marked;
+  marked.mutations = *muts;
+  if (auto marks = mark_calls(marked, /*start=*/true); !marks.empty()) {
+    auto m = exec_all_blocking(std::move(marks));
+    if (!m) return m.take_error();
+  }
   std::vector<Call> calls;
   LogAppend events;
   for (auto& m : *muts) {

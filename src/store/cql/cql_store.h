@@ -28,7 +28,7 @@
 // a commit intent (commit_intent.h), and its entity write names the intent in the comment
 // row; the intent is deleted once the write is whole (or refused). sweep_intents() rolls
 // forward the intents whose write died after its entity write (docs/cluster.md "Commit
-// intents"); counters are the counter repair's.
+// intents"); counters are the counter repair's (a roll-forward marks them for it).
 //
 // A storage circuit breaker (core/circuit_breaker.h) wraps every CQL call: after
 // `breaker.failures` calls in a row time out or find no connection, calls fail at once with

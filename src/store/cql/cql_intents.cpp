@@ -167,6 +167,12 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
                  row.key.id.str(), row.comment_id.str(), row.version, have);
   } else if (in_slot != row.key.id) {
     intent_stats_.lost.fetch_add(1);
+  } else if (auto body = decode_intent(row.body); !body) {
+    // Not a body of ours (only corruption could make one): it could never be rolled forward,
+    // and retrying it every pass would hold the shard's sweep for good.
+    intent_stats_.unresolved.fetch_add(1);
+    spdlog::error("commit intent {} of comment {} (version {}): {}; dropped unresolved", row.key.id.str(),
+                  row.comment_id.str(), row.version, body.error().message);
   } else {
     if (auto s = roll_forward(row); !s) return s.take_error();
     intent_stats_.rolled_forward.fetch_add(1);

@@ -826,6 +826,23 @@ TEST_F(CommitIntentTest, AnIntentTooManyVersionsBehindIsDroppedUnresolved) {
   EXPECT_EQ(intents(), 0u);
 }
 
+// A body that is not ours (corrupt) can never be rolled forward: dropped unresolved, and the
+// pass goes on instead of stopping at it every time.
+TEST_F(CommitIntentTest, AnIntentWhoseBodyIsNotOursIsDroppedUnresolved) {
+  Comment c = scomment(sid(1, 9), video, 1000);
+  die_at(Fault::after_entity_write, create(c));
+  auto row = ks_->query("SELECT shard, minute, id FROM {ks}.commit_intents");
+  ASSERT_EQ(row.size(), 1u);
+  ks_->query("UPDATE {ks}.commit_intents SET body = 0x07ff WHERE shard = " +
+             std::to_string(row.i64(0, 0)->value_or(-1)) + " AND minute = " + std::to_string(row.i64(0, 1)->value_or(-1)) +
+             " AND id = " + from_cql(row.uuid(0, 2)->value_or(bridge::Uuid{})).str());
+  ASSERT_TRUE(store->sweep_intents(0ms).ok());
+  EXPECT_EQ(stats().unresolved.load(), 1u);
+  EXPECT_EQ(stats().rolled_forward.load(), 0u);
+  EXPECT_EQ(intents(), 0u);
+  EXPECT_EQ(stats().failed_sweeps.load(), 0u);
+}
+
 TEST_F(CommitIntentTest, FinishedAndRefusedWritesLeaveNoIntent) {
   Comment c = scomment(sid(1, 6), video, 1000);
   ASSERT_TRUE(commit(create(c)).ok());

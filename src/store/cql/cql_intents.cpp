@@ -174,7 +174,7 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
     spdlog::error("commit intent {} of comment {} (version {}): {}; dropped unresolved", row.key.id.str(),
                   row.comment_id.str(), row.version, body.error().message);
   } else {
-    if (auto s = roll_forward(row); !s) return s.take_error();
+    if (auto s = roll_forward(row, std::move(*body)); !s) return s.take_error();
     intent_stats_.rolled_forward.fetch_add(1);
   }
   auto gone = exec_blocking(*st_->intent_delete, {shard, minute, id}, write_opts(true));
@@ -182,22 +182,20 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
   return IntentOutcome::resolved;
 }
 
-Status CqlStore::roll_forward(const IntentRow& row) {
-  auto muts = decode_intent(row.body);
-  if (!muts) return muts.take_error();
+Status CqlStore::roll_forward(const IntentRow& row, std::vector<Mutation> muts) {
   // First the counter repair's marks for the write's guarded counters (writes_started + 1 and
   // the candidate; never writes_done): the counts are then recounted once they have stood
   // still for repair_settle, which is after the rows below land. The deltas themselves are
   // never applied again: whether the write's own counter update landed is unknown.
   WriteSet marked;
-  marked.mutations = *muts;
+  marked.mutations = muts;
   if (auto marks = mark_calls(marked, /*start=*/true); !marks.empty()) {
     auto m = exec_all_blocking(std::move(marks));
     if (!m) return m.take_error();
   }
   std::vector<Call> calls;
   LogAppend events;
-  for (auto& m : *muts) {
+  for (auto& m : muts) {
     if (auto* o = std::get_if<AppendOutbox>(&m)) {
       events.outbox.push_back(std::move(*o));
       continue;

@@ -257,8 +257,9 @@ class CqlStore final : public Store {
     std::optional<int64_t> claim;
   };
   Result<IntentOutcome> resolve_intent(const IntentRow& row);
-  // Writes the intent's derived rows and outbox events again. Blocking.
-  Status roll_forward(const IntentRow& row);
+  // Writes the intent's derived rows and outbox events (`muts`, its decoded body) again.
+  // Blocking.
+  Status roll_forward(const IntentRow& row, std::vector<Mutation> muts);
 
   // --- logs (cql_logs.cpp)
   struct LogAppend {

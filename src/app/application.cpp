@@ -12,6 +12,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
+
 #include <random>
 
 // jemalloc reads this at start-up (MALLOC_CONF in the environment still overrides it):
@@ -107,7 +109,21 @@ void append_bus_applier_metrics(workers::BusReactionApplier& a, service::Service
   out.push_back(counter_family("commentd_reaction_failed_batches_total", "Reaction batches that failed and were given back", as.errors.load()));
   out.push_back(counter_family("commentd_reaction_recounts_total", "Comments recounted from their registers by their owner", as.recounts.load()));
   out.push_back(counter_family("commentd_reaction_owner_repairs_total", "Owner recounts that found the stored counters off and repaired them", as.repairs.load()));
+  out.push_back(counter_family("commentd_reaction_deferred_total", "Reaction messages given back because another node holds their comment's owner lease", as.deferred.load()));
+  out.push_back(counter_family("commentd_reaction_fenced_batches_total", "Reaction batches failed because an owner lease had too little time left to write", as.fenced.load()));
   out.push_back(counter_family("commentd_reaction_view_errors_total", "Reactions accepted whose read-your-writes row failed to write", ss.reaction_view_errors.load()));
+}
+
+void append_owner_lease_metrics(const workers::OwnerLeaseStats& ls, std::vector<prometheus::MetricFamily>& out) {
+  out.push_back(gauge_family("commentd_reaction_owner_leases", "Comment owner leases this node holds", static_cast<double>(ls.held.load())));
+  prometheus::MetricFamily f{"commentd_reaction_owner_lease_asks_total", "Owner lease conditional writes by outcome",
+                             prometheus::MetricType::Counter, {}};
+  metrics::add_sample(f, {{"outcome", "taken"}}, double(ls.taken.load()));
+  metrics::add_sample(f, {{"outcome", "renewed"}}, double(ls.renewed.load()));
+  metrics::add_sample(f, {{"outcome", "refused"}}, double(ls.refused.load()));
+  metrics::add_sample(f, {{"outcome", "released"}}, double(ls.released.load()));
+  out.push_back(std::move(f));
+  out.push_back(counter_family("commentd_reaction_owner_lease_failures_total", "Owner lease calls that failed (the batch waited)", ls.failures.load()));
 }
 }  // namespace
 
@@ -315,9 +331,25 @@ Result<uint16_t> Application::start() {
     bo.topic = cfg_.pulsar.topics.reactions;
     bo.batch_size = cfg_.workers.reaction_batch.owner_batch_size;
     bo.batch_timeout = cfg_.workers.reaction_batch.flush_interval;
+    // The lease's owner names this process, not just the node: a node restarted at once
+    // waits out the leases of its previous run, whose last writes may still be landing.
+    std::random_device rd;
+    const std::string owner = fmt::format("node-{}-{:08x}", node_id_, rd());
+    workers::OwnerLeaseOptions lo;
+    lo.lease = std::chrono::duration_cast<std::chrono::seconds>(cfg_.workers.reaction_batch.owner_lease);
+    lo.write_margin = cfg_.storage.cql.request_timeout + std::chrono::seconds(2);
+    owner_leases_ = std::make_unique<workers::OwnerLeases>(
+        [c = cql_, owner](const std::vector<std::pair<Uuid, bool>>& asks, std::chrono::seconds ttl) {
+          std::vector<store::cql::CqlStore::LeaseAsk> a;
+          a.reserve(asks.size());
+          for (auto& [comment, renew] : asks) a.push_back({comment, renew});
+          return c->hold_owner_leases(a, owner, ttl);
+        },
+        [c = cql_, owner](const std::vector<Uuid>& comments) { return c->release_owner_leases(comments, owner); },
+        lo);
     bus_applier_ = std::make_unique<workers::BusReactionApplier>(
         *store_, *bus_, [c = cql_](const Uuid& comment, const Uuid& video) { return c->owner_recount(comment, video); },
-        clock_, bo);
+        clock_, bo, owner_leases_.get());
     // Each applied op's comment joins the counter cache's next invalidation wave (repeats
     // merge there), as the embedded applier's batches do.
     bus_applier_->set_on_applied([on_applied, cc = counter_cache_.get()](const ReactionOp& op) {
@@ -414,6 +446,7 @@ Result<uint16_t> Application::start() {
       out.push_back(gauge_family("commentd_event_lag", "Reaction ops durable but not yet applied", double(last - std::min(last, applied))));
     }
     if (bus_applier_) append_bus_applier_metrics(*bus_applier_, service_->stats(), out);
+    if (owner_leases_) append_owner_lease_metrics(owner_leases_->stats(), out);
     if (rocks_) {
       auto& st = rocks_->stats();
       out.push_back(metrics::histogram_family("commentd_storage_commit_seconds",

@@ -87,7 +87,10 @@ class Application {
   std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled and no cql_runtime_; outlives the bus
   std::unique_ptr<events::EventBus> bus_;        // the PulsarBus with pulsar.enabled; else none
   events::PulsarBus* pulsar_bus_ = nullptr;      // bus_ when it is the PulsarBus
-  std::unique_ptr<workers::BusReactionApplier> bus_applier_;  // cluster mode: the reactions topic's consumer
+  // Cluster mode: the reaction owner's leases on its comments (fencing), and the reactions
+  // topic's consumer, which holds them.
+  std::unique_ptr<workers::OwnerLeases> owner_leases_;
+  std::unique_ptr<workers::BusReactionApplier> bus_applier_;
   std::unique_ptr<workers::OutboxRelay> relay_;
   std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;

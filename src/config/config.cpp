@@ -296,6 +296,14 @@ Status check_cross_keys(const Config& c) {
     if (!st) return st;
   }
 
+  // The owner lease outlasts a write started with its margin (request_timeout + 2 s) left,
+  // after a renewal at a third of it (workers/owner_leases.h).
+  if (c.storage.backend == "cql" && c.pulsar.enabled) {
+    const auto margin = c.storage.cql.request_timeout + std::chrono::seconds(2);
+    if (rb.owner_lease < 3 * margin)
+      return bad("'workers.reaction_batch.owner_lease' must be at least 3 x (storage.cql.request_timeout + 2s) = " +
+                 format_duration(3 * margin) + " with pulsar on cql, got " + format_duration(rb.owner_lease));
+  }
   if (c.redis.enabled && c.redis.host.empty())
     return bad("'redis.host' must not be empty when redis.enabled is true");
   for (const auto& n : c.redis.cluster_nodes)

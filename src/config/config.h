@@ -182,6 +182,11 @@ struct ReactionBatchConfig {
   // Larger than batch_size: an owner's cost is per comment and per round trip, so a backlog
   // drains faster in larger batches; under light load a batch closes at flush_interval anyway.
   size_t owner_batch_size = 256;
+  // Cluster mode: the TTL of a reaction owner's lease on a comment (docs/cluster.md "Owner
+  // leases"). A node that dies holding leases delays its comments' reactions this long at
+  // most; >= 3 x (storage.cql.request_timeout + 2 s), so a write started with the margin
+  // left lands before the lease can move.
+  milliseconds owner_lease{30'000};
   bool operator==(const ReactionBatchConfig&) const = default;
 };
 

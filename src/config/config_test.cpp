@@ -354,6 +354,14 @@ TEST(ConfigValidate, OrderingAcrossKeys) {
   EXPECT_EQ(error_of("pulsar: {enabled: true, url: \"http://x\"}"),
             "'pulsar.url' must start with pulsar:// or pulsar+ssl://, got \"http://x\"");
   EXPECT_EQ(error_of("pulsar: {enabled: false, url: \"http://x\"}"), "<ok>");
+  // The reaction owner's lease outlasts a write started with request_timeout + 2 s left.
+  const std::string cluster = "storage: {backend: cql, cql: {hosts: [\"db:9042\"], request_timeout: 10s}}\n"
+                              "pulsar: {enabled: true}\n";
+  EXPECT_EQ(error_of(cluster),
+            "'workers.reaction_batch.owner_lease' must be at least 3 x (storage.cql.request_timeout + 2s) = 36s "
+            "with pulsar on cql, got 30s");
+  EXPECT_EQ(error_of(cluster + "workers: {reaction_batch: {owner_lease: 36s}}"), "<ok>");
+  EXPECT_EQ(error_of("storage: {backend: cql, cql: {hosts: [\"db:9042\"], request_timeout: 10s}}"), "<ok>");
 }
 
 TEST(ConfigValidate, ChecksProgrammaticConfigs) {

@@ -380,6 +380,11 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.workers.reaction_batch.owner_batch_size; },
      .default_text = "256", .min = 1, .max = 100000,
      .description = "cluster mode: the most ops a reaction owner applies in one batch"},
+    {.path = "workers.reaction_batch.owner_lease",
+     .field = [](Config& c) -> auto& { return c.workers.reaction_batch.owner_lease; },
+     .default_text = "30s", .min = 3 * kSec, .max = 10 * kMin,
+     .description = "cluster mode: a reaction owner's lease on a comment; a dead owner's comments "
+                    "wait this long at most; >= 3 x (storage.cql.request_timeout + 2s)"},
     // workers.tiers
     {.path = "workers.tiers.realtime_per_minute",
      .field = [](Config& c) -> auto& { return c.workers.tiers.realtime_per_minute; },

@@ -15,6 +15,11 @@ namespace commentd::workers {
 namespace asio = boost::asio;
 
 BatchConsumer::BatchConsumer(events::EventBus& bus, std::string name, BatchConsumerOptions opts, Handler handler)
+    : BatchConsumer(bus, std::move(name), std::move(opts),
+                    PartialHandler([h = std::move(handler)](const std::vector<events::Message>& batch,
+                                                            std::vector<size_t>&) { return h(batch); })) {}
+
+BatchConsumer::BatchConsumer(events::EventBus& bus, std::string name, BatchConsumerOptions opts, PartialHandler handler)
     : name_(std::move(name)), opts_(std::move(opts)), handler_(std::move(handler)),
       sub_(bus, name_,
            SubscriptionOptions{.topic = opts_.topic, .subscription = opts_.subscription, .sub = opts_.sub,
@@ -68,11 +73,24 @@ asio::awaitable<void> BatchConsumer::consume(events::Consumer& cons) {
       open = false;              // the channel is closed
       break;
     }
-    Status s = co_await handler_(batch);
+    std::vector<size_t> give_back;
+    Status s = co_await handler_(batch, give_back);
     if (s) {
-      for (auto& m : batch) (void)co_await c->ack(m);
+      std::vector<bool> back(batch.size(), false);
+      for (size_t i : give_back)
+        if (i < back.size()) back[i] = true;
+      size_t acked = 0;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (back[i]) {
+          (void)co_await c->nack(batch[i]);
+        } else {
+          (void)co_await c->ack(batch[i]);
+          ++acked;
+        }
+      }
       stats_.batches.fetch_add(1);
-      stats_.messages.fetch_add(batch.size());
+      stats_.messages.fetch_add(acked);
+      stats_.given_back.fetch_add(batch.size() - acked);
     } else {
       spdlog::warn("{}: a batch of {} failed: {}", name_, batch.size(), s.error().message);
       stats_.failed_batches.fetch_add(1);

@@ -2,7 +2,9 @@
 // up to batch_size messages, each batch closed at batch_size or batch_timeout after its first
 // message, whichever comes first. The handler's success acks the whole batch; its failure
 // nacks the whole batch (redelivered after the nack delay), so a handler applies a batch all
-// or nothing and is idempotent by event id (a batch may come back after a crash).
+// or nothing and is idempotent by event id (a batch may come back after a crash). A handler
+// may also give some messages of a successful batch back (nacked, not acked): what it may not
+// handle now, such as a reaction owner's messages for comments another node still holds.
 // Subscribing, and subscribing again after an outage, is workers/subscription.h's.
 //
 // Thread-safe: one thread of its own; stats from any thread.
@@ -34,14 +36,20 @@ struct BatchConsumerStats : SubscriptionStats {
   std::atomic<uint64_t> batches{0};         // handled and acked
   std::atomic<uint64_t> messages{0};        // in handled batches
   std::atomic<uint64_t> failed_batches{0};  // nacked
+  std::atomic<uint64_t> given_back{0};      // messages of handled batches the handler gave back
 };
 
 class BatchConsumer final : public Worker {
  public:
   using Handler = std::function<boost::asio::awaitable<Status>(const std::vector<events::Message>&)>;
+  // Success: the batch is acked, except the messages whose indexes it put in `give_back`,
+  // which are nacked.
+  using PartialHandler =
+      std::function<boost::asio::awaitable<Status>(const std::vector<events::Message>&, std::vector<size_t>& give_back)>;
 
   // REQUIRES: `bus` outlives the consumer.
   BatchConsumer(events::EventBus& bus, std::string name, BatchConsumerOptions opts, Handler handler);
+  BatchConsumer(events::EventBus& bus, std::string name, BatchConsumerOptions opts, PartialHandler handler);
   ~BatchConsumer() override;
 
   Status start() override { return sub_.start(); }
@@ -56,7 +64,7 @@ class BatchConsumer final : public Worker {
 
   const std::string name_;
   const BatchConsumerOptions opts_;
-  Handler handler_;
+  PartialHandler handler_;
   BatchConsumerStats stats_;
   Subscription sub_;  // last: its thread runs consume(), which uses the members above
 };

@@ -96,6 +96,38 @@ TEST_F(ConsumerFrameworkTest, AFailedBatchIsRedeliveredWhole) {
   EXPECT_EQ(handled, (std::multiset<std::string>{"a", "b", "c"}));
 }
 
+TEST_F(ConsumerFrameworkTest, MessagesGivenBackComeAgainAndTheRestAreAcked) {
+  publish("t", {{"k", "a", 0}, {"k", "b", 0}, {"k", "c", 0}});
+  std::mutex mu;
+  std::multiset<std::string> handled;
+  int refusals = 0;
+  BatchConsumerOptions o{.topic = "t", .subscription = "s", .batch_size = 3,
+                         .batch_timeout = std::chrono::milliseconds(200)};
+  o.sub.type = events::SubscriptionType::shared;
+  o.sub.nack_delay = std::chrono::milliseconds(0);
+  // "b" is given back twice (as a reaction owner defers a comment another node holds).
+  BatchConsumer bc(*bus_, "partial", o,
+                   [&](const std::vector<events::Message>& b, std::vector<size_t>& give_back)
+                       -> boost::asio::awaitable<Status> {
+                     std::lock_guard lk(mu);
+                     for (size_t i = 0; i < b.size(); ++i) {
+                       if (b[i].payload == "b" && refusals < 2) {
+                         ++refusals;
+                         give_back.push_back(i);
+                         continue;
+                       }
+                       handled.insert(b[i].payload);
+                     }
+                     co_return ok_status();
+                   });
+  ASSERT_TRUE(bc.start().ok());
+  ASSERT_TRUE(eventually([&] { return bc.stats().messages.load() == 3; }));
+  bc.stop();
+  EXPECT_EQ(bc.stats().given_back.load(), 2u);
+  EXPECT_EQ(bc.stats().failed_batches.load(), 0u);
+  EXPECT_EQ(handled, (std::multiset<std::string>{"a", "b", "c"}));
+}
+
 TEST(MetricsNetting, DeltasAreNettedPerCommentAndMetricAndZeroNetsDropped) {
   RecentIds seen(100);
   seen.insert("old");

@@ -41,12 +41,13 @@ std::optional<ReactionOp> parse_reaction_event(std::string_view payload) {
 }
 
 BusReactionApplier::BusReactionApplier(store::Store& store, events::EventBus& bus, Recount recount,
-                                       const Clock& clock, BusApplierOptions opts)
+                                       const Clock& clock, BusApplierOptions opts, OwnerLeases* leases)
     : store_(store),
       bus_(bus),
       recount_(std::move(recount)),
       clock_(clock),
       opts_(std::move(opts)),
+      leases_(leases),
       seen_(opts_.dedup_window) {}
 
 BusReactionApplier::~BusReactionApplier() { stop(); }
@@ -58,28 +59,34 @@ Status BusReactionApplier::start() {
   bo.sub.type = events::SubscriptionType::key_shared;
   bo.sub.initial = events::InitialPosition::earliest;  // ops accepted before the first owner joined
   bo.sub.max_unacked = std::max<size_t>(1000, 4 * opts_.batch_size);
+  bo.sub.nack_delay = opts_.nack_delay;
   bo.batch_size = opts_.batch_size;
   bo.batch_timeout = opts_.batch_timeout;
   bo.resubscribe_backoff = opts_.resubscribe_backoff;
   consumer_ = std::make_unique<BatchConsumer>(
-      bus_, kName, bo, [this](const std::vector<events::Message>& batch) -> boost::asio::awaitable<Status> {
-        co_return apply(batch);  // blocking store calls: this consumer's own thread
+      bus_, kName, bo,
+      [this](const std::vector<events::Message>& batch, std::vector<size_t>& give_back) -> boost::asio::awaitable<Status> {
+        co_return apply(batch, give_back);  // blocking store calls: this consumer's own thread
       });
   return consumer_->start();
 }
 
 void BusReactionApplier::stop() {
   if (consumer_) consumer_->stop();
+  // After the last batch: nothing of this node is in flight once stop() returns.
+  if (leases_) leases_->release_all();
 }
 
-Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
+Status BusReactionApplier::apply(const std::vector<events::Message>& batch, std::vector<size_t>& give_back) {
   std::lock_guard lk(mu_);
   auto t0 = std::chrono::steady_clock::now();
   // 1. Decode; drop copies of ops this node applied, and repeats within the batch.
   std::vector<ReactionOp> ops;
+  std::vector<size_t> op_message;  // ops[i] came in batch[op_message[i]]
   std::set<Uuid> recount;  // comments to recount instead of counting by deltas
   std::set<Uuid> in_batch;
-  for (auto& m : batch) {
+  for (size_t mi = 0; mi < batch.size(); ++mi) {
+    const events::Message& m = batch[mi];
     auto op = parse_reaction_event(m.payload);
     if (!op) {
       stats_.malformed.fetch_add(1);
@@ -96,8 +103,40 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
       continue;
     }
     ops.push_back(*op);
+    op_message.push_back(mi);
   }
   if (ops.empty()) return ok_status();
+
+  // Fencing: only comments whose leases this node holds; the others' messages go back.
+  std::set<Uuid> comments;
+  for (auto& op : ops) comments.insert(op.comment_id);
+  if (leases_) {
+    auto others = leases_->hold(comments);
+    if (!others) {
+      stats_.errors.fetch_add(1);
+      return others.take_error();
+    }
+    if (!others->empty()) {
+      std::vector<ReactionOp> kept;
+      for (size_t i = 0; i < ops.size(); ++i) {
+        if (others->count(ops[i].comment_id)) {
+          give_back.push_back(op_message[i]);
+          continue;
+        }
+        kept.push_back(std::move(ops[i]));
+      }
+      stats_.deferred.fetch_add(ops.size() - kept.size());
+      ops = std::move(kept);
+      for (const Uuid& c : *others) comments.erase(c);
+      if (ops.empty()) return ok_status();
+    }
+  }
+  // Before each write step: every lease it relies on lasts until the write has landed.
+  auto fenced = [&]() -> std::optional<Error> {
+    if (!leases_ || leases_->writable(comments)) return std::nullopt;
+    stats_.fenced.fetch_add(1);
+    return Error(Errc::unavailable, "reaction applier: an owner lease has too little time left to write");
+  };
 
   auto fail = [&](Error e) -> Status {
     for (auto& op : ops) dirty_.insert(op.comment_id);  // rule (b)
@@ -166,8 +205,10 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
     rows_ws.mutations.push_back(store::PutReaction{k.comment_id, k.user_id, rv.second, rv.first});
 
   // 3. Registers, user_reactions, reaction_events: idempotent.
-  if (!rows_ws.mutations.empty())
+  if (!rows_ws.mutations.empty()) {
+    if (auto e = fenced()) return fail(std::move(*e));
     if (auto s = store_.commit_owned(std::move(rows_ws)); !s) return fail(s.take_error());
+  }
 
   // 4. Counters: deltas of real transitions, or the recount's difference.
   const TimeMs now = clock_.now_ms();
@@ -197,8 +238,10 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch) {
   }
   for (auto& [vid, n] : per_video)
     if (n) counters.mutations.push_back(store::StatsDelta{vid, 0, n, now});
-  if (!counters.mutations.empty())
+  if (!counters.mutations.empty()) {
+    if (auto e = fenced()) return fail(std::move(*e));
     if (auto s = store_.commit_owned(std::move(counters)); !s) return fail(s.take_error());
+  }
 
   for (auto& cid : recount) dirty_.erase(cid);
   const TimeMs applied_at = clock_.now_ms();

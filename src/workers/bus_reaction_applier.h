@@ -19,6 +19,11 @@
 // the comment's count from all its registers and its stored counters and writes the
 // difference (and the same difference to its video's reactions_count). It is exact because
 // the owner is the only writer of both (rule 3 of docs/cluster.md).
+// With owner leases (workers/owner_leases.h; cluster mode always has them), a batch first
+// holds the lease of every comment it touches: the messages of comments another node still
+// holds are given back (nacked; they come again, here or to that node), and each write step
+// starts only while every lease it relies on has write_margin left (else the batch fails and
+// comes back). So a node that lost its keys never writes beside their new owner.
 //
 // Thread-safe: apply() runs on the consumer's thread only; stats from any thread.
 #pragma once
@@ -42,6 +47,7 @@
 #include "workers/applier_stats.h"
 #include "workers/batch_consumer.h"
 #include "workers/event_subscriber.h"
+#include "workers/owner_leases.h"
 #include "workers/worker_manager.h"
 
 namespace commentd::workers {
@@ -57,6 +63,10 @@ struct BusApplierOptions {
   std::chrono::milliseconds batch_timeout{5};
   size_t dedup_window = 100000;                        // op ids remembered per node
   std::chrono::milliseconds resubscribe_backoff{200};
+  // A failed batch, or a message given back (its comment's lease is another node's), comes
+  // again after this: a deferred comment waits out the other lease (seconds) in a few rounds,
+  // not dozens.
+  std::chrono::milliseconds nack_delay{500};
 };
 
 struct BusApplierStats : ApplierStats {  // errors: batches failed and given back
@@ -65,6 +75,8 @@ struct BusApplierStats : ApplierStats {  // errors: batches failed and given bac
   std::atomic<uint64_t> redelivered{0};   // messages this node saw again
   std::atomic<uint64_t> recounts{0};      // comments recounted from their registers
   std::atomic<uint64_t> repairs{0};       // recounts that found the stored counters off
+  std::atomic<uint64_t> deferred{0};      // messages given back: another node holds the comment's lease
+  std::atomic<uint64_t> fenced{0};        // batches failed: a lease had too little time left to write
   // From the op's timestamp (the request) to its batch applied: the consumer's lag.
   metrics::Histogram lag_seconds{metrics::Histogram::latency_bounds()};
 };
@@ -78,14 +90,16 @@ class BusReactionApplier final : public Worker {
   using Recount = std::function<Result<std::optional<store::Store::CommentRecount>>(const Uuid& comment,
                                                                                      const Uuid& video)>;
 
-  // REQUIRES: `store`, `bus` and `clock` outlive the applier.
+  // REQUIRES: `store`, `bus`, `clock` and `leases` (null: no fencing, one node alone) outlive
+  // the applier.
   BusReactionApplier(store::Store& store, events::EventBus& bus, Recount recount, const Clock& clock,
-                     BusApplierOptions opts);
+                     BusApplierOptions opts, OwnerLeases* leases = nullptr);
   ~BusReactionApplier() override;
 
   // Joins the subscription (in the background if the bus is away).
   Status start() override;
-  // Leaves the subscription after the batch in hand; what is not acked goes to other nodes.
+  // Leaves the subscription after the batch in hand, then ends its leases; what is not acked
+  // goes to other nodes.
   void stop() override;
   std::string name() const override { return kName; }
   BusApplierStats& stats() { return stats_; }
@@ -93,9 +107,10 @@ class BusReactionApplier final : public Worker {
   // Called for each op of an applied batch (activity tiers, counter-cache invalidation).
   void set_on_applied(std::function<void(const ReactionOp&)> fn) { on_applied_ = std::move(fn); }
 
-  // The batch handler (steps 1-4 above). Success: ack the batch; failure: nack it. Public for
-  // tests, which drive a consumer of their own through it.
-  Status apply(const std::vector<events::Message>& batch);
+  // The batch handler (steps 1-4 above). Success: ack the batch but the messages whose
+  // indexes are put in `give_back` (nack those); failure: nack it. Public for tests, which
+  // drive a consumer of their own through it.
+  Status apply(const std::vector<events::Message>& batch, std::vector<size_t>& give_back);
 
  private:
   store::Store& store_;
@@ -103,6 +118,7 @@ class BusReactionApplier final : public Worker {
   Recount recount_;
   const Clock& clock_;
   const BusApplierOptions opts_;
+  OwnerLeases* leases_;
   BusApplierStats stats_;
   std::function<void(const ReactionOp&)> on_applied_;
   std::unique_ptr<BatchConsumer> consumer_;

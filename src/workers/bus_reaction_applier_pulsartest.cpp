@@ -3,8 +3,10 @@
 // BusReactionApplier on one Key_Shared subscription -- take reactions from many users on a
 // few comments through both producers; the counters equal the registers exactly, and the
 // registers the LWW result of every op. Then an owner that wrote a batch's registers but not
-// its counters leaves without acking: the other node gets the batch and is still exact. And
-// two ops of one millisecond, which Cassandra orders by value: the counts follow what it kept.
+// its counters leaves without acking: the other node gets the batch and is still exact. An
+// owner that stalls mid-batch while its keys move is fenced by its leases (docs/cluster.md
+// "Owner leases"). And two ops of one millisecond, which Cassandra orders by value: the
+// counts follow what it kept.
 // Every test uses a keyspace and a topic of its own.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -61,8 +63,12 @@ struct Node {
   std::unique_ptr<events::PulsarBus> bus;
   std::unique_ptr<store::cql::CqlStore> store;
   std::unique_ptr<fault::CounterFaultStore> faulty;
+  std::unique_ptr<OwnerLeases> leases;  // short here: a test waits out a lease
   std::unique_ptr<BusReactionApplier> applier;
 };
+
+constexpr auto kLease = 4s;
+constexpr auto kWriteMargin = 1s;
 
 class ClusterReactionsTest : public ::testing::Test {
  protected:
@@ -118,6 +124,19 @@ class ClusterReactionsTest : public ::testing::Test {
     if (!st) throw std::runtime_error("open: " + st.error().message);
     n.store = std::move(*st);
     n.faulty = std::make_unique<fault::CounterFaultStore>(*n.store);
+    OwnerLeaseOptions lo;
+    lo.lease = kLease;
+    lo.write_margin = kWriteMargin;
+    lo.retry_other = 300ms;
+    auto* cql = n.store.get();
+    const std::string owner = "node-" + std::to_string(id);
+    n.leases = std::make_unique<OwnerLeases>(
+        [cql, owner](const std::vector<std::pair<Uuid, bool>>& asks, std::chrono::seconds ttl) {
+          std::vector<store::cql::CqlStore::LeaseAsk> a;
+          for (auto& [c, renew] : asks) a.push_back({c, renew});
+          return cql->hold_owner_leases(a, owner, ttl);
+        },
+        [cql, owner](const std::vector<Uuid>& cs) { return cql->release_owner_leases(cs, owner); }, lo);
     nodes_.push_back(std::move(n));
     return nodes_.back();
   }
@@ -129,7 +148,8 @@ class ClusterReactionsTest : public ::testing::Test {
     o.batch_timeout = 5ms;
     auto* cql = n.store.get();
     return std::make_unique<BusReactionApplier>(
-        s, *n.bus, [cql](const Uuid& c, const Uuid& v) { return cql->owner_recount(c, v); }, clock_, o);
+        s, *n.bus, [cql](const Uuid& c, const Uuid& v) { return cql->owner_recount(c, v); }, clock_, o,
+        n.leases.get());
   }
 
   // `n` ops, published through every node's producer in turn, chunk by chunk.
@@ -205,8 +225,12 @@ TEST_F(ClusterReactionsTest, AnOwnerGoneMidBatchLeavesItToTheOtherNodeStillExact
   }
   auto applier_a = make_applier(a, *a.faulty);
   a.faulty->fail_counters = 1;
-  EXPECT_FALSE(applier_a->apply(batch).ok());
+  std::vector<size_t> give_back;
+  EXPECT_FALSE(applier_a->apply(batch, give_back).ok());
   EXPECT_EQ(a.faulty->refused.load(), 1);
+  // A crashed: its leases stand until their TTL. B starts after that, so what makes it
+  // recount is rule (a) alone (a deferral would make the messages redeliveries, rule (c)).
+  std::this_thread::sleep_for(kLease + 500ms);
 
   Node& b = add_node(2);
   b.applier = make_applier(b, *b.store);
@@ -219,6 +243,56 @@ TEST_F(ClusterReactionsTest, AnOwnerGoneMidBatchLeavesItToTheOtherNodeStillExact
   EXPECT_EQ(b.applier->stats().redelivered.load(), 0u);
   EXPECT_GE(b.applier->stats().recounts.load(), 1u);
   EXPECT_GE(b.applier->stats().repairs.load(), 1u);
+  expect_exact();
+}
+
+TEST_F(ClusterReactionsTest, AnOwnerThatStallsWhileItsKeysMoveIsFencedByItsLeases) {
+  // A takes a batch and stalls after reading its registers; its subscription goes (cut off
+  // from Pulsar), so Key_Shared hands the batch to B at once. Without leases B would apply it
+  // and A, waking, would write counter deltas computed before B's writes: double counts.
+  Node& a = add_node(1);
+  auto sub = run_.run(a.bus->subscribe(topic_, "reaction-applier",
+                                       {.type = events::SubscriptionType::key_shared,
+                                        .initial = events::InitialPosition::earliest}));
+  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  publish_random(200, 4);
+  std::vector<events::Message> batch;
+  for (int i = 0; i < 200; ++i) {
+    auto m = run_.run((*sub)->receive());
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    batch.push_back(std::move(*m));
+  }
+  std::promise<void> read, wake;
+  auto woken = wake.get_future().share();
+  a.faulty->after_registers_read = [&read, woken] {
+    read.set_value();
+    woken.wait();
+  };
+  auto applier_a = make_applier(a, *a.faulty);
+  std::vector<size_t> a_back;
+  auto a_done = std::async(std::launch::async, [&] { return applier_a->apply(batch, a_back); });
+  read.get_future().wait();  // A holds every comment's lease and has read the registers
+  EXPECT_EQ(a.leases->stats().taken.load(), script_.comments.size());
+  (*sub)->close();
+
+  Node& b = add_node(2);
+  b.applier = make_applier(b, *b.store);
+  ASSERT_TRUE(b.applier->start().ok());
+  // B gets the batch, but A's leases stand: B gives the messages back and writes nothing.
+  ASSERT_TRUE(eventually([&] { return b.applier->stats().deferred.load() > 0; }));
+  EXPECT_EQ(b.applier->stats().batches.load(), 0u);
+  // A wakes with less than the write margin left: it must not write.
+  std::this_thread::sleep_for(kLease - kWriteMargin);
+  wake.set_value();
+  Status sa = a_done.get();
+  EXPECT_FALSE(sa.ok());
+  EXPECT_EQ(applier_a->stats().fenced.load(), 1u);
+  EXPECT_EQ(applier_a->stats().batches.load(), 0u);
+  // A's leases run out; B takes them and applies everything.
+  ASSERT_TRUE(eventually([&] { return handled() >= published_; })) << handled() << " of " << published_;
+  b.applier->stop();
+  EXPECT_GE(b.leases->stats().refused.load(), 1u);
+  EXPECT_EQ(b.leases->stats().taken.load(), script_.comments.size());
   expect_exact();
 }
 
@@ -244,7 +318,9 @@ TEST_F(ClusterReactionsTest, TwoOpsOfOneMillisecondOnOneNodeLeaveCountsEqualToTh
       m.topic = topic_;
       m.key = op.comment_id.str();
       m.payload = events::reaction_event_json(ids_.next(), op);
-      ASSERT_TRUE(a->apply({m}).ok());
+      std::vector<size_t> give_back;
+      ASSERT_TRUE(a->apply({m}, give_back).ok());
+      EXPECT_TRUE(give_back.empty());
     }
   }
   EXPECT_EQ(a->stats().recounts.load(), 2u);

@@ -185,7 +185,8 @@ TEST_F(BusApplierTest, AnOwnerGoneMidBatchLeavesItToTheOtherWhichRecounts) {
     batch.push_back(std::move(*m));
   }
   faulty_->fail_counters = 1;
-  EXPECT_FALSE(a->apply(batch).ok());
+  std::vector<size_t> give_back;
+  EXPECT_FALSE(a->apply(batch, give_back).ok());
   EXPECT_EQ(faulty_->refused.load(), 1);
   (*sub)->close();  // gone: no ack, no nack
 
@@ -224,7 +225,9 @@ TEST_F(BusApplierTest, AnOpThatBeatsTheRegisterByOpIdAloneIsRecounted) {
     m.key = ops[i].comment_id.str();
     m.payload = events::reaction_event_json(ids_.next(), ops[i]);
     m.message_id = static_cast<uint64_t>(i + 1);
-    ASSERT_TRUE(a->apply({m}).ok());
+    std::vector<size_t> give_back;
+    ASSERT_TRUE(a->apply({m}, give_back).ok());
+    EXPECT_TRUE(give_back.empty());
   }
   EXPECT_EQ(a->stats().recounts.load(), 1u);
   expect_exact();

@@ -3,7 +3,8 @@
 // - CounterFaultStore: a Store that forwards every call to a real store, except that it
 //   refuses the next `fail_counters` commit_owned() calls holding counter deltas -- the
 //   applier then stops between writing the registers and writing the counters, as a crash or
-//   a timed-out counter write would;
+//   a timed-out counter write would; and it can pause the applier after its registers read
+//   (a node that stalls mid-batch while its keys move);
 // - ReactionScript: random reaction ops on a few comments and the LWW truth they add up to;
 // - expect_counts_exact: every comment's recount against that truth.
 #pragma once
@@ -31,6 +32,9 @@ class CounterFaultStore final : public store::Store {
   explicit CounterFaultStore(store::Store& s) : s_(s) {}
   std::atomic<int> fail_counters{0};
   std::atomic<int> refused{0};
+  // Called after each registers read returns (a test pauses the applier there). Set before
+  // the applier runs.
+  std::function<void()> after_registers_read;
 
   asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) override {
     return s_.get_comment(id, d);
@@ -49,7 +53,9 @@ class CounterFaultStore final : public store::Store {
   }
   asio::awaitable<Result<bool>> has_hidden(Uuid v, Uuid u, Deadline d) override { return s_.has_hidden(v, u, d); }
   Result<std::vector<ReactionRow>> get_registers(const std::vector<std::pair<Uuid, Uuid>>& k) override {
-    return s_.get_registers(k);
+    auto r = s_.get_registers(k);
+    if (after_registers_read) after_registers_read();
+    return r;
   }
   asio::awaitable<Result<UserView>> get_user_view(Uuid v, Uuid u, Deadline d) override {
     return s_.get_user_view(v, u, d);

@@ -23,13 +23,6 @@ int64_t wall_ms() {
       .count();
 }
 
-// Column `name` of row 0 (a conditional write's answer carries the columns it tested).
-std::optional<size_t> column(const Rows& r, std::string_view name) {
-  for (size_t c = 0; c < r.columns(); ++c)
-    if (r.column_name(c) == name) return c;
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<std::vector<int64_t>> CqlStore::sweep_positions() {
@@ -148,8 +141,8 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
   std::optional<int64_t> version;
   std::optional<Uuid> in_slot;
   // No row: the answer holds [applied] alone.
-  if (auto vc = column(*r, "version"); r->size() > 0 && vc) {
-    auto sc = column(*r, "intent_" + std::to_string(intent_slot(row.version)));
+  if (auto vc = column_of(*r, "version"); r->size() > 0 && vc) {
+    auto sc = column_of(*r, "intent_" + std::to_string(intent_slot(row.version)));
     if (!sc) return Error(Errc::internal, "cql: the intent probe answered without the intent's slot");
     auto v = r->i64(0, *vc);
     auto s = r->uuid(0, *sc);

@@ -58,6 +58,9 @@ struct CqlStore::Statements {
   // EXISTS, moved IF minute = ?).
   bridge::PreparedPtr intent_put, intent_delete, intent_scan, intent_claim_new, intent_claim, intent_probe;
   bridge::PreparedPtr sweep_get, sweep_init, sweep_move;
+  // Reaction owner leases: taken when free (IF NOT EXISTS), renewed or released by their
+  // holder (IF owner = ?); both take the lease's TTL in seconds.
+  bridge::PreparedPtr owner_take, owner_renew, owner_release;
   // Linearizable reads as conditional deletes that never apply (the bridge has no SERIAL
   // read consistency): not applied, they answer the row's current value in column 1.
   bridge::PreparedPtr comment_probe, consumer_probe;
@@ -153,6 +156,14 @@ inline constexpr const char* kCommentColumns =
 Result<Comment> decode_comment(const bridge::Rows& r, size_t row);
 // The values of kCommentColumns for `c`, in order.
 std::vector<bridge::Value> comment_values(const Comment& c);
+
+// The index of column `name` in `r` (a conditional write's answer carries the columns it
+// tested, after [applied]); nullopt if it has none.
+inline std::optional<size_t> column_of(const bridge::Rows& r, std::string_view name) {
+  for (size_t c = 0; c < r.columns(); ++c)
+    if (r.column_name(c) == name) return c;
+  return std::nullopt;
+}
 
 // Blocking wait for one bridge operation whose completion runs on `pool`.
 template <class T, class Init>

@@ -139,6 +139,10 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->sweep_get, "SELECT minute FROM {ks}.intent_sweeps WHERE shard = ?");
   prep(st->sweep_init, "INSERT INTO {ks}.intent_sweeps (shard, minute) VALUES (?, ?) IF NOT EXISTS");
   prep(st->sweep_move, "UPDATE {ks}.intent_sweeps SET minute = ? WHERE shard = ? IF minute = ?");
+  prep(st->owner_take,
+       "INSERT INTO {ks}.reaction_owners (comment_id, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?");
+  prep(st->owner_renew, "UPDATE {ks}.reaction_owners USING TTL ? SET owner = ? WHERE comment_id = ? IF owner = ?");
+  prep(st->owner_release, "DELETE FROM {ks}.reaction_owners WHERE comment_id = ? IF owner = ?");
   const char* tables[2] = {"comments_by_video", "replies"};
   const char* keys[2] = {"video_id", "parent_id"};
   for (int i = 0; i < 2; ++i) {

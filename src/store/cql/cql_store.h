@@ -159,6 +159,22 @@ class CqlStore final : public Store {
   // only writer of both; `video` is echoed into the answer. Blocking.
   Result<std::optional<CommentRecount>> owner_recount(const Uuid& comment, const Uuid& video);
 
+  // Reaction owner leases (docs/cluster.md "Owner leases"): one conditional write per comment,
+  // all at once. A lease asked with `renew` is renewed (IF owner = `owner`); the others are
+  // taken when free (IF NOT EXISTS), and one found already naming `owner` (an earlier take
+  // whose answer was lost) is renewed in a second round. Each write sets the row's TTL to
+  // `ttl` (whole seconds, at least 1). Answer per comment, in order: held by `owner` now.
+  // An error: the outcome of some is unknown (treat them as not held). Blocking.
+  struct LeaseAsk {
+    Uuid comment;
+    bool renew = false;
+  };
+  Result<std::vector<bool>> hold_owner_leases(const std::vector<LeaseAsk>& asks, const std::string& owner,
+                                              std::chrono::seconds ttl);
+  // Ends the leases `owner` holds on `comments` (IF owner = ?), so their next owner need not
+  // wait for the TTL. Blocking.
+  Status release_owner_leases(const std::vector<Uuid>& comments, const std::string& owner);
+
   // Every prepared statement (cql_statements.cpp).
   struct Statements;
   // A statement and its values, for exec_all.

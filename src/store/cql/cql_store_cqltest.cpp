@@ -500,6 +500,32 @@ TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
 // state of writes that died after their rows and before their counts: their counter update
 // taken back (count and writes_done), which leaves what a kill -9 between steps 4 and 5
 // leaves: writes_started ahead of writes_done, the candidate row, the rows.
+// Reaction owner leases (docs/cluster.md "Owner leases") on Cassandra: one holder at a time,
+// renewed only by it, taken again after its TTL or its release; a take whose answer was lost
+// is found its own.
+TEST_F(CqlStoreTest, OwnerLeasesHaveOneHolderUntilTheirTtlOrRelease) {
+  auto a = ks_->open(1), b = ks_->open(2);
+  const Uuid c1 = sid(0x0C, 1), c2 = sid(0x0C, 2);
+  auto held = [](const Result<std::vector<bool>>& r) {
+    if (!r) throw std::runtime_error(r.error().message);
+    return *r;
+  };
+  EXPECT_EQ(held(a->hold_owner_leases({{c1, false}, {c2, false}}, "a", 2s)), (std::vector<bool>{true, true}));
+  EXPECT_EQ(held(b->hold_owner_leases({{c1, false}, {c2, true}}, "b", 2s)), (std::vector<bool>{false, false}));
+  EXPECT_EQ(held(a->hold_owner_leases({{c1, true}}, "a", 30s)), std::vector<bool>{true});
+  // A take by the holder (its earlier answer lost) renews it.
+  EXPECT_EQ(held(a->hold_owner_leases({{c2, false}}, "a", 2s)), std::vector<bool>{true});
+  // c2's 2 s TTL runs out; c1 was renewed for 30 s.
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(held(b->hold_owner_leases({{c1, false}, {c2, false}}, "b", 30s)), (std::vector<bool>{false, true}));
+  EXPECT_EQ(held(a->hold_owner_leases({{c2, true}}, "a", 30s)), std::vector<bool>{false});
+  // A's release ends c1 at once (and leaves c2, B's, alone).
+  ASSERT_TRUE(a->release_owner_leases({c1, c2}, "a").ok());
+  EXPECT_EQ(held(b->hold_owner_leases({{c1, false}, {c2, true}}, "b", 30s)), (std::vector<bool>{true, true}));
+  a->close();
+  b->close();
+}
+
 class CountRepairTest : public CqlStoreTest {
  protected:
   const Uuid video = sid(0xF1, 1);

@@ -8,6 +8,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "bridge/testing.h"
 #include "store/cql/migrate.h"
@@ -112,6 +113,7 @@ const Shape& expected_shape() {
         {"comment_id", "regular uuid"}, {"version", "regular bigint"}, {"written_at", "regular bigint"},
         {"body", "regular blob"}, {"claim", "regular bigint"}}},
       {"intent_sweeps", {{"shard", "partition_key int"}, {"minute", "regular bigint"}}},
+      {"reaction_owners", {{"comment_id", "partition_key uuid"}, {"owner", "regular text"}}},
       {"schema_version",
        {{"version", "partition_key int"}, {"description", "regular text"}, {"applied_at", "regular timestamp"},
         {"applied_by", "regular text"}}},
@@ -240,11 +242,15 @@ TEST_F(Migrate, ConcurrentRunsBothSucceedAndApplyEachStepOnce) {
   ASSERT_TRUE(other);
   MigrateOptions oa{.owner = "runner-a", .lease_poll = 20ms};
   MigrateOptions ob{.owner = "runner-b", .lease_poll = 20ms};
-  // Futures rather than optionals filled by threads: g++ 12 at -O3 sees a false
-  // free-nonheap-object in the optional's emplace.
-  auto fa = std::async(std::launch::async, [&] { return migrate(*session_, cfg_, oa); });
-  auto fb = std::async(std::launch::async, [&] { return migrate(*other, cfg_, ob); });
-  Result<MigrateOutcome> a = fa.get(), b = fb.get();
+  // Results on the heap, filled by threads: g++ 12 at -O3 sees a false free-nonheap-object
+  // in an optional's emplace and in a future's result setter.
+  std::unique_ptr<Result<MigrateOutcome>> ra, rb;
+  std::thread ta([&] { ra = std::make_unique<Result<MigrateOutcome>>(migrate(*session_, cfg_, oa)); });
+  std::thread tb([&] { rb = std::make_unique<Result<MigrateOutcome>>(migrate(*other, cfg_, ob)); });
+  ta.join();
+  tb.join();
+  Result<MigrateOutcome>& a = *ra;
+  Result<MigrateOutcome>& b = *rb;
   ASSERT_TRUE(a.ok()) << a.error().message;
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(a->version_after, latest_schema_version());

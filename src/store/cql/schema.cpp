@@ -313,7 +313,24 @@ const MigrationStep kV7{
     },
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+// Version 8: reaction owner leases (docs/cluster.md "Owner leases"): the node that applies a
+// comment's reactions holds the comment's row here, taken and renewed by conditional writes
+// with a TTL, so a node cut off from Pulsar whose keys moved cannot keep writing the comment's
+// registers and counters beside its new owner. A lease ends by its TTL or its holder's delete.
+const MigrationStep kV8{
+    8,
+    "reaction owner leases: reaction_owners",
+    {
+        R"(CREATE TABLE IF NOT EXISTS {ks}.reaction_owners (
+  comment_id uuid,
+  owner text,
+  PRIMARY KEY ((comment_id))
+))",
+    },
+    {},
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

@@ -98,6 +98,7 @@ asio::awaitable<void> BatchConsumer::consume(events::Consumer& cons) {
     }
   }
   // Only a closed channel ends the loop, and closing it is the pump's last step.
+  if (opts_.on_consumer_end) opts_.on_consumer_end();
 }
 
 }  // namespace commentd::workers

@@ -30,6 +30,9 @@ struct BatchConsumerOptions {
   size_t batch_size = 100;
   std::chrono::milliseconds batch_timeout{100};
   std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
+  // Called on the consumer's thread once a consumer has ended (the bus went away, or stop()),
+  // after its last batch and before any next consumer: what it held may now be another's.
+  std::function<void()> on_consumer_end;
 };
 
 struct BatchConsumerStats : SubscriptionStats {

@@ -128,6 +128,26 @@ TEST_F(ConsumerFrameworkTest, MessagesGivenBackComeAgainAndTheRestAreAcked) {
   EXPECT_EQ(handled, (std::multiset<std::string>{"a", "b", "c"}));
 }
 
+TEST_F(ConsumerFrameworkTest, TheEndOfAConsumerIsReportedAfterItsLastBatch) {
+  publish("t", {{"k", "a", 0}});
+  std::atomic<int> handled{0}, ended{0}, ended_after{-1};
+  BatchConsumerOptions o{.topic = "t", .subscription = "s", .batch_size = 1};
+  o.on_consumer_end = [&] {
+    ended_after = handled.load();
+    ended.fetch_add(1);
+  };
+  BatchConsumer bc(*bus_, "ends", o, [&](const std::vector<events::Message>&) -> boost::asio::awaitable<Status> {
+    handled.fetch_add(1);
+    co_return ok_status();
+  });
+  ASSERT_TRUE(bc.start().ok());
+  ASSERT_TRUE(eventually([&] { return bc.stats().messages.load() == 1; }));
+  EXPECT_EQ(ended.load(), 0);
+  bc.stop();
+  EXPECT_EQ(ended.load(), 1);
+  EXPECT_EQ(ended_after.load(), 1);
+}
+
 TEST(MetricsNetting, DeltasAreNettedPerCommentAndMetricAndZeroNetsDropped) {
   RecentIds seen(100);
   seen.insert("old");

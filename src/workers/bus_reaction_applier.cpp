@@ -63,6 +63,10 @@ Status BusReactionApplier::start() {
   bo.batch_size = opts_.batch_size;
   bo.batch_timeout = opts_.batch_timeout;
   bo.resubscribe_backoff = opts_.resubscribe_backoff;
+  // A consumer the bus ended has lost its keys (its unacked messages go to whoever the broker
+  // picks next), and this node has nothing in flight once its last batch returned: its leases
+  // are ended at once, so the comments' next owners need not wait out their TTLs.
+  if (leases_) bo.on_consumer_end = [this] { leases_->release_all(); };
   consumer_ = std::make_unique<BatchConsumer>(
       bus_, kName, bo,
       [this](const std::vector<events::Message>& batch, std::vector<size_t>& give_back) -> boost::asio::awaitable<Status> {
@@ -72,8 +76,8 @@ Status BusReactionApplier::start() {
 }
 
 void BusReactionApplier::stop() {
-  if (consumer_) consumer_->stop();
-  // After the last batch: nothing of this node is in flight once stop() returns.
+  if (consumer_) consumer_->stop();  // its consumer's end releases the leases
+  // Also when it never subscribed (tests drive apply() directly).
   if (leases_) leases_->release_all();
 }
 

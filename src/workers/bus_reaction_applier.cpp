@@ -131,7 +131,10 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch, std:
       }
       stats_.deferred.fetch_add(ops.size() - kept.size());
       ops = std::move(kept);
-      for (const Uuid& c : *others) comments.erase(c);
+      for (const Uuid& c : *others) {
+        comments.erase(c);
+        recount.erase(c);  // not applied here: its dirty mark (if any) must stay
+      }
       if (ops.empty()) return ok_status();
     }
   }

@@ -90,13 +90,23 @@ class BusApplierTest : public ::testing::Test {
     store_.reset();
   }
 
-  std::unique_ptr<BusReactionApplier> applier(store::Store& s) {
+  std::unique_ptr<BusReactionApplier> applier(store::Store& s, OwnerLeases* leases = nullptr) {
     BusApplierOptions o;
     o.topic = kTopic;
     o.batch_size = 16;
     o.batch_timeout = std::chrono::milliseconds(2);
     return std::make_unique<BusReactionApplier>(
-        s, *bus_, [this](const Uuid& c, const Uuid&) { return store_->recount_comment(c); }, clock_, o);
+        s, *bus_, [this](const Uuid& c, const Uuid&) { return store_->recount_comment(c); }, clock_, o, leases);
+  }
+
+  // A reaction event of `op` as a delivered message.
+  events::Message message(const ReactionOp& op, uint32_t redeliveries = 0) {
+    events::Message m;
+    m.topic = kTopic;
+    m.key = op.comment_id.str();
+    m.payload = events::reaction_event_json(ids_.next(), op);
+    m.redelivery_count = redeliveries;
+    return m;
   }
 
   // `n` random ops (seeded) from the users on the comments, published in chunks.
@@ -198,6 +208,55 @@ TEST_F(BusApplierTest, AnOwnerGoneMidBatchLeavesItToTheOtherWhichRecounts) {
   // made it recount.
   EXPECT_GE(appliers_[0]->stats().recounts.load(), 1u);
   EXPECT_GE(appliers_[0]->stats().repairs.load(), 1u);
+  expect_exact();
+}
+
+TEST_F(BusApplierTest, ACommentHeldElsewhereIsGivenBackAndKeepsItsDirtyMark) {
+  // Owner leases (docs/cluster.md "Owner leases") by a table in memory: the comments in
+  // `elsewhere` are another node's.
+  std::set<Uuid> elsewhere;
+  OwnerLeaseOptions lo;
+  lo.retry_other = std::chrono::milliseconds(0);
+  std::chrono::steady_clock::time_point now{};
+  lo.now = [&now] { return now; };
+  OwnerLeases leases(
+      [&elsewhere](const std::vector<std::pair<Uuid, bool>>& asks, std::chrono::seconds) -> Result<std::vector<bool>> {
+        std::vector<bool> out;
+        for (auto& [c, renew] : asks) out.push_back(!elsewhere.count(c));
+        return out;
+      },
+      [](const std::vector<Uuid>&) { return ok_status(); }, lo);
+  auto a = applier(*faulty_, &leases);
+  std::mt19937 rng(7);
+  ReactionOp op1 = script_.next_op(rng, 1), op2 = script_.next_op(rng, 1);
+  op2.comment_id = op1.comment_id;
+  op1.type = op2.type = ReactionType::like;
+  op2.user_id = script_.users[(std::find(script_.users.begin(), script_.users.end(), op1.user_id) -
+                               script_.users.begin() + 1) % script_.users.size()];
+  ReactionOp op3 = script_.next_op(rng, 1);  // on another comment, this node's
+  op3.comment_id = op1.comment_id == script_.comments[0] ? script_.comments[1] : script_.comments[0];
+  script_.expected = ReactionSet();
+  for (auto* op : {&op1, &op2, &op3}) script_.expected.add(*op);
+  // 1. op1's registers are written, its counters lost: the comment is dirty here.
+  faulty_->fail_counters = 1;
+  std::vector<size_t> back;
+  EXPECT_FALSE(a->apply({message(op1)}, back).ok());
+  // 2. This node's lease ran out and another node took it; the op comes back here (keys
+  //    move back and forth): given back, nothing of it applied; the rest of the batch is.
+  now += lo.lease + std::chrono::seconds(1);
+  elsewhere.insert(op1.comment_id);
+  auto m1 = message(op1, 1);
+  ASSERT_TRUE(a->apply({message(op2), m1, message(op3)}, back).ok());
+  EXPECT_EQ(back, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(a->stats().deferred.load(), 2u);
+  EXPECT_EQ(a->stats().recounts.load(), 0u);
+  // 3. The lease is this node's again; op2 alone comes first: the dirty mark makes it recount.
+  elsewhere.clear();
+  back.clear();
+  ASSERT_TRUE(a->apply({message(op2)}, back).ok());
+  EXPECT_TRUE(back.empty());
+  EXPECT_EQ(a->stats().recounts.load(), 1u);
+  ASSERT_TRUE(a->apply({m1}, back).ok());
   expect_exact();
 }
 

@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
-
 #include <random>
 
 // jemalloc reads this at start-up (MALLOC_CONF in the environment still overrides it):
@@ -398,6 +397,13 @@ Result<uint16_t> Application::start() {
                                [c = cql_, settle = store::cql::intent_settle(cfg_.storage.cql)] {
                                  return c->sweep_intents(settle);
                                });
+    if (!s) return s.take_error();
+  }
+  if (bus_applier_) {
+    s = maintenance_->add_task("owner-leases", std::chrono::seconds(1), [a = bus_applier_.get()] {
+      a->release_idle_leases();
+      return ok_status();
+    });
     if (!s) return s.take_error();
   }
   if (w.metrics_reconciliation.enabled && cql_) {

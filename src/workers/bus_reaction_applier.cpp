@@ -81,6 +81,11 @@ void BusReactionApplier::stop() {
   if (leases_) leases_->release_all();
 }
 
+void BusReactionApplier::release_idle_leases() {
+  std::lock_guard lk(mu_);  // never inside a batch
+  if (leases_) leases_->release_idle();
+}
+
 Status BusReactionApplier::apply(const std::vector<events::Message>& batch, std::vector<size_t>& give_back) {
   std::lock_guard lk(mu_);
   auto t0 = std::chrono::steady_clock::now();

@@ -24,6 +24,7 @@ Result<std::set<Uuid>> OwnerLeases::hold(const std::set<Uuid>& comments) {
   std::vector<std::pair<Uuid, bool>> asks;
   for (const Uuid& c : comments) {
     auto it = leases_.find(c);
+    if (it != leases_.end() && it->second.mine) it->second.used = now;
     if (it == leases_.end()) {
       asks.emplace_back(c, false);
     } else if (it->second.mine) {
@@ -50,11 +51,11 @@ Result<std::set<Uuid>> OwnerLeases::hold(const std::set<Uuid>& comments) {
     Entry& e = leases_[c];
     if ((*r)[i]) {
       (renew || e.mine ? stats_.renewed : stats_.taken).fetch_add(1);
-      e = Entry{true, until};
+      e = Entry{true, until, now};
     } else {
       // Someone else holds it (or took it after ours ran out): ours is gone either way.
       stats_.refused.fetch_add(1);
-      e = Entry{false, now + opts_.retry_other};
+      e = Entry{false, now + opts_.retry_other, {}};
       not_held.insert(c);
     }
   }
@@ -81,15 +82,34 @@ void OwnerLeases::release_all() {
   for (auto& [c, e] : leases_)
     if (e.mine && e.until > now) mine.push_back(c);
   leases_.clear();
-  stats_.held.store(0);
-  if (mine.empty()) return;
-  if (auto s = release_(mine); !s) {
+  release_locked(mine);
+}
+
+void OwnerLeases::release_idle() {
+  std::lock_guard lk(mu_);
+  const TimePoint now = opts_.now();
+  std::vector<Uuid> idle;
+  for (auto& [c, e] : leases_)
+    if (e.mine && e.until > now && now - e.used >= opts_.idle_release) idle.push_back(c);
+  release_locked(idle);
+}
+
+void OwnerLeases::release_locked(const std::vector<Uuid>& which) {
+  // Forgotten whatever the answer: a release that did land leaves nothing to hold, and one
+  // that did not is found ours by the next take.
+  for (const Uuid& c : which) leases_.erase(c);
+  size_t held = 0;
+  const TimePoint now = opts_.now();
+  for (auto& [c, e] : leases_) held += e.mine && e.until > now;
+  stats_.held.store(held);
+  if (which.empty()) return;
+  if (auto s = release_(which); !s) {
     stats_.failures.fetch_add(1);
-    spdlog::warn("owner leases: releasing {} lease(s) failed ({}); they end by their TTL", mine.size(),
+    spdlog::warn("owner leases: releasing {} lease(s) failed ({}); they end by their TTL", which.size(),
                  s.error().message);
     return;
   }
-  stats_.released.fetch_add(mine.size());
+  stats_.released.fetch_add(which.size());
 }
 
 void OwnerLeases::prune(TimePoint now) {

@@ -37,6 +37,11 @@ struct OwnerLeaseOptions {
   std::chrono::seconds lease{30};                      // the TTL of a lease taken or renewed
   std::chrono::milliseconds write_margin{7000};        // lease left for a write to start
   std::chrono::milliseconds retry_other{1000};         // a lease held elsewhere is asked again after this
+  // A lease no batch has used for this long is released by release_idle(): when the broker
+  // moves a comment's key to another node (a node joins or comes back), the comment waits
+  // about this long for its new owner, not a whole lease. A comment quieter than this costs a
+  // take and a release per batch instead of one take per lease.
+  std::chrono::milliseconds idle_release{5000};
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
 };
 
@@ -68,6 +73,9 @@ class OwnerLeases {
   bool writable(const std::set<Uuid>& comments) const;
   // Ends every lease held (a clean stop), so the next owners need not wait out the TTLs.
   void release_all();
+  // Ends the leases no hold() has asked about for idle_release. REQUIRES: no batch of this
+  // node is between its hold() and its last write (the owner calls it between batches).
+  void release_idle();
 
   const OwnerLeaseStats& stats() const { return stats_; }
   const OwnerLeaseOptions& options() const { return opts_; }
@@ -77,7 +85,10 @@ class OwnerLeases {
   struct Entry {
     bool mine = false;
     TimePoint until;  // mine: held until; else: ask again from
+    TimePoint used;   // mine: the last hold() that asked about it
   };
+  // Releases `which` (held by this node) and forgets them. REQUIRES: mu_ held.
+  void release_locked(const std::vector<Uuid>& which);
   void prune(TimePoint now);
 
   Hold hold_;

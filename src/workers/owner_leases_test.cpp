@@ -122,6 +122,27 @@ TEST(OwnerLeases, ReleaseHandsTheLeasesOverAtOnce) {
   EXPECT_TRUE(b.hold({id(1), id(2)})->empty());
 }
 
+TEST(OwnerLeases, LeasesNoBatchUsedForTheIdleTimeAreReleased) {
+  // The broker moved id(2)'s key to B: A never asks about it again, and releases it after
+  // idle_release (5 s), so B waits seconds, not a whole lease.
+  Table t;
+  auto a = make(t, "a");
+  auto b = make(t, "b");
+  ASSERT_TRUE(a.hold({id(1), id(2)}).ok());
+  t.now += 3s;
+  ASSERT_TRUE(a.hold({id(1)}).ok());
+  EXPECT_EQ(b.hold({id(2)})->size(), 1u);
+  a.release_idle();  // both used within 5 s
+  EXPECT_EQ(a.stats().released.load(), 0u);
+  t.now += 2500ms;
+  a.release_idle();  // id(2) idle 5.5 s; id(1) 2.5 s
+  EXPECT_EQ(a.stats().released.load(), 1u);
+  EXPECT_TRUE(a.writable({id(1)}));
+  EXPECT_FALSE(a.writable({id(2)}));
+  EXPECT_TRUE(b.hold({id(2)})->empty());
+  EXPECT_EQ(a.stats().held.load(), 1u);
+}
+
 TEST(OwnerLeases, ATakeWhoseAnswerWasLostIsFoundOursAndAFailedCallHoldsNothingNew) {
   Table t;
   auto a = make(t, "a");

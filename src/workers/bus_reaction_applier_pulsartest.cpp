@@ -152,6 +152,26 @@ class ClusterReactionsTest : public ::testing::Test {
         n.leases.get());
   }
 
+  // A consumer of node `n` on the appliers' subscription, driven by the test (an owner that
+  // takes a batch by hand).
+  std::unique_ptr<events::Consumer> subscribe_by_hand(Node& n) {
+    auto sub = run_.run(n.bus->subscribe(topic_, "reaction-applier",
+                                         {.type = events::SubscriptionType::key_shared,
+                                          .initial = events::InitialPosition::earliest}));
+    if (!sub) throw std::runtime_error("subscribe: " + sub.error().message);
+    return std::move(*sub);
+  }
+  // The next `count` messages of `c`, not acked.
+  std::vector<events::Message> receive(events::Consumer& c, int count) {
+    std::vector<events::Message> batch;
+    for (int i = 0; i < count; ++i) {
+      auto m = run_.run(c.receive());
+      if (!m) throw std::runtime_error("receive: " + m.error().message);
+      batch.push_back(std::move(*m));
+    }
+    return batch;
+  }
+
   // `n` ops, published through every node's producer in turn, chunk by chunk.
   void publish_random(int n, uint32_t seed) {
     std::mt19937 rng(seed);
@@ -210,19 +230,11 @@ TEST_F(ClusterReactionsTest, TwoNodesOwningCommentsByKeyCountExactly) {
 
 TEST_F(ClusterReactionsTest, AnOwnerGoneMidBatchLeavesItToTheOtherNodeStillExact) {
   Node& a = add_node(1);
-  auto sub = run_.run(a.bus->subscribe(topic_, "reaction-applier",
-                                       {.type = events::SubscriptionType::key_shared,
-                                        .initial = events::InitialPosition::earliest}));
-  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  auto sub = subscribe_by_hand(a);
   publish_random(300, 2);
   // A alone owns every comment: it takes the whole batch, writes its registers, loses its
   // counters (a crash between steps 3 and 4), and leaves without acking.
-  std::vector<events::Message> batch;
-  for (int i = 0; i < 300; ++i) {
-    auto m = run_.run((*sub)->receive());
-    ASSERT_TRUE(m.ok()) << m.error().message;
-    batch.push_back(std::move(*m));
-  }
+  std::vector<events::Message> batch = receive(*sub, 300);
   auto applier_a = make_applier(a, *a.faulty);
   a.faulty->fail_counters = 1;
   std::vector<size_t> give_back;
@@ -235,7 +247,7 @@ TEST_F(ClusterReactionsTest, AnOwnerGoneMidBatchLeavesItToTheOtherNodeStillExact
   Node& b = add_node(2);
   b.applier = make_applier(b, *b.store);
   ASSERT_TRUE(b.applier->start().ok());
-  (*sub)->close();
+  sub->close();
   ASSERT_TRUE(eventually([&] { return handled() >= published_; })) << handled() << " of " << published_;
   b.applier->stop();
   // B's bus never saw these messages (redelivery counts are per process): the registers that
@@ -251,17 +263,9 @@ TEST_F(ClusterReactionsTest, AnOwnerThatStallsWhileItsKeysMoveIsFencedByItsLease
   // from Pulsar), so Key_Shared hands the batch to B at once. Without leases B would apply it
   // and A, waking, would write counter deltas computed before B's writes: double counts.
   Node& a = add_node(1);
-  auto sub = run_.run(a.bus->subscribe(topic_, "reaction-applier",
-                                       {.type = events::SubscriptionType::key_shared,
-                                        .initial = events::InitialPosition::earliest}));
-  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  auto sub = subscribe_by_hand(a);
   publish_random(200, 4);
-  std::vector<events::Message> batch;
-  for (int i = 0; i < 200; ++i) {
-    auto m = run_.run((*sub)->receive());
-    ASSERT_TRUE(m.ok()) << m.error().message;
-    batch.push_back(std::move(*m));
-  }
+  std::vector<events::Message> batch = receive(*sub, 200);
   std::promise<void> read, wake;
   auto woken = wake.get_future().share();
   a.faulty->after_registers_read = [&read, woken] {
@@ -273,7 +277,7 @@ TEST_F(ClusterReactionsTest, AnOwnerThatStallsWhileItsKeysMoveIsFencedByItsLease
   auto a_done = std::async(std::launch::async, [&] { return applier_a->apply(batch, a_back); });
   read.get_future().wait();  // A holds every comment's lease and has read the registers
   EXPECT_EQ(a.leases->stats().taken.load(), script_.comments.size());
-  (*sub)->close();
+  sub->close();
 
   Node& b = add_node(2);
   b.applier = make_applier(b, *b.store);

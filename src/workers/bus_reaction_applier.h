@@ -105,8 +105,8 @@ class BusReactionApplier final : public Worker {
   BusApplierStats& stats() { return stats_; }
   const BatchConsumerStats* consumer_stats() const { return consumer_ ? &consumer_->stats() : nullptr; }
   // Ends the owner leases no batch has used for their idle_release, between two batches (a
-  // maintenance task calls it every second), so comments whose keys moved to another node
-  // reach their new owner within seconds.
+  // maintenance task calls it every second; during a batch it does nothing), so comments
+  // whose keys moved to another node reach their new owner within seconds.
   void release_idle_leases();
   // Called for each op of an applied batch (activity tiers, counter-cache invalidation).
   void set_on_applied(std::function<void(const ReactionOp&)> fn) { on_applied_ = std::move(fn); }

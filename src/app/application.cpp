@@ -406,6 +406,18 @@ Result<uint16_t> Application::start() {
     });
     if (!s) return s.take_error();
   }
+  if (bus_applier_ && cfg_.pulsar.stuck_after.count() > 0) {
+    auto http = events::make_admin_http(cfg_.pulsar.admin_url, cfg_.pulsar.token, std::chrono::seconds(2));
+    if (!http) return Error(http.error().code, http.error().message + " (or pulsar.stuck_after: 0)");
+    stall_watchdog_ = std::make_unique<events::StallWatchdog>(
+        std::move(*http),
+        std::vector{events::WatchedSubscription{cfg_.pulsar.topics.reactions, workers::BusApplierOptions{}.subscription}},
+        cfg_.pulsar.stuck_after, clock_);
+    // Six looks per stuck_after: a stall is acted on between 1 and 7/6 of it after it began.
+    const auto every = std::max<std::chrono::milliseconds>(std::chrono::seconds(1), cfg_.pulsar.stuck_after / 6);
+    s = maintenance_->add_task("pulsar-stalls", every, [w = stall_watchdog_.get()] { return w->check(); });
+    if (!s) return s.take_error();
+  }
   if (w.metrics_reconciliation.enabled && cql_) {
     // docs/cluster.md "Reconciliation repair": CQL has no snapshots, so the tiered snapshot
     // recounts do not run here. Reaction counters are their owner's (its recount); a video's
@@ -555,6 +567,13 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_pulsar_published_total", "Messages Pulsar acknowledged", ps.published.load()));
       out.push_back(counter_family("commentd_pulsar_publish_seconds_total", "Time spent in publishes up to the broker's receipts", double(ps.publish_latency_us_sum.load()) / 1e6));
       out.push_back(counter_family("commentd_pulsar_connects_total", "Connections to the Pulsar broker made", ps.connects.load()));
+      if (stall_watchdog_) {
+        auto& ws = stall_watchdog_->stats();
+        out.push_back(counter_family("commentd_pulsar_stall_checks_total", "Subscription stats the stall watchdog read", ws.checks.load()));
+        out.push_back(counter_family("commentd_pulsar_stall_check_errors_total", "Stall watchdog admin calls that failed", ws.errors.load()));
+        out.push_back(counter_family("commentd_pulsar_stalls_total", "Subscriptions found dispatching nothing with a backlog and ready consumers", ws.stalls.load()));
+        out.push_back(counter_family("commentd_pulsar_stall_unloads_total", "Topics unloaded by the stall watchdog", ws.unloads.load()));
+      }
       out.push_back(counter_family("commentd_pulsar_client_resets_total",
                                    "Pulsar clients dropped after a producer or consumer could not be created",
                                    ps.client_resets.load()));

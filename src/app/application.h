@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "bridge/runtime.h"
 #include "events/pulsar/pulsar_bus.h"
+#include "events/pulsar/stall_watchdog.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "limit/rate_limiter.h"
@@ -91,6 +92,9 @@ class Application {
   // topic's consumer, which holds them.
   std::unique_ptr<workers::OwnerLeases> owner_leases_;
   std::unique_ptr<workers::BusReactionApplier> bus_applier_;
+  // Unloads the reactions topic when its Key_Shared subscription stops dispatching (a broker
+  // fault; pulsar.stuck_after). Runs on the maintenance thread.
+  std::unique_ptr<events::StallWatchdog> stall_watchdog_;
   std::unique_ptr<workers::OutboxRelay> relay_;
   std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;

@@ -160,6 +160,10 @@ struct PulsarConfig {
   int max_pending_messages = 1000;
   milliseconds send_timeout{5'000};
   milliseconds connect_timeout{3'000};
+  // The stall watchdog (events/pulsar/stall_watchdog.h): a Key_Shared subscription that
+  // dispatches nothing this long while it has a backlog and ready consumers has its topic
+  // unloaded. 0 = off.
+  milliseconds stuck_after{60'000};
   PulsarTopics topics;
   bool operator==(const PulsarConfig&) const = default;
 };

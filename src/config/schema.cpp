@@ -322,6 +322,11 @@ const KeySpec kKeys[] = {
     {.path = "pulsar.connect_timeout", .field = [](Config& c) -> auto& { return c.pulsar.connect_timeout; },
      .default_text = "3s", .min = 100 * kMs, .max = 10 * kMin,
      .description = "bounds connecting to the broker; with it away operations fail after this"},
+    {.path = "pulsar.stuck_after", .field = [](Config& c) -> auto& { return c.pulsar.stuck_after; },
+     .default_text = "1m", .min = 0, .max = 1 * kHour,
+     .description = "the reaction owners' Key_Shared subscription dispatching nothing this long with a "
+                    "backlog and ready consumers gets its topic unloaded (a broker fault; needs "
+                    "an http:// admin_url); 0 = off"},
     {.path = "pulsar.topics.comments",
      .field = [](Config& c) -> auto& { return c.pulsar.topics.comments; },
      .default_text = R"("persistent://pavilion/comments/events")",

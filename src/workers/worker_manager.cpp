@@ -70,7 +70,22 @@ size_t Scheduler::tick() {
     t.stats.last_run = now;
     if (!s) {
       t.stats.failures++;
-      spdlog::warn("task {}/{} failed: {}", name_, t.name, s.error().message);
+      if (t.streak++ == 0 || now - t.last_logged >= kFailureLogInterval) {
+        if (t.unlogged)
+          spdlog::warn("task {}/{} failed: {} ({} more failures since the last report)", name_, t.name,
+                       s.error().message, t.unlogged);
+        else
+          spdlog::warn("task {}/{} failed: {}", name_, t.name, s.error().message);
+        t.stats.failures_logged++;
+        t.last_logged = now;
+        t.unlogged = 0;
+      } else {
+        t.unlogged++;
+      }
+    } else if (t.streak) {
+      spdlog::info("task {}/{} succeeded again after {} failures in a row", name_, t.name, t.streak);
+      t.streak = 0;
+      t.unlogged = 0;
     }
     // Next run one interval after this one, never in a burst to catch up.
     t.next_run = now + t.interval;

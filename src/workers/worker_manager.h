@@ -44,16 +44,20 @@ class WorkerManager {
 
 // Runs named tasks every `interval`, measured on `clock`. tick() runs whatever is due now
 // (tests call it after advancing a ManualClock); start() runs tick() on a thread every
-// `resolution` of real time. A task's error is logged and counted; it runs again next time.
-// Thread-safe.
+// `resolution` of real time. A task's error is counted, and it runs again next time. It is
+// logged at once, then at most once per kFailureLogInterval while the task keeps failing
+// (with the count of those not logged), and its recovery is logged: a dependency that is away
+// for an hour gives about 60 lines per task, not one per run. Thread-safe.
 class Scheduler : public Worker {
  public:
   struct TaskStats {
     std::string name;
     uint64_t runs = 0;
     uint64_t failures = 0;
+    uint64_t failures_logged = 0;
     TimeMs last_run = 0;
   };
+  static constexpr TimeMs kFailureLogInterval = 60'000;
 
   Scheduler(std::string name, const Clock& clock,
             std::chrono::milliseconds resolution = std::chrono::milliseconds(100));
@@ -76,6 +80,9 @@ class Scheduler : public Worker {
     std::function<Status()> fn;
     TimeMs next_run;
     TaskStats stats;
+    uint64_t streak = 0;      // failures in a row
+    uint64_t unlogged = 0;    // of those, not logged yet
+    TimeMs last_logged = 0;   // the streak's last logged failure
   };
   const std::string name_;
   const Clock& clock_;

@@ -160,7 +160,33 @@ TEST(SchedulerTest, TaskErrorIsCountedAndTheTaskRunsAgain) {
   ASSERT_EQ(st.size(), 1u);
   EXPECT_EQ(st[0].runs, 4u);
   EXPECT_EQ(st[0].failures, 2u);
+  EXPECT_EQ(st[0].failures_logged, 2u) << "each failure follows a success: each is logged";
   EXPECT_EQ(calls, 4);
+}
+
+TEST(SchedulerTest, AFailureThatGoesOnIsLoggedOncePerIntervalAndAgainAfterARecovery) {
+  ManualClock clock;
+  Scheduler sched("test", clock);
+  bool away = true;
+  ASSERT_TRUE(sched.add_task("dependency", milliseconds(1000), [&]() -> Status {
+                if (away) return Error(Errc::unavailable, "connection refused");
+                return ok_status();
+              }).ok());
+  auto stats = [&] { return sched.task_stats().at(0); };
+  // Away for 150 s, one run a second: logged at 1 s, 61 s and 121 s.
+  for (int i = 0; i < 150; ++i) {
+    clock.advance_ms(1000);
+    sched.tick();
+  }
+  EXPECT_EQ(stats().failures, 150u);
+  EXPECT_EQ(stats().failures_logged, 3u);
+  away = false;
+  clock.advance_ms(1000);
+  sched.tick();
+  away = true;
+  clock.advance_ms(1000);
+  sched.tick();
+  EXPECT_EQ(stats().failures_logged, 4u) << "a new streak is logged at once";
 }
 
 TEST(SchedulerTest, TwoTasksWithDifferentIntervals) {

@@ -489,6 +489,7 @@ Result<uint16_t> Application::start() {
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
       metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
+      bridge::append_metrics(cql_->statement_metrics(), cql_->driver_metrics(), out);
       auto& is = cql_->intent_stats();
       prometheus::MetricFamily intents{"commentd_commit_intents_resolved_total",
                                        "Commit intents left by writes that did not finish, resolved by the sweep, by outcome",

@@ -136,6 +136,16 @@ void cb_cql_batch(const cb_cql_session* s, int32_t batch_type, size_t n, const c
                   cb_done done, void* user);
 /* result: NULL */
 void cb_cql_await_schema_agreement(const cb_cql_session* s, cb_done done, void* user);
+/* The driver's own counters since the session connected; never blocks. */
+typedef struct cb_cql_driver_metrics {
+  uint64_t requests;             /* requests sent (unpaged and single-page) */
+  uint64_t errors;               /* of those, failed after the driver's retries */
+  uint64_t retries;              /* times the retry policy decided to retry */
+  uint64_t connections;          /* open connections now */
+  uint64_t connection_timeouts;
+  uint64_t request_timeouts;
+} cb_cql_driver_metrics;
+void cb_cql_session_metrics(const cb_cql_session* s, cb_cql_driver_metrics* out);
 
 /* Results (not thread-safe to free while reading; reading from several threads is fine). */
 enum { CB_GET_OK = 0, CB_GET_NULL = 1, CB_GET_TYPE_MISMATCH = -1, CB_GET_OUT_OF_RANGE = -2 };

@@ -32,6 +32,11 @@ cb_cql_exec_options ExecOptions::to_c() const {
                              timestamp_us};
 }
 
+const std::string& CqlSession::batch_label(BatchType t) {
+  static const std::string logged = "BATCH logged", unlogged = "BATCH unlogged", counter = "BATCH counter";
+  return t == BatchType::logged ? logged : t == BatchType::unlogged ? unlogged : counter;
+}
+
 void CqlSession::start_batch(BatchType type, const std::vector<BatchItem>& items, const ExecOptions& opts,
                              cb_done done, void* user) {
   std::vector<const cb_cql_prepared*> stmts;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bridge/call.h"
+#include "bridge/cql_metrics.h"
 #include "bridge/runtime.h"
 
 namespace commentd::bridge {
@@ -95,15 +96,18 @@ enum class BatchType : int32_t { logged = CB_BATCH_LOGGED, unlogged = CB_BATCH_U
 
 class Prepared {
  public:
-  explicit Prepared(cb_cql_prepared* p) : p_(p) {}
+  explicit Prepared(cb_cql_prepared* p, std::string label = "OTHER") : p_(p), label_(std::move(label)) {}
   ~Prepared() { cb_cql_prepared_free(p_); }
   Prepared(const Prepared&) = delete;
   Prepared& operator=(const Prepared&) = delete;
   const cb_cql_prepared* get() const { return p_; }
   size_t param_count() const { return cb_cql_prepared_param_count(p_); }
+  // What it does, for metrics (statement_label of its CQL).
+  const std::string& label() const { return label_; }
 
  private:
   cb_cql_prepared* p_;
+  const std::string label_;
 };
 using PreparedPtr = std::shared_ptr<const Prepared>;
 
@@ -160,13 +164,26 @@ class CqlSession {
         [](void* r) { return std::unique_ptr<CqlSession>(new CqlSession(static_cast<cb_cql_session*>(r))); });
   }
 
+  // Counts every execute and batch from now on in `m` (nullptr: none). REQUIRES: set before
+  // the session is shared; `m` outlives the session.
+  void set_metrics(CqlMetrics* m) { metrics_ = m; }
+  // The driver's own counters (retries, timeouts, connections) since the session connected.
+  cb_cql_driver_metrics driver_metrics() const {
+    cb_cql_driver_metrics m{};
+    cb_cql_session_metrics(s_, &m);
+    return m;
+  }
+
   // Completion: void(Result<PreparedPtr>).
   template <class Token>
   auto prepare(std::string cql, Token&& token) {
+    std::string label = statement_label(cql);
     return call<PreparedPtr>(
         std::forward<Token>(token),
         [this, cql = std::move(cql)](cb_done done, void* user) { cb_cql_prepare(s_, cql.data(), cql.size(), done, user); },
-        [](void* r) { return std::make_shared<const Prepared>(static_cast<cb_cql_prepared*>(r)); });
+        [label = std::move(label)](void* r) {
+          return std::make_shared<const Prepared>(static_cast<cb_cql_prepared*>(r), label);
+        });
   }
 
   // Unprepared statement without values (DDL). Completion: void(Result<Rows>).
@@ -192,7 +209,7 @@ class CqlSession {
           auto o = opts.to_c();
           cb_cql_execute(s_, stmt.get(), cv.data(), cv.size(), &o, done, user);
         },
-        [](void* r) { return Rows(static_cast<cb_cql_result*>(r)); });
+        [](void* r) { return Rows(static_cast<cb_cql_result*>(r)); }, observer(stmt.label()));
   }
 
   // Completion: void(Result<Rows>) (rows only for conditional batches).
@@ -203,7 +220,7 @@ class CqlSession {
         [this, type, items = std::move(items), opts = std::move(opts)](cb_done done, void* user) {
           start_batch(type, items, opts, done, user);
         },
-        [](void* r) { return Rows(static_cast<cb_cql_result*>(r)); });
+        [](void* r) { return Rows(static_cast<cb_cql_result*>(r)); }, observer(batch_label(type)));
   }
 
   // Completion: void(Result<Unit>).
@@ -216,6 +233,22 @@ class CqlSession {
 
  private:
   explicit CqlSession(cb_cql_session* s) : s_(s) {}
+  // The observe step of one call: counts it in metrics_ from now until its outcome.
+  struct Observer {
+    CqlMetrics* m = nullptr;
+    CqlMetrics::Statement* s = nullptr;
+    std::chrono::steady_clock::time_point start;
+    void operator()(int32_t code) const {
+      if (m) m->finished(*s, code, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  };
+  Observer observer(const std::string& label) const {
+    if (!metrics_) return {};
+    metrics_->started();
+    return Observer{metrics_, &metrics_->of(label), std::chrono::steady_clock::now()};
+  }
+  static const std::string& batch_label(BatchType t);
+  CqlMetrics* metrics_ = nullptr;
   void start_batch(BatchType type, const std::vector<BatchItem>& items, const ExecOptions& opts, cb_done done,
                    void* user);
   cb_cql_session* s_;

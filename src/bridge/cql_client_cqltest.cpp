@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <set>
 
+#include "bridge/bridge_error.h"
 #include "bridge/cql_client.h"
 #include "bridge/tcp_proxy.h"
 #include "bridge/testing.h"
@@ -342,6 +344,49 @@ TEST_F(CqlBridge, RequestTimeoutWhileTheServerIsSilent) {
   proxy.thaw();
   auto again = wait<Rows>([&](auto h) { s->execute(*sel, {}, ExecOptions{}, std::move(h)); });
   EXPECT_TRUE(again.ok()) << again.error().message;
+}
+
+TEST_F(CqlBridge, MetricsCountEveryCallByStatementAndOutcomeBesideTheDriversOwn) {
+  CqlMetrics m;
+  auto s = connect(addr_);
+  ASSERT_TRUE(s);
+  s->set_metrics(&m);
+  ddl("CREATE TABLE " + table_ + " (id int PRIMARY KEY, v int)");
+  auto ins = prepare("INSERT INTO " + table_ + " (id, v) VALUES (?, ?)", s.get());
+  auto cas = prepare("UPDATE " + table_ + " SET v = ? WHERE id = ? IF v = ?", s.get());
+  ASSERT_TRUE(ins && cas);
+  EXPECT_EQ(ins->label(), "INSERT " + table_.substr(table_.find('.') + 1));
+  for (int i = 0; i < 3; ++i) {
+    auto r = wait<Rows>([&](auto h) { s->execute(*ins, {Value::int32(i), Value::int32(i)}, {}, std::move(h)); });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  auto bad = wait<Rows>([&](auto h) { s->execute(*ins, {Value::int32(1)}, {}, std::move(h)); });  // one value short
+  ASSERT_FALSE(bad.ok());
+  auto lwt = wait<Rows>(
+      [&](auto h) { s->execute(*cas, {Value::int32(5), Value::int32(1), Value::int32(1)}, {}, std::move(h)); });
+  ASSERT_TRUE(lwt.ok()) << lwt.error().message;
+  auto batch = wait<Rows>([&](auto h) {
+    s->batch(BatchType::unlogged, {{ins.get(), {Value::int32(7), Value::int32(7)}}}, {}, std::move(h));
+  });
+  ASSERT_TRUE(batch.ok()) << batch.error().message;
+
+  std::map<std::string, std::map<std::string, uint64_t>> got;
+  m.each([&](const std::string& label, const CqlMetrics::Statement& st) {
+    for (int32_t c = 0; c < CqlMetrics::kOutcomes; ++c)
+      if (auto n = st.outcomes[c].load()) got[label][std::string(code_name(c))] = n;
+    uint64_t total = 0;
+    for (auto& [o, n] : got[label]) total += n;
+    EXPECT_EQ(st.seconds.snapshot().count, total) << label;
+  });
+  const std::string t = table_.substr(table_.find('.') + 1);
+  EXPECT_EQ(got["INSERT " + t]["ok"], 3u);
+  EXPECT_EQ(got["INSERT " + t]["bad_argument"], 1u) << "the error's kind";
+  EXPECT_EQ(got["UPDATE " + t + " IF"]["ok"], 1u);
+  EXPECT_EQ(got["BATCH unlogged"]["ok"], 1u);
+  EXPECT_EQ(m.in_flight(), 0);
+  auto d = s->driver_metrics();
+  EXPECT_GE(d.requests, 5u) << "the driver counts what reached it";
+  EXPECT_GE(d.connections, 1u);
 }
 
 // Pending queries complete with "cancelled" when their session or the runtime goes away.

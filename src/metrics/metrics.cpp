@@ -115,8 +115,15 @@ void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetri
 
 prometheus::MetricFamily histogram_family(std::string name, std::string help, const Histogram& h) {
   auto f = family(std::move(name), std::move(help), prometheus::MetricType::Histogram);
+  add_histogram_sample(f, {}, h);
+  return f;
+}
+
+void add_histogram_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+                          const Histogram& h) {
   auto snap = h.snapshot();
   prometheus::ClientMetric m;
+  m.label = std::move(labels);
   m.histogram.sample_count = snap.count;
   m.histogram.sample_sum = snap.sum;
   uint64_t cumulative = 0;
@@ -128,7 +135,6 @@ prometheus::MetricFamily histogram_family(std::string name, std::string help, co
     m.histogram.bucket.push_back(b);
   }
   f.metric.push_back(std::move(m));
-  return f;
 }
 
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value) {

@@ -54,5 +54,8 @@ class Histogram;
 prometheus::MetricFamily histogram_family(std::string name, std::string help, const Histogram& h);
 void add_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
                 double value);
+// One more labelled series of a histogram family.
+void add_histogram_sample(prometheus::MetricFamily& f, std::vector<prometheus::ClientMetric::Label> labels,
+                          const Histogram& h);
 
 }  // namespace commentd::metrics

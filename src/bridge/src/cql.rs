@@ -395,6 +395,30 @@ pub unsafe extern "C" fn cb_cql_prepared_free(p: *mut cb_cql_prepared) {
     }
 }
 
+/// The driver's own counters since the session connected (scylla's `metrics` feature).
+#[repr(C)]
+pub struct cb_cql_driver_metrics {
+    pub requests: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub connections: u64,
+    pub connection_timeouts: u64,
+    pub request_timeouts: u64,
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_cql_session_metrics(s: *const cb_cql_session, out: *mut cb_cql_driver_metrics) {
+    let m = (*s).session.get_metrics();
+    *out = cb_cql_driver_metrics {
+        requests: m.get_requests_unpaged_num() + m.get_requests_manually_paged_num(),
+        errors: m.get_errors_unpaged_num() + m.get_errors_manually_paged_num(),
+        retries: m.get_retries_num(),
+        connections: m.get_total_connections(),
+        connection_timeouts: m.get_connection_timeouts(),
+        request_timeouts: m.get_request_timeouts(),
+    };
+}
+
 /// Number of bind markers and the CB_VALUE_* kind of marker `i` (CB_VALUE_OTHER if unsupported).
 #[no_mangle]
 pub unsafe extern "C" fn cb_cql_prepared_param_count(p: *const cb_cql_prepared) -> usize {

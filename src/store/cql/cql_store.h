@@ -152,6 +152,10 @@ class CqlStore final : public Store {
   // Blocking (a worker thread); one pass at a time.
   Status sweep_intents(std::chrono::milliseconds settle);
   const IntentStats& intent_stats() const { return intent_stats_; }
+  // Every statement of this store's session, by statement (commentd_cql_* metrics), and the
+  // driver's own counters.
+  const bridge::CqlMetrics& statement_metrics() const { return metrics_; }
+  cb_cql_driver_metrics driver_metrics() const { return session_->driver_metrics(); }
 
   // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of
   // `comment` and its likes/dislikes counted from all its registers, read one after the
@@ -293,6 +297,7 @@ class CqlStore final : public Store {
   CqlStoreOptions opts_;
   bridge::Consistency consistency_ = bridge::Consistency::local_quorum;
   bridge::Consistency serial_ = bridge::Consistency::serial;
+  bridge::CqlMetrics metrics_;  // before session_: outlives it
   std::unique_ptr<bridge::CqlSession> session_;
   std::unique_ptr<Statements> st_;
   // Completions of blocking calls and the commit coroutines run here.

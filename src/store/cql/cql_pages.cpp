@@ -96,11 +96,11 @@ asio::awaitable<Result<std::vector<CursorPos>>> CqlStore::bucket_tie_group(Uuid 
 
 // Day by day in walk order (a day's names are contiguous in text order: its daily bucket and
 // its hours), since days are disjoint. Within a day the daily bucket and the hourly buckets
-// are two streams. Each read gathers up to `lim` entries strictly beyond `bound` from each
+// are two streams. Each read gathers up to `lim` + 1 entries strictly beyond `bound` from each
 // stream and merges them. A day whose streams both ended is whole; otherwise what is
 // certainly whole is every entry before the first point where a stream stopped because it
-// was full (its last created_at may continue), plus that created_at's group read whole, and
-// the next read starts strictly after it.
+// was full (its last created_at may continue); when those are not enough for the page, that
+// created_at's group is read whole, and the next read starts strictly after it.
 asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Deadline d) {
   const SortOrder sort = req.sort;
   const int so = sort == SortOrder::newest ? 0 : 1;
@@ -151,6 +151,11 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
       if (l.spans[i] && reaches(*l.spans[i], bound, sort)) cand[l.spans[i]->hourly ? 0 : 1].push_back(i);
 
     const size_t lim = want - entries.size();
+    // Each stream reads one row past what the page needs. A full stream may continue after
+    // its last created_at; when that row's created_at differs from the one before it (almost
+    // always), the rows before it are already enough and the tie-group read below, one more
+    // round trip in sequence, is not needed.
+    const size_t keep = lim + 1;
     std::vector<CursorPos> got[2];
     bool full[2] = {false, false}, done[2] = {false, false};
     size_t next[2] = {0, 0};
@@ -160,7 +165,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
       size_t asked[2] = {0, 0};
       for (int k = 0; k < 2; ++k) {
         if (done[k] || full[k]) continue;
-        asked[k] = lim - got[k].size();
+        asked[k] = keep - got[k].size();
         const size_t batch = step == 0 ? 1 : kWalkBatch;
         size_t n = 0;
         for (; n < batch && next[k] < cand[k].size(); ++n, ++next[k]) {
@@ -186,10 +191,10 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
           if (!at || !*at || !id || !*id) co_return Error(Errc::internal, "cql: corrupt bucketed entry");
           got[k].push_back(CursorPos{**at, from_cql(**id)});
         }
-        // A bucket that answered all it was asked for may hold more; a stream past `lim` is
+        // A bucket that answered all it was asked for may hold more; a stream past `keep` is
         // cut. Either way it may continue after its last created_at.
-        if (r.size() >= asked[k] || got[k].size() >= lim) {
-          got[k].resize(std::min(got[k].size(), lim));
+        if (r.size() >= asked[k] || got[k].size() >= keep) {
+          got[k].resize(std::min(got[k].size(), keep));
           full[k] = true;
         }
       }
@@ -210,6 +215,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
       if (full[k] && (!cutoff || before(got[k].back().created_at, *cutoff, sort))) cutoff = got[k].back().created_at;
     for (auto& p : merged)
       if (before(p.created_at, *cutoff, sort)) entries.push_back(p);
+    if (entries.size() >= want) break;  // the page is whole before the cutoff
     auto ties = co_await bucket_tie_group(video, *cutoff, sort, d);
     if (!ties) co_return ties.take_error();
     entries.insert(entries.end(), ties->begin(), ties->end());

@@ -329,7 +329,10 @@ asio::awaitable<Result<std::vector<CursorPos>>> CqlStore::tie_group(Index index,
 
 // Pages through the index in (created_at, id) order with the id order ours, not CQL's: a
 // page query by created_at, and every group of equal created_at that the page may have cut
-// is read whole and ordered here. One extra entry tells whether the list is exhausted.
+// is read whole and ordered here. One extra entry tells whether the list is exhausted. Each
+// page query asks for one entry more than that: when the last entry's created_at is not the
+// one before it (almost always), the entries before it fill the page and the cut group's
+// read, one more round trip in sequence, is skipped.
 asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) {
   if (d.expired()) co_return deadline_error();
   if (req.index == Index::video && opts_.cql.bucketed_pages) co_return co_await scan_buckets(std::move(req), d);
@@ -348,7 +351,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
   }
   while (entries.size() < want) {
     if (d.expired()) co_return deadline_error();
-    const int32_t limit = static_cast<int32_t>(want - entries.size());
+    const int32_t limit = static_cast<int32_t>(want - entries.size() + 1);
     std::vector<bridge::Value> vals{V(req.key)};
     if (bound) vals.push_back(ts(*bound));
     vals.push_back(bridge::Value::int32(limit));
@@ -373,6 +376,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
       if (p.created_at != last_at) whole.push_back(p);
     order_ties(whole, req.sort);
     entries.insert(entries.end(), whole.begin(), whole.end());
+    if (entries.size() >= want) break;
     auto g = co_await tie_group(req.index, req.key, last_at, req.sort, d);
     if (!g) co_return g.take_error();
     entries.insert(entries.end(), g->begin(), g->end());

@@ -67,6 +67,10 @@ struct CqlConfig {
   milliseconds stall_timeout{2000};
   milliseconds schema_timeout{60000};  // `commentd migrate`: each DDL and its agreement wait
   int driver_threads = 2;  // the driver bridge's tokio worker threads
+  // A page's comment rows and counters: up to this many keys per read (`id IN (...)`); 1 = one
+  // single-partition read per key (docs/cluster.md "Reads by key"). 25: a default page (20
+  // rows and the one past it) in one read.
+  int keys_per_read = 25;
   bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")
   bool operator==(const CqlConfig&) const = default;
 };

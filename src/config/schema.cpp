@@ -176,6 +176,11 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.storage.cql.driver_threads; },
      .default_text = "2", .min = 1, .max = 64,
      .description = "worker threads of the CQL driver (the bridge's tokio runtime)"},
+    {.path = "storage.cql.keys_per_read",
+     .field = [](Config& c) -> auto& { return c.storage.cql.keys_per_read; },
+     .default_text = "25", .min = 1, .max = 100,
+     .description = "a page's comment rows and counters: keys per read (key IN (...)); "
+                    "1 = a single-partition read per key"},
     {.path = "storage.cql.bucketed_pages",
      .field = [](Config& c) -> auto& { return c.storage.cql.bucketed_pages; },
      .default_text = "true",

@@ -75,7 +75,11 @@ struct CqlStore::Statements {
   bridge::PreparedPtr bucket_page[2][2];
   bridge::PreparedPtr bucket_ties;  // one bucket's entries at one created_at
   bridge::PreparedPtr video_entry_get;  // is (created_at, id) in comments_by_video?
+  // metrics_get and metrics_meta_get select comment_id first, as get_comment selects id first:
+  // what read_keyed needs of a statement.
   bridge::PreparedPtr metrics_get, metrics_meta_get, metrics_add, metrics_meta_put;
+  // The same reads for keys_per_read keys (key IN (...)); null when keys_per_read is 1.
+  bridge::PreparedPtr comments_in, metrics_in, metrics_meta_in;
   bridge::PreparedPtr stats_get, stats_meta_get, stats_add, stats_meta_put;
   // Counter repair (docs/cluster.md "Counter repair"): a guarded write's writes_started
   // (before its entity write), its candidate row, and its counts with writes_done + 1.
@@ -95,7 +99,9 @@ struct CqlStore::Statements {
 };
 
 // Prepares every statement of `keyspace` (cql_statements.cpp). Blocking.
+// keys_per_read: the width of the *_in statements (1: none).
 Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSession& s, const std::string& keyspace,
+                                                                 size_t keys_per_read,
                                                                  boost::asio::thread_pool& pool);
 
 inline bridge::Uuid to_cql(const Uuid& u) {

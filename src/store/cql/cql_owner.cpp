@@ -10,7 +10,7 @@ Result<std::optional<Store::CommentRecount>> CqlStore::owner_recount(const Uuid&
   auto m = exec_blocking(*st_->metrics_get, args(V(comment)), read_opts({}));
   if (!m) return m.take_error();
   if (m->size() > 0) {
-    auto l = m->i64(0, 0), d = m->i64(0, 1), r = m->i64(0, 2);
+    auto l = m->i64(0, 1), d = m->i64(0, 2), r = m->i64(0, 3);
     if (!l || !d || !r) return Error(Errc::internal, "cql: corrupt comment_metrics row");
     out.stored.likes = l->value_or(0);
     out.stored.dislikes = d->value_or(0);

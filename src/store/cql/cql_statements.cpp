@@ -94,6 +94,7 @@ std::vector<bridge::Value> comment_values(const Comment& c) {
 }
 
 Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSession& s, const std::string& ks,
+                                                                 size_t keys_per_read,
                                                                  boost::asio::thread_pool& pool) {
   auto st = std::make_unique<CqlStore::Statements>();
   std::optional<Error> failed;
@@ -180,8 +181,17 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
     prep(st->video_entry_get,
          "SELECT comment_id FROM {ks}.comments_by_video WHERE video_id = ? AND created_at = ? AND comment_id = ?");
   }
-  prep(st->metrics_get, "SELECT likes, dislikes, replies_count FROM {ks}.comment_metrics WHERE comment_id = ?");
-  prep(st->metrics_meta_get, "SELECT last_updated FROM {ks}.comment_metrics_meta WHERE comment_id = ?");
+  const std::string metrics_cols = "SELECT comment_id, likes, dislikes, replies_count FROM {ks}.comment_metrics";
+  const std::string meta_cols = "SELECT comment_id, last_updated FROM {ks}.comment_metrics_meta";
+  prep(st->metrics_get, metrics_cols + " WHERE comment_id = ?");
+  prep(st->metrics_meta_get, meta_cols + " WHERE comment_id = ?");
+  if (keys_per_read > 1) {
+    std::string in = "?";
+    for (size_t i = 1; i < keys_per_read; ++i) in += ", ?";
+    prep(st->comments_in, "SELECT " + cols + " FROM {ks}.comments WHERE id IN (" + in + ")");
+    prep(st->metrics_in, metrics_cols + " WHERE comment_id IN (" + in + ")");
+    prep(st->metrics_meta_in, meta_cols + " WHERE comment_id IN (" + in + ")");
+  }
   prep(st->metrics_add,
        "UPDATE {ks}.comment_metrics SET likes = likes + ?, dislikes = dislikes + ?, "
        "replies_count = replies_count + ? WHERE comment_id = ?");

@@ -71,7 +71,7 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
     return Error(Errc::internal, "cql: keyspace " + opts.cql.keyspace + " is at schema version " +
                                      std::to_string(*version) + ", this binary needs " +
                                      std::to_string(latest_schema_version()) + ": run `commentd migrate`");
-  auto st = prepare_statements(*s->session_, opts.cql.keyspace, *s->pool_);
+  auto st = prepare_statements(*s->session_, opts.cql.keyspace, static_cast<size_t>(opts.cql.keys_per_read), *s->pool_);
   if (!st) return st.take_error();
   s->st_ = std::move(*st);
   if (auto h = s->load_log_heads(); !h) return h.error();
@@ -393,14 +393,18 @@ asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos
   if (!entries.empty()) out.last = entries.back();
   if (entries.empty()) co_return out;
   if (d.expired()) co_return deadline_error();
+  std::vector<Uuid> ids;
+  for (auto& e : entries) ids.push_back(e.id);
   std::vector<Call> calls;
-  for (auto& e : entries) calls.push_back(Call{st_->get_comment.get(), {V(e.id)}, read_opts(d)});
+  add_keyed_reads(calls, *st_->get_comment, st_->comments_in.get(), ids, d);
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
+  auto at = find_keyed(*rows, 0, rows->size(), ids);
+  if (!at) co_return at.take_error();
   std::vector<size_t> check;  // deleted comments: still listed only with their list entry
-  for (auto& r : *rows) {
-    if (r.size() == 0) continue;  // an index entry without its row: skipped
-    auto c = decode_comment(r, 0);
+  for (auto& a : *at) {
+    if (!a) continue;  // an index entry without its row: skipped
+    auto c = decode_comment((*rows)[a->first], a->second);
     if (!c) co_return c.take_error();
     if (video_list) {
       if (c->parent_id || c->video_id != *video_list) continue;
@@ -443,26 +447,58 @@ asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::get_counts(std::v
 asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::read_metrics(std::vector<Uuid> ids, bool with_time,
                                                                             Deadline d) {
   if (d.expired()) co_return deadline_error();
-  const size_t per = with_time ? 2 : 1;
   std::vector<Call> calls;
-  for (auto& id : ids) {
-    calls.push_back(Call{st_->metrics_get.get(), {V(id)}, read_opts(d)});
-    if (with_time) calls.push_back(Call{st_->metrics_meta_get.get(), {V(id)}, read_opts(d)});
-  }
+  add_keyed_reads(calls, *st_->metrics_get, st_->metrics_in.get(), ids, d);
+  const size_t counters_end = calls.size();
+  if (with_time) add_keyed_reads(calls, *st_->metrics_meta_get, st_->metrics_meta_in.get(), ids, d);
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
+  auto counters = find_keyed(*rows, 0, counters_end, ids);
+  if (!counters) co_return counters.take_error();
   std::vector<CommentMetrics> out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    const Rows& m = (*rows)[per * i];
-    if (m.size() > 0)
-      if (auto st = nums(m, 0, {{0, &out[i].likes}, {1, &out[i].dislikes}, {2, &out[i].replies_count}}); !st)
+    if (const auto& a = (*counters)[i])
+      if (auto st = nums((*rows)[a->first], a->second,
+                         {{1, &out[i].likes}, {2, &out[i].dislikes}, {3, &out[i].replies_count}});
+          !st)
         co_return st.take_error();
-    if (!with_time) continue;
-    const Rows& meta = (*rows)[per * i + 1];
-    if (meta.size() > 0)
-      if (auto st = nums(meta, 0, {{0, &out[i].last_updated}}); !st) co_return st.take_error();
   }
+  if (!with_time) co_return out;
+  auto meta = find_keyed(*rows, counters_end, rows->size(), ids);
+  if (!meta) co_return meta.take_error();
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (const auto& a = (*meta)[i])
+      if (auto st = nums((*rows)[a->first], a->second, {{1, &out[i].last_updated}}); !st) co_return st.take_error();
   co_return out;
+}
+
+void CqlStore::add_keyed_reads(std::vector<Call>& calls, const bridge::Prepared& one, const bridge::Prepared* in,
+                               const std::vector<Uuid>& ids, Deadline d) const {
+  const size_t width = in ? static_cast<size_t>(opts_.cql.keys_per_read) : 1;
+  for (size_t from = 0; from < ids.size(); from += width) {
+    const size_t n = std::min(width, ids.size() - from);
+    if (n == 1) {
+      calls.push_back(Call{&one, {V(ids[from])}, read_opts(d)});
+      continue;
+    }
+    std::vector<bridge::Value> v;
+    for (size_t k = 0; k < width; ++k) v.push_back(V(ids[from + std::min(k, n - 1)]));
+    calls.push_back(Call{in, std::move(v), read_opts(d)});
+  }
+}
+
+Result<std::vector<CqlStore::KeyedRow>> CqlStore::find_keyed(const std::vector<Rows>& rows, size_t first_call,
+                                                             size_t end_call, const std::vector<Uuid>& ids) {
+  std::vector<KeyedRow> at(ids.size());
+  for (size_t c = first_call; c < end_call; ++c)
+    for (size_t r = 0; r < rows[c].size(); ++r) {
+      auto key = rows[c].uuid(r, 0);
+      if (!key || !*key) return Error(Errc::internal, "cql: a keyed read's row has no key");
+      const Uuid k = from_cql(**key);
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] == k) at[i] = std::make_pair(c, r);
+    }
+  return at;
 }
 
 asio::awaitable<Result<VideoStats>> CqlStore::get_video_stats(Uuid video_id, Deadline d) {

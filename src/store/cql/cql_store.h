@@ -222,6 +222,16 @@ class CqlStore final : public Store {
   // Idempotent writes, all at once: the calls that name one partition go as unlogged batches
   // (group_writes), the others alone. Ok, or the first error (some may have landed).
   asio::awaitable<Status> exec_writes(std::vector<Call> calls);
+  // Reads of one row per key (docs/cluster.md "Reads by key"). add_keyed_reads appends to
+  // `calls` the reads of `ids`: `in` (key IN (...), opts_.cql.keys_per_read markers, a short
+  // chunk padded with its last key) per keys_per_read of them, `one` (key = ?) for a chunk of
+  // one or when `in` is null. Both select the key first. find_keyed then says, per id, which
+  // of those calls' results and which row holds it (nullopt: none).
+  using KeyedRow = std::optional<std::pair<size_t, size_t>>;
+  void add_keyed_reads(std::vector<Call>& calls, const bridge::Prepared& one, const bridge::Prepared* in,
+                       const std::vector<Uuid>& ids, Deadline d) const;
+  static Result<std::vector<KeyedRow>> find_keyed(const std::vector<bridge::Rows>& rows, size_t first_call,
+                                                  size_t end_call, const std::vector<Uuid>& ids);
   // Blocking forms, for the worker-side methods (never on an event-loop thread).
   Result<bridge::Rows> exec_blocking(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                      bridge::ExecOptions opts);
@@ -229,7 +239,7 @@ class CqlStore final : public Store {
   // All index entries at `created_at` of one list, in the list's order.
   asio::awaitable<Result<std::vector<CursorPos>>> tie_group(Index index, Uuid key, TimeMs at, SortOrder sort,
                                                             Deadline d);
-  // The page's comment rows for `entries` (point reads in parallel), in order. With
+  // The page's comment rows for `entries` (keyed reads in parallel), in order. With
   // `video_list`, rows that are not in the video's top-level list are dropped: replies, and
   // deleted comments whose comments_by_video entry is gone (the bucketed history keeps both).
   asio::awaitable<Result<ScanResult>> join_entries(std::vector<CursorPos> entries, size_t max_rows,

@@ -85,10 +85,12 @@ class Keyspace {
 
 struct CqlHarness {
   // A skip or failure here stops the test before its body (gtest checks after construction).
-  CqlHarness() { init(); }
-  void init() {
+  // keys_per_read: 0 = the configured default.
+  explicit CqlHarness(int keys_per_read = 0) { init(keys_per_read); }
+  void init(int keys_per_read) {
     COMMENTD_TEST_SERVER(addr, "COMMENTD_TEST_CQL");
     ks = std::make_unique<Keyspace>(addr);
+    if (keys_per_read > 0) ks->cfg.keys_per_read = keys_per_read;
     s = ks->open();
   }
   ~CqlHarness() {
@@ -144,8 +146,10 @@ class MemoryUserRows final : public UserRowsCache {
   uint64_t next_ = 0;
 };
 
+// Also reads a page's rows and counters 3 keys at a time (storage.cql.keys_per_read): chunks
+// of 3, a short chunk padded with repeats and a lone key each read alone, through the whole suite.
 struct CqlCachedHarness : CqlHarness {
-  CqlCachedHarness() {
+  CqlCachedHarness() : CqlHarness(3) {
     if (s) s->set_user_rows_cache(&rows);
   }
   ~CqlCachedHarness() {

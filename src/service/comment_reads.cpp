@@ -258,30 +258,40 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   const size_t scan_budget = req.limit * 10 + 100;
   size_t scanned = 0;
   std::vector<Comment> rows;
+  std::vector<CommentMetrics> counts;  // one per row while every scan answered them
+  bool scans_counted = true;
   std::optional<CursorPos> last;
   bool exhausted = false;
   while (rows.size() < req.limit && scanned < scan_budget && !exhausted) {
     store::ScanRequest sr{index, req.key, req.sort, after, req.limit - rows.size() + 1};
+    sr.with_counts = true;
     auto res = co_await store_.scan(sr, d);
     if (!res) co_return res.take_error();
     scanned += sr.max_rows;
     exhausted = res->exhausted;
-    for (auto& c : res->rows) {
+    scans_counted = scans_counted && res->counts.size() == res->rows.size();
+    for (size_t i = 0; i < res->rows.size(); ++i) {
+      Comment& c = res->rows[i];
       if (rows.size() == req.limit) { exhausted = false; break; }
       last = CursorPos{c.created_at, c.id};
       bool visible = public_view ? is_public(c.status) : can_see(actor, c);
-      if (visible) rows.push_back(std::move(c));
+      if (!visible) continue;
+      rows.push_back(std::move(c));
+      if (scans_counted) counts.push_back(res->counts[i]);
     }
     if (rows.size() < req.limit && res->last) last = res->last;  // skip past unjoined entries
     after = last;
     if (res->rows.empty() && !res->last) exhausted = true;
   }
 
-  std::vector<Uuid> ids;
-  ids.reserve(rows.size());
-  for (auto& c : rows) ids.push_back(c.id);
-  auto metrics = co_await store_.get_counts(ids, d);
-  if (!metrics) co_return metrics.take_error();
+  Result<std::vector<CommentMetrics>> metrics = std::move(counts);
+  if (!scans_counted) {
+    std::vector<Uuid> ids;
+    ids.reserve(rows.size());
+    for (auto& c : rows) ids.push_back(c.id);
+    metrics = co_await store_.get_counts(ids, d);
+    if (!metrics) co_return metrics.take_error();
+  }
 
   auto page = std::make_shared<cache::CachedPage>();
   page->items.reserve(rows.size());

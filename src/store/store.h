@@ -40,12 +40,18 @@ struct ScanRequest {
   SortOrder sort = SortOrder::newest;
   std::optional<CursorPos> after;   // start strictly after this position
   size_t max_rows = 20;
+  // Also the joined rows' counts (ScanResult::counts), read beside the rows: where a read is
+  // a round trip (CQL), a page needs no get_counts after its scan.
+  bool with_counts = false;
 };
 
 struct ScanResult {
   std::vector<Comment> rows;   // joined from `comments`, in list order
   std::optional<CursorPos> last;  // position of the last index entry scanned
   bool exhausted = false;      // no entries after `last`
+  // with_counts: one per row, as get_counts answers them; empty when the engine did not read
+  // them (the caller asks get_counts).
+  std::vector<CommentMetrics> counts;
 };
 
 // --- mutations: typed rows, applied atomically by one commit -----------------------------

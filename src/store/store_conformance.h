@@ -290,6 +290,59 @@ TYPED_TEST_P(StoreConformance, CountersAddUpAndKeepTheLatestTime) {
   EXPECT_EQ(none->comments_count, 0);
 }
 
+// A scan asked for counts answers each joined row's counts as get_counts does, aligned with
+// the rows: across pages, with rows the list skips (a reply in the video's bucketed history,
+// a deleted comment whose list entry is gone) and comments with no counters.
+TYPED_TEST_P(StoreConformance, ScanWithCountsAnswersEachRowsCounts) {
+  const Uuid video = sid(0xF0, 7);
+  WriteSet deltas;
+  for (uint32_t i = 0; i < 9; ++i) {
+    Comment c = scomment(sid(4, i), video, 3000 + i);
+    this->create(c);
+    if (i % 4 != 3) deltas.mutations.push_back(MetricsDelta{c.id, i + 1, i % 2, i % 3, 10});
+  }
+  this->create(scomment(sid(5, 1), video, 3004, sid(4, 0)));  // a reply, between the others
+  ASSERT_TRUE(this->commit(std::move(deltas)).ok());
+  Comment gone = *this->get(sid(4, 5));
+  gone.status = CommentStatus::deleted;
+  gone.version = 1;
+  WriteSet del;
+  del.mutations.push_back(PutComment{gone});
+  del.mutations.push_back(IndexDelete{Index::video, video, gone.created_at, gone.id});
+  ASSERT_TRUE(this->commit(std::move(del)).ok());
+
+  for (SortOrder sort : {SortOrder::newest, SortOrder::oldest}) {
+    ScanRequest req{Index::video, video, sort, std::nullopt, 4};
+    req.with_counts = true;
+    size_t seen = 0;
+    for (int n = 0; n < 10; ++n) {
+      auto r = testing::run_sync(this->s().scan(req, Deadline::never()));
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      ASSERT_EQ(r->counts.size(), r->rows.size()) << "both engines read counts beside the rows";
+      std::vector<Uuid> ids;
+      for (auto& c : r->rows) ids.push_back(c.id);
+      auto want = testing::run_sync(this->s().get_counts(ids, Deadline::never()));
+      ASSERT_TRUE(want.ok());
+      for (size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_NE(ids[i], gone.id);
+        EXPECT_EQ(r->counts[i].likes, (*want)[i].likes) << ids[i].str();
+        EXPECT_EQ(r->counts[i].dislikes, (*want)[i].dislikes) << ids[i].str();
+        EXPECT_EQ(r->counts[i].replies_count, (*want)[i].replies_count) << ids[i].str();
+        EXPECT_EQ(r->counts[i].last_updated, 0);
+      }
+      seen += ids.size();
+      if (r->exhausted) break;
+      req.after = r->last;
+    }
+    EXPECT_EQ(seen, 8u) << "nine comments, one deleted from the list";
+  }
+  EXPECT_EQ(testing::run_sync(this->s().scan(ScanRequest{Index::video, video, SortOrder::newest, std::nullopt, 4},
+                                             Deadline::never()))
+                ->counts.size(),
+            0u)
+      << "counts only when asked";
+}
+
 TYPED_TEST_P(StoreConformance, HiddenMarksBalance) {
   const Uuid video = sid(0xF0, 7), user = sid(0xA0, 7);
   auto hidden = [&] {
@@ -533,6 +586,7 @@ TYPED_TEST_P(StoreConformance, BucketedPagingAcrossBoundariesWithConcurrentInser
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, CommentRoundTripsAndMissingIsEmpty,
                             ScanOrderTiesAndCursorsInBothSorts, RepliesListAndHasEntries,
                             FailedPreconditionWritesNothing, CountersAddUpAndKeepTheLatestTime,
+                            ScanWithCountsAnswersEachRowsCounts,
                             HiddenMarksBalance, ReactionsByVideoAndUser, RegistersOfManyUsersOfOneComment,
                             ReactionOpsGetIncreasingSequences, ReadPastItsDeadlineFails,
                             BucketedPagingAcrossBoundariesWithConcurrentInserts);

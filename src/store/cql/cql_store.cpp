@@ -382,11 +382,12 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
     entries.insert(entries.end(), g->begin(), g->end());
     bound = last_at;
   }
-  co_return co_await join_entries(std::move(entries), req.max_rows, std::nullopt, d);
+  co_return co_await join_entries(std::move(entries), req.max_rows, std::nullopt, req.with_counts, d);
 }
 
 asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos> entries, size_t max_rows,
-                                                           std::optional<Uuid> video_list, Deadline d) {
+                                                           std::optional<Uuid> video_list, bool with_counts,
+                                                           Deadline d) {
   ScanResult out;
   out.exhausted = entries.size() <= max_rows;
   if (entries.size() > max_rows) entries.resize(max_rows);
@@ -395,14 +396,25 @@ asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos
   if (d.expired()) co_return deadline_error();
   std::vector<Uuid> ids;
   for (auto& e : entries) ids.push_back(e.id);
+  // The rows and (with_counts) their counts, all at once: the counts of entries whose rows
+  // turn out to be skipped are read for nothing, one round trip sooner than after the rows.
   std::vector<Call> calls;
   add_keyed_reads(calls, *st_->get_comment, st_->comments_in.get(), ids, d);
+  const size_t rows_end = calls.size();
+  if (with_counts) add_keyed_reads(calls, *st_->metrics_get, st_->metrics_in.get(), ids, d);
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
-  auto at = find_keyed(*rows, 0, rows->size(), ids);
+  auto at = find_keyed(*rows, 0, rows_end, ids);
   if (!at) co_return at.take_error();
+  std::vector<CommentMetrics> counts;
+  if (with_counts) {
+    auto c = counts_of(*rows, rows_end, rows->size(), ids);
+    if (!c) co_return c.take_error();
+    counts = std::move(*c);
+  }
   std::vector<size_t> check;  // deleted comments: still listed only with their list entry
-  for (auto& a : *at) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& a = (*at)[i];
     if (!a) continue;  // an index entry without its row: skipped
     auto c = decode_comment((*rows)[a->first], a->second);
     if (!c) co_return c.take_error();
@@ -411,6 +423,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos
       if (c->status == CommentStatus::deleted) check.push_back(out.rows.size());
     }
     out.rows.push_back(std::move(*c));
+    if (with_counts) out.counts.push_back(counts[i]);
   }
   if (check.empty()) co_return out;
   if (d.expired()) co_return deadline_error();
@@ -422,11 +435,15 @@ asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos
   if (!listed) co_return read_error(listed.error(), d);
   std::vector<bool> drop(out.rows.size(), false);
   for (size_t j = 0; j < check.size(); ++j) drop[check[j]] = (*listed)[j].size() == 0;
-  std::vector<Comment> kept;
-  for (size_t i = 0; i < out.rows.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(out.rows[i]));
-  out.rows = std::move(kept);
-  co_return out;
+  ScanResult kept;
+  kept.exhausted = out.exhausted;
+  kept.last = out.last;
+  for (size_t i = 0; i < out.rows.size(); ++i) {
+    if (drop[i]) continue;
+    kept.rows.push_back(std::move(out.rows[i]));
+    if (with_counts) kept.counts.push_back(out.counts[i]);
+  }
+  co_return kept;
 }
 
 asio::awaitable<Result<bool>> CqlStore::has_entries(Index index, Uuid key, Deadline d) {
@@ -453,16 +470,9 @@ asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::read_metrics(std:
   if (with_time) add_keyed_reads(calls, *st_->metrics_meta_get, st_->metrics_meta_in.get(), ids, d);
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
-  auto counters = find_keyed(*rows, 0, counters_end, ids);
-  if (!counters) co_return counters.take_error();
-  std::vector<CommentMetrics> out(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (const auto& a = (*counters)[i])
-      if (auto st = nums((*rows)[a->first], a->second,
-                         {{1, &out[i].likes}, {2, &out[i].dislikes}, {3, &out[i].replies_count}});
-          !st)
-        co_return st.take_error();
-  }
+  auto counts = counts_of(*rows, 0, counters_end, ids);
+  if (!counts) co_return counts.take_error();
+  std::vector<CommentMetrics> out = std::move(*counts);
   if (!with_time) co_return out;
   auto meta = find_keyed(*rows, counters_end, rows->size(), ids);
   if (!meta) co_return meta.take_error();
@@ -470,6 +480,20 @@ asio::awaitable<Result<std::vector<CommentMetrics>>> CqlStore::read_metrics(std:
     if (const auto& a = (*meta)[i])
       if (auto st = nums((*rows)[a->first], a->second, {{1, &out[i].last_updated}}); !st) co_return st.take_error();
   co_return out;
+}
+
+Result<std::vector<CommentMetrics>> CqlStore::counts_of(const std::vector<Rows>& rows, size_t first_call,
+                                                        size_t end_call, const std::vector<Uuid>& ids) {
+  auto at = find_keyed(rows, first_call, end_call, ids);
+  if (!at) return at.take_error();
+  std::vector<CommentMetrics> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (const auto& a = (*at)[i])
+      if (auto st = nums(rows[a->first], a->second,
+                         {{1, &out[i].likes}, {2, &out[i].dislikes}, {3, &out[i].replies_count}});
+          !st)
+        return st.take_error();
+  return out;
 }
 
 void CqlStore::add_keyed_reads(std::vector<Call>& calls, const bridge::Prepared& one, const bridge::Prepared* in,

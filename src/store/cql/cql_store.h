@@ -213,6 +213,10 @@ class CqlStore final : public Store {
   bridge::ExecOptions write_opts(bool idempotent) const;
   // get_metrics (with_time: also comment_metrics_meta.last_updated) and get_counts.
   asio::awaitable<Result<std::vector<CommentMetrics>>> read_metrics(std::vector<Uuid> ids, bool with_time, Deadline d);
+  // read_metrics' decoding: the counts of `ids` from rows[first_call, end_call) (the reads
+  // add_keyed_reads made with metrics_get / metrics_in), without last_updated.
+  static Result<std::vector<CommentMetrics>> counts_of(const std::vector<bridge::Rows>& rows, size_t first_call,
+                                                       size_t end_call, const std::vector<Uuid>& ids);
   bridge::ExecOptions serial_read_opts() const;
   asio::awaitable<Result<bridge::Rows>> exec(const bridge::Prepared& stmt, std::vector<bridge::Value> values,
                                              bridge::ExecOptions opts);
@@ -242,8 +246,10 @@ class CqlStore final : public Store {
   // The page's comment rows for `entries` (keyed reads in parallel), in order. With
   // `video_list`, rows that are not in the video's top-level list are dropped: replies, and
   // deleted comments whose comments_by_video entry is gone (the bucketed history keeps both).
+  // with_counts: their counts too (ScanResult::counts), read at the same time.
   asio::awaitable<Result<ScanResult>> join_entries(std::vector<CursorPos> entries, size_t max_rows,
-                                                   std::optional<Uuid> video_list, Deadline d);
+                                                   std::optional<Uuid> video_list, bool with_counts,
+                                                   Deadline d);
 
   // --- time-bucketed video pages (cql_pages.cpp)
   asio::awaitable<Result<ScanResult>> scan_buckets(ScanRequest req, Deadline d);

@@ -371,6 +371,15 @@ Result<ScanResult> RocksStore::read_scan(const ScanRequest& req) {
     if (!cmt) return Error(Errc::internal, "corrupt comment row " + ids[i].str());
     out.rows.push_back(std::move(*cmt));
   }
+  if (req.with_counts) {  // on this reader hop, saving the caller a second one
+    std::vector<Uuid> joined;
+    joined.reserve(out.rows.size());
+    for (auto& r : out.rows) joined.push_back(r.id);
+    auto m = read_metrics(joined);
+    if (!m) return m.take_error();
+    for (auto& x : *m) x.last_updated = 0;
+    out.counts = std::move(*m);
+  }
   return out;
 }
 

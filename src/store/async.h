@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "store/store.h"
@@ -83,6 +84,61 @@ asio::awaitable<Result<T>> within(Deadline d, asio::awaitable<Result<T>> op) {
       },
       asio::use_awaitable);
 }
+
+// An operation started now and awaited later (join()): a read that does not depend on what
+// the caller awaits in between runs beside it, one round trip instead of two in a row. The
+// result waits for join(); a Started never joined lets its operation finish and drops it.
+template <class T>
+class Started {
+ public:
+  Started(asio::any_io_executor ex, asio::awaitable<Result<T>> op) : s_(std::make_shared<State>()) {
+    asio::co_spawn(
+        std::move(ex),
+        [s = s_, op = std::move(op)]() mutable -> asio::awaitable<void> { s->complete(co_await std::move(op)); },
+        [s = s_](std::exception_ptr e) {
+          if (e) s->complete(Error(Errc::internal, "a started operation threw"));
+        });
+  }
+  // Once.
+  asio::awaitable<Result<T>> join() {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
+        [s = s_](auto handler) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          auto deliver = [h](Result<T> r) {
+            auto ex = asio::get_associated_executor(*h);
+            asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+          };
+          std::unique_lock lk(s->mu);
+          if (s->result) {
+            Result<T> r = std::move(*s->result);
+            lk.unlock();
+            deliver(std::move(r));
+          } else {
+            s->waiter = std::move(deliver);
+          }
+        },
+        asio::use_awaitable);
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::optional<Result<T>> result;
+    std::function<void(Result<T>)> waiter;
+    void complete(Result<T> r) {
+      std::unique_lock lk(mu);
+      if (result || !waiter) {  // not joined yet (or completed twice: the first stands)
+        if (!result) result.emplace(std::move(r));
+        return;
+      }
+      auto w = std::move(waiter);
+      waiter = nullptr;
+      lk.unlock();
+      w(std::move(r));
+    }
+  };
+  std::shared_ptr<State> s_;
+};
 
 // Not a coroutine on purpose: the WriteSet moves straight into the initiation, with no
 // coroutine-frame copy of a by-value parameter in between.

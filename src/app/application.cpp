@@ -423,7 +423,8 @@ Result<uint16_t> Application::start() {
     // recounts do not run here. Reaction counters are their owner's (its recount); a video's
     // comments_count and a comment's replies_count are the counter repair's, which recounts
     // only keys left by a dead write, once nothing can race it ("Counter repair").
-    auto cr = store::cql::CountRepairer::open(*cql_runtime_, cfg_.storage.cql);
+    // Its statements are counted with the store's (commentd_cql_requests_total).
+    auto cr = store::cql::CountRepairer::open(*cql_runtime_, cfg_.storage.cql, std::nullopt, &cql_->statement_metrics());
     if (!cr) return Error(cr.error().code, "counter repair: " + cr.error().message);
     count_repairer_ = std::move(*cr);
     s = maintenance_->add_task("count-repair", w.metrics_reconciliation.high_frequency_interval,

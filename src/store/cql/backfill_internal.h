@@ -46,7 +46,9 @@ struct VideoCheck {
 class Tool {
  public:
   // REQUIRES: the keyspace is at the latest schema version (else Errc::internal).
-  static Result<std::unique_ptr<Tool>> open(const bridge::Runtime& rt, const config::CqlConfig& cfg);
+  // `metrics`: where both its sessions' statements are counted (null: their store's own).
+  static Result<std::unique_ptr<Tool>> open(const bridge::Runtime& rt, const config::CqlConfig& cfg,
+                                            bridge::CqlMetrics* metrics = nullptr);
   ~Tool();
 
   // Reads are idempotent (retried by the driver); writes say so.

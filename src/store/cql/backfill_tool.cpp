@@ -16,7 +16,8 @@ namespace commentd::store::cql::tool {
 using bridge::Rows;
 using bridge::Value;
 
-Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config::CqlConfig& cfg) {
+Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config::CqlConfig& cfg,
+                                         bridge::CqlMetrics* metrics) {
   std::unique_ptr<Tool> t(new Tool());
   t->cfg_ = cfg;
   auto c = bridge::parse_consistency(cfg.consistency);
@@ -25,6 +26,7 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
   so.cql = cfg;
   // Never appends to a node log: the id only names the (unused) log partitions it reads.
   so.node_id = 1;
+  so.metrics = metrics;
   auto store = CqlStore::open(rt, so);  // also refuses a keyspace below the latest schema
   if (!store) return store.take_error();
   t->store_ = std::move(*store);
@@ -32,6 +34,7 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
   auto s = connect_cql(rt, cfg);
   if (!s) return Error(Errc::unavailable, "cql: cannot connect: " + s.error().message);
   t->session_ = std::move(*s);
+  if (metrics) t->session_->set_metrics(metrics);
 
   std::optional<Error> failed;
   auto prep = [&](bridge::PreparedPtr& out, const std::string& cql) {

@@ -26,8 +26,9 @@ CountRepairer::CountRepairer(std::unique_ptr<tool::Tool> tool, std::chrono::mill
 CountRepairer::~CountRepairer() = default;
 
 Result<std::unique_ptr<CountRepairer>> CountRepairer::open(const bridge::Runtime& rt, const config::CqlConfig& cfg,
-                                                           std::optional<std::chrono::milliseconds> settle) {
-  auto t = tool::Tool::open(rt, cfg);
+                                                           std::optional<std::chrono::milliseconds> settle,
+                                                           bridge::CqlMetrics* metrics) {
+  auto t = tool::Tool::open(rt, cfg, metrics);
   if (!t) return t.take_error();
   return std::unique_ptr<CountRepairer>(new CountRepairer(std::move(*t), settle.value_or(repair_settle(cfg))));
 }

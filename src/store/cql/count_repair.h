@@ -30,6 +30,10 @@
 #include "core/error.h"
 #include "core/uuid.h"
 
+namespace commentd::bridge {
+class CqlMetrics;
+}
+
 namespace commentd::store::cql {
 
 namespace tool {
@@ -56,8 +60,11 @@ class CountRepairer {
   using Clock = std::chrono::steady_clock;
   // A session of its own on cfg's keyspace (at the latest schema). `settle`: how long a
   // key's marks must stand still before a repair; repair_settle(cfg) unless given (tests: 0).
+  // `metrics`: where its statements are counted (the node's store's, so they are exported
+  // with the rest); it outlives the repairer. Null: not counted.
   static Result<std::unique_ptr<CountRepairer>> open(const bridge::Runtime& rt, const config::CqlConfig& cfg,
-                                                     std::optional<std::chrono::milliseconds> settle = std::nullopt);
+                                                     std::optional<std::chrono::milliseconds> settle = std::nullopt,
+                                                     bridge::CqlMetrics* metrics = nullptr);
   ~CountRepairer();
 
   // One pass over every candidate.

@@ -64,7 +64,7 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
     return Error(Errc::unavailable, "cql: cannot connect: " + session.error().message);
   }
   s->session_ = std::move(*session);
-  s->session_->set_metrics(&s->metrics_);
+  s->session_->set_metrics(opts.metrics ? opts.metrics : &s->metrics_);
   auto version = read_schema_version(*s->session_, opts.cql);
   if (!version) return version.take_error();
   if (*version < latest_schema_version())

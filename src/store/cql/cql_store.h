@@ -79,6 +79,9 @@ struct CqlStoreOptions {
   // or right after its entity write, as a node killed there would.
   enum class CommitFault { none, before_entity_write, after_entity_write };
   CommitFault testing_commit_fault = CommitFault::none;
+  // Where the session's statements are counted; null: the store's own (statement_metrics()).
+  // Outlives the store.
+  bridge::CqlMetrics* metrics = nullptr;
 };
 
 // How old a commit intent must be before sweep_intents() resolves it: longer than any live
@@ -155,6 +158,7 @@ class CqlStore final : public Store {
   // Every statement of this store's session, by statement (commentd_cql_* metrics), and the
   // driver's own counters.
   const bridge::CqlMetrics& statement_metrics() const { return metrics_; }
+  bridge::CqlMetrics& statement_metrics() { return metrics_; }
   cb_cql_driver_metrics driver_metrics() const { return session_->driver_metrics(); }
 
   // The owner's recount (docs/cluster.md "Reaction apply"): the stored counters of

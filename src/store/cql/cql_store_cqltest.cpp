@@ -569,8 +569,8 @@ class CountRepairTest : public CqlStoreTest {
       n += ks_->query("SELECT key FROM {ks}.count_repairs WHERE shard = " + std::to_string(shard)).size();
     return n;
   }
-  std::unique_ptr<CountRepairer> repairer(std::chrono::milliseconds settle) {
-    auto r = CountRepairer::open(runtime(), ks_->cfg, settle);
+  std::unique_ptr<CountRepairer> repairer(std::chrono::milliseconds settle, bridge::CqlMetrics* metrics = nullptr) {
+    auto r = CountRepairer::open(runtime(), ks_->cfg, settle, metrics);
     if (!r) throw std::runtime_error(r.error().message);
     return std::move(*r);
   }
@@ -594,11 +594,16 @@ TEST_F(CountRepairTest, WritesThatDiedBeforeTheirCountsAreRecountedOnce) {
   EXPECT_EQ(marks(a.id, false), (std::array<int64_t, 3>{1, 2, 1}));
   EXPECT_EQ(candidates(), 2u);
 
-  auto rep = repairer(0ms);
+  bridge::CqlMetrics counted;  // the node passes its store's: the repair's statements are exported
+  auto rep = repairer(0ms, &counted);
   ASSERT_TRUE(rep->round().ok());
   EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{5, 5, 5}));
   EXPECT_EQ(marks(a.id, false), (std::array<int64_t, 3>{2, 2, 2}));
   EXPECT_EQ(rep->stats().repaired.load(), 2u);
+  std::map<std::string, uint64_t> ok;
+  counted.each([&](const std::string& label, const bridge::CqlMetrics::Statement& s) { ok[label] = s.outcomes[CB_OK]; });
+  EXPECT_GT(ok["SELECT count_repairs"], 0u) << "the candidates' scan";
+  EXPECT_GT(ok["UPDATE comment_metrics"], 0u) << "the repair's write";
   EXPECT_EQ(rep->stats().drift.load(), 3u);  // 2 comments of the video, 1 reply of a
   // Settled: the next round deletes the candidates and changes nothing.
   ASSERT_TRUE(rep->round().ok());

@@ -500,6 +500,16 @@ Result<uint16_t> Application::start() {
       metrics::add_sample(intents, {{"outcome", "lost"}}, double(is.lost.load()));
       metrics::add_sample(intents, {{"outcome", "unresolved"}}, double(is.unresolved.load()));
       out.push_back(std::move(intents));
+      auto& bl = cql_->bucket_list_stats();
+      prometheus::MetricFamily lists{"commentd_cql_bucket_lists_total",
+                                     "Newest-first video pages' bucket lists, kept by the node (hit) or read from video_buckets (miss)",
+                                     prometheus::MetricType::Counter, {}};
+      metrics::add_sample(lists, {{"outcome", "hit"}}, double(bl.hits.load()));
+      metrics::add_sample(lists, {{"outcome", "miss"}}, double(bl.misses.load()));
+      out.push_back(std::move(lists));
+      out.push_back(counter_family("commentd_cql_bucket_list_recent_reads_total",
+                                   "Recent buckets read beside a kept bucket list (they may not exist)",
+                                   double(bl.speculative_reads.load())));
       out.push_back(counter_family("commentd_commit_intent_sweeps_total", "Passes of the commit intents' sweep",
                                    double(is.sweeps.load())));
       out.push_back(counter_family("commentd_commit_intent_sweeps_failed_total",

@@ -71,6 +71,9 @@ struct CqlConfig {
   // single-partition read per key (docs/cluster.md "Reads by key"). 25: a default page (20
   // rows and the one past it) in one read.
   int keys_per_read = 25;
+  // How long a node keeps a video's bucket list (video_buckets) for its pages; 0 = read it
+  // for every page (docs/cluster.md "Time buckets", store/cql/bucket_lists.h).
+  milliseconds bucket_list_ttl{60'000};
   bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")
   bool operator==(const CqlConfig&) const = default;
 };

@@ -181,6 +181,11 @@ const KeySpec kKeys[] = {
      .default_text = "25", .min = 1, .max = 100,
      .description = "a page's comment rows and counters: keys per read (key IN (...)); "
                     "1 = a single-partition read per key"},
+    {.path = "storage.cql.bucket_list_ttl",
+     .field = [](Config& c) -> auto& { return c.storage.cql.bucket_list_ttl; },
+     .default_text = "1m", .min = 0, .max = 10 * kMin,
+     .description = "how long a node keeps a video's list of time buckets for its pages (the "
+                    "newest buckets are read besides it); 0 = list them for every page"},
     {.path = "storage.cql.bucketed_pages",
      .field = [](Config& c) -> auto& { return c.storage.cql.bucketed_pages; },
      .default_text = "true",

@@ -119,23 +119,27 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
     if (fresh && (!fresh->page || fresh->stale)) fresh.reset();
   }
   bool have_public = false;  // `page` holds the public page
+  KnownReactions known;       // every reaction of the user in the video, when read with the view
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
-    Result<store::Store::UserView> v = store::Store::UserView{};
+    // The user's reactions come with the view where the store reads them in the same round
+    // trip: then the page's are known without another read after the page.
+    Result<store::Store::ViewAndReactions> v = store::Store::ViewAndReactions{};
     if (fresh) {
-      v = co_await store_.get_user_view(video_id, user, d);
+      v = co_await store_.get_view_and_reactions(video_id, user, d);
     } else {
       // The view and the public page at once, as almost every view is the public one: a
       // page the cache does not hold in memory costs one round trip less. A personal view
       // drops the public page (built for the others all the same).
       auto ex = co_await asio::this_coro::executor;
-      store::Started<store::Store::UserView> view(ex, store_.get_user_view(video_id, user, d));
+      store::Started<store::Store::ViewAndReactions> view(ex, store_.get_view_and_reactions(video_id, user, d));
       page = co_await public_page(index, video_id, req, d);
       have_public = true;
       v = co_await view.join();
     }
     if (!v) co_return v.take_error();
-    public_view = !v->hidden && v->recent_until <= clock_.now_ms();
+    public_view = !v->view.hidden && v->view.recent_until <= clock_.now_ms();
+    known = std::move(v->reactions);
   }
 
   if (!public_view)
@@ -150,7 +154,7 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   std::vector<Uuid> ids;
   ids.reserve((*page)->items.size());
   for (auto& it : (*page)->items) ids.push_back(it.id);
-  auto my = co_await mine(actor, video_id, ids, d);
+  auto my = co_await mine(actor, video_id, ids, d, known);
   if (!my) co_return my.take_error();
   co_return page_json((*page)->items, *my, (*page)->next_cursor);
 }

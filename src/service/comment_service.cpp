@@ -1,5 +1,7 @@
 #include "service/comment_service.h"
 
+#include <unordered_map>
+
 #include "service/read_model.h"
 #include "service/service_internal.h"
 #include "store/async.h"
@@ -71,11 +73,20 @@ asio::awaitable<Result<std::optional<Comment>>> CommentService::load_within(cons
 }
 
 asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
-    const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids, Deadline d) {
+    const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids, Deadline d,
+    const KnownReactions& known) {
   if (!actor.user_id || ids.empty()) co_return std::vector<ReactionType>(ids.size(), ReactionType::none);
   Uuid user = *actor.user_id;
-  auto rows = co_await store_.get_reactions(video_id, user, ids, d);
-  if (!rows) co_return rows.take_error();
+  Result<std::vector<ReactionType>> rows = std::vector<ReactionType>(ids.size(), ReactionType::none);
+  if (known) {
+    std::unordered_map<Uuid, size_t, UuidHash> at;  // a page's ids; `known` may hold a thousand
+    for (size_t i = 0; i < ids.size(); ++i) at.emplace(ids[i], i);
+    for (auto& [c, type] : *known)
+      if (auto it = at.find(c); it != at.end()) (*rows)[it->second] = type;
+  } else {
+    rows = co_await store_.get_reactions(video_id, user, ids, d);
+    if (!rows) co_return rows.take_error();
+  }
   for (size_t i = 0; i < ids.size(); ++i)
     if (auto pending = overlay_.find(ids[i], user)) (*rows)[i] = *pending;
   co_return std::move(*rows);

@@ -158,8 +158,12 @@ class CommentService {
                                                          std::optional<uint64_t> version,
                                                          store::Index index, ListRequest req,
                                                          Deadline d);
+  // The actor's reaction to each of `ids`: looked up in `known` (every reaction of the actor
+  // in the video) when given, else read; this node's ops not yet applied over either.
+  using KnownReactions = std::optional<std::vector<std::pair<Uuid, ReactionType>>>;
   asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
-                                                          const std::vector<Uuid>& ids, Deadline d);
+                                                          const std::vector<Uuid>& ids, Deadline d,
+                                                          const KnownReactions& known = std::nullopt);
   // The one place that decides what a limiter answer means (limits.on_error included): the
   // user's bucket, then the address's. A refusal by the second leaves the first consumed.
   asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);

@@ -174,6 +174,19 @@ class Store {
   // non-public comments there, and until when is a recent write of theirs to be read fresh.
   struct UserView { bool hidden = false; TimeMs recent_until = 0; };
   virtual asio::awaitable<Result<UserView>> get_user_view(Uuid video_id, Uuid user_id, Deadline d) = 0;
+  // The view and, where the store reads them in the same round trip, every reaction of the
+  // user in the video (a list request needs both: the page's reactions are then known before
+  // the page is, instead of read after it). reactions nullopt: not read, or more than the
+  // store reads at once; ask get_reactions. By default the view alone.
+  struct ViewAndReactions {
+    UserView view;
+    std::optional<std::vector<std::pair<Uuid, ReactionType>>> reactions;
+  };
+  virtual asio::awaitable<Result<ViewAndReactions>> get_view_and_reactions(Uuid video_id, Uuid user_id, Deadline d) {
+    auto v = co_await get_user_view(video_id, user_id, d);
+    if (!v) co_return v.take_error();
+    co_return ViewAndReactions{*v, std::nullopt};
+  }
 
   // Stored counters and a recount from the source of truth, read at one snapshot, so the
   // difference is exactly the drift (reconciliation). Blocking.

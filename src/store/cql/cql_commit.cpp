@@ -102,6 +102,7 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
     done(Error(Errc::overloaded, "too many writes in flight", "write_queue_full", 1));
     return;
   }
+  note_buckets(ws.mutations);
   asio::co_spawn(
       *pool_,
       [this, ws = std::move(ws), done = std::move(done), release]() mutable -> asio::awaitable<void> {

@@ -186,6 +186,7 @@ Status CqlStore::roll_forward(const IntentRow& row, std::vector<Mutation> muts) 
     auto m = exec_all_blocking(std::move(marks));
     if (!m) return m.take_error();
   }
+  note_buckets(muts);
   std::vector<Call> calls;
   LogAppend events;
   for (auto& m : muts) {

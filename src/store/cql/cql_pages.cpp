@@ -45,6 +45,7 @@ void order_unique(std::vector<CursorPos>& v, SortOrder sort) {
 struct Listing {
   std::vector<std::string> names;
   std::vector<std::optional<BucketSpan>> spans;  // nullopt: not a bucket name, never read
+  std::vector<bool> maybe;                       // a recent bucket beside a cached list: may not exist
   bool all = false;                              // nothing after names.back()
 };
 
@@ -55,6 +56,11 @@ bool reaches(const BucketSpan& s, std::optional<TimeMs> bound, SortOrder sort) {
 }
 
 }  // namespace
+
+void CqlStore::note_buckets(const std::vector<Mutation>& muts) {
+  for (auto& m : muts)
+    if (auto* b = std::get_if<BucketPut>(&m)) bucket_lists_->add(b->video_id, b->bucket);
+}
 
 asio::awaitable<Result<std::vector<std::string>>> CqlStore::list_buckets(Uuid video, SortOrder sort,
                                                                          std::optional<std::string> from,
@@ -117,21 +123,56 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
   }
 
   Listing l;
-  auto take = [&l](std::vector<std::string>& names) {
+  auto add = [&l](std::string n, bool maybe) {
+    l.spans.push_back(bucket_span(n));
+    l.names.push_back(std::move(n));
+    l.maybe.push_back(maybe);
+  };
+  auto take = [&](std::vector<std::string>& names) {
     l.all = names.size() < static_cast<size_t>(kListBatch);
-    for (auto& n : names) {
-      l.spans.push_back(bucket_span(n));
-      l.names.push_back(std::move(n));
-    }
+    for (auto& n : names) add(std::move(n), false);
   };
   {
     // Newest: the hour holding the bound sorts after its day, so both are listed from it;
     // oldest: the day sorts before its hours.
     std::optional<std::string> from;
     if (bound) from = sort == SortOrder::newest ? time_bucket(*bound) : day_bucket(*bound);
-    auto names = co_await list_buckets(video, sort, from, true, kListBatch, d);
-    if (!names) co_return names.take_error();
-    take(*names);
+    const TimeMs now = clock_.now_ms();
+    std::optional<BucketLists::List> cached;
+    if (sort == SortOrder::newest) cached = bucket_lists_->get(video, now);
+    // A list cut short before `from` does not reach the names this page starts at.
+    if (cached && from && !cached->all && *from < cached->names.back()) cached.reset();
+    auto& stats = bucket_lists_->stats();
+    if (cached) {
+      // The cached names down from `from`, and the recent buckets not among them (a comment
+      // created since the list was read may be in one of them; bucket_lists.h), newest first.
+      stats.hits.fetch_add(1, std::memory_order_relaxed);
+      // From a comment's created_at to its video_buckets row: its parent and thread root
+      // read (one CQL read each), then its commit (less than intent_settle).
+      const TimeMs settle = (intent_settle(opts_.cql) + 2 * opts_.cql.request_timeout).count();
+      std::vector<std::pair<std::string, bool>> names;
+      auto below = [&from](const std::string& n) { return !from || n <= *from; };
+      for (auto& n : cached->names)
+        if (below(n)) names.emplace_back(n, false);
+      for (auto& n : recent_buckets(cached->listed_at - settle, now))
+        if (below(n) && std::find(cached->names.begin(), cached->names.end(), n) == cached->names.end())
+          names.emplace_back(std::move(n), true);
+      std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (auto& [n, maybe] : names) {
+        if (maybe) stats.speculative_reads.fetch_add(1, std::memory_order_relaxed);
+        add(std::move(n), maybe);
+      }
+      l.all = cached->all;
+    } else {
+      auto names = co_await list_buckets(video, sort, from, true, kListBatch, d);
+      if (!names) co_return names.take_error();
+      if (sort == SortOrder::newest && bucket_lists_->enabled()) {
+        stats.misses.fetch_add(1, std::memory_order_relaxed);
+        // Only a list from the top is whole enough to keep; `now` was read before the read.
+        if (!from) bucket_lists_->put(video, {*names, names->size() < static_cast<size_t>(kListBatch), now});
+      }
+      take(*names);
+    }
   }
   auto day_of = [](const std::string& name) { return std::string_view(name).substr(0, 10); };
 
@@ -149,6 +190,14 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
     std::vector<size_t> cand[2];  // [0] the day's hourly buckets, [1] its daily bucket
     for (size_t i = g; i < e; ++i)
       if (l.spans[i] && reaches(*l.spans[i], bound, sort)) cand[l.spans[i]->hourly ? 0 : 1].push_back(i);
+    // A stream's first read takes its first listed bucket and the recent ones before it that
+    // may not exist (an empty one would otherwise cost a round trip in sequence).
+    size_t first_batch[2] = {1, 1};
+    for (int k = 0; k < 2; ++k)
+      for (size_t i : cand[k]) {
+        if (!l.maybe[i]) break;
+        ++first_batch[k];
+      }
 
     const size_t lim = want - entries.size();
     // Each stream reads one row past what the page needs. A full stream may continue after
@@ -166,7 +215,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
       for (int k = 0; k < 2; ++k) {
         if (done[k] || full[k]) continue;
         asked[k] = keep - got[k].size();
-        const size_t batch = step == 0 ? 1 : kWalkBatch;
+        const size_t batch = step == 0 ? first_batch[k] : kWalkBatch;
         size_t n = 0;
         for (; n < batch && next[k] < cand[k].size(); ++n, ++next[k]) {
           std::vector<bridge::Value> vals{V(video), txt(l.names[cand[k][next[k]]])};

@@ -11,6 +11,7 @@
 #include <future>
 #include <mutex>
 
+#include "store/async.h"
 #include "store/cql/cql_store.h"
 #include "store/cql/migrate.h"
 #include "store/store_conformance.h"
@@ -146,11 +147,61 @@ TEST_F(BucketPagesTest, ReadPastItsDeadlineFails) {
   EXPECT_EQ(r.error().code, Errc::deadline_exceeded);
 }
 
+// A node keeps a video's bucket list (storage.cql.bucket_list_ttl; bucket_lists.h). Another
+// node's comment created since, in a bucket the list does not hold, still pages at once
+// (the recent buckets are read besides the list), in either granularity; a comment this node
+// writes pages at once whatever its created_at. A node that keeps no list sees everything.
+TEST_F(BucketPagesTest, AKeptBucketListMissesNoNewComment) {
+  auto b = open(true);
+  auto unkept = [&] {
+    CqlStoreOptions o;
+    o.cql = cfg_;
+    o.cql.bucket_list_ttl = 0ms;
+    auto s = CqlStore::open(runtime(), o);
+    if (!s) throw std::runtime_error("open: " + s.error().message);
+    return std::move(*s);
+  }();
+  const Uuid video = sid(0xF2, 4);
+  const TimeMs now = SystemClock().now_ms();
+  auto write = [&](CqlStore& s, uint32_t n, TimeMs at, bool hourly) {
+    Comment c = scomment(sid(9, n), video, at);
+    WriteSet ws;
+    ws.mutations.push_back(PutComment{c});
+    ws.mutations.push_back(IndexPut{Index::video, video, at, c.id});
+    ws.mutations.push_back(BucketPut{video, hourly ? time_bucket(at) : day_bucket(at), at, c.id});
+    auto r = testing::run_sync(store::commit(s, std::move(ws)));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  auto ids = [&](CqlStore& s) {
+    std::vector<uint32_t> out;
+    for (auto& id : page_all(s, video, SortOrder::newest, 3)) out.push_back(id.bytes[15]);
+    return out;
+  };
+  write(*bucketed_, 1, now - 2 * kDay, false);
+  write(*bucketed_, 2, now - 2 * kDay + 1, false);
+  EXPECT_EQ(ids(*bucketed_), (std::vector<uint32_t>{2, 1}));  // the list is kept from here
+  const uint64_t hits = bucketed_->bucket_list_stats().hits.load();
+
+  write(*b, 3, now, true);       // this hour's bucket, which the kept list does not hold
+  write(*b, 4, now + 1, false);  // and today's
+  EXPECT_EQ(ids(*bucketed_), (std::vector<uint32_t>{4, 3, 2, 1}));
+  EXPECT_GT(bucketed_->bucket_list_stats().hits.load(), hits);
+  EXPECT_GE(bucketed_->bucket_list_stats().speculative_reads.load(), 2u);
+
+  write(*bucketed_, 5, now - 5 * kDay, false);  // its own write, long ago: in its list at once
+  EXPECT_EQ(ids(*bucketed_), (std::vector<uint32_t>{4, 3, 2, 1, 5}));
+  write(*b, 6, now - 4 * kDay, true);  // another node's, long ago (a backfill, a roll-forward)
+  EXPECT_EQ(ids(*unkept), (std::vector<uint32_t>{4, 3, 2, 1, 6, 5}));
+  EXPECT_EQ(unkept->bucket_list_stats().hits.load(), 0u);
+  b->close();
+  unkept->close();
+}
+
 // By hand (not in make test):
 //   COMMENTD_BENCH_COMMENTS=50000 build/cql_tests --gtest_also_run_disabled_tests
 //     --gtest_filter='*FirstPageLatency*'
 // Seeds one video (a trending stretch in hourly buckets after quiet days in daily ones), then
-// reads the uncached first page (newest, 20) through both readers, alternating, and prints
+// reads the first page (newest, 20; the bucketed reader keeps its bucket list) through both readers, alternating, and prints
 // the percentiles of each and their ratio.
 TEST_F(BucketPagesTest, DISABLED_FirstPageLatency) {
   const char* env = std::getenv("COMMENTD_BENCH_COMMENTS");

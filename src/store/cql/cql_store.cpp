@@ -49,6 +49,7 @@ Status nums(const Rows& r, size_t row, std::initializer_list<std::pair<size_t, i
 Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, const CqlStoreOptions& opts) {
   std::unique_ptr<CqlStore> s(new CqlStore());
   s->opts_ = opts;
+  s->bucket_lists_ = std::make_unique<BucketLists>(opts.cql.bucket_list_ttl);
   auto bo = opts.breaker;
   if (bo.probe_timeout.count() == 0) bo.probe_timeout = opts.cql.request_timeout + std::chrono::seconds(1);
   if (bo.stall_after.count() == 0) bo.stall_after = opts.cql.stall_timeout;
@@ -645,6 +646,21 @@ asio::awaitable<Result<Store::UserView>> CqlStore::get_user_view(Uuid video_id, 
   auto r = co_await exec(*st_->user_view_get, args(V(video_id), V(user_id)), read_opts(d));
   if (!r) co_return read_error(r.error(), d);
   co_return user_view_of(*r);
+}
+
+asio::awaitable<Result<Store::ViewAndReactions>> CqlStore::get_view_and_reactions(Uuid video_id, Uuid user_id,
+                                                                                 Deadline d) {
+  if (d.expired()) co_return deadline_error();
+  // (Not a ?: of two co_awaits: g++ 12 miscompiles that.)
+  Result<UserRowsRead> r = UserRowsRead{};
+  if (auto* cache = user_rows_.load())
+    r = co_await cached_user_rows(*cache, video_id, user_id, d);
+  else
+    r = co_await read_user_rows(video_id, user_id, d);
+  if (!r) co_return r.take_error();
+  ViewAndReactions out{r->rows.view, std::nullopt};
+  if (r->complete) out.reactions = std::move(r->rows.reactions);
+  co_return out;
 }
 
 asio::awaitable<Result<bool>> CqlStore::has_hidden(Uuid video_id, Uuid user_id, Deadline d) {

@@ -61,6 +61,7 @@
 #include "core/circuit_breaker.h"
 #include "core/clock.h"
 #include "core/uuid.h"
+#include "store/cql/bucket_lists.h"
 #include "store/store.h"
 #include "store/user_rows_cache.h"
 
@@ -119,6 +120,8 @@ class CqlStore final : public Store {
   asio::awaitable<Result<bool>> has_hidden(Uuid video_id, Uuid user_id, Deadline d) override;
   Result<std::vector<ReactionRow>> get_registers(const std::vector<std::pair<Uuid, Uuid>>& comment_user) override;
   asio::awaitable<Result<UserView>> get_user_view(Uuid video_id, Uuid user_id, Deadline d) override;
+  // Both per-user rows at once (or their copy in the user-rows cache).
+  asio::awaitable<Result<ViewAndReactions>> get_view_and_reactions(Uuid video_id, Uuid user_id, Deadline d) override;
   Result<std::optional<CommentRecount>> recount_comment(const Uuid& id) override;
   Result<VideoRecount> recount_video(const Uuid& video_id) override;
   Result<std::vector<Uuid>> list_ids(IdTable t, std::optional<Uuid> after, size_t max) override;
@@ -155,6 +158,8 @@ class CqlStore final : public Store {
   // Blocking (a worker thread); one pass at a time.
   Status sweep_intents(std::chrono::milliseconds settle);
   const IntentStats& intent_stats() const { return intent_stats_; }
+  // Video pages' bucket lists (bucket_lists.h): hits, misses, recent buckets read besides.
+  const BucketListStats& bucket_list_stats() const { return bucket_lists_->stats(); }
   // Every statement of this store's session, by statement (commentd_cql_* metrics), and the
   // driver's own counters.
   const bridge::CqlMetrics& statement_metrics() const { return metrics_; }
@@ -215,6 +220,9 @@ class CqlStore final : public Store {
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
   bridge::ExecOptions write_opts(bool idempotent) const;
+  // The buckets `muts` write, into this node's bucket lists (bucket_lists.h). Before the write:
+  // a name whose write then fails costs pages an empty read until the list expires.
+  void note_buckets(const std::vector<Mutation>& muts);
   // get_metrics (with_time: also comment_metrics_meta.last_updated) and get_counts.
   asio::awaitable<Result<std::vector<CommentMetrics>>> read_metrics(std::vector<Uuid> ids, bool with_time, Deadline d);
   // read_metrics' decoding: the counts of `ids` from rows[first_call, end_call) (the reads
@@ -332,6 +340,7 @@ class CqlStore final : public Store {
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> counts_deferred_{0};
   IntentStats intent_stats_;
+  std::unique_ptr<BucketLists> bucket_lists_;
   SystemClock clock_;
   std::unique_ptr<UuidGenerator> intent_ids_;
   std::mutex drain_mu_;

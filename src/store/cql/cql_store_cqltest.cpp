@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <future>
@@ -85,12 +86,14 @@ class Keyspace {
 
 struct CqlHarness {
   // A skip or failure here stops the test before its body (gtest checks after construction).
-  // keys_per_read: 0 = the configured default.
-  explicit CqlHarness(int keys_per_read = 0) { init(keys_per_read); }
-  void init(int keys_per_read) {
+  // keys_per_read: 0 = the configured default; keep_bucket_lists: storage.cql.bucket_list_ttl
+  // as configured (else 0).
+  explicit CqlHarness(int keys_per_read = 0, bool keep_bucket_lists = true) { init(keys_per_read, keep_bucket_lists); }
+  void init(int keys_per_read, bool keep_bucket_lists) {
     COMMENTD_TEST_SERVER(addr, "COMMENTD_TEST_CQL");
     ks = std::make_unique<Keyspace>(addr);
     if (keys_per_read > 0) ks->cfg.keys_per_read = keys_per_read;
+    if (!keep_bucket_lists) ks->cfg.bucket_list_ttl = std::chrono::milliseconds(0);
     s = ks->open();
   }
   ~CqlHarness() {
@@ -147,9 +150,11 @@ class MemoryUserRows final : public UserRowsCache {
 };
 
 // Also reads a page's rows and counters 3 keys at a time (storage.cql.keys_per_read): chunks
-// of 3, a short chunk padded with repeats and a lone key each read alone, through the whole suite.
+// of 3, a short chunk padded with repeats and a lone key each read alone, through the whole
+// suite; and lists a video's buckets for every page (bucket_list_ttl 0; the default harness
+// keeps them).
 struct CqlCachedHarness : CqlHarness {
-  CqlCachedHarness() : CqlHarness(3) {
+  CqlCachedHarness() : CqlHarness(3, false) {
     if (s) s->set_user_rows_cache(&rows);
   }
   ~CqlCachedHarness() {
@@ -454,6 +459,42 @@ TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndEveryWriteToThemInvalidates
   r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->at(0), ReactionType::like) << "the copy from before the write was served";
+  s->detach_user_rows_cache(std::chrono::seconds(1));
+}
+
+// A list request's user rows in one round trip: the view and every reaction of the user in
+// the video, the same as get_user_view and get_reactions answer, from Cassandra and from the
+// user-rows cache (one lookup: a hit after the first read).
+TEST_F(CqlStoreTest, TheViewComesWithTheUsersReactions) {
+  auto s = ks_->open();
+  const Uuid video = sid(0xA3, 1), user = sid(0xA3, 2), c1 = sid(0xA3, 3), c2 = sid(0xA3, 4), c3 = sid(0xA3, 5);
+  WriteSet ws;
+  ws.mutations.push_back(RecentWrite{video, user, 7000});
+  ws.mutations.push_back(HiddenMark{video, user, c3, true});
+  ws.mutations.push_back(UserReactionPut{video, user, c1, ReactionType::like});
+  ws.mutations.push_back(UserReactionPut{video, user, c2, ReactionType::dislike});
+  ws.mutations.push_back(UserReactionPut{video, sid(0xA3, 6), c3, ReactionType::like});  // another user's
+  ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  auto check = [&] {
+    auto v = testing::run_sync(s->get_view_and_reactions(video, user, Deadline::after(10s)));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_TRUE(v->view.hidden);
+    EXPECT_EQ(v->view.recent_until, 7000);
+    ASSERT_TRUE(v->reactions.has_value());
+    auto got = *v->reactions;
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::pair<Uuid, ReactionType>>{{c1, ReactionType::like}, {c2, ReactionType::dislike}}));
+    auto r = testing::run_sync(s->get_reactions(video, user, {c1, c2, c3}, Deadline::after(10s)));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, (std::vector<ReactionType>{ReactionType::like, ReactionType::dislike, ReactionType::none}));
+  };
+  check();
+  MemoryUserRows cache;
+  s->set_user_rows_cache(&cache);
+  check();
+  const uint64_t hits = cache.hits.load();
+  check();
+  EXPECT_EQ(cache.hits.load(), hits + 2) << "one lookup each for the view with reactions and get_reactions";
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 

@@ -22,8 +22,9 @@
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_OVERLOAD_RUNS (default 2), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload
 # (only 2b: capacity, the 2x runs, the baseline at the same rate; about 2 minutes).
-# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed, read-hot and closed-loop
-# creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
+# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed, read-hot, uncached pages
+# (read-hot with the page cache off, on a node of its own: BENCH_UNCACHED_RATE, default 200/s)
+# and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
 # holds on the cluster. Results: cluster_summary.json, and cluster_events.txt (the event path
@@ -137,8 +138,13 @@ limits:
   add_reaction: { limit: 0, window: "1m" }
 ${EXTRA_CONFIG:-}
 EOF
+  launch_commentd "$TMP/commentd.yaml"
+}
+
+# launch_commentd CONFIG: commentd on a free port with CONFIG; sets SERVER_PID and PORT.
+launch_commentd() {
   rm -f "$TMP/port"
-  "$COMMENTD" --config "$TMP/commentd.yaml" --listen 127.0.0.1:0 --port-file "$TMP/port" \
+  COMMENTD_JWT_SECRET="$SECRET" "$COMMENTD" --config "$1" --listen 127.0.0.1:0 --port-file "$TMP/port" \
     >"$TMP/commentd.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 300); do
@@ -482,10 +488,42 @@ if [ "$ONLY" = cluster ]; then
       --connections "$CONNECTIONS" --videos 100 --seed-comments 200 --duration "$CL_DURATION" --drain-ms 2000 || true
     lg_commentd "${p}_read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
       --connections "$CONNECTIONS" --seed-comments 100 --duration "$CL_DURATION" --drain-ms 2000 || true
+    uncached_run "${p}_uncached_pages"
     # Create throughput: comments only, back to back on 64 connections over 100 videos.
     lg_commentd "${p}_create" --scenario write-heavy --closed-loop --read-rate 0 --reaction-rate 0 \
       --comment-rate 1000 --jwt-secret "$SECRET" --connections 64 --videos 100 --seed-comments 0 \
       --duration "$CL_DURATION" --drain-ms 2000 || true
+  }
+  # uncached_run NAME: read-hot with no page cache (issue 9's uncached first page), 32
+  # connections at UNCACHED_RATE; against the embedded binary and one more node on the
+  # cluster's Cassandra, each started for it with cache.max_entries 0 (and the node without
+  # Redis, so without its page and user-row copies).
+  UNCACHED_RATE=${BENCH_UNCACHED_RATE:-200}
+  uncached_run() {
+    local saved=$PORT pid=$SERVER_PID p=${1%%_*}
+    SERVER_PID=""
+    if [ "$p" = embedded ]; then
+      mkdir -p "$TMP/uncached-data"
+      printf 'log: { level: "warn" }\nstorage: { data_dir: "%s" }\ncache: { max_entries: 0 }\nlimits:\n  create_comment: { limit: 0, window: "1m" }\n' \
+        "$TMP/uncached-data" >"$TMP/uncached.yaml"
+    else
+      "$PYTHON" - "$CLUSTER_RUN/node-1/commentd.yaml" "$TMP/uncached.yaml" "$TMP/uncached-node" <<'EOF'
+import os, sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+c["node"] = {"id": 999}
+c["storage"]["data_dir"] = sys.argv[3]
+os.makedirs(sys.argv[3], exist_ok=True)
+c.setdefault("cache", {})["max_entries"] = 0
+c["redis"] = {"enabled": False}
+c["pulsar"] = {"enabled": False}
+yaml.safe_dump(c, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+    fi
+    launch_commentd "$TMP/uncached.yaml"
+    lg_commentd "$1" --scenario read-hot --rate "$UNCACHED_RATE" --jwt-secret "$SECRET" \
+      --connections 32 --seed-comments 100 --duration "$CL_DURATION" --drain-ms 2000 || true
+    stop_server
+    PORT=$saved SERVER_PID=$pid
   }
   log "embedded ($COMMENTD)"
   start_commentd

@@ -32,13 +32,13 @@ def main() -> None:
     base_rps = base["overall"]["achieved_rate"] if base else None
     out = {"nodes": nodes, "baseline_closed_rps": base_rps, "highest_viral_multiple_meeting_slos": lo,
            "first_failing_multiple": first_fail, "scenarios": {}}
-    print(f"{'scenario':10} {'emb req/s':>10} {'clu req/s':>10} {'clu/emb':>8} {'clu/base':>9} "
+    print(f"{'scenario':14} {'emb req/s':>10} {'clu req/s':>10} {'clu/emb':>8} {'clu/base':>9} "
           f"{'emb rd p95':>10} {'clu rd p95':>10} {'emb rd p99':>10} {'clu rd p99':>10} "
           f"{'emb wr p99':>10} {'clu wr p99':>10} {'clu errors':>10}")
-    for sc in ("viral_1x", "mixed", "read_hot", "create"):
+    for sc in ("viral_1x", "mixed", "read_hot", "uncached_pages", "create"):
         e, c = load(res, "embedded_" + sc), load(res, "cluster_" + sc)
         if not e or not c:
-            print(f"{sc:10} (a run is missing)")
+            print(f"{sc:14} (a run is missing)")
             continue
         er, cr = e["overall"]["achieved_rate"], c["overall"]["achieved_rate"]
         row = {
@@ -51,7 +51,7 @@ def main() -> None:
             "cluster_errors": c["overall"]["count"] - c["overall"]["ok"], "cluster_error_kinds": c["overall"]["errors"],
         }
         out["scenarios"][sc] = row
-        print(f"{sc:10} {er:10.0f} {cr:10.0f} {fmt(row['cluster_over_embedded'], '{:.2f}'):>8} "
+        print(f"{sc:14} {er:10.0f} {cr:10.0f} {fmt(row['cluster_over_embedded'], '{:.2f}'):>8} "
               f"{fmt(row['cluster_over_baseline'], '{:.3f}'):>9} {fmt(row['embedded_read_p95_ms']):>10} "
               f"{fmt(row['cluster_read_p95_ms']):>10} {fmt(row['embedded_read_p99_ms']):>10} "
               f"{fmt(row['cluster_read_p99_ms']):>10} {fmt(row['embedded_write_p99_ms']):>10} "

@@ -31,15 +31,6 @@ OWN_SERVERS=1
 [ -n "${CLUSTER_SERVERS_DIR:-}" ] && OWN_SERVERS=0
 SERVERS_CTL=(env COMMENTD_TEST_SERVERS_DIR="$SERVERS" "$DEPLOY_DIR/test-servers.sh")
 
-ensure_pkg() {  # ensure_pkg COMMAND PACKAGE
-  command -v "$1" >/dev/null && return 0
-  log "installing $2 (apt)"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-}
-
 # Ports are chosen once and kept in RUN/ports, so a second `up` (or a restarted node) finds
 # everything where it was.
 ports() {

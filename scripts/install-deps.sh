@@ -43,5 +43,8 @@ echo "install-deps: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# One package manager at a time: wait for another apt (or this project's test-server scripts,
+# deploy/lib/common.sh ensure_pkg) instead of failing on its lock.
+$SUDO env DEBIAN_FRONTEND=noninteractive flock -w 900 /tmp/commentd-apt.lock sh -c \
+  'apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@"' \
+  sh "${missing[@]}"

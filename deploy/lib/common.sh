@@ -10,6 +10,19 @@ die() { log "ERROR: $*"; exit 1; }
 
 now_ms() { date +%s%3N; }
 
+# ensure_pkg COMMAND PACKAGE: installs PACKAGE (apt) unless COMMAND is on the PATH. Waits for
+# a package manager already at work (this project's other scripts, started in parallel, and
+# any other apt) instead of failing on its lock.
+ensure_pkg() {
+  command -v "$1" >/dev/null && return 0
+  log "installing $2 (apt)"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo env DEBIAN_FRONTEND=noninteractive flock -w 900 /tmp/commentd-apt.lock sh -c \
+    'apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$1" >/dev/null' \
+    sh "$2"
+}
+
 # free_ports N: prints N distinct loopback TCP ports that are free now, outside the
 # kernel's ephemeral range (so outgoing connections cannot take them first). Each port is
 # reserved for 10 minutes by an atomic mkdir under /tmp, so parallel starts (this run's

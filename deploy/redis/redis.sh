@@ -11,12 +11,8 @@ source "$(dirname "$0")/../lib/common.sh"
 LOG_TAG=redis
 
 ensure_redis() {
-  command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
-  log "installing redis-server (apt)"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  command -v redis-cli >/dev/null || ensure_pkg redis-cli redis-server
+  ensure_pkg redis-server redis-server
 }
 
 ping_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null)" = "PONG" ]; }

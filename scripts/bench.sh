@@ -472,6 +472,8 @@ if [ "$ONLY" = cluster ]; then
   scenario_runs() {  # PREFIX: the four scenarios against $PORT
     local p=$1 video
     video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+    # First, while Cassandra has no other scenario's backlog to work off.
+    uncached_run "${p}_uncached_pages"
     # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
     if [ "$p" = cluster ]; then
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
@@ -488,7 +490,6 @@ if [ "$ONLY" = cluster ]; then
       --connections "$CONNECTIONS" --videos 100 --seed-comments 200 --duration "$CL_DURATION" --drain-ms 2000 || true
     lg_commentd "${p}_read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
       --connections "$CONNECTIONS" --seed-comments 100 --duration "$CL_DURATION" --drain-ms 2000 || true
-    uncached_run "${p}_uncached_pages"
     # Create throughput: comments only, back to back on 64 connections over 100 videos.
     lg_commentd "${p}_create" --scenario write-heavy --closed-loop --read-rate 0 --reaction-rate 0 \
       --comment-rate 1000 --jwt-secret "$SECRET" --connections 64 --videos 100 --seed-comments 0 \

@@ -78,7 +78,7 @@ struct BusApplierStats : ApplierStats {  // errors: batches failed and given bac
   std::atomic<uint64_t> deferred{0};      // messages given back: another node holds the comment's lease
   std::atomic<uint64_t> fenced{0};        // batches failed: a lease had too little time left to write
   // From the op's timestamp (the request) to its batch applied: the consumer's lag.
-  metrics::Histogram lag_seconds{metrics::Histogram::latency_bounds()};
+  metrics::Histogram lag_seconds{metrics::Histogram::delay_bounds()};
 };
 
 class BusReactionApplier final : public Worker {

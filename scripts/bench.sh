@@ -469,7 +469,7 @@ if [ "$ONLY" = cluster ]; then
   [ -x "$COMMENTD" ] || die "$COMMENTD not found"
   CL_DURATION=${BENCH_CLUSTER_DURATION:-20}
   [ "${BENCH_QUICK:-0}" = 1 ] && CL_DURATION=3
-  scenario_runs() {  # PREFIX: the four scenarios against $PORT
+  scenario_runs() {  # PREFIX: the five scenarios against $PORT (uncached pages on a node of their own)
     local p=$1 video
     video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
     # First, while Cassandra has no other scenario's backlog to work off.

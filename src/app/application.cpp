@@ -238,6 +238,11 @@ Result<uint16_t> Application::start() {
          [cc = counter_cache_.get()](Uuid id, Deadline d) { return cc->invalidate(id, d); }});
   }
   service_->set_address_limiter(redis_address_limiter_ ? redis_address_limiter_.get() : address_limiter_.get());
+  // RocksDB answers a reaction's comment from memory; CQL would read it for every reaction.
+  if (cql_ && cfg_.storage.cql.comment_check_ttl.count() > 0) {
+    comment_checks_ = std::make_unique<service::CommentChecks>(cfg_.storage.cql.comment_check_ttl);
+    service_->set_comment_checks(comment_checks_.get());
+  }
 
   // Reactions: embedded, the node's op log and its applier; in cluster mode (CQL with Pulsar)
   // the reactions topic and its Key_Shared appliers (docs/cluster.md "Reaction op").
@@ -374,7 +379,10 @@ Result<uint16_t> Application::start() {
   // events alone, it would read and acknowledge every event to do nothing (about 5 % of the
   // embedded node's CPU under the viral mix).
   if (w.cache_invalidation.enabled && pulsar_bus_) {
-    cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_);
+    std::function<void(const Uuid&)> forget;
+    if (comment_checks_) forget = [c = comment_checks_.get()](const Uuid& id) { c->forget(id); };
+    cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_,
+                                                           std::move(forget));
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
     if (!s) return s.take_error();
   }
@@ -501,12 +509,10 @@ Result<uint16_t> Application::start() {
       metrics::add_sample(intents, {{"outcome", "unresolved"}}, double(is.unresolved.load()));
       out.push_back(std::move(intents));
       auto& bl = cql_->bucket_list_stats();
-      prometheus::MetricFamily lists{"commentd_cql_bucket_lists_total",
-                                     "Newest-first video pages' bucket lists, kept by the node (hit) or read from video_buckets (miss)",
-                                     prometheus::MetricType::Counter, {}};
-      metrics::add_sample(lists, {{"outcome", "hit"}}, double(bl.hits.load()));
-      metrics::add_sample(lists, {{"outcome", "miss"}}, double(bl.misses.load()));
-      out.push_back(std::move(lists));
+      out.push_back(metrics::hit_miss_family(
+          "commentd_cql_bucket_lists_total",
+          "Newest-first video pages' bucket lists, kept by the node (hit) or read from video_buckets (miss)",
+          double(bl.hits.load()), double(bl.misses.load())));
       out.push_back(counter_family("commentd_cql_bucket_list_recent_reads_total",
                                    "Recent buckets read beside a kept bucket list (they may not exist)",
                                    double(bl.speculative_reads.load())));
@@ -515,6 +521,19 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_commit_intent_sweeps_failed_total",
                                    "Passes of the commit intents' sweep stopped by an error (retried next pass)",
                                    double(is.failed_sweeps.load())));
+    }
+    if (comment_checks_) {
+      auto& cc = comment_checks_->stats();
+      out.push_back(metrics::hit_miss_family(
+          "commentd_comment_checks_total",
+          "Reactions' comment lookups: a copy the node read in the last comment_check_ttl (hit) or a storage read (miss)",
+          double(cc.hits.load()), double(cc.misses.load())));
+      out.push_back(counter_family("commentd_comment_checks_forgotten_total",
+                                   "Kept comment copies dropped by a change (this node's write or another node's event)",
+                                   double(cc.forgotten.load())));
+      out.push_back(counter_family("commentd_comment_checks_stale_fills_total",
+                                   "Comment copies not kept: the comment changed while it was read",
+                                   double(cc.stale_fills.load())));
     }
     out.push_back(gauge_family("commentd_http_in_flight_requests", "Requests being handled", server_ ? server_->in_flight() : 0));
     if (count_repairer_) {

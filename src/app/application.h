@@ -76,6 +76,8 @@ class Application {
   std::unique_ptr<limit::RedisRateLimiter> redis_address_limiter_;
   http::TrustedProxies trusted_proxies_;
   service::ReactionOverlay overlay_;
+  // CQL with storage.cql.comment_check_ttl > 0: what reactions know of their comments.
+  std::unique_ptr<service::CommentChecks> comment_checks_;
   std::unique_ptr<service::CommentService> service_;
   std::unique_ptr<workers::ReactionApplier> applier_;          // embedded reactions (the op log)
   std::unique_ptr<workers::ActivityTracker> activity_;

@@ -74,6 +74,10 @@ struct CqlConfig {
   // How long a node keeps a video's bucket list (video_buckets) for its pages; 0 = read it
   // for every page (docs/cluster.md "Time buckets", store/cql/bucket_lists.h).
   milliseconds bucket_list_ttl{60'000};
+  // How long a node trusts what it read of a comment (its video, author and status) to accept
+  // a reaction to it without reading the comment again; 0 = read it for every reaction
+  // (docs/cluster.md "Reaction op", service/comment_checks.h).
+  milliseconds comment_check_ttl{5'000};
   bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")
   bool operator==(const CqlConfig&) const = default;
 };

@@ -186,6 +186,11 @@ const KeySpec kKeys[] = {
      .default_text = "1m", .min = 0, .max = 10 * kMin,
      .description = "how long a node keeps a video's list of time buckets for its pages (the "
                     "newest buckets are read besides it); 0 = list them for every page"},
+    {.path = "storage.cql.comment_check_ttl",
+     .field = [](Config& c) -> auto& { return c.storage.cql.comment_check_ttl; },
+     .default_text = "5s", .min = 0, .max = kMin,
+     .description = "how long a node trusts what it read of a comment (video, author, status) to "
+                    "accept reactions to it without reading it again; 0 = read it for every reaction"},
     {.path = "storage.cql.bucketed_pages",
      .field = [](Config& c) -> auto& { return c.storage.cql.bucketed_pages; },
      .default_text = "true",

@@ -143,6 +143,13 @@ prometheus::MetricFamily counter_family(std::string name, std::string help, doub
   return f;
 }
 
+prometheus::MetricFamily hit_miss_family(std::string name, std::string help, double hits, double misses) {
+  auto f = family(std::move(name), std::move(help), prometheus::MetricType::Counter);
+  add_sample(f, {{"outcome", "hit"}}, hits);
+  add_sample(f, {{"outcome", "miss"}}, misses);
+  return f;
+}
+
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value) {
   auto f = family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
   add_sample(f, {}, value);

@@ -45,6 +45,8 @@ class Metrics {
 // Helpers for sources.
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
+// A counter family of two series, outcome="hit" and outcome="miss".
+prometheus::MetricFamily hit_miss_family(std::string name, std::string help, double hits, double misses);
 // <prefix>_breaker_state (0 closed, 1 open, 2 half-open), <prefix>_breaker_opens_total and
 // <prefix>_breaker_rejected_total of the circuit breaker in front of `dependency`.
 void append_breaker_metrics(const std::string& prefix, const std::string& dependency,

@@ -17,6 +17,7 @@ TEST(MetricsTest, RequestHistogramCountsPerSeriesAndSourcesAreRendered) {
   m.observe_request("GET", "", 404, 0.001);
   m.add_source([](std::vector<prometheus::MetricFamily>& out) {
     out.push_back(counter_family("comment_cache_hits_total", "hits", 7));
+    out.push_back(hit_miss_family("comment_checks_total", "checks", 5, 2));
   });
   std::string text = m.render();
   EXPECT_NE(text.find(R"(commentd_http_request_duration_seconds_count{method="GET",route="/v1/comments/{id}",status="200"} 2)"),
@@ -26,6 +27,9 @@ TEST(MetricsTest, RequestHistogramCountsPerSeriesAndSourcesAreRendered) {
   EXPECT_NE(text.find(R"(route="unmatched",status="404"} 1)"), std::string::npos);
   EXPECT_NE(text.find("comment_cache_hits_total 7"), std::string::npos);
   EXPECT_NE(text.find("# TYPE comment_cache_hits_total counter"), std::string::npos);
+  EXPECT_NE(text.find(R"(comment_checks_total{outcome="hit"} 5)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(comment_checks_total{outcome="miss"} 2)"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE comment_checks_total counter"), std::string::npos);
 }
 
 // A second registry on this thread must not reuse the first one's cached series.

@@ -72,6 +72,19 @@ asio::awaitable<Result<std::optional<Comment>>> CommentService::load_within(cons
   co_return co_await store::within(d, store_.get_comment(id, d));
 }
 
+asio::awaitable<Result<std::optional<Comment>>> CommentService::load_for_reaction(const Uuid& id,
+                                                                                 Deadline d) {
+  if (!checks_) co_return co_await load_within(id, d);
+  if (auto kept = checks_->get(id, CommentChecks::Clock::now())) co_return std::optional<Comment>(std::move(*kept));
+  const uint64_t generation = checks_->begin_fill();
+  const auto read_at = CommentChecks::Clock::now();
+  auto r = co_await load_within(id, d);
+  // Only a comment that exists is kept: a new comment's id must not be refused by a copy of
+  // its absence (it may be created on another node a moment later).
+  if (r && *r) checks_->put(**r, generation, read_at);
+  co_return r;
+}
+
 asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
     const Actor& actor, const Uuid& video_id, const std::vector<Uuid>& ids, Deadline d,
     const KnownReactions& known) {

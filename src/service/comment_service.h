@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/model.h"
 #include "limit/rate_limiter.h"
+#include "service/comment_checks.h"
 #include "service/reaction_overlay.h"
 #include "store/store.h"
 
@@ -125,6 +126,12 @@ class CommentService {
   };
   void set_counts_cache(CountsCache c) { counts_ = std::move(c); }
 
+  // What this node read of comments, trusted by reactions for a few seconds (for a store
+  // without rows in memory: CQL); this service forgets a comment's copy after each change it
+  // commits to it. Unset (the default) = every reaction reads its comment.
+  // REQUIRES: set before serving; `checks` outlives the service.
+  void set_comment_checks(CommentChecks* checks) { checks_ = checks; }
+
   ServiceStats& stats() { return stats_; }
 
  private:
@@ -134,6 +141,8 @@ class CommentService {
   asio::awaitable<Result<std::optional<Comment>>> load(const Uuid& id, Deadline d);
   // load() bounded by `d` (the write path's reads, before the commit).
   asio::awaitable<Result<std::optional<Comment>>> load_within(const Uuid& id, Deadline d);
+  // load_within() for a reaction: answered from checks_ when it holds a fresh copy.
+  asio::awaitable<Result<std::optional<Comment>>> load_for_reaction(const Uuid& id, Deadline d);
   asio::awaitable<Result<std::string>> render(const Actor& actor, const Comment& c, Deadline d);
   // The bodies of the public reads, raced against the deadline by their callers.
   asio::awaitable<Result<std::string>> get_comment_at(Actor actor, Uuid id, Deadline d);
@@ -184,6 +193,7 @@ class CommentService {
   cache::PageCache& cache_;
   limit::RateLimiter& limiter_;
   limit::RateLimiter* address_limiter_ = nullptr;
+  CommentChecks* checks_ = nullptr;
   const Clock& clock_;
   UuidGenerator& ids_;
   ReactionOverlay& overlay_;

@@ -184,5 +184,47 @@ TEST_F(CommentServiceTest, OnTheBusAReactionIsAcceptedOnceTheBusHoldsItAndRefuse
   EXPECT_EQ(svc_->stats().reactions_published.load(), 1u);
 }
 
+TEST_F(CommentServiceTest, KeptCommentChecksAnswerReactionsUntilTheCommentChanges) {
+  CommentChecks checks(std::chrono::hours(1));
+  svc_->set_comment_checks(&checks);
+  svc_->set_applied_seq_source([] { return ~uint64_t{0}; });  // no backlog: nothing is applied here
+  // Another node: the same store, no copy of this node's checks.
+  CommentService other(*store_, *cache_, *limiter_, clock_, ids_, overlay_, ServiceOptions{});
+  Actor author{ids_.next(), false};
+  Actor fan{ids_.next(), false};
+  auto post = [&] {
+    auto created = run(svc_->create_comment(author, ids_.next(), "hello", std::nullopt, kNoDeadline));
+    EXPECT_TRUE(created.ok());
+    return *Uuid::parse(created->substr(7, 36));
+  };
+  auto react = [&](Uuid cid) { return run(svc_->react(fan, cid, ReactionType::like, kNoDeadline)); };
+
+  // Deleted through this node: its next reaction reads the comment again and finds it gone.
+  Uuid mine = post();
+  ASSERT_TRUE(react(mine).ok());
+  ASSERT_TRUE(react(mine).ok());
+  EXPECT_EQ(checks.stats().hits.load(), 1u) << "the second reaction needed no read";
+  ASSERT_TRUE(run(svc_->delete_comment(author, mine, kNoDeadline)).ok());
+  auto gone = react(mine);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+
+  // Deleted through another node: accepted on the kept copy (the documented bound) until the
+  // comment's event reaches this node, then refused.
+  Uuid theirs = post();
+  ASSERT_TRUE(react(theirs).ok());
+  ASSERT_TRUE(run(other.delete_comment(author, theirs, kNoDeadline)).ok());
+  EXPECT_TRUE(react(theirs).ok()) << "within the bound: the copy is not told yet";
+  checks.forget(theirs);  // the deleted event, from the cache-invalidation subscriber
+  auto refused = react(theirs);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::not_found);
+
+  // A comment not found is not kept: created a moment later (by another node), it is found.
+  Uuid later = ids_.next();
+  EXPECT_FALSE(react(later).ok());
+  EXPECT_FALSE(checks.get(later, CommentChecks::Clock::now()));
+}
+
 }  // namespace
 }  // namespace commentd::service

@@ -224,6 +224,9 @@ asio::awaitable<Result<CommentService::Committed>> CommentService::commit_commen
                                              events::comment_event_json(ids_.next(), opts_.node_id, event, c, now)});
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
+  // Before the answer, whatever it is (a write that timed out may still land): this node's
+  // next reaction to the comment reads it again.
+  if (checks_ && std::string_view(event) != "created") checks_->forget(c.id);
   if (!r) {
     if (r.error().code != Errc::conflict) co_return r.take_error();
     stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);
@@ -245,7 +248,7 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   uint64_t applied = applied_seq_ ? applied_seq_() : 0, last = store_.last_op_seq();
   if (applied_seq_ && last > applied && last - applied >= opts_.max_pending_ops)
     co_return Error(Errc::overloaded, "too many reactions waiting to be applied", "reaction_backlog", 1);
-  auto cur = co_await load_within(comment_id, d);
+  auto cur = co_await load_for_reaction(comment_id, d);
   if (!cur) co_return cur.take_error();
   if (!*cur || !can_see(actor, **cur) || (*cur)->status == CommentStatus::deleted)
     co_return not_found("comment");

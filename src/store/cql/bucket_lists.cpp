@@ -23,15 +23,10 @@ std::vector<std::string> recent_buckets(TimeMs from, TimeMs to) {
 std::optional<BucketLists::List> BucketLists::get(const Uuid& video, TimeMs now) {
   if (!enabled()) return std::nullopt;
   std::lock_guard lk(mu_);
-  auto it = index_.find(video);
-  if (it != index_.end()) {
-    const TimeMs age = now - it->second->list.listed_at;
-    if (age >= 0 && age < ttl_) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->list;
-    }
-    lru_.erase(it->second);
-    index_.erase(it);
+  if (List* held = lists_.find(video)) {
+    const TimeMs age = now - held->listed_at;
+    if (age >= 0 && age < ttl_) return *held;
+    lists_.erase(video);
   }
   return std::nullopt;
 }
@@ -39,32 +34,22 @@ std::optional<BucketLists::List> BucketLists::get(const Uuid& video, TimeMs now)
 void BucketLists::put(const Uuid& video, List list) {
   if (!enabled()) return;
   std::lock_guard lk(mu_);
-  auto it = index_.find(video);
-  if (it != index_.end()) {
-    // Two reads raced: keep the later one.
-    if (it->second->list.listed_at <= list.listed_at) it->second->list = std::move(list);
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return;
-  }
-  lru_.push_front(Entry{video, std::move(list)});
-  index_.emplace(video, lru_.begin());
-  if (index_.size() > kMaxVideos) {
-    index_.erase(lru_.back().video);
-    lru_.pop_back();
-  }
+  // Two reads raced: keep the later one.
+  if (List* held = lists_.find(video); held && held->listed_at > list.listed_at) return;
+  lists_.put(video, std::move(list));
 }
 
 void BucketLists::add(const Uuid& video, const std::string& name) {
   if (!enabled()) return;
   std::lock_guard lk(mu_);
-  auto it = index_.find(video);
-  if (it == index_.end()) return;
-  auto& names = it->second->list.names;
+  List* held = lists_.peek(video);
+  if (!held) return;
+  auto& names = held->names;
   // Newest (greatest) first; past the end of a list cut short, the reads that continue it
   // from video_buckets find the name.
   auto at = std::lower_bound(names.begin(), names.end(), name, std::greater<>());
   if (at != names.end() && *at == name) return;
-  if (at == names.end() && !it->second->list.all) return;
+  if (at == names.end() && !held->all) return;
   names.insert(at, name);
 }
 

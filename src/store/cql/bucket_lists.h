@@ -22,14 +22,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/lru_map.h"
 #include "core/uuid.h"
 
 namespace commentd::store::cql {
@@ -69,14 +68,9 @@ class BucketLists {
   BucketListStats& stats() { return stats_; }
 
  private:
-  struct Entry {
-    Uuid video;
-    List list;
-  };
   const TimeMs ttl_;
   std::mutex mu_;
-  std::list<Entry> lru_;                                                  // GUARDED_BY(mu_)
-  std::unordered_map<Uuid, std::list<Entry>::iterator, UuidHash> index_;  // GUARDED_BY(mu_)
+  LruMap<Uuid, List, UuidHash> lists_{kMaxVideos};  // GUARDED_BY(mu_)
   BucketListStats stats_;
 };
 

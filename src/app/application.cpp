@@ -549,6 +549,9 @@ Result<uint16_t> Application::start() {
                                    "Sum of |recount - stored| over the counter repairs", cs.drift.load()));
       out.push_back(gauge_family("commentd_count_repair_pending", "Counts with an unfinished write at the last pass",
                                  cs.pending.load()));
+      out.push_back(counter_family("commentd_count_repair_claim_renewals_total",
+                                   "Counter repair claims renewed by a recount that outlasted half of one",
+                                   cs.claim_renewals.load()));
       out.push_back(counter_family("commentd_count_updates_deferred_total",
                                    "Guarded count updates left to the counter repair (late or failed)",
                                    cql_->counts_deferred()));

@@ -108,11 +108,12 @@ Status CountRepairer::round(Clock::time_point now) {
 Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const Marks& seen) {
   const auto& st = tool_->st();
   // The claim: an expiry time; taken when the one read has expired, by one conditional write.
-  const auto lease = std::max(settle_, std::chrono::milliseconds(10'000));
+  const auto lease = lease_for_test_.value_or(std::max(settle_, std::chrono::milliseconds(10'000)));
   const int64_t now_ms = wall_us() / 1000;
+  const int64_t until_ms = now_ms + lease.count();
   auto c = tool_->run(*st.claim_get, args(txt(std::string(kind)), V(key)));
   if (!c) return c.take_error();
-  const Value until = big(now_ms + lease.count());
+  const Value until = big(until_ms);
   Result<Rows> took = Error(Errc::internal, "unset");
   if (c->size() == 0) {
     took = tool_->run(*st.claim_new, args(txt(std::string(kind)), V(key), until), /*idempotent=*/false);
@@ -132,8 +133,20 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
   auto now = marks(kind, key);
   if (!now) return now.take_error();
   if (now->started != seen.started || now->done != seen.done) return false;  // a write started
-  // Past half the lease another node may take the claim: leave it to the next round.
-  if (std::chrono::steady_clock::now() - claimed > lease / 2) return false;
+  if (after_recount_for_test_) after_recount_for_test_();
+  // Past half the lease another node may soon take the claim. Renew it, on the condition that
+  // it is still the value this repair wrote: if another node took it after it expired, that
+  // node may be repairing too, and this one stops. (Without the renewal, a recount longer than
+  // half the lease, as a large video's can be on a busy cluster, never got to write, round
+  // after round.)
+  if (std::chrono::steady_clock::now() - claimed > lease / 2) {
+    const int64_t renewed = wall_us() / 1000 + lease.count();
+    auto again = tool_->run(*st.claim_move, args(big(renewed), txt(std::string(kind)), V(key), big(until_ms)),
+                            /*idempotent=*/false);
+    if (!again) return again.take_error();
+    if (!again->applied().value_or(false)) return false;
+    stats_.claim_renewals.fetch_add(1);
+  }
   const int64_t delta = *truth - now->count, done = now->started - now->done;
   auto w = tool_->run(kind == kRepairVideo ? *st.stats_repair : *st.metrics_repair, args(big(delta), big(done), V(key)),
                       /*idempotent=*/false);

@@ -11,13 +11,17 @@
 // conditional write on count_claims) recounts the key from its rows, checks that the marks
 // did not move meanwhile (a write that started after the first read either shows there, or
 // its rows land after the recount), and adds (truth - stored) to the count and
-// (started - done) to writes_done in one update. Settled candidates are deleted.
+// (started - done) to writes_done in one update. Settled candidates are deleted. A recount
+// that outlasts half the claim (a viral video's tens of thousands of comments on a busy
+// cluster) renews it first, by a write conditional on the claim still being the one it took:
+// taken by another node meanwhile, the repair stops; otherwise no other node has started one.
 //
 // Blocking (worker threads only). Not thread-safe: one round at a time.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +57,7 @@ struct CountRepairStats {
   std::atomic<uint64_t> repaired{0};  // keys whose marks were brought together
   std::atomic<uint64_t> drift{0};     // sum of |truth - stored| over the repairs
   std::atomic<uint64_t> pending{0};   // candidates with differing marks at the last round
+  std::atomic<uint64_t> claim_renewals{0};  // claims renewed by a recount past half of one
 };
 
 class CountRepairer {
@@ -70,6 +75,11 @@ class CountRepairer {
   // One pass over every candidate.
   Status round(Clock::time_point now = Clock::now());
   const CountRepairStats& stats() const { return stats_; }
+
+  // Tests: the claim's length (default max(settle, 10 s)), and a hook run between a key's
+  // recount and its repair write (a slow recount, or another node taking the claim).
+  void set_claim_lease_for_test(std::chrono::milliseconds lease) { lease_for_test_ = lease; }
+  void set_after_recount_for_test(std::function<void()> fn) { after_recount_for_test_ = std::move(fn); }
 
  private:
   struct Marks {
@@ -89,6 +99,8 @@ class CountRepairer {
   };
   std::map<std::pair<std::string, Uuid>, Seen> seen_;
   CountRepairStats stats_;
+  std::optional<std::chrono::milliseconds> lease_for_test_;
+  std::function<void()> after_recount_for_test_;
 };
 
 }  // namespace commentd::store::cql

@@ -65,9 +65,11 @@ class Tool {
   // Every comment id in the video's bucketed history (replies included), bucket by bucket.
   Status for_each_video_comment(const Uuid& video, const std::function<Status(const Uuid&)>& fn);
   // The counted (visible or null status) comments of that history: comments_count's truth.
-  Result<int64_t> count_video_comments(const Uuid& video);
+  // `step`, if set, runs before each comment is read (one read per comment: a large video's
+  // recount is long); an error from it stops the count.
+  Result<int64_t> count_video_comments(const Uuid& video, const std::function<Status()>& step = {});
   // The comment's counted replies (its `replies` partition): replies_count's truth.
-  Result<int64_t> count_replies(const Uuid& comment);
+  Result<int64_t> count_replies(const Uuid& comment, const std::function<Status()>& step = {});
 
   Result<CommentCheck> recount_comment(const Uuid& comment, const Uuid& video);
   Result<VideoCheck> recount_video(const Uuid& video);

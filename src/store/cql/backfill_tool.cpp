@@ -166,11 +166,13 @@ Result<bool> Tool::counted(const Uuid& comment) {
   return !*s || **s == "visible";
 }
 
-Result<int64_t> Tool::count_replies(const Uuid& comment) {
+Result<int64_t> Tool::count_replies(const Uuid& comment, const std::function<Status()>& step) {
   int64_t replies = 0;
   auto st = for_each_row(*st_.replies_of, args(V(comment)), [&](const Rows& r, size_t i) -> Status {
     auto id = r.uuid(i, 0);
     if (!id || !*id) return Error(Errc::internal, "cql: replies row without id");
+    if (step)
+      if (auto s = step(); !s) return s;
     auto c = counted(from_cql(**id));
     if (!c) return c.take_error();
     replies += *c ? 1 : 0;
@@ -212,9 +214,11 @@ Status Tool::for_each_video_comment(const Uuid& video, const std::function<Statu
   return ok_status();
 }
 
-Result<int64_t> Tool::count_video_comments(const Uuid& video) {
+Result<int64_t> Tool::count_video_comments(const Uuid& video, const std::function<Status()>& step) {
   int64_t n = 0;
   auto st = for_each_video_comment(video, [&](const Uuid& cid) -> Status {
+    if (step)
+      if (auto s = step(); !s) return s;
     auto c = counted(cid);
     if (!c) return c.take_error();
     n += *c ? 1 : 0;

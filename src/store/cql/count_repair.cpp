@@ -126,26 +126,42 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
   }
   if (!took) return took.take_error();
   if (!took->applied().value_or(false)) return false;
-  const auto claimed = std::chrono::steady_clock::now();
+  // The claim is kept through the recount, however long (a viral video's recount reads each
+  // of its comments): past half of it, it is renewed by a write conditional on still being the
+  // value this repair wrote. If another node took it after it expired, that node may be
+  // repairing too: this one stops. (Before, a recount that outlasted half the claim gave up
+  // and retried next pass, so a large video's drift was never repaired; two nodes could even
+  // take the claim from each other for ever.)
+  auto claimed = std::chrono::steady_clock::now();
+  int64_t held_until = until_ms;
+  bool lost = false;
+  auto keep_claim = [&]() -> Status {
+    if (step_for_test_) step_for_test_();
+    if (std::chrono::steady_clock::now() - claimed <= lease / 2) return ok_status();
+    const int64_t renewed = wall_us() / 1000 + lease.count();
+    auto again = tool_->run(*st.claim_move, args(big(renewed), txt(std::string(kind)), V(key), big(held_until)),
+                            /*idempotent=*/false);
+    if (!again) return again.take_error();
+    if (!again->applied().value_or(false)) {
+      lost = true;
+      return Error(Errc::conflict, "counter repair: the claim was taken by another node");
+    }
+    held_until = renewed;
+    claimed = std::chrono::steady_clock::now();
+    stats_.claim_renewals.fetch_add(1);
+    return ok_status();
+  };
 
-  auto truth = kind == kRepairVideo ? tool_->count_video_comments(key) : tool_->count_replies(key);
+  auto truth = kind == kRepairVideo ? tool_->count_video_comments(key, keep_claim) : tool_->count_replies(key, keep_claim);
+  if (lost) return false;
   if (!truth) return truth.take_error();
   auto now = marks(kind, key);
   if (!now) return now.take_error();
   if (now->started != seen.started || now->done != seen.done) return false;  // a write started
-  if (after_recount_for_test_) after_recount_for_test_();
-  // Past half the lease another node may soon take the claim. Renew it, on the condition that
-  // it is still the value this repair wrote: if another node took it after it expired, that
-  // node may be repairing too, and this one stops. (Without the renewal, a recount longer than
-  // half the lease, as a large video's can be on a busy cluster, never got to write, round
-  // after round.)
-  if (std::chrono::steady_clock::now() - claimed > lease / 2) {
-    const int64_t renewed = wall_us() / 1000 + lease.count();
-    auto again = tool_->run(*st.claim_move, args(big(renewed), txt(std::string(kind)), V(key), big(until_ms)),
-                            /*idempotent=*/false);
-    if (!again) return again.take_error();
-    if (!again->applied().value_or(false)) return false;
-    stats_.claim_renewals.fetch_add(1);
+  // The update starts with at least half a claim ahead.
+  if (auto k = keep_claim(); !k) {
+    if (lost) return false;
+    return k.take_error();
   }
   const int64_t delta = *truth - now->count, done = now->started - now->done;
   auto w = tool_->run(kind == kRepairVideo ? *st.stats_repair : *st.metrics_repair, args(big(delta), big(done), V(key)),

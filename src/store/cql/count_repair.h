@@ -11,10 +11,10 @@
 // conditional write on count_claims) recounts the key from its rows, checks that the marks
 // did not move meanwhile (a write that started after the first read either shows there, or
 // its rows land after the recount), and adds (truth - stored) to the count and
-// (started - done) to writes_done in one update. Settled candidates are deleted. A recount
-// that outlasts half the claim (a viral video's tens of thousands of comments on a busy
-// cluster) renews it first, by a write conditional on the claim still being the one it took:
-// taken by another node meanwhile, the repair stops; otherwise no other node has started one.
+// (started - done) to writes_done in one update. Settled candidates are deleted. The claim
+// is renewed through a long recount (a viral video's tens of thousands of comments, one read
+// each), by writes conditional on it still being the one this repair took: taken by another
+// node meanwhile, the repair stops.
 //
 // Blocking (worker threads only). Not thread-safe: one round at a time.
 #pragma once
@@ -76,10 +76,11 @@ class CountRepairer {
   Status round(Clock::time_point now = Clock::now());
   const CountRepairStats& stats() const { return stats_; }
 
-  // Tests: the claim's length (default max(settle, 10 s)), and a hook run between a key's
-  // recount and its repair write (a slow recount, or another node taking the claim).
+  // Tests: the claim's length (default max(settle, 10 s)), and a hook run at each step of a
+  // key's recount and once before its repair write (a slow recount, or another node taking
+  // the claim).
   void set_claim_lease_for_test(std::chrono::milliseconds lease) { lease_for_test_ = lease; }
-  void set_after_recount_for_test(std::function<void()> fn) { after_recount_for_test_ = std::move(fn); }
+  void set_recount_step_for_test(std::function<void()> fn) { step_for_test_ = std::move(fn); }
 
  private:
   struct Marks {
@@ -100,7 +101,7 @@ class CountRepairer {
   std::map<std::pair<std::string, Uuid>, Seen> seen_;
   CountRepairStats stats_;
   std::optional<std::chrono::milliseconds> lease_for_test_;
-  std::function<void()> after_recount_for_test_;
+  std::function<void()> step_for_test_;
 };
 
 }  // namespace commentd::store::cql

@@ -82,9 +82,10 @@ class Application {
   std::unique_ptr<workers::ReactionApplier> applier_;          // embedded reactions (the op log)
   std::unique_ptr<workers::ActivityTracker> activity_;
   std::unique_ptr<workers::MetricsWorker> reconciler_;
-  // CQL: video comments_count / comment replies_count made exact after dead writes; a task
-  // of maintenance_ (declared after it, so stopped and destroyed first).
+  // CQL: video comments_count / comment replies_count made exact after dead writes; the one
+  // task of repair_scheduler_ (declared after it, so stopped and destroyed first).
   std::unique_ptr<store::cql::CountRepairer> count_repairer_;
+  std::unique_ptr<workers::Scheduler> repair_scheduler_;
   std::unique_ptr<workers::Scheduler> maintenance_;
   uint16_t node_id_ = 0;
   std::unique_ptr<bridge::Runtime> bridge_rt_;  // with pulsar.enabled and no cql_runtime_; outlives the bus

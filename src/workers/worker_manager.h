@@ -72,6 +72,11 @@ class Scheduler : public Worker {
   Status start() override;
   void stop() override;
   std::string name() const override { return name_; }
+  // True once stop() began: a long task polls it to end early.
+  bool stopping() const {
+    std::lock_guard lk(mu_);
+    return stopping_;
+  }
 
  private:
   struct Task {

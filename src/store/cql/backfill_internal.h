@@ -78,9 +78,12 @@ class Tool {
   Status add_difference(const Uuid& comment, const Store::CommentRecount& r);
   Status add_difference(const Uuid& video, const Store::VideoRecount& r);
 
+  // A recount reads its comments' statuses this many per read (`id IN (...)`).
+  static constexpr size_t kStatusesPerRead = 25;
+
   struct Statements {
     bridge::PreparedPtr scan_comments, scan_videos;
-    bridge::PreparedPtr set_v1_version, comment_state;
+    bridge::PreparedPtr set_v1_version, comment_state, comment_states;
     bridge::PreparedPtr bucket_put, video_bucket_put, hidden_put;
     bridge::PreparedPtr registers, user_reaction_put, user_reaction_delete;
     bridge::PreparedPtr replies_of, buckets_of, bucket_ids;
@@ -96,6 +99,11 @@ class Tool {
  private:
   Tool() = default;
   Result<bool> counted(const Uuid& comment);  // visible (or null status); false if no row
+  // How many of `ids` (at most kStatusesPerRead, distinct) are counted, in one read.
+  Result<int64_t> count_counted(const std::vector<Uuid>& ids);
+  // The counts' recounts below: each id through `step`, then read kStatusesPerRead at a time.
+  Result<int64_t> count_ids(const std::function<Status(const std::function<Status(const Uuid&)>&)>& each,
+                            const std::function<Status()>& step);
 
   config::CqlConfig cfg_;
   bridge::Consistency consistency_ = bridge::Consistency::local_quorum;

@@ -1,11 +1,13 @@
 // The shared plumbing of `commentd backfill` and the CQL `--verify` (backfill_internal.h):
 // statements, recounts, and the token-range scan.
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <future>
 #include <limits>
 #include <thread>
+#include <unordered_set>
 
 #include "store/cql/backfill_internal.h"
 #include "store/cql/migrate.h"
@@ -55,6 +57,11 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
   prep(st.set_v1_version,
        "UPDATE {ks}.comments SET version = 1, reply_to = ?, depth = ?, edited = ? WHERE id = ? IF version = null");
   prep(st.comment_state, "SELECT status FROM {ks}.comments WHERE id = ?");
+  {
+    std::string in = "?";
+    for (size_t i = 1; i < kStatusesPerRead; ++i) in += ", ?";
+    prep(st.comment_states, "SELECT id, status FROM {ks}.comments WHERE id IN (" + in + ")");
+  }
   prep(st.bucket_put,
        "INSERT INTO {ks}.comments_by_video_bucketed (video_id, time_bucket, created_at, comment_id) "
        "VALUES (?, ?, ?, ?)");
@@ -166,20 +173,56 @@ Result<bool> Tool::counted(const Uuid& comment) {
   return !*s || **s == "visible";
 }
 
-Result<int64_t> Tool::count_replies(const Uuid& comment, const std::function<Status()>& step) {
-  int64_t replies = 0;
-  auto st = for_each_row(*st_.replies_of, args(V(comment)), [&](const Rows& r, size_t i) -> Status {
-    auto id = r.uuid(i, 0);
-    if (!id || !*id) return Error(Errc::internal, "cql: replies row without id");
+Result<int64_t> Tool::count_counted(const std::vector<Uuid>& ids) {
+  if (ids.empty()) return int64_t{0};
+  // A short batch repeats its last id (the statement has kStatusesPerRead markers); the rows
+  // are counted by distinct id, so a repeat counts once whatever the server does with it.
+  std::vector<Value> v;
+  for (size_t i = 0; i < kStatusesPerRead; ++i) v.push_back(V(ids[std::min(i, ids.size() - 1)]));
+  auto r = run(*st_.comment_states, std::move(v));
+  if (!r) return r.take_error();
+  std::unordered_set<Uuid, UuidHash> yes;
+  for (size_t i = 0; i < r->size(); ++i) {
+    auto id = r->uuid(i, 0);
+    auto s = r->bytes(i, 1);
+    if (!id || !*id || !s) return Error(Errc::internal, "cql: corrupt comments row");
+    if (!*s || **s == "visible") yes.insert(from_cql(**id));
+  }
+  return static_cast<int64_t>(yes.size());
+}
+
+Result<int64_t> Tool::count_ids(const std::function<Status(const std::function<Status(const Uuid&)>&)>& each,
+                                const std::function<Status()>& step) {
+  int64_t n = 0;
+  std::vector<Uuid> batch;
+  auto flush = [&]() -> Status {
+    auto c = count_counted(batch);
+    if (!c) return c.take_error();
+    n += *c;
+    batch.clear();
+    return ok_status();
+  };
+  auto st = each([&](const Uuid& id) -> Status {
     if (step)
       if (auto s = step(); !s) return s;
-    auto c = counted(from_cql(**id));
-    if (!c) return c.take_error();
-    replies += *c ? 1 : 0;
-    return ok_status();
+    batch.push_back(id);
+    return batch.size() == kStatusesPerRead ? flush() : ok_status();
   });
   if (!st) return st.error();
-  return replies;
+  if (auto f = flush(); !f) return f.error();
+  return n;
+}
+
+Result<int64_t> Tool::count_replies(const Uuid& comment, const std::function<Status()>& step) {
+  return count_ids(
+      [&](const std::function<Status(const Uuid&)>& fn) {
+        return for_each_row(*st_.replies_of, args(V(comment)), [&](const Rows& r, size_t i) -> Status {
+          auto id = r.uuid(i, 0);
+          if (!id || !*id) return Error(Errc::internal, "cql: replies row without id");
+          return fn(from_cql(**id));
+        });
+      },
+      step);
 }
 
 Result<CommentCheck> Tool::recount_comment(const Uuid& comment, const Uuid& video) {
@@ -215,17 +258,8 @@ Status Tool::for_each_video_comment(const Uuid& video, const std::function<Statu
 }
 
 Result<int64_t> Tool::count_video_comments(const Uuid& video, const std::function<Status()>& step) {
-  int64_t n = 0;
-  auto st = for_each_video_comment(video, [&](const Uuid& cid) -> Status {
-    if (step)
-      if (auto s = step(); !s) return s;
-    auto c = counted(cid);
-    if (!c) return c.take_error();
-    n += *c ? 1 : 0;
-    return ok_status();
-  });
-  if (!st) return st.error();
-  return n;
+  return count_ids([&](const std::function<Status(const Uuid&)>& fn) { return for_each_video_comment(video, fn); },
+                   step);
 }
 
 Result<VideoCheck> Tool::recount_video(const Uuid& video) {

@@ -76,6 +76,9 @@ class CountRepairer {
   Status round(Clock::time_point now = Clock::now());
   const CountRepairStats& stats() const { return stats_; }
 
+  // Polled at each step of a recount: true ends the repair (an error; the node is stopping).
+  void set_cancelled(std::function<bool()> fn) { cancelled_ = std::move(fn); }
+
   // Tests: the claim's length (default max(settle, 10 s)), and a hook run at each step of a
   // key's recount and once before its repair write (a slow recount, or another node taking
   // the claim).
@@ -102,6 +105,7 @@ class CountRepairer {
   CountRepairStats stats_;
   std::optional<std::chrono::milliseconds> lease_for_test_;
   std::function<void()> step_for_test_;
+  std::function<bool()> cancelled_;
 };
 
 }  // namespace commentd::store::cql

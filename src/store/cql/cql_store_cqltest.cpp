@@ -713,6 +713,35 @@ TEST_F(CountRepairTest, ARecountThatOutlastsItsClaimRenewsItUnlessAnotherNodeToo
   EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{4, 4, 4}));
 }
 
+// The recount reads statuses 25 at a time: 27 comments are two reads (the second padded with
+// repeats), and a hidden comment is not counted.
+TEST_F(CountRepairTest, TheRecountReadsStatusesInBatchesAndCountsVisibleOnes) {
+  std::vector<Comment> all;
+  for (uint32_t n = 1; n <= 27; ++n) all.push_back(make(n));
+  for (size_t i : {3u, 26u}) ks_->query("UPDATE {ks}.comments SET status = 'hidden' WHERE id = " + all[i].id.str());
+  die_before_counts(all[0]);
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{26, 27, 26}));
+  auto rep = repairer(0ms);
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{25, 27, 27}));
+  EXPECT_EQ(rep->stats().drift.load(), 1u);
+}
+
+// A node that stops ends a recount at once: nothing written, the key left for the next pass.
+TEST_F(CountRepairTest, ACancelledRecountWritesNothing) {
+  Comment a = make(1);
+  die_before_counts(a);
+  auto rep = repairer(0ms);
+  rep->set_claim_lease_for_test(100ms);
+  rep->set_cancelled([] { return true; });
+  EXPECT_FALSE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{0, 1, 0}));
+  rep->set_cancelled({});
+  std::this_thread::sleep_for(150ms);  // its claim runs out
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{1, 1, 1}));
+}
+
 // A write refused by its condition (here a create of an id that exists) changed nothing and
 // brings its marks together itself: nothing for the repairer to recount.
 TEST_F(CountRepairTest, ARefusedWriteBringsItsMarksTogether) {

@@ -164,13 +164,19 @@ Status Tool::for_each_row(const bridge::Prepared& p, std::vector<Value> v,
   }
 }
 
+namespace {
+// The one rule of what a count counts: a comment row whose status is visible, or unset (a V1
+// row, which has no status column value).
+bool counts(const std::optional<std::string_view>& status) { return !status || *status == "visible"; }
+}  // namespace
+
 Result<bool> Tool::counted(const Uuid& comment) {
   auto r = run(*st_.comment_state, args(V(comment)));
   if (!r) return r.take_error();
   if (r->size() == 0) return false;
   auto s = r->bytes(0, 0);
   if (!s) return s.take_error();
-  return !*s || **s == "visible";
+  return counts(*s);
 }
 
 Result<int64_t> Tool::count_counted(const std::vector<Uuid>& ids) {
@@ -186,7 +192,7 @@ Result<int64_t> Tool::count_counted(const std::vector<Uuid>& ids) {
     auto id = r->uuid(i, 0);
     auto s = r->bytes(i, 1);
     if (!id || !*id || !s) return Error(Errc::internal, "cql: corrupt comments row");
-    if (!*s || **s == "visible") yes.insert(from_cql(**id));
+    if (counts(*s)) yes.insert(from_cql(**id));
   }
   return static_cast<int64_t>(yes.size());
 }

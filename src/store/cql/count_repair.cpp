@@ -109,6 +109,9 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
   const auto& st = tool_->st();
   // The claim: an expiry time; taken when the one read has expired, by one conditional write.
   const auto lease = lease_for_test_.value_or(std::max(settle_, std::chrono::milliseconds(10'000)));
+  // The claim's age is measured from the moment its expiry was computed, not from after the
+  // write that took it: a slow claim write must not stretch the half-life the renewal keeps.
+  auto claimed = std::chrono::steady_clock::now();
   const int64_t now_ms = wall_us() / 1000;
   const int64_t until_ms = now_ms + lease.count();
   auto c = tool_->run(*st.claim_get, args(txt(std::string(kind)), V(key)));
@@ -132,13 +135,13 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
   // repairing too: this one stops. (Before, a recount that outlasted half the claim gave up
   // and retried next pass, so a large video's drift was never repaired; two nodes could even
   // take the claim from each other for ever.)
-  auto claimed = std::chrono::steady_clock::now();
   int64_t held_until = until_ms;
   bool lost = false;
   auto keep_claim = [&]() -> Status {
     if (step_for_test_) step_for_test_();
     if (cancelled_ && cancelled_()) return Error(Errc::unavailable, "counter repair: stopping");
     if (std::chrono::steady_clock::now() - claimed <= lease / 2) return ok_status();
+    const auto renewing = std::chrono::steady_clock::now();
     const int64_t renewed = wall_us() / 1000 + lease.count();
     auto again = tool_->run(*st.claim_move, args(big(renewed), txt(std::string(kind)), V(key), big(held_until)),
                             /*idempotent=*/false);
@@ -148,7 +151,7 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
       return Error(Errc::conflict, "counter repair: the claim was taken by another node");
     }
     held_until = renewed;
-    claimed = std::chrono::steady_clock::now();
+    claimed = renewing;
     stats_.claim_renewals.fetch_add(1);
     return ok_status();
   };

@@ -150,6 +150,7 @@ Result<uint16_t> Application::start() {
   ro.block_cache_mb = static_cast<size_t>(cfg_.storage.block_cache_mb);
   ro.memtable_mb = static_cast<size_t>(cfg_.storage.memtable_mb);
   ro.read_threads = static_cast<size_t>(cfg_.storage.read_threads);
+  ro.inline_reads = cfg_.storage.inline_reads;
   ro.sync_writes = cfg_.storage.sync_writes;
   ro.write_queue_capacity = cfg_.storage.write_queue_capacity;
   ro.max_group_commit = cfg_.storage.max_group_commit;
@@ -492,6 +493,15 @@ Result<uint16_t> Application::start() {
       out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
       out.push_back(gauge_family("commentd_storage_memtable_bytes", "RocksDB memtables, all together (bound: storage.memtable_mb)", double(rocks_->memtable_bytes())));
       out.push_back(gauge_family("commentd_storage_block_cache_bytes", "RocksDB block cache in use (bound: storage.block_cache_mb)", double(rocks_->block_cache_bytes())));
+      prometheus::MetricFamily reads{"commentd_storage_reads_total",
+                                     "Request-path storage reads that went to RocksDB, by where they ran (store/rocks/read_gate.h)",
+                                     prometheus::MetricType::Counter, {}};
+      metrics::add_sample(reads, {{"where", "inline"}}, double(st.inline_reads.load()));
+      metrics::add_sample(reads, {{"where", "pool"}}, double(st.pool_reads.load()));
+      out.push_back(std::move(reads));
+      out.push_back(counter_family("commentd_storage_file_reads_total",
+                                   "Request-path reads that read a block from a table file (each sends reads to the pool for 1 s)",
+                                   st.file_reads.load()));
       const auto& rows = st.rows;  // the exact row caches (store/rocks/row_cache.h)
       out.push_back(counter_family("commentd_row_cache_hits_total", "Row reads answered by the row caches", rows.hits.load()));
       out.push_back(counter_family("commentd_row_cache_misses_total", "Row reads that went to RocksDB", rows.misses.load()));

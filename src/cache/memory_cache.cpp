@@ -42,7 +42,8 @@ class MemoryPageCache final : public PageCache {
         if (age < ttl_ + stale_) {
           out.page = e.page;
           out.stale = age >= ttl_;
-          s.lru.splice(s.lru.begin(), s.lru, it->second);
+          // A hot key is already first: no write to the list its other readers share.
+          if (it->second != s.lru.begin()) s.lru.splice(s.lru.begin(), s.lru, it->second);
         }
       }
     }

@@ -1,41 +1,72 @@
 #include "core/clock.h"
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
 namespace commentd {
 namespace {
-std::tm utc(TimeMs t) {
-  std::time_t secs = static_cast<std::time_t>(t >= 0 ? t / 1000 : (t - 999) / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return tm;
+// The UTC calendar fields of t, from <chrono>'s civil calendar: no gmtime_r and no printf on
+// paths that format a time per comment and per event (about 0.4 us each with them).
+struct Civil {
+  int year;
+  unsigned month, day, hour, minute, second, ms;
+};
+Civil civil(TimeMs t) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> tp{milliseconds{t}};
+  const sys_days day = floor<days>(tp);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{tp - day};
+  return {static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+          static_cast<unsigned>(hms.hours().count()), static_cast<unsigned>(hms.minutes().count()),
+          static_cast<unsigned>(hms.seconds().count()), static_cast<unsigned>(hms.subseconds().count())};
+}
+void put(char* at, unsigned v, int digits) {
+  for (int i = digits - 1; i >= 0; --i, v /= 10) at[i] = static_cast<char>('0' + v % 10);
+}
+// "YYYY-MM-DD" then, as asked, "-HH" (a bucket) or "THH:MM:SS.mmmZ"; a year outside
+// 0..9999 (not a time this service stores) takes the printf route, as many digits as needed.
+enum class Form { day, hour_bucket, rfc3339_ms };
+std::string format(TimeMs t, Form f) {
+  const Civil c = civil(t);
+  if (c.year < 0 || c.year > 9999) {
+    char buf[80];
+    if (f == Form::day) std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", c.year, c.month, c.day);
+    else if (f == Form::hour_bucket) std::snprintf(buf, sizeof buf, "%04d-%02u-%02u-%02u", c.year, c.month, c.day, c.hour);
+    else
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", c.year, c.month, c.day, c.hour, c.minute,
+                    c.second, c.ms);
+    return buf;
+  }
+  char buf[24];
+  put(buf, static_cast<unsigned>(c.year), 4);
+  buf[4] = '-';
+  put(buf + 5, c.month, 2);
+  buf[7] = '-';
+  put(buf + 8, c.day, 2);
+  if (f == Form::day) return std::string(buf, 10);
+  if (f == Form::hour_bucket) {
+    buf[10] = '-';
+    put(buf + 11, c.hour, 2);
+    return std::string(buf, 13);
+  }
+  buf[10] = 'T';
+  put(buf + 11, c.hour, 2);
+  buf[13] = ':';
+  put(buf + 14, c.minute, 2);
+  buf[16] = ':';
+  put(buf + 17, c.second, 2);
+  buf[19] = '.';
+  put(buf + 20, c.ms, 3);
+  buf[23] = 'Z';
+  return std::string(buf, 24);
 }
 }  // namespace
 
-std::string format_rfc3339_ms(TimeMs t) {
-  std::tm tm = utc(t);
-  int ms = static_cast<int>(((t % 1000) + 1000) % 1000);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return buf;
-}
-
-std::string time_bucket(TimeMs t) {
-  std::tm tm = utc(t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour);
-  return buf;
-}
-
-std::string day_bucket(TimeMs t) {
-  std::tm tm = utc(t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-  return buf;
-}
+std::string format_rfc3339_ms(TimeMs t) { return format(t, Form::rfc3339_ms); }
+std::string time_bucket(TimeMs t) { return format(t, Form::hour_bucket); }
+std::string day_bucket(TimeMs t) { return format(t, Form::day); }
 
 std::string comment_bucket(TimeMs created_at, bool trending) {
   return trending ? time_bucket(created_at) : day_bucket(created_at);

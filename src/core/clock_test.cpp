@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
+#include <random>
+
 namespace commentd {
 namespace {
 
@@ -54,6 +58,39 @@ TEST(BucketRule, TextOrderIsTimeOrderWithinAGranularity) {
     prev_h = h;
     prev_d = d;
   }
+}
+
+// The formatter against gmtime_r + printf (what it replaced) over times from 1970 to 9999,
+// before 1970, and the edges of days, months, leap years and milliseconds.
+std::string reference(TimeMs t, const char* form) {
+  const std::time_t secs = static_cast<std::time_t>(t >= 0 ? t / 1000 : (t - 999) / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  const int ms = static_cast<int>(((t % 1000) + 1000) % 1000);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, form, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return buf;
+}
+
+TEST(TimeFormat, EqualsGmtimeAndPrintf) {
+  std::vector<TimeMs> times = {0, -1, 999, 1000, -999, -1000, -1001, kMay1, kMay1 - 1, 951'782'400'000 /* 2000-02-29 */,
+                               951'868'799'999, 4'107'542'400'000 /* 2100-03-01 */, 253'402'300'799'999 /* 9999-12-31 */,
+                               -62'135'596'800'000 /* 0001-01-01 */};
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<TimeMs> any(-2'208'988'800'000, 253'402'300'799'999);  // 1900 .. 9999
+  for (int i = 0; i < 20000; ++i) times.push_back(any(rng));
+  for (TimeMs t : times) {
+    ASSERT_EQ(format_rfc3339_ms(t), reference(t, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ")) << t;
+    ASSERT_EQ(time_bucket(t), reference(t, "%04d-%02d-%02d-%02d")) << t;
+    ASSERT_EQ(day_bucket(t), reference(t, "%04d-%02d-%02d")) << t;
+  }
+  EXPECT_EQ(format_rfc3339_ms(kMay1 + 13 * kHour + 5 * 60'000 + 7'042), "2024-05-01T13:05:07.042Z");
+}
+
+TEST(TimeFormat, AYearPastFourDigitsIsStillWhole) {
+  const TimeMs y10000 = 253'402'300'800'000;  // 10000-01-01T00:00:00Z
+  EXPECT_EQ(format_rfc3339_ms(y10000), "10000-01-01T00:00:00.000Z");
+  EXPECT_EQ(day_bucket(y10000), "10000-01-01");
 }
 
 }  // namespace

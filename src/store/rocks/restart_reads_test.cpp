@@ -99,5 +99,43 @@ class RestartReadsTest : public RocksStoreTest {
 
 TEST_F(RestartReadsTest, EveryReadEqualsWhatWasWritten) { check_pages(); }
 
+// The same pages with every read on the read executor: the gate moves reads, never answers.
+TEST_F(RestartReadsTest, EveryReadEqualsWhatWasWrittenWithoutInlineReads) {
+  inline_reads_ = false;
+  reopen();
+  check_pages();
+  EXPECT_EQ(store_->stats().inline_reads.load(), 0u);
+  EXPECT_GT(store_->stats().pool_reads.load(), 0u);
+}
+
+// Where reads run (read_gate.h): the store has just been reopened, so its data is in table
+// files and the block cache is cold. The first read runs inline (nothing says otherwise yet)
+// and reads table files; the reads after it go to the read executor.
+TEST_F(RestartReadsTest, AReadOfATableFileSendsTheNextReadsToTheExecutor) {
+  const StoreStats& st = store_->stats();
+  auto first = read(store_->has_entries(Index::video, kVideo, Deadline::never()));
+  ASSERT_TRUE(first.ok() && *first);
+  EXPECT_EQ(st.inline_reads.load(), 1u);
+  EXPECT_EQ(st.file_reads.load(), 1u);
+  EXPECT_EQ(st.pool_reads.load(), 0u);
+  auto second = read(store_->has_entries(Index::replies, uid(1, 0), Deadline::never()));
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE(*second);
+  EXPECT_EQ(st.inline_reads.load(), 1u);
+  EXPECT_EQ(st.pool_reads.load(), 1u);
+}
+
+// Rows still in the memtable are read inline, with no table file read.
+TEST_F(RocksStoreTest, ReadsFromTheMemtableRunInline) {
+  put(make_comment(uid(1, 1), kVideo, 1000));
+  for (int i = 0; i < 3; ++i) {
+    auto r = commentd::testing::run_sync(store_->has_entries(Index::video, kVideo, Deadline::never()));
+    ASSERT_TRUE(r.ok() && *r);
+  }
+  EXPECT_EQ(store_->stats().inline_reads.load(), 3u);
+  EXPECT_EQ(store_->stats().pool_reads.load(), 0u);
+  EXPECT_EQ(store_->stats().file_reads.load(), 0u);
+}
+
 }  // namespace
 }  // namespace commentd::store::rocks

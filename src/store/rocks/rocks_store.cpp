@@ -2,6 +2,8 @@
 
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/perf_context.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/sst_file_manager.h>
 #include <rocksdb/table.h>
 
@@ -11,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "store/rocks/codec.h"
@@ -157,6 +160,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->last_op_seq_ = s->next_op_seq_ - 1;
   s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
   s->readers_ = std::make_unique<asio::thread_pool>(std::max<size_t>(1, opts.read_threads));
+  s->read_gate_.set_enabled(opts.inline_reads);
   s->rows_ = std::make_unique<RowCaches>(opts.row_cache_bytes, s->stats_.rows);
   if (opts.read_only) {
     s->closing_ = true;  // no writer: commits are refused as after close()
@@ -211,15 +215,50 @@ rocksdb::ReadOptions RocksStore::read_options(const rocksdb::Snapshot* snap) con
   return ro;
 }
 
+namespace {
+// Blocks this thread has read from table files (RocksDB's per-thread perf context, which
+// counts only from the first call on each thread).
+uint64_t table_block_reads() {
+  thread_local bool counting = false;
+  if (!counting) {
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+    counting = true;
+  }
+  return rocksdb::get_perf_context()->block_read_count;
+}
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 template <class F>
 auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
+  // fn() unless the deadline has passed; the gate learns whether it read a table file.
+  auto run = [this, d](F& f) -> R {
+    if (d.expired())
+      return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
+    const uint64_t blocks = table_block_reads();
+    R r = f();
+    const bool read_files = table_block_reads() != blocks;
+    if (read_files) stats_.file_reads.fetch_add(1, std::memory_order_relaxed);
+    read_gate_.report(steady_ns(), read_files);
+    return r;
+  };
+  if (const int64_t now = steady_ns(); read_gate_.inline_ok(now)) {
+    stats_.inline_reads.fetch_add(1, std::memory_order_relaxed);
+    const int64_t began = read_gate_.begin(now);
+    R r = run(fn);
+    read_gate_.end(began);
+    return completed(std::move(r));
+  }
+  stats_.pool_reads.fetch_add(1, std::memory_order_relaxed);
   // Not a coroutine: `fn` moves straight into the job.
-  auto init = [this, d](auto handler, F f) {
-    asio::post(*readers_, [d, f = std::move(f), handler = std::move(handler)]() mutable {
-      R r = d.expired() ? R(Error(Errc::deadline_exceeded, "the request took longer than its deadline",
-                                  "deadline_exceeded"))
-                        : f();
+  auto init = [this, run](auto handler, F f) {
+    asio::post(*readers_, [run, f = std::move(f), handler = std::move(handler)]() mutable {
+      R r = run(f);
       auto ex = asio::get_associated_executor(handler);
       asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
         std::move(handler)(std::move(r));

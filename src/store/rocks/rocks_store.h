@@ -13,9 +13,10 @@
 // RocksDB stops writes on that background error and resumes them by itself once enough space
 // is free (its SstFileManager polls every 5 s); ready() is false meanwhile. Reads keep working.
 //
-// Request-path reads run on the store's own read executor (storage.read_threads threads)
-// and resume on the caller's executor; a read whose deadline passed while it was queued is
-// not run. Every read is a full read: no cache-only (kBlockCacheTier) attempt, whose
+// Request-path reads run inline on the caller's thread while recent reads were fast, and
+// otherwise on the store's own read executor (storage.read_threads threads), resuming on the
+// caller's executor; a read whose deadline passed while it was queued is not run. Which of
+// the two: read_gate.h (storage.inline_reads). Every read is a full read: no cache-only (kBlockCacheTier) attempt, whose
 // iterators can stop part-way with OK and whose cold MultiGet can return OK with a stale or
 // default value on RocksDB 7.8.3.
 // Except: get_comment, get_user_view, has_hidden and get_reactions first ask an exact row
@@ -42,6 +43,7 @@
 
 #include "metrics/histogram.h"
 #include "store/rocks/db_events.h"
+#include "store/rocks/read_gate.h"
 #include "store/rocks/row_cache.h"
 #include "store/store.h"
 
@@ -54,6 +56,9 @@ struct StoreStats {
   std::atomic<uint64_t> conflicts{0};  // WriteSets refused by a precondition
   std::atomic<uint64_t> refused{0};    // queue full or closing
   RowCacheStats rows;                  // the row caches (comments, user views, user reactions)
+  std::atomic<uint64_t> inline_reads{0};  // request-path reads run on the caller's thread
+  std::atomic<uint64_t> pool_reads{0};    // ... handed to the read executor
+  std::atomic<uint64_t> file_reads{0};    // ... that read a block from a table file
 };
 
 struct RocksOptions {
@@ -72,6 +77,9 @@ struct RocksOptions {
   // nullptr = the default Env. Must outlive the store.
   std::shared_ptr<rocksdb::Env> env;
   size_t read_threads = 2;  // the read executor (storage.read_threads)
+  // Reads run inline while recent reads were fast (read_gate.h); false = every read goes to
+  // the read executor (storage.inline_reads).
+  bool inline_reads = true;
   // The exact row caches (row_cache.h), bytes in all: half comment rows, a quarter each user
   // views and user reaction lists. 0 = off (every read goes to RocksDB).
   size_t row_cache_bytes = 64 << 20;
@@ -220,7 +228,8 @@ class RocksStore final : public Store {
                                                    const std::vector<Uuid>& comment_ids,
                                                    uint64_t fill_epoch);
   Result<UserView> read_user_view(const Uuid& video_id, const Uuid& user_id);
-  // Runs fn() on readers_ (unless `d` has passed) and completes on the caller's executor.
+  // Runs fn() (unless `d` has passed) inline if the gate allows, else on readers_, and
+  // completes on the caller's executor; reports fn()'s duration to the gate.
   template <class F>
   auto on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>>;
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
@@ -232,6 +241,7 @@ class RocksStore final : public Store {
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<asio::thread_pool> readers_;
+  ReadGate read_gate_;
 
   struct PairHash {
     size_t operator()(const std::pair<Uuid, Uuid>& p) const noexcept {

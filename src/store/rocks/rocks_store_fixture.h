@@ -89,6 +89,7 @@ class RocksStoreTest : public ::testing::Test {
     o.block_cache_mb = 8;
     o.sync_writes = false;
     o.write_queue_capacity = queue_capacity;
+    o.inline_reads = inline_reads_;
     auto s = RocksStore::open(o);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
@@ -113,6 +114,7 @@ class RocksStoreTest : public ::testing::Test {
   }
 
   TempDir dir_{"rocks_test"};
+  bool inline_reads_ = true;  // RocksOptions::inline_reads at the next open()
   std::unique_ptr<RocksStore> store_;
 };
 

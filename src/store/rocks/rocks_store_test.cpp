@@ -2,6 +2,9 @@
 #include "testing/run_sync.h"
 #include "store/rocks/rocks_store_fixture.h"
 
+#include <map>
+#include <tuple>
+
 namespace commentd::store::rocks {
 namespace {
 
@@ -335,6 +338,51 @@ TEST_F(RocksStoreTest, GetReactionsAndRegisters) {
   auto empty = commentd::testing::run_sync(store_->get_reactions(kVideo, kUser, {}, {}));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
+}
+
+// user_reactions and hidden_by_user have a (video, user) prefix bloom filter: a user's reads
+// must be exact whether their rows are in the memtable, in table files (several, after
+// reopens) or both, and for neighbouring pairs (same video other user, same user other video)
+// that share part of the key.
+TEST_F(RocksStoreTest, UserReadsAreExactAcrossMemtableAndTableFiles) {
+  const Uuid v1 = uid(0xB0, 1), v2 = uid(0xB0, 2);
+  std::map<std::tuple<Uuid, Uuid, Uuid>, ReactionType> truth;  // (video, user, comment)
+  std::map<std::pair<Uuid, Uuid>, int> hidden;
+  uint32_t n = 0;
+  auto write_round = [&](uint32_t users) {
+    WriteSet ws;
+    for (uint32_t u = 0; u < users; ++u) {
+      const Uuid user = uid(0xA0, u), video = u % 2 ? v1 : v2, comment = uid(4, n++ % 7);
+      const ReactionType t = n % 3 == 0 ? ReactionType::none : (n % 3 == 1 ? ReactionType::like : ReactionType::dislike);
+      ws.mutations.push_back(UserReactionPut{video, user, comment, t});
+      truth[{video, user, comment}] = t;
+      if (u % 5 == 0) {
+        ws.mutations.push_back(HiddenMark{video, user, uid(5, n), true});
+        ++hidden[{video, user}];
+      }
+    }
+    ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
+  };
+  write_round(40);
+  reopen();  // into a table file
+  write_round(60);
+  reopen();  // a second one
+  write_round(30);  // and the memtable
+  std::vector<Uuid> comments;
+  for (uint32_t c = 0; c < 7; ++c) comments.push_back(uid(4, c));
+  for (const Uuid& video : {v1, v2, uid(0xB0, 3)})
+    for (uint32_t u = 0; u < 70; ++u) {
+      const Uuid user = uid(0xA0, u);
+      auto r = commentd::testing::run_sync(store_->get_reactions(video, user, comments, {}));
+      ASSERT_TRUE(r.ok());
+      for (size_t c = 0; c < comments.size(); ++c) {
+        auto it = truth.find({video, user, comments[c]});
+        EXPECT_EQ((*r)[c], it == truth.end() ? ReactionType::none : it->second) << "user " << u << " comment " << c;
+      }
+      auto view = commentd::testing::run_sync(store_->get_user_view(video, user, {}));
+      ASSERT_TRUE(view.ok());
+      EXPECT_EQ(view->hidden, hidden.count({video, user}) > 0) << "user " << u;
+    }
 }
 
 // Issue 7, defect 1: after a restart, reads of data spread over several table files with a

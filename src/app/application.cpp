@@ -500,7 +500,7 @@ Result<uint16_t> Application::start() {
       metrics::add_sample(reads, {{"where", "pool"}}, double(st.pool_reads.load()));
       out.push_back(std::move(reads));
       out.push_back(counter_family("commentd_storage_file_reads_total",
-                                   "Request-path reads that read a block from a table file (each sends reads to the pool for 1 s)",
+                                   "Request-path reads that read a block from a table file (one slower than 250 us sends reads to the pool for 1 s)",
                                    st.file_reads.load()));
       const auto& rows = st.rows;  // the exact row caches (store/rocks/row_cache.h)
       out.push_back(counter_family("commentd_row_cache_hits_total", "Row reads answered by the row caches", rows.hits.load()));

@@ -9,14 +9,17 @@
 // those are unsafe on RocksDB 7.8.3 (issue 7, defect 1: they can stop early, or return a
 // stale value with an OK status, and a point read of a merge operand chain can too). So the
 // gate judges by the reads just done: every read, wherever it ran, reports whether it read
-// any block from a table file (RocksDB's per-thread perf context, block_read_count), and reads
-// run inline unless one did in the last kHoldOff. A working set that no longer fits in
-// memory sends reads to the executor within one read; once reads are answered from memory
-// again for kHoldOff, they come back inline. Every read is a full read (kReadAllTier)
+// any block from a table file (RocksDB's per-thread perf context, block_read_count) and how
+// long it took. A read that read a table file and took longer than kSlowFileRead (the disk
+// answered, not the OS page cache: an SSD's random read is about 100 us, a page-cache hit a
+// few us) sends the reads of the next kHoldOff to the executor. A working set that no longer
+// fits in memory sends reads to the executor within one read; once reads stop waiting on the
+// disk for kHoldOff, they come back inline. Every read is a full read (kReadAllTier)
 // wherever it runs: the gate moves work between threads, it never changes an answer.
 //
-// Time spent is not the signal: on a busy machine a read is often preempted, and a
-// wall-clock rule sent nearly every read to the executor in the mixed scenario. Except for a
+// Time alone is not the signal: on a busy machine a read is often preempted, and a wall-clock
+// rule sent nearly every read to the executor in the mixed scenario; so time is only asked
+// of reads that touched a file (where preemption can only make the gate more careful). And a
 // read that does not end: an inline read still running kStuck after it began (a hung or
 // failing disk) closes the gate too, so it holds its own event loop but no other read
 // follows it there. What a hung disk costs is stated in docs/operations.md ("Where reads
@@ -36,10 +39,12 @@ class ReadGate {
  public:
   static constexpr int64_t kHoldOff = 1'000'000'000;  // ns
   static constexpr int64_t kStuck = 20'000'000;       // ns
+  static constexpr int64_t kSlowFileRead = 250'000;   // ns
 
   explicit ReadGate(bool enabled = true) : enabled_(enabled) {}
-  // Before the gate is shared (the store sets it once at open).
+  // Before the gate is shared (the store sets them once at open).
   void set_enabled(bool on) { enabled_ = on; }
+  void set_slow_file_read(int64_t ns) { slow_file_read_ = ns; }
 
   bool inline_ok(int64_t now_ns) {
     if (!enabled_ || now_ns < hop_until_ns_.load(std::memory_order_relaxed)) return false;
@@ -65,9 +70,10 @@ class ReadGate {
     slot().compare_exchange_strong(expected, 0, std::memory_order_relaxed);
   }
 
-  // A read ended at `now_ns`; `read_files`: it read at least one block from a table file.
-  void report(int64_t now_ns, bool read_files) {
-    if (read_files) hop_until_ns_.store(now_ns + kHoldOff, std::memory_order_relaxed);
+  // A read ended at `now_ns` after `took_ns`; `read_files`: it read at least one block from a
+  // table file.
+  void report(int64_t now_ns, bool read_files, int64_t took_ns) {
+    if (read_files && took_ns > slow_file_read_) hop_until_ns_.store(now_ns + kHoldOff, std::memory_order_relaxed);
   }
 
  private:
@@ -79,6 +85,7 @@ class ReadGate {
   }
 
   bool enabled_;
+  int64_t slow_file_read_ = kSlowFileRead;
   std::atomic<int64_t> hop_until_ns_{0};
   std::array<std::atomic<int64_t>, kSlots> started_{};  // inline reads in progress: start, or 0
 };

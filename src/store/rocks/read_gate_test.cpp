@@ -12,31 +12,39 @@ constexpr int64_t kSec = 1'000'000'000;
 TEST(ReadGate, ReadsFromMemoryStayInline) {
   ReadGate g(true);
   EXPECT_TRUE(g.inline_ok(0));
-  for (int i = 0; i < 1000; ++i) g.report(i * 1000, false);
+  for (int i = 0; i < 1000; ++i) g.report(i * 1000, false, 10'000);
   EXPECT_TRUE(g.inline_ok(kSec));
 }
 
 TEST(ReadGate, DisabledNeverInline) {
   ReadGate g(false);
   EXPECT_FALSE(g.inline_ok(0));
-  g.report(0, false);
+  g.report(0, false, 1000);
   EXPECT_FALSE(g.inline_ok(10 * kSec));
 }
 
-TEST(ReadGate, AReadFromATableFileSendsTheNextSecondToTheExecutor) {
+constexpr int64_t kDiskRead = ReadGate::kSlowFileRead + 1;
+
+TEST(ReadGate, AFileReadTheDiskAnsweredSendsTheNextSecondToTheExecutor) {
   ReadGate g(true);
-  g.report(10 * kSec, true);
+  g.report(10 * kSec, true, kDiskRead);
   EXPECT_FALSE(g.inline_ok(10 * kSec));
   EXPECT_FALSE(g.inline_ok(11 * kSec - 1));
   EXPECT_TRUE(g.inline_ok(11 * kSec));
 }
 
+TEST(ReadGate, AFileReadThePageCacheAnsweredKeepsReadsInline) {
+  ReadGate g(true);
+  g.report(10 * kSec, true, ReadGate::kSlowFileRead);
+  EXPECT_TRUE(g.inline_ok(10 * kSec));
+}
+
 TEST(ReadGate, EachFileReadExtendsTheHoldOff) {
   ReadGate g(true);
-  g.report(10 * kSec, true);
-  g.report(10 * kSec + kSec / 2, false);  // from memory: changes nothing
+  g.report(10 * kSec, true, kDiskRead);
+  g.report(10 * kSec + kSec / 2, false, 10 * kDiskRead);  // from memory (slow: preempted): changes nothing
   EXPECT_FALSE(g.inline_ok(11 * kSec - 1));
-  g.report(10 * kSec + kSec / 2, true);
+  g.report(10 * kSec + kSec / 2, true, kDiskRead);
   EXPECT_FALSE(g.inline_ok(11 * kSec));
   EXPECT_TRUE(g.inline_ok(11 * kSec + kSec / 2));
 }
@@ -48,7 +56,7 @@ TEST(ReadGate, AnInlineReadThatDoesNotEndClosesTheGate) {
   EXPECT_FALSE(g.inline_ok(10 * kSec + ReadGate::kStuck + 1));
   // It ends (from the disk, at last): the hold-off it started runs out, and nothing is stuck.
   g.end(began);
-  g.report(10 * kSec + ReadGate::kStuck + 2, true);
+  g.report(10 * kSec + ReadGate::kStuck + 2, true, ReadGate::kStuck + 2);
   EXPECT_FALSE(g.inline_ok(11 * kSec));
   EXPECT_TRUE(g.inline_ok(12 * kSec));
 }

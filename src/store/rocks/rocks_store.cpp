@@ -170,6 +170,7 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const RocksOptions& opts) {
   s->last_outbox_seq_ = s->next_outbox_seq_ - 1;
   s->readers_ = std::make_unique<asio::thread_pool>(std::max<size_t>(1, opts.read_threads));
   s->read_gate_.set_enabled(opts.inline_reads);
+  s->read_gate_.set_slow_file_read(opts.slow_file_read_ns);
   s->rows_ = std::make_unique<RowCaches>(opts.row_cache_bytes, s->stats_.rows);
   if (opts.read_only) {
     s->closing_ = true;  // no writer: commits are refused as after close()
@@ -250,10 +251,12 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
     if (d.expired())
       return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
     const uint64_t blocks = table_block_reads();
+    const int64_t start = steady_ns();
     R r = f();
+    const int64_t end = steady_ns();
     const bool read_files = table_block_reads() != blocks;
     if (read_files) stats_.file_reads.fetch_add(1, std::memory_order_relaxed);
-    read_gate_.report(steady_ns(), read_files);
+    read_gate_.report(end, read_files, end - start);
     return r;
   };
   if (const int64_t now = steady_ns(); read_gate_.inline_ok(now)) {

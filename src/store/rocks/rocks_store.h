@@ -80,6 +80,9 @@ struct RocksOptions {
   // Reads run inline while recent reads were fast (read_gate.h); false = every read goes to
   // the read executor (storage.inline_reads).
   bool inline_reads = true;
+  // A read that read a table file for longer than this closes the gate (read_gate.h); tests
+  // set 0 so that any table-file read does.
+  int64_t slow_file_read_ns = ReadGate::kSlowFileRead;
   // The exact row caches (row_cache.h), bytes in all: half comment rows, a quarter each user
   // views and user reaction lists. 0 = off (every read goes to RocksDB).
   size_t row_cache_bytes = 64 << 20;

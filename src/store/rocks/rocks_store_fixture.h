@@ -90,6 +90,7 @@ class RocksStoreTest : public ::testing::Test {
     o.sync_writes = false;
     o.write_queue_capacity = queue_capacity;
     o.inline_reads = inline_reads_;
+    o.slow_file_read_ns = slow_file_read_ns_;
     auto s = RocksStore::open(o);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(*s);
@@ -115,6 +116,7 @@ class RocksStoreTest : public ::testing::Test {
 
   TempDir dir_{"rocks_test"};
   bool inline_reads_ = true;  // RocksOptions::inline_reads at the next open()
+  int64_t slow_file_read_ns_ = ReadGate::kSlowFileRead;  // ... and slow_file_read_ns
   std::unique_ptr<RocksStore> store_;
 };
 

@@ -217,9 +217,11 @@ TEST(RowCacheTest, WriteThroughFromTwoThreadsIsNeverOlderThanTheLastAcknowledged
   int64_t db = 0;
   std::atomic<int64_t> acked{0}, stale{0};
   std::atomic<bool> stop{false};
+  std::atomic<int> reading{0};
   std::vector<std::thread> readers;
   for (int t = 0; t < 2; ++t)
     readers.emplace_back([&] {
+      reading.fetch_add(1);
       while (!stop.load()) {
         const int64_t before = acked.load();
         auto read_db = [&] {
@@ -247,14 +249,17 @@ TEST(RowCacheTest, WriteThroughFromTwoThreadsIsNeverOlderThanTheLastAcknowledged
       }
     }
   };
+  // The writes start once both readers run (on a loaded machine a reader thread could
+  // otherwise first run after the writers had finished, and the test would check nothing).
+  while (reading.load() < 2) std::this_thread::yield();
   std::thread w1(writer), w2(writer);
   w1.join();
   w2.join();
   stop = true;
   for (auto& r : readers) r.join();
-  EXPECT_EQ(stale.load(), 0);
+  EXPECT_EQ(stale.load(), 0) << "hits " << st.hits.load() << ", updates " << st.updates.load();
   EXPECT_GT(st.updates.load(), 0u);
-  EXPECT_GT(st.hits.load(), 0u);
+  EXPECT_GT(st.hits.load(), 0u) << "misses " << st.misses.load();
 }
 
 }  // namespace

@@ -91,7 +91,7 @@ struct StorageConfig {
   size_t write_queue_capacity = 10000;
   size_t max_group_commit = 1024;  // <= write_queue_capacity
   int read_threads = 2;
-  bool inline_reads = true;  // reads inline while recent reads were fast (store/rocks/read_gate.h)
+  bool inline_reads = true;  // reads on the request's thread unless one waited on the disk (store/rocks/read_gate.h)
   size_t log_retention = 1000000;  // applied ops / outbox events kept
   CqlConfig cql;
   bool operator==(const StorageConfig&) const = default;

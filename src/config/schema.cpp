@@ -124,7 +124,7 @@ const KeySpec kKeys[] = {
     {.path = "storage.inline_reads",
      .field = [](Config& c) -> auto& { return c.storage.inline_reads; },
      .default_text = "true",
-     .description = "run reads on the request's thread while recent reads were fast"},
+     .description = "reads on the request's thread unless one waited on the disk in the last second"},
     {.path = "storage.log_retention",
      .field = [](Config& c) -> auto& { return c.storage.log_retention; },
      .default_text = "1000000", .min = 1000, .max = 1000000000,

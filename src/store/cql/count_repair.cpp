@@ -140,8 +140,8 @@ Result<bool> CountRepairer::repair(std::string_view kind, const Uuid& key, const
   auto keep_claim = [&]() -> Status {
     if (step_for_test_) step_for_test_();
     if (cancelled_ && cancelled_()) return Error(Errc::unavailable, "counter repair: stopping");
-    if (std::chrono::steady_clock::now() - claimed <= lease / 2) return ok_status();
     const auto renewing = std::chrono::steady_clock::now();
+    if (renewing - claimed <= lease / 2) return ok_status();
     const int64_t renewed = wall_us() / 1000 + lease.count();
     auto again = tool_->run(*st.claim_move, args(big(renewed), txt(std::string(kind)), V(key), big(held_until)),
                             /*idempotent=*/false);

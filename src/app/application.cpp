@@ -229,6 +229,7 @@ Result<uint16_t> Application::start() {
   so.reactions_topic = cfg_.pulsar.topics.reactions;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
+  so.reaction_row_at_request = cql_ != nullptr;  // only CQL is shared by several nodes
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
                                                          : service::LimiterErrorPolicy::open;
   service_ = std::make_unique<service::CommentService>(*store_, page_cache, rate_limiter, clock_,

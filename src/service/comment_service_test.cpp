@@ -110,6 +110,37 @@ TEST_F(CommentServiceTest, ReactingUserReadsOwnReactionBeforeItIsApplied) {
   EXPECT_NE(after->find("\"reaction_type\":\"dislike\""), std::string::npos);
 }
 
+// One process (the embedded engine): the op alone is written at request time, the overlay
+// answers the user, the applier writes the user's row. Shared store (CQL): the row too, for
+// the user's next request on another node (two_nodes_test.cpp).
+TEST_F(CommentServiceTest, TheUsersReactionRowIsWrittenAtRequestTimeOnlyWhereNodesShareTheStore) {
+  Actor author{ids_.next(), false};
+  Uuid video = ids_.next();
+  auto created = run(svc_->create_comment(author, video, "hello", std::nullopt, kNoDeadline));
+  ASSERT_TRUE(created.ok());
+  Uuid cid = *Uuid::parse(created->substr(7, 36));
+  auto row = [&](const Actor& a) {
+    auto r = run(store_->get_reactions(video, *a.user_id, {cid}, kNoDeadline));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? (*r)[0] : ReactionType::none;
+  };
+
+  for (bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "shared store" : "one process");
+    ServiceOptions so;
+    so.reaction_row_at_request = shared;
+    CommentService svc(*store_, *cache_, *limiter_, clock_, ids_, overlay_, so);
+    Actor fan{ids_.next(), false};
+    ASSERT_TRUE(run(svc.react(fan, cid, ReactionType::like, kNoDeadline)).ok());
+    EXPECT_EQ(row(fan), shared ? ReactionType::like : ReactionType::none);
+    auto mine = run(svc.get_comment(fan, cid, kNoDeadline));
+    ASSERT_TRUE(mine.ok());
+    EXPECT_NE(mine->find("\"reaction_type\":\"like\""), std::string::npos) << *mine;
+    ASSERT_TRUE(applier_->apply_once().ok());
+    EXPECT_EQ(row(fan), ReactionType::like);
+  }
+}
+
 TEST_F(CommentServiceTest, NewCommentsReachOthersWithinTheTtlAndTheAuthorAtOnce) {
   Actor author{ids_.next(), false};
   Uuid video = ids_.next();

@@ -266,7 +266,8 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   ws.mutations.push_back(store::AppendReactionOp{op});
   ws.mutations.push_back(store::AppendOutbox{opts_.reactions_topic, comment_id.str(),
                                              events::reaction_event_json(ids_.next(), op)});
-  ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type, op.timestamp, op.node_id});
+  if (opts_.reaction_row_at_request)
+    ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type, op.timestamp, op.node_id});
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   if (!r) co_return r.take_error();

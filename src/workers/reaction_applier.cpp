@@ -118,8 +118,9 @@ Result<size_t> ReactionApplier::apply_once() {
     const ReactionRow* prev = set.find(k);
     ReactionType before = prev ? prev->type : ReactionType::none;
     if (!set.add(op)) {
-      // Lost the LWW race. Its request already wrote the user's reactions-by-video entry
-      // (UserReactionPut): put the register's winner back there.
+      // Lost the LWW race. Its request may have written the user's reactions-by-video entry
+      // (UserReactionPut, ServiceOptions::reaction_row_at_request): put the register's
+      // winner back there.
       ++ignored;
       changed.try_emplace(k, *set.find(k), op.video_id);
       continue;

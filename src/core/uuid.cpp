@@ -30,15 +30,19 @@ std::optional<Uuid> Uuid::parse(std::string_view s) {
   return u;
 }
 
-std::string Uuid::str() const {
+char* Uuid::write(char* out) const {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
   for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 15]);
+    if (i == 4 || i == 6 || i == 8 || i == 10) *out++ = '-';
+    *out++ = kHex[bytes[i] >> 4];
+    *out++ = kHex[bytes[i] & 15];
   }
+  return out;
+}
+
+std::string Uuid::str() const {
+  std::string out(36, '\0');
+  write(out.data());
   return out;
 }
 

@@ -20,6 +20,8 @@ struct Uuid {
 
   static std::optional<Uuid> parse(std::string_view text);  // canonical 8-4-4-4-12 hex only
   std::string str() const;                                  // lowercase canonical form
+  // The 36 characters of str() written at `out` (no terminator); returns out + 36.
+  char* write(char* out) const;
   bool is_nil() const;
   // The embedded timestamp of a UUIDv7, in ms.
   TimeMs v7_time_ms() const;

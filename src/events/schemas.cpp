@@ -57,20 +57,32 @@ std::string comment_event_json(const Uuid& event_id, uint32_t node_id, std::stri
 }
 
 std::string reaction_event_json(const Uuid& event_id, const ReactionOp& op) {
-  rapidjson::StringBuffer sb;
-  Writer w(sb);
-  w.StartObject();
-  w.Key("event_id"); str(w, event_id.str());
-  w.Key("event_type"); str(w, op.type == ReactionType::none ? "removed" : "added");
-  w.Key("reaction_id"); str(w, op.op_id.str());
-  w.Key("comment_id"); str(w, op.comment_id.str());
-  w.Key("video_id"); str(w, op.video_id.str());
-  w.Key("user_id"); str(w, op.user_id.str());
-  w.Key("type"); str(w, to_string(op.type));
-  w.Key("created_at"); str(w, format_rfc3339_ms(op.timestamp));
-  w.Key("node_id"); w.Uint(op.node_id);
-  w.EndObject();
-  return {sb.GetString(), sb.GetSize()};
+  // Every value is a UUID, a fixed word, a timestamp or a number: nothing to escape, so the
+  // JSON is written directly, on every reaction's request path (a rapidjson Writer with five
+  // temporary strings cost 0.7 us of the event loop's CPU per reaction).
+  std::string out;
+  out.reserve(330);
+  auto uuid = [&](std::string_view key, const Uuid& u) {
+    out += key;
+    size_t at = out.size();
+    out.resize(at + 36);
+    u.write(out.data() + at);
+    out += '"';
+  };
+  uuid("{\"event_id\":\"", event_id);
+  out += op.type == ReactionType::none ? ",\"event_type\":\"removed\"" : ",\"event_type\":\"added\"";
+  uuid(",\"reaction_id\":\"", op.op_id);
+  uuid(",\"comment_id\":\"", op.comment_id);
+  uuid(",\"video_id\":\"", op.video_id);
+  uuid(",\"user_id\":\"", op.user_id);
+  out += ",\"type\":\"";
+  out += to_string(op.type);
+  out += "\",\"created_at\":\"";
+  out += format_rfc3339_ms(op.timestamp);
+  out += "\",\"node_id\":";
+  out += std::to_string(op.node_id);
+  out += '}';
+  return out;
 }
 
 std::string with_position(std::string_view payload, uint64_t position) {

@@ -1,6 +1,7 @@
 #include "events/schemas.h"
 
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 
 namespace commentd::events {
 namespace {
@@ -46,6 +47,31 @@ TEST(EventSchemasTest, ReactionEventIsAddedOrRemoved) {
   EXPECT_EQ(added->at, op.timestamp);
   op.type = ReactionType::none;
   EXPECT_EQ(parse_event_header(reaction_event_json(ids.next(), op))->event_type, "removed");
+}
+
+// The plan's ReactionEvent, byte for byte: the field order and spelling consumers see.
+TEST(EventSchemasTest, AReactionEventIsThePlansSchemaInItsOrder) {
+  ReactionOp op;
+  op.op_id = *Uuid::parse("0188b2c4-1d2e-7f00-8a1b-000000000001");
+  op.comment_id = *Uuid::parse("0188b2c4-1d2e-7f00-8a1b-000000000002");
+  op.video_id = *Uuid::parse("0188b2c4-1d2e-7f00-8a1b-000000000003");
+  op.user_id = *Uuid::parse("0188b2c4-1d2e-7f00-8a1b-0000000000ff");
+  op.type = ReactionType::like;
+  op.timestamp = 1'700'000'000'123;
+  op.node_id = 4294967295u;
+  Uuid event = *Uuid::parse("0188b2c4-1d2e-7f00-8a1b-00000000abcd");
+  EXPECT_EQ(reaction_event_json(event, op),
+            R"({"event_id":"0188b2c4-1d2e-7f00-8a1b-00000000abcd","event_type":"added",)"
+            R"("reaction_id":"0188b2c4-1d2e-7f00-8a1b-000000000001","comment_id":"0188b2c4-1d2e-7f00-8a1b-000000000002",)"
+            R"("video_id":"0188b2c4-1d2e-7f00-8a1b-000000000003","user_id":"0188b2c4-1d2e-7f00-8a1b-0000000000ff",)"
+            R"("type":"like","created_at":"2023-11-14T22:13:20.123Z","node_id":4294967295})");
+  op.type = ReactionType::none;
+  rapidjson::Document d;
+  std::string removed = reaction_event_json(event, op);
+  d.Parse(removed.data(), removed.size());
+  ASSERT_FALSE(d.HasParseError()) << removed;
+  EXPECT_STREQ(d["event_type"].GetString(), "removed");
+  EXPECT_STREQ(d["type"].GetString(), "none");
 }
 
 TEST(EventSchemasTest, AMissingOrMalformedTimeIsNoTime) {

@@ -24,9 +24,10 @@ using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct Server::Conn {
-  Conn(tcp::socket s, uint64_t i) : stream(std::move(s)), id(i) {}
+  Conn(tcp::socket s, uint64_t i, asio::ip::address p) : stream(std::move(s)), id(i), peer(p) {}
   beast::tcp_stream stream;
   const uint64_t id;
+  const asio::ip::address peer;  // read once at accept: a syscall per request otherwise
   bool busy = false;  // a request is being handled; owned by the connection's strand
 };
 
@@ -198,7 +199,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     if (!opened.evicted.empty()) close_evicted(opened.evicted);
     sock.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<Conn>(std::move(sock), id);
+    auto conn = std::make_shared<Conn>(std::move(sock), id, peer.address());
     {
       std::lock_guard lk(conns_mu_);
       conns_[id] = conn;
@@ -282,10 +283,7 @@ asio::awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
       res = error_json(req.version(), bhttp::status::bad_request, "bad_request",
                        "an HTTP/1.1 request needs exactly one Host header");
     } else {
-      RequestContext ctx{Deadline::after(opts_.request_timeout), {}};
-      beast::error_code pec;
-      auto peer = conn->stream.socket().remote_endpoint(pec);
-      if (!pec) ctx.peer = peer.address();
+      RequestContext ctx{Deadline::after(opts_.request_timeout), conn->peer};
       res = co_await handler_(req, ctx);
       res.keep_alive(req.keep_alive() && !stopping_);
     }

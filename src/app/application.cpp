@@ -115,13 +115,12 @@ void append_bus_applier_metrics(workers::BusReactionApplier& a, service::Service
 
 void append_owner_lease_metrics(const workers::OwnerLeaseStats& ls, std::vector<prometheus::MetricFamily>& out) {
   out.push_back(gauge_family("commentd_reaction_owner_leases", "Comment owner leases this node holds", static_cast<double>(ls.held.load())));
-  prometheus::MetricFamily f{"commentd_reaction_owner_lease_asks_total", "Owner lease conditional writes by outcome",
-                             prometheus::MetricType::Counter, {}};
-  metrics::add_sample(f, {{"outcome", "taken"}}, double(ls.taken.load()));
-  metrics::add_sample(f, {{"outcome", "renewed"}}, double(ls.renewed.load()));
-  metrics::add_sample(f, {{"outcome", "refused"}}, double(ls.refused.load()));
-  metrics::add_sample(f, {{"outcome", "released"}}, double(ls.released.load()));
-  out.push_back(std::move(f));
+  out.push_back(counter_family("commentd_reaction_owner_lease_asks_total", "Owner lease conditional writes by outcome",
+                               "outcome",
+                               {{"taken", double(ls.taken.load())},
+                                {"renewed", double(ls.renewed.load())},
+                                {"refused", double(ls.refused.load())},
+                                {"released", double(ls.released.load())}}));
   out.push_back(counter_family("commentd_reaction_owner_lease_failures_total", "Owner lease calls that failed (the batch waited)", ls.failures.load()));
 }
 }  // namespace
@@ -494,12 +493,9 @@ Result<uint16_t> Application::start() {
       out.push_back(gauge_family("commentd_storage_degraded", "1 while storage refuses writes on a background error (e.g. disk full)", rocks_->degraded() ? 1 : 0));
       out.push_back(gauge_family("commentd_storage_memtable_bytes", "RocksDB memtables, all together (bound: storage.memtable_mb)", double(rocks_->memtable_bytes())));
       out.push_back(gauge_family("commentd_storage_block_cache_bytes", "RocksDB block cache in use (bound: storage.block_cache_mb)", double(rocks_->block_cache_bytes())));
-      prometheus::MetricFamily reads{"commentd_storage_reads_total",
-                                     "Request-path storage reads that went to RocksDB, by where they ran (store/rocks/read_gate.h)",
-                                     prometheus::MetricType::Counter, {}};
-      metrics::add_sample(reads, {{"where", "inline"}}, double(st.inline_reads.load()));
-      metrics::add_sample(reads, {{"where", "pool"}}, double(st.pool_reads.load()));
-      out.push_back(std::move(reads));
+      out.push_back(counter_family("commentd_storage_reads_total",
+                                   "Request-path storage reads that went to RocksDB, by where they ran (store/rocks/read_gate.h)",
+                                   "where", {{"inline", double(st.inline_reads.load())}, {"pool", double(st.pool_reads.load())}}));
       out.push_back(counter_family("commentd_storage_file_reads_total",
                                    "Request-path reads that read a block from a table file (one slower than 250 us sends reads to the pool for 1 s)",
                                    st.file_reads.load()));
@@ -518,19 +514,18 @@ Result<uint16_t> Application::start() {
       metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
       bridge::append_metrics(cql_->statement_metrics(), cql_->driver_metrics(), out);
       auto& is = cql_->intent_stats();
-      prometheus::MetricFamily intents{"commentd_commit_intents_resolved_total",
-                                       "Commit intents left by writes that did not finish, resolved by the sweep, by outcome",
-                                       prometheus::MetricType::Counter, {}};
-      metrics::add_sample(intents, {{"outcome", "rolled_forward"}}, double(is.rolled_forward.load()));
-      metrics::add_sample(intents, {{"outcome", "never_applied"}}, double(is.never_applied.load()));
-      metrics::add_sample(intents, {{"outcome", "lost"}}, double(is.lost.load()));
-      metrics::add_sample(intents, {{"outcome", "unresolved"}}, double(is.unresolved.load()));
-      out.push_back(std::move(intents));
+      out.push_back(counter_family("commentd_commit_intents_resolved_total",
+                                   "Commit intents left by writes that did not finish, resolved by the sweep, by outcome",
+                                   "outcome",
+                                   {{"rolled_forward", double(is.rolled_forward.load())},
+                                    {"never_applied", double(is.never_applied.load())},
+                                    {"lost", double(is.lost.load())},
+                                    {"unresolved", double(is.unresolved.load())}}));
       auto& bl = cql_->bucket_list_stats();
-      out.push_back(metrics::hit_miss_family(
+      out.push_back(counter_family(
           "commentd_cql_bucket_lists_total",
           "Newest-first video pages' bucket lists, kept by the node (hit) or read from video_buckets (miss)",
-          double(bl.hits.load()), double(bl.misses.load())));
+          "outcome", {{"hit", double(bl.hits.load())}, {"miss", double(bl.misses.load())}}));
       out.push_back(counter_family("commentd_cql_bucket_list_recent_reads_total",
                                    "Recent buckets read beside a kept bucket list (they may not exist)",
                                    double(bl.speculative_reads.load())));
@@ -542,10 +537,10 @@ Result<uint16_t> Application::start() {
     }
     if (comment_checks_) {
       auto& cc = comment_checks_->stats();
-      out.push_back(metrics::hit_miss_family(
+      out.push_back(counter_family(
           "commentd_comment_checks_total",
           "Reactions' comment lookups: a copy the node read in the last comment_check_ttl (hit) or a storage read (miss)",
-          double(cc.hits.load()), double(cc.misses.load())));
+          "outcome", {{"hit", double(cc.hits.load())}, {"miss", double(cc.misses.load())}}));
       out.push_back(counter_family("commentd_comment_checks_forgotten_total",
                                    "Kept comment copies dropped by a change (this node's write or another node's event)",
                                    double(cc.forgotten.load())));
@@ -664,11 +659,11 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_http_accept_fd_errors_total", "accept() failures for want of descriptors", hs.fd_errors.load()));
     }
     if (auto* a = router_.admission()) {
-      prometheus::MetricFamily shed{"commentd_http_shed_total", "Requests answered 503 overloaded by admission, by class",
-                                    prometheus::MetricType::Counter, {}};
+      std::vector<std::pair<std::string, double>> shed;
       for (auto c : {http::RequestClass::read, http::RequestClass::write, http::RequestClass::reaction})
-        metrics::add_sample(shed, {{"class", http::to_string(c)}}, a->stats().shed[static_cast<size_t>(c)].load());
-      out.push_back(std::move(shed));
+        shed.emplace_back(http::to_string(c), double(a->stats().shed[static_cast<size_t>(c)].load()));
+      out.push_back(counter_family("commentd_http_shed_total", "Requests answered 503 overloaded by admission, by class",
+                                   "class", shed));
       out.push_back(gauge_family("commentd_http_shed_probability", "Probability that a request is shed for the event loop's lag (PIE)", a->shed_probability()));
       out.push_back(gauge_family("commentd_event_loop_lag_seconds", "How late the last event-loop probe timer ran", std::chrono::duration<double>(a->last_lag()).count()));
     }

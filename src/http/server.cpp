@@ -24,10 +24,12 @@ using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct Server::Conn {
-  Conn(tcp::socket s, uint64_t i, asio::ip::address p) : stream(std::move(s)), id(i), peer(p) {}
+  Conn(tcp::socket s, uint64_t i, asio::ip::address p, ConnTable::Handle e)
+      : stream(std::move(s)), id(i), peer(p), entry(std::move(e)) {}
   beast::tcp_stream stream;
   const uint64_t id;
   const asio::ip::address peer;  // read once at accept: a syscall per request otherwise
+  const ConnTable::Handle entry;  // busy/idle, without the table's lock
   bool busy = false;  // a request is being handled; owned by the connection's strand
 };
 
@@ -199,7 +201,7 @@ asio::awaitable<void> Server::accept_loop() {
     }
     if (!opened.evicted.empty()) close_evicted(opened.evicted);
     sock.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<Conn>(std::move(sock), id, peer.address());
+    auto conn = std::make_shared<Conn>(std::move(sock), id, peer.address(), std::move(opened.handle));
     {
       std::lock_guard lk(conns_mu_);
       conns_[id] = conn;
@@ -252,7 +254,7 @@ asio::awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
     parser.header_limit(16 * 1024);
     co_await bhttp::async_read_header(conn->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     // From its complete header on, a request is busy: never evicted (its body may be long).
-    if (!ec && !table_->busy(conn->id)) break;  // evicted while idle: not started
+    if (!ec && !ConnTable::busy(*conn->entry)) break;  // evicted while idle: not started
     if (!ec && !parser.is_done()) {
       conn->stream.expires_after(opts_.request_timeout);
       co_await bhttp::async_read(conn->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
@@ -301,7 +303,7 @@ asio::awaitable<void> Server::session(std::shared_ptr<Conn> conn) {
     }
     in_flight_.fetch_sub(1);
     conn->busy = false;
-    table_->idle(conn->id, steady::now());
+    ConnTable::idle(*conn->entry, steady::now());
     if (ec || !res.keep_alive()) break;
   }
   beast::error_code ec;

@@ -143,10 +143,10 @@ prometheus::MetricFamily counter_family(std::string name, std::string help, doub
   return f;
 }
 
-prometheus::MetricFamily hit_miss_family(std::string name, std::string help, double hits, double misses) {
+prometheus::MetricFamily counter_family(std::string name, std::string help, const std::string& label,
+                                        const std::vector<std::pair<std::string, double>>& series) {
   auto f = family(std::move(name), std::move(help), prometheus::MetricType::Counter);
-  add_sample(f, {{"outcome", "hit"}}, hits);
-  add_sample(f, {{"outcome", "miss"}}, misses);
+  for (const auto& [value, count] : series) add_sample(f, {{label, value}}, count);
   return f;
 }
 

@@ -45,8 +45,10 @@ class Metrics {
 // Helpers for sources.
 prometheus::MetricFamily counter_family(std::string name, std::string help, double value);
 prometheus::MetricFamily gauge_family(std::string name, std::string help, double value);
-// A counter family of two series, outcome="hit" and outcome="miss".
-prometheus::MetricFamily hit_miss_family(std::string name, std::string help, double hits, double misses);
+// A counter family of one series per value of one label, e.g.
+// counter_family("x_total", "...", "outcome", {{"hit", hits}, {"miss", misses}}).
+prometheus::MetricFamily counter_family(std::string name, std::string help, const std::string& label,
+                                        const std::vector<std::pair<std::string, double>>& series);
 // <prefix>_breaker_state (0 closed, 1 open, 2 half-open), <prefix>_breaker_opens_total and
 // <prefix>_breaker_rejected_total of the circuit breaker in front of `dependency`.
 void append_breaker_metrics(const std::string& prefix, const std::string& dependency,

@@ -17,7 +17,7 @@ TEST(MetricsTest, RequestHistogramCountsPerSeriesAndSourcesAreRendered) {
   m.observe_request("GET", "", 404, 0.001);
   m.add_source([](std::vector<prometheus::MetricFamily>& out) {
     out.push_back(counter_family("comment_cache_hits_total", "hits", 7));
-    out.push_back(hit_miss_family("comment_checks_total", "checks", 5, 2));
+    out.push_back(counter_family("comment_checks_total", "checks", "outcome", {{"hit", 5}, {"miss", 2}}));
   });
   std::string text = m.render();
   EXPECT_NE(text.find(R"(commentd_http_request_duration_seconds_count{method="GET",route="/v1/comments/{id}",status="200"} 2)"),

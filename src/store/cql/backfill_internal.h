@@ -83,7 +83,7 @@ class Tool {
 
   struct Statements {
     bridge::PreparedPtr scan_comments, scan_videos;
-    bridge::PreparedPtr set_v1_version, comment_state, comment_states;
+    bridge::PreparedPtr set_v1_version, comment_states;
     bridge::PreparedPtr bucket_put, video_bucket_put, hidden_put;
     bridge::PreparedPtr registers, user_reaction_put, user_reaction_delete;
     bridge::PreparedPtr replies_of, buckets_of, bucket_ids;
@@ -98,7 +98,6 @@ class Tool {
 
  private:
   Tool() = default;
-  Result<bool> counted(const Uuid& comment);  // visible (or null status); false if no row
   // How many of `ids` (at most kStatusesPerRead, distinct) are counted, in one read.
   Result<int64_t> count_counted(const std::vector<Uuid>& ids);
   // The counts' recounts below: each id through `step`, then read kStatusesPerRead at a time.

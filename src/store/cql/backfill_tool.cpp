@@ -56,7 +56,6 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
   // overwrites a version commentd wrote (an edit of a V1 row that came first).
   prep(st.set_v1_version,
        "UPDATE {ks}.comments SET version = 1, reply_to = ?, depth = ?, edited = ? WHERE id = ? IF version = null");
-  prep(st.comment_state, "SELECT status FROM {ks}.comments WHERE id = ?");
   {
     std::string in = "?";
     for (size_t i = 1; i < kStatusesPerRead; ++i) in += ", ?";
@@ -170,15 +169,6 @@ namespace {
 bool counts(const std::optional<std::string_view>& status) { return !status || *status == "visible"; }
 }  // namespace
 
-Result<bool> Tool::counted(const Uuid& comment) {
-  auto r = run(*st_.comment_state, args(V(comment)));
-  if (!r) return r.take_error();
-  if (r->size() == 0) return false;
-  auto s = r->bytes(0, 0);
-  if (!s) return s.take_error();
-  return counts(*s);
-}
-
 Result<int64_t> Tool::count_counted(const std::vector<Uuid>& ids) {
   if (ids.empty()) return int64_t{0};
   // A short batch repeats its last id (the statement has kStatusesPerRead markers); the rows
@@ -278,16 +268,19 @@ Result<VideoCheck> Tool::recount_video(const Uuid& video) {
     out.r.stored.comments_count = c->value_or(0);
     out.r.stored.reactions_count = r->value_or(0);
   }
-  auto st = for_each_video_comment(video, [&](const Uuid& cid) -> Status {
-    auto c = counted(cid);
-    if (!c) return c.take_error();
-    out.r.truth.comments_count += *c ? 1 : 0;
-    auto regs = store_->owner_recount(cid, video);
-    if (!regs) return regs.take_error();
-    out.r.truth.reactions_count += (*regs)->truth.likes + (*regs)->truth.dislikes;
-    return ok_status();
-  });
-  if (!st) return st.error();
+  // Every comment's registers, and the comments counted kStatusesPerRead statuses per read.
+  auto comments = count_ids(
+      [&](const std::function<Status(const Uuid&)>& fn) {
+        return for_each_video_comment(video, [&](const Uuid& cid) -> Status {
+          auto regs = store_->owner_recount(cid, video);
+          if (!regs) return regs.take_error();
+          out.r.truth.reactions_count += (*regs)->truth.likes + (*regs)->truth.dislikes;
+          return fn(cid);
+        });
+      },
+      {});
+  if (!comments) return comments.take_error();
+  out.r.truth.comments_count = *comments;
   return out;
 }
 

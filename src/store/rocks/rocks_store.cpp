@@ -237,32 +237,32 @@ uint64_t table_block_reads() {
   return rocksdb::get_perf_context()->block_read_count;
 }
 
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+int64_t steady_ns(std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now()) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 }  // namespace
 
 template <class F>
 auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
-  // fn() unless the deadline has passed; the gate learns whether it read a table file.
-  auto run = [this, d](F& f) -> R {
-    if (d.expired())
+  static_assert(std::is_same_v<Deadline::clock, std::chrono::steady_clock>);
+  // fn() unless the deadline had passed at `start`; the gate learns whether it read a table
+  // file. One clock read before the read serves the gate, the deadline and the timing.
+  auto run = [this, d](F& f, Deadline::clock::time_point start) -> R {
+    if (start >= d.at)
       return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
     const uint64_t blocks = table_block_reads();
-    const int64_t start = steady_ns();
     R r = f();
     const int64_t end = steady_ns();
     const bool read_files = table_block_reads() != blocks;
     if (read_files) stats_.file_reads.fetch_add(1, std::memory_order_relaxed);
-    read_gate_.report(end, read_files, end - start);
+    read_gate_.report(end, read_files, end - steady_ns(start));
     return r;
   };
-  if (const int64_t now = steady_ns(); read_gate_.inline_ok(now)) {
+  if (const auto now = Deadline::clock::now(); read_gate_.inline_ok(steady_ns(now))) {
     stats_.inline_reads.fetch_add(1, std::memory_order_relaxed);
-    const int64_t began = read_gate_.begin(now);
-    R r = run(fn);
+    const int64_t began = read_gate_.begin(steady_ns(now));
+    R r = run(fn, now);
     read_gate_.end(began);
     return completed(std::move(r));
   }
@@ -270,7 +270,7 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
   // Not a coroutine: `fn` moves straight into the job.
   auto init = [this, run](auto handler, F f) {
     asio::post(*readers_, [run, f = std::move(f), handler = std::move(handler)]() mutable {
-      R r = run(f);
+      R r = run(f, Deadline::clock::now());
       auto ex = asio::get_associated_executor(handler);
       asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
         std::move(handler)(std::move(r));

@@ -73,6 +73,8 @@ asio::awaitable<Result<std::string>> CommentService::get_comment_at(Actor actor,
 asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, ListRequest req,
                                                                    Deadline d) {
   Uuid video = req.key;
+  if (auto bad = check_cursor(Index::video, req); !bad) co_return bad.take_error();
+  if (auto held = list_from_memory(actor, Index::video, video, req)) co_return std::move(*held);
   co_return co_await store::within(d, list(std::move(actor), Index::video, video, std::move(req), d));
 }
 
@@ -94,15 +96,39 @@ asio::awaitable<Result<std::string>> CommentService::list_replies_at(Actor actor
     if (!*has) co_return not_found("comment");
   }
   Uuid video = (*parent)->video_id;
+  if (auto bad = check_cursor(Index::replies, req); !bad) co_return bad.take_error();
   co_return co_await list(std::move(actor), Index::replies, video, std::move(req), d);
+}
+
+Status CommentService::check_cursor(Index index, const ListRequest& req) const {
+  if (req.cursor) {
+    if (auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req)); !c)
+      return c.take_error();
+  }
+  return ok_status();
+}
+
+std::optional<std::string> CommentService::list_from_memory(const Actor& actor, Index index,
+                                                            const Uuid& video_id, const ListRequest& req) {
+  if (actor.moderator) return std::nullopt;
+  auto fresh = cache_.try_lookup(video_id, cache_key(index, req));
+  if (!fresh || !fresh->page || fresh->stale) return std::nullopt;
+  const cache::CachedPage& page = *fresh->page;
+  std::vector<Uuid> ids;
+  ids.reserve(page.items.size());
+  for (auto& it : page.items) ids.push_back(it.id);
+  std::vector<ReactionType> my(ids.size(), ReactionType::none);
+  if (actor.user_id) {
+    auto held = store_.try_view_and_reactions(video_id, *actor.user_id);
+    if (!held || held->view.hidden || held->view.recent_until > clock_.now_ms()) return std::nullopt;
+    my = mine_known(*actor.user_id, ids, *held->reactions);
+  }
+  stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+  return page_json(page.items, my, page.next_cursor);
 }
 
 asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index index, Uuid video_id,
                                                           ListRequest req, Deadline d) {
-  if (req.cursor) {
-    if (auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req)); !c)
-      co_return c.take_error();
-  }
   // The public view is shared and cached. Moderators, authors with non-public comments in
   // this video, and authors who just commented on it see more or newer: their pages are
   // built for them alone.

@@ -90,19 +90,34 @@ asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(
     const KnownReactions& known) {
   if (!actor.user_id || ids.empty()) co_return std::vector<ReactionType>(ids.size(), ReactionType::none);
   Uuid user = *actor.user_id;
-  Result<std::vector<ReactionType>> rows = std::vector<ReactionType>(ids.size(), ReactionType::none);
-  if (known) {
-    std::unordered_map<Uuid, size_t, UuidHash> at;  // a page's ids; `known` may hold a thousand
-    for (size_t i = 0; i < ids.size(); ++i) at.emplace(ids[i], i);
-    for (auto& [c, type] : *known)
-      if (auto it = at.find(c); it != at.end()) (*rows)[it->second] = type;
-  } else {
-    rows = co_await store_.get_reactions(video_id, user, ids, d);
-    if (!rows) co_return rows.take_error();
-  }
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (auto pending = overlay_.find(ids[i], user)) (*rows)[i] = *pending;
+  if (known) co_return mine_known(user, ids, *known);
+  auto rows = co_await store_.get_reactions(video_id, user, ids, d);
+  if (!rows) co_return rows.take_error();
+  with_pending(user, ids, *rows);
   co_return std::move(*rows);
+}
+
+std::vector<ReactionType> CommentService::mine_known(const Uuid& user, const std::vector<Uuid>& ids,
+                                                     const std::vector<std::pair<Uuid, ReactionType>>& known) const {
+  std::vector<ReactionType> rows(ids.size(), ReactionType::none);
+  if (known.size() <= 8) {  // the common case, a few reactions: no index of the page to build
+    for (auto& [c, type] : known)
+      for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] == c) rows[i] = type;
+  } else {  // `known` may hold a thousand
+    std::unordered_map<Uuid, size_t, UuidHash> at;
+    for (size_t i = 0; i < ids.size(); ++i) at.emplace(ids[i], i);
+    for (auto& [c, type] : known)
+      if (auto it = at.find(c); it != at.end()) rows[it->second] = type;
+  }
+  with_pending(user, ids, rows);
+  return rows;
+}
+
+void CommentService::with_pending(const Uuid& user, const std::vector<Uuid>& ids,
+                                  std::vector<ReactionType>& rows) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (auto pending = overlay_.find(ids[i], user)) rows[i] = *pending;
 }
 
 asio::awaitable<Result<std::string>> CommentService::render(const Actor& actor, const Comment& c,

@@ -155,8 +155,17 @@ class CommentService {
   asio::awaitable<Result<std::string>> get_comment_at(Actor actor, Uuid id, Deadline d);
   asio::awaitable<Result<std::string>> list_replies_at(Actor actor, ListRequest req, Deadline d);
   asio::awaitable<Result<std::string>> video_stats_at(Uuid video_id, Deadline d);
+  // The cursor's check comes first, in the callers of list() and list_from_memory().
+  Status check_cursor(store::Index index, const ListRequest& req) const;
   asio::awaitable<Result<std::string>> list(Actor actor, store::Index index, Uuid video_id,
                                             ListRequest req, Deadline d);
+  // list()'s answer when memory alone holds it: a fresh public page the cache answers without
+  // a lookup, and, for a signed-in user, their view (public: no hidden comments, no recent
+  // write) and every reaction of theirs in the video, held by the store. Synchronous: no
+  // coroutine and no deadline race, as a hot video's reads are almost all this. nullopt:
+  // something must be read or built; ask list().
+  std::optional<std::string> list_from_memory(const Actor& actor, store::Index index, const Uuid& video_id,
+                                              const ListRequest& req);
   asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
                                                      ListRequest req, bool public_view, Deadline d);
   // The public page: from the cache, or read (coalesced) and put back when this caller holds
@@ -180,6 +189,11 @@ class CommentService {
   asio::awaitable<Result<std::vector<ReactionType>>> mine(const Actor& actor, const Uuid& video_id,
                                                           const std::vector<Uuid>& ids, Deadline d,
                                                           const KnownReactions& known = std::nullopt);
+  // mine() with `known` given: no read.
+  std::vector<ReactionType> mine_known(const Uuid& user, const std::vector<Uuid>& ids,
+                                       const std::vector<std::pair<Uuid, ReactionType>>& known) const;
+  // This node's reaction ops not yet applied, over `rows` (the user's reactions to `ids`).
+  void with_pending(const Uuid& user, const std::vector<Uuid>& ids, std::vector<ReactionType>& rows) const;
   // The one place that decides what a limiter answer means (limits.on_error included): the
   // user's bucket, then the address's. A refusal by the second leaves the first consumed.
   asio::awaitable<Status> check_rate(const Actor& actor, limit::Action a, Deadline d);

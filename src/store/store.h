@@ -187,6 +187,14 @@ class Store {
     if (!v) co_return v.take_error();
     co_return ViewAndReactions{*v, std::nullopt};
   }
+  // Both answered synchronously, when the implementation holds the user's exact view and
+  // every reaction of theirs in the video in this process's memory (as try_get_comment):
+  // reactions then always set. nullopt: not both in memory, call get_view_and_reactions().
+  virtual std::optional<ViewAndReactions> try_view_and_reactions(const Uuid& video_id, const Uuid& user_id) {
+    (void)video_id;
+    (void)user_id;
+    return std::nullopt;
+  }
 
   // Stored counters and a recount from the source of truth, read at one snapshot, so the
   // difference is exactly the drift (reconciliation). Blocking.

@@ -284,6 +284,19 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
 std::optional<std::optional<Comment>> RocksStore::try_get_comment(const Uuid& id) {
   return std::move(rows_->comments.get(id).value);
 }
+std::optional<Store::ViewAndReactions> RocksStore::try_view_and_reactions(const Uuid& video_id,
+                                                                        const Uuid& user_id) {
+  // Counted only when both hit: a caller that gets nullopt asks through get_user_view and
+  // get_reactions, which count their own lookups.
+  const std::pair<Uuid, Uuid> key{video_id, user_id};
+  auto view = rows_->views.find(key);
+  if (!view) return std::nullopt;
+  auto reactions = rows_->reactions.find(key);
+  if (!reactions) return std::nullopt;
+  rows_->views.count_hits(1);
+  rows_->reactions.count_hits(1);
+  return ViewAndReactions{*view, std::move(*reactions)};
+}
 asio::awaitable<Result<std::optional<Comment>>> RocksStore::get_comment(Uuid id, Deadline d) {
   auto l = rows_->comments.get(id);
   if (l.value) return completed(Result<std::optional<Comment>>(std::move(*l.value)));

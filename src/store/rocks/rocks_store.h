@@ -22,8 +22,8 @@
 // Except: get_comment, get_user_view, has_hidden and get_reactions first ask an exact row
 // cache (row_cache.h) filled by those full reads and invalidated by every write before it is
 // acknowledged (a user's reactions are written through instead: changed in place, as every
-// reaction writes them); a hit completes inline, without the hop (and try_get_comment
-// answers a hit with no coroutine at all).
+// reaction writes them); a hit completes inline, without the hop (try_get_comment
+// and try_view_and_reactions answer hits with no coroutine at all).
 //
 // Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
@@ -114,6 +114,7 @@ class RocksStore final : public Store {
 
   asio::awaitable<Result<std::optional<Comment>>> get_comment(Uuid id, Deadline d) override;
   std::optional<std::optional<Comment>> try_get_comment(const Uuid& id) override;
+  std::optional<ViewAndReactions> try_view_and_reactions(const Uuid& video_id, const Uuid& user_id) override;
   asio::awaitable<Result<ScanResult>> scan(ScanRequest req, Deadline d) override;
   asio::awaitable<Result<bool>> has_entries(Index index, Uuid key, Deadline d) override;
   asio::awaitable<Result<std::vector<CommentMetrics>>> get_metrics(std::vector<Uuid> ids,

@@ -27,14 +27,20 @@
 // RocksDB in one order and reach end_write in the other. So is a key whose write failed
 // (it may have partly landed) or whose update declines (returns false).
 //
-// Bounded by bytes (an estimate per entry), least recently used first out. Thread-safe:
-// sharded, one mutex per shard.
+// Bounded by bytes (an estimate per entry). Eviction is CLOCK (second chance): entries queue
+// in the order they were stored; a hit only sets the entry's reference bit, and the eviction
+// passes over a referenced entry once (clearing its bit, back to the head of the queue)
+// before it takes an unreferenced one. A hot row stays as it would under LRU, but a hit
+// writes one byte under the shard's lock instead of relinking a list node (0.4 us of a
+// read-hot request's 60 in the profile of the read path, session 20). Thread-safe: sharded,
+// one mutex per shard.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -76,13 +82,26 @@ class RowCache {
       out.epoch = s.epoch;
       auto it = s.map.find(k);
       if (it != s.map.end()) {
-        s.lru.splice(s.lru.begin(), s.lru, it->second);
+        it->second->referenced = true;
         out.value = it->second->value;
       }
     }
     (out.value ? stats_.hits : stats_.misses).fetch_add(1, std::memory_order_relaxed);
     return out;
   }
+
+  // A hit as get() gives it, but neither a hit nor a miss is counted: for a caller that
+  // answers only when several lookups all hit, and otherwise asks again through get()
+  // (count_hits() then counts what it did answer).
+  std::optional<V> find(const K& k) {
+    auto& s = shard(k);
+    std::lock_guard lk(s.mu);
+    auto it = s.map.find(k);
+    if (it == s.map.end()) return std::nullopt;
+    it->second->referenced = true;
+    return it->second->value;
+  }
+  void count_hits(uint64_t n) { stats_.hits.fetch_add(n, std::memory_order_relaxed); }
 
   // For a read ahead of need: the epoch to fill under if `k` is not cached (nullopt if it is).
   // No copy, no recency change, not counted as a hit or a miss.
@@ -105,7 +124,7 @@ class RowCache {
     if (bytes > per_shard_) return;
     auto it = s.map.find(k);
     if (it != s.map.end()) {  // filled meanwhile from a read no older than this one
-      s.lru.splice(s.lru.begin(), s.lru, it->second);
+      it->second->referenced = true;
       return;
     }
     s.lru.push_front(Entry{k, std::move(v), bytes});
@@ -182,10 +201,11 @@ class RowCache {
     K key;
     V value;
     size_t bytes;
+    bool referenced = false;  // read since it was stored or last passed over by the eviction
   };
   struct Shard {
     mutable std::mutex mu;
-    std::list<Entry> lru;                                              // GUARDED_BY(mu)
+    std::list<Entry> lru;  // newest first; the eviction takes from the back  GUARDED_BY(mu)
     std::unordered_map<K, typename std::list<Entry>::iterator, Hash> map;  // GUARDED_BY(mu)
     size_t bytes = 0;                                                  // GUARDED_BY(mu)
     uint64_t epoch = 0;                                                // GUARDED_BY(mu)
@@ -197,8 +217,14 @@ class RowCache {
   };
   Shard& shard(const K& k) { return shards_[Hash{}(k) % kShards]; }
   // REQUIRES: s.mu held.
+  // Each entry is passed over at most once per pass (its bit cleared), so this ends.
   void evict_over_bound(Shard& s) {
     while (s.bytes > per_shard_ && !s.lru.empty()) {
+      if (s.lru.back().referenced) {
+        s.lru.back().referenced = false;
+        s.lru.splice(s.lru.begin(), s.lru, std::prev(s.lru.end()));
+        continue;
+      }
       s.bytes -= s.lru.back().bytes;
       s.map.erase(s.lru.back().key);
       s.lru.pop_back();

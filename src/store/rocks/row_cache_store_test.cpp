@@ -119,6 +119,47 @@ TEST_F(RowCacheStoreTest, AViewMissAlsoFillsTheUsersReactions) {
   EXPECT_EQ(reactions(kUser, {a.id, b.id}), (std::vector<ReactionType>{ReactionType::like, ReactionType::dislike}));
 }
 
+// try_view_and_reactions (the service's synchronous list path) answers only when both rows
+// are held: nothing before a read, both after a view's miss filled them (counted as hits
+// only then), a reaction written through, nothing after a hidden mark invalidated the view
+// until it is read again, and nothing with the row caches off.
+TEST_F(RowCacheStoreTest, TryViewAndReactionsAnswersOnlyWhenBothAreHeld) {
+  Comment a = make_comment(uid(1, 1), kVideo, 1000), b = make_comment(uid(1, 2), kVideo, 1001);
+  put(a);
+  put(b);
+  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser));
+  const uint64_t hits = rs().hits.load(), misses = rs().misses.load();
+  EXPECT_FALSE(view(kVideo, kUser).hidden);
+  auto held = store_->try_view_and_reactions(kVideo, kUser);
+  ASSERT_TRUE(held && held->reactions);
+  EXPECT_FALSE(held->view.hidden);
+  EXPECT_TRUE(held->reactions->empty());
+  EXPECT_EQ(rs().hits.load(), hits + 2);
+  EXPECT_EQ(rs().misses.load(), misses + 1) << "the view's miss only";
+
+  WriteSet like;
+  like.mutations.push_back(UserReactionPut{kVideo, kUser, b.id, ReactionType::like});
+  commit(std::move(like));
+  held = store_->try_view_and_reactions(kVideo, kUser);
+  ASSERT_TRUE(held && held->reactions);
+  EXPECT_EQ(*held->reactions, (std::vector<std::pair<Uuid, ReactionType>>{{b.id, ReactionType::like}}));
+
+  WriteSet hm;
+  hm.mutations.push_back(HiddenMark{kVideo, kUser, a.id, true});
+  commit(std::move(hm));
+  const uint64_t hits_before = rs().hits.load();
+  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser)) << "the view was invalidated";
+  EXPECT_EQ(rs().hits.load(), hits_before) << "nothing answered, nothing counted";
+  EXPECT_TRUE(view(kVideo, kUser).hidden);
+  held = store_->try_view_and_reactions(kVideo, kUser);
+  ASSERT_TRUE(held);
+  EXPECT_TRUE(held->view.hidden);
+
+  reopen_without_row_cache();
+  EXPECT_TRUE(view(kVideo, kUser).hidden);
+  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser));
+}
+
 TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {
   Comment c = make_comment(uid(1, 1), kVideo, 1000);
   put(c);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,6 +86,43 @@ TEST(RowCacheTest, BoundedByBytesLeastRecentlyUsedOut) {
   RowCache<int, std::string> off(0, str_charge, st);
   off.fill(1, off.get(1).epoch, "x");
   EXPECT_FALSE(off.get(1).value);
+}
+
+// CLOCK: an entry read since it was stored survives the pass that evicts the unread ones
+// stored around it (a FIFO bound would take the oldest, read or not). One shard: int keys
+// hash to themselves, so multiples of 32 share shard 0.
+TEST(RowCacheTest, AnEntryReadSinceItWasStoredOutlivesUnreadOnes) {
+  RowCacheStats st;
+  // 4 KiB a shard; an entry is charged 500 bytes and its nodes' estimate: 6 fit.
+  RowCache<int, std::string> c(32 * 4096, str_charge, st);
+  const std::string v(500, 'x');
+  auto put = [&](int i) { c.fill(i * 32, c.get(i * 32).epoch, v); };
+  for (int i = 0; i < 6; ++i) put(i);
+  ASSERT_EQ(st.evictions.load(), 0u);
+  ASSERT_TRUE(c.get(0).value);  // the oldest, read
+  for (int i = 6; i < 11; ++i) put(i);
+  EXPECT_EQ(st.evictions.load(), 5u);
+  EXPECT_TRUE(c.find(0)) << "read since stored: passed over";
+  for (int i = 1; i < 6; ++i) EXPECT_FALSE(c.find(i * 32)) << i << ": unread, older than the rest";
+  for (int i = 6; i < 11; ++i) EXPECT_TRUE(c.find(i * 32)) << i;
+  // Passing over clears the bit: unread from here, the entry goes within one more pass.
+  for (int i = 11; i < 23; ++i) put(i);
+  EXPECT_FALSE(c.find(0)) << "unread for a whole pass";
+  EXPECT_LE(c.bytes(), 4096u * 32);
+}
+
+// find() and count_hits(): the same hit as get(), counted only when the caller says so.
+TEST(RowCacheTest, FindCountsNothingItself) {
+  RowCacheStats st;
+  RowCache<int, std::string> c(1 << 20, str_charge, st);
+  c.fill(1, c.get(1).epoch, "one");
+  ASSERT_EQ(st.misses.load(), 1u);
+  EXPECT_EQ(c.find(1), std::optional<std::string>("one"));
+  EXPECT_FALSE(c.find(2));
+  EXPECT_EQ(st.hits.load(), 0u);
+  EXPECT_EQ(st.misses.load(), 1u);
+  c.count_hits(2);
+  EXPECT_EQ(st.hits.load(), 2u);
 }
 
 // The protocol against a model database (an atomic): writers store, then invalidate, then

@@ -63,7 +63,8 @@ bench: test-deps
 	@BUILD_DIR=build-release scripts/bench.sh
 
 # Before/after: this tree against BEFORE=REV (a git revision, built Release in a worktree under
-# build-before/), same scenarios, same run, alternating rounds (scripts/bench.sh, BENCH_ONLY=compare).
+# build-before/), same scenarios, same run: both servers up at once, each scenario on one then the
+# other, the order alternating (scripts/bench.sh, BENCH_ONLY=compare).
 bench-compare: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
 	@BUILD_DIR=build-release BENCH_ONLY=compare BENCH_BEFORE_REV=$(BEFORE) scripts/bench.sh

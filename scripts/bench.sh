@@ -81,6 +81,9 @@ command -v "$PYTHON" >/dev/null || die "python3 is needed to read the results"
 
 TMP=$(mktemp -d /tmp/commentd-bench.XXXXXX)
 SERVER_PID=""
+# Where the commentd of start_commentd keeps its config, data, port file and log (the compare
+# mode runs two at once, one folder each).
+SERVER_DIR=$TMP
 stop_server() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
@@ -91,8 +94,10 @@ stop_server() {
   SERVER_PID=""
 }
 CLUSTER_RUN="" SERVERS_STARTED=""
+COMPARE_PIDS=""  # the compare mode's two servers, while both run
 cleanup() {
   stop_server
+  for pid in $COMPARE_PIDS; do kill -9 "$pid" 2>/dev/null || true; done
   if [ -n "$CLUSTER_RUN" ]; then COMMENTD_CLUSTER_DIR="$CLUSTER_RUN" "$ROOT/deploy/cluster.sh" down >/dev/null 2>&1 || true; fi
   if [ -n "$SERVERS_STARTED" ]; then
     COMMENTD_TEST_SERVERS_DIR="$SERVERS_STARTED" "$ROOT/deploy/test-servers.sh" stop >/dev/null 2>&1 || true
@@ -121,16 +126,16 @@ start_baseline() {
   die "baseline_server did not start"
 }
 
-# Starts commentd with a bench config on a free port; sets PORT.
+# Starts commentd with a bench config on a free port, in SERVER_DIR; sets SERVER_PID and PORT.
 start_commentd() {
-  mkdir -p "$TMP/data"
-  cat >"$TMP/commentd.yaml" <<EOF
+  mkdir -p "$SERVER_DIR/data"
+  cat >"$SERVER_DIR/commentd.yaml" <<EOF
 server:
   listen: "127.0.0.1:0"
 log:
   level: "warn"
 storage:
-  data_dir: "$TMP/data"
+  data_dir: "$SERVER_DIR/data"
 auth:
   jwt_secret: "$SECRET"
 limits:
@@ -138,23 +143,24 @@ limits:
   add_reaction: { limit: 0, window: "1m" }
 ${EXTRA_CONFIG:-}
 EOF
-  launch_commentd "$TMP/commentd.yaml"
+  launch_commentd "$SERVER_DIR/commentd.yaml"
 }
 
-# launch_commentd CONFIG: commentd on a free port with CONFIG; sets SERVER_PID and PORT.
+# launch_commentd CONFIG: commentd on a free port with CONFIG (port file and log in
+# SERVER_DIR); sets SERVER_PID and PORT.
 launch_commentd() {
-  rm -f "$TMP/port"
-  COMMENTD_JWT_SECRET="$SECRET" "$COMMENTD" --config "$1" --listen 127.0.0.1:0 --port-file "$TMP/port" \
-    >"$TMP/commentd.log" 2>&1 &
+  rm -f "$SERVER_DIR/port"
+  COMMENTD_JWT_SECRET="$SECRET" "$COMMENTD" --config "$1" --listen 127.0.0.1:0 --port-file "$SERVER_DIR/port" \
+    >"$SERVER_DIR/commentd.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 300); do
-    if [ -s "$TMP/port" ]; then PORT=$(cat "$TMP/port"); return 0; fi
+    if [ -s "$SERVER_DIR/port" ]; then PORT=$(cat "$SERVER_DIR/port"); return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
   echo "--- commentd log (last 30 lines) ---" >&2
-  tail -n 30 "$TMP/commentd.log" >&2 || true
-  die "commentd did not start (no port in $TMP/port within 30 s)"
+  tail -n 30 "$SERVER_DIR/commentd.log" >&2 || true
+  die "commentd did not start (no port in $SERVER_DIR/port within 30 s)"
 }
 
 # lg NAME ARGS...: one loadgen run against $PORT, results in $RESULTS/NAME.{json,png}.
@@ -187,8 +193,8 @@ lg_commentd() {
   if ! lg "$@"; then
     FAILED_RUN=$1
     echo "--- commentd log (last 30 lines) ---" >&2
-    tail -n 30 "$TMP/commentd.log" >&2 || true
-    tail -n 5 "$TMP/commentd.log" >"$TMP/failure" 2>/dev/null || true
+    tail -n 30 "$SERVER_DIR/commentd.log" >&2 || true
+    tail -n 5 "$SERVER_DIR/commentd.log" >"$TMP/failure" 2>/dev/null || true
     return 1
   fi
 }
@@ -200,40 +206,57 @@ viral_args() {
     --reaction-rate $((PLAN_REACTION * m)) --jwt-secret "$SECRET" --connections "$CONNECTIONS"
 }
 
-# slo_runs PREFIX VIDEO: the plan's SLO scenarios against $PORT, each DURATION s: viral at 1x
-# and 10x the plan's rates on VIDEO (each run seeds its own comments on it: reactions need ids
-# to target), mixed over 100 videos, read-hot. Results PREFIX{viral_1x,viral_10x,mixed,read_hot}.
+# slo_run NAME PREFIX VIDEO: one of the plan's SLO scenarios against $PORT, DURATION s, result
+# PREFIXNAME: viral_1x and viral_10x (the plan's rates times 1 and 10, on VIDEO; each run seeds
+# its own comments on it: reactions need ids to target), mixed (over 100 videos), read_hot.
+SLO_RUNS="viral_1x viral_10x mixed read_hot"
+slo_run() {
+  local name=$1 p=$2 video=$3
+  case "$name" in
+    # shellcheck disable=SC2046
+    viral_1x) lg_commentd "${p}viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
+      --duration "$DURATION" || true ;;
+    # shellcheck disable=SC2046
+    viral_10x) lg_commentd "${p}viral_10x" $(viral_args 10) --video "$video" --seed-comments "$SEED_COMMENTS" \
+      --seed 2 --duration "$DURATION" || true ;;
+    mixed) lg_commentd "${p}mixed" --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" \
+      --connections "$CONNECTIONS" --videos 100 --seed-comments "$SEED_COMMENTS" --duration "$DURATION" || true ;;
+    read_hot) lg_commentd "${p}read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
+      --connections "$CONNECTIONS" --seed-comments 100 --duration "$DURATION" || true ;;
+    *) die "slo_run: no scenario $name" ;;
+  esac
+}
+# slo_runs PREFIX VIDEO: all of them, in that order, on one server.
 slo_runs() {
-  local p=$1 video=$2
-  # shellcheck disable=SC2046
-  lg_commentd "${p}viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2046
-  lg_commentd "${p}viral_10x" $(viral_args 10) --video "$video" --seed-comments "$SEED_COMMENTS" --seed 2 \
-    --duration "$DURATION" || true
-  lg_commentd "${p}mixed" --scenario mixed --rate "$MIXED_RATE" --jwt-secret "$SECRET" --connections "$CONNECTIONS" \
-    --videos 100 --seed-comments "$SEED_COMMENTS" --duration "$DURATION" || true
-  lg_commentd "${p}read_hot" --scenario read-hot --rate "$READHOT_RATE" --jwt-secret "$SECRET" \
-    --connections "$CONNECTIONS" --seed-comments 100 --duration "$DURATION" || true
+  local name
+  for name in $SLO_RUNS; do slo_run "$name" "$1" "$2"; done
 }
 
-# reaction_runs PREFIX: reactions through HTTP (the 202 path: validated, durable in the op log,
-# then applied in batches), on one hot comment and on one hot video, closed-loop against the
-# baseline's closed-loop max, and open-loop at the baseline's open rate for the p99 ratio.
-# Results PREFIX{reactions_hot_comment,reactions_hot_video,reactions_open}.
-reaction_runs() {
-  local p=$1
+# reaction_run NAME PREFIX: reactions through HTTP (the 202 path: validated, durable in the op
+# log, then applied in batches), result PREFIXNAME: reactions_hot_comment and
+# reactions_hot_video (one hot comment, one hot video; closed-loop, against the baseline's
+# closed-loop max) and reactions_open (open-loop at the baseline's open rate, for the p99 ratio).
+REACTION_RUNS="reactions_hot_comment reactions_hot_video reactions_open"
+reaction_run() {
+  local name=$1 p=$2
   local react="--scenario viral --read-rate 0 --comment-rate 0 --reaction-rate 1000 --jwt-secret $SECRET --users 100000"
-  # shellcheck disable=SC2086
-  lg_commentd "${p}reactions_hot_comment" $react --closed-loop --connections 64 --seed-comments 1 --seed 7 \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2086
-  lg_commentd "${p}reactions_hot_video" $react --closed-loop --connections 64 --seed-comments 1000 --seed 8 \
-    --duration "$DURATION" || true
-  # shellcheck disable=SC2086
-  lg_commentd "${p}reactions_open" --scenario viral --read-rate 0 --comment-rate 0 --reaction-rate "$BASELINE_OPEN_RATE" \
-    --jwt-secret "$SECRET" --users 100000 --connections "$CONNECTIONS" --seed-comments 1000 --seed 9 \
-    --duration "$DURATION" || true
+  case "$name" in
+    # shellcheck disable=SC2086
+    reactions_hot_comment) lg_commentd "${p}reactions_hot_comment" $react --closed-loop --connections 64 \
+      --seed-comments 1 --seed 7 --duration "$DURATION" || true ;;
+    # shellcheck disable=SC2086
+    reactions_hot_video) lg_commentd "${p}reactions_hot_video" $react --closed-loop --connections 64 \
+      --seed-comments 1000 --seed 8 --duration "$DURATION" || true ;;
+    reactions_open) lg_commentd "${p}reactions_open" --scenario viral --read-rate 0 --comment-rate 0 \
+      --reaction-rate "$BASELINE_OPEN_RATE" --jwt-secret "$SECRET" --users 100000 --connections "$CONNECTIONS" \
+      --seed-comments 1000 --seed 9 --duration "$DURATION" || true ;;
+    *) die "reaction_run: no scenario $name" ;;
+  esac
+}
+# reaction_runs PREFIX: all of them, in that order, on one server.
+reaction_runs() {
+  local name
+  for name in $REACTION_RUNS; do reaction_run "$name" "$1"; done
 }
 
 # slo_ok FILE: exit 0 if every SLO holds in the run's JSON (a missing cache metric is n/a).
@@ -389,10 +412,13 @@ fi
 
 # ------------------------------------------------- compare (BENCH_ONLY=compare)
 # Before/after (`make bench-compare BEFORE=REV`): the SLO scenarios, the viral search and the
-# reaction runs against a "before" commentd and this one, in the same run, alternating the
-# order each round (before then after, then after then before, ...) so the machine's drift
-# falls on both alike; a fresh data dir for every binary and round; BENCH_COMPARE_ROUNDS rounds
-# (default 2), BENCH_DURATION s per run (default 20). The noise is the spread of one binary's
+# reaction runs against a "before" commentd and this one, in the same run. Both servers run at
+# once, each on its own fresh data dir every round; each scenario runs on one, then on the
+# other, the order alternating from one scenario to the next and from round to round, so a
+# noisy spell of this shared machine falls on both alike (run one binary's whole suite, then
+# the other's, and a spell of minutes lands on one side: session 19's rounds). The idle
+# server's background work (compactions, workers) overlaps the other's runs, both ways.
+# BENCH_COMPARE_ROUNDS rounds (default 2), BENCH_DURATION s per run (default 20). The noise is the spread of one binary's
 # own rounds; a figure is WORSE only beyond it (scripts/bench_compare.py). The "before" binary:
 # BENCH_BEFORE_BIN, or BENCH_BEFORE_REV (a git revision, built Release in a worktree under
 # build-before/, kept for the next run). Both are driven by this loadgen and this script; each
@@ -417,24 +443,48 @@ if [ "$ONLY" = compare ]; then
   DURATION=${BENCH_DURATION:-20}
   [ "${BENCH_QUICK:-0}" = 1 ] && DURATION=3
   ROUNDS=${BENCH_COMPARE_ROUNDS:-2}
+  declare -A SIDE_BIN=([before]=$BEFORE_BIN [after]=$AFTER_BIN) SIDE_PID SIDE_PORT SIDE_VIDEO
+  use_side() {  # SIDE: start_commentd, lg_commentd and stop_server act on that side's server
+    SERVER_DIR=$TMP/$1 COMMENTD=${SIDE_BIN[$1]} SERVER_PID=${SIDE_PID[$1]:-} PORT=${SIDE_PORT[$1]:-}
+  }
+  RUNS="$(for n in $SLO_RUNS; do printf 'slo:%s ' "$n"; done)search $(for n in $REACTION_RUNS; do printf 'reaction:%s ' "$n"; done)"
+  step=0
   for r in $(seq "$ROUNDS"); do
-    ORDER="before after"
-    [ $((r % 2)) = 0 ] && ORDER="after before"
-    for side in $ORDER; do
-      if [ "$side" = before ]; then COMMENTD=$BEFORE_BIN; else COMMENTD=$AFTER_BIN; fi
+    for side in before after; do
+      use_side "$side"
+      rm -rf "$SERVER_DIR"
       log "round $r of $ROUNDS: $side ($COMMENTD)"
-      rm -rf "$TMP/data"
       start_commentd
-      VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
-      slo_runs "${side}_${r}_" "$VIDEO"
-      viral_search "${side}_${r}_" "$VIDEO"
-      echo "$LO $HI" >"$RESULTS/${side}_${r}_search.txt"
-      reaction_runs "${side}_${r}_"
+      SIDE_PID[$side]=$SERVER_PID SIDE_PORT[$side]=$PORT
+      SIDE_VIDEO[$side]=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+      COMPARE_PIDS="$COMPARE_PIDS $SERVER_PID"
+    done
+    for run in $RUNS; do
+      ORDER="before after"
+      [ $(((step + r) % 2)) = 1 ] && ORDER="after before"
+      step=$((step + 1))
+      for side in $ORDER; do
+        use_side "$side"
+        case "$run" in
+          slo:*) slo_run "${run#slo:}" "${side}_${r}_" "${SIDE_VIDEO[$side]}" ;;
+          search)
+            viral_search "${side}_${r}_" "${SIDE_VIDEO[$side]}"
+            echo "$LO $HI" >"$RESULTS/${side}_${r}_search.txt" ;;
+          reaction:*) reaction_run "${run#reaction:}" "${side}_${r}_" ;;
+        esac
+        [ -z "$FAILED_RUN" ] || die "the $side run $FAILED_RUN failed: $(cat "$TMP/failure" 2>/dev/null)"
+      done
+    done
+    for side in before after; do
+      use_side "$side"
       stop_server
-      [ -z "$FAILED_RUN" ] || die "the $side run $FAILED_RUN failed: $(cat "$TMP/failure" 2>/dev/null)"
-      # The micro-benchmarks of the same tree, when it has them (the benchmarks both trees name
-      # are compared).
-      micro=$(dirname "$COMMENTD")/micro_bench
+      SIDE_PID[$side]=""
+    done
+    COMPARE_PIDS="" SERVER_DIR=$TMP
+    # The micro-benchmarks of each tree, when it has them (the benchmarks both trees name are
+    # compared), in the last scenario's order.
+    for side in $ORDER; do
+      micro=$(dirname "${SIDE_BIN[$side]}")/micro_bench
       if [ -x "$micro" ]; then
         log "round $r of $ROUNDS: $side micro_bench"
         run_micro "$micro" "$RESULTS/${side}_${r}_micro.json"

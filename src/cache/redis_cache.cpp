@@ -165,14 +165,19 @@ void RedisPageCache::local_put(const Uuid& video, const std::string& key, Local 
   if (added) ++local_entries_;
 }
 
+std::optional<Lookup> RedisPageCache::try_lookup(const Uuid& video_id, const std::string& key) {
+  if (opts_.local_ms <= 0) return std::nullopt;
+  auto l = local_get(video_id, key, clock_.now_ms());
+  if (!l) return std::nullopt;
+  stats_.hits++;
+  stats_.local_hits++;
+  return Lookup{.page = std::move(l->page), .version = l->version, .stale = false, .fill = false};
+}
+
 asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::string key, Deadline d) {
   uint64_t gen = 0;
   if (opts_.local_ms > 0) {
-    if (auto l = local_get(video_id, key, clock_.now_ms())) {
-      stats_.hits++;
-      stats_.local_hits++;
-      co_return Lookup{.page = l->page, .version = l->version, .stale = false, .fill = false};
-    }
+    if (auto l = try_lookup(video_id, key)) co_return std::move(*l);
     std::lock_guard lk(local_mu_);
     gen = local_gen_;
   }

@@ -54,6 +54,8 @@ class RedisPageCache final : public PageCache {
  public:
   RedisPageCache(redis::Client& client, RedisCacheOptions opts, const Clock& clock);
   asio::awaitable<Result<Lookup>> lookup(Uuid video_id, std::string key, Deadline d) override;
+  // A fresh hit of the local layer (redis.local_cache_ttl), else nullopt: no round trip.
+  std::optional<Lookup> try_lookup(const Uuid& video_id, const std::string& key) override;
   asio::awaitable<Status> put(Uuid video_id, std::string key, uint64_t version, PagePtr page,
                               Deadline d) override;
   asio::awaitable<Status> bump_video(Uuid video_id, Deadline d) override;

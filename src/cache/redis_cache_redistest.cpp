@@ -143,6 +143,17 @@ TEST(RedisPageCache, LocalLayerServesHotPagesAndSeesOtherNodesBumpsWithinItsHold
   for (int i = 0; i < 10; ++i) EXPECT_EQ(seen(a), "A");
   EXPECT_EQ(calls(c1), before);
   EXPECT_EQ(a.stats().local_hits.load(), 10u);
+  // try_lookup (the service's synchronous path) answers the local layer's hits, no call; a
+  // cache without the layer never answers.
+  auto held = a.try_lookup(video, "k");
+  ASSERT_TRUE(held && held->page);
+  EXPECT_EQ(*held->page->next_cursor, "A");
+  EXPECT_FALSE(held->stale);
+  EXPECT_EQ(calls(c1), before);
+  EXPECT_FALSE(a.try_lookup(video, "other"));
+  RedisCacheOptions no_layer = o;
+  no_layer.local_ms = 0;
+  EXPECT_FALSE(RedisPageCache(c1, no_layer, clock).try_lookup(video, "k"));
   // b gets it from Redis once, then locally.
   EXPECT_EQ(seen(b), "A");
   before = calls(c2);
@@ -151,8 +162,11 @@ TEST(RedisPageCache, LocalLayerServesHotPagesAndSeesOtherNodesBumpsWithinItsHold
   // a bumps (an edit on a): a's readers see the bump at once; b's within local_ms.
   ASSERT_TRUE(loop.run(a.bump_video(video, Deadline::after(5s))).ok());
   EXPECT_EQ(seen(a), "<miss>");
+  EXPECT_FALSE(a.try_lookup(video, "k"));
   EXPECT_EQ(seen(b), "A") << "b's local copy is within its hold";
+  EXPECT_TRUE(b.try_lookup(video, "k"));
   clock.advance_ms(100);
+  EXPECT_FALSE(b.try_lookup(video, "k")) << "past its hold";
   EXPECT_EQ(seen(b), "<miss>");
   // Never past the page's TTL: put at t, held locally until t + ttl at most.
   l = loop.run(b.lookup(video, "k2", Deadline::after(5s)));

@@ -66,13 +66,6 @@ const Shape& expected_shape() {
       {"comments_by_video_bucketed",
        {{"video_id", "partition_key uuid"}, {"time_bucket", "partition_key text"},
         {"created_at", "clustering timestamp desc"}, {"comment_id", "clustering uuid asc"}}},
-      {"comment_log",
-       {{"comment_id", "partition_key uuid"}, {"version", "clustering bigint desc"},
-        {"video_id", "regular uuid"}, {"user_id", "regular uuid"}, {"content", "regular text"},
-        {"created_at", "regular timestamp"}, {"updated_at", "regular timestamp"},
-        {"deleted_at", "regular timestamp"}, {"parent_id", "regular uuid"}, {"reply_to", "regular uuid"},
-        {"depth", "regular int"}, {"status", "regular text"}, {"edited", "regular boolean"},
-        {"event_id", "regular uuid"}, {"position", "regular bigint"}, {"event", "regular text"}}},
       {"video_buckets", {{"video_id", "partition_key uuid"}, {"time_bucket", "clustering text desc"}}},
       {"user_reactions",
        {{"video_id", "partition_key uuid"}, {"user_id", "partition_key uuid"},
@@ -233,6 +226,24 @@ TEST_F(Migrate, SecondRunIsANoOp) {
     EXPECT_EQ(*second.i64(i, 1), *first.i64(i, 1));
     EXPECT_EQ(text(second, i, 2), "first");
   }
+  EXPECT_EQ(shape(), expected_shape());
+}
+
+// A keyspace migrated to version 8 before session 20 has version 3's comment_log (never
+// written); version 9 drops it, and a keyspace made from scratch never has it.
+TEST_F(Migrate, VersionNineDropsTheCommentLogOfAnOlderKeyspace) {
+  ASSERT_TRUE(session_);
+  ASSERT_TRUE(migrate(*session_, cfg_).ok());
+  EXPECT_EQ(shape().count("comment_log"), 0u);
+  // The keyspace as version 8 left it: the table (its key, as version 3 made it) and no 9.
+  ddl("CREATE TABLE " + cfg_.keyspace + ".comment_log (comment_id uuid, version bigint, event text, "
+      "PRIMARY KEY ((comment_id), version)) WITH CLUSTERING ORDER BY (version DESC)");
+  ddl("DELETE FROM " + cfg_.keyspace + ".schema_version WHERE version = 9");
+  ASSERT_EQ(*read_schema_version(*session_, cfg_), 8);
+  ASSERT_EQ(shape().count("comment_log"), 1u);
+  auto out = migrate(*session_, cfg_);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->applied, std::vector<int>{9});
   EXPECT_EQ(shape(), expected_shape());
 }
 

@@ -96,31 +96,13 @@ const MigrationStep kV2{
 };
 
 // Version 3: the cluster write model's columns and tables (docs/cluster.md "Tables"): the
-// versioned entity log, the bucket index, the author's access paths, the outbox and positions.
+// bucket index, the author's access paths, the outbox and positions. (Until session 20 it
+// also made comment_log; see version 9.)
 const MigrationStep kV3{
     3,
-    "cluster write model: comments/reactions columns, comment_log, video_buckets, "
+    "cluster write model: comments/reactions columns, video_buckets, "
     "user_reactions, user_video_view, outbox, relay_positions, consumer_positions",
     {
-        R"(CREATE TABLE IF NOT EXISTS {ks}.comment_log (
-  comment_id uuid,
-  version bigint,
-  video_id uuid,
-  user_id uuid,
-  content text,
-  created_at timestamp,
-  updated_at timestamp,
-  deleted_at timestamp,
-  parent_id uuid,
-  reply_to uuid,
-  depth int,
-  status text,
-  edited boolean,
-  event_id uuid,
-  position bigint,
-  event text,
-  PRIMARY KEY ((comment_id), version)
-) WITH CLUSTERING ORDER BY (version DESC))",
         R"(CREATE TABLE IF NOT EXISTS {ks}.video_buckets (
   video_id uuid,
   time_bucket text,
@@ -330,7 +312,20 @@ const MigrationStep kV8{
     {},
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
+// Version 9: the design's comment_log is gone (docs/cluster.md "Commit intents": the entity
+// write is conditional on the comments row itself, and a write that died is rolled forward
+// from its commit intent). Version 3 created it until session 20 and nothing ever wrote to
+// it; version 3 no longer does, and a keyspace migrated before that loses the empty table here.
+const MigrationStep kV9{
+    9,
+    "drop comment_log (never written: commit intents took its place)",
+    {
+        R"(DROP TABLE IF EXISTS {ks}.comment_log)",
+    },
+    {},
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

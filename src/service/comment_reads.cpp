@@ -74,8 +74,9 @@ asio::awaitable<Result<std::string>> CommentService::list_comments(Actor actor, 
                                                                    Deadline d) {
   Uuid video = req.key;
   if (auto bad = check_cursor(Index::video, req); !bad) co_return bad.take_error();
-  if (auto held = list_from_memory(actor, Index::video, video, req)) co_return std::move(*held);
-  co_return co_await store::within(d, list(std::move(actor), Index::video, video, std::move(req), d));
+  std::optional<cache::Lookup> fresh;
+  if (auto held = list_from_memory(actor, Index::video, video, req, fresh)) co_return std::move(*held);
+  co_return co_await store::within(d, list(std::move(actor), Index::video, video, std::move(req), d, std::move(fresh)));
 }
 
 asio::awaitable<Result<std::string>> CommentService::list_replies(Actor actor, ListRequest req,
@@ -109,18 +110,22 @@ Status CommentService::check_cursor(Index index, const ListRequest& req) const {
 }
 
 std::optional<std::string> CommentService::list_from_memory(const Actor& actor, Index index,
-                                                            const Uuid& video_id, const ListRequest& req) {
+                                                            const Uuid& video_id, const ListRequest& req,
+                                                            std::optional<cache::Lookup>& fresh) {
   if (actor.moderator) return std::nullopt;
-  auto fresh = cache_.try_lookup(video_id, cache_key(index, req));
-  if (!fresh || !fresh->page || fresh->stale) return std::nullopt;
-  const cache::CachedPage& page = *fresh->page;
+  auto found = cache_.try_lookup(video_id, cache_key(index, req));
+  if (!found || !found->page || found->stale) return std::nullopt;
+  const cache::CachedPage& page = *found->page;
   std::vector<Uuid> ids;
   ids.reserve(page.items.size());
   for (auto& it : page.items) ids.push_back(it.id);
   std::vector<ReactionType> my(ids.size(), ReactionType::none);
   if (actor.user_id) {
     auto held = store_.try_view_and_reactions(video_id, *actor.user_id);
-    if (!held || held->view.hidden || held->view.recent_until > clock_.now_ms()) return std::nullopt;
+    if (!held || held->view.hidden || held->view.recent_until > clock_.now_ms()) {
+      fresh = std::move(found);
+      return std::nullopt;
+    }
     my = mine_known(*actor.user_id, ids, *held->reactions);
   }
   stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
@@ -128,7 +133,8 @@ std::optional<std::string> CommentService::list_from_memory(const Actor& actor, 
 }
 
 asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index index, Uuid video_id,
-                                                          ListRequest req, Deadline d) {
+                                                          ListRequest req, Deadline d,
+                                                          std::optional<cache::Lookup> fresh) {
   // The public view is shared and cached. Moderators, authors with non-public comments in
   // this video, and authors who just commented on it see more or newer: their pages are
   // built for them alone.
@@ -137,12 +143,13 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
   bool public_view = !actor.moderator;
   // (Not a ?: of two co_awaits: g++ 12 miscompiles that.)
   Result<PagePtr> page = PagePtr{};
-  std::optional<cache::Lookup> fresh;
   if (public_view) {
     // A fresh hit the cache answers from memory needs no lookup coroutine; anything else
     // (a miss, a stale hit, a cache that must ask its server) takes public_page's path.
-    fresh = cache_.try_lookup(video_id, cache_key(index, req));
+    if (!fresh) fresh = cache_.try_lookup(video_id, cache_key(index, req));
     if (fresh && (!fresh->page || fresh->stale)) fresh.reset();
+  } else {
+    fresh.reset();
   }
   bool have_public = false;  // `page` holds the public page
   KnownReactions known;       // every reaction of the user in the video, when read with the view

@@ -157,15 +157,18 @@ class CommentService {
   asio::awaitable<Result<std::string>> video_stats_at(Uuid video_id, Deadline d);
   // The cursor's check comes first, in the callers of list() and list_from_memory().
   Status check_cursor(store::Index index, const ListRequest& req) const;
+  // `fresh`: the fresh public page list_from_memory() found (so it is not looked up twice).
   asio::awaitable<Result<std::string>> list(Actor actor, store::Index index, Uuid video_id,
-                                            ListRequest req, Deadline d);
+                                            ListRequest req, Deadline d,
+                                            std::optional<cache::Lookup> fresh = std::nullopt);
   // list()'s answer when memory alone holds it: a fresh public page the cache answers without
   // a lookup, and, for a signed-in user, their view (public: no hidden comments, no recent
   // write) and every reaction of theirs in the video, held by the store. Synchronous: no
   // coroutine and no deadline race, as a hot video's reads are almost all this. nullopt:
-  // something must be read or built; ask list().
+  // something must be read or built; ask list(), with `fresh` (set when the page was found
+  // fresh and the user's rows were not in memory).
   std::optional<std::string> list_from_memory(const Actor& actor, store::Index index, const Uuid& video_id,
-                                              const ListRequest& req);
+                                              const ListRequest& req, std::optional<cache::Lookup>& fresh);
   asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
                                                      ListRequest req, bool public_view, Deadline d);
   // The public page: from the cache, or read (coalesced) and put back when this caller holds

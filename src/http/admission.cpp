@@ -55,6 +55,14 @@ bool Admission::overloaded(RequestClass c, time_point now) {
 }
 
 Admission::Decision Admission::arrive(RequestClass cls, Waiter& w, time_point now) {
+  return arrive_at(cls, &w, now);
+}
+
+Admission::Decision Admission::try_arrive(RequestClass cls, time_point now) {
+  return arrive_at(cls, nullptr, now);
+}
+
+Admission::Decision Admission::arrive_at(RequestClass cls, Waiter* w, time_point now) {
   if (cls == RequestClass::exempt) return Decision::admit;
   size_t c = static_cast<size_t>(cls);
   std::lock_guard lk(mu_);
@@ -73,9 +81,10 @@ Admission::Decision Admission::arrive(RequestClass cls, Waiter& w, time_point no
     stats_.shed[c].fetch_add(1, std::memory_order_relaxed);
     return Decision::shed;
   }
-  w.cls = cls;
-  w.since = now;
-  queues_[c].push_back(&w);
+  if (!w) return Decision::wait;
+  w->cls = cls;
+  w->since = now;
+  queues_[c].push_back(w);
   return Decision::wait;
 }
 

@@ -95,6 +95,10 @@ class Admission {
   // A request of class `c` arrives. admit: it holds a slot (call release() when done).
   // wait: `w` is queued; wake() will say. shed: answer 503 now. exempt: always admit.
   Decision arrive(RequestClass c, Waiter& w, time_point now);
+  // arrive() without a waiter: admit and shed as arrive() decides them; wait when arrive()
+  // would queue, and then nothing changed (call arrive() with a waiter). The request path
+  // asks this first, so a request admitted at once builds no waiter, timer or allocation.
+  Decision try_arrive(RequestClass c, time_point now);
   // The request gives back its slot. Hands it to the oldest waiter, or sheds waiters whose
   // delay is over the limit while overloaded.
   void release(RequestClass c, time_point now);
@@ -116,6 +120,8 @@ class Admission {
   const AdmissionOptions& options() const { return opts_; }
 
  private:
+  // arrive() and try_arrive(): queues `w` when it waits, unless it is null.
+  Decision arrive_at(RequestClass c, Waiter* w, time_point now);
   struct Track {  // the delay minimum over one interval
     bool started = false;
     bool over = false;

@@ -58,6 +58,27 @@ class AdmissionTest : public ::testing::Test {
   std::vector<std::unique_ptr<Probe>> probes;
 };
 
+// try_arrive: the same admit and shed as arrive(), and "wait" without queueing anything, so
+// a release wakes no one and the slot goes to the next arrival.
+TEST_F(AdmissionTest, TryArriveAdmitsAndShedsAsArriveDoesAndQueuesNothing) {
+  Admission a(small(1));
+  EXPECT_EQ(a.try_arrive(R, now), Decision::admit);
+  EXPECT_EQ(a.in_flight(R), 1u);
+  EXPECT_EQ(a.try_arrive(R, now), Decision::wait);
+  EXPECT_EQ(a.try_arrive(RequestClass::exempt, now), Decision::admit);
+  EXPECT_EQ(a.stats().admitted[0].load(), 1u);
+  EXPECT_EQ(a.stats().shed[0].load(), 0u);
+  Probe& queued = arrive(a, R, Decision::wait);  // the queue's one place
+  EXPECT_EQ(a.try_arrive(R, now), Decision::shed) << "arrive() would shed: the queue is full";
+  EXPECT_EQ(a.stats().shed[0].load(), 1u);
+  a.release(R, now);
+  ASSERT_TRUE(queued.answer);
+  EXPECT_TRUE(*queued.answer) << "the queued waiter, not a try_arrive, got the slot";
+  a.release(R, now);
+  EXPECT_EQ(a.in_flight(R), 0u);
+  EXPECT_EQ(a.try_arrive(R, now), Decision::admit);
+}
+
 TEST_F(AdmissionTest, AdmitsUpToTheLimitThenQueuesThenSheds) {
   Admission a(small(2));
   arrive(a, R, Decision::admit);

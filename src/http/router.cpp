@@ -51,6 +51,12 @@ RequestClass Router::classify(bhttp::verb method, std::string_view pattern) {
 }
 
 asio::awaitable<bool> Router::admit(RequestClass cls) {
+  // Almost every request is admitted (or shed) at once: no waiter, timer or allocation.
+  switch (admission_->try_arrive(cls, Admission::clock::now())) {
+    case Admission::Decision::admit: co_return true;
+    case Admission::Decision::shed: co_return false;
+    case Admission::Decision::wait: break;
+  }
   struct State {
     explicit State(asio::any_io_executor ex) : timer(std::move(ex)) {}
     asio::steady_timer timer;

@@ -225,7 +225,6 @@ Result<uint16_t> Application::start() {
   so.max_pending_ops = cfg_.workers.reaction_batch.max_pending_ops;
   so.node_id = node_id_;
   so.comments_topic = cfg_.pulsar.topics.comments;
-  so.reactions_topic = cfg_.pulsar.topics.reactions;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   so.reaction_row_at_request = cql_ != nullptr;  // only CQL is shared by several nodes
@@ -255,6 +254,14 @@ Result<uint16_t> Application::start() {
     applier_ = std::make_unique<workers::ReactionApplier>(*store_, overlay_, clock_, ao);
     service_->set_on_op_appended([a = applier_.get()] { a->notify(); });
     service_->set_applied_seq_source([a = applier_.get()] { return a->applied_seq(); });
+  }
+  // A reaction's event is its op: the op log is the reactions topic's outbox (relayed below
+  // when there is a bus). Where it starts is recorded once, before any op is appended.
+  uint64_t op_events_from = 0;
+  if (!reactions_on_bus) {
+    auto first = workers::reaction_events_start(*store_);
+    if (!first) return Error(first.error().code, "reading where reaction events start: " + first.error().message);
+    op_events_from = *first;
   }
 
   const auto& w = cfg_.workers;
@@ -374,6 +381,15 @@ Result<uint16_t> Application::start() {
                                               .poll_interval = w.outbox_relay.poll_interval});
     s = workers_->register_worker(unowned(relay_.get()));
     if (!s) return s.take_error();
+    if (!reactions_on_bus) {
+      reaction_relay_ = std::make_unique<workers::OutboxRelay>(
+          *store_, *bus_,
+          workers::RelayOptions{.name = "reactions", .batch_size = w.outbox_relay.batch_size,
+                                .poll_interval = w.outbox_relay.poll_interval},
+          workers::op_log_source(*store_, cfg_.pulsar.topics.reactions, op_events_from - 1));
+      s = workers_->register_worker(unowned(reaction_relay_.get()));
+      if (!s) return s.take_error();
+    }
   }
   // Only on a bus the nodes share (Pulsar). It exists to carry one node's edits to the other
   // nodes' caches and skips its own node's events; on the local bus, which holds this node's
@@ -388,13 +404,16 @@ Result<uint16_t> Application::start() {
     if (!s) return s.take_error();
   }
   // Log retention: applied ops and outbox events beyond storage.log_retention. With a bus, an
-  // event the relay has not delivered is never trimmed (nor with the relay switched off: its
-  // events wait for it); without one, the outbox is the node's event log, trimmed by age alone.
+  // event the relays have not delivered is never trimmed (nor with the relays switched off:
+  // the events wait for them); without one, the outbox and the op log are the node's event
+  // logs, trimmed by age alone.
   maintenance_ = std::make_unique<workers::Scheduler>("maintenance", clock_, std::chrono::seconds(1));
   s = maintenance_->add_task("trim-logs", std::chrono::seconds(60), [this] {
-    uint64_t keep = cfg_.storage.log_retention, applied = applier_ ? applier_->applied_seq() : 0;
+    const uint64_t keep = cfg_.storage.log_retention, applied = applier_ ? applier_->applied_seq() : 0;
     const uint64_t delivered = !bus_ ? store_->last_outbox_seq() : relay_ ? relay_->delivered() : 0;
-    return store_->trim_logs(applied > keep ? applied - keep : 0, delivered, keep);
+    std::optional<uint64_t> ops_delivered;
+    if (bus_) ops_delivered = reaction_relay_ ? reaction_relay_->delivered() : 0;
+    return store_->trim_logs(workers::op_log_trim_bound(applied, ops_delivered, keep), delivered, keep);
   });
   if (!s) return s.take_error();
   s = workers_->register_worker(unowned(maintenance_.get()));
@@ -587,21 +606,35 @@ Result<uint16_t> Application::start() {
       out.push_back(std::move(runs));
       out.push_back(counter_family("commentd_reconciliation_errors_total", "Reconciliation checks that failed", rs.errors.load()));
     }
+    // The relays' figures are their sums (the outbox's and the op log's, which carries the
+    // reaction events): "the outbox" to an operator is every event waiting for the bus.
     if (bus_) {  // without a bus nothing waits in the outbox: it is the node's event log
       uint64_t outbox_last = store_->last_outbox_seq(), delivered = relay_ ? relay_->delivered() : 0;
+      uint64_t depth = outbox_last - std::min(outbox_last, delivered);
+      if (reaction_relay_) depth += reaction_relay_->depth();
       out.push_back(gauge_family("commentd_outbox_depth", "Outbox events not yet delivered to the event bus",
-                                 double(outbox_last - std::min(outbox_last, delivered))));
+                                 double(depth)));
     }
     if (relay_) {
-      auto& rs = relay_->stats();
-      out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", rs.published.load()));
+      uint64_t published = 0, reloads = 0, duplicates = 0, errors = 0;
+      int64_t backoff_ms = 0, oldest = 0;
+      for (auto* r : {relay_.get(), reaction_relay_.get()}) {
+        if (!r) continue;
+        auto& rs = r->stats();
+        published += rs.published.load();
+        reloads += rs.position_reloads.load();
+        duplicates += rs.duplicates.load();
+        errors += rs.errors.load();
+        backoff_ms = std::max(backoff_ms, rs.backoff_ms.load());
+        if (int64_t at = rs.oldest_pending_at_ms.load(); at > 0) oldest = oldest == 0 ? at : std::min(oldest, at);
+      }
+      out.push_back(counter_family("commentd_relay_published_total", "Outbox events the bus stored", published));
       out.push_back(counter_family("commentd_relay_position_reloads_total",
                                    "Relay positions found moved in storage (a timed-out write that applied late) and reloaded",
-                                   rs.position_reloads.load()));
-      out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", rs.duplicates.load()));
-      out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", rs.errors.load()));
-      out.push_back(gauge_family("commentd_relay_backoff_seconds", "The relay's wait before retrying a failed round; 0 when healthy", double(rs.backoff_ms.load()) / 1000.0));
-      const int64_t oldest = rs.oldest_pending_at_ms.load();
+                                   reloads));
+      out.push_back(counter_family("commentd_relay_duplicates_total", "Outbox events republished after a crash and dropped by the bus's dedup", duplicates));
+      out.push_back(counter_family("commentd_relay_errors_total", "Relay rounds that failed (retried)", errors));
+      out.push_back(gauge_family("commentd_relay_backoff_seconds", "The relay's wait before retrying a failed round; 0 when healthy", double(backoff_ms) / 1000.0));
       out.push_back(gauge_family("commentd_outbox_oldest_age_seconds",
                                  "Age of the oldest event not yet delivered to the event bus; 0 when drained",
                                  oldest > 0 ? std::max<int64_t>(0, clock_.now_ms() - oldest) / 1000.0 : 0.0));

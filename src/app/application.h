@@ -98,7 +98,8 @@ class Application {
   // Unloads the reactions topic when its Key_Shared subscription stops dispatching (a broker
   // fault; pulsar.stuck_after). Runs on the maintenance thread.
   std::unique_ptr<events::StallWatchdog> stall_watchdog_;
-  std::unique_ptr<workers::OutboxRelay> relay_;
+  std::unique_ptr<workers::OutboxRelay> relay_;           // the outbox
+  std::unique_ptr<workers::OutboxRelay> reaction_relay_;  // the op log: the reaction events
   std::unique_ptr<workers::EventSubscriber> cache_invalidation_;
   std::unique_ptr<workers::WorkerManager> workers_;
   std::unique_ptr<auth::JwtVerifier> jwt_;

@@ -20,7 +20,8 @@ namespace commentd::events {
 std::string comment_event_json(const Uuid& event_id, uint32_t node_id, std::string_view event_type,
                                const Comment& c, TimeMs at);
 // ReactionEvent for a reaction op: "added" (like/dislike) or "removed" (none). Message key:
-// the comment id.
+// the comment id. The service's event id is the op id (reaction_id): an op is its event, made
+// again from the op log wherever it is relayed (workers/outbox_relay.h op_log_source).
 std::string reaction_event_json(const Uuid& event_id, const ReactionOp& op);
 
 // `payload` (a JSON object) with "position":N as its first member; other payloads as they are.

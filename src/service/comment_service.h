@@ -39,7 +39,6 @@ struct ServiceOptions {
   uint32_t node_id = 1;
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
   std::string comments_topic = "persistent://pavilion/comments/events";    // key: video id
-  std::string reactions_topic = "persistent://pavilion/reactions/events";  // key: comment id
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
   CursorKey cursor_key;       // signs page cursors; the same on every node
   LimiterErrorPolicy on_limiter_error = LimiterErrorPolicy::open;

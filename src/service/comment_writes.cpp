@@ -262,10 +262,10 @@ asio::awaitable<Result<std::string>> CommentService::react(Actor actor, Uuid com
   op.timestamp = op.op_id.v7_time_ms();
   op.node_id = opts_.node_id;
   if (publish_reaction_) co_return co_await react_on_bus(op, d);
+  // The op is its event too: the op log is the reactions topic's outbox, read by the relay
+  // (workers/outbox_relay.h op_log_source), so nothing else is written for it.
   WriteSet ws;
   ws.mutations.push_back(store::AppendReactionOp{op});
-  ws.mutations.push_back(store::AppendOutbox{opts_.reactions_topic, comment_id.str(),
-                                             events::reaction_event_json(ids_.next(), op)});
   if (opts_.reaction_row_at_request)
     ws.mutations.push_back(store::UserReactionPut{op.video_id, op.user_id, op.comment_id, op.type, op.timestamp, op.node_id});
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
@@ -285,7 +285,7 @@ asio::awaitable<Result<std::string>> CommentService::react_on_bus(ReactionOp op,
     return Error(Errc::unavailable, "the reaction could not be queued; retry: " + why, "reaction_bus_unavailable", 1);
   };
   if (d.expired()) co_return refused("the request's deadline passed");
-  auto p = co_await store::within(d, publish_reaction_(op, events::reaction_event_json(ids_.next(), op)));
+  auto p = co_await store::within(d, publish_reaction_(op, events::reaction_event_json(op.op_id, op)));
   if (!p) co_return refused(p.error().message);
   op.seq = *p;
   stats_.reactions_published.fetch_add(1, std::memory_order_relaxed);

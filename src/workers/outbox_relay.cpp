@@ -18,14 +18,67 @@ namespace commentd::workers {
 
 namespace asio = boost::asio;
 
+namespace {
+constexpr const char* kReactionEventsStart = "reaction-events/first-op";
+}  // namespace
+
+RelaySource outbox_source(store::Store& store) {
+  return RelaySource{.last_seq = [&store] { return store.last_outbox_seq(); },
+                     .read = [&store](uint64_t after, size_t max) { return store.read_outbox_entries(after, max); }};
+}
+
+RelaySource op_log_source(store::Store& store, std::string topic, uint64_t floor) {
+  return RelaySource{
+      .last_seq = [&store] { return store.last_op_seq(); },
+      .read = [&store, topic = std::move(topic)](uint64_t after, size_t max) -> Result<std::vector<store::OutboxEntry>> {
+        auto ops = store.read_ops(after, max);
+        if (!ops) return ops.take_error();
+        std::vector<store::OutboxEntry> out;
+        out.reserve(ops->size());
+        for (auto& op : *ops)
+          out.push_back({op.seq, topic, op.comment_id.str(), events::reaction_event_json(op.op_id, op)});
+        return out;
+      },
+      .floor = floor};
+}
+
+Result<uint64_t> reaction_events_start(store::Store& store) {
+  auto from = store.consumer_pos(kReactionEventsStart);
+  if (!from) return from.take_error();
+  if (*from != 0) return *from;
+  const uint64_t first = store.last_op_seq() + 1;
+  store::WriteSet ws;
+  ws.preconditions.push_back(store::ConsumerAt{kReactionEventsStart, 0});
+  ws.mutations.push_back(store::SetConsumerPos{kReactionEventsStart, first});
+  if (auto s = store.commit_owned(std::move(ws)); !s) return s.take_error();
+  return first;
+}
+
+uint64_t op_log_trim_bound(uint64_t applied, std::optional<uint64_t> relay_delivered, uint64_t keep) {
+  const uint64_t done = relay_delivered ? std::min(applied, *relay_delivered) : applied;
+  return done > keep ? done - keep : 0;
+}
+
 OutboxRelay::OutboxRelay(store::Store& store, events::EventBus& bus, RelayOptions opts)
-    : store_(store), bus_(bus), opts_(std::move(opts)) {}
+    : OutboxRelay(store, bus, std::move(opts), outbox_source(store)) {}
+
+OutboxRelay::OutboxRelay(store::Store& store, events::EventBus& bus, RelayOptions opts, RelaySource source)
+    : store_(store), bus_(bus), opts_(std::move(opts)), source_(std::move(source)) {}
 
 OutboxRelay::~OutboxRelay() { stop(); }
 
 Status OutboxRelay::load_position() {
   auto pos = store_.consumer_pos(name());
   if (!pos) return pos.take_error();
+  if (*pos < source_.floor) {
+    // The relay writes its position alone (the conditional write below guards a restart of
+    // an older process anyway).
+    store::WriteSet ws;
+    ws.preconditions.push_back(store::ConsumerAt{name(), *pos});
+    ws.mutations.push_back(store::SetConsumerPos{name(), source_.floor});
+    if (auto s = store_.commit_owned(std::move(ws)); !s) return s;
+    *pos = source_.floor;
+  }
   delivered_ = *pos;
   return ok_status();
 }
@@ -80,13 +133,15 @@ asio::awaitable<void> OutboxRelay::loop() {
 }
 
 asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
-  const uint64_t from = delivered_.load();
-  if (store_.last_outbox_seq() <= from) {
+  const uint64_t from = delivered_.load(), last = source_.last_seq();
+  if (last <= from) {
     stats_.oldest_pending_at_ms.store(0);
     co_return size_t{0};
   }
-  auto entries = store_.read_outbox_entries(from, opts_.batch_size);
+  auto entries = source_.read(from, opts_.batch_size);
   if (!entries) co_return entries.take_error();
+  // Only what the store calls durable (a read may see a later entry before its write is).
+  while (!entries->empty() && entries->back().seq > last) entries->pop_back();
   if (entries->empty()) co_return size_t{0};
   stats_.rounds.fetch_add(1);
   auto oldest = events::parse_event_header(entries->front().payload);

@@ -10,21 +10,59 @@
 //
 // Each payload gets its `position` (the outbox seq) on the way out (events::with_position).
 //
+// What it reads is a RelaySource: the outbox (outbox_source), or the reaction op log read as
+// the reactions topic's events (op_log_source): a reaction's event is its op, so the request
+// writes the op alone and the relay makes the event from it (docs/cluster.md "Outbox relay").
+//
 // Thread-safe: one thread of its own runs the relay loop; delivered() from any thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "events/event_bus.h"
 #include "store/store.h"
 #include "workers/worker_manager.h"
 
 namespace commentd::workers {
+
+// A log the relay publishes: entries in seq order, each with its topic, key and payload.
+struct RelaySource {
+  // The newest seq handed out and durable (0 if none).
+  std::function<uint64_t()> last_seq;
+  // The entries after `after`, at most `max`, in seq order.
+  std::function<Result<std::vector<store::OutboxEntry>>(uint64_t after, size_t max)> read;
+  // Where a relay with no stored position starts: the entries up to it were published
+  // another way (0: none).
+  uint64_t floor = 0;
+};
+
+// The store's outbox.
+RelaySource outbox_source(store::Store& store);
+// The reaction op log as the events of `topic`: each op is the ReactionEvent
+// (events::reaction_event_json) whose event id is the op id, so an op relayed twice is the
+// same event; key: the comment id. `floor`: reaction_events_start(store) - 1.
+RelaySource op_log_source(store::Store& store, std::string topic, uint64_t floor);
+
+// The first op seq whose event is carried by the op log rather than the outbox. Versions
+// before 2026-12 wrote each reaction's event to the outbox beside its op; the first start of
+// a later version records last_op_seq() + 1 (consumer "reaction-events/first-op"), so the
+// op-log relay neither publishes those ops' events a second time nor skips ops whose event
+// is nowhere else. Call it at start, before this process appends an op. Blocking.
+Result<uint64_t> reaction_events_start(store::Store& store);
+
+// Retention's bound for the op log: the ops up to it may be trimmed. An op goes once it is
+// applied and, where a relay publishes the log's events (`relay_delivered` set), delivered;
+// the newest `keep` of those stay.
+uint64_t op_log_trim_bound(uint64_t applied, std::optional<uint64_t> relay_delivered, uint64_t keep);
 
 struct RelayOptions {
   std::string name = "outbox";                      // position key: consumer "relay/<name>"
@@ -48,8 +86,9 @@ struct RelayStats {
 
 class OutboxRelay final : public Worker {
  public:
-  // REQUIRES: `store` and `bus` outlive the relay.
+  // REQUIRES: `store` and `bus` outlive the relay. Reads the outbox unless told otherwise.
   OutboxRelay(store::Store& store, events::EventBus& bus, RelayOptions opts);
+  OutboxRelay(store::Store& store, events::EventBus& bus, RelayOptions opts, RelaySource source);
   ~OutboxRelay() override;
 
   // Loads the delivered position and starts the relay thread.
@@ -62,9 +101,15 @@ class OutboxRelay final : public Worker {
   // acks, then saves the new position. Returns the number of entries relayed. Callable
   // without start() (tests), never concurrently with the thread.
   boost::asio::awaitable<Result<size_t>> relay_once();
-  // Loads the delivered position from the store (start() does it).
+  // Loads the delivered position from the store (start() does it); a relay with none stored
+  // below its source's floor stores the floor first.
   Status load_position();
   uint64_t delivered() const { return delivered_.load(); }
+  // Entries of its source not yet delivered.
+  uint64_t depth() const {
+    const uint64_t last = source_.last_seq();
+    return last - std::min(last, delivered_.load());
+  }
   RelayStats& stats() { return stats_; }
 
   // Fault injection (tests): the next round returns after the bus's acks and before the
@@ -77,6 +122,7 @@ class OutboxRelay final : public Worker {
   store::Store& store_;
   events::EventBus& bus_;
   const RelayOptions opts_;
+  const RelaySource source_;
   RelayStats stats_;
   std::atomic<uint64_t> delivered_{0};
   bool crash_after_publish_ = false;  // owned by the relay's thread (or the test's)

@@ -284,5 +284,163 @@ TEST_F(OutboxRelayTest, TheRelayThreadDeliversAndStopDrains) {
   EXPECT_EQ(got.size(), 20u);
 }
 
+// The op log read as the reactions topic's events: one event per op, keyed by its comment,
+// in op order, its event id the op id, its position the op seq.
+class OpLogRelayTest : public OutboxRelayTest {
+ protected:
+  ReactionOp op(const Uuid& comment, ReactionType type) {
+    ReactionOp o;
+    o.op_id = ids_.next();
+    o.comment_id = comment;
+    o.video_id = video_;
+    o.user_id = ids_.next();
+    o.type = type;
+    o.timestamp = o.op_id.v7_time_ms();
+    o.node_id = 3;
+    return o;
+  }
+  // Appends the ops as the service does (the op alone); returns them with their seqs.
+  std::vector<ReactionOp> append_ops(const std::vector<ReactionOp>& ops) {
+    std::vector<ReactionOp> out;
+    for (auto o : ops) {
+      store::WriteSet ws;
+      ws.mutations.push_back(store::AppendReactionOp{o});
+      auto r = commit_sync(*store_, std::move(ws));
+      EXPECT_TRUE(r.ok());
+      if (r.ok()) o.seq = r->op_seqs.at(0);
+      out.push_back(o);
+    }
+    return out;
+  }
+  std::unique_ptr<OutboxRelay> op_relay(uint64_t floor, size_t batch = 3) {
+    auto r = std::make_unique<OutboxRelay>(*store_, *bus_, RelayOptions{.name = "reactions", .batch_size = batch},
+                                           op_log_source(*store_, "reactions", floor));
+    EXPECT_TRUE(r->load_position().ok());
+    return r;
+  }
+  size_t relay_all(OutboxRelay& r) {
+    size_t total = 0;
+    for (;;) {
+      auto n = run_.run(r.relay_once());
+      EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error().message);
+      if (!n.ok() || *n == 0) return total;
+      total += *n;
+    }
+  }
+  static void expect_events(const std::vector<events::Message>& got, const std::vector<ReactionOp>& ops) {
+    ASSERT_EQ(got.size(), ops.size());
+    for (size_t i = 0; i < ops.size(); ++i) {
+      auto h = events::parse_event_header(got[i].payload);
+      ASSERT_TRUE(h) << got[i].payload;
+      EXPECT_EQ(got[i].key, ops[i].comment_id.str()) << i;
+      EXPECT_EQ(h->event_id, ops[i].op_id.str()) << i;
+      EXPECT_EQ(h->event_type, ops[i].type == ReactionType::none ? "removed" : "added") << i;
+      EXPECT_EQ(h->position, ops[i].seq) << i;
+      EXPECT_EQ(h->node_id, 3u) << i;
+    }
+  }
+
+  ManualClock clock_;
+  UuidGenerator ids_{clock_, 7};
+  Uuid video_ = ids_.next();
+};
+
+TEST_F(OpLogRelayTest, EveryOpIsPublishedAsItsReactionEventInOpOrder) {
+  Uuid a = ids_.next(), b = ids_.next();
+  auto ops = append_ops({op(a, ReactionType::like), op(b, ReactionType::dislike), op(a, ReactionType::none),
+                         op(b, ReactionType::like), op(a, ReactionType::like)});
+  auto relay = op_relay(0);
+  EXPECT_EQ(relay->depth(), 5u);
+  EXPECT_EQ(relay_all(*relay), 5u);
+  EXPECT_EQ(relay->delivered(), store_->last_op_seq());
+  EXPECT_EQ(relay->depth(), 0u);
+  EXPECT_EQ(store_->last_outbox_seq(), 0u) << "nothing went through the outbox";
+  expect_events(drain("reactions", 5), ops);
+}
+
+TEST_F(OpLogRelayTest, AnOpRelayedAgainAfterACrashIsTheSameEvent) {
+  Uuid a = ids_.next();
+  auto ops = append_ops({op(a, ReactionType::like), op(a, ReactionType::dislike), op(a, ReactionType::none),
+                         op(a, ReactionType::like)});
+  auto relay = op_relay(0);
+  relay->crash_after_publish_once();
+  ASSERT_FALSE(run_.run(relay->relay_once()).ok());  // 3 published, position not saved
+  relay.reset();
+  restart();
+  relay = op_relay(0);
+  EXPECT_EQ(relay->delivered(), 0u);
+  // Read twice, the log gives the same events (what a consumer dedupes on is stable).
+  auto src = op_log_source(*store_, "reactions", 0);
+  auto once = src.read(0, 10), twice = src.read(0, 10);
+  ASSERT_TRUE(once.ok() && twice.ok());
+  ASSERT_EQ(once->size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ((*once)[i].payload, (*twice)[i].payload) << i;
+  EXPECT_EQ(relay_all(*relay), 4u);
+  EXPECT_EQ(relay->stats().duplicates.load(), 3u) << "the bus dropped the republished copies";
+  expect_events(drain("reactions", 4), ops);
+}
+
+TEST_F(OpLogRelayTest, OpsAnOlderVersionAcceptedAreNotPublishedAgain) {
+  // An older version wrote these ops' events to the outbox (relayed from there).
+  Uuid a = ids_.next();
+  append_ops({op(a, ReactionType::like), op(a, ReactionType::none)});
+  auto start = reaction_events_start(*store_);
+  ASSERT_TRUE(start.ok());
+  EXPECT_EQ(*start, 3u);
+  auto ops = append_ops({op(a, ReactionType::dislike), op(a, ReactionType::like)});
+  // Recorded once: a later start (more ops since) finds the same.
+  EXPECT_EQ(*reaction_events_start(*store_), 3u);
+  restart();
+  EXPECT_EQ(*reaction_events_start(*store_), 3u);
+
+  auto relay = op_relay(*start - 1);
+  EXPECT_EQ(relay->delivered(), 2u);
+  EXPECT_EQ(*store_->consumer_pos(relay->name()), 2u) << "the floor is stored as the relay's position";
+  EXPECT_EQ(relay_all(*relay), 2u);
+  expect_events(drain("reactions", 2), ops);
+  // A position already past the floor is kept.
+  relay = op_relay(1);
+  EXPECT_EQ(relay->delivered(), 4u);
+}
+
+TEST_F(OpLogRelayTest, AFreshStoreCarriesEveryReactionEventInTheOpLog) {
+  EXPECT_EQ(*reaction_events_start(*store_), 1u);
+  Uuid a = ids_.next();
+  auto ops = append_ops({op(a, ReactionType::like)});
+  EXPECT_EQ(*reaction_events_start(*store_), 1u);
+  auto relay = op_relay(0);
+  EXPECT_EQ(relay_all(*relay), 1u);
+  expect_events(drain("reactions", 1), ops);
+}
+
+TEST(OpLogTrimBoundTest, AnOpGoesOnceAppliedAndDeliveredBeyondTheNewestKept) {
+  EXPECT_EQ(op_log_trim_bound(10, std::nullopt, 0), 10u) << "no relay: applied is enough";
+  EXPECT_EQ(op_log_trim_bound(10, std::nullopt, 4), 6u);
+  EXPECT_EQ(op_log_trim_bound(10, 4, 0), 4u) << "not beyond what the relay delivered";
+  EXPECT_EQ(op_log_trim_bound(3, 7, 0), 3u) << "nor beyond what the applier applied";
+  EXPECT_EQ(op_log_trim_bound(10, 4, 5), 0u);
+  EXPECT_EQ(op_log_trim_bound(10, 0, 0), 0u) << "a relay switched off keeps every op";
+}
+
+TEST_F(OpLogRelayTest, TrimmingNeverDropsAnUndeliveredReactionEvent) {
+  Uuid a = ids_.next();
+  std::vector<ReactionOp> want;
+  for (int i = 0; i < 8; ++i) want.push_back(op(a, i % 2 ? ReactionType::none : ReactionType::like));
+  auto ops = append_ops(want);
+  auto relay = op_relay(0);
+  ASSERT_EQ(*run_.run(relay->relay_once()), 3u);
+  // Every op applied; the most aggressive retention.
+  ASSERT_TRUE(store_->trim_logs(op_log_trim_bound(store_->last_op_seq(), relay->delivered(), 0), 0, 0).ok());
+  auto left = store_->read_ops(0, 100);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 5u);
+  EXPECT_EQ(left->front().seq, 4u);
+  relay.reset();
+  restart();
+  relay = op_relay(0);
+  EXPECT_EQ(relay_all(*relay), 5u);
+  expect_events(drain("reactions", 8), ops);
+}
+
 }  // namespace
 }  // namespace commentd::workers

@@ -38,11 +38,12 @@ def _ctl(env, *args):
 
 def _config(pulsar) -> tuple[str, str]:
     """A config on fresh topics of its own, and its comments topic, which has a subscription
-    ("e2e-check") from its start, read by _every_write_has_one_event at the end."""
+    ("e2e-check") from its start, read by _every_write_has_one_event at the end, as has its
+    reactions topic (_reactions_topic, read by _every_reaction_has_one_event)."""
     suffix = uuid.uuid4().hex[:12]
     comments_topic = f"persistent://pavilion/comments/e2e-{suffix}"
-    reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], comments_topic, "e2e-check")
-    reader.close()
+    for topic in (comments_topic, _reactions_topic(comments_topic)):
+        WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], topic, "e2e-check").close()
     cfg = config_yaml() + f"""\
 pulsar:
   enabled: true
@@ -55,6 +56,37 @@ pulsar:
     metrics: "persistent://pavilion/metrics/e2e-{suffix}"
 """
     return cfg, comments_topic
+
+
+def _reactions_topic(comments_topic: str) -> str:
+    return comments_topic.replace("/comments/", "/reactions/")
+
+
+def _every_reaction_has_one_event(pulsar, reactions_topic: str, accepted: list[dict]) -> int:
+    """Reads the reactions topic from its start until every accepted reaction's event is seen:
+    one logical event per reaction (its event_id is the reaction's op_id, on the reaction's
+    comment as the key, in the order accepted per comment), and none for a reaction nobody
+    made. Returns the number of redelivered copies seen."""
+    reader = WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], reactions_topic, "e2e-check")
+    want = {r["op_id"]: r for r in accepted}
+    seen: dict[str, list[str]] = defaultdict(list)  # comment id -> op ids, in topic order
+    copies = 0
+    deadline = time.monotonic() + 120
+    while set(want) - {op for ops in seen.values() for op in ops}:
+        assert time.monotonic() < deadline, "not every accepted reaction's event arrived"
+        msg = reader.receive()
+        ev = json.loads(base64.b64decode(msg["payload"]))
+        assert ev["event_id"] in want, f"an event for a reaction nobody made: {ev}"
+        assert ev["event_id"] == ev["reaction_id"]
+        assert ev["comment_id"] == want[ev["event_id"]]["comment_id"] == msg["key"]
+        if ev["event_id"] in seen[ev["comment_id"]]:
+            copies += 1
+            continue
+        seen[ev["comment_id"]].append(ev["event_id"])
+    reader.close()
+    for cid, ops in seen.items():
+        assert ops == [r["op_id"] for r in accepted if r["comment_id"] == cid], "order per comment"
+    return copies
 
 
 def _every_write_has_one_event(pulsar, comments_topic: str, written: list[str], marker: str) -> int:
@@ -123,16 +155,31 @@ def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_facto
     srv = server_factory(cfg, name="pulsar-kill9").start()
     user, video = User(), new_id()
     written = [srv.create_comment(user, video, f"event {i}")["id"] for i in range(5)]
+    fans = [User() for _ in range(4)]
+
+    def react(n: int) -> list[dict]:
+        # Reactions' events come from the op log (the reactions topic's outbox).
+        out = []
+        for i in range(n):
+            r = srv.react(fans[i % 4], written[i % 5], ["like", "dislike", "none"][i % 3])
+            assert r.status in (200, 202), r
+            out.append(r.json())
+        return out
+
+    reactions = react(12)
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain to Pulsar", 60)
     node_id = (srv.data_dir / "node_id").read_text()
     written += [srv.create_comment(user, video, f"late {i}")["id"] for i in range(20)]
+    reactions += react(20)
     srv.kill9()
     srv.start()
     assert (srv.data_dir / "node_id").read_text() == node_id
     marker = srv.create_comment(user, new_id(), "marker")["id"]
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the outbox to drain after the restart", 60)
     copies = _every_write_has_one_event(pulsar, comments_topic, written, marker)
-    print(f"{len(written)} writes, {copies} copies republished after the kill -9")
+    reaction_copies = _every_reaction_has_one_event(pulsar, _reactions_topic(comments_topic), reactions)
+    print(f"{len(written)} writes, {copies} copies republished after the kill -9; "
+          f"{len(reactions)} reactions, {reaction_copies} copies")
     assert srv.terminate() == 0
 
 

@@ -116,17 +116,19 @@ std::optional<std::string> CommentService::list_from_memory(const Actor& actor, 
   auto found = cache_.try_lookup(video_id, cache_key(index, req));
   if (!found || !found->page || found->stale) return std::nullopt;
   const cache::CachedPage& page = *found->page;
-  std::vector<Uuid> ids;
-  ids.reserve(page.items.size());
-  for (auto& it : page.items) ids.push_back(it.id);
-  std::vector<ReactionType> my(ids.size(), ReactionType::none);
+  std::vector<ReactionType> my;
   if (actor.user_id) {
     auto held = store_.try_view_and_reactions(video_id, *actor.user_id);
     if (!held || held->view.hidden || held->view.recent_until > clock_.now_ms()) {
       fresh = std::move(found);
       return std::nullopt;
     }
+    std::vector<Uuid> ids;
+    ids.reserve(page.items.size());
+    for (auto& it : page.items) ids.push_back(it.id);
     my = mine_known(*actor.user_id, ids, *held->reactions);
+  } else {
+    my.assign(page.items.size(), ReactionType::none);
   }
   stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
   return page_json(page.items, my, page.next_cursor);

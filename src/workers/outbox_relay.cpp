@@ -71,8 +71,7 @@ Status OutboxRelay::load_position() {
   auto pos = store_.consumer_pos(name());
   if (!pos) return pos.take_error();
   if (*pos < source_.floor) {
-    // The relay writes its position alone (the conditional write below guards a restart of
-    // an older process anyway).
+    // Conditional on the position just read, as every write of it.
     store::WriteSet ws;
     ws.preconditions.push_back(store::ConsumerAt{name(), *pos});
     ws.mutations.push_back(store::SetConsumerPos{name(), source_.floor});

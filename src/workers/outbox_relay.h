@@ -8,7 +8,7 @@
 // up to max_error_backoff); the outbox keeps every event meanwhile. Nothing acknowledged by the store is dropped or reordered; retention trims the outbox
 // only below delivered() (Store::trim_logs).
 //
-// Each payload gets its `position` (the outbox seq) on the way out (events::with_position).
+// Each payload gets its `position` (the entry's seq) on the way out (events::with_position).
 //
 // What it reads is a RelaySource: the outbox (outbox_source), or the reaction op log read as
 // the reactions topic's events (op_log_source): a reaction's event is its op, so the request

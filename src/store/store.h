@@ -188,8 +188,9 @@ class Store {
     co_return ViewAndReactions{*v, std::nullopt};
   }
   // Both answered synchronously, when the implementation holds the user's exact view and
-  // every reaction of theirs in the video in this process's memory (as try_get_comment):
-  // reactions then always set. nullopt: not both in memory, call get_view_and_reactions().
+  // every reaction of theirs in the video in this process's memory (as try_get_comment), or
+  // can read what it lacks on the calling thread without waiting (the RocksStore, when its
+  // read gate lets it): reactions then always set. nullopt: call get_view_and_reactions().
   virtual std::optional<ViewAndReactions> try_view_and_reactions(const Uuid& video_id, const Uuid& user_id) {
     (void)video_id;
     (void)user_id;

@@ -129,6 +129,25 @@ TEST_F(RestartReadsTest, AReadOfATableFileSendsTheNextReadsToTheExecutor) {
   EXPECT_EQ(st.pool_reads.load(), 1u);
 }
 
+// try_view_and_reactions reads what it lacks only where on_reader would read inline: never
+// without inline reads, and not after a table-file read closed the gate.
+TEST_F(RestartReadsTest, TryViewAndReactionsReadsOnlyWhereTheGateLetsIt) {
+  const Uuid user = uid(9, 1);
+  inline_reads_ = false;
+  reopen();
+  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, user));
+  EXPECT_EQ(store_->stats().inline_reads.load(), 0u);
+
+  inline_reads_ = true;
+  slow_file_read_ns_ = 0;
+  reopen();
+  auto first = read(store_->has_entries(Index::video, kVideo, Deadline::never()));
+  ASSERT_TRUE(first.ok() && *first);
+  ASSERT_EQ(store_->stats().file_reads.load(), 1u);  // the gate is closed now
+  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, user));
+  EXPECT_EQ(store_->stats().inline_reads.load(), 1u);
+}
+
 // Rows still in the memtable are read inline, with no table file read.
 TEST_F(RocksStoreTest, ReadsFromTheMemtableRunInline) {
   put(make_comment(uid(1, 1), kVideo, 1000));

@@ -243,34 +243,46 @@ int64_t steady_ns(std::chrono::steady_clock::time_point t = std::chrono::steady_
 }  // namespace
 
 template <class F>
+auto RocksStore::timed_read(F& fn, int64_t start_ns) -> std::invoke_result_t<F&> {
+  const uint64_t blocks = table_block_reads();
+  auto r = fn();
+  const int64_t end = steady_ns();
+  const bool read_files = table_block_reads() != blocks;
+  if (read_files) stats_.file_reads.fetch_add(1, std::memory_order_relaxed);
+  read_gate_.report(end, read_files, end - start_ns);
+  return r;
+}
+
+template <class F>
+auto RocksStore::read_here(F& fn, int64_t now_ns) -> std::invoke_result_t<F&> {
+  stats_.inline_reads.fetch_add(1, std::memory_order_relaxed);
+  const int64_t began = read_gate_.begin(now_ns);
+  auto r = timed_read(fn, now_ns);
+  read_gate_.end(began);
+  return r;
+}
+
+template <class F>
 auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
   static_assert(std::is_same_v<Deadline::clock, std::chrono::steady_clock>);
-  // fn() unless the deadline had passed at `start`; the gate learns whether it read a table
-  // file. One clock read before the read serves the gate, the deadline and the timing.
-  auto run = [this, d](F& f, Deadline::clock::time_point start) -> R {
-    if (start >= d.at)
-      return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
-    const uint64_t blocks = table_block_reads();
-    R r = f();
-    const int64_t end = steady_ns();
-    const bool read_files = table_block_reads() != blocks;
-    if (read_files) stats_.file_reads.fetch_add(1, std::memory_order_relaxed);
-    read_gate_.report(end, read_files, end - steady_ns(start));
-    return r;
+  // fn() unless the deadline had passed at `start`. One clock read before the read serves
+  // the gate, the deadline and the timing.
+  auto expired = [d](Deadline::clock::time_point start) -> std::optional<R> {
+    if (start < d.at) return std::nullopt;
+    return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
   };
   if (const auto now = Deadline::clock::now(); read_gate_.inline_ok(steady_ns(now))) {
-    stats_.inline_reads.fetch_add(1, std::memory_order_relaxed);
-    const int64_t began = read_gate_.begin(steady_ns(now));
-    R r = run(fn, now);
-    read_gate_.end(began);
-    return completed(std::move(r));
+    if (auto e = expired(now)) return completed(std::move(*e));
+    return completed(read_here(fn, steady_ns(now)));
   }
   stats_.pool_reads.fetch_add(1, std::memory_order_relaxed);
   // Not a coroutine: `fn` moves straight into the job.
-  auto init = [this, run](auto handler, F f) {
-    asio::post(*readers_, [run, f = std::move(f), handler = std::move(handler)]() mutable {
-      R r = run(f, Deadline::clock::now());
+  auto init = [this, expired](auto handler, F f) {
+    asio::post(*readers_, [this, expired, f = std::move(f), handler = std::move(handler)]() mutable {
+      const auto start = Deadline::clock::now();
+      auto e = expired(start);
+      R r = e ? std::move(*e) : timed_read(f, steady_ns(start));
       auto ex = asio::get_associated_executor(handler);
       asio::post(ex, [handler = std::move(handler), r = std::move(r)]() mutable {
         std::move(handler)(std::move(r));
@@ -290,12 +302,41 @@ std::optional<Store::ViewAndReactions> RocksStore::try_view_and_reactions(const 
   // get_reactions, which count their own lookups.
   const std::pair<Uuid, Uuid> key{video_id, user_id};
   auto view = rows_->views.find(key);
-  if (!view) return std::nullopt;
-  auto reactions = rows_->reactions.find(key);
-  if (!reactions) return std::nullopt;
-  rows_->views.count_hits(1);
-  rows_->reactions.count_hits(1);
-  return ViewAndReactions{*view, std::move(*reactions)};
+  auto reactions = view ? rows_->reactions.find(key) : std::nullopt;
+  if (view && reactions) {
+    rows_->views.count_hits(1);
+    rows_->reactions.count_hits(1);
+    return ViewAndReactions{*view, std::move(*reactions)};
+  }
+  // Not both held (a user's first read of the video since a write or an eviction): read them
+  // here when the read gate lets this thread read, as on_reader's inline reads do, and fill
+  // the caches as get_user_view's read does. An error, or more reactions than one scan
+  // keeps: nullopt, and the asynchronous reads answer (and report it).
+  const int64_t now = steady_ns();
+  if (!read_gate_.inline_ok(now)) return std::nullopt;
+  auto lv = rows_->views.get(key);
+  auto lr = rows_->reactions.get(key);
+  auto read = [&]() -> std::optional<ViewAndReactions> {
+    ViewAndReactions out;
+    if (lv.value) {
+      out.view = *lv.value;
+    } else {
+      auto r = read_user_view(video_id, user_id);
+      if (!r) return std::nullopt;
+      rows_->views.fill(key, lv.epoch, *r);
+      out.view = *r;
+    }
+    if (lr.value) {
+      out.reactions = std::move(*lr.value);
+    } else {
+      auto found = read_user_reactions(video_id, user_id);
+      if (!found || !*found) return std::nullopt;
+      rows_->reactions.fill(key, lr.epoch, **found);
+      out.reactions = std::move(**found);
+    }
+    return out;
+  };
+  return read_here(read, now);
 }
 asio::awaitable<Result<std::optional<Comment>>> RocksStore::get_comment(Uuid id, Deadline d) {
   auto l = rows_->comments.get(id);

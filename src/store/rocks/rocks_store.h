@@ -23,7 +23,8 @@
 // cache (row_cache.h) filled by those full reads and invalidated by every write before it is
 // acknowledged (a user's reactions are written through instead: changed in place, as every
 // reaction writes them); a hit completes inline, without the hop (try_get_comment
-// and try_view_and_reactions answer hits with no coroutine at all).
+// and try_view_and_reactions answer hits with no coroutine at all; the latter also reads a
+// user's rows it does not hold on the calling thread when the read gate lets it).
 //
 // Thread-safe. Reads in rocks_store.cpp, the write side in rocks_writer.cpp.
 #pragma once
@@ -236,6 +237,13 @@ class RocksStore final : public Store {
   // completes on the caller's executor; reports fn()'s duration to the gate.
   template <class F>
   auto on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_result_t<F&>>;
+  // fn() on this thread, begun at `now_ns`, as on_reader's inline reads: counted, and held
+  // by the gate while it runs. REQUIRES: read_gate_.inline_ok(now_ns).
+  template <class F>
+  auto read_here(F& fn, int64_t now_ns) -> std::invoke_result_t<F&>;
+  // fn(), begun at `start_ns`: the gate learns its duration and whether it read a table file.
+  template <class F>
+  auto timed_read(F& fn, int64_t start_ns) -> std::invoke_result_t<F&>;
   rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
 
   RocksOptions opts_;

@@ -123,19 +123,23 @@ TEST_F(RowCacheStoreTest, AViewMissAlsoFillsTheUsersReactions) {
 // are held: nothing before a read, both after a view's miss filled them (counted as hits
 // only then), a reaction written through, nothing after a hidden mark invalidated the view
 // until it is read again, and nothing with the row caches off.
-TEST_F(RowCacheStoreTest, TryViewAndReactionsAnswersOnlyWhenBothAreHeld) {
+// What it does not hold it reads on the calling thread (the read gate lets it: the rows are
+// in the memtable) and keeps; what it holds it answers from memory, counted as hits.
+TEST_F(RowCacheStoreTest, TryViewAndReactionsAnswersFromTheCachesOrReadsWhatTheyLack) {
   Comment a = make_comment(uid(1, 1), kVideo, 1000), b = make_comment(uid(1, 2), kVideo, 1001);
   put(a);
   put(b);
-  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser));
-  const uint64_t hits = rs().hits.load(), misses = rs().misses.load();
-  EXPECT_FALSE(view(kVideo, kUser).hidden);
+  uint64_t hits = rs().hits.load(), misses = rs().misses.load(), reads = store_->stats().inline_reads.load();
   auto held = store_->try_view_and_reactions(kVideo, kUser);
   ASSERT_TRUE(held && held->reactions);
   EXPECT_FALSE(held->view.hidden);
   EXPECT_TRUE(held->reactions->empty());
-  EXPECT_EQ(rs().hits.load(), hits + 2);
-  EXPECT_EQ(rs().misses.load(), misses + 1) << "the view's miss only";
+  EXPECT_EQ(rs().misses.load(), misses + 2) << "both read";
+  EXPECT_EQ(store_->stats().inline_reads.load(), reads + 1) << "in one inline read";
+  held = store_->try_view_and_reactions(kVideo, kUser);
+  ASSERT_TRUE(held && held->reactions);
+  EXPECT_EQ(rs().hits.load(), hits + 2) << "then both held";
+  EXPECT_EQ(store_->stats().inline_reads.load(), reads + 1);
 
   WriteSet like;
   like.mutations.push_back(UserReactionPut{kVideo, kUser, b.id, ReactionType::like});
@@ -147,17 +151,27 @@ TEST_F(RowCacheStoreTest, TryViewAndReactionsAnswersOnlyWhenBothAreHeld) {
   WriteSet hm;
   hm.mutations.push_back(HiddenMark{kVideo, kUser, a.id, true});
   commit(std::move(hm));
-  const uint64_t hits_before = rs().hits.load();
-  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser)) << "the view was invalidated";
-  EXPECT_EQ(rs().hits.load(), hits_before) << "nothing answered, nothing counted";
-  EXPECT_TRUE(view(kVideo, kUser).hidden);
+  misses = rs().misses.load();
   held = store_->try_view_and_reactions(kVideo, kUser);
-  ASSERT_TRUE(held);
-  EXPECT_TRUE(held->view.hidden);
-
-  reopen_without_row_cache();
+  ASSERT_TRUE(held && held->reactions);
+  EXPECT_TRUE(held->view.hidden) << "the invalidated view is read again";
+  EXPECT_EQ(*held->reactions, (std::vector<std::pair<Uuid, ReactionType>>{{b.id, ReactionType::like}}));
+  EXPECT_EQ(rs().misses.load(), misses + 1) << "the view's miss only";
   EXPECT_TRUE(view(kVideo, kUser).hidden);
-  EXPECT_FALSE(store_->try_view_and_reactions(kVideo, kUser));
+
+  // Without a row cache every answer is a read. The reopened store's rows may be in table
+  // files: a slow table-file read closes the gate (read_gate.h), and then it declines.
+  reopen_without_row_cache();
+  for (int i = 0; i < 2; ++i) {
+    held = store_->try_view_and_reactions(kVideo, kUser);
+    if (i == 1 && !held) {
+      EXPECT_GT(store_->stats().file_reads.load(), 0u) << "declined with the gate open";
+      break;
+    }
+    ASSERT_TRUE(held && held->reactions) << "read each time";
+    EXPECT_TRUE(held->view.hidden);
+    EXPECT_EQ(held->reactions->size(), 1u);
+  }
 }
 
 TEST_F(RowCacheStoreTest, EveryWriteIsSeenByTheNextRead) {

@@ -298,8 +298,9 @@ std::optional<std::optional<Comment>> RocksStore::try_get_comment(const Uuid& id
 }
 std::optional<Store::ViewAndReactions> RocksStore::try_view_and_reactions(const Uuid& video_id,
                                                                         const Uuid& user_id) {
-  // Counted only when both hit: a caller that gets nullopt asks through get_user_view and
-  // get_reactions, which count their own lookups.
+  // Lookups are counted only when it answers from them (both held, or read here): a caller
+  // that gets nullopt asks through get_user_view and get_reactions, which count their own.
+  // (A read here that fails has counted its misses; the retry counts them again.)
   const std::pair<Uuid, Uuid> key{video_id, user_id};
   auto view = rows_->views.find(key);
   auto reactions = view ? rows_->reactions.find(key) : std::nullopt;

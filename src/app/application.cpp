@@ -609,8 +609,8 @@ Result<uint16_t> Application::start() {
     // The relays' figures are their sums (the outbox's and the op log's, which carries the
     // reaction events): "the outbox" to an operator is every event waiting for the bus.
     if (bus_) {  // without a bus nothing waits in the outbox: it is the node's event log
-      uint64_t outbox_last = store_->last_outbox_seq(), delivered = relay_ ? relay_->delivered() : 0;
-      uint64_t depth = outbox_last - std::min(outbox_last, delivered);
+      // With the relay switched off, every event in the outbox waits.
+      uint64_t depth = relay_ ? relay_->depth() : store_->last_outbox_seq();
       if (reaction_relay_) depth += reaction_relay_->depth();
       out.push_back(gauge_family("commentd_outbox_depth", "Outbox events not yet delivered to the event bus",
                                  double(depth)));

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "store/async.h"
 #include "store/rocks/codec.h"
 #include "store/rocks/internal.h"
 
@@ -270,7 +271,7 @@ auto RocksStore::on_reader(Deadline d, F fn) -> asio::awaitable<std::invoke_resu
   // the gate, the deadline and the timing.
   auto expired = [d](Deadline::clock::time_point start) -> std::optional<R> {
     if (start < d.at) return std::nullopt;
-    return R(Error(Errc::deadline_exceeded, "the request took longer than its deadline", "deadline_exceeded"));
+    return R(deadline_error());
   };
   if (const auto now = Deadline::clock::now(); read_gate_.inline_ok(steady_ns(now))) {
     if (auto e = expired(now)) return completed(std::move(*e));

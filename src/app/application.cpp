@@ -226,6 +226,7 @@ Result<uint16_t> Application::start() {
   so.node_id = node_id_;
   so.comments_topic = cfg_.pulsar.topics.comments;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
+  so.read_ahead_pages = cfg_.cache.read_ahead_pages;
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   so.reaction_row_at_request = cql_ != nullptr;  // only CQL is shared by several nodes
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed
@@ -489,6 +490,7 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("comment_cache_hits_total", "Total number of comment cache hits", ss.cache_hits.load()));
     out.push_back(counter_family("comment_cache_misses_total", "Total number of comment cache misses", ss.cache_misses.load()));
     out.push_back(counter_family("commentd_cache_coalesced_reads_total", "Cache misses served by another request's storage read", ss.coalesced_reads.load()));
+    out.push_back(counter_family("commentd_cache_pages_read_ahead_total", "Pages cached beside a cursor page's fill, read from the same scans", ss.pages_read_ahead.load()));
     out.push_back(counter_family("commentd_write_conflicts_total", "Writes retried after a concurrent change", ss.write_conflicts.load()));
     out.push_back(counter_family("commentd_rate_limited_total", "Requests refused by the rate limiter", ss.rate_limited.load()));
     out.push_back(counter_family("commentd_cache_errors_total", "Page cache calls that failed (served as misses)", ss.cache_errors.load()));

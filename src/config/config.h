@@ -129,6 +129,7 @@ struct LimitsConfig {
 struct CacheConfig {
   size_t max_entries = 100000;  // 0 = cache off
   milliseconds page_ttl{1'000};
+  size_t read_ahead_pages = 3;  // pages cached beside a cursor page's fill; 0 = none
   bool operator==(const CacheConfig&) const = default;
 };
 

@@ -262,6 +262,9 @@ const KeySpec kKeys[] = {
     {.path = "cache.page_ttl", .field = [](Config& c) -> auto& { return c.cache.page_ttl; },
      .default_text = "1s", .min = 0, .max = 1 * kHour,
      .description = "a cached page is at most this old: its counts, and others' new comments"},
+    {.path = "cache.read_ahead_pages", .field = [](Config& c) -> auto& { return c.cache.read_ahead_pages; },
+     .default_text = "3", .min = 0, .max = 20,
+     .description = "a page read from a cursor also caches this many pages after it; 0 = none"},
     // redis
     {.path = "redis.enabled", .field = [](Config& c) -> auto& { return c.redis.enabled; },
      .default_text = "false", .description = "use Redis (cluster mode)"},

@@ -278,10 +278,22 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
   }
 
   Actor anonymous;  // a named local: g++ 12 destroys a temporary inside co_await wrongly
-  auto built = co_await build_page(anonymous, index, req, true, d);
+  // A reader past the first page tends to page on: the pages after this one come from the
+  // same scans and are put beside it (src/cache/README.md "Read-ahead").
+  const size_t ahead = req.cursor && version ? opts_.read_ahead_pages : 0;
+  auto pages = co_await build_pages(anonymous, index, req, true, ahead, d);
+  Result<PagePtr> built = PagePtr{};
+  if (pages) built = pages->front();
+  else built = pages.take_error();
   if (built && version) {
     auto st = co_await cache_.put(video_id, key, *version, *built, d);
     if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+    if (pages->size() > 1) {
+      pages->erase(pages->begin());
+      asio::co_spawn(co_await asio::this_coro::executor,
+                     put_ahead(video_id, *version, index, req, std::move(*pages), (*built)->next_cursor),
+                     asio::detached);
+    }
   }
   std::vector<std::function<void(Result<PagePtr>)>> waiters;
   {
@@ -296,9 +308,35 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
   co_return built;
 }
 
+asio::awaitable<void> CommentService::put_ahead(Uuid video_id, uint64_t version, Index index,
+                                                ListRequest req, std::vector<PagePtr> pages,
+                                                std::optional<std::string> cursor) {
+  auto d = Deadline::after(kRefreshTimeout);
+  for (auto& page : pages) {
+    if (!cursor) break;
+    req.cursor = std::move(cursor);
+    cursor = page->next_cursor;
+    stats_.pages_read_ahead.fetch_add(1, std::memory_order_relaxed);
+    auto st = co_await cache_.put(video_id, cache_key(index, req), version, std::move(page), d);
+    if (!st) {
+      stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }
+}
+
 asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index index,
                                                             ListRequest req, bool public_view,
                                                             Deadline d) {
+  auto pages = co_await build_pages(std::move(actor), index, std::move(req), public_view, 0, d);
+  if (!pages) co_return pages.take_error();
+  co_return std::move(pages->front());
+}
+
+asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor actor, Index index,
+                                                                         ListRequest req,
+                                                                         bool public_view,
+                                                                         size_t ahead, Deadline d) {
   std::optional<CursorPos> after;
   if (req.cursor) {
     auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req));
@@ -307,15 +345,16 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
   }
   // Rows the viewer may not see are skipped; the scan is bounded so a page of mostly
   // hidden rows ends early with a cursor rather than reading without limit.
-  const size_t scan_budget = req.limit * 10 + 100;
+  const size_t want = req.limit * (1 + ahead);
+  const size_t scan_budget = want * 10 + 100;
   size_t scanned = 0;
   std::vector<Comment> rows;
   std::vector<CommentMetrics> counts;  // one per row while every scan answered them
   bool scans_counted = true;
   std::optional<CursorPos> last;
   bool exhausted = false;
-  while (rows.size() < req.limit && scanned < scan_budget && !exhausted) {
-    store::ScanRequest sr{index, req.key, req.sort, after, req.limit - rows.size() + 1};
+  while (rows.size() < want && scanned < scan_budget && !exhausted) {
+    store::ScanRequest sr{index, req.key, req.sort, after, want - rows.size() + 1};
     sr.with_counts = true;
     auto res = co_await store_.scan(sr, d);
     if (!res) co_return res.take_error();
@@ -324,14 +363,14 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
     scans_counted = scans_counted && res->counts.size() == res->rows.size();
     for (size_t i = 0; i < res->rows.size(); ++i) {
       Comment& c = res->rows[i];
-      if (rows.size() == req.limit) { exhausted = false; break; }
+      if (rows.size() == want) { exhausted = false; break; }
       last = CursorPos{c.created_at, c.id};
       bool visible = public_view ? is_public(c.status) : can_see(actor, c);
       if (!visible) continue;
       rows.push_back(std::move(c));
       if (scans_counted) counts.push_back(res->counts[i]);
     }
-    if (rows.size() < req.limit && res->last) last = res->last;  // skip past unjoined entries
+    if (rows.size() < want && res->last) last = res->last;  // skip past unjoined entries
     after = last;
     if (res->rows.empty() && !res->last) exhausted = true;
   }
@@ -345,13 +384,24 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
     if (!metrics) co_return metrics.take_error();
   }
 
-  auto page = std::make_shared<cache::CachedPage>();
-  page->items.reserve(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i)
-    page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
-  if (!exhausted && last)
-    page->next_cursor = encode_cursor(opts_.cursor_key, cursor_scope(index, req), *last);
-  co_return PagePtr(std::move(page));
+  // Page j holds rows [j*limit, (j+1)*limit). A full page followed by another one ends at its
+  // last row, exactly where a read from its own cursor would end it; the last page ends as
+  // the scan did (at its last row or past hidden ones, or not at all when the list ended).
+  std::vector<PagePtr> pages;
+  const CursorScope scope = cursor_scope(index, req);
+  for (size_t begin = 0; begin == 0 || begin < rows.size(); begin += req.limit) {
+    const size_t end = std::min(rows.size(), begin + req.limit);
+    auto page = std::make_shared<cache::CachedPage>();
+    page->items.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i)
+      page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
+    if (end < rows.size())
+      page->next_cursor = encode_cursor(opts_.cursor_key, scope, CursorPos{rows[end - 1].created_at, rows[end - 1].id});
+    else if (!exhausted && last)
+      page->next_cursor = encode_cursor(opts_.cursor_key, scope, *last);
+    pages.push_back(std::move(page));
+  }
+  co_return pages;
 }
 
 asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, Deadline d) {

@@ -40,6 +40,9 @@ struct ServiceOptions {
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
   std::string comments_topic = "persistent://pavilion/comments/events";    // key: video id
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
+  // A public page read from a cursor (its cache missed) also caches the next this many pages
+  // from the same scans (cache.read_ahead_pages; src/cache/README.md "Read-ahead").
+  size_t read_ahead_pages = 3;
   CursorKey cursor_key;       // signs page cursors; the same on every node
   LimiterErrorPolicy on_limiter_error = LimiterErrorPolicy::open;
   // The reaction op's WriteSet also writes the user's user_reactions row, so the user's next
@@ -63,6 +66,7 @@ struct ServiceStats {
   std::atomic<uint64_t> cache_hits{0};
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> coalesced_reads{0};
+  std::atomic<uint64_t> pages_read_ahead{0};  // pages put beside a cursor page's fill
   std::atomic<uint64_t> write_conflicts{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> cache_errors{0};    // lookups/puts/bumps that failed (served as misses)
@@ -170,6 +174,16 @@ class CommentService {
                                               const ListRequest& req, std::optional<cache::Lookup>& fresh);
   asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
                                                      ListRequest req, bool public_view, Deadline d);
+  // The page req asks for, then up to `ahead` pages after it, each as a read from the
+  // previous one's cursor would build it; from the same scans. Never empty.
+  asio::awaitable<Result<std::vector<cache::PagePtr>>> build_pages(Actor actor, store::Index index,
+                                                                   ListRequest req, bool public_view,
+                                                                   size_t ahead, Deadline d);
+  // Puts read-ahead pages: the first under `cursor` (the page before it's next cursor), each
+  // next under the one before it's next cursor; under `version`, behind the request.
+  asio::awaitable<void> put_ahead(Uuid video_id, uint64_t version, store::Index index,
+                                  ListRequest req, std::vector<cache::PagePtr> pages,
+                                  std::optional<std::string> cursor);
   // The public page: from the cache, or read (coalesced) and put back when this caller holds
   // the fill lease. A cache error counts as a miss.
   asio::awaitable<Result<cache::PagePtr>> public_page(store::Index index, Uuid video_id,

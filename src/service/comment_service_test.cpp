@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/detached.hpp>
 #include <filesystem>
+#include <set>
 
 #include "events/local/local_bus.h"
 #include "store/rocks/rocks_store.h"
@@ -205,6 +206,67 @@ TEST_F(CommentServiceTest, NewCommentsReachOthersWithinTheTtlAndTheAuthorAtOnce)
   clock_.advance_ms(1000);
   auto later = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
   EXPECT_NE(later->find("\"content\":\"two\""), std::string::npos) << "others see it once the TTL passes";
+}
+
+// The next_cursor of a page's JSON, or nullopt at the end of the list.
+std::optional<std::string> next_cursor_of(const std::string& page) {
+  const std::string tag = "\"next_cursor\":\"";
+  auto at = page.find(tag);
+  if (at == std::string::npos) return std::nullopt;
+  at += tag.size();
+  return page.substr(at, page.find('"', at) - at);
+}
+
+// Every page of a list from the first through the cursors, with the read-ahead cache: each
+// page must be the one a service without read-ahead serves, and pages read ahead are hits.
+TEST_F(CommentServiceTest, APageReadFromACursorCachesThePagesAfterItAsTheyWouldBeRead) {
+  ServiceOptions no_ahead;
+  no_ahead.read_ahead_pages = 0;
+  auto plain_cache = cache::make_memory_cache({1000, 1000}, clock_);
+  CommentService plain(*store_, *plain_cache, *limiter_, clock_, ids_, overlay_, no_ahead);
+  Actor author{ids_.next(), false};
+  Actor mod{ids_.next(), true};
+  // 22 visible comments (5 full pages of 4 and one of 2), with hidden ones among them so the
+  // scans skip rows; and a list of exactly 3 full pages, whose last page has no cursor.
+  Uuid video = ids_.next(), even = ids_.next();
+  std::vector<Uuid> hide;
+  for (int i = 0; i < 26; ++i) {
+    clock_.advance_ms(1);
+    Uuid id = post(author, video, "c" + std::to_string(i));
+    if (i % 7 == 3) hide.push_back(id);
+  }
+  ASSERT_EQ(hide.size(), 4u);
+  for (auto& id : hide) ASSERT_TRUE(run(svc_->set_status(mod, id, CommentStatus::hidden, kNoDeadline)).ok());
+  for (int i = 0; i < 12; ++i) post(author, even, "e" + std::to_string(i));
+
+  for (auto [list, pages] : {std::pair{video, 6}, std::pair{even, 3}}) {
+    for (SortOrder sort : {SortOrder::newest, SortOrder::oldest}) {
+      SCOPED_TRACE(::testing::Message() << (list == video ? "video" : "even") << " sort " << int(sort));
+      const uint64_t misses0 = svc_->stats().cache_misses, hits0 = svc_->stats().cache_hits;
+      const uint64_t ahead0 = svc_->stats().pages_read_ahead;
+      ListRequest lr{list, sort, 4, std::nullopt};
+      std::set<std::string> seen;
+      int n = 0;
+      for (;; ++n) {
+        auto got = run(svc_->list_comments(Actor{}, lr, kNoDeadline));
+        auto want = run(plain.list_comments(Actor{}, lr, kNoDeadline));
+        ASSERT_TRUE(got.ok() && want.ok());
+        EXPECT_EQ(*got, *want) << "page " << n + 1;
+        for (size_t at = got->find("\"id\":\""); at != std::string::npos; at = got->find("\"id\":\"", at + 1))
+          EXPECT_TRUE(seen.insert(got->substr(at + 6, 36)).second) << "repeated on page " << n + 1;
+        lr.cursor = next_cursor_of(*got);
+        if (!lr.cursor) break;
+      }
+      EXPECT_EQ(n + 1, pages);
+      EXPECT_EQ(seen.size(), list == video ? 22u : 12u);
+      // Page 1 and page 2 miss; page 2 reads 3, 4 and 5 ahead (as far as the list goes);
+      // the page after those misses again.
+      const uint64_t ahead = std::min(3, pages - 2);
+      EXPECT_EQ(svc_->stats().pages_read_ahead - ahead0, ahead);
+      EXPECT_EQ(svc_->stats().cache_hits - hits0, ahead);
+      EXPECT_EQ(svc_->stats().cache_misses - misses0, uint64_t(pages) - ahead);
+    }
+  }
 }
 
 TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {

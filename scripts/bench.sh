@@ -34,8 +34,8 @@
 # the reaction runs against REV's commentd and this one, alternating rounds, with the noise
 # (see the compare section below; results in bench/results/compare/).
 # BENCH_ONLY=redis_viral (issue 10: the viral
-# scenario at 10x then 1x through the in-process cache, through Redis (without, then with
-# redis.local_cache_ttl), then baseline_server,
+# scenario at 10x then 1x through the in-process cache, through Redis (with, then without
+# the local layer, redis.local_cache_ttl), then baseline_server,
 # each in that order; Redis from COMMENTD_TEST_REDIS=host:port or started and stopped here;
 # BENCH_DURATION s per run; about 5 minutes at the default 20 s; redis_viral.json).
 set -euo pipefail
@@ -305,8 +305,8 @@ case "$ONLY" in "" | overload | cluster | redis_viral | compare) ;;
 
 # ------------------------------------------------- redis_viral (BENCH_ONLY=redis_viral only)
 # Issue 10's performance item: the viral scenario on one hot video through the in-process
-# cache, through Redis (a single node on loopback; defaults), through Redis with the page
-# cache's local layer (redis.local_cache_ttl 100ms), and against baseline_server at the same
+# cache, through Redis (a single node on loopback; defaults, with the page cache's local
+# layer), through Redis alone (redis.local_cache_ttl 0s), and against baseline_server at the same
 # total rate, for each multiple of the plan's rates; hit rate, read p99 and throughput as
 # ratios. Redis's own view (commentd_redis_*) is kept beside each Redis run (*.metrics.txt).
 if [ "$ONLY" = redis_viral ]; then
@@ -329,14 +329,14 @@ if [ "$ONLY" = redis_viral ]; then
   MULTIPLES=${BENCH_REDIS_MULTIPLES:-10 1}
   for m in $MULTIPLES; do
     VIDEO=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
-    for kind in ${BENCH_REDIS_KINDS:-inproc redis redis_local}; do
+    for kind in ${BENCH_REDIS_KINDS:-inproc redis redis_shared}; do
       stop_server
       rm -rf "$TMP/data"
       case $kind in
         inproc) EXTRA_CONFIG="" ;;
         redis) EXTRA_CONFIG=$REDIS_YAML ;;
-        redis_local) EXTRA_CONFIG="$REDIS_YAML
-  local_cache_ttl: \"100ms\"" ;;
+        redis_shared) EXTRA_CONFIG="$REDIS_YAML
+  local_cache_ttl: \"0s\"" ;;
       esac
       start_commentd
       # shellcheck disable=SC2046
@@ -373,7 +373,7 @@ def redis_figures(n):
 summary = {}
 print(f"{'multiple':8}  {'run':11}  {'hit %':>6}  {'read p99 ms':>11}  {'achieved/s':>10}  {'errors':>6}")
 for m in multiples:
-    runs = {k: load(f"{k}_viral_{m}x") for k in ("inproc", "redis", "redis_local", "baseline")}
+    runs = {k: load(f"{k}_viral_{m}x") for k in ("inproc", "redis", "redis_shared", "baseline")}
     row = {}
     for k, r in runs.items():
         if not r:
@@ -390,7 +390,7 @@ for m in multiples:
             return row[a][f] / row[b][f]
         return None
     row["ratios"] = {"inproc/baseline read p99": ratio("inproc", "baseline", "read_p99_ms")}
-    for r in ("redis", "redis_local"):
+    for r in ("redis", "redis_shared"):
         row["ratios"].update({
             f"{r}/inproc hit rate": ratio(r, "inproc", "hit_rate"),
             f"{r}/inproc read p99": ratio(r, "inproc", "read_p99_ms"),
@@ -400,7 +400,7 @@ for m in multiples:
         })
     for k, v in row["ratios"].items():
         print(f"{m + 'x':8}  {k:32}  {'n/a' if v is None else f'{v:.2f}'}")
-    for r in ("redis", "redis_local"):
+    for r in ("redis", "redis_shared"):
         rm = row[r + "_metrics"] = redis_figures(f"{r}_viral_{m}x")
         print(f"{m + 'x':8}  {r}: " + ", ".join(f"{k.replace('_total', '')}={v:.0f}" for k, v in sorted(rm.items())))
     summary[m + "x"] = row

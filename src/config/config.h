@@ -147,7 +147,7 @@ struct RedisConfig {
   milliseconds command_timeout{250};
   milliseconds lease_ttl{250};
   milliseconds stale_while_revalidate{0};
-  milliseconds local_cache_ttl{0};  // the page cache's local layer (cache/redis_cache.h); 0 = none
+  milliseconds local_cache_ttl{100};  // the page cache's local layer (cache/redis_cache.h); 0 = none
   std::string key_prefix = "cd:";
   int breaker_failures = 5;
   milliseconds breaker_open{1'000};

@@ -300,7 +300,7 @@ const KeySpec kKeys[] = {
      .default_text = "0s", .min = 0, .max = 1 * kHour,
      .description = "a page past cache.page_ttl is still served this long while one caller refreshes it"},
     {.path = "redis.local_cache_ttl", .field = [](Config& c) -> auto& { return c.redis.local_cache_ttl; },
-     .default_text = "0s", .min = 0, .max = 1 * kMin,
+     .default_text = "100ms", .min = 0, .max = 1 * kMin,
      .description = "a page got from Redis is also kept in this node's memory this long (never past "
                     "cache.page_ttl); another node's edit or delete is seen here within it; 0 = off"},
     {.path = "redis.key_prefix", .field = [](Config& c) -> auto& { return c.redis.key_prefix; },

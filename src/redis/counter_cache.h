@@ -14,7 +14,8 @@
 //    predate that commit is refused, whatever the interleaving: a read that began after the
 //    invalidation sees the commit (commit happens-before invalidate happens-before the lookup
 //    happens-before the storage read).
-//  - Invalidations go out in pipelined waves, one wave in flight at a time. While one is in
+//  - Invalidations go out in waves, one wave in flight at a time: one script call per wave on
+//    a single Redis, one call per comment (pipelined) in Redis Cluster. While one is in
 //    flight the next comments wait in one pending set, where a comment changed again is
 //    coalesced (one invalidation covers every commit before it was sent). The set is bounded:
 //    past `max_pending`, a comment is dropped (counted). Between a commit and its invalidation

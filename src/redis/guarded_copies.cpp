@@ -34,6 +34,17 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 )lua";
 
+// KEYS: copy 1, token 1, copy 2, token 2, ... ARGV: a fresh token per pair, then
+// token_ttl_ms. The invalidation of every pair, in one call (one slot: a single Redis).
+const char* const kInvalidateMany = R"lua(
+local ttl = ARGV[#ARGV]
+for i = 1, #KEYS, 2 do
+  redis.call('DEL', KEYS[i])
+  redis.call('SET', KEYS[i + 1], ARGV[(i + 1) / 2], 'PX', ttl)
+end
+return #KEYS / 2
+)lua";
+
 }  // namespace
 
 GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms)
@@ -42,7 +53,8 @@ GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t tt
       nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()),
       lookup_(name + "_lookup", kLookup),
       fill_(name + "_fill", kFill),
-      invalidate_(name + "_invalidate", kInvalidate) {}
+      invalidate_(name + "_invalidate", kInvalidate),
+      invalidate_many_(name + "_invalidate_many", kInvalidateMany) {}
 
 std::string GuardedCopies::token() {
   char b[48];
@@ -82,6 +94,21 @@ asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::
     std::vector<std::string> as{token(), token_ttl};
     auto r = co_await client_.eval(invalidate_, std::move(ks), std::move(as), d);
     out.push_back(r ? ok_status() : Status(r.take_error()));
+    co_return out;
+  }
+  if (!client_.options().cluster) {
+    std::vector<std::string> ks, as;
+    ks.reserve(keys.size() * 2);
+    as.reserve(keys.size() + 1);
+    for (auto& k : keys) {
+      ks.push_back(k);
+      ks.push_back(k + ":g");
+      as.push_back(token());
+    }
+    as.push_back(token_ttl);
+    auto r = co_await client_.eval(invalidate_many_, std::move(ks), std::move(as), d);
+    const Status st = r ? ok_status() : Status(r.take_error());
+    out.assign(keys.size(), st);
     co_return out;
   }
   std::vector<std::vector<std::string>> ks, as;

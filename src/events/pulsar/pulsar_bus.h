@@ -7,9 +7,14 @@
 //    with a fixed producer name and dedup on, the broker would even drop a restarted
 //    producer's first messages as duplicates. So every bus instance publishes under a
 //    producer name unique to it (`producer_name` + "-" + a random suffix), sequence_id is
-//    ignored, and consumers are idempotent by event id. The crate does not pass the broker's
-//    redelivery count on either, so redelivery_count counts the deliveries this bus instance
-//    has seen of (topic, subscription, message).
+//    ignored, and consumers are idempotent by event id. (The way to broker-side dedup: the
+//    crate's wire types and frame codec are public (`pulsar::proto`, `pulsar::message::Codec`),
+//    so the bridge could own a producer connection of its own that sends CommandSend with the
+//    outbox seq; its name must then change whenever a sequence could restart (a store
+//    created afresh under the same node id) and differ per sequence (outbox, op log), or the
+//    broker would drop new events as duplicates. Not built.) The crate does not pass the
+//    broker's redelivery count on either, so redelivery_count counts the deliveries this bus
+//    instance has seen of (topic, subscription, message).
 //  - Acks: the crate acks a batched message's whole entry, so a consumer records acks of a
 //    batch's messages itself and acks the entry once all of them are acked; with batching
 //    on (batch_size > 1) individual_acks is false: after a restart a partly acked batch

@@ -226,7 +226,9 @@ Result<uint16_t> Application::start() {
   so.node_id = node_id_;
   so.comments_topic = cfg_.pulsar.topics.comments;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
-  so.read_ahead_pages = cfg_.cache.read_ahead_pages;
+  // Pages read ahead are only worth their scans where a cache keeps them.
+  const bool pages_kept = cfg_.cache.page_ttl.count() > 0 && (redis_ || cfg_.cache.max_entries > 0);
+  so.read_ahead_pages = pages_kept ? cfg_.cache.read_ahead_pages : 0;
   so.cursor_key = derive_cursor_key(cfg_.auth.cursor_secret, cfg_.auth.jwt_secret);
   so.reaction_row_at_request = cql_ != nullptr;  // only CQL is shared by several nodes
   so.on_limiter_error = cfg_.limits.on_error == "closed" ? service::LimiterErrorPolicy::closed

@@ -32,6 +32,10 @@ struct PageItem {
 struct CachedPage {
   std::vector<PageItem> items;
   std::optional<std::string> next_cursor;
+  // This process's write epoch (service/comment_service.h, write_epoch()) read before the
+  // page's storage reads began: the page holds every write of this process that finished
+  // before that epoch was taken. 0 = not known (a page decoded from Redis, built anywhere).
+  uint64_t built_epoch = 0;
 };
 using PagePtr = std::shared_ptr<const CachedPage>;
 

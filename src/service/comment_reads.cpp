@@ -119,7 +119,9 @@ std::optional<std::string> CommentService::list_from_memory(const Actor& actor, 
   std::vector<ReactionType> my;
   if (actor.user_id) {
     auto held = store_.try_view_and_reactions(video_id, *actor.user_id);
-    if (!held || held->view.hidden || held->view.recent_until > clock_.now_ms()) {
+    if (!held || held->view.hidden ||
+        (held->view.recent_until > clock_.now_ms() &&
+         !page_has_authors_writes(video_id, *actor.user_id, held->view, page))) {
       fresh = std::move(found);
       return std::nullopt;
     }
@@ -173,7 +175,12 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
       v = co_await view.join();
     }
     if (!v) co_return v.take_error();
-    public_view = !v->view.hidden && v->view.recent_until <= clock_.now_ms();
+    // Inside a recent write's mark the author reads the shared page only when it holds the
+    // write (built after it, on this process: page_has_authors_writes).
+    const cache::CachedPage* shared = fresh ? fresh->page.get() : (page && *page ? page->get() : nullptr);
+    public_view = !v->view.hidden &&
+                  (v->view.recent_until <= clock_.now_ms() ||
+                   (shared && page_has_authors_writes(video_id, user, v->view, *shared)));
     known = std::move(v->reactions);
   }
 
@@ -347,6 +354,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
   // hidden rows ends early with a cursor rather than reading without limit.
   const size_t want = req.limit * (1 + ahead);
   const size_t scan_budget = want * 10 + 100;
+  const uint64_t built_epoch = write_epoch().load();  // before any storage read
   size_t scanned = 0;
   std::vector<Comment> rows;
   std::vector<CommentMetrics> counts;  // one per row while every scan answered them
@@ -392,6 +400,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
   for (size_t begin = 0; begin == 0 || begin < rows.size(); begin += req.limit) {
     const size_t end = std::min(rows.size(), begin + req.limit);
     auto page = std::make_shared<cache::CachedPage>();
+    page->built_epoch = built_epoch;
     page->items.reserve(end - begin);
     for (size_t i = begin; i < end; ++i)
       page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
@@ -402,6 +411,30 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
     pages.push_back(std::move(page));
   }
   co_return pages;
+}
+
+std::atomic<uint64_t>& write_epoch() {
+  static std::atomic<uint64_t> epoch{1};  // 0 is CachedPage's "not known"
+  return epoch;
+}
+
+void CommentService::note_authored(const Uuid& video, const Uuid& user, TimeMs recent_until) {
+  // After the commit: a page whose reads begin after this increment sees the write.
+  const uint64_t epoch = write_epoch().fetch_add(1) + 1;
+  std::lock_guard lk(authored_mu_);
+  authored_.put({video, user}, Authored{epoch, recent_until});
+}
+
+bool CommentService::page_has_authors_writes(const Uuid& video, const Uuid& user,
+                                             const store::Store::UserView& view,
+                                             const cache::CachedPage& page) {
+  if (page.built_epoch == 0) return false;
+  std::lock_guard lk(authored_mu_);
+  const Authored* a = authored_.peek({video, user});
+  // The stored mark still ours: no later write of theirs (through another node, or one whose
+  // answer was lost) is marked. Equal, not at most: a store keeping the last mark written
+  // rather than the largest (clocks apart) may hold a smaller one from a later write.
+  return a && view.recent_until == a->recent_until && page.built_epoch >= a->epoch;
 }
 
 asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, Deadline d) {

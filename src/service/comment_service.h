@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 
 #include "cache/page_cache.h"
+#include "core/lru_map.h"
 #include "core/cursor.h"
 #include "core/deadline.h"
 #include "core/error.h"
@@ -246,6 +248,30 @@ class CommentService {
   // Request coalescing: concurrent misses on one cache key wait for the first one's read.
   std::mutex flights_mu_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // GUARDED_BY(flights_mu_)
+
+  // Authors' recent writes made through this process (docs/cluster.md "Read-your-writes
+  // across nodes"): (video, user) -> the write epoch after the write committed, and the
+  // recent-write mark it set. An author inside their mark reads the shared page when it was
+  // built after their write (built_epoch >= epoch) and no later write of theirs is marked
+  // (the stored mark is still this one); otherwise their own page, as before.
+  struct Authored {
+    uint64_t epoch = 0;
+    TimeMs recent_until = 0;
+  };
+  struct VideoUserHash {
+    size_t operator()(const std::pair<Uuid, Uuid>& k) const { return UuidHash{}(k.first) * 31 ^ UuidHash{}(k.second); }
+  };
+  void note_authored(const Uuid& video, const Uuid& user, TimeMs recent_until);
+  // True when the author may read `page`: see Authored.
+  bool page_has_authors_writes(const Uuid& video, const Uuid& user, const store::Store::UserView& view,
+                               const cache::CachedPage& page);
+  std::mutex authored_mu_;
+  LruMap<std::pair<Uuid, Uuid>, Authored, VideoUserHash> authored_{100000};  // GUARDED_BY(authored_mu_)
 };
+
+// This process's write epoch: a counter every committed comment write of a CommentService
+// moves after its commit; a page records it before its storage reads (CachedPage::built_epoch).
+// One per process, so services sharing an in-process cache compare the same counter.
+std::atomic<uint64_t>& write_epoch();
 
 }  // namespace commentd::service

@@ -269,6 +269,51 @@ TEST_F(CommentServiceTest, APageReadFromACursorCachesThePagesAfterItAsTheyWouldB
   }
 }
 
+// An author inside their recent-write mark reads the shared page when it was built after their
+// write on this process, and their own page when it may not hold it: built before the write,
+// or a later write of theirs went through another node (a second service on the same store).
+TEST_F(CommentServiceTest, AnAuthorReadsTheSharedPageOnlyWhenItHoldsTheirWrites) {
+  Actor author{ids_.next(), false};
+  Uuid video = ids_.next();
+  ListRequest lr{video, SortOrder::newest, 20, std::nullopt};
+  auto has = [](const Result<std::string>& page, const char* text) {
+    return page.ok() && page->find(std::string("\"content\":\"") + text + "\"") != std::string::npos;
+  };
+  ASSERT_TRUE(run(svc_->create_comment(author, video, "one", std::nullopt, kNoDeadline)).ok());
+  ASSERT_TRUE(has(run(svc_->list_comments(Actor{}, lr, kNoDeadline)), "one"));  // built after "one"
+  uint64_t hits = svc_->stats().cache_hits;
+  for (int i = 0; i < 2; ++i) {  // through list() (the view read), then from memory
+    EXPECT_TRUE(has(run(svc_->list_comments(author, lr, kNoDeadline)), "one"));
+    EXPECT_EQ(svc_->stats().cache_hits, hits + i + 1) << "the shared page holds the write: read " << i;
+  }
+
+  // A page built before the author's next write does not hold it: their own page.
+  clock_.advance_ms(1);
+  ASSERT_TRUE(run(svc_->create_comment(author, video, "two", std::nullopt, kNoDeadline)).ok());
+  hits = svc_->stats().cache_hits;
+  EXPECT_FALSE(has(run(svc_->list_comments(Actor{}, lr, kNoDeadline)), "two")) << "others: within the TTL";
+  EXPECT_TRUE(has(run(svc_->list_comments(author, lr, kNoDeadline)), "two"));
+  EXPECT_EQ(svc_->stats().cache_hits, hits + 1) << "only the stranger's read was a hit";
+
+  // Once the page is built again it holds "two": shared.
+  clock_.advance_ms(1000);
+  ASSERT_TRUE(run(svc_->create_comment(author, video, "three", std::nullopt, kNoDeadline)).ok());
+  ASSERT_TRUE(has(run(svc_->list_comments(Actor{}, lr, kNoDeadline)), "three"));
+  hits = svc_->stats().cache_hits;
+  EXPECT_TRUE(has(run(svc_->list_comments(author, lr, kNoDeadline)), "three"));
+  EXPECT_EQ(svc_->stats().cache_hits, hits + 1);
+
+  // A later write through another node: this node's shared page (built after "three" only)
+  // does not hold it, and this node's record of "three" is not the author's latest mark.
+  auto other_cache = cache::make_memory_cache({1000, 1000}, clock_);
+  CommentService other(*store_, *other_cache, *limiter_, clock_, ids_, overlay_, ServiceOptions{});
+  clock_.advance_ms(1);
+  ASSERT_TRUE(run(other.create_comment(author, video, "four", std::nullopt, kNoDeadline)).ok());
+  EXPECT_FALSE(has(run(svc_->list_comments(Actor{}, lr, kNoDeadline)), "four"));
+  for (int i = 0; i < 2; ++i)
+    EXPECT_TRUE(has(run(svc_->list_comments(author, lr, kNoDeadline)), "four")) << "read " << i;
+}
+
 TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {
   Actor author{ids_.next(), false};
   Actor mod{ids_.next(), true};

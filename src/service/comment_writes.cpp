@@ -222,6 +222,9 @@ asio::awaitable<Result<CommentService::Committed>> CommentService::commit_commen
   ws.mutations.push_back(store::PutComment{c});
   ws.mutations.push_back(store::AppendOutbox{opts_.comments_topic, c.video_id.str(),
                                              events::comment_event_json(ids_.next(), opts_.node_id, event, c, now)});
+  std::optional<store::RecentWrite> mark;
+  for (auto& m : ws.mutations)
+    if (auto* rw = std::get_if<store::RecentWrite>(&m)) mark = *rw;
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   // Before the answer, whatever it is (a write that timed out may still land): this node's
@@ -232,6 +235,7 @@ asio::awaitable<Result<CommentService::Committed>> CommentService::commit_commen
     stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);
     co_return Committed::conflict;
   }
+  if (mark) note_authored(mark->video_id, mark->user_id, mark->until);
   if (bump) co_await invalidate(c.video_id, Deadline::after(kInvalidateBudget));
   // A reply's create, delete or moderation moves its parent's reply count.
   co_await invalidate_counts(c.parent_id, Deadline::after(kInvalidateBudget));

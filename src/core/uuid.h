@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/clock.h"
 
@@ -31,6 +32,13 @@ struct Uuid {
 
 struct UuidHash {
   size_t operator()(const Uuid& u) const noexcept;
+};
+
+// A pair of ids as one key: (video, user), (comment, user).
+struct UuidPairHash {
+  size_t operator()(const std::pair<Uuid, Uuid>& p) const noexcept {
+    return UuidHash{}(p.first) * 31 + UuidHash{}(p.second);
+  }
 };
 
 // Thread-safe. Ids from one generator are strictly increasing, even when the clock stalls or

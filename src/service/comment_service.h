@@ -258,15 +258,12 @@ class CommentService {
     uint64_t epoch = 0;
     TimeMs recent_until = 0;
   };
-  struct VideoUserHash {
-    size_t operator()(const std::pair<Uuid, Uuid>& k) const { return UuidHash{}(k.first) * 31 ^ UuidHash{}(k.second); }
-  };
   void note_authored(const Uuid& video, const Uuid& user, TimeMs recent_until);
   // True when the author may read `page`: see Authored.
   bool page_has_authors_writes(const Uuid& video, const Uuid& user, const store::Store::UserView& view,
                                const cache::CachedPage& page);
   std::mutex authored_mu_;
-  LruMap<std::pair<Uuid, Uuid>, Authored, VideoUserHash> authored_{100000};  // GUARDED_BY(authored_mu_)
+  LruMap<std::pair<Uuid, Uuid>, Authored, UuidPairHash> authored_{100000};  // GUARDED_BY(authored_mu_)
 };
 
 // This process's write epoch: a counter every committed comment write of a CommentService

@@ -255,16 +255,11 @@ class RocksStore final : public Store {
   std::unique_ptr<asio::thread_pool> readers_;
   ReadGate read_gate_;
 
-  struct PairHash {
-    size_t operator()(const std::pair<Uuid, Uuid>& p) const noexcept {
-      return UuidHash{}(p.first) * 31 + UuidHash{}(p.second);
-    }
-  };
   struct RowCaches {
     explicit RowCaches(size_t bytes, RowCacheStats& st);
     RowCache<Uuid, std::optional<Comment>, UuidHash> comments;
-    RowCache<std::pair<Uuid, Uuid>, UserView, PairHash> views;
-    RowCache<std::pair<Uuid, Uuid>, UserReactions, PairHash> reactions;
+    RowCache<std::pair<Uuid, Uuid>, UserView, UuidPairHash> views;
+    RowCache<std::pair<Uuid, Uuid>, UserReactions, UuidPairHash> reactions;
   };
   std::unique_ptr<RowCaches> rows_;  // set by open()
 

@@ -252,7 +252,7 @@ void RocksStore::encode(WriteSet& ws, rocksdb::WriteBatch& wb, CommitResult& cr,
 
 RocksStore::ReactionWrites RocksStore::begin_rows(const Touched& touched) {
   ReactionWrites out;
-  std::unordered_map<std::pair<Uuid, Uuid>, size_t, PairHash> at;
+  std::unordered_map<std::pair<Uuid, Uuid>, size_t, UuidPairHash> at;
   for (auto& r : touched.reactions) {
     auto [it, fresh] = at.try_emplace(r.key, out.size());
     if (fresh) {

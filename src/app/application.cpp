@@ -379,15 +379,20 @@ Result<uint16_t> Application::start() {
     if (!s) return s.take_error();
   }
   if (bus_ && w.outbox_relay.enabled) {
+    // Each relay publishes under a producer name of its own log (with the log's incarnation,
+    // see outbox_relay.h): the broker drops a batch republished after a crash.
+    const std::string producer = "commentd-node-" + std::to_string(node_id_);
     relay_ = std::make_unique<workers::OutboxRelay>(
-        *store_, *bus_, workers::RelayOptions{.name = "outbox", .batch_size = w.outbox_relay.batch_size,
+        *store_, *bus_, workers::RelayOptions{.name = "outbox", .producer = producer + "-outbox",
+                                              .batch_size = w.outbox_relay.batch_size,
                                               .poll_interval = w.outbox_relay.poll_interval});
     s = workers_->register_worker(unowned(relay_.get()));
     if (!s) return s.take_error();
     if (!reactions_on_bus) {
       reaction_relay_ = std::make_unique<workers::OutboxRelay>(
           *store_, *bus_,
-          workers::RelayOptions{.name = "reactions", .batch_size = w.outbox_relay.batch_size,
+          workers::RelayOptions{.name = "reactions", .producer = producer + "-ops",
+                                .batch_size = w.outbox_relay.batch_size,
                                 .poll_interval = w.outbox_relay.poll_interval},
           workers::op_log_source(*store_, cfg_.pulsar.topics.reactions, op_events_from - 1));
       s = workers_->register_worker(unowned(reaction_relay_.get()));

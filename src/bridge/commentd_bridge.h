@@ -186,6 +186,11 @@ typedef struct cb_pulsar_producer_config {
   uint32_t batch_max_delay_ms; /* 0: 10 ms (with batching) */
   uint32_t max_pending;        /* sends awaiting receipts; 0: 1000. Beyond: CB_OVERLOADED */
   uint32_t send_timeout_ms;    /* 0: 30 s */
+  int32_t sequenced;           /* non-zero: a sequenced producer (name required; pulsar:// only):
+                                  its own connection, each send under the caller's sequence id,
+                                  so the broker's deduplication drops a republished message;
+                                  batches are the sends queued together (batch_max_delay unused);
+                                  any failure ends it (later sends: CB_CLOSED) */
 } cb_pulsar_producer_config;
 
 enum { CB_SUB_EXCLUSIVE = 0, CB_SUB_SHARED = 1, CB_SUB_FAILOVER = 2, CB_SUB_KEY_SHARED = 3 };
@@ -216,6 +221,8 @@ typedef struct cb_pulsar_receipt {
   int32_t partition;   /* -1: not partitioned */
   int32_t batch_index; /* -1: not batched */
   uint64_t sequence_id;
+  int32_t duplicate;   /* non-zero: dropped by deduplication (an earlier copy is stored; the
+                          position fields are then 0) */
 } cb_pulsar_receipt;
 
 typedef struct cb_pulsar_client cb_pulsar_client;
@@ -230,10 +237,12 @@ void cb_pulsar_client_free(cb_pulsar_client* c);
 void cb_pulsar_producer_new(const cb_pulsar_client* c, const cb_pulsar_producer_config* cfg, cb_done done,
                             void* user);
 /* Sends reach the broker in call order. result: const cb_pulsar_receipt* (BORROWED).
- * The crate numbers sequence ids itself (0, 1, ... per producer instance); see docs/bridge.md. */
+ * sequence_id: on a sequenced producer, the message's (> 0, increasing); a send not above the
+ * highest the broker stored or this producer sent completes as a duplicate. Elsewhere ignored:
+ * the crate numbers sequence ids itself (0, 1, ... per producer instance); see docs/bridge.md. */
 void cb_pulsar_send(const cb_pulsar_producer* p, const uint8_t* key, size_t key_len, const uint8_t* payload,
-                    size_t payload_len, const cb_pulsar_property* props, size_t n_props, cb_done done,
-                    void* user);
+                    size_t payload_len, const cb_pulsar_property* props, size_t n_props, uint64_t sequence_id,
+                    cb_done done, void* user);
 /* result: NULL */
 void cb_pulsar_producer_close(const cb_pulsar_producer* p, cb_done done, void* user);
 void cb_pulsar_producer_free(cb_pulsar_producer* p);

@@ -8,11 +8,11 @@ std::string str(const uint8_t* p, size_t n) { return std::string(reinterpret_cas
 }  // namespace
 
 void PulsarProducer::start_send(const std::string& key, const std::string& payload, const Properties& props,
-                                cb_done done, void* user) {
+                                uint64_t sequence_id, cb_done done, void* user) {
   std::vector<cb_pulsar_property> cp;
   cp.reserve(props.size());
   for (const auto& [k, v] : props) cp.push_back(cb_pulsar_property{u8(k), k.size(), u8(v), v.size()});
-  cb_pulsar_send(p_, u8(key), key.size(), u8(payload), payload.size(), cp.data(), cp.size(), done, user);
+  cb_pulsar_send(p_, u8(key), key.size(), u8(payload), payload.size(), cp.data(), cp.size(), sequence_id, done, user);
 }
 
 Message PulsarConsumer::copy_message(const cb_pulsar_message* m) {

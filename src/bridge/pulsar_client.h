@@ -36,6 +36,9 @@ struct ProducerConfig {
   std::chrono::milliseconds batch_max_delay{0};
   uint32_t max_pending = 0;  // 0: 1000; beyond it a send fails with Errc::overloaded
   std::chrono::milliseconds send_timeout{0};  // 0: 30 s
+  // A sequenced producer (see commentd_bridge.h): sends carry the caller's sequence ids and
+  // the broker deduplicates them by (topic, name); any failure ends it, make a new one.
+  bool sequenced = false;
 };
 
 enum class SubscriptionType : int32_t {
@@ -64,6 +67,7 @@ struct Receipt {
   int32_t partition = -1;
   int32_t batch_index = -1;
   uint64_t sequence_id = 0;
+  bool duplicate = false;  // a sequenced producer's send the broker already had
 };
 
 using Properties = std::vector<std::pair<std::string, std::string>>;
@@ -88,19 +92,17 @@ class PulsarProducer {
   PulsarProducer(const PulsarProducer&) = delete;
   PulsarProducer& operator=(const PulsarProducer&) = delete;
 
-  // Completes with the broker's receipt once the message is persisted. Completion:
-  // void(Result<Receipt>).
+  // Completes with the broker's receipt once the message is persisted. `sequence_id`: see
+  // ProducerConfig::sequenced (ignored by other producers). Completion: void(Result<Receipt>).
   template <class Token>
-  auto send(std::string key, std::string payload, Properties props, Token&& token) {
+  auto send(std::string key, std::string payload, Properties props, uint64_t sequence_id, Token&& token) {
     return call<Receipt>(
         std::forward<Token>(token),
-        [this, key = std::move(key), payload = std::move(payload), props = std::move(props)](cb_done done,
-                                                                                           void* user) {
-          start_send(key, payload, props, done, user);
-        },
+        [this, key = std::move(key), payload = std::move(payload), props = std::move(props), sequence_id](
+            cb_done done, void* user) { start_send(key, payload, props, sequence_id, done, user); },
         [](void* r) {
           auto* c = static_cast<const cb_pulsar_receipt*>(r);
-          return Receipt{c->ledger_id, c->entry_id, c->partition, c->batch_index, c->sequence_id};
+          return Receipt{c->ledger_id, c->entry_id, c->partition, c->batch_index, c->sequence_id, c->duplicate != 0};
         });
   }
 
@@ -115,8 +117,8 @@ class PulsarProducer {
  private:
   friend class PulsarClient;
   explicit PulsarProducer(cb_pulsar_producer* p) : p_(p) {}
-  void start_send(const std::string& key, const std::string& payload, const Properties& props, cb_done done,
-                  void* user);
+  void start_send(const std::string& key, const std::string& payload, const Properties& props,
+                  uint64_t sequence_id, cb_done done, void* user);
   cb_pulsar_producer* p_;
 };
 
@@ -205,7 +207,8 @@ class PulsarClient {
                                       cfg.batch_max_messages,
                                       static_cast<uint32_t>(cfg.batch_max_delay.count()),
                                       cfg.max_pending,
-                                      static_cast<uint32_t>(cfg.send_timeout.count())};
+                                      static_cast<uint32_t>(cfg.send_timeout.count()),
+                                      cfg.sequenced ? 1 : 0};
           cb_pulsar_producer_new(c_, &c, done, user);
         },
         [](void* r) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "bridge/pulsar_client.h"
 #include "bridge/testing.h"
@@ -57,20 +58,26 @@ class PulsarBridge : public ::testing::Test {
     return c.ok() ? std::move(*c) : nullptr;
   }
 
-  Result<Receipt> send(PulsarProducer& p, std::string key, std::string payload, Properties props = {}) {
-    return wait<Receipt>([&](auto h) { p.send(std::move(key), std::move(payload), std::move(props), std::move(h)); });
+  Result<Receipt> send(PulsarProducer& p, std::string key, std::string payload, Properties props = {},
+                       uint64_t sequence_id = 0) {
+    return wait<Receipt>(
+        [&](auto h) { p.send(std::move(key), std::move(payload), std::move(props), sequence_id, std::move(h)); });
   }
   Result<Message> receive(PulsarConsumer& c) { return wait<Message>([&](auto h) { c.receive(std::move(h)); }); }
   // receive(), bounded: past `limit` the consumer is closed, which completes the receive
   // with an error, so a message that never comes fails the test instead of hanging it.
   Result<Message> receive_within(PulsarConsumer& c, std::chrono::seconds limit) {
     boost::asio::io_context io;
+    // Until the receive has completed (after a close, with an error): its completion must
+    // not find `io` gone.
+    auto guard = boost::asio::make_work_guard(io);
     std::optional<Result<Message>> out;
     boost::asio::steady_timer timer(io, limit);
     bool timed_out = false;
     c.receive(boost::asio::bind_executor(io, [&](Result<Message> r) {
       out.emplace(std::move(r));
       timer.cancel();
+      guard.reset();
     }));
     timer.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
@@ -139,7 +146,7 @@ TEST_F(PulsarBridge, BatchedSendsKeepCallOrderAndBoundPending) {
   constexpr int kN = 200;
   int done = 0, failed = 0;
   for (int i = 0; i < kN; ++i)
-    p->send("k", std::to_string(i), {}, asio::bind_executor(io, [&](Result<Receipt> r) {
+    p->send("k", std::to_string(i), {}, 0, asio::bind_executor(io, [&](Result<Receipt> r) {
               if (!r.ok()) {
                 EXPECT_EQ(r.error().code, Errc::overloaded) << r.error().message;
                 ++failed;
@@ -293,6 +300,89 @@ TEST_F(PulsarBridge, DedupStoresEachProducerSequenceIdOnce) {
     ASSERT_TRUE(ack(*c, *m).ok());
   }
   EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+// A sequenced producer sends under the caller's sequence ids: a send at or below what the
+// broker stored for the name (learnt when the producer is made) or what it sent is a
+// duplicate, and a burst goes out as one batch entry whose messages keep their order.
+TEST_F(PulsarBridge, SequencedProducerStoresEachSequenceIdOnce) {
+  const std::string ns = "public/bridge-seq-" + std::to_string(::getpid());
+  ASSERT_TRUE(admin("PUT", "/admin/v2/namespaces/" + ns, "{}"));
+  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true"));
+  auto c = consumer({.topic = topic(ns), .subscription = "s"});
+  ASSERT_TRUE(c);
+  const ProducerConfig pc{.topic = topic(ns), .name = "relay-seq", .batch_max_messages = 100, .sequenced = true};
+  // Sends issued back to back, then awaited: one burst.
+  auto burst = [&](PulsarProducer& p, std::vector<uint64_t> seqs) {
+    asio::io_context io;
+    auto guard = asio::make_work_guard(io);
+    std::vector<std::optional<Result<Receipt>>> out(seqs.size());
+    size_t left = seqs.size();
+    for (size_t i = 0; i < seqs.size(); ++i)
+      p.send("k", "m" + std::to_string(seqs[i]), {}, seqs[i],
+             asio::bind_executor(io, [&, i](Result<Receipt> r) {
+               out[i].emplace(std::move(r));
+               if (--left == 0) guard.reset();
+             }));
+    io.run();
+    std::vector<Receipt> receipts;
+    for (auto& r : out) {
+      EXPECT_TRUE(r && r->ok()) << (r && !r->ok() ? r->error().message : "no completion");
+      if (r && r->ok()) receipts.push_back(**r);
+    }
+    return receipts;
+  };
+  {
+    auto p = producer(pc);
+    ASSERT_TRUE(p);
+    auto one = send(*p, "k", "m1", {}, 1);
+    ASSERT_TRUE(one.ok()) << one.error().message;
+    EXPECT_FALSE(one->duplicate);
+    auto b = burst(*p, {2, 3, 4});
+    ASSERT_EQ(b.size(), 3u);
+    for (auto& r : b) EXPECT_FALSE(r.duplicate);
+    for (size_t i = 1; i < b.size(); ++i)
+      EXPECT_LT(std::tie(b[i - 1].entry_id, b[i - 1].batch_index), std::tie(b[i].entry_id, b[i].batch_index));
+    // Sends queued together go out as one batch entry: 100 issued at once take fewer entries.
+    std::vector<uint64_t> many;
+    for (uint64_t s = 5; s < 105; ++s) many.push_back(s);
+    auto m = burst(*p, many);
+    ASSERT_EQ(m.size(), many.size());
+    std::set<uint64_t> entries;
+    for (auto& r : m) {
+      EXPECT_FALSE(r.duplicate);
+      entries.insert(r.entry_id);
+    }
+    EXPECT_LT(entries.size(), many.size());
+    auto again = send(*p, "k", "m3-again", {}, 3);
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_TRUE(again->duplicate);
+    auto zero = send(*p, "k", "no-seq", {}, 0);
+    ASSERT_FALSE(zero.ok());
+    EXPECT_EQ(zero.error().message.rfind("bad_argument", 0), 0u) << zero.error().message;
+    ASSERT_TRUE(wait<Unit>([&](auto h) { p->close(std::move(h)); }).ok());
+  }
+  // A new producer of the name (a relay after a crash) republishes from 103: the broker's
+  // stored sequence id makes 103 and 104 duplicates, and 105 and 106 go out.
+  auto p = producer(pc);
+  ASSERT_TRUE(p);
+  auto b = burst(*p, {103, 104, 105, 106});
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_TRUE(b[0].duplicate);
+  EXPECT_TRUE(b[1].duplicate);
+  EXPECT_FALSE(b[2].duplicate);
+  EXPECT_FALSE(b[3].duplicate);
+  std::vector<std::string> got, want;
+  for (int i = 1; i <= 106; ++i) want.push_back("m" + std::to_string(i));
+  for (size_t i = 0; i < want.size(); ++i) {
+    auto m = receive_within(*c, 20s);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ(m->producer, "relay-seq");
+    EXPECT_EQ(m->key, "k");
+    got.push_back(m->payload);
+    ASSERT_TRUE(ack(*c, *m).ok());
+  }
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(PulsarBridge, DestroyingAConsumerCancelsItsPendingReceive) {

@@ -2,6 +2,10 @@
 
 namespace commentd::events {
 
+asio::awaitable<Result<std::vector<PublishAck>>> EventBus::publish(std::string topic, std::vector<OutMessage> msgs) {
+  return publish(std::move(topic), std::move(msgs), std::string());
+}
+
 asio::awaitable<Result<PublishAck>> EventBus::publish(std::string topic, std::string key, std::string payload,
                                                       uint64_t sequence_id) {
   std::vector<OutMessage> one;

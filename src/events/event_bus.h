@@ -7,12 +7,16 @@
 // Contract:
 //  - publish completes once the message is durable on the bus (the broker's ack). Messages
 //    of one publish call, and of successive calls on one topic, keep their order.
-//  - Deduplication (Pulsar's broker-side dedup), when capabilities().dedup_by_sequence: a
-//    message whose sequence_id is not greater than the last one the bus has stored for
-//    (topic, producer name) is acknowledged as a duplicate and not stored again. sequence_id
-//    0 disables it for that message. A bus without the capability ignores sequence_id, never
-//    reports a duplicate, and stores a republished message again: consumers drop the copy by
-//    event id (they must be idempotent by event id in any case).
+//  - Deduplication (Pulsar's broker-side dedup), when capabilities().dedup_by_sequence: of
+//    the messages published under a producer name (publish's `producer`), one whose
+//    sequence_id is not greater than the last one the bus has stored for (topic, producer)
+//    is acknowledged as a duplicate and not stored again; the state is durable. A producer
+//    name is the identity of ONE increasing sequence: a sequence that could start again
+//    (a log created afresh) needs a new name, or its new messages would be dropped.
+//    sequence_id 0 disables it for that message (LocalBus; Pulsar's sequenced producer
+//    refuses it). A bus without the capability ignores sequence_id, never reports a
+//    duplicate, and stores a republished message again: consumers drop the copy by event id
+//    (they must be idempotent by event id in any case).
 //  - redelivery_count: exact across restarts and consumers when
 //    capabilities().durable_redelivery_count; otherwise a lower bound (the deliveries this
 //    bus instance has seen), still exact for redeliveries within one process.
@@ -109,13 +113,15 @@ class Consumer {
 class EventBus {
  public:
   virtual ~EventBus() = default;
-  // This bus's producer name: the dedup identity of everything it publishes.
+  // This bus's producer name: what publish calls without a `producer` publish under.
   virtual const std::string& producer_name() const = 0;
   virtual Capabilities capabilities() const { return {}; }
-  // Publishes `msgs` to `topic` in order; completes when all are acknowledged, with one ack
+  // Publishes `msgs` to `topic` in order under the producer name `producer` (empty:
+  // producer_name(); see Deduplication); completes when all are acknowledged, with one ack
   // each. On an error none, some or all may be stored: republish with the same sequence ids.
-  virtual asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic,
-                                                                   std::vector<OutMessage> msgs) = 0;
+  virtual asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic, std::vector<OutMessage> msgs,
+                                                                   std::string producer) = 0;
+  asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic, std::vector<OutMessage> msgs);
   asio::awaitable<Result<PublishAck>> publish(std::string topic, std::string key, std::string payload,
                                               uint64_t sequence_id);
   // Joins (or creates) the durable subscription `subscription` on `topic`.

@@ -76,8 +76,8 @@ class EventBusConformance : public ::testing::Test {
   EventBus& bus() { return f_->bus(); }
   std::string topic(const std::string& name) { return "conformance-" + name; }
 
-  std::vector<PublishAck> publish(const std::string& t, std::vector<OutMessage> msgs) {
-    auto r = run_.run(bus().publish(t, std::move(msgs)));
+  std::vector<PublishAck> publish(const std::string& t, std::vector<OutMessage> msgs, std::string producer = {}) {
+    auto r = run_.run(bus().publish(t, std::move(msgs), std::move(producer)));
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? *r : std::vector<PublishAck>{};
   }
@@ -119,24 +119,28 @@ TYPED_TEST_P(EventBusConformance, DeduplicatesByProducerAndSequence) {
   if (!this->bus().capabilities().dedup_by_sequence)
     GTEST_SKIP() << "this bus does not declare dedup_by_sequence (consumers dedup by event id)";
   auto t = this->topic("dedup");
-  auto a = this->publish(t, {{"k", "1", 1}, {"k", "2", 2}, {"k", "3", 3}});
+  const std::string relay = "relay-" + t;  // one sequence's producer name, the same across restarts
+  auto a = this->publish(t, {{"k", "1", 1}, {"k", "2", 2}, {"k", "3", 3}}, relay);
   ASSERT_EQ(a.size(), 3u);
   for (auto& x : a) EXPECT_FALSE(x.duplicate);
   // A relay that crashed after publishing and before saving its position publishes again.
-  auto b = this->publish(t, {{"k", "2", 2}, {"k", "3", 3}, {"k", "4", 4}});
+  auto b = this->publish(t, {{"k", "2", 2}, {"k", "3", 3}, {"k", "4", 4}}, relay);
   ASSERT_EQ(b.size(), 3u);
   EXPECT_TRUE(b[0].duplicate);
   EXPECT_TRUE(b[1].duplicate);
   EXPECT_FALSE(b[2].duplicate);
   this->f_->restart();  // the dedup state is durable
-  auto d = this->publish(t, {{"k", "4", 4}, {"k", "5", 5}});
+  auto d = this->publish(t, {{"k", "4", 4}, {"k", "5", 5}}, relay);
   EXPECT_TRUE(d.at(0).duplicate);
   EXPECT_FALSE(d.at(1).duplicate);
+  // Another producer name is another sequence: its 1 is new.
+  auto e = this->publish(t, {{"k", "other-1", 1}}, relay + "-other");
+  EXPECT_FALSE(e.at(0).duplicate);
   auto c = this->subscribe(t, "s");
-  for (const char* want : {"1", "2", "3", "4", "5"}) {
+  for (const char* want : {"1", "2", "3", "4", "5", "other-1"}) {
     auto m = this->receive(*c);
     EXPECT_EQ(m.payload, want);
-    EXPECT_EQ(m.producer, this->bus().producer_name());
+    EXPECT_EQ(m.producer, std::string(want) == "other-1" ? relay + "-other" : relay);
     this->ack(*c, m);
   }
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <future>
+#include <random>
 
 #include "events/schemas.h"
 #include "store/async.h"
@@ -68,6 +69,24 @@ OutboxRelay::OutboxRelay(store::Store& store, events::EventBus& bus, RelayOption
 OutboxRelay::~OutboxRelay() { stop(); }
 
 Status OutboxRelay::load_position() {
+  if (!opts_.producer.empty()) {
+    const std::string key = name() + "/incarnation";
+    auto inc = store_.consumer_pos(key);
+    if (!inc) return inc.take_error();
+    if (*inc == 0) {
+      // 48 random bits: a position is an int64 on CQL, and 12 hex digits keep the name short.
+      std::random_device rd;
+      const uint64_t fresh = ((uint64_t{rd()} << 32 | rd()) & 0xFFFF'FFFF'FFFFull) | 1;
+      store::WriteSet ws;
+      ws.preconditions.push_back(store::ConsumerAt{key, 0});
+      ws.mutations.push_back(store::SetConsumerPos{key, fresh});
+      auto s = store_.commit_owned(std::move(ws));
+      if (!s && s.error().code != Errc::conflict) return s;
+      inc = s ? Result<uint64_t>(fresh) : store_.consumer_pos(key);  // conflict: another start wrote one
+      if (!inc) return inc.take_error();
+    }
+    producer_ = fmt::format("{}-{:012x}", opts_.producer, *inc);
+  }
   auto pos = store_.consumer_pos(name());
   if (!pos) return pos.take_error();
   if (*pos < source_.floor) {
@@ -157,7 +176,7 @@ asio::awaitable<Result<size_t>> OutboxRelay::relay_once() {
     it->second.push_back({e.key, events::with_position(e.payload, e.seq), e.seq});
   }
   for (auto& [topic, msgs] : by_topic) {
-    auto acks = co_await bus_.publish(std::string(topic), std::move(msgs));
+    auto acks = co_await bus_.publish(std::string(topic), std::move(msgs), producer_);
     if (!acks) co_return acks.take_error();
     for (auto& a : *acks) (a.duplicate ? stats_.duplicates : stats_.published).fetch_add(1);
   }

@@ -2,8 +2,14 @@
 // outbox order (so in order per key, and per video), and keeps its own durable delivered position (consumer
 // "relay/<name>" in the store). A batch's position is saved only after the bus acknowledged
 // every entry of it, so a crash between the two republishes the batch: a bus with
-// dedup_by_sequence drops the copies by (producer, sequence id = outbox seq), and consumers
-// drop what is left by event id (all of them on Pulsar, see events/pulsar/pulsar_bus.h).
+// dedup_by_sequence drops the copies by (producer, sequence id = the entry's seq), and
+// consumers drop what is left by event id.
+//
+// The producer name (RelayOptions::producer) names one sequence: `<producer>-<incarnation>`,
+// where the incarnation is a random id the relay stores beside its position the first time
+// (consumer "relay/<name>/incarnation"). A log created afresh (a new data directory, a new
+// keyspace) starts its seqs at 1 again under a new incarnation, so the broker never takes its
+// new events for copies of the old log's; two logs (the outbox, the op log) are two names.
 // While the bus fails, rounds are retried with exponential backoff (error_backoff doubling
 // up to max_error_backoff); the outbox keeps every event meanwhile. Nothing acknowledged by the store is dropped or reordered; retention trims the outbox
 // only below delivered() (Store::trim_logs).
@@ -66,6 +72,8 @@ uint64_t op_log_trim_bound(uint64_t applied, std::optional<uint64_t> relay_deliv
 
 struct RelayOptions {
   std::string name = "outbox";                      // position key: consumer "relay/<name>"
+  // The dedup identity's base (see above); empty: publish under the bus's own name.
+  std::string producer;
   size_t batch_size = 256;                          // outbox entries per publish round
   std::chrono::milliseconds poll_interval{5};       // idle wait before looking again
   std::chrono::milliseconds error_backoff{200};     // wait after a failed round, doubling
@@ -105,6 +113,8 @@ class OutboxRelay final : public Worker {
   // below its source's floor stores the floor first.
   Status load_position();
   uint64_t delivered() const { return delivered_.load(); }
+  // The producer name it publishes under (empty: the bus's own), set by load_position().
+  const std::string& producer() const { return producer_; }
   // Entries of its source not yet delivered.
   uint64_t depth() const {
     const uint64_t last = source_.last_seq();
@@ -125,6 +135,7 @@ class OutboxRelay final : public Worker {
   const RelaySource source_;
   RelayStats stats_;
   std::atomic<uint64_t> delivered_{0};
+  std::string producer_;  // set before the relay thread starts
   bool crash_after_publish_ = false;  // owned by the relay's thread (or the test's)
 
   boost::asio::io_context ioc_{1};

@@ -13,6 +13,7 @@
 #include "store/rocks/fault_injection_fs.h"
 #include "testing/temp_store.h"
 #include "workers/outbox_relay.h"
+#include "workers/relay_testing.h"
 
 namespace commentd::workers {
 namespace {
@@ -44,12 +45,7 @@ class RelayPowerLossTest : public ::testing::Test {
     bus_.reset();
     store_.reset();
   }
-  void append(int n) {
-    store::WriteSet ws;
-    ws.mutations.push_back(store::AppendOutbox{
-        "comments", "v", "{\"event_id\":\"e-" + std::to_string(n) + "\",\"event_type\":\"created\"}"});
-    ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
-  }
+  void append(int n) { testing::append_event(*store_, n); }
   // The outbox positions (sequence ids) of every message in the topic, in order: read through
   // a fresh subscription up to a marker published now.
   std::vector<uint64_t> sequences(const std::string& sub) {

@@ -17,6 +17,7 @@
 #include "events/schemas.h"
 #include "testing/temp_store.h"
 #include "workers/event_subscriber.h"
+#include "workers/relay_testing.h"
 
 namespace commentd::workers {
 namespace {
@@ -54,15 +55,7 @@ class OutboxRelayTest : public ::testing::Test {
     ws.mutations.push_back(store::AppendOutbox{topic, key, payload});
     ASSERT_TRUE(commit_sync(*store_, std::move(ws)).ok());
   }
-  size_t relay_all() {
-    size_t total = 0;
-    for (;;) {
-      auto n = run_.run(relay_->relay_once());
-      EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error().message);
-      if (!n.ok() || *n == 0) return total;
-      total += *n;
-    }
-  }
+  size_t relay_all() { return testing::relay_all(run_, *relay_); }
   // Every message of `topic` from the start, received through a fresh subscription.
   std::vector<events::Message> drain(const std::string& topic, size_t expect, const std::string& sub = "check") {
     auto c = run_.run(bus_->subscribe(topic, sub, {.type = events::SubscriptionType::exclusive}));
@@ -219,11 +212,13 @@ class OutageBus final : public events::EventBus {
   std::atomic<int> publishes{0};
   const std::string& producer_name() const override { return inner_.producer_name(); }
   boost::asio::awaitable<Result<std::vector<events::PublishAck>>> publish(std::string topic,
-                                                                         std::vector<events::OutMessage> msgs) override {
+                                                                         std::vector<events::OutMessage> msgs,
+                                                                         std::string producer) override {
     publishes.fetch_add(1);
     if (down) co_return Error(Errc::unavailable, "broker away");
-    co_return co_await inner_.publish(std::move(topic), std::move(msgs));
+    co_return co_await inner_.publish(std::move(topic), std::move(msgs), std::move(producer));
   }
+  using EventBus::publish;
   boost::asio::awaitable<Result<std::unique_ptr<events::Consumer>>> subscribe(std::string topic, std::string sub,
                                                                              events::SubscribeOptions o) override {
     return inner_.subscribe(std::move(topic), std::move(sub), o);

@@ -49,9 +49,9 @@ class FaultyBus final : public events::EventBus {
   }
 
   const std::string& producer_name() const override { return inner_.producer_name(); }
-  asio::awaitable<Result<std::vector<events::PublishAck>>> publish(std::string topic,
-                                                                   std::vector<events::OutMessage> msgs) override {
-    co_return co_await inner_.publish(std::move(topic), std::move(msgs));
+  asio::awaitable<Result<std::vector<events::PublishAck>>> publish(std::string topic, std::vector<events::OutMessage> msgs,
+                                                                   std::string producer) override {
+    co_return co_await inner_.publish(std::move(topic), std::move(msgs), std::move(producer));
   }
   using EventBus::publish;
   asio::awaitable<Result<std::unique_ptr<events::Consumer>>> subscribe(std::string topic, std::string subscription,

@@ -14,6 +14,7 @@ mod cql_rows;
 #[path = "pulsar.rs"]
 mod pulsar_ffi;
 mod pulsar_message;
+mod pulsar_seq;
 mod runtime;
 
 use std::ffi::{c_char, c_void, CStr};

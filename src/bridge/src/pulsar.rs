@@ -16,6 +16,7 @@ use pulsar::{Authentication, Consumer, ConsumerOptions, Producer, ProducerOption
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::pulsar_message::{cb_pulsar_message, decode_id, to_message};
+use crate::pulsar_seq;
 use crate::*;
 
 #[repr(C)]
@@ -36,6 +37,7 @@ pub struct cb_pulsar_producer_config {
     pub batch_max_delay_ms: u32,
     pub max_pending: u32,
     pub send_timeout_ms: u32,
+    pub sequenced: i32,
 }
 
 #[repr(C)]
@@ -68,15 +70,18 @@ pub struct cb_pulsar_receipt {
     pub partition: i32,
     pub batch_index: i32,
     pub sequence_id: u64,
+    pub duplicate: i32,
 }
 
 pub struct cb_pulsar_client {
     pulsar: Pulsar<TokioExecutor>,
+    token: Option<String>,
     handle: Rt,
 }
 
-enum ProducerCmd {
-    Send(OutMessage, Completion, tokio::sync::OwnedSemaphorePermit),
+pub(crate) enum ProducerCmd {
+    /// A message, its sequence id (used by sequenced producers only), and its completion.
+    Send(OutMessage, u64, Completion, tokio::sync::OwnedSemaphorePermit),
     Close(Completion),
 }
 
@@ -99,7 +104,7 @@ pub struct cb_pulsar_consumer {
     handle: Rt,
 }
 
-fn perr(e: &pulsar::Error) -> BErr {
+pub(crate) fn perr(e: &pulsar::Error) -> BErr {
     use pulsar::error::{ConnectionError as C, ConsumerError as Co, ProducerError as P};
     use pulsar::Error as E;
     let conn = |c: &C| match c {
@@ -178,8 +183,8 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
                 connection_timeout: ms(conn_ms, 10_000),
                 ..Default::default()
             });
-        if let Some(t) = token {
-            b = b.with_auth(Authentication { name: "token".into(), data: t.into_bytes() });
+        if let Some(t) = &token {
+            b = b.with_auth(Authentication { name: "token".into(), data: t.clone().into_bytes() });
         }
         // The crate retries a refused connection with backoff for a long time (about 40 s);
         // connect_timeout bounds the whole connect.
@@ -187,7 +192,7 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
             .await
             .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))?
             .map_err(|e| perr(&e))?;
-        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, handle: h2 })) as *mut c_void))
+        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, token, handle: h2 })) as *mut c_void))
     });
 }
 
@@ -226,12 +231,31 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
             cfg.batch_max_delay_ms,
             cfg.max_pending,
             cfg.send_timeout_ms,
+            cfg.sequenced != 0,
         ))
     })();
     let pulsar = client.pulsar.clone();
+    let token = client.token.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
-        let (topic, name, batch, delay_ms, max_pending, send_ms) = parsed?;
+        let (topic, name, batch, delay_ms, max_pending, send_ms, sequenced) = parsed?;
+        let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
+        if sequenced {
+            let name = name.ok_or_else(|| BErr::new(CB_BAD_ARGUMENT, "a sequenced producer needs a name"))?;
+            let send_timeout = ms(send_ms, 30_000);
+            let opened = tokio::time::timeout(send_timeout, async {
+                let broker = pulsar.lookup_topic(topic.clone()).await.map_err(|e| perr(&e))?;
+                let cfg = pulsar_seq::SeqConfig { topic, name, token, broker, send_timeout, batch_max: batch.max(1) as usize };
+                let (conn, last) = pulsar_seq::open(&cfg).await?;
+                Ok::<_, BErr>((conn, cfg, last))
+            })
+            .await
+            .map_err(|_| BErr::new(CB_TIMEOUT, "could not create the producer within send_timeout"))??;
+            let (conn, cfg, last) = opened;
+            let (tx, rx) = mpsc::unbounded_channel();
+            handle.spawn(pulsar_seq::actor(conn, cfg, last, rx));
+            return Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_producer { tx, pending, handle })) as *mut c_void));
+        }
         // Backpressure, not failure, when the connection's send queue is full: a failed
         // send in the middle of a burst would reorder the burst (the caller bounds pending).
         let mut options = ProducerOptions { block_queue_if_full: true, ..Default::default() };
@@ -249,7 +273,6 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
             .map_err(|_| BErr::new(CB_TIMEOUT, "could not create the producer within send_timeout"))?
             .map_err(|e| perr(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
         handle.spawn(producer_actor(producer, rx, ms(send_ms, 30_000)));
         Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_producer { tx, pending, handle })) as *mut c_void))
     });
@@ -258,7 +281,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
 async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ProducerCmd>, send_timeout: Duration) {
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            ProducerCmd::Send(msg, done, permit) => match p.send_non_blocking(msg).await {
+            ProducerCmd::Send(msg, _, done, permit) => match p.send_non_blocking(msg).await {
                 Err(e) => {
                     // The sends queued behind this one fail with it at once: each would
                     // otherwise wait out its own operation timeout in turn (a hang of
@@ -268,7 +291,7 @@ async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedR
                     drop(permit);
                     loop {
                         match rx.try_recv() {
-                            Ok(ProducerCmd::Send(_, d, _)) => d.err(err.clone()),
+                            Ok(ProducerCmd::Send(_, _, d, _)) => d.err(err.clone()),
                             Ok(ProducerCmd::Close(d)) => {
                                 match p.close().await {
                                     Ok(()) => d.ok(std::ptr::null_mut()),
@@ -297,6 +320,7 @@ async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedR
                                     partition: id.partition.unwrap_or(-1),
                                     batch_index: id.batch_index.unwrap_or(-1),
                                     sequence_id: r.sequence_id,
+                                    duplicate: 0,
                                 };
                                 done.ok(&mut receipt as *mut cb_pulsar_receipt as *mut c_void);
                             }
@@ -319,6 +343,7 @@ async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedR
 /// Sends one message; completes with a borrowed cb_pulsar_receipt* once the broker has
 /// persisted it. Sends on one producer reach the broker in call order. Fails at once with
 /// CB_OVERLOADED when max_pending sends are awaiting receipts. Key and payload are copied.
+/// `sequence_id`: the message's sequence id on a sequenced producer (> 0); ignored otherwise.
 #[no_mangle]
 pub unsafe extern "C" fn cb_pulsar_send(
     p: *const cb_pulsar_producer,
@@ -328,6 +353,7 @@ pub unsafe extern "C" fn cb_pulsar_send(
     payload_len: usize,
     props: *const cb_pulsar_property,
     n_props: usize,
+    sequence_id: u64,
     done: cb_done,
     user: *mut c_void,
 ) {
@@ -364,7 +390,7 @@ pub unsafe extern "C" fn cb_pulsar_send(
             })
         }
     };
-    if let Err(mpsc::error::SendError(ProducerCmd::Send(_, done, _))) = p.tx.send(ProducerCmd::Send(msg, done, permit)) {
+    if let Err(mpsc::error::SendError(ProducerCmd::Send(_, _, done, _))) = p.tx.send(ProducerCmd::Send(msg, sequence_id, done, permit)) {
         spawn_op(&p.handle, None, done, async { Err(BErr::new(CB_CLOSED, "producer is closed")) });
     }
 }

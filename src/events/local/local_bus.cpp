@@ -146,6 +146,7 @@ struct LocalBus::Core : std::enable_shared_from_this<LocalBus::Core> {
   struct PendingPublish {
     std::string topic;
     std::vector<OutMessage> msgs;
+    std::string producer;
     std::function<void(Result<std::vector<PublishAck>>)> done;
   };
   std::vector<PendingPublish> pending;
@@ -186,14 +187,14 @@ struct LocalBus::Core : std::enable_shared_from_this<LocalBus::Core> {
       std::vector<PublishAck> acks;
       for (auto& m : p.msgs) {
         if (m.sequence_id != 0) {
-          auto& last = tp.dedup[opts.producer_name];
+          auto& last = tp.dedup[p.producer];
           if (m.sequence_id <= last) {
             acks.push_back({0, true});
             continue;
           }
           last = m.sequence_id;
         }
-        Message msg{p.topic, std::move(m.key), std::move(m.payload), ++tp.last_id, opts.producer_name,
+        Message msg{p.topic, std::move(m.key), std::move(m.payload), ++tp.last_id, p.producer,
                     m.sequence_id, 0};
         ops.push_back({BusOp::put, msg_key(p.topic, msg.message_id), encode_message(msg)});
         acks.push_back({msg.message_id, false});
@@ -539,10 +540,13 @@ LocalBus::~LocalBus() { close(); }
 const std::string& LocalBus::producer_name() const { return core_->opts.producer_name; }
 LocalBusStats& LocalBus::stats() { return core_->stats; }
 
-asio::awaitable<Result<std::vector<PublishAck>>> LocalBus::publish(std::string topic, std::vector<OutMessage> msgs) {
+asio::awaitable<Result<std::vector<PublishAck>>> LocalBus::publish(std::string topic, std::vector<OutMessage> msgs,
+                                                                   std::string producer) {
   using R = Result<std::vector<PublishAck>>;
-  return on_core<R>(core_, [core = core_, topic = std::move(topic), msgs = std::move(msgs)](std::function<void(R)> done) mutable {
-    core->pending.push_back({std::move(topic), std::move(msgs), std::move(done)});
+  if (producer.empty()) producer = core_->opts.producer_name;
+  return on_core<R>(core_, [core = core_, topic = std::move(topic), msgs = std::move(msgs),
+                            producer = std::move(producer)](std::function<void(R)> done) mutable {
+    core->pending.push_back({std::move(topic), std::move(msgs), std::move(producer), std::move(done)});
     if (!core->flush_posted) {
       core->flush_posted = true;
       asio::post(core->ioc, [core] { core->flush(); });

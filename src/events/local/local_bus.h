@@ -59,8 +59,8 @@ class LocalBus final : public EventBus {
   ~LocalBus() override;
 
   const std::string& producer_name() const override;
-  asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic,
-                                                           std::vector<OutMessage> msgs) override;
+  asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic, std::vector<OutMessage> msgs,
+                                                           std::string producer) override;
   using EventBus::publish;
   asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic, std::string subscription,
                                                                SubscribeOptions opts) override;

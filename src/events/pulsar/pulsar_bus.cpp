@@ -113,8 +113,14 @@ struct PulsarBus::Core {
     stats.client_resets.fetch_add(1);
   }
 
+  // Broker-side dedup needs the bridge's sequenced producer, which speaks plain pulsar:// only.
+  bool sequenced_ok() const { return opts.url.rfind("pulsar://", 0) == 0; }
+
+  // `sequenced`: a sequenced producer named exactly `sequenced` (its dedup identity: the same
+  // name whatever the generation); else the crate's producer under this bus's name.
   asio::awaitable<Result<std::shared_ptr<bridge::PulsarProducer>>> get_producer(std::shared_ptr<Topic> t,
-                                                                                 std::string full) {
+                                                                                 std::string full,
+                                                                                 std::string sequenced) {
     uint32_t gen = 0;
     {
       std::lock_guard lk(mu);
@@ -126,11 +132,14 @@ struct PulsarBus::Core {
     bridge::ProducerConfig pc{
         .topic = full,
         // A re-created producer gets a new name: the broker may not have dropped the old one yet.
-        .name = gen == 0 ? name : name + "-" + std::to_string(gen),
+        // A sequenced one cannot (its name is its sequence's identity): the broker answers
+        // ProducerBusy while it holds the old connection's, and the caller retries.
+        .name = !sequenced.empty() ? sequenced : gen == 0 ? name : name + "-" + std::to_string(gen),
         .batch_max_messages = unbatched(full) ? 1u : opts.batch_size,
         .batch_max_delay = opts.batch_delay,
         .max_pending = opts.max_pending,
-        .send_timeout = opts.send_timeout};
+        .send_timeout = opts.send_timeout,
+        .sequenced = !sequenced.empty()};
     auto p = co_await (*c)->create_producer(pc, asio::use_awaitable);
     if (!p) {
       // The next try uses the next name too: after a broker restart the broker can hold the
@@ -200,7 +209,7 @@ static asio::awaitable<std::vector<Result<bridge::Receipt>>> send_chunk(PulsarBu
         std::lock_guard lk(t.send_mu);
         for (size_t i = 0; i < n; ++i) {
           auto& m = msgs[from + i];
-          p.send(std::move(m.key), std::move(m.payload), {}, [g, i](Result<bridge::Receipt> r) {
+          p.send(std::move(m.key), std::move(m.payload), {}, m.sequence_id, [g, i](Result<bridge::Receipt> r) {
             std::unique_lock lk(g->mu);
             g->results[i].emplace(std::move(r));
             if (--g->left != 0) return;
@@ -350,7 +359,7 @@ const std::string& PulsarBus::producer_name() const { return core_->name; }
 
 Capabilities PulsarBus::capabilities() const {
   const bool unbatched = core_->opts.batch_size <= 1;
-  return {.dedup_by_sequence = false,
+  return {.dedup_by_sequence = core_->sequenced_ok(),
           .durable_redelivery_count = false,
           .individual_acks = unbatched,
           .key_shared_per_message = unbatched};
@@ -362,32 +371,40 @@ std::string PulsarBus::full_topic(const std::string& topic) const {
   return topic.find("://") == std::string::npos ? core_->opts.topic_prefix + topic : topic;
 }
 
-asio::awaitable<Result<std::vector<PublishAck>>> PulsarBus::publish(std::string topic, std::vector<OutMessage> msgs) {
+asio::awaitable<Result<std::vector<PublishAck>>> PulsarBus::publish(std::string topic, std::vector<OutMessage> msgs,
+                                                                    std::string producer) {
   auto core = core_;
   if (core->closed) co_return closed_error();
   std::vector<PublishAck> acks;
   if (msgs.empty()) co_return acks;
   const auto start = std::chrono::steady_clock::now();
   const std::string full = full_topic(topic);
-  auto t = core->topic(full);
-  auto p = co_await core->get_producer(t, full);
+  if (!core->sequenced_ok()) producer.clear();  // no dedup: the bus's own producer
+  if (!producer.empty())
+    for (const auto& m : msgs)
+      if (m.sequence_id == 0)
+        co_return Error(Errc::bad_request, "a message published under a producer name needs a sequence id",
+                        "no_sequence_id");
+  // A named producer's messages go through their own producer on the topic.
+  auto t = core->topic(producer.empty() ? full : full + '\0' + producer);
+  auto p = co_await core->get_producer(t, full, producer);
   if (!p) {
     core->stats.publish_errors.fetch_add(1);
     co_return p.take_error();
   }
-  auto producer = std::move(*p);
+  auto sender = std::move(*p);
   acks.reserve(msgs.size());
   const size_t chunk = std::max<size_t>(1, core->opts.max_pending == 0 ? 1000 : core->opts.max_pending);
   for (size_t i = 0; i < msgs.size(); i += chunk) {
     const size_t n = std::min(chunk, msgs.size() - i);
-    auto receipts = co_await send_chunk(*t, *producer, msgs, i, n);
+    auto receipts = co_await send_chunk(*t, *sender, msgs, i, n);
     for (auto& r : receipts) {
       if (!r) {
         core->stats.publish_errors.fetch_add(1);
-        core->drop_producer(t, producer);
+        core->drop_producer(t, sender);
         co_return r.take_error();
       }
-      acks.push_back({pack_message_id(r->ledger_id, r->entry_id, r->batch_index), false});
+      acks.push_back({r->duplicate ? 0 : pack_message_id(r->ledger_id, r->entry_id, r->batch_index), r->duplicate});
     }
   }
   core->stats.published.fetch_add(acks.size());

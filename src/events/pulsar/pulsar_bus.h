@@ -1,20 +1,22 @@
 // PulsarBus: the EventBus on Apache Pulsar through the bridge (bridge/pulsar_client.h).
 //
 // Contract beyond event_bus.h:
-//  - Capabilities: no dedup_by_sequence and no durable_redelivery_count. The `pulsar` crate
-//    numbers each producer's sequence ids itself (from 0, per producer instance) and offers
-//    no way to set them, so broker-side dedup by (producer, outbox seq) cannot be expressed;
-//    with a fixed producer name and dedup on, the broker would even drop a restarted
-//    producer's first messages as duplicates. So every bus instance publishes under a
-//    producer name unique to it (`producer_name` + "-" + a random suffix), sequence_id is
-//    ignored, and consumers are idempotent by event id. (The way to broker-side dedup: the
-//    crate's wire types and frame codec are public (`pulsar::proto`, `pulsar::message::Codec`),
-//    so the bridge could own a producer connection of its own that sends CommandSend with the
-//    outbox seq; its name must then change whenever a sequence could restart (a store
-//    created afresh under the same node id) and differ per sequence (outbox, op log), or the
-//    broker would drop new events as duplicates. Not built.) The crate does not pass the
-//    broker's redelivery count on either, so redelivery_count counts the deliveries this bus
-//    instance has seen of (topic, subscription, message).
+//  - Deduplication (dedup_by_sequence, with a plain pulsar:// url): a publish under a
+//    producer name goes through a sequenced producer of that exact name (bridge/pulsar_seq.rs):
+//    each message carries its sequence_id (which must be > 0: Errc::bad_request otherwise), so
+//    the broker's deduplication (the namespace's `deduplication` on) stores a republished one
+//    once, and the ack says `duplicate`. The name must stay the same across restarts and
+//    differ for each sequence that could start again (the relay adds its log's incarnation).
+//    The broker forgets a producer name's state after it has been away
+//    brokerDeduplicationProducerInactivityTimeoutMinutes (6 h by default): a republish after
+//    that is stored again, and consumers drop it by event id. Publishes without a producer
+//    name go through the crate's producer under this bus's own name (`producer_name` + "-" +
+//    a random suffix, unique to the instance): sequence_id is ignored there (the crate
+//    numbers sequence ids itself). With pulsar+ssl:// there is no sequenced producer, no
+//    capability, and every publish takes the crate's producer.
+//  - No durable_redelivery_count: the crate does not pass the broker's redelivery count on,
+//    so redelivery_count counts the deliveries this bus instance has seen of (topic,
+//    subscription, message).
 //  - Acks: the crate acks a batched message's whole entry, so a consumer records acks of a
 //    batch's messages itself and acks the entry once all of them are acked; with batching
 //    on (batch_size > 1) individual_acks is false: after a restart a partly acked batch
@@ -93,8 +95,8 @@ class PulsarBus final : public EventBus {
 
   const std::string& producer_name() const override;
   Capabilities capabilities() const override;
-  asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic,
-                                                           std::vector<OutMessage> msgs) override;
+  asio::awaitable<Result<std::vector<PublishAck>>> publish(std::string topic, std::vector<OutMessage> msgs,
+                                                           std::string producer) override;
   using EventBus::publish;
   asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic, std::string subscription,
                                                                SubscribeOptions opts) override;

@@ -8,7 +8,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: deps test-deps configure build run test unit e2e bench bench-compare asan tsan clean test-servers test-servers-down fuzz-build \
-  fuzz-smoke fuzz check-all cluster cluster-down bench-cluster
+  fuzz-smoke fuzz check-all cluster cluster-down bench-cluster bench-relay
 
 deps:
 	@scripts/install-deps.sh
@@ -74,6 +74,13 @@ bench-compare: test-deps
 bench-cluster: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
 	@BUILD_DIR=build-release BENCH_ONLY=cluster scripts/bench.sh
+
+# The event path on Pulsar (issue 11): events/s through the relays draining a full outbox and at
+# the viral scenario's rates, and the end-to-end event latency (scripts/bench_relay.sh);
+# BEFORE_BIN=path/to/commentd alternates rounds with another binary.
+bench-relay: test-deps
+	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
+	@BUILD_DIR=build-release BENCH_BEFORE_BIN=$(BEFORE_BIN) scripts/bench_relay.sh
 
 # The safe builds: ASan + UBSan, and TSan for the concurrent parts.
 asan: deps

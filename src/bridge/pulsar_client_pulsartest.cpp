@@ -385,6 +385,26 @@ TEST_F(PulsarBridge, SequencedProducerStoresEachSequenceIdOnce) {
   EXPECT_EQ(got, want);
 }
 
+// Freeing a sequenced producer's handle with sends in flight: they still complete (with the
+// broker's receipts), as on the crate's producer.
+TEST_F(PulsarBridge, SequencedProducerFreedWithSendsInFlightCompletesThem) {
+  auto p = producer({.topic = topic(), .name = base_, .sequenced = true});
+  ASSERT_TRUE(p);
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  constexpr int kN = 50;
+  int ok = 0, done = 0;
+  for (int i = 1; i <= kN; ++i)
+    p->send("k", std::to_string(i), {}, static_cast<uint64_t>(i), asio::bind_executor(io, [&](Result<Receipt> r) {
+              EXPECT_TRUE(r.ok()) << r.error().message;
+              ok += r.ok() ? 1 : 0;
+              if (++done == kN) guard.reset();
+            }));
+  p.reset();
+  io.run();
+  EXPECT_EQ(ok, kN);
+}
+
 TEST_F(PulsarBridge, DestroyingAConsumerCancelsItsPendingReceive) {
   auto c = consumer({.topic = topic(), .subscription = "s"});
   ASSERT_TRUE(c);

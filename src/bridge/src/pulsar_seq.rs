@@ -216,30 +216,32 @@ fn send_frame(name: &str, msgs: Vec<(pulsar::producer::Message, u64)>) -> Frame 
 /// Runs the producer until it fails or is closed (see the contract above).
 pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx: mpsc::UnboundedReceiver<ProducerCmd>) {
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
+    // Ending: closed (with the close's completion) or the handle freed (without); either way
+    // the sends already issued complete first.
+    let mut ending = false;
     let mut closing: Option<Completion> = None;
     let failure: BErr = loop {
-        if let Some(done) = closing.take() {
-            if inflight.is_empty() {
-                let close = command(CommandType::CloseProducer, |c| {
-                    c.close_producer = Some(proto::CommandCloseProducer {
-                        producer_id: PRODUCER_ID,
-                        request_id: CLOSE_REQUEST,
-                        ..Default::default()
-                    })
-                });
-                // Best effort: dropping the connection closes the producer on the broker too.
-                let _ = tokio::time::timeout(cfg.send_timeout, conn.send(close)).await;
+        if ending && inflight.is_empty() {
+            let close = command(CommandType::CloseProducer, |c| {
+                c.close_producer = Some(proto::CommandCloseProducer {
+                    producer_id: PRODUCER_ID,
+                    request_id: CLOSE_REQUEST,
+                    ..Default::default()
+                })
+            });
+            // Best effort: dropping the connection closes the producer on the broker too.
+            let _ = tokio::time::timeout(cfg.send_timeout, conn.send(close)).await;
+            if let Some(done) = closing.take() {
                 done.ok(std::ptr::null_mut());
-                return;
             }
-            closing = Some(done);
+            return;
         }
         let deadline = inflight.front().map(|f| f.deadline);
         tokio::select! {
-            cmd = rx.recv(), if closing.is_none() => {
+            cmd = rx.recv(), if !ending => {
                 let first = match cmd {
-                    None => break BErr::new(CB_CLOSED, "producer handle freed"),
-                    Some(ProducerCmd::Close(done)) => { closing = Some(done); continue; }
+                    None => { ending = true; continue; }
+                    Some(ProducerCmd::Close(done)) => { ending = true; closing = Some(done); continue; }
                     Some(c) => c,
                 };
                 // Take what is queued now (one publish call's burst) into one batch.
@@ -260,7 +262,7 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
                                 sends.push(Pending { seq, done, _permit: permit });
                             }
                         }
-                        ProducerCmd::Close(done) => { closing = Some(done); break; }
+                        ProducerCmd::Close(done) => { ending = true; closing = Some(done); break; }
                     }
                     if batch.len() >= cfg.batch_max.max(1) { break; }
                     next = rx.try_recv().ok();

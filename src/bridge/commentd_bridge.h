@@ -245,6 +245,9 @@ void cb_pulsar_send(const cb_pulsar_producer* p, const uint8_t* key, size_t key_
                     cb_done done, void* user);
 /* result: NULL */
 void cb_pulsar_producer_close(const cb_pulsar_producer* p, cb_done done, void* user);
+/* non-zero once the producer has ended (closed; a sequenced one also after a failure or the
+ * broker closing it): later sends fail with CB_CLOSED */
+int32_t cb_pulsar_producer_is_closed(const cb_pulsar_producer* p);
 void cb_pulsar_producer_free(cb_pulsar_producer* p);
 /* result: cb_pulsar_consumer* (owned) */
 void cb_pulsar_subscribe(const cb_pulsar_client* c, const cb_pulsar_consumer_config* cfg, cb_done done,

@@ -106,6 +106,9 @@ class PulsarProducer {
         });
   }
 
+  // True once the producer has ended (see ProducerConfig::sequenced): make a new one.
+  bool closed() const { return cb_pulsar_producer_is_closed(p_) != 0; }
+
   // Flushes and closes. Completion: void(Result<Unit>).
   template <class Token>
   auto close(Token&& token) {

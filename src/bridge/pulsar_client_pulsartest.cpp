@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "bridge/pulsar_client.h"
@@ -383,6 +384,32 @@ TEST_F(PulsarBridge, SequencedProducerStoresEachSequenceIdOnce) {
     ASSERT_TRUE(ack(*c, *m).ok());
   }
   EXPECT_EQ(got, want);
+}
+
+// The broker closes a producer when its topic is unloaded (or moves): a sequenced producer
+// then ends and says so, and a new one of the same name carries on from the broker's last id.
+TEST_F(PulsarBridge, SequencedProducerEndsWhenTheBrokerClosesIt) {
+  const std::string ns = "public/bridge-seq-unload-" + std::to_string(::getpid());
+  ASSERT_TRUE(admin("PUT", "/admin/v2/namespaces/" + ns, "{}"));
+  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true"));
+  const ProducerConfig pc{.topic = topic(ns), .name = "relay-unload", .sequenced = true};
+  auto p = producer(pc);
+  ASSERT_TRUE(p);
+  ASSERT_TRUE(send(*p, "k", "m1", {}, 1).ok());
+  EXPECT_FALSE(p->closed());
+  ASSERT_TRUE(admin("PUT", "/admin/v2/persistent/" + ns + "/" + base_ + "/unload", ""));
+  for (int i = 0; i < 100 && !p->closed(); ++i) std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(p->closed()) << "the producer did not end after its topic was unloaded";
+  auto failed = send(*p, "k", "m2", {}, 2);
+  ASSERT_FALSE(failed.ok());
+  auto q = producer(pc);
+  ASSERT_TRUE(q);
+  auto again = send(*q, "k", "m1-again", {}, 1);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->duplicate);
+  auto next = send(*q, "k", "m2", {}, 2);
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_FALSE(next->duplicate);
 }
 
 // Freeing a sequenced producer's handle with sends in flight: they still complete (with the

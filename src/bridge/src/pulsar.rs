@@ -404,6 +404,16 @@ pub unsafe extern "C" fn cb_pulsar_producer_close(p: *const cb_pulsar_producer, 
     }
 }
 
+/// Non-zero once the producer has ended (closed, or a sequenced producer after a failure or
+/// the broker closing it): every later send fails with CB_CLOSED.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_producer_is_closed(p: *const cb_pulsar_producer) -> i32 {
+    if p.is_null() {
+        return 1;
+    }
+    (*p).tx.is_closed() as i32
+}
+
 /// Frees the handle. Sends already issued still complete; the producer closes when its
 /// queue drains.
 #[no_mangle]

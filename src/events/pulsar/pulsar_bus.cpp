@@ -124,6 +124,12 @@ struct PulsarBus::Core {
     uint32_t gen = 0;
     {
       std::lock_guard lk(mu);
+      // A sequenced producer ends with its connection or when the broker closes it (a topic
+      // unload, a broker restart): a new one now, rather than a publish failing on it.
+      if (t->producer && t->producer->closed()) {
+        t->producer.reset();
+        t->generation++;
+      }
       if (t->producer) co_return t->producer;
       gen = t->generation;
     }

@@ -11,11 +11,11 @@
 //    brokerDeduplicationProducerInactivityTimeoutMinutes (6 h by default): a republish after
 //    that is stored again, and consumers drop it by event id. A sequenced producer ends with
 //    its connection or when the broker closes it (topic unload): the next publish makes a
-//    new one of the same name, which starts from the broker's last stored id. Publishes without a producer
-//    name go through the crate's producer under this bus's own name (`producer_name` + "-" +
-//    a random suffix, unique to the instance): sequence_id is ignored there (the crate
-//    numbers sequence ids itself). With pulsar+ssl:// there is no sequenced producer, no
-//    capability, and every publish takes the crate's producer.
+//    new one of the same name, which starts from the broker's last stored id. Publishes
+//    without a producer name go through the crate's producer under this bus's own name
+//    (`producer_name` + "-" + a random suffix, unique to the instance): sequence_id is
+//    ignored there (the crate numbers sequence ids itself). With pulsar+ssl:// there is no
+//    sequenced producer, no capability, and every publish takes the crate's producer.
 //  - No durable_redelivery_count: the crate does not pass the broker's redelivery count on,
 //    so redelivery_count counts the deliveries this bus instance has seen of (topic,
 //    subscription, message).

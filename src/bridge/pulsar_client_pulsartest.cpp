@@ -105,6 +105,14 @@ class PulsarBridge : public ::testing::Test {
     return (!c.empty() && c[0] == '2') || c == "409";
   }
 
+  // A namespace `prefix` + pid with deduplication on; empty if the admin API refused.
+  std::string dedup_namespace(const std::string& prefix) {
+    const std::string ns = prefix + std::to_string(::getpid());
+    if (!admin("PUT", "/admin/v2/namespaces/" + ns, "{}")) return {};
+    if (!admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true")) return {};
+    return ns;
+  }
+
   std::string url_, admin_, base_;
   std::unique_ptr<Runtime> rt_;
   std::unique_ptr<PulsarClient> client_;
@@ -269,9 +277,8 @@ TEST_F(PulsarBridge, DeadLetterAfterMaxRedeliveries) {
 // re-created producer with the same name has its first sends dropped as duplicates: the
 // broker stores each sequence id once. (docs/bridge.md: what this means for the outbox relay.)
 TEST_F(PulsarBridge, DedupStoresEachProducerSequenceIdOnce) {
-  const std::string ns = "public/bridge-dedup-" + std::to_string(::getpid());
-  ASSERT_TRUE(admin("PUT", "/admin/v2/namespaces/" + ns, "{}"));
-  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true"));
+  const std::string ns = dedup_namespace("public/bridge-dedup-");
+  ASSERT_FALSE(ns.empty());
   auto c = consumer({.topic = topic(ns), .subscription = "s"});
   ASSERT_TRUE(c);
   {
@@ -307,9 +314,8 @@ TEST_F(PulsarBridge, DedupStoresEachProducerSequenceIdOnce) {
 // broker stored for the name (learnt when the producer is made) or what it sent is a
 // duplicate, and a burst goes out as one batch entry whose messages keep their order.
 TEST_F(PulsarBridge, SequencedProducerStoresEachSequenceIdOnce) {
-  const std::string ns = "public/bridge-seq-" + std::to_string(::getpid());
-  ASSERT_TRUE(admin("PUT", "/admin/v2/namespaces/" + ns, "{}"));
-  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true"));
+  const std::string ns = dedup_namespace("public/bridge-seq-");
+  ASSERT_FALSE(ns.empty());
   auto c = consumer({.topic = topic(ns), .subscription = "s"});
   ASSERT_TRUE(c);
   const ProducerConfig pc{.topic = topic(ns), .name = "relay-seq", .batch_max_messages = 100, .sequenced = true};
@@ -389,9 +395,8 @@ TEST_F(PulsarBridge, SequencedProducerStoresEachSequenceIdOnce) {
 // The broker closes a producer when its topic is unloaded (or moves): a sequenced producer
 // then ends and says so, and a new one of the same name carries on from the broker's last id.
 TEST_F(PulsarBridge, SequencedProducerEndsWhenTheBrokerClosesIt) {
-  const std::string ns = "public/bridge-seq-unload-" + std::to_string(::getpid());
-  ASSERT_TRUE(admin("PUT", "/admin/v2/namespaces/" + ns, "{}"));
-  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/deduplication", "true"));
+  const std::string ns = dedup_namespace("public/bridge-seq-unload-");
+  ASSERT_FALSE(ns.empty());
   const ProducerConfig pc{.topic = topic(ns), .name = "relay-unload", .sequenced = true};
   auto p = producer(pc);
   ASSERT_TRUE(p);

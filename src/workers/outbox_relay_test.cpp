@@ -313,15 +313,7 @@ class OpLogRelayTest : public OutboxRelayTest {
     EXPECT_TRUE(r->load_position().ok());
     return r;
   }
-  size_t relay_all(OutboxRelay& r) {
-    size_t total = 0;
-    for (;;) {
-      auto n = run_.run(r.relay_once());
-      EXPECT_TRUE(n.ok()) << (n.ok() ? "" : n.error().message);
-      if (!n.ok() || *n == 0) return total;
-      total += *n;
-    }
-  }
+  size_t relay_all(OutboxRelay& r) { return testing::relay_all(run_, r); }
   static void expect_events(const std::vector<events::Message>& got, const std::vector<ReactionOp>& ops) {
     ASSERT_EQ(got.size(), ops.size());
     for (size_t i = 0; i < ops.size(); ++i) {

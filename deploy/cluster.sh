@@ -12,10 +12,11 @@
 #
 # Environment: NODES; CLUSTER_CONFIG=FILE, a YAML overlay merged into every node's config (maps
 # merge key by key, anything else replaces); COMMENTD_JWT_SECRET, passed through to every node
-# (when unset, one is generated once and kept in RUN/jwt_secret); COMMENTD_BIN (default
-# build/commentd); RUN = COMMENTD_CLUSTER_DIR (default build/cluster); CLUSTER_SERVERS_DIR: use
-# the Redis, Cassandra and Pulsar that deploy/test-servers.sh runs there (make test does, so
-# one set of servers serves every tier) instead of starting its own; `down` then leaves them.
+# (when unset, one is generated once and kept in RUN/jwt_secret); COMMENTD_BIN (default: the
+# one `up` last ran, kept in RUN/bin, else build/commentd); RUN = COMMENTD_CLUSTER_DIR
+# (default build/cluster); CLUSTER_SERVERS_DIR: use the Redis, Cassandra and Pulsar that
+# deploy/test-servers.sh runs there (make test does, so one set of servers serves every tier)
+# instead of starting its own; `down` then leaves them.
 # Grafana is not in Debian's archive and this machine reaches no other source, so only
 # Prometheus runs; deploy/grafana/commentd-dashboard.json imports into any Grafana pointed at it.
 set -euo pipefail
@@ -25,7 +26,11 @@ ROOT="$(cd "$DEPLOY_DIR/.." && pwd)"
 RUN="${COMMENTD_CLUSTER_DIR:-$ROOT/build/cluster}"
 mkdir -p "$RUN"
 RUN="$(cd "$RUN" && pwd)"
-BIN="${COMMENTD_BIN:-$ROOT/build/commentd}"
+# A node restarted (restart-node, or `up` again) runs the binary the cluster came up with
+# (RUN/bin) unless COMMENTD_BIN names another.
+BIN="${COMMENTD_BIN:-}"
+if [ -z "$BIN" ] && [ -s "$RUN/bin" ]; then BIN="$(cat "$RUN/bin")"; fi
+BIN="${BIN:-$ROOT/build/commentd}"
 SERVERS="${CLUSTER_SERVERS_DIR:-$RUN/servers}"
 OWN_SERVERS=1
 [ -n "${CLUSTER_SERVERS_DIR:-}" ] && OWN_SERVERS=0
@@ -187,6 +192,8 @@ start_prometheus() {  # start_prometheus PORT NODE_PORT...
 up() {
   local nodes="${NODES:-2}"
   [ -x "$BIN" ] || die "no commentd binary at $BIN (make build)"
+  BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+  echo "$BIN" >"$RUN/bin"
   ensure_pkg haproxy haproxy
   ensure_pkg prometheus prometheus
   ensure_pkg curl curl

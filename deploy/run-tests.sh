@@ -24,7 +24,15 @@ CLUSTER_UP=0
 cleanup() {
   local rc=$? t0
   trap - EXIT INT TERM
-  if [ "$CLUSTER_UP" = 1 ]; then deploy/cluster.sh down >/dev/null 2>&1 || rc=1; fi
+  if [ "$CLUSTER_UP" = 1 ]; then
+    # A failed cluster run shows each node's last log lines (and a restarted node's earlier log).
+    if [ "$rc" != 0 ]; then
+      for f in "$COMMENTD_CLUSTER_DIR"/node-*/commentd.log.1 "$COMMENTD_CLUSTER_DIR"/node-*/commentd.log; do
+        [ -s "$f" ] && { say "last lines of $f:"; tail -n 30 "$f"; }
+      done
+    fi
+    deploy/cluster.sh down >/dev/null 2>&1 || rc=1
+  fi
   if [ -n "$START_PID" ] && kill -0 "$START_PID" 2>/dev/null; then
     # Still starting: stop the starter (its own process group; the servers are in their own
     # sessions and recorded by pid), then stop whatever it had launched.

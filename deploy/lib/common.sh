@@ -106,10 +106,13 @@ stop_recorded() {
 }
 
 # launch STATE LOGFILE CMD...: starts CMD detached (own session, stdin closed), records its
-# pid. The command must exec the server itself so the recorded pid is the server's.
+# pid. The command must exec the server itself so the recorded pid is the server's. A log
+# left by an earlier run is kept as LOGFILE.1 (one generation): a server restarted after it
+# died keeps the dead one's last words.
 launch() {
   local state="$1" logf="$2"
   shift 2
+  if [ -s "$logf" ]; then mv -f "$logf" "$logf.1"; fi
   setsid "$@" >"$logf" 2>&1 </dev/null &
   record_pid "$state" "$!"
 }

@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "bridge/pulsar_client.h"
+#include "bridge/tcp_proxy.h"
 #include "bridge/testing.h"
 
 namespace commentd::bridge {
@@ -452,6 +453,33 @@ TEST_F(PulsarBridge, DestroyingAConsumerCancelsItsPendingReceive) {
   ASSERT_TRUE(out.has_value());
   ASSERT_FALSE(out->ok());
   EXPECT_EQ(out->error().detail_code, "bridge_cancelled");
+}
+
+// A subscribe while the broker is away (the client's connection closed, new ones refused) ends
+// with an error within the client's bound (connect + operation timeouts + the busy retries:
+// 1 + 2 + 2 x 0.5 s here). The crate alone keeps reconnecting with backoff for about 40 s
+// (longer with a longer connect timeout), and a Subscription's stop joins the thread that
+// waits on the subscribe: that once hung a node's shutdown after a broker restart.
+TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
+  const auto hostport = url_.substr(url_.find("://") + 3);
+  const auto colon = hostport.rfind(':');
+  std::optional<testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
+                                         static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy->port()),
+                         .operation_timeout = 2s,
+                         .connect_timeout = 1s,
+                         .operation_retry_delay = 500ms,
+                         .operation_max_retries = 2};
+  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  proxy.reset();  // the broker goes away: its connections close, its port refuses
+  const auto start = std::chrono::steady_clock::now();
+  auto c = wait<std::unique_ptr<PulsarConsumer>>(
+      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "s"}, std::move(h)); });
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().detail_code, "bridge_timeout") << c.error().message;
+  EXPECT_LT(took, 10s) << "the bound is 4 s";
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 // - When `loop` returns while not stopping (the bus ended the consumer: the broker went
 //   away), the consumer is closed and replaced the same way; what it had not acked is
 //   redelivered by the bus.
-// - stop() closes the consumer (a pending receive() completes) and joins the thread.
+// - stop() closes the consumer (a pending receive() completes) and joins the thread. A
+//   subscribe in flight is waited for: the bus bounds it (Pulsar: connect_timeout +
+//   send_timeout + its busy retries, about 10 s with the defaults; docs/bridge.md).
 //
 // Thread-safe: start/stop from one owner thread; stats from any thread.
 #pragma once

@@ -76,6 +76,11 @@ pub struct cb_pulsar_receipt {
 pub struct cb_pulsar_client {
     pulsar: Pulsar<TokioExecutor>,
     token: Option<String>,
+    // Bounds a subscribe (a connection, the operation, and its retries of busy answers) and a
+    // consumer's close. The crate's own retries have no overall bound, and its connection
+    // manager can stay stuck on a broker that restarted; a subscribe that never completes
+    // would hang its caller's stop (a Subscription joins the thread waiting on it).
+    subscribe_bound: Duration,
     handle: Rt,
 }
 
@@ -173,6 +178,7 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
     let h2 = handle.clone();
     spawn_op(&handle, None, done, async move {
         let (url, token, op_ms, conn_ms) = parsed?;
+        let subscribe_bound = ms(conn_ms, 10_000) + ms(op_ms, 30_000) + retry_delay * max_retries.unwrap_or(0);
         let mut b = Pulsar::builder(url, TokioExecutor)
             .with_operation_retry_options(pulsar::OperationRetryOptions {
                 operation_timeout: ms(op_ms, 30_000),
@@ -192,7 +198,7 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
             .await
             .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))?
             .map_err(|e| perr(&e))?;
-        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, token, handle: h2 })) as *mut c_void))
+        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, token, subscribe_bound, handle: h2 })) as *mut c_void))
     });
 }
 
@@ -468,6 +474,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         ))
     })();
     let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
+    let bound = client.subscribe_bound;
     let pulsar = client.pulsar.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
@@ -490,14 +497,17 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         if let Some(d) = dlq {
             b = b.with_dead_letter_policy(d);
         }
-        let consumer: Consumer<Vec<u8>, TokioExecutor> = b.build().await.map_err(|e| perr(&e))?;
+        let consumer: Consumer<Vec<u8>, TokioExecutor> = tokio::time::timeout(bound, b.build())
+            .await
+            .map_err(|_| BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts"))?
+            .map_err(|e| perr(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        handle.spawn(consumer_actor(consumer, rx));
+        handle.spawn(consumer_actor(consumer, rx, bound));
         Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_consumer { tx, nack_delay, handle })) as *mut c_void))
     });
 }
 
-async fn consumer_actor(mut c: Consumer<Vec<u8>, TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ConsumerCmd>) {
+async fn consumer_actor(mut c: Consumer<Vec<u8>, TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ConsumerCmd>, bound: Duration) {
     let mut waiting: VecDeque<Completion> = VecDeque::new();
     loop {
         tokio::select! {
@@ -519,9 +529,13 @@ async fn consumer_actor(mut c: Consumer<Vec<u8>, TokioExecutor>, mut rx: mpsc::U
                     }
                 }
                 Some(ConsumerCmd::Close(done)) => {
-                    match c.close().await {
-                        Ok(()) => done.ok(std::ptr::null_mut()),
-                        Err(e) => done.err(perr(&e)),
+                    // Pending receives end first (CB_CANCELLED): a close waiting on a broker that
+                    // went away must not hold them, and it is bounded like a subscribe.
+                    waiting.clear();
+                    match tokio::time::timeout(bound, c.close()).await {
+                        Ok(Ok(())) => done.ok(std::ptr::null_mut()),
+                        Ok(Err(e)) => done.err(perr(&e)),
+                        Err(_) => done.err(BErr::new(CB_TIMEOUT, "the broker did not confirm the consumer's close in time")),
                     }
                     break;
                 }

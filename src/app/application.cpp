@@ -226,6 +226,7 @@ Result<uint16_t> Application::start() {
   so.node_id = node_id_;
   so.comments_topic = cfg_.pulsar.topics.comments;
   so.page_ttl_ms = cfg_.cache.page_ttl.count();
+  so.stale_window_ms = redis_cache_ ? cfg_.redis.stale_while_revalidate.count() : 0;
   // Pages read ahead are only worth their scans where a cache keeps them.
   const bool pages_kept = cfg_.cache.page_ttl.count() > 0 && (redis_ || cfg_.cache.max_entries > 0);
   so.read_ahead_pages = pages_kept ? cfg_.cache.read_ahead_pages : 0;

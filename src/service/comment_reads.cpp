@@ -156,6 +156,7 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
     fresh.reset();
   }
   bool have_public = false;  // `page` holds the public page
+  bool stale = false;        // ... served stale
   KnownReactions known;       // every reaction of the user in the video, when read with the view
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;
@@ -170,17 +171,19 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
       // drops the public page (built for the others all the same).
       auto ex = co_await asio::this_coro::executor;
       store::Started<store::Store::ViewAndReactions> view(ex, store_.get_view_and_reactions(video_id, user, d));
-      page = co_await public_page(index, video_id, req, d);
+      page = co_await public_page(index, video_id, req, d, &stale);
       have_public = true;
       v = co_await view.join();
     }
     if (!v) co_return v.take_error();
     // Inside a recent write's mark the author reads the shared page only when it holds the
-    // write (built after it, on this process: page_has_authors_writes).
+    // write (built after it, on this process: page_has_authors_writes). A fresh page was
+    // built within page_ttl, so after the mark it holds the write; a stale one may be older,
+    // so for a stale page the mark lasts the stale window longer.
     const cache::CachedPage* shared = fresh ? fresh->page.get() : (page && *page ? page->get() : nullptr);
-    public_view = !v->view.hidden &&
-                  (v->view.recent_until <= clock_.now_ms() ||
-                   (shared && page_has_authors_writes(video_id, user, v->view, *shared)));
+    const TimeMs until = v->view.recent_until + (stale ? opts_.stale_window_ms : 0);
+    public_view = !v->view.hidden && (until <= clock_.now_ms() ||
+                                      (shared && page_has_authors_writes(video_id, user, v->view, *shared)));
     known = std::move(v->reactions);
   }
 
@@ -222,7 +225,7 @@ asio::awaitable<Result<PagePtr>> CommentService::wait_for(std::shared_ptr<Flight
 }
 
 asio::awaitable<Result<PagePtr>> CommentService::public_page(Index index, Uuid video_id,
-                                                             ListRequest req, Deadline d) {
+                                                             ListRequest req, Deadline d, bool* stale) {
   std::string key = cache_key(index, req);
   auto l = co_await cache_.lookup(video_id, key, d);
   // Another node holds the fill lease: look again a few times (bounded by the deadline),
@@ -241,6 +244,7 @@ asio::awaitable<Result<PagePtr>> CommentService::public_page(Index index, Uuid v
   }
   if (l->page) {
     stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    if (stale) *stale = l->stale;
     if (l->stale && l->fill) {
       // Served stale; refreshed behind this request, under the version this lookup saw.
       asio::co_spawn(co_await asio::this_coro::executor,

@@ -42,6 +42,10 @@ struct ServiceOptions {
   uint64_t max_pending_ops = 100000;  // reaction ops appended but not applied; beyond it 503
   std::string comments_topic = "persistent://pavilion/comments/events";    // key: video id
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
+  // The page cache's stale-while-revalidate window (redis.stale_while_revalidate): a page
+  // past its TTL may be served this much longer, so an author's mark keeps them off stale
+  // pages for as long past it (docs/cluster.md "Read-your-writes across nodes").
+  TimeMs stale_window_ms = 0;
   // A public page read from a cursor (its cache missed) also caches the next this many pages
   // from the same scans (cache.read_ahead_pages; src/cache/README.md "Read-ahead").
   size_t read_ahead_pages = 3;
@@ -187,9 +191,10 @@ class CommentService {
                                   ListRequest req, std::vector<cache::PagePtr> pages,
                                   std::optional<std::string> cursor);
   // The public page: from the cache, or read (coalesced) and put back when this caller holds
-  // the fill lease. A cache error counts as a miss.
+  // the fill lease. A cache error counts as a miss. `stale`, when given, is set when the page
+  // was served stale (past its TTL, inside the stale-while-revalidate window).
   asio::awaitable<Result<cache::PagePtr>> public_page(store::Index index, Uuid video_id,
-                                                      ListRequest req, Deadline d);
+                                                      ListRequest req, Deadline d, bool* stale = nullptr);
   // Refreshes a stale page behind the request that served it.
   asio::awaitable<void> refresh(std::string key, Uuid video_id, uint64_t version,
                                 store::Index index, ListRequest req);

@@ -28,7 +28,7 @@ cleanup() {
     # A failed cluster run shows each node's last log lines (and a restarted node's earlier log).
     if [ "$rc" != 0 ]; then
       for f in "$COMMENTD_CLUSTER_DIR"/node-*/commentd.log.1 "$COMMENTD_CLUSTER_DIR"/node-*/commentd.log; do
-        [ -s "$f" ] && { say "last lines of $f:"; tail -n 30 "$f"; }
+        if [ -s "$f" ]; then say "last lines of $f:"; tail -n 30 "$f" || true; fi
       done
     fi
     deploy/cluster.sh down >/dev/null 2>&1 || rc=1

@@ -156,7 +156,7 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
     fresh.reset();
   }
   bool have_public = false;  // `page` holds the public page
-  bool stale = false;        // ... served stale
+  bool stale = false;        // ... and it was served stale (past its TTL)
   KnownReactions known;       // every reaction of the user in the video, when read with the view
   if (public_view && actor.user_id) {
     Uuid user = *actor.user_id;

@@ -106,6 +106,17 @@ class PulsarBridge : public ::testing::Test {
     return (!c.empty() && c[0] == '2') || c == "409";
   }
 
+  // The body of a GET on the admin API (empty on failure).
+  std::string admin_get(const std::string& path) {
+    FILE* f = ::popen(("curl -s '" + admin_ + path + "'").c_str(), "r");
+    if (!f) return {};
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    ::pclose(f);
+    return out;
+  }
+
   // A namespace `prefix` + pid with deduplication on; empty if the admin API refused.
   std::string dedup_namespace(const std::string& prefix) {
     const std::string ns = prefix + std::to_string(::getpid());
@@ -480,6 +491,46 @@ TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().detail_code, "bridge_timeout") << c.error().message;
   EXPECT_LT(took, 10s) << "the bound is 4 s";
+}
+
+// The subscribe that ran out goes on behind the timeout (the crate keeps reconnecting): when
+// the broker comes back and grants it, the consumer is closed at once, so the subscription
+// is left with no consumer nobody reads.
+TEST_F(PulsarBridge, ASubscribeGrantedAfterItsBoundIsClosed) {
+  const auto hostport = url_.substr(url_.find("://") + 3);
+  const std::string host = hostport.substr(0, hostport.rfind(':'));
+  const auto port = static_cast<uint16_t>(std::stoi(hostport.substr(hostport.rfind(':') + 1)));
+  std::optional<testing::TcpProxy> proxy(std::in_place, host, port);
+  const uint16_t front = proxy->port();
+  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(front),
+                         .operation_timeout = 2s,
+                         .connect_timeout = 1s,
+                         .operation_retry_delay = 500ms,
+                         .operation_max_retries = 2};
+  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  proxy.reset();
+  auto c = wait<std::unique_ptr<PulsarConsumer>>(
+      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "late"}, std::move(h)); });
+  ASSERT_FALSE(c.ok());
+  ASSERT_EQ(c.error().detail_code, "bridge_timeout") << c.error().message;
+  proxy.emplace(host, port, front);  // the broker is back where the client looks for it
+  // The crate's next reconnect (its backoff: within about 40 s) subscribes; the subscription
+  // then exists, and its consumer is closed.
+  const std::string stats = "/admin/v2/persistent/public/default/" + base_ + "/stats";
+  bool granted = false;
+  for (int i = 0; i < 600 && !granted; ++i) {
+    granted = admin_get(stats).find("\"late\"") != std::string::npos;
+    if (!granted) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(granted) << "the subscribe never reached the broker";
+  std::string s;
+  for (int i = 0; i < 50; ++i) {
+    s = admin_get(stats);
+    if (s.find("\"consumerName\"") == std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(s.find("\"consumerName\""), std::string::npos) << "a consumer nobody reads: " << s;
 }
 
 }  // namespace

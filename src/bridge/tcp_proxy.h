@@ -18,8 +18,10 @@ namespace commentd::bridge::testing {
 
 class TcpProxy {
  public:
-  TcpProxy(std::string host, uint16_t port)
-      : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), 0}),
+  // Listens on loopback `listen_port` (0: any free port; a fixed one brings a proxy back
+  // where an earlier one was).
+  TcpProxy(std::string host, uint16_t port, uint16_t listen_port = 0)
+      : acceptor_(io_, {boost::asio::ip::address_v4::loopback(), listen_port}),
         upstream_(boost::asio::ip::make_address(host), port) {
     accept();
     thread_ = std::thread([this] { io_.run(); });

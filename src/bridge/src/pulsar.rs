@@ -497,10 +497,22 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         if let Some(d) = dlq {
             b = b.with_dead_letter_policy(d);
         }
-        let consumer: Consumer<Vec<u8>, TokioExecutor> = tokio::time::timeout(bound, b.build())
-            .await
-            .map_err(|_| BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts"))?
-            .map_err(|e| perr(&e))?;
+        // The build runs as a task of its own: past the bound the caller gets TIMEOUT, and the
+        // build goes on behind it. A broker that grants it late would otherwise keep a consumer
+        // nobody reads (on Key_Shared, holding its share of the keys); it is closed instead.
+        let mut build = handle.spawn(async move { b.build().await });
+        let consumer: Consumer<Vec<u8>, TokioExecutor> = match tokio::time::timeout(bound, &mut build).await {
+            Ok(Ok(built)) => built.map_err(|e| perr(&e))?,
+            Ok(Err(_)) => return Err(BErr::new(CB_INTERNAL, "the subscribe task failed")),
+            Err(_) => {
+                handle.spawn(async move {
+                    if let Ok(Ok(mut late)) = build.await {
+                        let _ = tokio::time::timeout(bound, late.close()).await;
+                    }
+                });
+                return Err(BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts"));
+            }
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         handle.spawn(consumer_actor(consumer, rx, bound));
         Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_consumer { tx, nack_delay, handle })) as *mut c_void))

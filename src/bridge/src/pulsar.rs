@@ -77,9 +77,9 @@ pub struct cb_pulsar_client {
     pulsar: Pulsar<TokioExecutor>,
     token: Option<String>,
     // Bounds a subscribe (a connection, the operation, and its retries of busy answers) and a
-    // consumer's close. The crate's own retries have no overall bound, and its connection
-    // manager can stay stuck on a broker that restarted; a subscribe that never completes
-    // would hang its caller's stop (a Subscription joins the thread waiting on it).
+    // consumer's close. The crate's own retries have no overall bound: while the broker is
+    // away it reconnects with backoff for about 40 s before a subscribe fails, and the
+    // caller's stop waits that long (a Subscription joins the thread waiting on it).
     subscribe_bound: Duration,
     handle: Rt,
 }

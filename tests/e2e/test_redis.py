@@ -4,7 +4,8 @@ shared rate limit (the 6th comment in a minute is 429 on either node), the share
 (one node's write is seen by the other within cache.page_ttl), and a Redis killed mid-run:
 reads keep answering 200 from storage, and caching resumes after Redis is back, without a
 restart of commentd. And a comment's counts read through the Redis counter cache follow every
-reaction (the applier's invalidation, not the copy's TTL, moves them)."""
+reaction (the applier's invalidation, not the copy's TTL, moves them); with
+stale-while-revalidate on, an author is never served a stale page from before their comment."""
 from __future__ import annotations
 
 import os
@@ -126,6 +127,24 @@ def test_a_page_filled_by_one_node_is_served_by_the_other(server_factory, redis)
     hits = metric(b, "commentd_redis_cache_hits_total")
     assert [c["content"] for c in b.list_all(path)] == ["first"]
     assert metric(b, "commentd_redis_cache_hits_total") > hits
+
+
+def test_an_author_is_not_served_a_stale_page_from_before_their_comment(server_factory, redis):
+    # With redis.stale_while_revalidate a page past cache.page_ttl is still served (and
+    # refreshed behind the read) for the window after it. A new comment does not bump the
+    # cache, so a page from before it could reach its author after their mark (page_ttl) ran
+    # out; the author's reads skip stale pages for the window too (docs/cluster.md).
+    srv = server_factory(redis_config(redis) + '  stale_while_revalidate: "30s"\n', name="node").start()
+    author, reader, video = User(), User(), new_id()
+    path = f"/v1/videos/{video}/comments"
+    assert post(srv, User(), video, "zero").status == 201
+    assert [c["content"] for c in srv.list_all(path, reader)] == ["zero"]  # the page, cached
+    assert post(srv, author, video, "mine").status == 201
+    time.sleep(1.5)  # past the page's TTL and the author's mark, inside the window
+    stale = metric(srv, "commentd_redis_cache_stale_hits_total")
+    contents = [c["content"] for c in srv.list_all(path, author)]
+    assert metric(srv, "commentd_redis_cache_stale_hits_total") > stale, "the author's read met no stale page"
+    assert contents == ["mine", "zero"], contents
 
 
 def test_redis_killed_mid_run_reads_stay_200_and_caching_resumes(server_factory, redis):

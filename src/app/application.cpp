@@ -779,7 +779,9 @@ void Application::stop() {
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // 2. Apply every durable reaction op, 3. close storage (flushes the WAL).
+  // 2. Apply every durable reaction op, 3. close storage (flushes the WAL). A subscriber
+  // waiting on a broker that is away stops at once: its subscribe is cancelled first.
+  if (bus_) bus_->stop_subscribing();
   if (workers_) workers_->stop_all();
   if (store_) store_->close();
   spdlog::info("commentd stopped cleanly");

@@ -232,6 +232,9 @@ typedef struct cb_pulsar_message cb_pulsar_message;
 
 /* result: cb_pulsar_client* (owned) */
 void cb_pulsar_connect(const cb_runtime* rt, const cb_pulsar_config* cfg, cb_done done, void* user);
+/* Subscribes in flight on this client complete now with CB_CANCELLED, later ones at once (a
+   stopping node's subscribers need not wait for a broker that is away). Never blocks. */
+void cb_pulsar_client_cancel_subscribes(const cb_pulsar_client* c);
 void cb_pulsar_client_free(cb_pulsar_client* c);
 /* result: cb_pulsar_producer* (owned) */
 void cb_pulsar_producer_new(const cb_pulsar_client* c, const cb_pulsar_producer_config* cfg, cb_done done,

@@ -219,6 +219,10 @@ class PulsarClient {
         });
   }
 
+  // Subscribes in flight complete now with Errc::unavailable ("bridge_cancelled"), and later
+  // ones at once. Thread-safe; never blocks.
+  void cancel_subscribes() const { cb_pulsar_client_cancel_subscribes(c_); }
+
   // Completion: void(Result<std::unique_ptr<PulsarConsumer>>).
   template <class Token>
   auto subscribe(const ConsumerConfig& cfg, Token&& token) {

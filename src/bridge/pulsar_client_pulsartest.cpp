@@ -493,6 +493,43 @@ TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
   EXPECT_LT(took, 10s) << "the bound is 4 s";
 }
 
+// cancel_subscribes(): a subscribe waiting on a broker that is away ends at once (the bound is
+// 32 s here), and a later one too.
+TEST_F(PulsarBridge, CancelledSubscribesEndAtOnce) {
+  const auto hostport = url_.substr(url_.find("://") + 3);
+  const auto colon = hostport.rfind(':');
+  std::optional<testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
+                                         static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy->port()),
+                         .operation_timeout = 20s,
+                         .connect_timeout = 10s,
+                         .operation_retry_delay = 500ms,
+                         .operation_max_retries = 4};
+  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  proxy.reset();
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::optional<Result<std::unique_ptr<PulsarConsumer>>> out;
+  (*client)->subscribe({.topic = topic(), .subscription = "s"},
+                       asio::bind_executor(io, [&](Result<std::unique_ptr<PulsarConsumer>> r) {
+                         out.emplace(std::move(r));
+                         guard.reset();
+                       }));
+  std::this_thread::sleep_for(300ms);
+  const auto start = std::chrono::steady_clock::now();
+  (*client)->cancel_subscribes();
+  io.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  ASSERT_TRUE(out.has_value());
+  ASSERT_FALSE(out->ok());
+  EXPECT_EQ(out->error().detail_code, "bridge_cancelled") << out->error().message;
+  auto later = wait<std::unique_ptr<PulsarConsumer>>(
+      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "s2"}, std::move(h)); });
+  ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.error().detail_code, "bridge_cancelled");
+}
+
 // The subscribe that ran out goes on behind the timeout (the crate keeps reconnecting): when
 // the broker comes back and grants it, the consumer is closed at once, so the subscription
 // is left with no consumer nobody reads.

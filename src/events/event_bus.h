@@ -128,6 +128,11 @@ class EventBus {
   virtual asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic,
                                                                        std::string subscription,
                                                                        SubscribeOptions opts) = 0;
+  // For a node that is stopping: a subscribe in flight completes now, and later ones at
+  // once, with Errc::unavailable, so a subscriber's stop need not wait for a broker that is
+  // away. Publishing and the consumers already made are not affected. (A bus whose
+  // subscribes complete at once has nothing to do.)
+  virtual void stop_subscribing() {}
   // Closes every consumer; later calls fail with Errc::unavailable.
   virtual void close() = 0;
 };

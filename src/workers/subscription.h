@@ -10,7 +10,8 @@
 //   redelivered by the bus.
 // - stop() closes the consumer (a pending receive() completes) and joins the thread. A
 //   subscribe in flight is waited for: the bus bounds it (Pulsar: connect_timeout +
-//   send_timeout + its busy retries, about 10 s with the defaults; docs/bridge.md).
+//   send_timeout + its busy retries, about 10 s with the defaults; docs/bridge.md), and a
+//   stopping node ends it first (EventBus::stop_subscribing, called by Application::stop).
 //
 // Thread-safe: start/stop from one owner thread; stats from any thread.
 #pragma once

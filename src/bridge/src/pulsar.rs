@@ -13,7 +13,7 @@ use pulsar::message::proto::command_subscribe::SubType;
 use pulsar::message::proto::MessageIdData;
 use pulsar::producer::Message as OutMessage;
 use pulsar::{Authentication, Consumer, ConsumerOptions, Producer, ProducerOptions, Pulsar, TokioExecutor};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::pulsar_message::{cb_pulsar_message, decode_id, to_message};
 use crate::pulsar_seq;
@@ -81,6 +81,9 @@ pub struct cb_pulsar_client {
     // away it reconnects with backoff for about 40 s before a subscribe fails, and the
     // caller's stop waits that long (a Subscription joins the thread waiting on it).
     subscribe_bound: Duration,
+    // True once cb_pulsar_client_cancel_subscribes was called: subscribes in flight end now,
+    // later ones at once.
+    cancel_subscribes: watch::Sender<bool>,
     handle: Rt,
 }
 
@@ -198,8 +201,20 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
             .await
             .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))?
             .map_err(|e| perr(&e))?;
-        Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_client { pulsar, token, subscribe_bound, handle: h2 })) as *mut c_void))
+        let (cancel_subscribes, _) = watch::channel(false);
+        let c = cb_pulsar_client { pulsar, token, subscribe_bound, cancel_subscribes, handle: h2 };
+        Ok(Out::Owned(Box::into_raw(Box::new(c)) as *mut c_void))
     });
+}
+
+/// Subscribes in flight on this client complete now with CB_CANCELLED, and later ones at
+/// once (for a node that is stopping: a subscribe need not wait for a broker that is away).
+/// Never blocks; producers, sends and consumers are not affected.
+#[no_mangle]
+pub unsafe extern "C" fn cb_pulsar_client_cancel_subscribes(c: *const cb_pulsar_client) {
+    if !c.is_null() {
+        (*c).cancel_subscribes.send_replace(true);
+    }
 }
 
 /// Producers and consumers keep working after the client handle is freed (they share its
@@ -475,6 +490,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
     })();
     let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
     let bound = client.subscribe_bound;
+    let mut cancelled = client.cancel_subscribes.subscribe();
     let pulsar = client.pulsar.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
@@ -497,20 +513,31 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         if let Some(d) = dlq {
             b = b.with_dead_letter_policy(d);
         }
-        // The build runs as a task of its own: past the bound the caller gets TIMEOUT, and the
-        // build goes on behind it. A broker that grants it late would otherwise keep a consumer
-        // nobody reads (on Key_Shared, holding its share of the keys); it is closed instead.
+        // The build runs as a task of its own: past the bound (or when cancelled) the caller
+        // gets its answer, and the build goes on behind it. A broker that grants it late would
+        // otherwise keep a consumer nobody reads (on Key_Shared, holding its share of the
+        // keys); it is closed instead.
         let mut build = handle.spawn(async move { b.build().await });
-        let consumer: Consumer<Vec<u8>, TokioExecutor> = match tokio::time::timeout(bound, &mut build).await {
-            Ok(Ok(built)) => built.map_err(|e| perr(&e))?,
-            Ok(Err(_)) => return Err(BErr::new(CB_INTERNAL, "the subscribe task failed")),
-            Err(_) => {
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(bound, &mut build) => Some(r),
+            // Also when the client handle is freed (the sender dropped): its subscribes end too.
+            _ = cancelled.wait_for(|v| *v) => None,
+        };
+        let was_cancelled = outcome.is_none();
+        let consumer: Consumer<Vec<u8>, TokioExecutor> = match outcome {
+            Some(Ok(Ok(built))) => built.map_err(|e| perr(&e))?,
+            Some(Ok(Err(_))) => return Err(BErr::new(CB_INTERNAL, "the subscribe task failed")),
+            Some(Err(_)) | None => {
                 handle.spawn(async move {
                     if let Ok(Ok(mut late)) = build.await {
                         let _ = tokio::time::timeout(bound, late.close()).await;
                     }
                 });
-                return Err(BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts"));
+                return Err(if was_cancelled {
+                    BErr::new(CB_CANCELLED, "the subscribe was cancelled: the client stopped subscribing")
+                } else {
+                    BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts")
+                });
             }
         };
         let (tx, rx) = mpsc::unbounded_channel();

@@ -4,6 +4,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,8 @@ struct PulsarBus::Core {
 
   std::mutex mu;
   std::shared_ptr<bridge::PulsarClient> client;
+  bool subscribing_stopped = false;                                // guarded by mu
+  std::vector<std::shared_ptr<bridge::PulsarClient>> subscribing;  // one per subscribe in flight
   std::map<std::string, std::shared_ptr<Topic>> topics;
   std::vector<std::weak_ptr<ConsumerCore>> consumers;
   std::unordered_map<std::string, uint32_t> deliveries;  // (topic, sub, id) -> times delivered
@@ -423,6 +426,16 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
                                                                         SubscribeOptions opts) {
   auto core = core_;
   const std::string full = full_topic(topic);
+  auto stopped = [&core] {
+    return core->subscribing_stopped
+               ? std::optional<Error>(Error(Errc::unavailable, "the event bus stopped subscribing (the node is stopping)",
+                                            "bus_stopping"))
+               : std::nullopt;
+  };
+  {
+    std::lock_guard lk(core->mu);
+    if (auto e = stopped()) co_return *e;  // not even a connect
+  }
   auto c = co_await core->get_client();
   if (!c) co_return c.take_error();
   bridge::ConsumerConfig cc{.topic = full,
@@ -432,7 +445,18 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
                             .receiver_queue_size = static_cast<uint32_t>(opts.max_unacked),
                             .nack_redelivery_delay = opts.nack_delay,
                             .start_earliest = opts.initial == InitialPosition::earliest};
+  {
+    // Checked and registered together: stop_subscribing() either finds this subscribe here
+    // (and cancels it) or is seen now.
+    std::lock_guard lk(core->mu);
+    if (auto e = stopped()) co_return *e;
+    core->subscribing.push_back(*c);
+  }
   auto r = co_await (*c)->subscribe(cc, asio::use_awaitable);
+  {
+    std::lock_guard lk(core->mu);
+    core->subscribing.erase(std::find(core->subscribing.begin(), core->subscribing.end(), *c));
+  }
   if (!r) {
     core->drop_client(*c);
     co_return r.take_error();
@@ -452,6 +476,16 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
   }
   cons->close();
   co_return closed_error();
+}
+
+void PulsarBus::stop_subscribing() {
+  std::vector<std::shared_ptr<bridge::PulsarClient>> clients;
+  {
+    std::lock_guard lk(core_->mu);
+    core_->subscribing_stopped = true;
+    clients = core_->subscribing;
+  }
+  for (auto& c : clients) c->cancel_subscribes();
 }
 
 void PulsarBus::close() {

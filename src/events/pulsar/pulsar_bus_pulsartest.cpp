@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <random>
 
 #include "bridge/pulsar_client.h"
+#include "bridge/tcp_proxy.h"
 #include "events/event_bus_conformance.h"
 #include "testing/test_servers.h"
 
@@ -162,6 +164,44 @@ TEST(PulsarBusTest, NoBrokerMeansUnavailableWithinTheConnectTimeout) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "two operations took far longer than connect_timeout";
+}
+
+// A stopping node: stop_subscribing() ends a subscribe waiting on a broker that went away
+// (the bridge would give up only after connect + operation timeouts + retries, 32 s here),
+// and fails later subscribes at once.
+TEST(PulsarBusTest, StopSubscribingEndsASubscribeWaitingOnABrokerThatIsAway) {
+  PulsarBusFactory::require();
+  const std::string url = *commentd::testing::server_env("COMMENTD_TEST_PULSAR");
+  const auto hostport = url.substr(url.find("://") + 3);
+  const auto colon = hostport.rfind(':');
+  std::optional<bridge::testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
+                                                 static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
+  auto rt = std::move(*bridge::Runtime::create(1));
+  conformance::Runner run;  // before the bus: destroyed after it
+  PulsarBusOptions o = test_options("pulsar://127.0.0.1:" + std::to_string(proxy->port()), unique_prefix());
+  o.operation_timeout = 20s;
+  PulsarBus bus(*rt, o);
+  ASSERT_TRUE(run.run(bus.publish("t", "k", "before", 0)).ok());  // the bus's client is connected
+  proxy.reset();  // the service URL goes away: its connection closes, its port refuses
+  std::promise<Result<std::unique_ptr<Consumer>>> p;
+  auto f = p.get_future();
+  asio::co_spawn(
+      run.ioc(), [&]() -> asio::awaitable<void> { p.set_value(co_await bus.subscribe("t", "s", {})); },
+      asio::detached);
+  ASSERT_EQ(f.wait_for(500ms), std::future_status::timeout) << "the subscribe should wait for the broker";
+  const auto t0 = std::chrono::steady_clock::now();
+  bus.stop_subscribing();
+  if (f.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "stop_subscribing did not end the subscribe";
+    std::abort();  // the subscribe still refers to the test's state
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  auto s = f.get();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+  auto again = run.run(bus.subscribe("t", "s2", {}));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().detail_code, "bus_stopping");
 }
 
 TEST(PulsarBusTest, MessageIdsPackThePositionInOrder) {

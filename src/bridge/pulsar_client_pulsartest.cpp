@@ -106,6 +106,27 @@ class PulsarBridge : public ::testing::Test {
     return (!c.empty() && c[0] == '2') || c == "409";
   }
 
+  // A loopback proxy to the broker, listening on `listen_port` (0: any free port).
+  std::unique_ptr<testing::TcpProxy> broker_proxy(uint16_t listen_port = 0) {
+    const auto hostport = url_.substr(url_.find("://") + 3);
+    const auto colon = hostport.rfind(':');
+    return std::make_unique<testing::TcpProxy>(hostport.substr(0, colon),
+                                               static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))), listen_port);
+  }
+  // A client whose service URL is `proxy`, with these timeouts (connect, operation) and
+  // `retries` busy retries 500 ms apart.
+  std::unique_ptr<PulsarClient> client_via(const testing::TcpProxy& proxy, std::chrono::milliseconds connect,
+                                           std::chrono::milliseconds operation, uint32_t retries) {
+    const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy.port()),
+                           .operation_timeout = operation,
+                           .connect_timeout = connect,
+                           .operation_retry_delay = 500ms,
+                           .operation_max_retries = retries};
+    auto c = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+    EXPECT_TRUE(c.ok()) << c.error().message;
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
   // The body of a GET on the admin API (empty on failure).
   std::string admin_get(const std::string& path) {
     FILE* f = ::popen(("curl -s '" + admin_ + path + "'").c_str(), "r");
@@ -472,21 +493,13 @@ TEST_F(PulsarBridge, DestroyingAConsumerCancelsItsPendingReceive) {
 // (longer with a longer connect timeout), and a Subscription's stop joins the thread that
 // waits on the subscribe: that once hung a node's shutdown after a broker restart.
 TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
-  const auto hostport = url_.substr(url_.find("://") + 3);
-  const auto colon = hostport.rfind(':');
-  std::optional<testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
-                                         static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy->port()),
-                         .operation_timeout = 2s,
-                         .connect_timeout = 1s,
-                         .operation_retry_delay = 500ms,
-                         .operation_max_retries = 2};
-  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
-  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto proxy = broker_proxy();
+  auto client = client_via(*proxy, 1s, 2s, 2);
+  ASSERT_TRUE(client);
   proxy.reset();  // the broker goes away: its connections close, its port refuses
   const auto start = std::chrono::steady_clock::now();
   auto c = wait<std::unique_ptr<PulsarConsumer>>(
-      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "s"}, std::move(h)); });
+      [&](auto h) { client->subscribe({.topic = topic(), .subscription = "s"}, std::move(h)); });
   const auto took = std::chrono::steady_clock::now() - start;
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().detail_code, "bridge_timeout") << c.error().message;
@@ -496,36 +509,28 @@ TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
 // cancel_subscribes(): a subscribe waiting on a broker that is away ends at once (the bound is
 // 32 s here), and a later one too.
 TEST_F(PulsarBridge, CancelledSubscribesEndAtOnce) {
-  const auto hostport = url_.substr(url_.find("://") + 3);
-  const auto colon = hostport.rfind(':');
-  std::optional<testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
-                                         static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
-  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy->port()),
-                         .operation_timeout = 20s,
-                         .connect_timeout = 10s,
-                         .operation_retry_delay = 500ms,
-                         .operation_max_retries = 4};
-  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
-  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto proxy = broker_proxy();
+  auto client = client_via(*proxy, 10s, 20s, 4);
+  ASSERT_TRUE(client);
   proxy.reset();
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
   std::optional<Result<std::unique_ptr<PulsarConsumer>>> out;
-  (*client)->subscribe({.topic = topic(), .subscription = "s"},
+  client->subscribe({.topic = topic(), .subscription = "s"},
                        asio::bind_executor(io, [&](Result<std::unique_ptr<PulsarConsumer>> r) {
                          out.emplace(std::move(r));
                          guard.reset();
                        }));
   std::this_thread::sleep_for(300ms);
   const auto start = std::chrono::steady_clock::now();
-  (*client)->cancel_subscribes();
+  client->cancel_subscribes();
   io.run();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
   ASSERT_TRUE(out.has_value());
   ASSERT_FALSE(out->ok());
   EXPECT_EQ(out->error().detail_code, "bridge_cancelled") << out->error().message;
   auto later = wait<std::unique_ptr<PulsarConsumer>>(
-      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "s2"}, std::move(h)); });
+      [&](auto h) { client->subscribe({.topic = topic(), .subscription = "s2"}, std::move(h)); });
   ASSERT_FALSE(later.ok());
   EXPECT_EQ(later.error().detail_code, "bridge_cancelled");
 }
@@ -534,24 +539,16 @@ TEST_F(PulsarBridge, CancelledSubscribesEndAtOnce) {
 // the broker comes back and grants it, the consumer is closed at once, so the subscription
 // is left with no consumer nobody reads.
 TEST_F(PulsarBridge, ASubscribeGrantedAfterItsBoundIsClosed) {
-  const auto hostport = url_.substr(url_.find("://") + 3);
-  const std::string host = hostport.substr(0, hostport.rfind(':'));
-  const auto port = static_cast<uint16_t>(std::stoi(hostport.substr(hostport.rfind(':') + 1)));
-  std::optional<testing::TcpProxy> proxy(std::in_place, host, port);
+  auto proxy = broker_proxy();
   const uint16_t front = proxy->port();
-  const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(front),
-                         .operation_timeout = 2s,
-                         .connect_timeout = 1s,
-                         .operation_retry_delay = 500ms,
-                         .operation_max_retries = 2};
-  auto client = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
-  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto client = client_via(*proxy, 1s, 2s, 2);
+  ASSERT_TRUE(client);
   proxy.reset();
   auto c = wait<std::unique_ptr<PulsarConsumer>>(
-      [&](auto h) { (*client)->subscribe({.topic = topic(), .subscription = "late"}, std::move(h)); });
+      [&](auto h) { client->subscribe({.topic = topic(), .subscription = "late"}, std::move(h)); });
   ASSERT_FALSE(c.ok());
   ASSERT_EQ(c.error().detail_code, "bridge_timeout") << c.error().message;
-  proxy.emplace(host, port, front);  // the broker is back where the client looks for it
+  proxy = broker_proxy(front);  // the broker is back where the client looks for it
   // The crate's next reconnect (its backoff: within about 40 s) subscribes; the subscription
   // then exists, and its consumer is closed.
   const std::string stats = "/admin/v2/persistent/public/default/" + base_ + "/stats";

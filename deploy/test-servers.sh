@@ -9,8 +9,9 @@
 #
 # start launches the requested servers in parallel, each in RUN/<name>/, waits until each
 # answers a real request, prints how long each took, and (re)writes RUN/env with the
-# addresses of every running server (COMMENTD_TEST_REDIS, COMMENTD_TEST_REDIS_CLUSTER,
-# COMMENTD_TEST_CQL, COMMENTD_TEST_PULSAR, COMMENTD_TEST_PULSAR_ADMIN). A server already
+# addresses of every running server (COMMENTD_TEST_REDIS and its TLS port and files,
+# COMMENTD_TEST_REDIS_CLUSTER, COMMENTD_TEST_CQL and its TLS files, COMMENTD_TEST_PULSAR,
+# COMMENTD_TEST_PULSAR_ADMIN; deploy/README.md). A server already
 # running in RUN is left as it is. Exit status 1 if any requested server failed to come up
 # (the failed one is stopped, its log tail printed; the others keep running).
 # stop sends SIGTERM to each recorded pid (SIGKILL after COMMENTD_STOP_TIMEOUT s, default 30)

@@ -10,8 +10,9 @@ build_pkgs=(g++ cmake ninja-build make pkg-config ccache
 # redis-server, maven and a Java 17 runtime: the real test servers (deploy/test-servers.sh).
 # clang + its runtime: the libFuzzer harnesses (fuzz/); python3-venv: schemathesis's venv.
 # haproxy, python3-yaml: `make cluster` (the load balancer; merging CLUSTER_CONFIG).
+# openssl: the test Cassandra's TLS certificates (deploy/cassandra/cassandra.sh).
 test_pkgs=(python3 python3-pytest python3-venv python3-yaml curl gnuplot-nox prometheus haproxy
-  redis-server redis-tools maven openjdk-17-jre-headless clang libclang-rt-14-dev)
+  redis-server redis-tools maven openjdk-17-jre-headless clang libclang-rt-14-dev openssl)
 
 # The bridge (src/bridge) needs cargo and rustc >= 1.88 (crate `scylla` 1.x). Debian's are
 # older, so they come from the machine's rustup toolchain; CMake also looks in ~/.cargo/bin,

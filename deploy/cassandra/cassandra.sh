@@ -5,6 +5,10 @@
 #                              query answers; writes COMMENTD_TEST_CQL to STATE/env
 #   cassandra.sh restart STATE stops (SIGTERM) the node in STATE and starts it again on the
 #                              same ports and data; returns once a query answers
+# The native port takes plain and TLS connections alike (client_encryption_options, optional):
+# STATE/tls holds a test CA (ca.pem), the node's certificate (IP 127.0.0.1 in subjectAltName,
+# signed by it), a client certificate and key signed by it (client.pem, client.key) and an
+# unrelated CA (other-ca.pem); COMMENTD_TEST_CQL_TLS in STATE/env names the directory.
 # Env: COMMENTD_CASSANDRA_TIMEOUT (s, default 120) bounds the wait for the first query;
 #      COMMENTD_CASSANDRA_JAVA_OPTS adds JVM flags (a class-data-sharing archive was tried:
 #      no measurable gain on this machine).
@@ -56,6 +60,13 @@ JPMS=(-Djdk.attach.allowAttachSelf=true
   -Dio.netty.allocator.useCacheForAllThreads=true
   -Dio.netty.allocator.maxOrder=11)
 
+# The node's keystore (PKCS12) from make_test_tls's files.
+TLS_PASS=commentd-test
+make_keystore() {
+  openssl pkcs12 -export -in "$1/node.pem" -inkey "$1/node.key" -certfile "$1/ca.pem" -name node \
+    -out "$1/keystore.p12" -passout "pass:$TLS_PASS" 2>>"$1/openssl.log" || die "openssl pkcs12 failed (see $1/openssl.log)"
+}
+
 start() {
   local state="$1" native storage
   command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
@@ -64,11 +75,13 @@ start() {
   read -r native storage <<<"$(free_ports 2)"
   echo "$native $storage" >"$state/ports"
   mkdir -p "$state/conf" "$state/data"
+  make_test_tls "$state/tls"
+  make_keystore "$state/tls"
   sed -e "s|@STATE@|$state|g" -e "s|@NATIVE_PORT@|$native|g" -e "s|@STORAGE_PORT@|$storage|g" \
-    "$HERE/cassandra.yaml.in" >"$state/conf/cassandra.yaml"
+    -e "s|@TLS_PASS@|$TLS_PASS|g" "$HERE/cassandra.yaml.in" >"$state/conf/cassandra.yaml"
   cp "$HERE/logback.xml" "$state/conf/logback.xml"
   run "$state"
-  echo "COMMENTD_TEST_CQL=127.0.0.1:$native" >"$state/env"
+  printf 'COMMENTD_TEST_CQL=127.0.0.1:%s\nCOMMENTD_TEST_CQL_TLS=%s\n' "$native" "$state/tls" >"$state/env"
 }
 
 # run STATE: launches the node configured in STATE (its data kept) and waits for a query.

@@ -172,3 +172,25 @@ maven() {
       { tail -n 30 "$COMMENTD_CACHE/maven.log" >&2; die "mvn $* failed (log: $COMMENTD_CACHE/maven.log)"; }
   ) 8>"$COMMENTD_CACHE/maven.lock"
 }
+
+# make_test_tls DIR: certificates for a test server's TLS port, made afresh: a test CA
+# (ca.pem), the server's key and certificate signed by it with IP 127.0.0.1 in subjectAltName
+# (node.key, node.pem), a client key and certificate signed by it (client.key, client.pem), and
+# an unrelated CA (other-ca.pem) for the tests that must see verification fail.
+make_test_tls() {
+  local d="$1"
+  mkdir -p "$d"
+  command -v openssl >/dev/null || die "openssl not found (scripts/install-deps.sh --test installs it)"
+  (
+    cd "$d"
+    ossl() { openssl "$@" 2>>openssl.log || die "openssl $1 failed (see $d/openssl.log)"; }
+    ossl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=commentd test CA"
+    ossl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem -days 3650 -subj "/CN=another CA"
+    printf 'subjectAltName=IP:127.0.0.1\n' >node.ext
+    for who in node client; do
+      ossl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/CN=commentd test $who"
+      ossl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$who.pem" -days 3650 \
+        $([ "$who" = node ] && echo "-extfile node.ext")
+    done
+  )
+}

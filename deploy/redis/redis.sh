@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Test Redis on free loopback ports, no persistence of data.
-#   redis.sh single STATE    one node; writes COMMENTD_TEST_REDIS to STATE/env
+#   redis.sh single STATE    one node; writes COMMENTD_TEST_REDIS to STATE/env, and
+#                            COMMENTD_TEST_REDIS_TLS (its TLS port, host:port) and
+#                            COMMENTD_TEST_REDIS_TLS_DIR (make_test_tls's files: ca.pem,
+#                            client.pem, client.key, other-ca.pem); client certificates are
+#                            optional there, and verified when sent
 #   redis.sh cluster STATE   3 masters (cluster-enabled, joined by redis-cli --cluster
 #                            create); writes COMMENTD_TEST_REDIS_CLUSTER to STATE/env
 #   redis.sh restart STATE   stops (SIGTERM) and relaunches what STATE holds on the same ports
@@ -24,25 +28,31 @@ cluster_ok() {
   done
 }
 
-# run_node DIR: launches the node described by DIR/ports ("PORT" or "PORT BUS_PORT") and
+# run_node DIR: launches the node described by DIR/ports ("PORT" or "PORT BUS_PORT"), with a
+# TLS port beside its plain one when DIR/tls_port names one (certificates in DIR/tls), and
 # waits for PING.
 run_node() {
   local dir="$1" port bus extra=()
   read -r port bus <"$dir/ports"
   [ -n "${bus:-}" ] && extra=(--cluster-enabled yes --cluster-port "$bus"
     --cluster-config-file nodes.conf --cluster-node-timeout 5000)
+  [ -f "$dir/tls_port" ] && extra=(--tls-port "$(cat "$dir/tls_port")" --tls-cert-file "$dir/tls/node.pem"
+    --tls-key-file "$dir/tls/node.key" --tls-ca-cert-file "$dir/tls/ca.pem" --tls-auth-clients optional)
   launch "$dir" "$dir/redis.log" redis-server --port "$port" --bind 127.0.0.1 \
     --save '' --appendonly no --daemonize no --dir "$dir" "${extra[@]}"
   wait_until 20 "$dir" "$dir/redis.log" ping_ok "$port"
 }
 
 single() {
-  local state="$1" port
+  local state="$1" port tls_port
   fresh_state "$state"
-  port=$(free_ports 1)
+  read -r port tls_port <<<"$(free_ports 2)"
   echo "$port" >"$state/ports"
+  echo "$tls_port" >"$state/tls_port"
+  make_test_tls "$state/tls"
   run_node "$state"
-  echo "COMMENTD_TEST_REDIS=127.0.0.1:$port" >"$state/env"
+  printf 'COMMENTD_TEST_REDIS=127.0.0.1:%s\nCOMMENTD_TEST_REDIS_TLS=127.0.0.1:%s\nCOMMENTD_TEST_REDIS_TLS_DIR=%s\n' \
+    "$port" "$tls_port" "$state/tls" >"$state/env"
 }
 
 cluster() {

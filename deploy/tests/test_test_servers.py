@@ -42,6 +42,17 @@ def wait_gone(pid, seconds=10):
     return not alive(pid)
 
 
+def tls_ping(env) -> str:
+    """PING on the single node's TLS port, verified against its test CA; and the port speaks
+    nothing else (a plain PING there gets no PONG)."""
+    port = env["COMMENTD_TEST_REDIS_TLS"].split(":")[1]
+    tls = env["COMMENTD_TEST_REDIS_TLS_DIR"]
+    plain = subprocess.run(["redis-cli", "-p", port, "PING"], capture_output=True, text=True, timeout=10)
+    assert "PONG" not in plain.stdout
+    return subprocess.run(["redis-cli", "--tls", "--cacert", f"{tls}/ca.pem", "-p", port, "PING"],
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+
+
 @pytest.fixture
 def run_dir(tmp_path):
     yield tmp_path
@@ -55,6 +66,7 @@ def test_start_writes_env_start_again_keeps_servers_stop_ends_them(run_dir):
     assert host == "127.0.0.1" and 20000 <= int(port) < 32768
     cluster = env["COMMENTD_TEST_REDIS_CLUSTER"].split(",")
     assert len(cluster) == 3
+    assert tls_ping(env) == "PONG"
     pids = recorded_pids(run_dir)
     assert len(pids) == 4 and all(alive(p) for p in pids)
 
@@ -109,6 +121,7 @@ def test_kill_then_restart_comes_back_on_the_same_ports(run_dir):
     port = env["COMMENTD_TEST_REDIS"].split(":")[1]
     pong = subprocess.run(["redis-cli", "-p", port, "PING"], capture_output=True, text=True).stdout
     assert pong.strip() == "PONG"
+    assert tls_ping(env) == "PONG"
     for addr in env["COMMENTD_TEST_REDIS_CLUSTER"].split(","):
         info = subprocess.run(["redis-cli", "-p", addr.split(":")[1], "CLUSTER", "INFO"],
                               capture_output=True, text=True).stdout

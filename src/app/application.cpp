@@ -56,8 +56,13 @@ void drop_unused_local_bus_dir(const std::string& dir) {
 
 Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
 
-redis::ClientOptions redis_client_options(const config::RedisConfig& rc) {
+Result<redis::ClientOptions> redis_client_options(const config::RedisConfig& rc) {
   redis::ClientOptions o;
+  if (rc.tls.enabled) {
+    auto tls = redis::make_tls_context({rc.tls.ca_file, rc.tls.cert_file, rc.tls.key_file});
+    if (!tls) return tls.take_error();
+    o.tls = std::move(*tls);
+  }
   for (const auto& n : rc.cluster_nodes)
     if (auto hp = config::parse_host_port(n)) o.nodes.emplace_back(hp->host, hp->port);
   o.cluster = !o.nodes.empty();
@@ -189,7 +194,9 @@ Result<uint16_t> Application::start() {
   // The cache and limiter seams: Redis when redis.enabled (shared by every node), else
   // in-process; independent of the storage backend.
   if (cfg_.redis.enabled) {
-    redis_ = std::make_unique<redis::Client>(ioc_.get_executor(), redis_client_options(cfg_.redis));
+    auto ro = redis_client_options(cfg_.redis);
+    if (!ro) return ro.take_error();
+    redis_ = std::make_unique<redis::Client>(ioc_.get_executor(), std::move(*ro));
     redis_cache_ = cache_from_config(cfg_, *redis_, clock_);
     redis_limiter_ = limiter_from_config(cfg_, *redis_, clock_);
     counter_cache_ = std::make_unique<redis::CounterCache>(

@@ -116,7 +116,8 @@ class Application {
 int verify_counts(const config::Config& cfg);
 
 // The seams' Redis implementations from the config (redis.*, cache.page_ttl, limits.*).
-redis::ClientOptions redis_client_options(const config::RedisConfig& rc);
+// Fails only when redis.tls names files it cannot use.
+Result<redis::ClientOptions> redis_client_options(const config::RedisConfig& rc);
 std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c, redis::Client& client,
                                                          const Clock& clock);
 // per_ip: the limiter of limits.per_ip (subjects "ip:..."), else of the per-user limits.

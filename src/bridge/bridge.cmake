@@ -23,7 +23,8 @@ add_custom_target(bridge_cargo
 add_library(commentd_bridge STATIC IMPORTED GLOBAL)
 set_target_properties(commentd_bridge PROPERTIES IMPORTED_LOCATION ${BRIDGE_LIB})
 add_dependencies(commentd_bridge bridge_cargo)
-# What `rustc --print native-static-libs` lists for this crate; ssl/crypto for native-tls.
+# What `rustc --print native-static-libs` lists for this crate; ssl/crypto for pulsar's
+# native-tls and the CQL driver's TLS (openssl-010).
 target_link_libraries(commentd_bridge INTERFACE OpenSSL::SSL OpenSSL::Crypto Threads::Threads dl m rt util gcc_s)
 add_dependencies(commentd_lib bridge_cargo)
 target_link_libraries(commentd_lib PUBLIC commentd_bridge)

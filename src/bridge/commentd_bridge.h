@@ -95,6 +95,16 @@ typedef struct cb_cql_config {
   uint32_t request_timeout_ms;  /* 0: driver default (30 s) */
   uint32_t connect_timeout_ms;  /* 0: driver default (5 s) */
   int32_t default_consistency;  /* CB_CONSISTENCY_DEFAULT: LOCAL_QUORUM */
+  /* TLS (client_encryption_options on the server). tls != 0: every connection is TLS, the
+   * node's certificate is verified against tls_ca_file (NULL/"": the system's roots) and must
+   * name the node's address (IP in subjectAltName); a failure is CB_CONNECTION with
+   * OpenSSL's reason. tls_cert_file and tls_key_file (PEM, both or neither): the client's
+   * certificate chain and key, for servers that require client certificates. A file that
+   * cannot be read is CB_BAD_ARGUMENT before any connect. */
+  int32_t tls;
+  const char* tls_ca_file;
+  const char* tls_cert_file;
+  const char* tls_key_file;
 } cb_cql_config;
 
 typedef struct cb_cql_exec_options {

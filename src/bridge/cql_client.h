@@ -77,6 +77,12 @@ struct CqlConfig {
   std::chrono::milliseconds request_timeout{0};  // 0: driver default
   std::chrono::milliseconds connect_timeout{0};
   Consistency default_consistency = Consistency::local_quorum;
+  // TLS to every node (cb_cql_config): the node's certificate verified against tls_ca_file
+  // (empty: the system's roots) and its address; a client certificate when both files are set.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct ExecOptions {
@@ -158,7 +164,11 @@ class CqlSession {
                           cfg.password.c_str(), cfg.keyspace.c_str(),
                           static_cast<uint32_t>(cfg.request_timeout.count()),
                           static_cast<uint32_t>(cfg.connect_timeout.count()),
-                          static_cast<int32_t>(cfg.default_consistency)};
+                          static_cast<int32_t>(cfg.default_consistency),
+                          cfg.tls ? 1 : 0,
+                          cfg.tls_ca_file.c_str(),
+                          cfg.tls_cert_file.c_str(),
+                          cfg.tls_key_file.c_str()};
           cb_cql_connect(rt.get(), &c, done, user);
         },
         [](void* r) { return std::unique_ptr<CqlSession>(new CqlSession(static_cast<cb_cql_session*>(r))); });

@@ -1,6 +1,6 @@
 // CqlSession against a real Cassandra (COMMENTD_TEST_CQL=host:port): every bound and read
 // type, errors by kind, paging, LWT, batches, schema agreement, timeouts and cancellation
-// (through a freezable proxy: deterministic, no sleeps).
+// (through a freezable proxy: deterministic, no sleeps), and TLS.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -424,6 +424,97 @@ TEST_F(CqlBridge, DestroyingTheSessionOrRuntimeCancelsInFlightQueries) {
       EXPECT_EQ(r->error().detail_code, "bridge_cancelled") << r->error().message;
     }
     proxy.thaw();
+  }
+}
+
+// TLS (storage.cql.tls) against the test node, whose native port takes TLS and plain
+// connections alike; COMMENTD_TEST_CQL_TLS names its test CA's files (deploy/cassandra).
+class CqlBridgeTls : public CqlBridge {
+ protected:
+  void SetUp() override {
+    CqlBridge::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    COMMENTD_REQUIRE_SERVER(dir_, "COMMENTD_TEST_CQL_TLS");
+  }
+
+  CqlConfig tls_config(const std::string& ca) const {
+    CqlConfig cfg;
+    cfg.tls = true;
+    cfg.tls_ca_file = dir_ + "/" + ca;
+    return cfg;
+  }
+
+  Result<std::unique_ptr<CqlSession>> try_connect(CqlConfig cfg) {
+    cfg.contact_points = addr_;
+    cfg.local_datacenter = "datacenter1";
+    cfg.request_timeout = 20s;
+    cfg.connect_timeout = 10s;
+    return wait<std::unique_ptr<CqlSession>>([&](auto h) { CqlSession::connect(*rt_, cfg, std::move(h)); });
+  }
+
+  // The node's own count of its client connections that speak TLS.
+  int64_t tls_connections() {
+    auto r = wait<Rows>([&](auto h) {
+      session_->query("SELECT ssl_enabled, ssl_protocol FROM system_views.clients", 20s, std::move(h));
+    });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    int64_t n = 0;
+    for (size_t i = 0; r.ok() && i < r->size(); ++i)
+      if (auto on = r->boolean(i, 0); on.ok() && on->value_or(false)) ++n;
+    return n;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(CqlBridgeTls, ConnectsToANodeItVerifiesAndSpeaksTlsToIt) {
+  const int64_t before = tls_connections();
+  auto cfg = tls_config("ca.pem");
+  auto s = try_connect(cfg);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto r = wait<Rows>([&](auto h) { (*s)->query("SELECT release_version FROM system.local", 20s, std::move(h)); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  // The node counts this session's connections among its TLS ones (the plain session_ is not).
+  EXPECT_GT(tls_connections(), before);
+
+  // With a client certificate and key (the node does not require one, but they are loaded
+  // and must match).
+  cfg.tls_cert_file = dir_ + "/client.pem";
+  cfg.tls_key_file = dir_ + "/client.key";
+  auto with_cert = try_connect(cfg);
+  ASSERT_TRUE(with_cert.ok()) << with_cert.error().message;
+}
+
+TEST_F(CqlBridgeTls, RefusesANodeWhoseCertificateItCannotVerify) {
+  auto s = try_connect(tls_config("other-ca.pem"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().detail_code, "bridge_connection") << s.error().message;
+  EXPECT_NE(s.error().message.find("certificate verify failed"), std::string::npos) << s.error().message;
+}
+
+TEST_F(CqlBridgeTls, FilesItCannotUseFailBeforeAnyConnect) {
+  struct Case {
+    const char* ca;
+    const char* cert;
+    const char* key;
+    const char* says;
+  } cases[] = {
+      {"missing.pem", "", "", "ca_file"},
+      {"ca.pem", "missing.pem", "client.key", "cert_file"},
+      {"ca.pem", "client.pem", "node.key", "key_file"},
+      {"ca.pem", "client.pem", "", "go together"},
+  };
+  for (const Case& c : cases) {
+    auto cfg = tls_config(c.ca);
+    if (*c.cert) cfg.tls_cert_file = dir_ + "/" + c.cert;
+    if (*c.key) cfg.tls_key_file = dir_ + "/" + c.key;
+    // Nothing listens there: a connect attempt would fail otherwise.
+    cfg.contact_points = "127.0.0.1:1";
+    auto s = wait<std::unique_ptr<CqlSession>>([&](auto h) { CqlSession::connect(*rt_, cfg, std::move(h)); });
+    ASSERT_FALSE(s.ok()) << c.says;
+    EXPECT_EQ(s.error().detail_code, "bridge_bad_argument") << s.error().message;
+    EXPECT_NE(s.error().message.find(c.says), std::string::npos) << s.error().message;
   }
 }
 

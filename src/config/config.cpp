@@ -231,6 +231,18 @@ Status check_int_order(std::string_view lo_key, int64_t lo, std::string_view hi_
   return must_not_exceed(lo_key, lo, hi_key, hi, std::to_string(lo), std::to_string(hi));
 }
 
+// A TLS section (`prefix` is its path). A file named while TLS is off would leave the
+// operator believing it is on.
+Status check_tls(const std::string& prefix, const TlsConfig& tls) {
+  for (auto [key, file] : {std::pair{"ca_file", &tls.ca_file}, std::pair{"cert_file", &tls.cert_file},
+                           std::pair{"key_file", &tls.key_file}})
+    if (!tls.enabled && !file->empty())
+      return bad("'" + prefix + "." + key + "' is set but " + prefix + ".enabled is false");
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    return bad("'" + prefix + ".cert_file' and '" + prefix + ".key_file' go together: set both or neither");
+  return ok_status();
+}
+
 // Rules that span keys or look inside a string.
 Status check_cross_keys(const Config& c) {
   if (!parse_host_port(c.server.listen))
@@ -245,6 +257,7 @@ Status check_cross_keys(const Config& c) {
   }
   if (c.storage.backend == "cql" && c.storage.cql.hosts.empty())
     return bad("'storage.cql.hosts' must not be empty when storage.backend is cql");
+  if (Status st = check_tls("storage.cql.tls", c.storage.cql.tls); !st) return st;
   if (!is_cql_identifier(c.storage.cql.keyspace))
     return bad("'storage.cql.keyspace' must be 1-48 letters, digits or _, starting with a "
                "letter, got " + quoted(c.storage.cql.keyspace));
@@ -308,6 +321,11 @@ Status check_cross_keys(const Config& c) {
     return bad("'redis.host' must not be empty when redis.enabled is true");
   for (const auto& n : c.redis.cluster_nodes)
     if (!parse_host_port(n)) return bad("'redis.cluster_nodes': bad host:port '" + n + "'");
+  if (Status st = check_tls("redis.tls", c.redis.tls); !st) return st;
+  // A cluster announces one kind of port to every client (tls-cluster), so a cluster over TLS
+  // cannot share the test servers with the plain one; it is not built until it can be tested.
+  if (c.redis.tls.enabled && !c.redis.cluster_nodes.empty())
+    return bad("'redis.tls' is for a single Redis: TLS to a Redis Cluster (cluster_nodes) is not supported");
   if (c.redis.key_prefix.find_first_of("{}") != std::string::npos)
     return bad("'redis.key_prefix' must not contain '{' or '}' (they mark Redis Cluster hash tags)");
   if (c.pulsar.enabled) {

@@ -51,11 +51,21 @@ struct LogConfig {
   bool operator==(const LogConfig&) const = default;
 };
 
+// TLS to a server (storage.cql.tls, redis.tls; docs/operations.md): verification is always on.
+struct TlsConfig {
+  bool enabled = false;
+  std::string ca_file;    // PEM roots the servers' certificates chain to; empty = the system's
+  std::string cert_file;  // PEM client certificate chain (servers that require one) ...
+  std::string key_file;   // ... and its key; both or neither
+  bool operator==(const TlsConfig&) const = default;
+};
+
 struct CqlConfig {
   std::vector<std::string> hosts = {"127.0.0.1:9042"};  // contact points, each host:port
   std::string local_datacenter = "datacenter1";
   std::string username;  // empty = no authentication
   std::string password;
+  TlsConfig tls;
   std::string keyspace = "pavilion_comments";
   std::string replication = "SimpleStrategy";  // SimpleStrategy|NetworkTopologyStrategy
   int replication_factor = 1;                   // SimpleStrategy
@@ -141,6 +151,7 @@ struct RedisConfig {
   int db = 0;
   int ttl = 3600;  // seconds
   std::string username;                    // ACL user; empty = the default user
+  TlsConfig tls;                           // single node only (not with cluster_nodes)
   std::vector<std::string> cluster_nodes;  // host:port seeds; non-empty = Redis Cluster
   int pool_size = 2;                       // connections per Redis node
   milliseconds connect_timeout{1'000};

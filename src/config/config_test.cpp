@@ -321,6 +321,34 @@ TEST(ConfigValidate, CqlReplication) {
             std::string::npos);
 }
 
+TEST(ConfigValidate, CqlTls) {
+  EXPECT_EQ(error_of("storage: {cql: {tls: {enabled: true}}}"), "<ok>");
+  EXPECT_EQ(error_of("storage: {cql: {tls: {enabled: true, ca_file: /ca.pem, cert_file: /c.pem, "
+                     "key_file: /k.pem}}}"),
+            "<ok>");
+  // A file named with TLS off would leave the operator believing it is on.
+  EXPECT_EQ(error_of("storage: {cql: {tls: {ca_file: /ca.pem}}}"),
+            "'storage.cql.tls.ca_file' is set but storage.cql.tls.enabled is false");
+  EXPECT_EQ(error_of("storage: {cql: {tls: {enabled: false, cert_file: /c.pem, key_file: /k.pem}}}"),
+            "'storage.cql.tls.cert_file' is set but storage.cql.tls.enabled is false");
+  for (std::string_view half : {"cert_file: /c.pem", "key_file: /k.pem"})
+    EXPECT_EQ(error_of("storage: {cql: {tls: {enabled: true, " + std::string(half) + "}}}"),
+              "'storage.cql.tls.cert_file' and 'storage.cql.tls.key_file' go together: set both or neither")
+        << half;
+  EXPECT_NE(error_of("storage: {cql: {tls: {enabled: yes-please}}}").find("'storage.cql.tls.enabled'"),
+            std::string::npos);
+}
+
+TEST(ConfigValidate, RedisTls) {
+  EXPECT_EQ(error_of("redis: {enabled: true, tls: {enabled: true, ca_file: /ca.pem}}"), "<ok>");
+  EXPECT_EQ(error_of("redis: {tls: {key_file: /k.pem}}"),
+            "'redis.tls.key_file' is set but redis.tls.enabled is false");
+  EXPECT_EQ(error_of("redis: {tls: {enabled: true, key_file: /k.pem}}"),
+            "'redis.tls.cert_file' and 'redis.tls.key_file' go together: set both or neither");
+  EXPECT_EQ(error_of("redis: {enabled: true, cluster_nodes: [\"r1:6379\"], tls: {enabled: true}}"),
+            "'redis.tls' is for a single Redis: TLS to a Redis Cluster (cluster_nodes) is not supported");
+}
+
 TEST(ConfigEnv, CqlPasswordFromTheEnvironment) {
   Config c;
   ::setenv("COMMENTD_CQL_PASSWORD", "s3cret", 1);

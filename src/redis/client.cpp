@@ -178,6 +178,7 @@ std::shared_ptr<Client::Node> Client::node_for(const std::string& host, uint16_t
   co.username = opts_.username;
   co.password = opts_.password;
   co.db = opts_.cluster ? 0 : opts_.db;
+  co.tls = opts_.tls;
   co.connect_timeout = opts_.connect_timeout;
   co.backoff_min = opts_.backoff_min;
   co.backoff_max = opts_.backoff_max;

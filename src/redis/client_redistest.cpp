@@ -1,6 +1,6 @@
 // The Redis client against a real Redis: pipelining, binary safety, script loading with the
-// NOSCRIPT fallback, deadlines, reconnects after a server restart, the circuit breaker, and
-// Redis Cluster redirections including a live `redis-cli --cluster reshard`.
+// NOSCRIPT fallback, deadlines, reconnects after a server restart, the circuit breaker, TLS,
+// and Redis Cluster redirections including a live `redis-cli --cluster reshard`.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -274,6 +274,64 @@ TEST(RedisClient, WrongPasswordFailsWithoutHanging) {
   Client c(loop.ex(), {.nodes = nodes, .password = "wrong-password", .breaker_failures = 100});
   auto r = cmd(loop, c, {"PING"}, Deadline::after(2s));
   EXPECT_FALSE(r);
+}
+
+// redis.tls against the test Redis's TLS port (tls-port: TLS only there; client
+// certificates optional, verified when sent): commands and scripts over TLS, a server the
+// client cannot verify refused, and files it cannot use refused before any connect.
+TEST(RedisClient, TlsVerifiesTheServerAndCarriesCommandsAndScripts) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS_TLS");
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_TLS_DIR");
+  Loop loop;
+  for (bool client_cert : {false, true}) {
+    auto ctx = client_cert ? make_tls_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"})
+                           : make_tls_context({dir + "/ca.pem", "", ""});
+    ASSERT_TRUE(ctx) << ctx.error().message;
+    Client c(loop.ex(), {.nodes = nodes, .tls = *ctx});
+    const std::string key = testenv::unique_prefix() + "tls";
+    ASSERT_TRUE(cmd(loop, c, {"SET", key, "over tls", "PX", "60000"}));
+    auto got = cmd(loop, c, {"GET", key});
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(got->str, "over tls");
+    Script s("test_tls", "return redis.call('GET', KEYS[1])");
+    auto r = loop.run(c.eval(s, {key}, {}, dl()));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->str, "over tls");
+    EXPECT_GE(c.stats().connections.connects.load(), 1u);
+  }
+
+  // The port speaks only TLS: a plain client gets nothing from it.
+  Client plain(loop.ex(), {.nodes = nodes, .connect_timeout = 500ms, .breaker_failures = 100});
+  EXPECT_FALSE(cmd(loop, plain, {"PING"}, Deadline::after(2s)));
+  EXPECT_EQ(plain.stats().connections.connects.load(), 0u);
+
+  // A server whose certificate does not chain to the roots given: no connection is made.
+  auto other = make_tls_context({dir + "/other-ca.pem", "", ""});
+  ASSERT_TRUE(other) << other.error().message;
+  Client refused(loop.ex(), {.nodes = nodes, .tls = *other, .breaker_failures = 100});
+  auto r = cmd(loop, refused, {"PING"}, Deadline::after(2s));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_EQ(refused.stats().connections.connects.load(), 0u);
+  EXPECT_GE(refused.stats().connections.connect_failures.load(), 1u);
+}
+
+TEST(RedisTls, FilesItCannotUseAreNamedInTheError) {
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_TLS_DIR");
+  struct Case {
+    TlsOptions o;
+    const char* says;
+  } cases[] = {
+      {{dir + "/missing.pem", "", ""}, "ca_file"},
+      {{dir + "/ca.pem", dir + "/missing.pem", dir + "/client.key"}, "cert_file"},
+      {{dir + "/ca.pem", dir + "/client.pem", dir + "/node.key"}, "key_file"},  // not its key
+      {{dir + "/ca.pem", dir + "/client.pem", ""}, "go together"},
+  };
+  for (const Case& c : cases) {
+    auto ctx = make_tls_context(c.o);
+    ASSERT_FALSE(ctx) << c.says;
+    EXPECT_NE(ctx.error().message.find(c.says), std::string::npos) << ctx.error().message;
+  }
 }
 
 }  // namespace

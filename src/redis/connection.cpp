@@ -5,8 +5,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <optional>
 #include <spdlog/spdlog.h>
 
 namespace commentd::redis {
@@ -17,6 +19,43 @@ Error conn_error(const ConnectionOptions& o, std::string_view why) {
 }
 }  // namespace
 
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o) {
+  namespace ssl = asio::ssl;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  auto failed = [&](const char* what, const std::string& path) {
+    return Error(Errc::internal, "redis tls: " + std::string(what) + " " + path + ": " + ec.message());
+  };
+  ctx->set_verify_mode(ssl::verify_peer, ec);
+  if (o.ca_file.empty()) {
+    if (ctx->set_default_verify_paths(ec); ec) return failed("the system's roots", "");
+  } else if (ctx->load_verify_file(o.ca_file, ec); ec) {
+    return failed("ca_file", o.ca_file);
+  }
+  if (o.cert_file.empty() != o.key_file.empty())
+    return Error(Errc::internal, "redis tls: cert_file and key_file go together");
+  if (!o.cert_file.empty()) {
+    if (ctx->use_certificate_chain_file(o.cert_file, ec); ec) return failed("cert_file", o.cert_file);
+    // OpenSSL checks the key against the certificate as it loads it.
+    if (ctx->use_private_key_file(o.key_file, ssl::context::pem, ec); ec) return failed("key_file", o.key_file);
+  }
+  return ctx;
+}
+
+// One connect attempt's socket, and the TLS session over it when the connection speaks TLS.
+// Operations in flight hold it, so a new attempt never pulls a stream from under them.
+struct Connection::Link {
+  explicit Link(const asio::strand<asio::any_io_executor>& strand) : sock(strand) {}
+  asio::ip::tcp::socket sock;
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+
+  // f(stream) on the stream the connection reads and writes.
+  template <class F>
+  decltype(auto) on_stream(F&& f) {
+    return tls ? f(*tls) : f(sock);
+  }
+};
+
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor ex, ConnectionOptions opts,
                                                ConnectionCounters* counters, uint64_t seed) {
   return std::shared_ptr<Connection>(new Connection(std::move(ex), std::move(opts), counters, seed));
@@ -26,7 +65,7 @@ Connection::Connection(asio::any_io_executor ex, ConnectionOptions opts, Connect
     : opts_(std::move(opts)),
       counters_(counters),
       strand_(asio::make_strand(ex)),
-      sock_(strand_),
+      link_(std::make_shared<Link>(strand_)),
       timer_(strand_),
       rng_(seed) {}
 
@@ -37,8 +76,7 @@ void Connection::start() {
 void Connection::stop() {
   asio::dispatch(strand_, [self = shared_from_this()] {
     self->state_ = State::stopped;
-    boost::system::error_code ec;
-    self->sock_.close(ec);
+    self->close_link();
     self->timer_.cancel();
   });
 }
@@ -89,32 +127,38 @@ void Connection::note_timeout(milliseconds stuck_after) {
         std::chrono::steady_clock::now() - self->last_read_ >= stuck_after) {
       spdlog::warn("redis {}:{}: no reply for {} ms with {} calls in flight; reconnecting", self->opts_.host,
                    self->opts_.port, stuck_after.count(), self->pending_.size());
-      boost::system::error_code ec;
-      self->sock_.close(ec);
+      self->close_link();
     }
   });
+}
+
+void Connection::close_link() {
+  boost::system::error_code ignored;
+  link_->sock.close(ignored);
 }
 
 void Connection::do_write() {
   writing_ = true;
   inflight_.swap(out_);
   out_.clear();
-  asio::async_write(sock_, asio::buffer(inflight_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-    self->writing_ = false;
-    self->inflight_.clear();
-    if (ec) {
-      boost::system::error_code ignored;
-      self->sock_.close(ignored);  // the read loop sees it and fails the calls
-      return;
-    }
-    if (!self->out_.empty() && self->sock_.is_open()) self->do_write();
+  link_->on_stream([&](auto& stream) {
+    asio::async_write(stream, asio::buffer(inflight_),
+                      [self = shared_from_this(), link = link_](boost::system::error_code ec, size_t) {
+                        if (link != self->link_) return;  // a closed attempt's: the state is the new one's
+                        self->writing_ = false;
+                        self->inflight_.clear();
+                        if (ec) {
+                          self->close_link();  // the read loop sees it and fails the calls
+                          return;
+                        }
+                        if (!self->out_.empty() && link->sock.is_open()) self->do_write();
+                      });
   });
 }
 
 void Connection::deliver(Reply r) {
   if (pending_.empty()) {  // a reply nobody asked for: the stream is out of step
-    boost::system::error_code ec;
-    sock_.close(ec);
+    close_link();
     return;
   }
   Pending& p = pending_.front();
@@ -141,25 +185,46 @@ asio::awaitable<bool> Connection::connect_once() {
   auto endpoints = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (ec || state_ == State::stopped) co_return false;
-  sock_ = asio::ip::tcp::socket(strand_);
+  auto link = link_ = std::make_shared<Link>(strand_);
+  // The timeout bounds the connect, the TLS handshake and the AUTH/SELECT round (run()).
   timer_.expires_after(opts_.connect_timeout);
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+  timer_.async_wait([self = shared_from_this(), link](boost::system::error_code e) {
     if (!e && self->state_ == State::connecting) {
       boost::system::error_code ignored;
-      self->sock_.close(ignored);
+      link->sock.close(ignored);
     }
   });
-  co_await asio::async_connect(sock_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_connect(link->sock, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec || state_ == State::stopped) co_return false;
-  sock_.set_option(asio::ip::tcp::no_delay(true), ec);
-  co_return true;
+  link->sock.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (opts_.tls) {
+    auto& tls = link->tls.emplace(link->sock, *opts_.tls);
+    // SNI for a DNS name; the verification checks the name or the IP against the certificate.
+    boost::system::error_code not_ip;
+    asio::ip::make_address(opts_.host, not_ip);
+    if (not_ip) SSL_set_tlsext_host_name(tls.native_handle(), opts_.host.c_str());
+    tls.set_verify_callback(asio::ssl::host_name_verification(opts_.host));
+    co_await tls.async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      std::string why = ec.message();
+      if (why != last_tls_error_ && state_ != State::stopped)
+        spdlog::warn("redis {}:{}: TLS handshake failed: {}", opts_.host, opts_.port, why);
+      last_tls_error_ = std::move(why);
+      co_return false;
+    }
+    last_tls_error_.clear();
+  }
+  co_return state_ != State::stopped;
 }
 
 asio::awaitable<void> Connection::read_loop() {
   char buf[16384];
+  auto link = link_;
   for (;;) {
     boost::system::error_code ec;
-    size_t n = co_await sock_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    size_t n = co_await link->on_stream([&](auto& stream) {
+      return stream.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    });
     if (ec) co_return;
     last_read_ = std::chrono::steady_clock::now();
     reader_->feed(buf, n);
@@ -167,12 +232,12 @@ asio::awaitable<void> Connection::read_loop() {
       auto r = reader_->next();
       if (!r) {
         spdlog::warn("redis {}:{}: {}", opts_.host, opts_.port, r.error().message);
-        sock_.close(ec);
+        link->sock.close(ec);
         co_return;
       }
       if (!*r) break;
       deliver(std::move(**r));
-      if (!sock_.is_open()) co_return;
+      if (!link->sock.is_open()) co_return;
     }
   }
 }
@@ -199,8 +264,7 @@ asio::awaitable<void> Connection::run() {
       pending_.push_back(Pending{int(cmds.size()), [this](Result<Reply> r) {
         if (!r || r->is_error()) {
           spdlog::warn("redis {}:{}: handshake failed: {}", opts_.host, opts_.port, r ? r->str : r.error().message);
-          boost::system::error_code ec;
-          sock_.close(ec);
+          close_link();
           return;
         }
         timer_.cancel();
@@ -227,7 +291,7 @@ asio::awaitable<void> Connection::run() {
       counters_->connect_failures++;
     }
     boost::system::error_code ec;
-    sock_.close(ec);
+    close_link();
     timer_.cancel();
     up_ = false;
     const bool stopping = state_ == State::stopped;

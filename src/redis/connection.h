@@ -3,6 +3,9 @@
 // selects its db by itself, and after a failure reconnects with exponential backoff and
 // jitter until stop(). While it is connecting, calls wait for the handshake; while it is
 // down (between attempts), calls fail at once, so nobody waits on a dead node.
+// With `tls` set, every connection is TLS: Redis's certificate is verified against the
+// context's roots and must name `host` (its IP or DNS name in subjectAltName); SNI is sent
+// for a DNS name. A failed handshake is a failed connect (logged when its reason changes).
 // Thread-safe: every member runs on the connection's strand; send() may be called anywhere.
 #pragma once
 
@@ -23,10 +26,24 @@
 
 #include "redis/resp.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace commentd::redis {
 
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
+
+// The client side of TLS to Redis (redis.tls): PEM files; an empty ca_file means the
+// system's roots; cert_file and key_file both or neither (a client certificate, for
+// `tls-auth-clients yes`).
+struct TlsOptions {
+  std::string ca_file, cert_file, key_file;
+};
+// A context that verifies the server. Errors (a file that cannot be read, a key that does
+// not match its certificate) name the file and OpenSSL's reason.
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o);
 
 struct ConnectionOptions {
   std::string host = "127.0.0.1";
@@ -34,7 +51,8 @@ struct ConnectionOptions {
   std::string username;  // ACL user; empty = the default user
   std::string password;  // empty = no AUTH
   int db = 0;            // SELECT when > 0 (never in cluster mode)
-  milliseconds connect_timeout{1000};  // TCP connect + AUTH/SELECT
+  std::shared_ptr<asio::ssl::context> tls;  // set: TLS (make_tls_context)
+  milliseconds connect_timeout{1000};  // TCP connect + TLS handshake + AUTH/SELECT
   milliseconds backoff_min{50};
   milliseconds backoff_max{2000};
 };
@@ -80,8 +98,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::optional<Reply> first_error;
   };
 
+  struct Link;  // one connect attempt's socket and its TLS session (connection.cpp)
+
   asio::awaitable<void> run();
   asio::awaitable<bool> connect_once();
+  void close_link();
   asio::awaitable<void> read_loop();
   void do_write();
   void fail_all(const std::string& why);
@@ -90,7 +111,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionOptions opts_;
   ConnectionCounters* counters_;
   asio::strand<asio::any_io_executor> strand_;
-  asio::ip::tcp::socket sock_;        // all below: strand only
+  std::shared_ptr<Link> link_;       // all below: strand only. Never null; a new one per
+                                     // attempt (an old one lives until its last operation ends)
   asio::steady_timer timer_;
   State state_ = State::connecting;
   std::string out_, inflight_;
@@ -100,6 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<RespReader> reader_;
   std::chrono::steady_clock::time_point last_read_;
   std::mt19937_64 rng_;
+  std::string last_tls_error_;        // logged once until it changes or a connect succeeds
   std::atomic<bool> up_{false}, down_{false};
 };
 

@@ -3,9 +3,12 @@
 // client for protocol-level checks.
 //
 // deploy/test-servers.sh starts the servers and writes their addresses to
-// build/test-servers/env: COMMENTD_TEST_REDIS, COMMENTD_TEST_REDIS_CLUSTER (a comma list),
-// COMMENTD_TEST_CQL, COMMENTD_TEST_PULSAR (pulsar://host:port), COMMENTD_TEST_PULSAR_ADMIN
-// (http://host:port). `make test` loads that file and sets COMMENTD_TEST_REQUIRE=1.
+// build/test-servers/env: COMMENTD_TEST_REDIS, COMMENTD_TEST_REDIS_TLS (its TLS port),
+// COMMENTD_TEST_REDIS_CLUSTER (a comma list), COMMENTD_TEST_CQL (TLS or plain),
+// COMMENTD_TEST_{REDIS_TLS_DIR,CQL_TLS} (each server's test CA files: ca.pem, client.pem,
+// client.key, other-ca.pem), COMMENTD_TEST_PULSAR (pulsar://host:port),
+// COMMENTD_TEST_PULSAR_ADMIN (http://host:port). `make test` loads that file and sets
+// COMMENTD_TEST_REQUIRE=1.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -65,6 +65,12 @@ def cql_address() -> str:
     return require_servers("COMMENTD_TEST_CQL", start="cassandra")["COMMENTD_TEST_CQL"]
 
 
+def cql_tls_dir() -> str:
+    """The test Cassandra's TLS files (COMMENTD_TEST_CQL_TLS: ca.pem, client.pem, client.key,
+    other-ca.pem; deploy/cassandra/cassandra.sh)."""
+    return require_servers("COMMENTD_TEST_CQL_TLS", start="cassandra")["COMMENTD_TEST_CQL_TLS"]
+
+
 # ----------------------------------------------------------------------------------------------
 # JWT (HS256), built by hand
 # ----------------------------------------------------------------------------------------------

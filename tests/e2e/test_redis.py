@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e_lib import User, assert_error, config_yaml, new_id
+from e2e_lib import User, assert_error, config_yaml, new_id, require_servers
 
 
 def _free_port() -> int:
@@ -113,10 +113,9 @@ def test_two_nodes_share_one_rate_limit(server_factory, redis):
     assert metric(a, "commentd_rate_limit_decisions_total") > 0
 
 
-def test_a_page_filled_by_one_node_is_served_by_the_other(server_factory, redis):
+def assert_one_nodes_page_is_served_by_the_other(server_factory, cfg):
     # The nodes share Redis, not storage (each has its own data dir here): a page of a video
     # that only node a stores can reach b's clients only through the shared cache.
-    cfg = redis_config(redis, page_ttl="30s")
     a = server_factory(cfg, name="node-a").start()
     b = server_factory(cfg, name="node-b").start()
     user = User()
@@ -127,6 +126,10 @@ def test_a_page_filled_by_one_node_is_served_by_the_other(server_factory, redis)
     hits = metric(b, "commentd_redis_cache_hits_total")
     assert [c["content"] for c in b.list_all(path)] == ["first"]
     assert metric(b, "commentd_redis_cache_hits_total") > hits
+
+
+def test_a_page_filled_by_one_node_is_served_by_the_other(server_factory, redis):
+    assert_one_nodes_page_is_served_by_the_other(server_factory, redis_config(redis, page_ttl="30s"))
 
 
 def test_an_author_is_not_served_a_stale_page_from_before_their_comment(server_factory, redis):
@@ -230,3 +233,39 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     assert metric(srv, "commentd_redis_user_rows_invalidations_total") >= 2
     assert metric(srv, "commentd_redis_user_rows_errors_total") == 0
     assert srv.terminate() == 0, srv.stderr_tail()
+
+
+def tls_redis_config(page_ttl: str, ca_file: str) -> str:
+    env = require_servers("COMMENTD_TEST_REDIS_TLS", start="redis")
+    host, port = env["COMMENTD_TEST_REDIS_TLS"].rsplit(":", 1)
+    return config_yaml() + f"""\
+cache:
+  page_ttl: "{page_ttl}"
+redis:
+  enabled: true
+  host: "{host}"
+  port: {port}
+  key_prefix: "e2e-tls-{os.getpid()}:"
+  tls:
+    enabled: true
+    ca_file: "{ca_file}"
+"""
+
+
+def test_over_tls_a_page_filled_by_one_node_is_served_by_the_other(server_factory):
+    """redis.tls against the test Redis's TLS port (it speaks only TLS): the shared page cache
+    works through it. With a CA Redis's certificate does not chain to, no connection is made:
+    the node logs why and serves from storage, as with Redis down."""
+    tls = require_servers("COMMENTD_TEST_REDIS_TLS_DIR", start="redis")["COMMENTD_TEST_REDIS_TLS_DIR"]
+    assert_one_nodes_page_is_served_by_the_other(server_factory, tls_redis_config("30s", f"{tls}/ca.pem"))
+
+    user, video = User(), new_id()
+    path = f"/v1/videos/{video}/comments"
+    bad = server_factory(tls_redis_config("30s", f"{tls}/other-ca.pem"), name="bad-ca").start()
+    assert post(bad, user, video, "stored anyway").status == 201
+    for _ in range(3):
+        r = bad.get(path)
+        assert r.status == 200, r
+        assert [c["content"] for c in r.json()["comments"]] == ["stored anyway"]
+    assert metric(bad, "commentd_redis_cache_hits_total") == 0
+    bad.wait_for(lambda: "certificate verify failed" in bad.stderr_tail(), "the TLS failure logged", 10)

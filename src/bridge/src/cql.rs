@@ -4,6 +4,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
+use openssl::error::ErrorStack;
+use openssl::ssl::{SslContext, SslContextBuilder, SslFiletype, SslMethod, SslVerifyMode};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -60,6 +62,10 @@ pub struct cb_cql_config {
     pub request_timeout_ms: u32,
     pub connect_timeout_ms: u32,
     pub default_consistency: i32,
+    pub tls: i32,
+    pub tls_ca_file: *const c_char,
+    pub tls_cert_file: *const c_char,
+    pub tls_key_file: *const c_char,
 }
 
 #[repr(C)]
@@ -143,6 +149,31 @@ fn session_error(e: &NewSessionError) -> BErr {
     // A wrong keyspace or bad credentials surface through the connection error's text.
     let code = if msg.contains("Authentication") || msg.contains("authentication") { CB_AUTH } else { code };
     BErr::new(code, msg)
+}
+
+/// The client side of TLS to the nodes. Peer verification is always on: against `ca_file`,
+/// or the system's roots without one. The driver (scylla >= 1.5) also checks that the node's
+/// certificate names the address it connects to. Every file is read here, so a missing or
+/// unreadable one fails the connect at once with its path, before any network I/O.
+fn tls_context(ca_file: Option<String>, cert_file: Option<String>, key_file: Option<String>) -> BResult<SslContext> {
+    let bad = |what: &str, path: &str, e: ErrorStack| BErr::new(CB_BAD_ARGUMENT, format!("tls: {what} {path}: {e}"));
+    let mut b = SslContextBuilder::new(SslMethod::tls_client())
+        .map_err(|e| BErr::new(CB_INTERNAL, format!("tls: cannot make a context: {e}")))?;
+    b.set_verify(SslVerifyMode::PEER);
+    match &ca_file {
+        Some(ca) => b.set_ca_file(ca).map_err(|e| bad("ca_file", ca, e))?,
+        None => b.set_default_verify_paths().map_err(|e| bad("the system's roots", "", e))?,
+    }
+    match (&cert_file, &key_file) {
+        (Some(cert), Some(key)) => {
+            b.set_certificate_chain_file(cert).map_err(|e| bad("cert_file", cert, e))?;
+            b.set_private_key_file(key, SslFiletype::PEM).map_err(|e| bad("key_file", key, e))?;
+            b.check_private_key().map_err(|e| bad("key_file (not cert_file's key)", key, e))?;
+        }
+        (None, None) => {}
+        _ => return Err(BErr::new(CB_BAD_ARGUMENT, "tls: cert_file and key_file go together")),
+    }
+    Ok(b.build())
 }
 
 // ---------------------------------------------------------------- values
@@ -306,11 +337,16 @@ pub unsafe extern "C" fn cb_cql_connect(rt: *const cb_runtime, cfg: *const cb_cq
         let pass = opt_str(c.password)?.unwrap_or_default();
         let ks = opt_str(c.keyspace)?;
         let cons = consistency(c.default_consistency)?.unwrap_or(Consistency::LocalQuorum);
-        Ok((points, dc, user, pass, ks, cons, c.request_timeout_ms, c.connect_timeout_ms))
+        let tls = if c.tls != 0 {
+            Some(tls_context(opt_str(c.tls_ca_file)?, opt_str(c.tls_cert_file)?, opt_str(c.tls_key_file)?)?)
+        } else {
+            None
+        };
+        Ok((points, dc, user, pass, ks, cons, c.request_timeout_ms, c.connect_timeout_ms, tls))
     })();
     let h2 = handle.clone();
     spawn_op(&handle, None, done, async move {
-        let (points, dc, user, pass, ks, cons, req_ms, conn_ms) = parsed?;
+        let (points, dc, user, pass, ks, cons, req_ms, conn_ms, tls) = parsed?;
         let mut lbp = DefaultPolicy::builder().token_aware(true);
         if let Some(dc) = dc {
             lbp = lbp.prefer_datacenter(dc).permit_dc_failover(false);
@@ -331,6 +367,9 @@ pub unsafe extern "C" fn cb_cql_connect(rt: *const cb_runtime, cfg: *const cb_cq
         }
         if let Some(ks) = ks {
             b = b.use_keyspace(ks, false);
+        }
+        if let Some(tls) = tls {
+            b = b.tls_context(Some(tls));
         }
         let session = b.build().await.map_err(|e| session_error(&e))?;
         let (cancel, _) = watch::channel(false);

@@ -246,6 +246,10 @@ Result<std::unique_ptr<CqlSession>> connect_cql(const bridge::Runtime& rt, const
   c.password = cfg.password;
   c.request_timeout = cfg.request_timeout;
   c.connect_timeout = cfg.request_timeout;
+  c.tls = cfg.tls.enabled;
+  c.tls_ca_file = cfg.tls.ca_file;
+  c.tls_cert_file = cfg.tls.cert_file;
+  c.tls_key_file = cfg.tls.key_file;
   if (auto cons = bridge::parse_consistency(cfg.consistency)) c.default_consistency = *cons;
   return run_sync<std::unique_ptr<CqlSession>>([&](auto h) { CqlSession::connect(rt, c, std::move(h)); });
 }

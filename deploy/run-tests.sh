@@ -4,7 +4,7 @@
 # loaded and COMMENTD_TEST_REQUIRE=1, then e2e. The servers are stopped by pid on every exit
 # path (success, failure, Ctrl-C).
 # Env: BUILD_DIR (build), JOBS (nproc), PYTHON (/usr/bin/python3),
-#      COMMENTD_TEST_SERVERS (default "redis redis-cluster cassandra pulsar"; "none" skips them).
+#      COMMENTD_TEST_SERVERS (default "redis redis-cluster redis-cluster-tls cassandra pulsar"; "none" skips them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -12,7 +12,7 @@ BUILD_DIR="$(cd "${BUILD_DIR:-build}" && pwd)"
 JOBS="${JOBS:-$(nproc)}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 export COMMENTD_TEST_SERVERS_DIR="$BUILD_DIR/test-servers"
-read -r -a SERVERS <<<"${COMMENTD_TEST_SERVERS:-redis redis-cluster cassandra pulsar}"
+read -r -a SERVERS <<<"${COMMENTD_TEST_SERVERS:-redis redis-cluster redis-cluster-tls cassandra pulsar}"
 [ "${SERVERS[*]}" = "none" ] && SERVERS=()
 TIERS='^(redis|cql|pulsar)$'
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real servers for the *_redistest, *_cqltest and *_pulsartest tiers, on free loopback ports.
 #
-#   deploy/test-servers.sh start [redis] [redis-cluster] [cassandra] [pulsar]   (default: all)
+#   deploy/test-servers.sh start [redis] [redis-cluster] [redis-cluster-tls] [cassandra] [pulsar]   (default: all)
 #   deploy/test-servers.sh stop [NAME...]                                       (default: all)
 #   deploy/test-servers.sh status
 #   deploy/test-servers.sh restart NAME...   SIGTERM, then start again on the same ports and data
@@ -10,8 +10,9 @@
 # start launches the requested servers in parallel, each in RUN/<name>/, waits until each
 # answers a real request, prints how long each took, and (re)writes RUN/env with the
 # addresses of every running server (COMMENTD_TEST_REDIS and its TLS port and files,
-# COMMENTD_TEST_REDIS_CLUSTER, COMMENTD_TEST_CQL and its TLS files, COMMENTD_TEST_PULSAR,
-# COMMENTD_TEST_PULSAR_ADMIN; deploy/README.md). A server already
+# COMMENTD_TEST_REDIS_CLUSTER, COMMENTD_TEST_REDIS_CLUSTER_TLS and its files,
+# COMMENTD_TEST_CQL and its TLS files, COMMENTD_TEST_PULSAR, COMMENTD_TEST_PULSAR_ADMIN,
+# COMMENTD_TEST_PULSAR_TLS and its files; deploy/README.md). A server already
 # running in RUN is left as it is. Exit status 1 if any requested server failed to come up
 # (the failed one is stopped, its log tail printed; the others keep running).
 # stop sends SIGTERM to each recorded pid (SIGKILL after COMMENTD_STOP_TIMEOUT s, default 30)
@@ -27,12 +28,12 @@ ROOT="$(cd "$DEPLOY_DIR/.." && pwd)"
 RUN="${COMMENTD_TEST_SERVERS_DIR:-$ROOT/build/test-servers}"
 mkdir -p "$RUN"
 RUN="$(cd "$RUN" && pwd)"
-ALL=(redis redis-cluster cassandra pulsar)
+ALL=(redis redis-cluster redis-cluster-tls cassandra pulsar)
 
 # The state dirs holding a pid file for NAME.
 state_dirs() {
   case "$1" in
-    redis-cluster) echo "$RUN/redis-cluster/node0 $RUN/redis-cluster/node1 $RUN/redis-cluster/node2" ;;
+    redis-cluster*) echo "$RUN/$1/node0 $RUN/$1/node1 $RUN/$1/node2" ;;
     *) echo "$RUN/$1" ;;
   esac
 }
@@ -46,6 +47,7 @@ start_cmd() {
   case "$1" in
     redis) echo "$DEPLOY_DIR/redis/redis.sh single $RUN/redis" ;;
     redis-cluster) echo "$DEPLOY_DIR/redis/redis.sh cluster $RUN/redis-cluster" ;;
+    redis-cluster-tls) echo "$DEPLOY_DIR/redis/redis.sh cluster-tls $RUN/redis-cluster-tls" ;;
     cassandra) echo "$DEPLOY_DIR/cassandra/cassandra.sh start $RUN/cassandra" ;;
     pulsar) echo "$DEPLOY_DIR/pulsar/pulsar.sh start $RUN/pulsar" ;;
     *) die "unknown server '$1' (known: ${ALL[*]})" ;;
@@ -54,7 +56,7 @@ start_cmd() {
 
 restart_cmd() {
   case "$1" in
-    redis | redis-cluster) echo "$DEPLOY_DIR/redis/redis.sh restart $RUN/$1" ;;
+    redis | redis-cluster*) echo "$DEPLOY_DIR/redis/redis.sh restart $RUN/$1" ;;
     cassandra) echo "$DEPLOY_DIR/cassandra/cassandra.sh restart $RUN/cassandra" ;;
     pulsar) echo "$DEPLOY_DIR/pulsar/pulsar.sh restart $RUN/pulsar" ;;
     *) die "unknown server '$1' (known: ${ALL[*]})" ;;
@@ -190,5 +192,5 @@ case "${1:-}" in
     shift
     "cmd_$c" "$@"
     ;;
-  *) die "usage: $0 start|stop|status|restart|kill [redis] [redis-cluster] [cassandra] [pulsar]" ;;
+  *) die "usage: $0 start|stop|status|restart|kill [redis] [redis-cluster] [redis-cluster-tls] [cassandra] [pulsar]" ;;
 esac

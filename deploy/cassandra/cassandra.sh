@@ -65,6 +65,10 @@ TLS_PASS=commentd-test
 make_keystore() {
   openssl pkcs12 -export -in "$1/node.pem" -inkey "$1/node.key" -certfile "$1/ca.pem" -name node \
     -out "$1/keystore.p12" -passout "pass:$TLS_PASS" 2>>"$1/openssl.log" || die "openssl pkcs12 failed (see $1/openssl.log)"
+  # The roots client certificates must chain to. keytool, not openssl: Java trusts a PKCS12
+  # certificate only with its trusted-key-usage attribute, which OpenSSL 3.0 cannot write.
+  keytool -importcert -noprompt -alias ca -file "$1/ca.pem" -keystore "$1/truststore.p12" -storetype PKCS12 \
+    -storepass "$TLS_PASS" >>"$1/openssl.log" 2>&1 || die "keytool -importcert failed (see $1/openssl.log)"
 }
 
 start() {

@@ -5,8 +5,10 @@
 #   pulsar.sh start STATE   fresh broker in STATE on free ports; returns once
 #                           /admin/v2/brokers/health answers and the pavilion tenant and its
 #                           namespaces (deduplication on) exist and a new topic can be created
-#                           (the bookie takes ledgers); writes COMMENTD_TEST_PULSAR
-#                           and COMMENTD_TEST_PULSAR_ADMIN to STATE/env
+#                           (the bookie takes ledgers); writes COMMENTD_TEST_PULSAR,
+#                           COMMENTD_TEST_PULSAR_ADMIN, COMMENTD_TEST_PULSAR_TLS (the broker's
+#                           TLS port, pulsar+ssl://, beside the plain one) and
+#                           COMMENTD_TEST_PULSAR_TLS_DIR (make_test_tls's files) to STATE/env
 #   pulsar.sh restart STATE stops (SIGTERM) the broker in STATE and starts it again on the
 #                           same ports and data; returns once healthy (as start)
 #   pulsar.sh probe STATE   waits until the broker in STATE takes new topics
@@ -38,14 +40,22 @@ do_fetch() {
 }
 fetch() { in_cache "pulsar-$VERSION" do_fetch; }
 
-# write_conf STATE BROKER_PORT WEB_PORT: the shipped standalone.conf with our keys replacing
-# its own (the shipped file has no final newline: appending to it would glue the first key
-# onto its last line, so the keys are filtered out and the file rewritten line by line).
+# write_conf STATE BROKER_PORT WEB_PORT TLS_PORT: the shipped standalone.conf with our keys
+# replacing its own (the shipped file has no final newline: appending to it would glue the
+# first key onto its last line, so the keys are filtered out and the file rewritten line by
+# line). The broker also serves TLS on TLS_PORT with the certificates in STATE/tls (its key
+# is PKCS#8, as the broker requires: OpenSSL 3 writes that by default); a client certificate
+# is not required, and lookups answer pulsar+ssl:// clients with this port.
 write_conf() {
-  local state="$1" broker="$2" web="$3"
+  local state="$1" broker="$2" web="$3" tls="$4"
   local overrides="bindAddress=127.0.0.1
 advertisedAddress=127.0.0.1
 brokerServicePort=$broker
+brokerServicePortTls=$tls
+tlsCertificateFilePath=$state/tls/node.pem
+tlsKeyFilePath=$state/tls/node.key
+tlsTrustCertsFilePath=$state/tls/ca.pem
+tlsRequireTrustedClientCertOnConnect=false
 webServicePort=$web
 webSocketServiceEnabled=true
 numIOThreads=2
@@ -95,7 +105,7 @@ ledger_ok() {
 probe() {
   STATE="$1"
   local broker web t0
-  read -r broker web <"$STATE/ports"
+  read -r broker web _ <"$STATE/ports"
   ADMIN="http://127.0.0.1:$web"
   t0=$(now_ms)
   wait_until "${COMMENTD_PULSAR_TIMEOUT:-120}" "$STATE" "$STATE/pulsar.log" ledger_ok
@@ -103,17 +113,20 @@ probe() {
 }
 
 start() {
-  local state="$1" broker web
+  local state="$1" broker web tls
   command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
   fetch
   fresh_state "$state"
-  read -r broker web <<<"$(free_ports 2)"
-  echo "$broker $web" >"$state/ports"
-  write_conf "$state" "$broker" "$web"
+  read -r broker web tls <<<"$(free_ports 3)"
+  echo "$broker $web $tls" >"$state/ports"
+  make_test_tls "$state/tls"
+  write_conf "$state" "$broker" "$web" "$tls"
   mkdir -p "$state/data" "$state/logs"
   run "$state"
   printf 'COMMENTD_TEST_PULSAR=pulsar://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN=%s\n' \
     "$broker" "$ADMIN" >"$state/env"
+  printf 'COMMENTD_TEST_PULSAR_TLS=pulsar+ssl://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_TLS_DIR=%s\n' \
+    "$tls" "$state/tls" >>"$state/env"
 }
 
 # run STATE: launches the broker configured in STATE (its data kept), waits for health, and
@@ -121,7 +134,7 @@ start() {
 run() {
   STATE="$1"
   local broker web ns t0
-  read -r broker web <"$STATE/ports"
+  read -r broker web _ <"$STATE/ports"
   ADMIN="http://127.0.0.1:$web"
   t0=$(now_ms)
   # bin/pulsar execs java, so the recorded pid is the broker's. The in-process bookie picks

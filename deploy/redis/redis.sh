@@ -7,6 +7,16 @@
 #                            optional there, and verified when sent
 #   redis.sh cluster STATE   3 masters (cluster-enabled, joined by redis-cli --cluster
 #                            create); writes COMMENTD_TEST_REDIS_CLUSTER to STATE/env
+#   redis.sh cluster-tls STATE  the same, each node with a TLS port beside its plain one and
+#                            its cluster bus over TLS (tls-cluster yes), client certificates
+#                            required on the TLS ports (tls-auth-clients yes); writes
+#                            COMMENTD_TEST_REDIS_CLUSTER_TLS (the TLS ports) and
+#                            COMMENTD_TEST_REDIS_CLUSTER_TLS_DIR (one test CA for the three).
+#                            Each node answers CLUSTER SLOTS, MOVED and ASK with the port of
+#                            the asking client's kind (Redis >= 7.0, redis/redis#8587), so TLS
+#                            clients are sent to TLS ports. A cluster of its own: with
+#                            tls-cluster a node's MIGRATE speaks TLS, so a slot move asked for
+#                            by a plain client (as the plain cluster's tests do) would hang.
 #   redis.sh restart STATE   stops (SIGTERM) and relaunches what STATE holds on the same ports
 #                            (a cluster keeps its nodes.conf, so its slots), then waits again
 # Ready means: PING answers (single), or every node reports cluster_state:ok (cluster).
@@ -29,15 +39,18 @@ cluster_ok() {
 }
 
 # run_node DIR: launches the node described by DIR/ports ("PORT" or "PORT BUS_PORT"), with a
-# TLS port beside its plain one when DIR/tls_port names one (certificates in DIR/tls), and
-# waits for PING.
+# TLS port beside its plain one when DIR/tls_port names one (certificates in DIR/tls; a
+# cluster node then speaks TLS on its bus too), and waits for PING.
 run_node() {
   local dir="$1" port bus extra=()
   read -r port bus <"$dir/ports"
   [ -n "${bus:-}" ] && extra=(--cluster-enabled yes --cluster-port "$bus"
     --cluster-config-file nodes.conf --cluster-node-timeout 5000)
-  [ -f "$dir/tls_port" ] && extra=(--tls-port "$(cat "$dir/tls_port")" --tls-cert-file "$dir/tls/node.pem"
+  [ -f "$dir/tls_port" ] && extra+=(--tls-port "$(cat "$dir/tls_port")" --tls-cert-file "$dir/tls/node.pem"
     --tls-key-file "$dir/tls/node.key" --tls-ca-cert-file "$dir/tls/ca.pem" --tls-auth-clients optional)
+  # A TLS cluster also requires client certificates (the later --tls-auth-clients wins): the
+  # single node's TLS port takes clients with or without one, this one only with one.
+  [ -n "${bus:-}" ] && [ -f "$dir/tls_port" ] && extra+=(--tls-cluster yes --tls-auth-clients yes)
   launch "$dir" "$dir/redis.log" redis-server --port "$port" --bind 127.0.0.1 \
     --save '' --appendonly no --daemonize no --dir "$dir" "${extra[@]}"
   wait_until 20 "$dir" "$dir/redis.log" ping_ok "$port"
@@ -55,13 +68,20 @@ single() {
     "$port" "$tls_port" "$state/tls" >"$state/env"
 }
 
+# cluster STATE [tls]
 cluster() {
-  local state="$1" ports i addrs=()
+  local state="$1" tls="${2:-}" ports i addrs=() tls_addrs=()
   fresh_state "$state"
-  read -r -a ports <<<"$(free_ports 6)"
+  read -r -a ports <<<"$(free_ports "$([ -n "$tls" ] && echo 9 || echo 6)")"
+  [ -n "$tls" ] && make_test_tls "$state/tls"
   for i in 0 1 2; do
     mkdir -p "$state/node$i"
     echo "${ports[$i]} ${ports[$((i + 3))]}" >"$state/node$i/ports"
+    if [ -n "$tls" ]; then
+      echo "${ports[$((i + 6))]}" >"$state/node$i/tls_port"
+      ln -s ../tls "$state/node$i/tls"
+      tls_addrs+=("127.0.0.1:${ports[$((i + 6))]}")
+    fi
     run_node "$state/node$i"
     addrs+=("127.0.0.1:${ports[$i]}")
   done
@@ -69,7 +89,15 @@ cluster() {
     { cat "$state/create.log" >&2; die "redis-cli --cluster create failed"; }
   wait_until 30 "$state/node0" "$state/create.log" cluster_ok "${ports[@]:0:3}"
   local IFS=,
-  echo "COMMENTD_TEST_REDIS_CLUSTER=${addrs[*]}" >"$state/env"
+  if [ -n "$tls" ]; then
+    printf 'COMMENTD_TEST_REDIS_CLUSTER_TLS=%s\nCOMMENTD_TEST_REDIS_CLUSTER_TLS_DIR=%s\n' \
+      "${tls_addrs[*]}" "$state/tls" >"$state/env"
+  else
+    echo "COMMENTD_TEST_REDIS_CLUSTER=${addrs[*]}" >"$state/env"
+  fi
+}
+
+cluster-tls() { cluster "$1" tls
 }
 
 restart() {
@@ -90,10 +118,10 @@ restart() {
 }
 
 case "${1:-}" in
-  single | cluster | restart)
-    [ $# -eq 2 ] || die "usage: $0 single|cluster|restart STATE_DIR"
+  single | cluster | cluster-tls | restart)
+    [ $# -eq 2 ] || die "usage: $0 single|cluster|cluster-tls|restart STATE_DIR"
     ensure_redis
     "$1" "$2"
     ;;
-  *) die "usage: $0 single|cluster|restart STATE_DIR" ;;
+  *) die "usage: $0 single|cluster|cluster-tls|restart STATE_DIR" ;;
 esac

@@ -333,6 +333,7 @@ Result<uint16_t> Application::start() {
     events::PulsarBusOptions po;
     po.url = pc.url;
     po.token = pc.token;
+    po.tls_ca_file = pc.tls_ca_file;
     po.producer_name = "commentd-node-" + std::to_string(node_id_);
     po.batch_size = static_cast<uint32_t>(pc.batch_size);
     po.batch_delay = pc.batch_delay;
@@ -342,6 +343,7 @@ Result<uint16_t> Application::start() {
     po.connect_timeout = pc.connect_timeout;
     // Read through Key_Shared by the appliers: a batch would go whole to its first key's owner.
     if (reactions_on_bus) po.unbatched_topics = {pc.topics.reactions};
+    if (Status st = events::PulsarBus::check_options(po); !st) return st.take_error();
     auto pb = std::make_unique<events::PulsarBus>(cql_runtime_ ? *cql_runtime_ : *bridge_rt_,
                                                   std::move(po));
     pulsar_bus_ = pb.get();

@@ -178,7 +178,7 @@ int32_t cb_cql_get_uuid(const cb_cql_result* r, size_t row, size_t col, uint8_t*
 
 /* ---- Pulsar ---- */
 typedef struct cb_pulsar_config {
-  const char* service_url;       /* pulsar://host:port (required) */
+  const char* service_url;       /* pulsar://host:port or pulsar+ssl://host:port (required) */
   const char* token;             /* NULL/"": no authentication; else JWT token auth */
   uint32_t operation_timeout_ms; /* 0: 30 s. Lookups, producer/consumer creation, resends */
   uint32_t connect_timeout_ms;   /* 0: 10 s. Bounds cb_pulsar_connect (retries included) and
@@ -187,6 +187,10 @@ typedef struct cb_pulsar_config {
   uint32_t operation_max_retries;    /* 0: unlimited (the crate's default). A subscribe to an
                                         exclusive subscription that has its consumer fails
                                         with CB_ALREADY_EXISTS after these retries */
+  const char* tls_ca_file; /* NULL/"": with pulsar+ssl://, the system's roots. Else PEM
+                              certificates trusted besides them (pulsar+ssl:// only; read
+                              before any connect: CB_BAD_ARGUMENT names a file it cannot use).
+                              The broker's chain and name (or IP) are always verified */
 } cb_pulsar_config;
 
 typedef struct cb_pulsar_producer_config {
@@ -196,7 +200,7 @@ typedef struct cb_pulsar_producer_config {
   uint32_t batch_max_delay_ms; /* 0: 10 ms (with batching) */
   uint32_t max_pending;        /* sends awaiting receipts; 0: 1000. Beyond: CB_OVERLOADED */
   uint32_t send_timeout_ms;    /* 0: 30 s */
-  int32_t sequenced;           /* non-zero: a sequenced producer (name required; pulsar:// only):
+  int32_t sequenced;           /* non-zero: a sequenced producer (name required):
                                   its own connection, each send under the caller's sequence id,
                                   so the broker's deduplication drops a republished message;
                                   batches are the sends queued together (batch_max_delay unused);

@@ -21,8 +21,9 @@
 namespace commentd::bridge {
 
 struct PulsarConfig {
-  std::string service_url;  // pulsar://host:port
+  std::string service_url;  // pulsar://host:port or pulsar+ssl://host:port
   std::string token;        // empty: no authentication
+  std::string tls_ca_file;  // pulsar+ssl:// only: PEM certificates trusted besides the system's
   std::chrono::milliseconds operation_timeout{0};  // 0: 30 s
   std::chrono::milliseconds connect_timeout{0};    // 0: 10 s
   std::chrono::milliseconds operation_retry_delay{0};  // 0: 5 s; between retries of a busy answer
@@ -193,7 +194,7 @@ class PulsarClient {
                              static_cast<uint32_t>(cfg.operation_timeout.count()),
                              static_cast<uint32_t>(cfg.connect_timeout.count()),
                              static_cast<uint32_t>(cfg.operation_retry_delay.count()),
-                             cfg.operation_max_retries};
+                             cfg.operation_max_retries, cfg.tls_ca_file.c_str()};
           cb_pulsar_connect(rt.get(), &c, done, user);
         },
         [](void* r) { return std::unique_ptr<PulsarClient>(new PulsarClient(static_cast<cb_pulsar_client*>(r))); });

@@ -1,5 +1,6 @@
 // PulsarClient against a real Pulsar (COMMENTD_TEST_PULSAR, COMMENTD_TEST_PULSAR_ADMIN):
-// round trip, per-key order on Key_Shared, nack redelivery, dead letter, deduplication.
+// round trip, per-key order on Key_Shared, nack redelivery, dead letter, deduplication; and
+// over the broker's TLS port (COMMENTD_TEST_PULSAR_TLS, COMMENTD_TEST_PULSAR_TLS_DIR).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -565,6 +566,96 @@ TEST_F(PulsarBridge, ASubscribeGrantedAfterItsBoundIsClosed) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(s.find("\"consumerName\""), std::string::npos) << "a consumer nobody reads: " << s;
+}
+
+class PulsarBridgeTls : public PulsarBridge {
+ protected:
+  void SetUp() override {
+    PulsarBridge::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    COMMENTD_REQUIRE_SERVER(tls_url_, "COMMENTD_TEST_PULSAR_TLS");
+    COMMENTD_REQUIRE_SERVER(dir_, "COMMENTD_TEST_PULSAR_TLS_DIR");
+  }
+
+  Result<std::unique_ptr<PulsarClient>> try_connect(const std::string& url, const std::string& ca) {
+    const PulsarConfig cfg{.service_url = url,
+                           .tls_ca_file = ca.empty() ? "" : dir_ + "/" + ca,
+                           .operation_timeout = 20s,
+                           .connect_timeout = 5s};
+    return wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+  }
+
+  std::string tls_url_, dir_;
+};
+
+// The TLS port speaks nothing else, and lookups answer a pulsar+ssl:// client with it, so
+// every connection below (the client's, its producers' and consumers', and the sequenced
+// producer's own) is TLS, to a broker verified against the test CA. Checked: with the
+// sequenced producer connecting in plain TCP, its producer is never made here.
+TEST_F(PulsarBridgeTls, ProducesConsumesAndDeduplicatesOverTlsToAVerifiedBroker) {
+  auto c = try_connect(tls_url_, "ca.pem");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  client_ = std::move(*c);
+  auto sub = consumer({.topic = topic(), .subscription = "s"});
+  auto p = producer({.topic = topic(), .name = base_});
+  ASSERT_TRUE(sub && p);
+  ASSERT_TRUE(send(*p, "k", "over tls").ok());
+  auto m = receive_within(*sub, 20s);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->payload, "over tls");
+  ASSERT_TRUE(ack(*sub, *m).ok());
+
+  // The sequenced producer (the relays' dedup) connects to the topic's broker itself.
+  const std::string ns = dedup_namespace("public/bridge-tls-");
+  ASSERT_FALSE(ns.empty());
+  auto dsub = consumer({.topic = topic(ns), .subscription = "s"});
+  auto seq = producer({.topic = topic(ns), .name = "relay-tls", .sequenced = true});
+  ASSERT_TRUE(dsub && seq);
+  auto first = send(*seq, "k", "m1", {}, 1);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_FALSE(first->duplicate);
+  auto again = send(*seq, "k", "m1-again", {}, 1);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->duplicate);
+  ASSERT_TRUE(wait<Unit>([&](auto h) { seq->close(std::move(h)); }).ok());
+  // A new producer of the name learns the stored id from the broker, over TLS too.
+  auto seq2 = producer({.topic = topic(ns), .name = "relay-tls", .sequenced = true});
+  ASSERT_TRUE(seq2);
+  auto dup = send(*seq2, "k", "m1-third", {}, 1);
+  ASSERT_TRUE(dup.ok()) << dup.error().message;
+  EXPECT_TRUE(dup->duplicate);
+  ASSERT_TRUE(send(*seq2, "k", "m2", {}, 2).ok());
+  for (const char* want : {"m1", "m2"}) {
+    auto got = receive_within(*dsub, 20s);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(got->payload, want);
+    ASSERT_TRUE(ack(*dsub, *got).ok());
+  }
+}
+
+TEST_F(PulsarBridgeTls, RefusesABrokerWhoseCertificateItCannotVerify) {
+  for (const char* ca : {"other-ca.pem", ""}) {  // an unrelated CA; the system's roots alone
+    auto c = try_connect(tls_url_, ca);
+    ASSERT_FALSE(c.ok()) << ca;
+    EXPECT_NE(c.error().message.find("certificate verify failed"), std::string::npos) << c.error().message;
+  }
+}
+
+TEST_F(PulsarBridgeTls, FilesItCannotUseFailBeforeAnyConnect) {
+  // Nothing listens on port 1: a connect attempt would fail with a connection error instead.
+  struct Case {
+    std::string url, ca, says;
+  } cases[] = {
+      {"pulsar+ssl://127.0.0.1:1", "missing.pem", "missing.pem"},
+      {"pulsar+ssl://127.0.0.1:1", "node.key", "no PEM certificate"},  // a key, no certificate
+      {"pulsar://127.0.0.1:1", "ca.pem", "needs a pulsar+ssl:// url"},
+  };
+  for (const Case& c : cases) {
+    auto r = try_connect(c.url, c.ca);
+    ASSERT_FALSE(r.ok()) << c.says;
+    EXPECT_EQ(r.error().detail_code, "bridge_bad_argument") << r.error().message;
+    EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+  }
 }
 
 }  // namespace

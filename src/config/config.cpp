@@ -322,16 +322,14 @@ Status check_cross_keys(const Config& c) {
   for (const auto& n : c.redis.cluster_nodes)
     if (!parse_host_port(n)) return bad("'redis.cluster_nodes': bad host:port '" + n + "'");
   if (Status st = check_tls("redis.tls", c.redis.tls); !st) return st;
-  // A cluster announces one kind of port to every client (tls-cluster), so a cluster over TLS
-  // cannot share the test servers with the plain one; it is not built until it can be tested.
-  if (c.redis.tls.enabled && !c.redis.cluster_nodes.empty())
-    return bad("'redis.tls' is for a single Redis: TLS to a Redis Cluster (cluster_nodes) is not supported");
   if (c.redis.key_prefix.find_first_of("{}") != std::string::npos)
     return bad("'redis.key_prefix' must not contain '{' or '}' (they mark Redis Cluster hash tags)");
   if (c.pulsar.enabled) {
     if (!c.pulsar.url.starts_with("pulsar://") && !c.pulsar.url.starts_with("pulsar+ssl://"))
       return bad("'pulsar.url' must start with pulsar:// or pulsar+ssl://, got " +
                  quoted(c.pulsar.url));
+    if (!c.pulsar.tls_ca_file.empty() && !c.pulsar.url.starts_with("pulsar+ssl://"))
+      return bad("'pulsar.tls.ca_file' is set but 'pulsar.url' is not pulsar+ssl:// (the url's scheme turns TLS on)");
     for (const auto* topic : {&c.pulsar.topics.comments, &c.pulsar.topics.reactions,
                               &c.pulsar.topics.metrics})
       if (topic->empty())

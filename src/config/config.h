@@ -151,7 +151,7 @@ struct RedisConfig {
   int db = 0;
   int ttl = 3600;  // seconds
   std::string username;                    // ACL user; empty = the default user
-  TlsConfig tls;                           // single node only (not with cluster_nodes)
+  TlsConfig tls;                           // one node, or every node of cluster_nodes
   std::vector<std::string> cluster_nodes;  // host:port seeds; non-empty = Redis Cluster
   int pool_size = 2;                       // connections per Redis node
   milliseconds connect_timeout{1'000};
@@ -179,6 +179,10 @@ struct PulsarConfig {
   std::string url = "pulsar://localhost:6650";
   std::string admin_url = "http://localhost:8080";
   std::string token;  // empty: no authentication; else a JWT for token auth
+  // pulsar+ssl:// only (the url's scheme turns TLS on, as in Pulsar's own clients): PEM
+  // certificates trusted besides the system's roots. No client certificate: the pulsar crate
+  // presents none, so brokers are authenticated to with `token`.
+  std::string tls_ca_file;
   int batch_size = 100;
   milliseconds batch_delay{5};
   int max_pending_messages = 1000;

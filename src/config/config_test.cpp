@@ -345,8 +345,17 @@ TEST(ConfigValidate, RedisTls) {
             "'redis.tls.key_file' is set but redis.tls.enabled is false");
   EXPECT_EQ(error_of("redis: {tls: {enabled: true, key_file: /k.pem}}"),
             "'redis.tls.cert_file' and 'redis.tls.key_file' go together: set both or neither");
-  EXPECT_EQ(error_of("redis: {enabled: true, cluster_nodes: [\"r1:6379\"], tls: {enabled: true}}"),
-            "'redis.tls' is for a single Redis: TLS to a Redis Cluster (cluster_nodes) is not supported");
+  EXPECT_EQ(error_of("redis: {enabled: true, cluster_nodes: [\"r1:6380\"], tls: {enabled: true}}"), "<ok>");
+}
+
+TEST(ConfigValidate, PulsarTls) {
+  EXPECT_EQ(error_of("pulsar: {enabled: true, url: \"pulsar+ssl://b:6651\", tls: {ca_file: /ca.pem}}"), "<ok>");
+  EXPECT_EQ(error_of("pulsar: {enabled: true, url: \"pulsar+ssl://b:6651\"}"), "<ok>");  // the system's roots
+  EXPECT_EQ(error_of("pulsar: {enabled: true, tls: {ca_file: /ca.pem}}"),
+            "'pulsar.tls.ca_file' is set but 'pulsar.url' is not pulsar+ssl:// (the url's scheme turns TLS on)");
+  // The scheme is the switch, and the crate presents no client certificate.
+  EXPECT_EQ(error_of("pulsar: {tls: {enabled: true}}"), "unknown key 'pulsar.tls.enabled'");
+  EXPECT_EQ(error_of("pulsar: {tls: {cert_file: /c.pem}}"), "unknown key 'pulsar.tls.cert_file'");
 }
 
 TEST(ConfigEnv, CqlPasswordFromTheEnvironment) {

@@ -298,8 +298,8 @@ const KeySpec kKeys[] = {
      .default_text = R"("")", .description = "Redis ACL user for AUTH; empty = the default user"},
     {.path = "redis.tls.enabled", .field = [](Config& c) -> auto& { return c.redis.tls.enabled; },
      .default_text = "false",
-     .description = "TLS to Redis (a single node; not with cluster_nodes); its certificate is "
-                    "verified (chain and host)"},
+     .description = "TLS to Redis (one node, or every node of cluster_nodes: their TLS ports); "
+                    "each certificate is verified (chain and host)"},
     {.path = "redis.tls.ca_file", .field = [](Config& c) -> auto& { return c.redis.tls.ca_file; },
      .default_text = R"("")",
      .description = "PEM file of the roots Redis's certificate chains to; empty = the system's"},
@@ -351,6 +351,10 @@ const KeySpec kKeys[] = {
     {.path = "pulsar.url", .field = [](Config& c) -> auto& { return c.pulsar.url; },
      .default_text = R"("pulsar://localhost:6650")",
      .description = "broker URL, pulsar:// or pulsar+ssl://"},
+    {.path = "pulsar.tls.ca_file", .field = [](Config& c) -> auto& { return c.pulsar.tls_ca_file; },
+     .default_text = R"("")",
+     .description = "with a pulsar+ssl:// url: PEM file of roots the brokers' certificates chain to, "
+                    "trusted besides the system's (no client certificate: authenticate with token)"},
     {.path = "pulsar.admin_url", .field = [](Config& c) -> auto& { return c.pulsar.admin_url; },
      .default_text = R"("http://localhost:8080")", .description = "admin REST URL"},
     {.path = "pulsar.token", .field = [](Config& c) -> auto& { return c.pulsar.token; },

@@ -1,6 +1,6 @@
 // The client against a real 3-master Redis Cluster: routing by slot, MOVED and ASK during a
 // manual slot migration, and a `redis-cli --cluster reshard` under load with no error
-// reaching a caller.
+// reaching a caller; the same over TLS on a cluster of TLS ports (COMMENTD_TEST_REDIS_CLUSTER_TLS).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,9 +38,15 @@ std::pair<int, std::string> shell(const std::string& c) {
   return {rc, out};
 }
 
+// How a test reaches a cluster: plain, or TLS (the client's context and redis-cli's flags).
+struct Reach {
+  std::shared_ptr<asio::ssl::context> tls;
+  std::string cli;  // redis-cli arguments before --cluster
+};
+
 // The node id of host:port, from CLUSTER MYID.
-std::string node_id(Loop& loop, const std::pair<std::string, uint16_t>& n) {
-  Client c(loop.ex(), {.nodes = {n}});
+std::string node_id(Loop& loop, const std::pair<std::string, uint16_t>& n, const Reach& reach = {}) {
+  Client c(loop.ex(), {.nodes = {n}, .tls = reach.tls});
   auto r = loop.run(c.command({"CLUSTER", "MYID"}, dl()));
   return r ? r->str : std::string();
 }
@@ -138,9 +144,9 @@ void ask_during_migration_and_moved_after(const std::vector<std::pair<std::strin
   EXPECT_EQ(rb->str, "2");
 }
 
-void reshard_under_load(const std::vector<std::pair<std::string, uint16_t>>& nodes) {
+void reshard_under_load(const std::vector<std::pair<std::string, uint16_t>>& nodes, const Reach& reach = {}) {
   Loop loop;
-  Client c(loop.ex(), {.nodes = nodes, .cluster = true, .command_timeout = 2000ms});
+  Client c(loop.ex(), {.nodes = nodes, .cluster = true, .tls = reach.tls, .command_timeout = 2000ms});
   Script incr2("test_incr2",
                "redis.call('INCR', KEYS[1]); return redis.call('INCR', KEYS[2])");
   const std::string p = testenv::unique_prefix();
@@ -167,8 +173,9 @@ void reshard_under_load(const std::vector<std::pair<std::string, uint16_t>>& nod
     });
   // Slots from every other master to a random one: repeatable without draining a master.
   const auto& target = nodes[std::random_device{}() % nodes.size()];
-  const std::string to = node_id(loop, target);
-  const auto [rc, out] = shell("redis-cli --cluster reshard " + target.first + ":" + std::to_string(target.second) +
+  const std::string to = node_id(loop, target, reach);
+  const auto [rc, out] = shell("redis-cli " + reach.cli + " --cluster reshard " + target.first + ":" +
+                               std::to_string(target.second) +
                                 " --cluster-from all --cluster-to " + to +
                                 " --cluster-slots 600 --cluster-yes");
   done = true;
@@ -190,6 +197,47 @@ TEST(RedisCluster, SlotMovesSurfaceNoErrors) {
   if (HasFatalFailure()) return;
   SCOPED_TRACE("redis-cli --cluster reshard under load");
   reshard_under_load(nodes);
+}
+
+// Every connection to the TLS cluster is TLS, verified against its CA and with the client's
+// certificate (the cluster requires one): the seeds, the nodes CLUSTER SLOTS names (each node
+// answers a TLS client with its TLS port), and those MOVED and ASK name while redis-cli (over
+// TLS too: with tls-cluster a node's MIGRATE speaks TLS) moves slots under the load. A node's
+// TLS port speaks nothing else, so a client sent to a plain port would fail every call there.
+TEST(RedisClusterTls, RoutesBySlotAndFollowsAReshardUnderLoadOverTls) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS_CLUSTER_TLS");
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_CLUSTER_TLS_DIR");
+  {
+    SCOPED_TRACE("without a client certificate the cluster takes no connection");
+    auto bare = make_tls_context({dir + "/ca.pem", "", ""});
+    ASSERT_TRUE(bare) << bare.error().message;
+    Loop loop;
+    Client c(loop.ex(), {.nodes = {nodes.front()}, .cluster = true, .tls = *bare, .breaker_failures = 100});
+    EXPECT_FALSE(loop.run(c.command({"PING"}, Deadline::after(2s))));
+    EXPECT_EQ(c.stats().connections.connects.load(), 0u);
+  }
+  auto ctx = make_tls_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"});
+  ASSERT_TRUE(ctx) << ctx.error().message;
+  const Reach reach{*ctx, "--tls --cacert " + dir + "/ca.pem --cert " + dir + "/client.pem --key " + dir + "/client.key"};
+  {
+    SCOPED_TRACE("keys on every master from one seed");
+    Loop loop;
+    Client c(loop.ex(), {.nodes = {nodes.front()}, .cluster = true, .tls = reach.tls});
+    const std::string p = testenv::unique_prefix();
+    for (int i = 0; i < 300; ++i)
+      ASSERT_TRUE(loop.run(c.command({"SET", p + std::to_string(i), std::to_string(i), "PX", "60000"}, dl())));
+    for (int i = 0; i < 300; ++i) {
+      auto r = loop.run(c.command({"GET", p + std::to_string(i)}, dl()));
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r->str, std::to_string(i));
+    }
+    EXPECT_GE(c.stats().slot_refreshes.load(), 1u);
+    // Three nodes, each reached: the seed and the two CLUSTER SLOTS named.
+    EXPECT_GE(c.stats().connections.connects.load(), 3u);
+  }
+  if (HasFatalFailure()) return;
+  SCOPED_TRACE("redis-cli --cluster reshard under load, over TLS");
+  reshard_under_load(nodes, reach);
 }
 
 }  // namespace

@@ -23,9 +23,13 @@ def cql_config(hosts: str, keyspace: str, extra: str = "") -> str:
 
 
 def tls_config(hosts: str, keyspace: str, ca_file: str) -> str:
+    """TLS to the test Cassandra, which requires the test client's certificate."""
+    tls = os.path.dirname(ca_file)
     return cql_config(hosts, keyspace, f"""    tls:
       enabled: true
       ca_file: "{ca_file}"
+      cert_file: "{tls}/client.pem"
+      key_file: "{tls}/client.key"
 """)
 
 
@@ -152,9 +156,9 @@ def test_pages_across_a_switch_to_hourly_buckets(server_factory):
 
 
 def test_migrates_and_serves_over_tls_and_refuses_a_node_it_cannot_verify(server_factory):
-    """storage.cql.tls: `migrate` and the service connect over TLS and serve; the same config
-    with a CA the node's certificate does not chain to stops the start with the reason, so the
-    connections are TLS and verified (the bridge's CqlBridgeTls tests also see them counted as
+    """storage.cql.tls: `migrate` and the service connect over TLS, with the client certificate
+    the node requires, and serve; the same config with a CA the node's certificate does not
+    chain to stops the start with the reason, so the connections are TLS and verified (the bridge's CqlBridgeTls tests also see them counted as
     TLS by the node, which takes TLS and plain connections alike)."""
     tls = cql_tls_dir()
     keyspace = f"e2e_cql_tls_{os.getpid()}_{int(time.time())}"

@@ -30,7 +30,7 @@ from e2e_lib import User, WsConsumer, config_yaml, new_id, require_servers
 @pytest.fixture
 def pulsar():
     return require_servers("COMMENTD_TEST_PULSAR", "COMMENTD_TEST_PULSAR_ADMIN", "COMMENTD_TEST_SERVERS_CTL",
-                        start="pulsar")
+                           "COMMENTD_TEST_PULSAR_TLS", "COMMENTD_TEST_PULSAR_TLS_DIR", start="pulsar")
 
 
 def _ctl(env, *args):
@@ -38,19 +38,22 @@ def _ctl(env, *args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _config(pulsar) -> tuple[str, str]:
+def _config(pulsar, ca_file: str | None = None) -> tuple[str, str]:
     """A config on fresh topics of its own, and its comments topic, which has a subscription
     ("e2e-check") from its start, read by _every_write_has_one_event at the end, as has its
-    reactions topic (_reactions_topic, read by _every_reaction_has_one_event)."""
+    reactions topic (_reactions_topic, read by _every_reaction_has_one_event). With `ca_file`,
+    through the test broker's TLS port (pulsar+ssl://), trusting that CA."""
     suffix = uuid.uuid4().hex[:12]
     comments_topic = f"persistent://pavilion/comments/e2e-{suffix}"
     for topic in (comments_topic, _reactions_topic(comments_topic)):
         WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], topic, "e2e-check").close()
+    url = pulsar["COMMENTD_TEST_PULSAR_TLS"] if ca_file else pulsar["COMMENTD_TEST_PULSAR"]
+    tls = f'  tls: {{ca_file: "{ca_file}"}}\n' if ca_file else ""
     cfg = config_yaml() + f"""\
 pulsar:
   enabled: true
-  url: "{pulsar["COMMENTD_TEST_PULSAR"]}"
-  send_timeout: "2s"
+  url: "{url}"
+{tls}  send_timeout: "2s"
   connect_timeout: "2s"
   topics:
     comments: "{comments_topic}"
@@ -151,11 +154,14 @@ def test_pulsar_down_writes_continue_and_every_event_arrives_once(server_factory
     assert srv.terminate() == 0
 
 
-def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_factory, pulsar):
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_factory, pulsar, tls):
     """Writes acknowledged right before a kill -9 have their events in the outbox; the
     restarted relay publishes them from its stored position. Whatever it had published and
-    not yet recorded goes out again, and the check counts logical events by event_id."""
-    cfg, comments_topic = _config(pulsar)
+    not yet recorded goes out again, and the check counts logical events by event_id. With
+    `tls`, through the broker's TLS port (it speaks nothing else), the relays' sequenced
+    producers included: the broker's deduplication holds over TLS too."""
+    cfg, comments_topic = _config(pulsar, f"{pulsar['COMMENTD_TEST_PULSAR_TLS_DIR']}/ca.pem" if tls else None)
     srv = server_factory(cfg, name="pulsar-kill9").start()
     user, video = User(), new_id()
     written = [srv.create_comment(user, video, f"event {i}")["id"] for i in range(5)]
@@ -187,6 +193,31 @@ def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_facto
           f"{srv.metric('commentd_relay_duplicates_total')} republished events dropped by the broker")
     assert copies == 0 and reaction_copies == 0, "the broker stored an event a relay published again"
     assert srv.terminate() == 0
+
+
+def test_over_tls_a_broker_it_cannot_verify_gets_nothing_and_a_ca_file_it_cannot_read_stops_the_start(
+        server_factory, pulsar):
+    """pulsar.tls.ca_file: the bus connects lazily, so a broker whose certificate does not
+    chain to the CA is met by the relay, which keeps the events in the outbox and says why
+    (as with Pulsar down); a CA file the node cannot use stops the start, naming it."""
+    tls_dir = pulsar["COMMENTD_TEST_PULSAR_TLS_DIR"]
+    cfg, _ = _config(pulsar, f"{tls_dir}/other-ca.pem")
+    srv = server_factory(cfg, name="pulsar-bad-ca").start()
+    user, video = User(), new_id()
+    for i in range(3):
+        srv.create_comment(user, video, f"kept {i}")
+    srv.wait_for(lambda: srv.metric("commentd_relay_errors_total") >= 1, "the relay to fail", 30)
+    assert srv.metric("commentd_outbox_depth") >= 3
+    assert srv.metric("commentd_relay_published_total") == 0
+    srv.wait_for(lambda: "certificate verify failed" in srv.stderr_tail(200), "the reason logged", 10)
+    assert srv.terminate() == 0
+
+    missing = f"{tls_dir}/missing-ca.pem"
+    cfg, _ = _config(pulsar, missing)
+    bad = server_factory(cfg, name="pulsar-no-ca")
+    with pytest.raises(AssertionError, match="exited with"):
+        bad.start()
+    assert missing in bad.stderr_tail(), bad.stderr_tail()
 
 
 def _labelled(srv, sample: str) -> float:

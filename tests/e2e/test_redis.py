@@ -235,9 +235,21 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     assert srv.terminate() == 0, srv.stderr_tail()
 
 
-def tls_redis_config(page_ttl: str, ca_file: str) -> str:
-    env = require_servers("COMMENTD_TEST_REDIS_TLS", start="redis")
-    host, port = env["COMMENTD_TEST_REDIS_TLS"].rsplit(":", 1)
+# The TLS servers: the single Redis's TLS port, or the TLS cluster's (deploy/test-servers.sh).
+TLS_SERVERS = {"single": ("COMMENTD_TEST_REDIS_TLS", "COMMENTD_TEST_REDIS_TLS_DIR", "redis"),
+               "cluster": ("COMMENTD_TEST_REDIS_CLUSTER_TLS", "COMMENTD_TEST_REDIS_CLUSTER_TLS_DIR",
+                           "redis-cluster-tls")}
+
+
+def tls_redis_config(kind: str, page_ttl: str, ca: str) -> str:
+    """A config on the `kind` TLS server, trusting `ca` (a file of its TLS dir); on the
+    cluster, which requires client certificates, with the test client's."""
+    addrs, dir_key, server = TLS_SERVERS[kind]
+    env = require_servers(addrs, dir_key, start=server)
+    host, port = env[addrs].split(",")[0].rsplit(":", 1)
+    nodes = ", ".join(f'"{a}"' for a in env[addrs].split(",")) if kind == "cluster" else ""
+    cert = (f'    cert_file: "{env[dir_key]}/client.pem"\n    key_file: "{env[dir_key]}/client.key"\n'
+            if kind == "cluster" else "")
     return config_yaml() + f"""\
 cache:
   page_ttl: "{page_ttl}"
@@ -245,23 +257,26 @@ redis:
   enabled: true
   host: "{host}"
   port: {port}
+  cluster_nodes: [{nodes}]
   key_prefix: "e2e-tls-{os.getpid()}:"
   tls:
     enabled: true
-    ca_file: "{ca_file}"
-"""
+    ca_file: "{env[dir_key]}/{ca}"
+{cert}"""
 
 
-def test_over_tls_a_page_filled_by_one_node_is_served_by_the_other(server_factory):
-    """redis.tls against the test Redis's TLS port (it speaks only TLS): the shared page cache
-    works through it. With a CA Redis's certificate does not chain to, no connection is made:
-    the node logs why and serves from storage, as with Redis down."""
-    tls = require_servers("COMMENTD_TEST_REDIS_TLS_DIR", start="redis")["COMMENTD_TEST_REDIS_TLS_DIR"]
-    assert_one_nodes_page_is_served_by_the_other(server_factory, tls_redis_config("30s", f"{tls}/ca.pem"))
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+def test_over_tls_a_page_filled_by_one_node_is_served_by_the_other(server_factory, kind):
+    """redis.tls against the test Redis's TLS port, or the TLS cluster's TLS ports (each
+    speaks only TLS; the cluster's require a client certificate): the shared page cache
+    works through it. With a CA Redis's certificate
+    does not chain to, no connection is made: the node logs why and serves from storage, as
+    with Redis down."""
+    assert_one_nodes_page_is_served_by_the_other(server_factory, tls_redis_config(kind, "30s", "ca.pem"))
 
     user, video = User(), new_id()
     path = f"/v1/videos/{video}/comments"
-    bad = server_factory(tls_redis_config("30s", f"{tls}/other-ca.pem"), name="bad-ca").start()
+    bad = server_factory(tls_redis_config(kind, "30s", "other-ca.pem"), name="bad-ca").start()
     assert post(bad, user, video, "stored anyway").status == 201
     for _ in range(3):
         r = bad.get(path)

@@ -27,6 +27,7 @@ pub struct cb_pulsar_config {
     pub connect_timeout_ms: u32,
     pub operation_retry_delay_ms: u32,
     pub operation_max_retries: u32,
+    pub tls_ca_file: *const c_char,
 }
 
 #[repr(C)]
@@ -76,6 +77,8 @@ pub struct cb_pulsar_receipt {
 pub struct cb_pulsar_client {
     pulsar: Pulsar<TokioExecutor>,
     token: Option<String>,
+    // pulsar+ssl://: the sequenced producers' TLS, trusting what the crate's connections trust.
+    seq_tls: Option<tokio_native_tls::TlsConnector>,
     // Bounds a subscribe (a connection, the operation, and its retries of busy answers) and a
     // consumer's close. The crate's own retries have no overall bound: while the broker is
     // away it reconnects with backoff for about 40 s before a subscribe fails, and the
@@ -117,7 +120,7 @@ pub(crate) fn perr(e: &pulsar::Error) -> BErr {
     use pulsar::Error as E;
     let conn = |c: &C| match c {
         C::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => CB_TIMEOUT,
-        C::Io(_) | C::Disconnected | C::SocketAddr(_) => CB_CONNECTION,
+        C::Io(_) | C::Disconnected | C::SocketAddr(_) | C::Tls(_) => CB_CONNECTION,
         C::SlowDown => CB_OVERLOADED,
         C::PulsarError(Some(pulsar::message::proto::ServerError::AuthenticationError), _)
         | C::PulsarError(Some(pulsar::message::proto::ServerError::AuthorizationError), _) => CB_AUTH,
@@ -163,6 +166,62 @@ fn ms(v: u32, default_ms: u64) -> Duration {
 
 // ---------------------------------------------------------------- client
 
+/// What a pulsar+ssl:// client trusts: the system's roots, and the certificates of `ca_file`
+/// (PEM) besides them, as the crate does (it adds them to native-tls's roots). Read and
+/// checked before any connect, so a file that cannot be used fails with its path. None for a
+/// pulsar:// url, which takes no CA file.
+type TlsRoots = (Option<Vec<u8>>, Vec<native_tls::Certificate>);
+
+fn tls_roots(url: &str, ca_file: Option<String>) -> BResult<Option<TlsRoots>> {
+    if !url.starts_with("pulsar+ssl://") {
+        return match ca_file {
+            Some(_) => Err(BErr::new(CB_BAD_ARGUMENT, format!("tls: a ca_file needs a pulsar+ssl:// url, not {url}"))),
+            None => Ok(None),
+        };
+    }
+    let Some(path) = ca_file else { return Ok(Some((None, vec![]))) };
+    let bad = |why: String| BErr::new(CB_BAD_ARGUMENT, format!("tls: ca_file {path}: {why}"));
+    let pem = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+    let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    let roots = certs
+        .iter()
+        .map(|c| c.to_der().ok().and_then(|der| native_tls::Certificate::from_der(&der).ok()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| bad("a certificate native-tls cannot take".into()))?;
+    Ok(Some((Some(pem), roots)))
+}
+
+/// The crate reports a failed TLS handshake as "fatal error when connecting", without
+/// OpenSSL's reason; a connect that failed so gets one handshake of our own with the same
+/// roots (within 2 s), and its reason ("certificate verify failed") is added to the error,
+/// for the operator.
+async fn with_tls_reason(e: BErr, url: &str, tls: &tokio_native_tls::TlsConnector) -> BErr {
+    let Some(addr) = url.strip_prefix("pulsar+ssl://").map(|a| a.trim_end_matches('/').to_owned()) else { return e };
+    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h).to_owned();
+    let probe = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.ok()?;
+        tls.connect(&host, tcp).await.err()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Some(reason)) => BErr::new(e.code, format!("{} (tls: {reason})", e.msg)),
+        _ => e,
+    }
+}
+
+/// The connector the crate builds for its own pulsar+ssl:// connections (pulsar's
+/// connection.rs): the roots added, hostname and chain verified.
+fn tls_connector(roots: Vec<native_tls::Certificate>) -> BResult<tokio_native_tls::TlsConnector> {
+    let mut b = native_tls::TlsConnector::builder();
+    for root in roots {
+        b.add_root_certificate(root);
+    }
+    let c = b.build().map_err(|e| BErr::new(CB_INTERNAL, format!("tls: cannot make a connector: {e}")))?;
+    Ok(tokio_native_tls::TlsConnector::from(c))
+}
+
 /// Result: cb_pulsar_client* (owned). The crate reconnects by itself (backoff from
 /// connect_timeout; operations retry until operation_timeout).
 #[no_mangle]
@@ -174,15 +233,17 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
     let handle = (*rt).handle().clone();
     let c = &*cfg;
     let parsed = (|| -> BResult<_> {
-        Ok((req_str(c.service_url, "service_url")?, opt_str(c.token)?, c.operation_timeout_ms, c.connect_timeout_ms))
+        let url = req_str(c.service_url, "service_url")?;
+        let tls = tls_roots(&url, opt_str(c.tls_ca_file)?)?;
+        Ok((url, opt_str(c.token)?, c.operation_timeout_ms, c.connect_timeout_ms, tls))
     })();
     let retry_delay = ms(c.operation_retry_delay_ms, 5_000);
     let max_retries = if c.operation_max_retries == 0 { None } else { Some(c.operation_max_retries) };
     let h2 = handle.clone();
     spawn_op(&handle, None, done, async move {
-        let (url, token, op_ms, conn_ms) = parsed?;
+        let (url, token, op_ms, conn_ms, tls) = parsed?;
         let subscribe_bound = ms(conn_ms, 10_000) + ms(op_ms, 30_000) + retry_delay * max_retries.unwrap_or(0);
-        let mut b = Pulsar::builder(url, TokioExecutor)
+        let mut b = Pulsar::builder(url.clone(), TokioExecutor)
             .with_operation_retry_options(pulsar::OperationRetryOptions {
                 operation_timeout: ms(op_ms, 30_000),
                 retry_delay,
@@ -195,14 +256,29 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
         if let Some(t) = &token {
             b = b.with_auth(Authentication { name: "token".into(), data: t.clone().into_bytes() });
         }
+        let seq_tls = match tls {
+            None => None,
+            Some((pem, roots)) => {
+                if let Some(pem) = pem {
+                    b = b.with_certificate_chain(pem);
+                }
+                Some(tls_connector(roots)?)
+            }
+        };
         // The crate retries a refused connection with backoff for a long time (about 40 s);
         // connect_timeout bounds the whole connect.
-        let pulsar = tokio::time::timeout(ms(conn_ms, 10_000), b.build())
+        let built = tokio::time::timeout(ms(conn_ms, 10_000), b.build())
             .await
-            .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))?
-            .map_err(|e| perr(&e))?;
+            .map_err(|_| BErr::new(CB_TIMEOUT, "could not connect to Pulsar within connect_timeout"))
+            .and_then(|r| r.map_err(|e| perr(&e)));
+        let pulsar = match (built, &seq_tls) {
+            (Ok(p), _) => p,
+            // Not after a timeout: the connect has had its time (and a TLS failure ends fast).
+            (Err(e), Some(tls)) if e.code != CB_TIMEOUT => return Err(with_tls_reason(e, &url, tls).await),
+            (Err(e), _) => return Err(e),
+        };
         let (cancel_subscribes, _) = watch::channel(false);
-        let c = cb_pulsar_client { pulsar, token, subscribe_bound, cancel_subscribes, handle: h2 };
+        let c = cb_pulsar_client { pulsar, token, seq_tls, subscribe_bound, cancel_subscribes, handle: h2 };
         Ok(Out::Owned(Box::into_raw(Box::new(c)) as *mut c_void))
     });
 }
@@ -257,6 +333,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
     })();
     let pulsar = client.pulsar.clone();
     let token = client.token.clone();
+    let tls = client.seq_tls.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
         let (topic, name, batch, delay_ms, max_pending, send_ms, sequenced) = parsed?;
@@ -266,7 +343,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
             let send_timeout = ms(send_ms, 30_000);
             let opened = tokio::time::timeout(send_timeout, async {
                 let broker = pulsar.lookup_topic(topic.clone()).await.map_err(|e| perr(&e))?;
-                let cfg = pulsar_seq::SeqConfig { topic, name, token, broker, send_timeout, batch_max: batch.max(1) as usize };
+                let cfg = pulsar_seq::SeqConfig { topic, name, token, broker, send_timeout, batch_max: batch.max(1) as usize, tls };
                 let (conn, last) = pulsar_seq::open(&cfg).await?;
                 Ok::<_, BErr>((conn, cfg, last))
             })

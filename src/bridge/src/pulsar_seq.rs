@@ -16,7 +16,8 @@
 //!  - Any failure (connection lost, a SEND_ERROR, a receipt later than send_timeout, the broker
 //!    closing the producer) fails every pending send and ends the producer: later sends fail
 //!    with CB_CLOSED. The caller makes a new one, which learns from the broker what was stored.
-//!  - Plain `pulsar://` only (no TLS), non-partitioned topics.
+//!  - `pulsar://`, or `pulsar+ssl://` through the same TLS connector as the client's own
+//!    connections (the same roots, the broker's name or IP verified); non-partitioned topics.
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,7 @@ use pulsar::error::ConnectionError;
 use pulsar::message::proto::{self, base_command::Type as CommandType};
 use pulsar::message::{Codec, Message as Frame, Payload};
 use pulsar::BrokerAddress;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
@@ -45,9 +47,15 @@ pub(crate) struct SeqConfig {
     pub broker: BrokerAddress,
     pub send_timeout: Duration,
     pub batch_max: usize,
+    /// Set for a pulsar+ssl:// client (`tls_connector` in pulsar.rs).
+    pub tls: Option<tokio_native_tls::TlsConnector>,
 }
 
-type Conn = Framed<TcpStream, Codec>;
+/// The connection's byte stream: TCP, or TLS over it.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Conn = Framed<Box<dyn Io>, Codec>;
 
 fn conn_err(e: ConnectionError) -> BErr {
     perr(&e.into())
@@ -82,15 +90,24 @@ async fn next_frame(conn: &mut Conn) -> BResult<proto::BaseCommand> {
 /// broker's last stored sequence id for the name (-1: none).
 pub(crate) async fn open(cfg: &SeqConfig) -> BResult<(Conn, i64)> {
     let url = &cfg.broker.url;
-    if url.scheme() != "pulsar" {
-        return Err(BErr::new(CB_INVALID, format!("a sequenced producer needs a pulsar:// broker, not {url}")));
-    }
+    let (tls, port) = match url.scheme() {
+        "pulsar" => (None, 6650),
+        "pulsar+ssl" => {
+            let tls = cfg.tls.as_ref().ok_or_else(|| BErr::new(CB_INVALID, format!("{url} needs a pulsar+ssl:// client")))?;
+            (Some(tls), 6651)
+        }
+        _ => return Err(BErr::new(CB_INVALID, format!("a sequenced producer needs a pulsar:// or pulsar+ssl:// broker, not {url}"))),
+    };
     let host = url.host_str().ok_or_else(|| BErr::new(CB_INVALID, format!("no host in {url}")))?;
-    let tcp = TcpStream::connect((host, url.port().unwrap_or(6650)))
+    let tcp = TcpStream::connect((host, url.port().unwrap_or(port)))
         .await
         .map_err(|e| BErr::new(CB_CONNECTION, format!("connecting to {url}: {e}")))?;
     tcp.set_nodelay(true).map_err(|e| BErr::new(CB_CONNECTION, e.to_string()))?;
-    let mut conn = Framed::new(tcp, Codec);
+    let stream: Box<dyn Io> = match tls {
+        None => Box::new(tcp),
+        Some(tls) => Box::new(tls.connect(host, tcp).await.map_err(|e| BErr::new(CB_CONNECTION, format!("tls to {url}: {e}")))?),
+    };
+    let mut conn = Framed::new(stream, Codec);
     let proxy_to = cfg.broker.proxy.then(|| cfg.broker.broker_url.clone());
     conn.send(command(CommandType::Connect, |c| {
         c.connect = Some(proto::CommandConnect {

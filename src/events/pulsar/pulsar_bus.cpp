@@ -3,6 +3,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <map>
@@ -88,6 +89,7 @@ struct PulsarBus::Core {
     }
     bridge::PulsarConfig cfg{.service_url = opts.url,
                              .token = opts.token,
+                             .tls_ca_file = opts.tls_ca_file,
                              .operation_timeout = opts.operation_timeout,
                              .connect_timeout = opts.connect_timeout,
                              .operation_retry_delay = opts.retry_delay,
@@ -115,9 +117,6 @@ struct PulsarBus::Core {
     client.reset();
     stats.client_resets.fetch_add(1);
   }
-
-  // Broker-side dedup needs the bridge's sequenced producer, which speaks plain pulsar:// only.
-  bool sequenced_ok() const { return opts.url.rfind("pulsar://", 0) == 0; }
 
   // `sequenced`: a sequenced producer named exactly `sequenced` (its dedup identity: the same
   // name whatever the generation); else the crate's producer under this bus's name.
@@ -362,13 +361,22 @@ class PulsarConsumerImpl final : public Consumer {
 PulsarBus::PulsarBus(const bridge::Runtime& rt, PulsarBusOptions opts)
     : core_(std::make_shared<Core>(rt, std::move(opts))) {}
 
+Status PulsarBus::check_options(const PulsarBusOptions& opts) {
+  if (opts.tls_ca_file.empty()) return ok_status();
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  boost::system::error_code ec;
+  if (ctx.load_verify_file(opts.tls_ca_file, ec); ec)
+    return Error(Errc::bad_request, "pulsar tls: ca_file " + opts.tls_ca_file + ": " + ec.message(), "bad_config");
+  return ok_status();
+}
+
 PulsarBus::~PulsarBus() { close(); }
 
 const std::string& PulsarBus::producer_name() const { return core_->name; }
 
 Capabilities PulsarBus::capabilities() const {
   const bool unbatched = core_->opts.batch_size <= 1;
-  return {.dedup_by_sequence = core_->sequenced_ok(),
+  return {.dedup_by_sequence = true,
           .durable_redelivery_count = false,
           .individual_acks = unbatched,
           .key_shared_per_message = unbatched};
@@ -388,7 +396,6 @@ asio::awaitable<Result<std::vector<PublishAck>>> PulsarBus::publish(std::string 
   if (msgs.empty()) co_return acks;
   const auto start = std::chrono::steady_clock::now();
   const std::string full = full_topic(topic);
-  if (!core->sequenced_ok()) producer.clear();  // no dedup: the bus's own producer
   if (!producer.empty())
     for (const auto& m : msgs)
       if (m.sequence_id == 0)

@@ -1,7 +1,7 @@
 // PulsarBus: the EventBus on Apache Pulsar through the bridge (bridge/pulsar_client.h).
 //
 // Contract beyond event_bus.h:
-//  - Deduplication (dedup_by_sequence, with a plain pulsar:// url): a publish under a
+//  - Deduplication (dedup_by_sequence): a publish under a
 //    producer name goes through a sequenced producer of that exact name (bridge/pulsar_seq.rs):
 //    each message carries its sequence_id (which must be > 0: Errc::bad_request otherwise), so
 //    the broker's deduplication (the namespace's `deduplication` on) stores a republished one
@@ -14,8 +14,9 @@
 //    new one of the same name, which starts from the broker's last stored id. Publishes
 //    without a producer name go through the crate's producer under this bus's own name
 //    (`producer_name` + "-" + a random suffix, unique to the instance): sequence_id is
-//    ignored there (the crate numbers sequence ids itself). With pulsar+ssl:// there is no
-//    sequenced producer, no capability, and every publish takes the crate's producer.
+//    ignored there (the crate numbers sequence ids itself).
+//  - TLS: a pulsar+ssl:// url; the broker's chain and name (or IP) are verified against the
+//    system's roots and tls_ca_file's certificates. Sequenced producers go over TLS too.
 //  - No durable_redelivery_count: the crate does not pass the broker's redelivery count on,
 //    so redelivery_count counts the deliveries this bus instance has seen of (topic,
 //    subscription, message).
@@ -60,6 +61,7 @@ namespace commentd::events {
 struct PulsarBusOptions {
   std::string url;            // pulsar://host:port or pulsar+ssl://host:port
   std::string token;          // empty: no authentication; else a JWT (token auth)
+  std::string tls_ca_file;    // pulsar+ssl:// only: PEM certificates trusted besides the system's
   std::string producer_name = "commentd";  // a random suffix per bus instance is appended
   std::string topic_prefix;   // prepended to topic names without "://"
   uint32_t batch_size = 100;  // messages per producer batch; <= 1: no batching; <= 4096
@@ -93,6 +95,9 @@ class PulsarBus final : public EventBus {
  public:
   // REQUIRES: `rt` outlives the bus and every consumer it returns. Does not connect.
   PulsarBus(const bridge::Runtime& rt, PulsarBusOptions opts);
+  // What a node checks before it starts, since the bus connects lazily: a tls_ca_file that
+  // cannot be used (unreadable, no PEM certificate in it) is named with OpenSSL's reason.
+  static Status check_options(const PulsarBusOptions& opts);
   ~PulsarBus() override;
 
   const std::string& producer_name() const override;

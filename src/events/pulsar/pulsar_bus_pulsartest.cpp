@@ -1,5 +1,6 @@
-// PulsarBus against a real Pulsar (COMMENTD_TEST_PULSAR): the EventBus conformance suite,
-// batching, and fast failure with the broker away. Every test uses topics of its own.
+// PulsarBus against a real Pulsar (COMMENTD_TEST_PULSAR): the EventBus conformance suite
+// (also over the broker's TLS port, COMMENTD_TEST_PULSAR_TLS), batching, and fast failure
+// with the broker away. Every test uses topics of its own.
 #include "events/pulsar/pulsar_bus.h"
 
 #include <boost/asio/use_awaitable.hpp>
@@ -71,14 +72,51 @@ struct UnbatchedPulsarBusFactory : PulsarBusFactory {
   }
 };
 
+// The same through the broker's TLS port, trusting the test CA: every connection the bus
+// makes is TLS (that port speaks nothing else), the sequenced producers' too, so the suite's
+// dedup test runs over TLS.
+struct TlsPulsarBusFactory : PulsarBusFactory {
+  std::string ca = commentd::testing::server_env("COMMENTD_TEST_PULSAR_TLS_DIR").value_or("") + "/ca.pem";
+  TlsPulsarBusFactory() {
+    url = commentd::testing::server_env("COMMENTD_TEST_PULSAR_TLS").value_or("pulsar+ssl://127.0.0.1:1");
+    restart();
+  }
+  static void require() {
+    COMMENTD_TEST_SERVER(url, "COMMENTD_TEST_PULSAR_TLS");
+    COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_PULSAR_TLS_DIR");
+  }
+  void restart() {
+    bus_.reset();
+    auto o = test_options(url, prefix);
+    o.tls_ca_file = ca;
+    bus_ = std::make_unique<PulsarBus>(*rt, o);
+  }
+};
+
 }  // namespace
 
 namespace conformance {
 INSTANTIATE_TYPED_TEST_SUITE_P(Pulsar, EventBusConformance, ::testing::Types<PulsarBusFactory>);
 INSTANTIATE_TYPED_TEST_SUITE_P(PulsarUnbatched, EventBusConformance, ::testing::Types<UnbatchedPulsarBusFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(PulsarTls, EventBusConformance, ::testing::Types<TlsPulsarBusFactory>);
 }
 
 namespace {
+
+TEST(PulsarBusTest, CheckOptionsNamesACaFileItCannotUse) {
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_PULSAR_TLS_DIR");
+  PulsarBusOptions o;
+  EXPECT_TRUE(PulsarBus::check_options(o).ok());
+  o.tls_ca_file = dir + "/ca.pem";
+  EXPECT_TRUE(PulsarBus::check_options(o).ok());
+  for (const std::string& unusable : {dir + "/missing.pem", dir + "/node.key"}) {  // absent; no certificate
+    o.tls_ca_file = unusable;
+    auto st = PulsarBus::check_options(o);
+    ASSERT_FALSE(st.ok()) << unusable;
+    EXPECT_EQ(st.error().code, Errc::bad_request);
+    EXPECT_NE(st.error().message.find(unusable), std::string::npos) << st.error().message;
+  }
+}
 
 TEST(PulsarBusTest, BatchedPublishKeepsOrderAcrossChunks) {
   PulsarBusFactory::require();

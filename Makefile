@@ -45,7 +45,8 @@ test-servers-down:
 
 # The whole cluster on loopback (deploy/cluster.sh): Redis, Cassandra, Pulsar, migrate, NODES
 # (2) commentd nodes, HAProxy, Prometheus. The last line printed is the front door's URL (also
-# in $(BUILD_DIR)/cluster/url). CLUSTER_CONFIG=FILE overlays every node's config.
+# in $(BUILD_DIR)/cluster/url). CLUSTER_CONFIG=FILE overlays every node's config; CLUSTER_TLS=1
+# makes every node speak TLS to Cassandra, Redis and Pulsar.
 cluster: test-deps build
 	@COMMENTD_BIN=$(abspath $(BUILD_DIR))/commentd COMMENTD_CLUSTER_DIR=$(abspath $(BUILD_DIR))/cluster deploy/cluster.sh up
 
@@ -77,7 +78,8 @@ bench-cluster: test-deps
 
 # The event path on Pulsar (issue 11): events/s through the relays draining a full outbox and at
 # the viral scenario's rates, and the end-to-end event latency (scripts/bench_relay.sh);
-# BEFORE_BIN=path/to/commentd alternates rounds with another binary.
+# BEFORE_BIN=path/to/commentd alternates rounds with another binary; BENCH_RELAY_TLS=1 alternates
+# pulsar:// with pulsar+ssl:// instead.
 bench-relay: test-deps
 	@$(MAKE) --no-print-directory build BUILD_TYPE=Release BUILD_DIR=build-release
 	@BUILD_DIR=build-release BENCH_BEFORE_BIN=$(BEFORE_BIN) scripts/bench_relay.sh

@@ -5,6 +5,8 @@
 # path (success, failure, Ctrl-C).
 # Env: BUILD_DIR (build), JOBS (nproc), PYTHON (/usr/bin/python3),
 #      COMMENTD_TEST_SERVERS (default "redis redis-cluster redis-cluster-tls cassandra pulsar"; "none" skips them).
+#      COMMENTD_TEST_CLUSTER (1; 0 skips the cluster run), COMMENTD_TEST_CLUSTER_TLS (1: the
+#      cluster's nodes speak TLS to the engines; 0: plain).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -90,15 +92,19 @@ COMMENTD_E2E_REQUIRE=1 COMMENTD_BIN="$BUILD_DIR/commentd" "$PYTHON" -m pytest -q
 
 # The cluster (issue 12): `deploy/cluster.sh up` on the test servers already running (2 nodes
 # in cluster mode, HAProxy, Prometheus), the shared-server e2e tests through its front door,
-# then the fault tests (deploy/tests/test_cluster.py). Stopped by pid whatever happens.
+# then the fault tests (deploy/tests/test_cluster.py). Stopped by pid whatever happens. The
+# nodes speak TLS to Cassandra, Redis and Pulsar (CLUSTER_TLS; COMMENTD_TEST_CLUSTER_TLS=0 for
+# plain): the TLS ports of Redis and Pulsar speak nothing else, so every front-door and fault
+# test then runs over TLS end to end; the plain connections are every other tier's.
 if [ ${#SERVERS[@]} -gt 0 ] && [ "${COMMENTD_TEST_CLUSTER:-1}" = 1 ]; then
   export COMMENTD_CLUSTER_DIR="$BUILD_DIR/cluster" CLUSTER_SERVERS_DIR="$COMMENTD_TEST_SERVERS_DIR"
   CLUSTER_UP=1
   say "cluster: up"
   T0=$(now_ms)
   COMMENTD_BIN="$BUILD_DIR/commentd" COMMENTD_JWT_SECRET=e2e-secret CLUSTER_CONFIG=tests/e2e/cluster.yaml \
-    NODES=2 deploy/cluster.sh up >"$BUILD_DIR/cluster-up.log" 2>&1 || { cat "$BUILD_DIR/cluster-up.log"; exit 1; }
-  say "cluster up in $(($(now_ms) - T0)) ms at $(cat "$COMMENTD_CLUSTER_DIR/url")"
+    CLUSTER_TLS="${COMMENTD_TEST_CLUSTER_TLS:-1}" NODES=2 deploy/cluster.sh up >"$BUILD_DIR/cluster-up.log" 2>&1 ||
+    { cat "$BUILD_DIR/cluster-up.log"; exit 1; }
+  say "cluster up in $(($(now_ms) - T0)) ms at $(cat "$COMMENTD_CLUSTER_DIR/url") (TLS to the engines: ${COMMENTD_TEST_CLUSTER_TLS:-1})"
   say "cluster: e2e through the front door"
   COMMENTD_E2E_URL="$(cat "$COMMENTD_CLUSTER_DIR/url")" "$PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
   say "cluster: faults"

@@ -13,6 +13,9 @@
 #         bounds of the histogram buckets that hold them.
 # Binaries: BUILD_DIR's commentd ("current"), and BENCH_BEFORE_BIN's ("before") when set, in
 # alternating rounds (BENCH_RELAY_ROUNDS, default 2), since the machine is shared and noisy.
+# BENCH_RELAY_TLS=1 instead runs BUILD_DIR's commentd twice per round, "plain" (pulsar://) and
+# "tls" (pulsar+ssl:// to the test broker's TLS port, its CA trusted): what TLS costs the
+# relays (their sequenced producers) and the event path.
 # Pulsar: COMMENTD_TEST_PULSAR's, or one started (deploy/test-servers.sh) and stopped here.
 # Prints one line per run and writes RESULTS_DIR/relay.json (default bench/results).
 set -euo pipefail
@@ -28,8 +31,10 @@ MULT=${BENCH_RELAY_MULTIPLE:-1}
 ROUNDS=${BENCH_RELAY_ROUNDS:-2}
 die() { echo "bench_relay: $*" >&2; exit 1; }
 [ -x "$BUILD/commentd" ] && [ -x "$BUILD/loadgen" ] || die "$BUILD/commentd and loadgen are needed (build first)"
-BINS=("current=$BUILD/commentd")
-[ -n "${BENCH_BEFORE_BIN:-}" ] && BINS=("before=$BENCH_BEFORE_BIN" "${BINS[@]}")
+# name=binary=transport
+BINS=("current=$BUILD/commentd=plain")
+[ -n "${BENCH_BEFORE_BIN:-}" ] && BINS=("before=$BENCH_BEFORE_BIN=plain" "${BINS[@]}")
+[ "${BENCH_RELAY_TLS:-0}" = 1 ] && BINS=("plain=$BUILD/commentd=plain" "tls=$BUILD/commentd=tls")
 
 TMP=$(mktemp -d /tmp/bench-relay.XXXXXX)
 PIDS=()
@@ -47,7 +52,12 @@ if [ -z "${COMMENTD_TEST_PULSAR:-}" ]; then
   set -a; . "$SERVERS/env"; set +a
 fi
 
-config() {  # DATA_DIR RELAY_ENABLED TOPIC_SUFFIX
+config() {  # DATA_DIR RELAY_ENABLED TOPIC_SUFFIX [TRANSPORT: plain|tls]
+  local url=$COMMENTD_TEST_PULSAR tls=""
+  if [ "${4:-plain}" = tls ]; then
+    [ -n "${COMMENTD_TEST_PULSAR_TLS:-}" ] || die "the test broker has no TLS port (COMMENTD_TEST_PULSAR_TLS)"
+    url=$COMMENTD_TEST_PULSAR_TLS tls="  tls: { ca_file: \"$COMMENTD_TEST_PULSAR_TLS_DIR/ca.pem\" }"
+  fi
   cat <<EOF
 server: { listen: "127.0.0.1:0" }
 log: { level: "warn" }
@@ -59,7 +69,8 @@ limits:
 workers: { outbox_relay: { enabled: $2 } }
 pulsar:
   enabled: true
-  url: "$COMMENTD_TEST_PULSAR"
+  url: "$url"
+$tls
   topics:
     comments: "persistent://pavilion/comments/bench-$3"
     reactions: "persistent://pavilion/reactions/bench-$3"
@@ -110,10 +121,11 @@ stop
 : >"$TMP/runs.jsonl"
 for round in $(seq "$ROUNDS"); do
   for b in "${BINS[@]}"; do
-    name=${b%%=*} bin=${b#*=}
+    name=${b%%=*} rest=${b#*=}
+    bin=${rest%=*} transport=${rest##*=}
     # drain
     R=$TMP/drain-$name-$round; mkdir -p "$R"; cp -a "$TMP/fill/data" "$R/data"
-    config "$R/data" true "drain-$name-$round-$$" >"$R/c.yaml"
+    config "$R/data" true "drain-$name-$round-$$" "$transport" >"$R/c.yaml"
     t0=$(now)
     start "$bin" "$R"
     while :; do
@@ -130,7 +142,7 @@ print(json.dumps({"kind": "drain", "bin": sys.argv[4], "round": int(sys.argv[5])
     rm -rf "$R"
     # live
     R=$TMP/live-$name-$round; mkdir -p "$R"
-    config "$R/data" true "live-$name-$round-$$" >"$R/c.yaml"
+    config "$R/data" true "live-$name-$round-$$" "$transport" >"$R/c.yaml"
     start "$bin" "$R"
     sleep 2
     before=$(scrape)

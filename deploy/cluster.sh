@@ -18,8 +18,8 @@
 # deploy/test-servers.sh runs there (make test does, so one set of servers serves every tier)
 # instead of starting its own; `down` then leaves them. CLUSTER_TLS=1: every node speaks TLS
 # to all three (Cassandra with the client certificate it requires, Redis's TLS port, Pulsar's
-# pulsar+ssl:// port), verifying each against the test servers' CAs; kept in RUN/tls, so a
-# restarted node or a second `up` keeps it.
+# pulsar+ssl:// port and its admin API over https), verifying each against the test servers'
+# CAs; kept in RUN/tls, so a restarted node or a second `up` keeps it.
 # Grafana is not in Debian's archive and this machine reaches no other source, so only
 # Prometheus runs; deploy/grafana/commentd-dashboard.json imports into any Grafana pointed at it.
 set -euo pipefail
@@ -56,9 +56,10 @@ node_config() {  # node_config I PORT [DIR] -> DIR/commentd.yaml (DIR: RUN/node-
   mkdir -p "$dir/data"
   # shellcheck disable=SC1091
   source "$SERVERS/env"
-  local redis="$COMMENTD_TEST_REDIS" pulsar="$COMMENTD_TEST_PULSAR" cql_tls="" redis_tls="" pulsar_tls=""
+  local redis="$COMMENTD_TEST_REDIS" pulsar="$COMMENTD_TEST_PULSAR" admin="$COMMENTD_TEST_PULSAR_ADMIN"
+  local cql_tls="" redis_tls="" pulsar_tls=""
   if [ "$(cat "$RUN/tls" 2>/dev/null)" = 1 ]; then
-    redis="$COMMENTD_TEST_REDIS_TLS" pulsar="$COMMENTD_TEST_PULSAR_TLS"
+    redis="$COMMENTD_TEST_REDIS_TLS" pulsar="$COMMENTD_TEST_PULSAR_TLS" admin="$COMMENTD_TEST_PULSAR_ADMIN_TLS"
     cql_tls="    tls: { enabled: true, ca_file: \"$COMMENTD_TEST_CQL_TLS/ca.pem\", cert_file: \"$COMMENTD_TEST_CQL_TLS/client.pem\", key_file: \"$COMMENTD_TEST_CQL_TLS/client.key\" }"
     redis_tls="  tls: { enabled: true, ca_file: \"$COMMENTD_TEST_REDIS_TLS_DIR/ca.pem\" }"
     pulsar_tls="  tls: { ca_file: \"$COMMENTD_TEST_PULSAR_TLS_DIR/ca.pem\" }"
@@ -91,7 +92,7 @@ $redis_tls
 pulsar:
   enabled: true
   url: "$pulsar"
-  admin_url: "$COMMENTD_TEST_PULSAR_ADMIN"
+  admin_url: "$admin"
 $pulsar_tls
 EOF
   python3 - "$dir/base.yaml" "${CLUSTER_CONFIG:-}" "$dir/commentd.yaml" <<'EOF'

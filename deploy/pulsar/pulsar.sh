@@ -7,7 +7,8 @@
 #                           namespaces (deduplication on) exist and a new topic can be created
 #                           (the bookie takes ledgers); writes COMMENTD_TEST_PULSAR,
 #                           COMMENTD_TEST_PULSAR_ADMIN, COMMENTD_TEST_PULSAR_TLS (the broker's
-#                           TLS port, pulsar+ssl://, beside the plain one) and
+#                           TLS port, pulsar+ssl://, beside the plain one),
+#                           COMMENTD_TEST_PULSAR_ADMIN_TLS (the admin API over https://) and
 #                           COMMENTD_TEST_PULSAR_TLS_DIR (make_test_tls's files) to STATE/env
 #   pulsar.sh restart STATE stops (SIGTERM) the broker in STATE and starts it again on the
 #                           same ports and data; returns once healthy (as start)
@@ -40,14 +41,15 @@ do_fetch() {
 }
 fetch() { in_cache "pulsar-$VERSION" do_fetch; }
 
-# write_conf STATE BROKER_PORT WEB_PORT TLS_PORT: the shipped standalone.conf with our keys
+# write_conf STATE BROKER_PORT WEB_PORT TLS_PORT WEB_TLS_PORT: the shipped standalone.conf with our keys
 # replacing its own (the shipped file has no final newline: appending to it would glue the
 # first key onto its last line, so the keys are filtered out and the file rewritten line by
-# line). The broker also serves TLS on TLS_PORT with the certificates in STATE/tls (its key
-# is PKCS#8, as the broker requires: OpenSSL 3 writes that by default); a client certificate
-# is not required, and lookups answer pulsar+ssl:// clients with this port.
+# line). The broker also serves TLS on TLS_PORT, and its admin API https on WEB_TLS_PORT, with
+# the certificates in STATE/tls (its key is PKCS#8, as the broker requires: OpenSSL 3 writes
+# that by default); a client certificate is not required, and lookups answer pulsar+ssl://
+# clients with TLS_PORT.
 write_conf() {
-  local state="$1" broker="$2" web="$3" tls="$4"
+  local state="$1" broker="$2" web="$3" tls="$4" web_tls="$5"
   local overrides="bindAddress=127.0.0.1
 advertisedAddress=127.0.0.1
 brokerServicePort=$broker
@@ -57,6 +59,7 @@ tlsKeyFilePath=$state/tls/node.key
 tlsTrustCertsFilePath=$state/tls/ca.pem
 tlsRequireTrustedClientCertOnConnect=false
 webServicePort=$web
+webServicePortTls=$web_tls
 webSocketServiceEnabled=true
 numIOThreads=2
 numOrderedExecutorThreads=2
@@ -113,20 +116,21 @@ probe() {
 }
 
 start() {
-  local state="$1" broker web tls
+  local state="$1" broker web tls web_tls
   command -v java >/dev/null || die "java not found (scripts/install-deps.sh --test installs openjdk-17-jre-headless)"
   fetch
   fresh_state "$state"
-  read -r broker web tls <<<"$(free_ports 3)"
-  echo "$broker $web $tls" >"$state/ports"
+  read -r broker web tls web_tls <<<"$(free_ports 4)"
+  echo "$broker $web $tls $web_tls" >"$state/ports"
   make_test_tls "$state/tls"
-  write_conf "$state" "$broker" "$web" "$tls"
+  write_conf "$state" "$broker" "$web" "$tls" "$web_tls"
   mkdir -p "$state/data" "$state/logs"
   run "$state"
   printf 'COMMENTD_TEST_PULSAR=pulsar://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN=%s\n' \
     "$broker" "$ADMIN" >"$state/env"
-  printf 'COMMENTD_TEST_PULSAR_TLS=pulsar+ssl://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_TLS_DIR=%s\n' \
-    "$tls" "$state/tls" >>"$state/env"
+  printf 'COMMENTD_TEST_PULSAR_TLS=pulsar+ssl://127.0.0.1:%s\nCOMMENTD_TEST_PULSAR_ADMIN_TLS=https://127.0.0.1:%s\n' \
+    "$tls" "$web_tls" >>"$state/env"
+  printf 'COMMENTD_TEST_PULSAR_TLS_DIR=%s\n' "$state/tls" >>"$state/env"
 }
 
 # run STATE: launches the broker configured in STATE (its data kept), waits for health, and

@@ -77,6 +77,17 @@ def test_up_again_is_harmless_and_prometheus_scrapes_every_node(front):
     assert not broken, broken
 
 
+def test_every_node_reads_the_reaction_subscriptions_stats_through_the_admin_api(front):
+    """The stall watchdog's admin calls (docs/cluster.md "Faults") work on every node before
+    any fault: over https, verified against the test broker's CA, when the cluster speaks TLS
+    (`CLUSTER_TLS`, as `make test` runs it), else plain http."""
+    admin = [line.split(":", 1)[1].strip() for line in (RUN / "node-1" / "commentd.yaml").read_text().splitlines()
+             if line.strip().startswith("admin_url:")]
+    for n in nodes():
+        wait_until(lambda: n.metric("commentd_pulsar_stall_checks_total") > 0, f"a stats read through {admin}", 30)
+        assert n.metric("commentd_pulsar_stall_check_errors_total") == 0, f"admin calls through {admin} failed"
+
+
 def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
     """kill -9 of one node under concurrent comment writes, reactions and reads: HAProxy routes
     around it, clients see at most the requests that were in flight on it, every 201 is

@@ -333,7 +333,7 @@ Result<uint16_t> Application::start() {
     events::PulsarBusOptions po;
     po.url = pc.url;
     po.token = pc.token;
-    po.tls_ca_file = pc.tls_ca_file;
+    if (pc.url.starts_with("pulsar+ssl://")) po.tls_ca_file = pc.tls_ca_file;  // else it is the admin API's
     po.producer_name = "commentd-node-" + std::to_string(node_id_);
     po.batch_size = static_cast<uint32_t>(pc.batch_size);
     po.batch_delay = pc.batch_delay;
@@ -453,7 +453,8 @@ Result<uint16_t> Application::start() {
     if (!s) return s.take_error();
   }
   if (bus_applier_ && cfg_.pulsar.stuck_after.count() > 0) {
-    auto http = events::make_admin_http(cfg_.pulsar.admin_url, cfg_.pulsar.token, std::chrono::seconds(2));
+    auto http = events::make_admin_http(cfg_.pulsar.admin_url, cfg_.pulsar.token, std::chrono::seconds(2),
+                                        cfg_.pulsar.tls_ca_file);
     if (!http) return Error(http.error().code, http.error().message + " (or pulsar.stuck_after: 0)");
     stall_watchdog_ = std::make_unique<events::StallWatchdog>(
         std::move(*http),

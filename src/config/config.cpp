@@ -328,8 +328,10 @@ Status check_cross_keys(const Config& c) {
     if (!c.pulsar.url.starts_with("pulsar://") && !c.pulsar.url.starts_with("pulsar+ssl://"))
       return bad("'pulsar.url' must start with pulsar:// or pulsar+ssl://, got " +
                  quoted(c.pulsar.url));
-    if (!c.pulsar.tls_ca_file.empty() && !c.pulsar.url.starts_with("pulsar+ssl://"))
-      return bad("'pulsar.tls.ca_file' is set but 'pulsar.url' is not pulsar+ssl:// (the url's scheme turns TLS on)");
+    if (!c.pulsar.tls_ca_file.empty() && !c.pulsar.url.starts_with("pulsar+ssl://") &&
+        !c.pulsar.admin_url.starts_with("https://"))
+      return bad("'pulsar.tls.ca_file' is set but neither 'pulsar.url' is pulsar+ssl:// nor 'pulsar.admin_url' "
+                 "https:// (the schemes turn TLS on)");
     for (const auto* topic : {&c.pulsar.topics.comments, &c.pulsar.topics.reactions,
                               &c.pulsar.topics.metrics})
       if (topic->empty())

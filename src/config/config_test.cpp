@@ -352,7 +352,9 @@ TEST(ConfigValidate, PulsarTls) {
   EXPECT_EQ(error_of("pulsar: {enabled: true, url: \"pulsar+ssl://b:6651\", tls: {ca_file: /ca.pem}}"), "<ok>");
   EXPECT_EQ(error_of("pulsar: {enabled: true, url: \"pulsar+ssl://b:6651\"}"), "<ok>");  // the system's roots
   EXPECT_EQ(error_of("pulsar: {enabled: true, tls: {ca_file: /ca.pem}}"),
-            "'pulsar.tls.ca_file' is set but 'pulsar.url' is not pulsar+ssl:// (the url's scheme turns TLS on)");
+            "'pulsar.tls.ca_file' is set but neither 'pulsar.url' is pulsar+ssl:// nor 'pulsar.admin_url' https:// "
+            "(the schemes turn TLS on)");
+  EXPECT_EQ(error_of("pulsar: {enabled: true, admin_url: \"https://b:8443\", tls: {ca_file: /ca.pem}}"), "<ok>");
   // The scheme is the switch, and the crate presents no client certificate.
   EXPECT_EQ(error_of("pulsar: {tls: {enabled: true}}"), "unknown key 'pulsar.tls.enabled'");
   EXPECT_EQ(error_of("pulsar: {tls: {cert_file: /c.pem}}"), "unknown key 'pulsar.tls.cert_file'");

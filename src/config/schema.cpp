@@ -353,10 +353,12 @@ const KeySpec kKeys[] = {
      .description = "broker URL, pulsar:// or pulsar+ssl://"},
     {.path = "pulsar.tls.ca_file", .field = [](Config& c) -> auto& { return c.pulsar.tls_ca_file; },
      .default_text = R"("")",
-     .description = "with a pulsar+ssl:// url: PEM file of roots the brokers' certificates chain to, "
-                    "trusted besides the system's (no client certificate: authenticate with token)"},
+     .description = "with a pulsar+ssl:// url or an https:// admin_url: PEM file of roots the brokers' "
+                    "certificates chain to, trusted besides the system's (no client certificate: "
+                    "authenticate with token)"},
     {.path = "pulsar.admin_url", .field = [](Config& c) -> auto& { return c.pulsar.admin_url; },
-     .default_text = R"("http://localhost:8080")", .description = "admin REST URL"},
+     .default_text = R"("http://localhost:8080")",
+     .description = "admin REST URL, http:// or https:// (verified against pulsar.tls.ca_file, or the system's roots)"},
     {.path = "pulsar.token", .field = [](Config& c) -> auto& { return c.pulsar.token; },
      .default_text = R"("")", .description = "JWT for Pulsar token authentication; empty: none"},
     {.path = "pulsar.batch_size", .field = [](Config& c) -> auto& { return c.pulsar.batch_size; },
@@ -378,8 +380,8 @@ const KeySpec kKeys[] = {
     {.path = "pulsar.stuck_after", .field = [](Config& c) -> auto& { return c.pulsar.stuck_after; },
      .default_text = "1m", .min = 0, .max = 1 * kHour,
      .description = "the reaction owners' Key_Shared subscription dispatching nothing this long with a "
-                    "backlog and ready consumers gets its topic unloaded (a broker fault; needs "
-                    "an http:// admin_url); 0 = off"},
+                    "backlog and ready consumers gets its topic unloaded through admin_url (a "
+                    "broker fault); 0 = off"},
     {.path = "pulsar.topics.comments",
      .field = [](Config& c) -> auto& { return c.pulsar.topics.comments; },
      .default_text = R"("persistent://pavilion/comments/events")",

@@ -44,10 +44,11 @@ struct Reach {
   std::string cli;  // redis-cli arguments before --cluster
 };
 
-// The node id of host:port, from CLUSTER MYID.
+// The node id of host:port, from CLUSTER MYID; empty if the node did not answer (a loaded
+// machine: connect and handshake get 5 s).
 std::string node_id(Loop& loop, const std::pair<std::string, uint16_t>& n, const Reach& reach = {}) {
-  Client c(loop.ex(), {.nodes = {n}, .tls = reach.tls});
-  auto r = loop.run(c.command({"CLUSTER", "MYID"}, dl()));
+  Client c(loop.ex(), {.nodes = {n}, .tls = reach.tls, .connect_timeout = 5000ms, .command_timeout = 5000ms});
+  auto r = loop.run(c.command({"CLUSTER", "MYID"}, Deadline::after(10s)));
   return r ? r->str : std::string();
 }
 
@@ -146,7 +147,16 @@ void ask_during_migration_and_moved_after(const std::vector<std::pair<std::strin
 
 void reshard_under_load(const std::vector<std::pair<std::string, uint16_t>>& nodes, const Reach& reach = {}) {
   Loop loop;
-  Client c(loop.ex(), {.nodes = nodes, .cluster = true, .tls = reach.tls, .command_timeout = 2000ms});
+  // Slots from every other master to a random one: repeatable without draining a master. Its
+  // id first: without one redis-cli would ask how many slots to move, forever (stdin is closed).
+  const auto& target = nodes[std::random_device{}() % nodes.size()];
+  const std::string to = node_id(loop, target, reach);
+  ASSERT_FALSE(to.empty()) << "CLUSTER MYID of " << target.first << ":" << target.second;
+  Client c(loop.ex(), {.nodes = nodes,
+                       .cluster = true,
+                       .tls = reach.tls,
+                       .connect_timeout = 5000ms,
+                       .command_timeout = 2000ms});
   Script incr2("test_incr2",
                "redis.call('INCR', KEYS[1]); return redis.call('INCR', KEYS[2])");
   const std::string p = testenv::unique_prefix();
@@ -171,13 +181,11 @@ void reshard_under_load(const std::vector<std::pair<std::string, uint16_t>>& nod
         }
       }
     });
-  // Slots from every other master to a random one: repeatable without draining a master.
-  const auto& target = nodes[std::random_device{}() % nodes.size()];
-  const std::string to = node_id(loop, target, reach);
-  const auto [rc, out] = shell("redis-cli " + reach.cli + " --cluster reshard " + target.first + ":" +
+  // Bounded: a redis-cli that waits on a prompt or a node fails the test instead of hanging it.
+  const auto [rc, out] = shell("timeout 240 redis-cli " + reach.cli + " --cluster reshard " + target.first + ":" +
                                std::to_string(target.second) +
                                 " --cluster-from all --cluster-to " + to +
-                                " --cluster-slots 600 --cluster-yes");
+                                " --cluster-slots 600 --cluster-yes </dev/null");
   done = true;
   for (auto& t : workers) t.join();
   ASSERT_EQ(rc, 0) << out;

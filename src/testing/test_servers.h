@@ -8,8 +8,8 @@
 // COMMENTD_TEST_{REDIS_TLS_DIR,CQL_TLS} (each server's test CA files: ca.pem, client.pem,
 // client.key, other-ca.pem), COMMENTD_TEST_PULSAR (pulsar://host:port),
 // COMMENTD_TEST_PULSAR_ADMIN (http://host:port), COMMENTD_TEST_PULSAR_TLS
-// (pulsar+ssl://host:port, the broker's TLS port) and COMMENTD_TEST_PULSAR_TLS_DIR (its CA
-// files). `make test` loads that file and sets COMMENTD_TEST_REQUIRE=1.
+// (pulsar+ssl://host:port, the broker's TLS port), COMMENTD_TEST_PULSAR_ADMIN_TLS
+// (https://host:port) and COMMENTD_TEST_PULSAR_TLS_DIR (its CA files). `make test` loads that file and sets COMMENTD_TEST_REQUIRE=1.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -3,12 +3,16 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <openssl/ssl.h>
 #include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
@@ -28,11 +32,25 @@ int64_t int_field(const rapidjson::Value& o, const char* name) {
   return it->value.IsInt64() ? it->value.GetInt64() : static_cast<int64_t>(it->value.GetDouble());
 }
 
+// The request over `stream` (a tcp_stream, or TLS over one), after its connect and handshake.
+template <class Stream>
+void exchange(Stream& stream, http::request<http::empty_body>& req, beast::flat_buffer& buf,
+              http::response<http::string_body>& res, std::optional<beast::error_code>& done) {
+  http::async_write(stream, req, [&](beast::error_code ec, size_t) {
+    if (ec) return void(done = ec);
+    http::async_read(stream, buf, res, [&](beast::error_code ec, size_t) { done = ec; });
+  });
+}
+
+// `tls` set: HTTPS, the server's chain and name verified (SNI for a DNS name).
 Result<AdminReply> admin_call(const config::HostPort& hp, const std::string& token, std::chrono::milliseconds timeout,
-                              std::string_view method, const std::string& target) {
+                              const std::shared_ptr<asio::ssl::context>& tls, std::string_view method,
+                              const std::string& target) {
   asio::io_context ioc;
   asio::ip::tcp::resolver resolver(ioc);
-  beast::tcp_stream stream(ioc);
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::tcp_stream& tcp = tls ? secure.emplace(ioc, *tls).next_layer() : plain.emplace(ioc);
   http::request<http::empty_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, hp.host + ":" + std::to_string(hp.port));
   req.set(http::field::accept, "application/json");
@@ -41,15 +59,22 @@ Result<AdminReply> admin_call(const config::HostPort& hp, const std::string& tok
   beast::flat_buffer buf;
   http::response<http::string_body> res;
   std::optional<beast::error_code> done;
+  if (secure) {
+    secure->set_verify_callback(asio::ssl::host_name_verification(hp.host));
+    boost::system::error_code ip_ec;
+    asio::ip::make_address(hp.host, ip_ec);
+    if (ip_ec) SSL_set_tlsext_host_name(secure->native_handle(), hp.host.c_str());  // SNI: names only
+  }
 
-  stream.expires_after(timeout);
+  tcp.expires_after(timeout);
   resolver.async_resolve(hp.host, std::to_string(hp.port), [&](beast::error_code ec, asio::ip::tcp::resolver::results_type r) {
     if (ec) return void(done = ec);
-    stream.async_connect(r, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
+    tcp.async_connect(r, [&](beast::error_code ec, const asio::ip::tcp::endpoint&) {
       if (ec) return void(done = ec);
-      http::async_write(stream, req, [&](beast::error_code ec, size_t) {
+      if (!secure) return exchange(*plain, req, buf, res, done);
+      secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec) {
         if (ec) return void(done = ec);
-        http::async_read(stream, buf, res, [&](beast::error_code ec, size_t) { done = ec; });
+        exchange(*secure, req, buf, res, done);
       });
     });
   });
@@ -57,7 +82,7 @@ Result<AdminReply> admin_call(const config::HostPort& hp, const std::string& tok
   if (!done) {
     // The resolver is outside the stream's timer: cancel both and let the handlers finish.
     resolver.cancel();
-    stream.close();
+    tcp.close();
     ioc.restart();
     ioc.run();
     return Error(Errc::unavailable, "pulsar admin: no answer within the timeout", "pulsar_admin");
@@ -121,17 +146,33 @@ bool StallDetector::observe(const SubscriptionSample& s, TimeMs now) {
 }
 
 Result<AdminHttp> make_admin_http(const std::string& admin_url, const std::string& token,
-                                  std::chrono::milliseconds timeout) {
-  constexpr std::string_view scheme = "http://";
+                                  std::chrono::milliseconds timeout, const std::string& ca_file) {
+  auto unusable = [&] {
+    return Error(Errc::bad_request, "pulsar.admin_url must be http://host:port or https://host:port, got " + admin_url,
+                 "bad_config");
+  };
   std::string_view rest(admin_url);
-  if (rest.substr(0, scheme.size()) != scheme)
-    return Error(Errc::bad_request, "pulsar.admin_url must be http://host:port, got " + admin_url, "bad_config");
-  rest.remove_prefix(scheme.size());
+  const bool https = rest.starts_with("https://");
+  if (!https && !rest.starts_with("http://")) return unusable();
+  rest.remove_prefix(https ? 8 : 7);
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   auto hp = config::parse_host_port(rest);
-  if (!hp) return Error(Errc::bad_request, "pulsar.admin_url must be http://host:port, got " + admin_url, "bad_config");
-  return AdminHttp([hp = *hp, token, timeout](std::string_view method, const std::string& target) {
-    return admin_call(hp, token, timeout, method, target);
+  if (!hp) return unusable();
+  std::shared_ptr<asio::ssl::context> tls;
+  if (https) {
+    tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls->set_verify_mode(asio::ssl::verify_peer, ec);
+    if (ca_file.empty()) tls->set_default_verify_paths(ec);
+    else tls->load_verify_file(ca_file, ec);
+    if (ec)
+      return Error(Errc::bad_request,
+                   "pulsar admin tls: " + (ca_file.empty() ? std::string("the system's roots") : "ca_file " + ca_file) +
+                       ": " + ec.message(),
+                   "bad_config");
+  }
+  return AdminHttp([hp = *hp, token, timeout, tls](std::string_view method, const std::string& target) {
+    return admin_call(hp, token, timeout, tls, method, target);
   });
 }
 

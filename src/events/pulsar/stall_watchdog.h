@@ -77,10 +77,13 @@ struct AdminReply {
 };
 // One admin REST call: (method, target) -> reply, or an error (connect, timeout).
 using AdminHttp = std::function<Result<AdminReply>(std::string_view method, const std::string& target)>;
-// The real one: HTTP/1.1 to `admin_url` ("http://host:port"), with `token` as a bearer token
-// when set, each call bounded by `timeout`. An error for an admin_url it cannot use.
+// The real one: HTTP/1.1 to `admin_url` ("http://host:port", or "https://host:port": the
+// server's chain verified against `ca_file`'s roots, or the system's without one, and its
+// name or IP against its certificate), with `token` as a bearer token when set, each call
+// (connect, handshake, request) bounded by `timeout`. An error for an admin_url it cannot use
+// or an https CA file it cannot read.
 Result<AdminHttp> make_admin_http(const std::string& admin_url, const std::string& token,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout, const std::string& ca_file = "");
 
 struct WatchedSubscription {
   std::string topic;         // persistent://tenant/namespace/topic

@@ -127,5 +127,27 @@ TEST(StallWatchdogPulsar, AKeySharedSubscriptionHoldingMessagesBackIsUnloadedAnd
   tb.join();
 }
 
+// The admin API over https (COMMENTD_TEST_PULSAR_ADMIN_TLS, the broker's webServicePortTls):
+// verified against the test CA, and refused with a CA the broker's certificate does not chain
+// to, as when a Pulsar with TLS has no plain admin port.
+TEST(StallWatchdogPulsar, AdminCallsGoOverHttpsToAVerifiedBroker) {
+  COMMENTD_TEST_SERVER(admin, "COMMENTD_TEST_PULSAR_ADMIN_TLS");
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_PULSAR_TLS_DIR");
+  auto http = make_admin_http(admin, "", 5s, dir + "/ca.pem");
+  ASSERT_TRUE(http.ok()) << http.error().message;
+  auto health = (*http)("GET", "/admin/v2/brokers/health");
+  ASSERT_TRUE(health.ok()) << health.error().message;
+  EXPECT_EQ(health->status, 200) << health->body;
+  auto none = (*http)("GET", "/admin/v2/persistent/public/default/no-such-topic-" + std::to_string(::getpid()) + "/stats");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->status, 404);
+
+  auto other = make_admin_http(admin, "", 5s, dir + "/other-ca.pem");
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  auto refused = (*other)("GET", "/admin/v2/brokers/health");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("certificate verify failed"), std::string::npos) << refused.error().message;
+}
+
 }  // namespace
 }  // namespace commentd::events

@@ -48,7 +48,9 @@ TEST(StallWatchdog, AdminPathsNameOnlyPersistentTopics) {
   EXPECT_FALSE(admin_topic_path("non-persistent://a/b/c").ok());
   EXPECT_FALSE(admin_topic_path("persistent://a/b").ok());
   EXPECT_FALSE(admin_topic_path("persistent://a//c").ok());
-  EXPECT_FALSE(make_admin_http("https://broker:8443", "", std::chrono::seconds(1)).ok());
+  EXPECT_TRUE(make_admin_http("https://broker:8443", "", std::chrono::seconds(1)).ok());  // the system's roots
+  EXPECT_FALSE(make_admin_http("https://broker:8443", "", std::chrono::seconds(1), "/no/such/ca.pem").ok());
+  EXPECT_FALSE(make_admin_http("ftp://broker:8443", "", std::chrono::seconds(1)).ok());
   EXPECT_FALSE(make_admin_http("http://", "", std::chrono::seconds(1)).ok());
   EXPECT_TRUE(make_admin_http("http://127.0.0.1:8080/", "", std::chrono::seconds(1)).ok());
 }

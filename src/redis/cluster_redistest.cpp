@@ -230,7 +230,13 @@ TEST(RedisClusterTls, RoutesBySlotAndFollowsAReshardUnderLoadOverTls) {
   {
     SCOPED_TRACE("keys on every master from one seed");
     Loop loop;
-    Client c(loop.ex(), {.nodes = {nodes.front()}, .cluster = true, .tls = reach.tls});
+    // A fresh client's first call waits for its TLS connect: on a loaded machine that can take
+    // longer than the default command timeout (250 ms), which is the product's, not the test's.
+    Client c(loop.ex(), {.nodes = {nodes.front()},
+                         .cluster = true,
+                         .tls = reach.tls,
+                         .connect_timeout = 5000ms,
+                         .command_timeout = 5000ms});
     const std::string p = testenv::unique_prefix();
     for (int i = 0; i < 300; ++i)
       ASSERT_TRUE(loop.run(c.command({"SET", p + std::to_string(i), std::to_string(i), "PX", "60000"}, dl())));

@@ -183,7 +183,7 @@ std::shared_ptr<Client::Node> Client::node_for(const std::string& host, uint16_t
   co.backoff_min = opts_.backoff_min;
   co.backoff_max = opts_.backoff_max;
   for (size_t i = 0; i < std::max<size_t>(1, opts_.pool_size); ++i) {
-    auto c = Connection::create(ex_, co, &stats_.connections, seed_.fetch_add(0x9e3779b97f4a7c15ULL));
+    auto c = Connection::create(ex_, co, stats_.connection_counters, seed_.fetch_add(0x9e3779b97f4a7c15ULL));
     if (!stopped_) c->start();
     n->conns.push_back(std::move(c));
   }

@@ -61,7 +61,10 @@ struct CommandStats {
 };
 
 struct ClientStats {
-  ConnectionCounters connections;
+  // Owned with the client's connections, which may count an attempt after the client is gone
+  // (connection.h); `connections` is the same object.
+  std::shared_ptr<ConnectionCounters> connection_counters = std::make_shared<ConnectionCounters>();
+  ConnectionCounters& connections = *connection_counters;
   std::atomic<uint64_t> moved{0}, ask{0}, slot_refreshes{0}, noscript{0};
   std::atomic<uint64_t> timeouts{0};
   // Stable addresses: entries are never removed.

@@ -57,13 +57,14 @@ struct Connection::Link {
 };
 
 std::shared_ptr<Connection> Connection::create(asio::any_io_executor ex, ConnectionOptions opts,
-                                               ConnectionCounters* counters, uint64_t seed) {
-  return std::shared_ptr<Connection>(new Connection(std::move(ex), std::move(opts), counters, seed));
+                                               std::shared_ptr<ConnectionCounters> counters, uint64_t seed) {
+  return std::shared_ptr<Connection>(new Connection(std::move(ex), std::move(opts), std::move(counters), seed));
 }
 
-Connection::Connection(asio::any_io_executor ex, ConnectionOptions opts, ConnectionCounters* counters, uint64_t seed)
+Connection::Connection(asio::any_io_executor ex, ConnectionOptions opts, std::shared_ptr<ConnectionCounters> counters,
+                       uint64_t seed)
     : opts_(std::move(opts)),
-      counters_(counters),
+      counters_(std::move(counters)),
       strand_(asio::make_strand(ex)),
       link_(std::make_shared<Link>(strand_)),
       timer_(strand_),

@@ -57,7 +57,9 @@ struct ConnectionOptions {
   milliseconds backoff_max{2000};
 };
 
-// Counters shared by every connection of a client.
+// Counters shared by every connection of a client. Shared ownership: a connection stopped by
+// its client's destructor may still finish the attempt it was making (a connect, a TLS
+// handshake) and count it after the client is gone.
 struct ConnectionCounters {
   std::atomic<uint64_t> connects{0};         // handshakes completed
   std::atomic<uint64_t> connect_failures{0};
@@ -71,7 +73,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using Callback = std::function<void(Result<Reply>)>;
 
   static std::shared_ptr<Connection> create(asio::any_io_executor ex, ConnectionOptions opts,
-                                            ConnectionCounters* counters, uint64_t seed);
+                                            std::shared_ptr<ConnectionCounters> counters, uint64_t seed);
   void start();
   // Closes the socket, fails every call in flight, and stops reconnecting.
   void stop();
@@ -90,7 +92,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const ConnectionOptions& options() const { return opts_; }
 
  private:
-  Connection(asio::any_io_executor ex, ConnectionOptions opts, ConnectionCounters* counters, uint64_t seed);
+  Connection(asio::any_io_executor ex, ConnectionOptions opts, std::shared_ptr<ConnectionCounters> counters,
+             uint64_t seed);
   enum class State { connecting, ready, down, stopped };
   struct Pending {
     int remaining;
@@ -109,7 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void deliver(Reply r);
 
   ConnectionOptions opts_;
-  ConnectionCounters* counters_;
+  std::shared_ptr<ConnectionCounters> counters_;
   asio::strand<asio::any_io_executor> strand_;
   std::shared_ptr<Link> link_;       // all below: strand only. Never null; a new one per
                                      // attempt (an old one lives until its last operation ends)

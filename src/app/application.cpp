@@ -1,6 +1,7 @@
 #include "app/application.h"
 
 #include "app/node_identity.h"
+#include "net/tls.h"
 #include "workers/cache_invalidation.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -59,7 +60,7 @@ Application::Application(config::Config cfg) : cfg_(std::move(cfg)) {}
 Result<redis::ClientOptions> redis_client_options(const config::RedisConfig& rc) {
   redis::ClientOptions o;
   if (rc.tls.enabled) {
-    auto tls = redis::make_tls_context({rc.tls.ca_file, rc.tls.cert_file, rc.tls.key_file});
+    auto tls = net::make_client_context({rc.tls.ca_file, rc.tls.cert_file, rc.tls.key_file}, "redis tls");
     if (!tls) return tls.take_error();
     o.tls = std::move(*tls);
   }
@@ -789,9 +790,10 @@ void Application::stop() {
   ioc_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  // 2. Apply every durable reaction op, 3. close storage (flushes the WAL). A subscriber
-  // waiting on a broker that is away stops at once: its subscribe is cancelled first.
-  if (bus_) bus_->stop_subscribing();
+  // 2. Apply every durable reaction op, 3. close storage (flushes the WAL). A subscriber or
+  // the relay waiting on a broker that is away stops at once: its subscribe, connect or
+  // producer creation is cancelled first (the relay's unpublished rest stays in the outbox).
+  if (bus_) bus_->stop_waiting();
   if (workers_) workers_->stop_all();
   if (store_) store_->close();
   spdlog::info("commentd stopped cleanly");

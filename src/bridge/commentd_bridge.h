@@ -55,6 +55,14 @@ cb_runtime* cb_runtime_new(uint32_t worker_threads, char* err, size_t err_len);
 void cb_runtime_free(cb_runtime* rt);
 uint32_t cb_runtime_worker_count(const cb_runtime* rt);
 
+/* ---- stop signal: the caller's, given to the calls that may wait on a server ---- */
+typedef struct cb_stop cb_stop;
+cb_stop* cb_stop_new(void);
+/* The calls given it that wait complete with CB_CANCELLED, later ones at once. Idempotent,
+ * thread-safe, never blocks. Freeing it never fires it. */
+void cb_stop_fire(const cb_stop* s);
+void cb_stop_free(cb_stop* s);
+
 /* ---- CQL ---- */
 enum { /* protocol consistency codes; -1 = the default */
   CB_CONSISTENCY_DEFAULT = -1,
@@ -191,6 +199,11 @@ typedef struct cb_pulsar_config {
                               certificates trusted besides them (pulsar+ssl:// only; read
                               before any connect: CB_BAD_ARGUMENT names a file it cannot use).
                               The broker's chain and name (or IP) are always verified */
+  const cb_stop* stop;     /* NULL: none. Once fired, this client's connect, producer creations
+                              and subscribes in flight complete with CB_CANCELLED, later ones at
+                              once (a stopping node need not wait for a broker that is away).
+                              Sends and the producers and consumers made are not affected.
+                              Read during the call: it may be freed after it returns */
 } cb_pulsar_config;
 
 typedef struct cb_pulsar_producer_config {
@@ -246,9 +259,6 @@ typedef struct cb_pulsar_message cb_pulsar_message;
 
 /* result: cb_pulsar_client* (owned) */
 void cb_pulsar_connect(const cb_runtime* rt, const cb_pulsar_config* cfg, cb_done done, void* user);
-/* Subscribes in flight on this client complete now with CB_CANCELLED, later ones at once (a
-   stopping node's subscribers need not wait for a broker that is away). Never blocks. */
-void cb_pulsar_client_cancel_subscribes(const cb_pulsar_client* c);
 void cb_pulsar_client_free(cb_pulsar_client* c);
 /* result: cb_pulsar_producer* (owned) */
 void cb_pulsar_producer_new(const cb_pulsar_client* c, const cb_pulsar_producer_config* cfg, cb_done done,

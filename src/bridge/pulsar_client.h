@@ -28,6 +28,10 @@ struct PulsarConfig {
   std::chrono::milliseconds connect_timeout{0};    // 0: 10 s
   std::chrono::milliseconds operation_retry_delay{0};  // 0: 5 s; between retries of a busy answer
   uint32_t operation_max_retries = 0;                  // 0: unlimited; then the error (busy: conflict)
+  // Set: once it fires, the connect, the producer creations and the subscribes in flight on
+  // this client end (Errc::unavailable, "bridge_cancelled"), later ones at once. Read during
+  // connect() only.
+  const StopSignal* stop = nullptr;
 };
 
 struct ProducerConfig {
@@ -194,7 +198,8 @@ class PulsarClient {
                              static_cast<uint32_t>(cfg.operation_timeout.count()),
                              static_cast<uint32_t>(cfg.connect_timeout.count()),
                              static_cast<uint32_t>(cfg.operation_retry_delay.count()),
-                             cfg.operation_max_retries, cfg.tls_ca_file.c_str()};
+                             cfg.operation_max_retries, cfg.tls_ca_file.c_str(),
+                             cfg.stop ? cfg.stop->get() : nullptr};
           cb_pulsar_connect(rt.get(), &c, done, user);
         },
         [](void* r) { return std::unique_ptr<PulsarClient>(new PulsarClient(static_cast<cb_pulsar_client*>(r))); });
@@ -219,10 +224,6 @@ class PulsarClient {
           return std::unique_ptr<PulsarProducer>(new PulsarProducer(static_cast<cb_pulsar_producer*>(r)));
         });
   }
-
-  // Subscribes in flight complete now with Errc::unavailable ("bridge_cancelled"), and later
-  // ones at once. Thread-safe; never blocks.
-  void cancel_subscribes() const { cb_pulsar_client_cancel_subscribes(c_); }
 
   // Completion: void(Result<std::unique_ptr<PulsarConsumer>>).
   template <class Token>

@@ -114,15 +114,17 @@ class PulsarBridge : public ::testing::Test {
     return std::make_unique<testing::TcpProxy>(hostport.substr(0, colon),
                                                static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))), listen_port);
   }
-  // A client whose service URL is `proxy`, with these timeouts (connect, operation) and
-  // `retries` busy retries 500 ms apart.
+  // A client whose service URL is `proxy`, with these timeouts (connect, operation),
+  // `retries` busy retries 500 ms apart, and `stop` as its stop signal.
   std::unique_ptr<PulsarClient> client_via(const testing::TcpProxy& proxy, std::chrono::milliseconds connect,
-                                           std::chrono::milliseconds operation, uint32_t retries) {
+                                           std::chrono::milliseconds operation, uint32_t retries,
+                                           const StopSignal* stop = nullptr) {
     const PulsarConfig cfg{.service_url = "pulsar://127.0.0.1:" + std::to_string(proxy.port()),
                            .operation_timeout = operation,
                            .connect_timeout = connect,
                            .operation_retry_delay = 500ms,
-                           .operation_max_retries = retries};
+                           .operation_max_retries = retries,
+                           .stop = stop};
     auto c = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
     EXPECT_TRUE(c.ok()) << c.error().message;
     return c.ok() ? std::move(*c) : nullptr;
@@ -507,33 +509,75 @@ TEST_F(PulsarBridge, ASubscribeWhileTheBrokerIsAwayEndsWithinTheClientsBound) {
   EXPECT_LT(took, 10s) << "the bound is 4 s";
 }
 
-// cancel_subscribes(): a subscribe waiting on a broker that is away ends at once (the bound is
-// 32 s here), and a later one too.
-TEST_F(PulsarBridge, CancelledSubscribesEndAtOnce) {
+// A stop signal: what waits on a broker that is away ends at once when it fires, on every
+// client made with it: a connect (the crate retries a refused port until connect_timeout,
+// 20 s here), a producer creation (bounded by send_timeout, 30 s) and a subscribe (connect +
+// operation timeouts + busy retries, 32 s); and later ones end at once.
+TEST_F(PulsarBridge, AStopSignalEndsWhatWaitsOnABrokerThatIsAway) {
+  StopSignal stop;
   auto proxy = broker_proxy();
-  auto client = client_via(*proxy, 10s, 20s, 4);
+  auto client = client_via(*proxy, 10s, 20s, 4, &stop);
   ASSERT_TRUE(client);
-  proxy.reset();
+  const std::string gone = "pulsar://127.0.0.1:" + std::to_string(proxy->port());
+  proxy.reset();  // the broker goes away: its connections close, its port refuses
+  const PulsarConfig refused{.service_url = gone, .connect_timeout = 20s, .stop = &stop};
+  const ProducerConfig producer{.topic = topic(), .send_timeout = 30s};
+
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
-  std::optional<Result<std::unique_ptr<PulsarConsumer>>> out;
-  client->subscribe({.topic = topic(), .subscription = "s"},
-                       asio::bind_executor(io, [&](Result<std::unique_ptr<PulsarConsumer>> r) {
-                         out.emplace(std::move(r));
-                         guard.reset();
-                       }));
-  std::this_thread::sleep_for(300ms);
+  int pending = 3;
+  std::optional<Result<std::unique_ptr<PulsarClient>>> connected;
+  std::optional<Result<std::unique_ptr<PulsarProducer>>> produced;
+  std::optional<Result<std::unique_ptr<PulsarConsumer>>> subscribed;
+  auto done = [&](auto& out) {
+    return asio::bind_executor(io, [&](auto r) {
+      out.emplace(std::move(r));
+      if (--pending == 0) guard.reset();
+    });
+  };
+  PulsarClient::connect(*rt_, refused, done(connected));
+  client->create_producer(producer, done(produced));
+  client->subscribe({.topic = topic(), .subscription = "s"}, done(subscribed));
+  std::this_thread::sleep_for(500ms);
+  io.poll();
+  ASSERT_EQ(pending, 3) << "all three should still wait for the broker";
   const auto start = std::chrono::steady_clock::now();
-  client->cancel_subscribes();
+  stop.fire();
   io.run();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
-  ASSERT_TRUE(out.has_value());
-  ASSERT_FALSE(out->ok());
-  EXPECT_EQ(out->error().detail_code, "bridge_cancelled") << out->error().message;
-  auto later = wait<std::unique_ptr<PulsarConsumer>>(
+  for (const Error* e : {connected->ok() ? nullptr : &connected->error(), produced->ok() ? nullptr : &produced->error(),
+                         subscribed->ok() ? nullptr : &subscribed->error()}) {
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->code, Errc::unavailable);
+    EXPECT_EQ(e->detail_code, "bridge_cancelled") << e->message;
+  }
+
+  // Later calls end at once, whatever the broker.
+  const auto later = std::chrono::steady_clock::now();
+  auto c = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, refused, std::move(h)); });
+  auto p = wait<std::unique_ptr<PulsarProducer>>([&](auto h) { client->create_producer(producer, std::move(h)); });
+  auto s2 = wait<std::unique_ptr<PulsarConsumer>>(
       [&](auto h) { client->subscribe({.topic = topic(), .subscription = "s2"}, std::move(h)); });
-  ASSERT_FALSE(later.ok());
-  EXPECT_EQ(later.error().detail_code, "bridge_cancelled");
+  EXPECT_LT(std::chrono::steady_clock::now() - later, 1s);
+  EXPECT_EQ(c.ok() ? "" : c.error().detail_code, "bridge_cancelled");
+  EXPECT_EQ(p.ok() ? "" : p.error().detail_code, "bridge_cancelled");
+  EXPECT_EQ(s2.ok() ? "" : s2.error().detail_code, "bridge_cancelled");
+}
+
+// The signal's owner may free it while clients made with it live: that never fires it.
+TEST_F(PulsarBridge, FreeingAStopSignalNeverFiresIt) {
+  auto proxy = broker_proxy();
+  std::unique_ptr<PulsarClient> client;
+  {
+    StopSignal stop;
+    client = client_via(*proxy, 10s, 20s, 4, &stop);
+  }
+  ASSERT_TRUE(client);
+  auto p = wait<std::unique_ptr<PulsarProducer>>([&](auto h) { client->create_producer({.topic = topic()}, std::move(h)); });
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  auto s = wait<std::unique_ptr<PulsarConsumer>>(
+      [&](auto h) { client->subscribe({.topic = topic(), .subscription = "s"}, std::move(h)); });
+  ASSERT_TRUE(s.ok()) << s.error().message;
 }
 
 // The subscribe that ran out goes on behind the timeout (the crate keeps reconnecting): when

@@ -28,4 +28,21 @@ class Runtime {
   cb_runtime* rt_;
 };
 
+// A stop signal (cb_stop): the calls given it that wait on a server complete with
+// Errc::unavailable ("bridge_cancelled") once fire() is called, and later ones at once.
+// Thread-safe; fire() never blocks. Destroying it never fires it.
+class StopSignal {
+ public:
+  StopSignal() : s_(cb_stop_new()) {}
+  ~StopSignal() { cb_stop_free(s_); }
+  StopSignal(const StopSignal&) = delete;
+  StopSignal& operator=(const StopSignal&) = delete;
+
+  void fire() const { cb_stop_fire(s_); }
+  const cb_stop* get() const { return s_; }
+
+ private:
+  cb_stop* s_;
+};
+
 }  // namespace commentd::bridge

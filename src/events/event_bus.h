@@ -128,11 +128,13 @@ class EventBus {
   virtual asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic,
                                                                        std::string subscription,
                                                                        SubscribeOptions opts) = 0;
-  // For a node that is stopping: a subscribe in flight completes now, and later ones at
-  // once, with Errc::unavailable, so a subscriber's stop need not wait for a broker that is
-  // away. Publishing and the consumers already made are not affected. (A bus whose
-  // subscribes complete at once has nothing to do.)
-  virtual void stop_subscribing() {}
+  // For a node that is stopping: what waits on a broker to get going (a connect, a
+  // producer's creation, a subscribe) completes now, and later ones at once, with
+  // Errc::unavailable, so a subscriber's or the relay's stop need not wait for a broker that
+  // is away (what the relay has not published stays in the outbox for the next start).
+  // Publishing on producers already made, and the consumers made, are not affected. (A bus
+  // whose calls never wait on a server has nothing to do.)
+  virtual void stop_waiting() {}
   // Closes every consumer; later calls fail with Errc::unavailable.
   virtual void close() = 0;
 };

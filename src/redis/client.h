@@ -35,7 +35,7 @@ struct ClientOptions {
   bool cluster = false;
   std::string username, password;
   int db = 0;                      // single node only
-  std::shared_ptr<asio::ssl::context> tls;  // set: every connection is TLS (make_tls_context)
+  std::shared_ptr<asio::ssl::context> tls;  // set: every connection is TLS (net::make_client_context)
   size_t pool_size = 2;            // connections per node
   milliseconds connect_timeout{1000};
   milliseconds command_timeout{250};

@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "net/tls.h"
 #include "redis/client.h"
 #include "redis/metrics.h"
 #include "redis/test_env.h"
@@ -284,8 +285,8 @@ TEST(RedisClient, TlsVerifiesTheServerAndCarriesCommandsAndScripts) {
   COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_TLS_DIR");
   Loop loop;
   for (bool client_cert : {false, true}) {
-    auto ctx = client_cert ? make_tls_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"})
-                           : make_tls_context({dir + "/ca.pem", "", ""});
+    auto ctx = client_cert ? net::make_client_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"}, "redis tls")
+                           : net::make_client_context({dir + "/ca.pem", "", ""}, "redis tls");
     ASSERT_TRUE(ctx) << ctx.error().message;
     Client c(loop.ex(), {.nodes = nodes, .tls = *ctx});
     const std::string key = testenv::unique_prefix() + "tls";
@@ -306,7 +307,7 @@ TEST(RedisClient, TlsVerifiesTheServerAndCarriesCommandsAndScripts) {
   EXPECT_EQ(plain.stats().connections.connects.load(), 0u);
 
   // A server whose certificate does not chain to the roots given: no connection is made.
-  auto other = make_tls_context({dir + "/other-ca.pem", "", ""});
+  auto other = net::make_client_context({dir + "/other-ca.pem", "", ""}, "redis tls");
   ASSERT_TRUE(other) << other.error().message;
   Client refused(loop.ex(), {.nodes = nodes, .tls = *other, .breaker_failures = 100});
   auto r = cmd(loop, refused, {"PING"}, Deadline::after(2s));
@@ -319,7 +320,7 @@ TEST(RedisClient, TlsVerifiesTheServerAndCarriesCommandsAndScripts) {
 TEST(RedisTls, FilesItCannotUseAreNamedInTheError) {
   COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_TLS_DIR");
   struct Case {
-    TlsOptions o;
+    net::TlsFiles o;
     const char* says;
   } cases[] = {
       {{dir + "/missing.pem", "", ""}, "ca_file"},
@@ -328,7 +329,7 @@ TEST(RedisTls, FilesItCannotUseAreNamedInTheError) {
       {{dir + "/ca.pem", dir + "/client.pem", ""}, "go together"},
   };
   for (const Case& c : cases) {
-    auto ctx = make_tls_context(c.o);
+    auto ctx = net::make_client_context(c.o, "redis tls");
     ASSERT_FALSE(ctx) << c.says;
     EXPECT_NE(ctx.error().message.find(c.says), std::string::npos) << ctx.error().message;
   }

@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "net/tls.h"
 #include "redis/client.h"
 #include "redis/test_env.h"
 
@@ -217,14 +218,14 @@ TEST(RedisClusterTls, RoutesBySlotAndFollowsAReshardUnderLoadOverTls) {
   COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_CLUSTER_TLS_DIR");
   {
     SCOPED_TRACE("without a client certificate the cluster takes no connection");
-    auto bare = make_tls_context({dir + "/ca.pem", "", ""});
+    auto bare = net::make_client_context({dir + "/ca.pem", "", ""}, "redis tls");
     ASSERT_TRUE(bare) << bare.error().message;
     Loop loop;
     Client c(loop.ex(), {.nodes = {nodes.front()}, .cluster = true, .tls = *bare, .breaker_failures = 100});
     EXPECT_FALSE(loop.run(c.command({"PING"}, Deadline::after(2s))));
     EXPECT_EQ(c.stats().connections.connects.load(), 0u);
   }
-  auto ctx = make_tls_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"});
+  auto ctx = net::make_client_context({dir + "/ca.pem", dir + "/client.pem", dir + "/client.key"}, "redis tls");
   ASSERT_TRUE(ctx) << ctx.error().message;
   const Reach reach{*ctx, "--tls --cacert " + dir + "/ca.pem --cert " + dir + "/client.pem --key " + dir + "/client.key"};
   {

@@ -11,6 +11,8 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "net/tls.h"
+
 namespace commentd::redis {
 
 namespace {
@@ -18,29 +20,6 @@ Error conn_error(const ConnectionOptions& o, std::string_view why) {
   return Error(Errc::unavailable, "redis " + o.host + ":" + std::to_string(o.port) + ": " + std::string(why));
 }
 }  // namespace
-
-Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o) {
-  namespace ssl = asio::ssl;
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  boost::system::error_code ec;
-  auto failed = [&](const char* what, const std::string& path) {
-    return Error(Errc::internal, "redis tls: " + std::string(what) + " " + path + ": " + ec.message());
-  };
-  ctx->set_verify_mode(ssl::verify_peer, ec);
-  if (o.ca_file.empty()) {
-    if (ctx->set_default_verify_paths(ec); ec) return failed("the system's roots", "");
-  } else if (ctx->load_verify_file(o.ca_file, ec); ec) {
-    return failed("ca_file", o.ca_file);
-  }
-  if (o.cert_file.empty() != o.key_file.empty())
-    return Error(Errc::internal, "redis tls: cert_file and key_file go together");
-  if (!o.cert_file.empty()) {
-    if (ctx->use_certificate_chain_file(o.cert_file, ec); ec) return failed("cert_file", o.cert_file);
-    // OpenSSL checks the key against the certificate as it loads it.
-    if (ctx->use_private_key_file(o.key_file, ssl::context::pem, ec); ec) return failed("key_file", o.key_file);
-  }
-  return ctx;
-}
 
 // One connect attempt's socket, and the TLS session over it when the connection speaks TLS.
 // Operations in flight hold it, so a new attempt never pulls a stream from under them.
@@ -200,11 +179,7 @@ asio::awaitable<bool> Connection::connect_once() {
   link->sock.set_option(asio::ip::tcp::no_delay(true), ec);
   if (opts_.tls) {
     auto& tls = link->tls.emplace(link->sock, *opts_.tls);
-    // SNI for a DNS name; the verification checks the name or the IP against the certificate.
-    boost::system::error_code not_ip;
-    asio::ip::make_address(opts_.host, not_ip);
-    if (not_ip) SSL_set_tlsext_host_name(tls.native_handle(), opts_.host.c_str());
-    tls.set_verify_callback(asio::ssl::host_name_verification(opts_.host));
+    net::expect_server_name(tls, opts_.host);
     co_await tls.async_handshake(asio::ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       std::string why = ec.message();

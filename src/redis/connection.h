@@ -35,23 +35,13 @@ namespace commentd::redis {
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
-// The client side of TLS to Redis (redis.tls): PEM files; an empty ca_file means the
-// system's roots; cert_file and key_file both or neither (a client certificate, for
-// `tls-auth-clients yes`).
-struct TlsOptions {
-  std::string ca_file, cert_file, key_file;
-};
-// A context that verifies the server. Errors (a file that cannot be read, a key that does
-// not match its certificate) name the file and OpenSSL's reason.
-Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o);
-
 struct ConnectionOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
   std::string username;  // ACL user; empty = the default user
   std::string password;  // empty = no AUTH
   int db = 0;            // SELECT when > 0 (never in cluster mode)
-  std::shared_ptr<asio::ssl::context> tls;  // set: TLS (make_tls_context)
+  std::shared_ptr<asio::ssl::context> tls;  // set: TLS (net::make_client_context)
   milliseconds connect_timeout{1000};  // TCP connect + TLS handshake + AUTH/SELECT
   milliseconds backoff_min{50};
   milliseconds backoff_max{2000};

@@ -26,7 +26,8 @@ EventSubscriber::EventSubscriber(events::EventBus& bus, std::string name, Subscr
       seen_(opts_.dedup_window),
       sub_(bus, name_,
            SubscriptionOptions{.topic = opts_.topic, .subscription = opts_.subscription, .sub = opts_.sub,
-                               .resubscribe_backoff = opts_.resubscribe_backoff, .thread_name = "commentd-sub"},
+                               .resubscribe_backoff = opts_.resubscribe_backoff, .thread_name = "commentd-sub",
+                               .startup_wait = opts_.startup_wait},
            stats_, [this](events::Consumer& c) { return consume(c); }) {}
 
 EventSubscriber::~EventSubscriber() { stop(); }

@@ -52,6 +52,7 @@ struct SubscriberOptions {
   std::string dead_letter_topic;  // empty: failed events are nacked for ever
   uint32_t max_deliveries = 5;    // deliveries of a failing event before the dead-letter topic
   std::chrono::milliseconds resubscribe_backoff{200};  // doubles up to 5 s while the bus is away
+  std::chrono::milliseconds startup_wait{2000};        // SubscriptionOptions::startup_wait
 };
 
 struct SubscriberStats : SubscriptionStats {

@@ -55,29 +55,49 @@ Subscription::Subscription(events::EventBus& bus, std::string name, Subscription
 Subscription::~Subscription() { stop(); }
 
 Status Subscription::start() {
-  std::optional<Result<std::unique_ptr<events::Consumer>>> c;
-  asio::co_spawn(
-      ioc_,
-      [this, &c]() -> asio::awaitable<void> { c.emplace(co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub)); },
-      asio::detached);
+  // The first subscribe runs on this thread for up to startup_wait; past it, the runner's
+  // thread takes it over, so a broker that is away does not hold the node's start (each
+  // subscription would otherwise wait out the bus's bound, pulsar.connect_timeout and more).
+  auto first = std::make_shared<std::optional<Status>>();
+  handed_off_ = false;
+  asio::co_spawn(ioc_, first_subscribe(first), asio::detached);
   ioc_.restart();
-  ioc_.run();  // only the subscribe is queued: runs it to completion on this thread
-  if (*c) {
-    set_consumer(std::move(**c));
-  } else if (is_permanent_subscribe_error(c->error())) {
-    return c->take_error();
-  } else {
-    stats_.subscribe_errors.fetch_add(1);
-    spdlog::warn("{}: subscribing to {} failed ({}); retrying in the background", name_, opts_.topic,
-                 c->error().message);
+  const auto until = std::chrono::steady_clock::now() + opts_.startup_wait;
+  while (!*first && ioc_.run_one_until(until) > 0) {
   }
+  if (*first && !**first) {  // an error no retry can fix: the coroutine has ended
+    ioc_.run();              // (nothing is left on it)
+    return std::move(**first);
+  }
+  handed_off_ = true;  // the coroutine goes on to run() on the runner's thread
   ioc_.restart();
-  asio::co_spawn(ioc_, run(), asio::detached);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), opts_.thread_name.c_str());
     ioc_.run();
   });
   return ok_status();
+}
+
+asio::awaitable<void> Subscription::first_subscribe(std::shared_ptr<std::optional<Status>> first) {
+  auto c = co_await bus_.subscribe(opts_.topic, opts_.subscription, opts_.sub);
+  if (c) {
+    set_consumer(std::move(*c));
+  } else if (is_permanent_subscribe_error(c.error()) && !handed_off_) {
+    first->emplace(c.take_error());  // start() fails with it
+    co_return;
+  } else {
+    stats_.subscribe_errors.fetch_add(1);
+    if (is_permanent_subscribe_error(c.error()))  // found after the start had gone on
+      spdlog::error("{}: subscribing to {} failed ({}); check the configuration; retrying in the background",
+                    name_, opts_.topic, c.error().message);
+    else
+      spdlog::warn("{}: subscribing to {} failed ({}); retrying in the background", name_, opts_.topic,
+                   c.error().message);
+  }
+  first->emplace(ok_status());
+  // Lets start() return before the loop begins: the loop runs on the runner's thread only.
+  co_await asio::post(ioc_, asio::use_awaitable);
+  co_await run();
 }
 
 void Subscription::stop() {

@@ -7,8 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -38,6 +43,11 @@ class FaultyBus final : public events::EventBus {
     failures_left_ = n;
     failure_ = std::move(e);
   }
+  // Every subscribe waits `d` before it is answered (a broker slow to answer, or away).
+  void delay_subscribes(std::chrono::milliseconds d) {
+    std::lock_guard lk(mu_);
+    delay_ = d;
+  }
   // Ends every live consumer: a pending receive() fails, later ones too.
   void end_consumers() {
     std::lock_guard lk(mu_);
@@ -56,6 +66,15 @@ class FaultyBus final : public events::EventBus {
   using EventBus::publish;
   asio::awaitable<Result<std::unique_ptr<events::Consumer>>> subscribe(std::string topic, std::string subscription,
                                                                        events::SubscribeOptions opts) override {
+    std::chrono::milliseconds delay;
+    {
+      std::lock_guard lk(mu_);
+      delay = delay_;
+    }
+    if (delay.count() > 0) {
+      asio::steady_timer t(co_await asio::this_coro::executor, delay);
+      co_await t.async_wait(asio::use_awaitable);
+    }
     {
       std::lock_guard lk(mu_);
       subscribes_++;
@@ -104,6 +123,7 @@ class FaultyBus final : public events::EventBus {
   int failures_left_ = 0;
   std::optional<Error> failure_;
   int subscribes_ = 0;
+  std::chrono::milliseconds delay_{0};
   std::set<Ended*> live_;
 };
 
@@ -142,9 +162,9 @@ class SubscriptionTest : public ::testing::Test {
     return so;
   }
   // An EventSubscriber on "t" that records each event id it handles in `seen`.
-  std::unique_ptr<EventSubscriber> recording_subscriber(Seen& seen) {
+  std::unique_ptr<EventSubscriber> recording_subscriber(Seen& seen, std::optional<SubscriberOptions> so = {}) {
     return std::make_unique<EventSubscriber>(
-        *bus_, "sub", subscriber_options(),
+        *bus_, "sub", so ? *so : subscriber_options(),
         [&seen](const events::Message&, const events::EventHeader& h) -> asio::awaitable<Status> {
           std::lock_guard lk(seen.mu);
           seen.ids.insert(h.event_id);
@@ -181,6 +201,57 @@ TEST_F(SubscriptionTest, AnErrorNoRetryCanFixFailsStart) {
   auto s = sub.start();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().client_code(), "bridge_auth");
+  EXPECT_EQ(bus_->subscribes(), 1);
+}
+
+// A subscribe the broker does not answer within startup_wait (a broker that is away: the bus
+// would wait out its connect timeout) goes on in the background; the start does not wait.
+TEST_F(SubscriptionTest, ASubscribeStillWaitingAfterStartupWaitDoesNotHoldTheStart) {
+  bus_->delay_subscribes(std::chrono::milliseconds(1500));
+  auto so = subscriber_options();
+  so.startup_wait = std::chrono::milliseconds(100);
+  Seen seen;
+  auto sub_ptr = recording_subscriber(seen, so);
+  auto& sub = *sub_ptr;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sub.start().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000));
+  EXPECT_EQ(bus_->subscribes(), 0) << "the subscribe was still waiting";
+  publish("a");
+  ASSERT_TRUE(eventually([&] { return seen.count("a") == 1; }));
+  EXPECT_EQ(bus_->subscribes(), 1);
+  EXPECT_EQ(sub.stats().subscribe_errors.load(), 0u);
+  sub.stop();
+}
+
+// An error no retry can fix, answered after the start went on, cannot fail the start: it is
+// counted, logged as an error, and retried like any other.
+TEST_F(SubscriptionTest, AnErrorNoRetryCanFixAnsweredAfterTheStartIsRetried) {
+  bus_->delay_subscribes(std::chrono::milliseconds(300));
+  bus_->fail_next_subscribes(1, Error(Errc::internal, "auth: token refused", "bridge_auth"));
+  auto so = subscriber_options();
+  so.startup_wait = std::chrono::milliseconds(50);
+  Seen seen;
+  auto sub_ptr = recording_subscriber(seen, so);
+  auto& sub = *sub_ptr;
+  ASSERT_TRUE(sub.start().ok());
+  publish("a");
+  ASSERT_TRUE(eventually([&] { return seen.count("a") == 1; }));
+  EXPECT_EQ(sub.stats().subscribe_errors.load(), 1u);
+  EXPECT_EQ(bus_->subscribes(), 2);
+  sub.stop();
+}
+
+// stop() right after a start that went on without its subscribe: prompt, nothing left behind.
+TEST_F(SubscriptionTest, StopWhileTheFirstSubscribeStillWaitsReturns) {
+  bus_->delay_subscribes(std::chrono::milliseconds(300));
+  auto so = subscriber_options();
+  so.startup_wait = std::chrono::milliseconds(20);
+  EventSubscriber sub(*bus_, "sub", so, [](const events::Message&, const events::EventHeader&) -> asio::awaitable<Status> {
+    co_return ok_status();
+  });
+  ASSERT_TRUE(sub.start().ok());
+  sub.stop();  // waits for the subscribe in flight (the bus bounds it), then ends
   EXPECT_EQ(bus_->subscribes(), 1);
 }
 

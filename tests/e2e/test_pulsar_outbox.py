@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -24,7 +25,7 @@ from collections import defaultdict
 
 import pytest
 
-from e2e_lib import User, WsConsumer, config_yaml, new_id, require_servers
+from e2e_lib import User, WsConsumer, config_yaml, new_id, require_servers, sanitized_config
 
 
 @pytest.fixture
@@ -192,6 +193,39 @@ def test_the_relay_resumes_after_kill9_and_every_event_arrives_once(server_facto
           f"{len(reactions)} reactions, {reaction_copies} copies; "
           f"{srv.metric('commentd_relay_duplicates_total')} republished events dropped by the broker")
     assert copies == 0 and reaction_copies == 0, "the broker stored an event a relay published again"
+    assert srv.terminate() == 0
+
+
+def test_a_node_stops_at_once_with_pulsar_away_and_publishes_what_it_kept_after_its_next_start(
+        server_factory, pulsar):
+    """With the broker unreachable, the relay's connect would wait out pulsar.connect_timeout
+    (60 s here) and a subscriber's subscribe as long: a SIGTERM cancels what waits on the
+    broker first (EventBus::stop_waiting), so the node stops in seconds, and the events it
+    could not publish stay in its outbox. Started again with the broker reachable, the relay
+    publishes them, each once."""
+    cfg, comments_topic = _config(pulsar)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = f"pulsar://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    away = cfg.replace(f'url: "{pulsar["COMMENTD_TEST_PULSAR"]}"', f'url: "{refused}"')
+    away = away.replace('connect_timeout: "2s"', 'connect_timeout: "60s"')
+    assert refused in away and '"60s"' in away
+    srv = server_factory(away, name="pulsar-away-stop").start()
+    user, video = User(), new_id()
+    written = [srv.create_comment(user, video, f"kept {i}")["id"] for i in range(3)]
+    time.sleep(1.5)  # the relay is connecting to a port that refuses, and retrying
+    assert srv.metric("commentd_relay_published_total") == 0
+    assert srv.metric("commentd_outbox_depth") >= 3
+    t0 = time.monotonic()
+    assert srv.terminate(timeout_s=45) == 0
+    took = time.monotonic() - t0
+    assert took < 10, f"the stop took {took:.1f} s: something waited on the broker"
+
+    srv.config_path.write_text(sanitized_config(cfg))
+    srv.start()
+    marker = srv.create_comment(user, new_id(), "marker")["id"]
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the kept events published", 60)
+    assert _every_write_has_one_event(pulsar, comments_topic, written, marker) == 0
     assert srv.terminate() == 0
 
 

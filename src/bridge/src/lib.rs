@@ -165,9 +165,10 @@ pub fn spawn_op<F>(
     rt.spawn(async move {
         let outcome = match cancel {
             None => Some(fut.await),
+            // Only a `true` cancels: a sender dropped without one leaves the call running.
             Some(mut rx) => tokio::select! {
                 r = fut => Some(r),
-                _ = rx.wait_for(|v| *v) => None,
+                Ok(_) = rx.wait_for(|v| *v) => None,
             },
         };
         match outcome {
@@ -177,6 +178,42 @@ pub fn spawn_op<F>(
             None => drop(done), // CB_CANCELLED
         }
     });
+}
+
+/// A stop signal the caller owns (cb_stop_new): the calls given it that wait on a server
+/// complete with CB_CANCELLED when it fires, and later ones at once. Shared with every handle
+/// made with it, so freeing the caller's copy never fires it.
+pub struct cb_stop(pub Arc<tokio::sync::watch::Sender<bool>>);
+
+impl cb_stop {
+    /// The signal behind `p`, or a fresh one that only the holder could fire (NULL).
+    pub unsafe fn shared(p: *const cb_stop) -> Arc<tokio::sync::watch::Sender<bool>> {
+        if p.is_null() {
+            Arc::new(tokio::sync::watch::channel(false).0)
+        } else {
+            (*p).0.clone()
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn cb_stop_new() -> *mut cb_stop {
+    Box::into_raw(Box::new(cb_stop(Arc::new(tokio::sync::watch::channel(false).0))))
+}
+
+/// Fires the signal (idempotent, thread-safe, never blocks).
+#[no_mangle]
+pub unsafe extern "C" fn cb_stop_fire(p: *const cb_stop) {
+    if !p.is_null() {
+        (*p).0.send_replace(true);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn cb_stop_free(p: *mut cb_stop) {
+    if !p.is_null() {
+        drop(Box::from_raw(p));
+    }
 }
 
 /// Reads an optional NUL-terminated UTF-8 string; NULL and "" are `None`.

@@ -28,6 +28,7 @@ pub struct cb_pulsar_config {
     pub operation_retry_delay_ms: u32,
     pub operation_max_retries: u32,
     pub tls_ca_file: *const c_char,
+    pub stop: *const cb_stop,
 }
 
 #[repr(C)]
@@ -84,9 +85,9 @@ pub struct cb_pulsar_client {
     // away it reconnects with backoff for about 40 s before a subscribe fails, and the
     // caller's stop waits that long (a Subscription joins the thread waiting on it).
     subscribe_bound: Duration,
-    // True once cb_pulsar_client_cancel_subscribes was called: subscribes in flight end now,
-    // later ones at once.
-    cancel_subscribes: watch::Sender<bool>,
+    // The config's stop signal (cb_pulsar_config.stop): once it fires, the connect, producer
+    // creations and subscribes in flight end now, later ones at once.
+    stop: Arc<watch::Sender<bool>>,
     handle: Rt,
 }
 
@@ -240,7 +241,8 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
     let retry_delay = ms(c.operation_retry_delay_ms, 5_000);
     let max_retries = if c.operation_max_retries == 0 { None } else { Some(c.operation_max_retries) };
     let h2 = handle.clone();
-    spawn_op(&handle, None, done, async move {
+    let stop = cb_stop::shared(c.stop);
+    spawn_op(&handle, Some(stop.subscribe()), done, async move {
         let (url, token, op_ms, conn_ms, tls) = parsed?;
         let subscribe_bound = ms(conn_ms, 10_000) + ms(op_ms, 30_000) + retry_delay * max_retries.unwrap_or(0);
         let mut b = Pulsar::builder(url.clone(), TokioExecutor)
@@ -277,20 +279,9 @@ pub unsafe extern "C" fn cb_pulsar_connect(rt: *const cb_runtime, cfg: *const cb
             (Err(e), Some(tls)) if e.code != CB_TIMEOUT => return Err(with_tls_reason(e, &url, tls).await),
             (Err(e), _) => return Err(e),
         };
-        let (cancel_subscribes, _) = watch::channel(false);
-        let c = cb_pulsar_client { pulsar, token, seq_tls, subscribe_bound, cancel_subscribes, handle: h2 };
+        let c = cb_pulsar_client { pulsar, token, seq_tls, subscribe_bound, stop, handle: h2 };
         Ok(Out::Owned(Box::into_raw(Box::new(c)) as *mut c_void))
     });
-}
-
-/// Subscribes in flight on this client complete now with CB_CANCELLED, and later ones at
-/// once (for a node that is stopping: a subscribe need not wait for a broker that is away).
-/// Never blocks; producers, sends and consumers are not affected.
-#[no_mangle]
-pub unsafe extern "C" fn cb_pulsar_client_cancel_subscribes(c: *const cb_pulsar_client) {
-    if !c.is_null() {
-        (*c).cancel_subscribes.send_replace(true);
-    }
 }
 
 /// Producers and consumers keep working after the client handle is freed (they share its
@@ -335,7 +326,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
     let token = client.token.clone();
     let tls = client.seq_tls.clone();
     let handle = client.handle.clone();
-    spawn_op(&client.handle, None, done, async move {
+    spawn_op(&client.handle, Some(client.stop.subscribe()), done, async move {
         let (topic, name, batch, delay_ms, max_pending, send_ms, sequenced) = parsed?;
         let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
         if sequenced {
@@ -567,7 +558,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
     })();
     let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
     let bound = client.subscribe_bound;
-    let mut cancelled = client.cancel_subscribes.subscribe();
+    let mut stopped = client.stop.subscribe();
     let pulsar = client.pulsar.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
@@ -597,8 +588,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         let mut build = handle.spawn(async move { b.build().await });
         let outcome = tokio::select! {
             r = tokio::time::timeout(bound, &mut build) => Some(r),
-            // Also when the client handle is freed (the sender dropped): its subscribes end too.
-            _ = cancelled.wait_for(|v| *v) => None,
+            Ok(_) = stopped.wait_for(|v| *v) => None,
         };
         let was_cancelled = outcome.is_none();
         let consumer: Consumer<Vec<u8>, TokioExecutor> = match outcome {
@@ -611,7 +601,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
                     }
                 });
                 return Err(if was_cancelled {
-                    BErr::new(CB_CANCELLED, "the subscribe was cancelled: the client stopped subscribing")
+                    BErr::new(CB_CANCELLED, "the subscribe was cancelled: the client's stop signal fired")
                 } else {
                     BErr::new(CB_TIMEOUT, "could not subscribe within the client's connect and operation timeouts")
                 });

@@ -3,7 +3,6 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <map>
@@ -14,6 +13,7 @@
 #include <unordered_map>
 
 #include "bridge/pulsar_client.h"
+#include "net/tls.h"
 
 namespace commentd::events {
 
@@ -68,8 +68,10 @@ struct PulsarBus::Core {
 
   std::mutex mu;
   std::shared_ptr<bridge::PulsarClient> client;
-  bool subscribing_stopped = false;                                // guarded by mu
-  std::vector<std::shared_ptr<bridge::PulsarClient>> subscribing;  // one per subscribe in flight
+  bool stopping = false;  // guarded by mu; stop_waiting() was called
+  // Given to every client: stop_waiting() fires it, and what waits on a broker (a connect, a
+  // producer creation, a subscribe) ends on every client, now and later.
+  bridge::StopSignal stop_signal;
   std::map<std::string, std::shared_ptr<Topic>> topics;
   std::vector<std::weak_ptr<ConsumerCore>> consumers;
   std::unordered_map<std::string, uint32_t> deliveries;  // (topic, sub, id) -> times delivered
@@ -93,7 +95,8 @@ struct PulsarBus::Core {
                              .operation_timeout = opts.operation_timeout,
                              .connect_timeout = opts.connect_timeout,
                              .operation_retry_delay = opts.retry_delay,
-                             .operation_max_retries = opts.max_retries};
+                             .operation_max_retries = opts.max_retries,
+                             .stop = &stop_signal};
     auto r = co_await bridge::PulsarClient::connect(rt, cfg, asio::use_awaitable);
     if (!r) co_return r.take_error();
     std::shared_ptr<bridge::PulsarClient> c(std::move(*r));
@@ -362,11 +365,10 @@ PulsarBus::PulsarBus(const bridge::Runtime& rt, PulsarBusOptions opts)
     : core_(std::make_shared<Core>(rt, std::move(opts))) {}
 
 Status PulsarBus::check_options(const PulsarBusOptions& opts) {
+  // The bridge reads the file too, but only at the lazy first connect; a node checks it
+  // before it starts, the way OpenSSL will read it.
   if (opts.tls_ca_file.empty()) return ok_status();
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  boost::system::error_code ec;
-  if (ctx.load_verify_file(opts.tls_ca_file, ec); ec)
-    return Error(Errc::bad_request, "pulsar tls: ca_file " + opts.tls_ca_file + ": " + ec.message(), "bad_config");
+  if (auto ctx = net::make_client_context({opts.tls_ca_file, "", ""}, "pulsar tls"); !ctx) return ctx.take_error();
   return ok_status();
 }
 
@@ -434,7 +436,7 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
   auto core = core_;
   const std::string full = full_topic(topic);
   auto stopped = [&core] {
-    return core->subscribing_stopped
+    return core->stopping
                ? std::optional<Error>(Error(Errc::unavailable, "the event bus stopped subscribing (the node is stopping)",
                                             "bus_stopping"))
                : std::nullopt;
@@ -452,18 +454,8 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
                             .receiver_queue_size = static_cast<uint32_t>(opts.max_unacked),
                             .nack_redelivery_delay = opts.nack_delay,
                             .start_earliest = opts.initial == InitialPosition::earliest};
-  {
-    // Checked and registered together: stop_subscribing() either finds this subscribe here
-    // (and cancels it) or is seen now.
-    std::lock_guard lk(core->mu);
-    if (auto e = stopped()) co_return *e;
-    core->subscribing.push_back(*c);
-  }
+  // A stop_waiting() from here on ends it at once: the client's stop signal has fired.
   auto r = co_await (*c)->subscribe(cc, asio::use_awaitable);
-  {
-    std::lock_guard lk(core->mu);
-    core->subscribing.erase(std::find(core->subscribing.begin(), core->subscribing.end(), *c));
-  }
   if (!r) {
     core->drop_client(*c);
     co_return r.take_error();
@@ -485,14 +477,12 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
   co_return closed_error();
 }
 
-void PulsarBus::stop_subscribing() {
-  std::vector<std::shared_ptr<bridge::PulsarClient>> clients;
+void PulsarBus::stop_waiting() {
   {
     std::lock_guard lk(core_->mu);
-    core_->subscribing_stopped = true;
-    clients = core_->subscribing;
+    core_->stopping = true;
   }
-  for (auto& c : clients) c->cancel_subscribes();
+  core_->stop_signal.fire();
 }
 
 void PulsarBus::close() {

@@ -204,10 +204,11 @@ TEST(PulsarBusTest, NoBrokerMeansUnavailableWithinTheConnectTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "two operations took far longer than connect_timeout";
 }
 
-// A stopping node: stop_subscribing() ends a subscribe waiting on a broker that went away
-// (the bridge would give up only after connect + operation timeouts + retries, 32 s here),
-// and fails later subscribes at once.
-TEST(PulsarBusTest, StopSubscribingEndsASubscribeWaitingOnABrokerThatIsAway) {
+// A stopping node: stop_waiting() ends what waits on a broker that went away (a subscribe,
+// which the bridge would end after connect + operation timeouts + retries, 32 s here; a
+// publish that needs a new producer, send_timeout 10 s) or never came (a publish on a bus
+// still connecting: connect_timeout 10 s), and fails later subscribes at once.
+TEST(PulsarBusTest, StopWaitingEndsASubscribeAndAPublishWaitingOnABrokerThatIsAway) {
   PulsarBusFactory::require();
   const std::string url = *commentd::testing::server_env("COMMENTD_TEST_PULSAR");
   const auto hostport = url.substr(url.find("://") + 3);
@@ -215,28 +216,48 @@ TEST(PulsarBusTest, StopSubscribingEndsASubscribeWaitingOnABrokerThatIsAway) {
   std::optional<bridge::testing::TcpProxy> proxy(std::in_place, hostport.substr(0, colon),
                                                  static_cast<uint16_t>(std::stoi(hostport.substr(colon + 1))));
   auto rt = std::move(*bridge::Runtime::create(1));
-  conformance::Runner run;  // before the bus: destroyed after it
+  conformance::Runner run;  // before the buses: destroyed after them
   PulsarBusOptions o = test_options("pulsar://127.0.0.1:" + std::to_string(proxy->port()), unique_prefix());
   o.operation_timeout = 20s;
   PulsarBus bus(*rt, o);
   ASSERT_TRUE(run.run(bus.publish("t", "k", "before", 0)).ok());  // the bus's client is connected
+  PulsarBus never(*rt, test_options("pulsar://127.0.0.1:" + std::to_string(dead_port()), unique_prefix()));
   proxy.reset();  // the service URL goes away: its connection closes, its port refuses
-  std::promise<Result<std::unique_ptr<Consumer>>> p;
-  auto f = p.get_future();
+
+  std::promise<Result<std::unique_ptr<Consumer>>> subscribed;
+  std::promise<Result<PublishAck>> new_producer, connecting;
+  auto f_sub = subscribed.get_future();
+  auto f_new = new_producer.get_future();
+  auto f_conn = connecting.get_future();
   asio::co_spawn(
-      run.ioc(), [&]() -> asio::awaitable<void> { p.set_value(co_await bus.subscribe("t", "s", {})); },
+      run.ioc(), [&]() -> asio::awaitable<void> { subscribed.set_value(co_await bus.subscribe("t", "s", {})); },
       asio::detached);
-  ASSERT_EQ(f.wait_for(500ms), std::future_status::timeout) << "the subscribe should wait for the broker";
+  asio::co_spawn(
+      run.ioc(), [&]() -> asio::awaitable<void> { new_producer.set_value(co_await bus.publish("t2", "k", "v", 0)); },
+      asio::detached);
+  asio::co_spawn(
+      run.ioc(), [&]() -> asio::awaitable<void> { connecting.set_value(co_await never.publish("t", "k", "v", 0)); },
+      asio::detached);
+  ASSERT_EQ(f_sub.wait_for(500ms), std::future_status::timeout) << "the subscribe should wait for the broker";
+  ASSERT_EQ(f_new.wait_for(0ms), std::future_status::timeout) << "the producer's creation should wait for the broker";
+  ASSERT_EQ(f_conn.wait_for(0ms), std::future_status::timeout) << "the connect should wait for the broker";
   const auto t0 = std::chrono::steady_clock::now();
-  bus.stop_subscribing();
-  if (f.wait_for(10s) != std::future_status::ready) {
-    ADD_FAILURE() << "stop_subscribing did not end the subscribe";
-    std::abort();  // the subscribe still refers to the test's state
+  bus.stop_waiting();
+  never.stop_waiting();
+  if (f_sub.wait_for(10s) != std::future_status::ready || f_new.wait_for(10s) != std::future_status::ready ||
+      f_conn.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "stop_waiting did not end what waits";
+    std::abort();  // the calls still refer to the test's state
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
-  auto s = f.get();
+  auto s = f_sub.get();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, Errc::unavailable) << s.error().message;
+  for (auto* f : {&f_new, &f_conn}) {
+    auto p = f->get();
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.error().code, Errc::unavailable) << p.error().message;
+  }
   auto again = run.run(bus.subscribe("t", "s2", {}));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().detail_code, "bus_stopping");

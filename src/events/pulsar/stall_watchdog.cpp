@@ -4,7 +4,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -12,11 +11,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <openssl/ssl.h>
 #include <rapidjson/document.h>
 #include <spdlog/spdlog.h>
 
 #include "config/config.h"
+#include "net/tls.h"
 
 namespace commentd::events {
 
@@ -60,10 +59,7 @@ Result<AdminReply> admin_call(const config::HostPort& hp, const std::string& tok
   http::response<http::string_body> res;
   std::optional<beast::error_code> done;
   if (secure) {
-    secure->set_verify_callback(asio::ssl::host_name_verification(hp.host));
-    boost::system::error_code ip_ec;
-    asio::ip::make_address(hp.host, ip_ec);
-    if (ip_ec) SSL_set_tlsext_host_name(secure->native_handle(), hp.host.c_str());  // SNI: names only
+    net::expect_server_name(*secure, hp.host);
   }
 
   tcp.expires_after(timeout);
@@ -160,16 +156,9 @@ Result<AdminHttp> make_admin_http(const std::string& admin_url, const std::strin
   if (!hp) return unusable();
   std::shared_ptr<asio::ssl::context> tls;
   if (https) {
-    tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    boost::system::error_code ec;
-    tls->set_verify_mode(asio::ssl::verify_peer, ec);
-    if (ca_file.empty()) tls->set_default_verify_paths(ec);
-    else tls->load_verify_file(ca_file, ec);
-    if (ec)
-      return Error(Errc::bad_request,
-                   "pulsar admin tls: " + (ca_file.empty() ? std::string("the system's roots") : "ca_file " + ca_file) +
-                       ": " + ec.message(),
-                   "bad_config");
+    auto ctx = net::make_client_context({ca_file, "", ""}, "pulsar admin tls");
+    if (!ctx) return ctx.take_error();
+    tls = std::move(*ctx);
   }
   return AdminHttp([hp = *hp, token, timeout, tls](std::string_view method, const std::string& target) {
     return admin_call(hp, token, timeout, tls, method, target);

@@ -792,8 +792,10 @@ void Application::stop() {
   threads_.clear();
   // 2. Apply every durable reaction op, 3. close storage (flushes the WAL). A subscriber or
   // the relay waiting on a broker that is away stops at once: its subscribe, connect or
-  // producer creation is cancelled first (the relay's unpublished rest stays in the outbox).
-  if (bus_) bus_->stop_waiting();
+  // producer creation is cancelled first. The relay's last round gets the shutdown grace to
+  // be acknowledged (a hung broker holds the stop no longer); its unpublished rest stays in
+  // the outbox for the next start.
+  if (bus_) bus_->stop_waiting(cfg_.server.shutdown_grace);
   if (workers_) workers_->stop_all();
   if (store_) store_->close();
   spdlog::info("commentd stopped cleanly");

@@ -58,9 +58,12 @@ uint32_t cb_runtime_worker_count(const cb_runtime* rt);
 /* ---- stop signal: the caller's, given to the calls that may wait on a server ---- */
 typedef struct cb_stop cb_stop;
 cb_stop* cb_stop_new(void);
-/* The calls given it that wait complete with CB_CANCELLED, later ones at once. Idempotent,
- * thread-safe, never blocks. Freeing it never fires it. */
-void cb_stop_fire(const cb_stop* s);
+/* What waits on a server to get going (a connect, a producer's creation, a subscribe)
+ * completes with CB_CANCELLED, later such calls at once. Sends on producers that exist, in
+ * flight or issued later, that the broker has not acknowledged within send_grace_ms of the
+ * first fire fail with CB_CANCELLED (a sequenced producer then ends). The first fire wins;
+ * thread-safe; never blocks. Freeing it never fires it. */
+void cb_stop_fire(const cb_stop* s, uint32_t send_grace_ms);
 void cb_stop_free(cb_stop* s);
 
 /* ---- CQL ---- */
@@ -201,9 +204,10 @@ typedef struct cb_pulsar_config {
                               The broker's chain and name (or IP) are always verified */
   const cb_stop* stop;     /* NULL: none. Once fired, this client's connect, producer creations
                               and subscribes in flight complete with CB_CANCELLED, later ones at
-                              once (a stopping node need not wait for a broker that is away).
-                              Sends and the producers and consumers made are not affected.
-                              Read during the call: it may be freed after it returns */
+                              once (a stopping node need not wait for a broker that is away),
+                              and its producers' sends get the fire's grace (cb_stop_fire).
+                              Consumers are not affected. Read during the call: it may be freed
+                              after it returns */
 } cb_pulsar_config;
 
 typedef struct cb_pulsar_producer_config {

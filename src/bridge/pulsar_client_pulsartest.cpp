@@ -580,6 +580,71 @@ TEST_F(PulsarBridge, FreeingAStopSignalNeverFiresIt) {
   ASSERT_TRUE(s.ok()) << s.error().message;
 }
 
+// A stop's grace for sends (a stopping relay's last round): a broker that stops reading a
+// producer's connection (here its publish rate limit, 1 byte/s on the namespace: after one
+// 64 KiB message it reads nothing more from that connection for about 18 hours) holds a send
+// until the grace is over, and then the send fails with bridge_cancelled, where before it
+// held a stop for send_timeout. A send the broker answers within the grace succeeds. Both
+// producers: the sequenced one (the relays'), which then ends, and the crate's.
+TEST_F(PulsarBridge, AStopGivesSendsItsGraceThenFailsThoseABrokerHolds) {
+  const std::string ns = dedup_namespace("public/bridge-stop-grace-");
+  ASSERT_FALSE(ns.empty());
+  ASSERT_TRUE(admin("POST", "/admin/v2/namespaces/" + ns + "/publishRate",
+                    R"({"publishThrottlingRateInMsg":-1,"publishThrottlingRateInByte":1})"));
+  StopSignal stop;
+  const PulsarConfig cfg{.service_url = url_, .operation_timeout = 20s, .stop = &stop};
+  auto c = wait<std::unique_ptr<PulsarClient>>([&](auto h) { PulsarClient::connect(*rt_, cfg, std::move(h)); });
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  auto make = [&](ProducerConfig pc) {
+    auto p = wait<std::unique_ptr<PulsarProducer>>([&](auto h) { (*c)->create_producer(pc, std::move(h)); });
+    EXPECT_TRUE(p.ok()) << p.error().message;
+    return p.ok() ? std::move(*p) : nullptr;
+  };
+  // All made before any connection is held (the crate's producers share the client's).
+  auto seq = make({.topic = topic(ns, "-seq"), .name = base_, .send_timeout = 60s, .sequenced = true});
+  auto plain = make({.topic = topic(ns, "-plain"), .send_timeout = 60s});
+  auto answered = make({.topic = topic("public/default", "-ok"), .name = base_ + "-ok", .sequenced = true});
+  ASSERT_TRUE(seq && plain && answered);
+  const std::string big(64 * 1024, 'x');
+  ASSERT_TRUE(send(*seq, "k", big, {}, 1).ok());
+  ASSERT_TRUE(send(*plain, "k", big).ok());
+
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  int pending = 3;
+  std::optional<Result<Receipt>> held_seq, held_plain, within;
+  auto done = [&](auto& out) {
+    return asio::bind_executor(io, [&](Result<Receipt> r) {
+      out.emplace(std::move(r));
+      if (--pending == 0) guard.reset();
+    });
+  };
+  seq->send("k", "m2", {}, 2, done(held_seq));
+  plain->send("k", "m2", {}, 0, done(held_plain));
+  std::this_thread::sleep_for(1s);
+  io.poll();
+  ASSERT_EQ(pending, 3) << "the broker should hold both sends";
+  const auto fired = std::chrono::steady_clock::now();
+  stop.fire(1500ms);
+  answered->send("k", "in the grace", {}, 1, done(within));
+  io.run();
+  const auto took = std::chrono::steady_clock::now() - fired;
+  EXPECT_GE(took, 1400ms) << "the held sends failed before the grace was over";
+  EXPECT_LT(took, 5s);
+  ASSERT_TRUE(within->ok()) << within->error().message;
+  for (auto* r : {&held_seq, &held_plain}) {
+    ASSERT_FALSE((*r)->ok());
+    EXPECT_EQ((*r)->error().code, Errc::unavailable);
+    EXPECT_EQ((*r)->error().detail_code, "bridge_cancelled") << (*r)->error().message;
+  }
+  EXPECT_TRUE(seq->closed()) << "a sequenced producer ends with its failed sends";
+  // Past the grace, a send on a producer that is left fails at once.
+  const auto later = std::chrono::steady_clock::now();
+  auto late = send(*answered, "k", "after the grace", {}, 2);
+  ASSERT_FALSE(late.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - later, 1s);
+}
+
 // The subscribe that ran out goes on behind the timeout (the crate keeps reconnecting): when
 // the broker comes back and grants it, the consumer is closed at once, so the subscription
 // is left with no consumer nobody reads.

@@ -6,6 +6,9 @@
 // Thread-safe.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 
 #include "bridge/commentd_bridge.h"
@@ -28,9 +31,10 @@ class Runtime {
   cb_runtime* rt_;
 };
 
-// A stop signal (cb_stop): the calls given it that wait on a server complete with
-// Errc::unavailable ("bridge_cancelled") once fire() is called, and later ones at once.
-// Thread-safe; fire() never blocks. Destroying it never fires it.
+// A stop signal (cb_stop): the calls given it that wait on a server to get going complete
+// with Errc::unavailable ("bridge_cancelled") once fire() is called, and later ones at once;
+// sends the broker has not acknowledged within `send_grace` of the first fire fail the same
+// way. Thread-safe; fire() never blocks. Destroying it never fires it.
 class StopSignal {
  public:
   StopSignal() : s_(cb_stop_new()) {}
@@ -38,7 +42,9 @@ class StopSignal {
   StopSignal(const StopSignal&) = delete;
   StopSignal& operator=(const StopSignal&) = delete;
 
-  void fire() const { cb_stop_fire(s_); }
+  void fire(std::chrono::milliseconds send_grace = {}) const {
+    cb_stop_fire(s_, static_cast<uint32_t>(std::clamp<int64_t>(send_grace.count(), 0, UINT32_MAX)));
+  }
   const cb_stop* get() const { return s_; }
 
  private:

@@ -132,9 +132,12 @@ class EventBus {
   // producer's creation, a subscribe) completes now, and later ones at once, with
   // Errc::unavailable, so a subscriber's or the relay's stop need not wait for a broker that
   // is away (what the relay has not published stays in the outbox for the next start).
-  // Publishing on producers already made, and the consumers made, are not affected. (A bus
-  // whose calls never wait on a server has nothing to do.)
-  virtual void stop_waiting() {}
+  // Publishes on producers already made, in flight or later, still succeed if the broker
+  // acknowledges them within `publish_grace` from now (the relay's last round on a broker
+  // that answers); past it they fail with Errc::unavailable, so a hung broker holds the stop
+  // no longer than that. Consumers are not affected. (A bus whose calls never wait on a
+  // server has nothing to do.)
+  virtual void stop_waiting(std::chrono::milliseconds publish_grace) { (void)publish_grace; }
   // Closes every consumer; later calls fail with Errc::unavailable.
   virtual void close() = 0;
 };

@@ -200,11 +200,16 @@ TEST_F(ConnTableTest, AConnectionInARequestIsNeverEvicted) {
     }
   };
   std::thread w1(worker, kConns / 2), w2(worker, kConns / 2);
-  // New clients that never send a request: each evicts the oldest idle one when full (the
-  // workers reconnect to fill it again), until 2,000 evictions or 10 s.
-  while (t.size() < size_t(kConns)) std::this_thread::yield();
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // New clients that never send a request: each comes when the table is full and evicts the
+  // oldest idle one (the workers reconnect to fill it again), until 2,000 evictions or 30 s.
+  // Waiting for a full table: a client into a free slot evicts nothing, and on a loaded
+  // machine, where the workers reconnect slowly, those used up the ids before 2,000.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (evictions.load() < 2000 && std::chrono::steady_clock::now() < until && next_id.load() < kMaxId - 2000) {
+    if (t.size() < size_t(kConns)) {
+      std::this_thread::yield();
+      continue;
+    }
     auto [id, e] = open_at(kB, int64_t(requests.load()));
     if (e) t.close(id);
   }

@@ -83,7 +83,7 @@ pub struct cb_cql_exec_options {
 pub struct cb_cql_session {
     session: Arc<Session>,
     handle: Rt,
-    cancel: watch::Sender<bool>,
+    cancel: watch::Sender<StopState>,
 }
 
 pub struct cb_cql_prepared {
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn cb_cql_connect(rt: *const cb_runtime, cfg: *const cb_cq
             b = b.tls_context(Some(tls));
         }
         let session = b.build().await.map_err(|e| session_error(&e))?;
-        let (cancel, _) = watch::channel(false);
+        let cancel = new_stop();
         let s = cb_cql_session { session: Arc::new(session), handle: h2, cancel };
         Ok(Out::Owned(Box::into_raw(Box::new(s)) as *mut c_void))
     });
@@ -386,13 +386,13 @@ pub unsafe extern "C" fn cb_cql_session_free(s: *mut cb_cql_session) {
         return;
     }
     let s = Box::from_raw(s);
-    let _ = s.cancel.send(true);
+    fire(&s.cancel, Duration::ZERO);
     // The driver's Session must be dropped inside the runtime (it spawns on drop).
     let session = s.session.clone();
     drop(s.handle.spawn(async move { drop(session) }));
 }
 
-fn session_parts(s: *const cb_cql_session) -> BResult<(&'static cb_cql_session, watch::Receiver<bool>)> {
+fn session_parts(s: *const cb_cql_session) -> BResult<(&'static cb_cql_session, StopRx)> {
     if s.is_null() {
         return Err(BErr::new(CB_BAD_ARGUMENT, "session is NULL"));
     }

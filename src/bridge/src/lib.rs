@@ -21,6 +21,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use runtime::cb_runtime;
 
@@ -155,7 +156,7 @@ unsafe impl Send for Out {}
 /// CB_CANCELLED reported) when `cancel` turns true.
 pub fn spawn_op<F>(
     rt: &Rt,
-    cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    cancel: Option<StopRx>,
     done: Completion,
     fut: F,
 ) where
@@ -165,10 +166,9 @@ pub fn spawn_op<F>(
     rt.spawn(async move {
         let outcome = match cancel {
             None => Some(fut.await),
-            // Only a `true` cancels: a sender dropped without one leaves the call running.
-            Some(mut rx) => tokio::select! {
+            Some(rx) => tokio::select! {
                 r = fut => Some(r),
-                Ok(_) = rx.wait_for(|v| *v) => None,
+                _ = fired(rx) => None,
             },
         };
         match outcome {
@@ -180,16 +180,53 @@ pub fn spawn_op<F>(
     });
 }
 
-/// A stop signal the caller owns (cb_stop_new): the calls given it that wait on a server
-/// complete with CB_CANCELLED when it fires, and later ones at once. Shared with every handle
-/// made with it, so freeing the caller's copy never fires it.
-pub struct cb_stop(pub Arc<tokio::sync::watch::Sender<bool>>);
+/// A stop's state: `None` until it fires, then the end of its grace, the instant until which
+/// sends on producers that exist may still be acknowledged. What waits on a server to get
+/// going (a connect, a producer's creation, a subscribe, a CQL statement on a closed session)
+/// ends when it fires; a send in flight fails when the grace is over.
+pub type StopState = Option<tokio::time::Instant>;
+pub type StopRx = tokio::sync::watch::Receiver<StopState>;
+
+pub fn new_stop() -> tokio::sync::watch::Sender<StopState> {
+    tokio::sync::watch::channel(None).0
+}
+
+/// Fires `stop` with `grace` for sends; the first fire wins (idempotent, never blocks).
+pub fn fire(stop: &tokio::sync::watch::Sender<StopState>, grace: Duration) {
+    stop.send_if_modified(|v| {
+        let first = v.is_none();
+        if first {
+            *v = Some(tokio::time::Instant::now() + grace);
+        }
+        first
+    });
+}
+
+/// Completes with the grace's end once the stop has fired. Never completes if the stop is
+/// dropped unfired: only a fire cancels.
+pub async fn fired(mut rx: StopRx) -> tokio::time::Instant {
+    let end = rx.wait_for(|v| v.is_some()).await.map(|v| *v);
+    match end {
+        Ok(end) => end.unwrap_or_else(tokio::time::Instant::now),
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Completes when the stop has fired and its grace is over.
+pub async fn grace_over(rx: StopRx) {
+    let end = fired(rx).await;
+    tokio::time::sleep_until(end).await;
+}
+
+/// A stop signal the caller owns (cb_stop_new), given to clients (cb_pulsar_config.stop).
+/// Shared with every handle made with it, so freeing the caller's copy never fires it.
+pub struct cb_stop(pub Arc<tokio::sync::watch::Sender<StopState>>);
 
 impl cb_stop {
     /// The signal behind `p`, or a fresh one that only the holder could fire (NULL).
-    pub unsafe fn shared(p: *const cb_stop) -> Arc<tokio::sync::watch::Sender<bool>> {
+    pub unsafe fn shared(p: *const cb_stop) -> Arc<tokio::sync::watch::Sender<StopState>> {
         if p.is_null() {
-            Arc::new(tokio::sync::watch::channel(false).0)
+            Arc::new(new_stop())
         } else {
             (*p).0.clone()
         }
@@ -198,14 +235,17 @@ impl cb_stop {
 
 #[no_mangle]
 pub extern "C" fn cb_stop_new() -> *mut cb_stop {
-    Box::into_raw(Box::new(cb_stop(Arc::new(tokio::sync::watch::channel(false).0))))
+    Box::into_raw(Box::new(cb_stop(Arc::new(new_stop()))))
 }
 
-/// Fires the signal (idempotent, thread-safe, never blocks).
+/// Fires the signal: what waits on a server to get going ends now with CB_CANCELLED, later
+/// calls at once; sends on producers that exist, in flight or issued later, that the broker
+/// has not acknowledged within `send_grace_ms` of this fail with CB_CANCELLED. The first fire
+/// wins (idempotent); thread-safe; never blocks.
 #[no_mangle]
-pub unsafe extern "C" fn cb_stop_fire(p: *const cb_stop) {
+pub unsafe extern "C" fn cb_stop_fire(p: *const cb_stop, send_grace_ms: u32) {
     if !p.is_null() {
-        (*p).0.send_replace(true);
+        fire(&(*p).0, Duration::from_millis(send_grace_ms as u64));
     }
 }
 

@@ -86,8 +86,9 @@ pub struct cb_pulsar_client {
     // caller's stop waits that long (a Subscription joins the thread waiting on it).
     subscribe_bound: Duration,
     // The config's stop signal (cb_pulsar_config.stop): once it fires, the connect, producer
-    // creations and subscribes in flight end now, later ones at once.
-    stop: Arc<watch::Sender<bool>>,
+    // creations and subscribes in flight end now, later ones at once; its producers' sends
+    // not acknowledged by the end of its grace fail.
+    stop: Arc<watch::Sender<StopState>>,
     handle: Rt,
 }
 
@@ -114,6 +115,11 @@ pub struct cb_pulsar_consumer {
     tx: mpsc::UnboundedSender<ConsumerCmd>,
     nack_delay: Duration,
     handle: Rt,
+}
+
+/// A send the broker had not acknowledged when the stop's grace ended.
+pub(crate) fn stop_cancelled() -> BErr {
+    BErr::new(CB_CANCELLED, "the send was not acknowledged within the stop's grace (the client's stop signal fired)")
 }
 
 pub(crate) fn perr(e: &pulsar::Error) -> BErr {
@@ -326,6 +332,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
     let token = client.token.clone();
     let tls = client.seq_tls.clone();
     let handle = client.handle.clone();
+    let stop = client.stop.subscribe();
     spawn_op(&client.handle, Some(client.stop.subscribe()), done, async move {
         let (topic, name, batch, delay_ms, max_pending, send_ms, sequenced) = parsed?;
         let pending = Arc::new(Semaphore::new(if max_pending == 0 { 1000 } else { max_pending as usize }));
@@ -334,7 +341,7 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
             let send_timeout = ms(send_ms, 30_000);
             let opened = tokio::time::timeout(send_timeout, async {
                 let broker = pulsar.lookup_topic(topic.clone()).await.map_err(|e| perr(&e))?;
-                let cfg = pulsar_seq::SeqConfig { topic, name, token, broker, send_timeout, batch_max: batch.max(1) as usize, tls };
+                let cfg = pulsar_seq::SeqConfig { topic, name, token, broker, send_timeout, batch_max: batch.max(1) as usize, tls, stop };
                 let (conn, last) = pulsar_seq::open(&cfg).await?;
                 Ok::<_, BErr>((conn, cfg, last))
             })
@@ -362,61 +369,79 @@ pub unsafe extern "C" fn cb_pulsar_producer_new(
             .map_err(|_| BErr::new(CB_TIMEOUT, "could not create the producer within send_timeout"))?
             .map_err(|e| perr(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        handle.spawn(producer_actor(producer, rx, ms(send_ms, 30_000)));
+        handle.spawn(producer_actor(producer, rx, ms(send_ms, 30_000), stop));
         Ok(Out::Owned(Box::into_raw(Box::new(cb_pulsar_producer { tx, pending, handle })) as *mut c_void))
     });
 }
 
-async fn producer_actor(mut p: Producer<TokioExecutor>, mut rx: mpsc::UnboundedReceiver<ProducerCmd>, send_timeout: Duration) {
+async fn producer_actor(
+    mut p: Producer<TokioExecutor>,
+    mut rx: mpsc::UnboundedReceiver<ProducerCmd>,
+    send_timeout: Duration,
+    stop: StopRx,
+) {
     while let Some(cmd) = rx.recv().await {
         match cmd {
-            ProducerCmd::Send(msg, _, done, permit) => match p.send_non_blocking(msg).await {
-                Err(e) => {
-                    // The sends queued behind this one fail with it at once: each would
-                    // otherwise wait out its own operation timeout in turn (a hang of
-                    // n x timeout with the broker away), and failing them keeps call order.
-                    let err = perr(&e);
-                    done.err(err.clone());
-                    drop(permit);
-                    loop {
-                        match rx.try_recv() {
-                            Ok(ProducerCmd::Send(_, _, d, _)) => d.err(err.clone()),
-                            Ok(ProducerCmd::Close(d)) => {
-                                match p.close().await {
-                                    Ok(()) => d.ok(std::ptr::null_mut()),
-                                    Err(e) => d.err(perr(&e)),
+            ProducerCmd::Send(msg, _, done, permit) => {
+                // Queueing waits while the connection's queue is full (block_queue_if_full):
+                // a broker that stopped reading holds it until the stop's grace is over.
+                let queued = tokio::select! {
+                    r = p.send_non_blocking(msg) => r.map_err(|e| perr(&e)),
+                    _ = grace_over(stop.clone()) => Err(stop_cancelled()),
+                };
+                match queued {
+                    Err(err) => {
+                        // The sends queued behind this one fail with it at once: each would
+                        // otherwise wait out its own operation timeout in turn (a hang of
+                        // n x timeout with the broker away), and failing them keeps call order.
+                        done.err(err.clone());
+                        drop(permit);
+                        loop {
+                            match rx.try_recv() {
+                                Ok(ProducerCmd::Send(_, _, d, _)) => d.err(err.clone()),
+                                Ok(ProducerCmd::Close(d)) => {
+                                    match p.close().await {
+                                        Ok(()) => d.ok(std::ptr::null_mut()),
+                                        Err(e) => d.err(perr(&e)),
+                                    }
+                                    return;
                                 }
-                                return;
+                                Err(_) => break,
                             }
-                            Err(_) => break,
                         }
                     }
-                }
-                Ok(fut) => {
-                    tokio::spawn(async move {
-                        let result = tokio::time::timeout(send_timeout, fut).await;
-                        // The slot is free before the caller hears back, so a caller that
-                        // waited for its receipts may send max_pending more at once.
-                        drop(permit);
-                        match result {
-                            Err(_) => done.err(BErr::new(CB_TIMEOUT, "send timed out waiting for the broker's receipt")),
-                            Ok(Err(e)) => done.err(perr(&e)),
-                            Ok(Ok(r)) => {
-                                let id = r.message_id.unwrap_or_default();
-                                let mut receipt = cb_pulsar_receipt {
-                                    ledger_id: id.ledger_id,
-                                    entry_id: id.entry_id,
-                                    partition: id.partition.unwrap_or(-1),
-                                    batch_index: id.batch_index.unwrap_or(-1),
-                                    sequence_id: r.sequence_id,
-                                    duplicate: 0,
-                                };
-                                done.ok(&mut receipt as *mut cb_pulsar_receipt as *mut c_void);
+                    Ok(fut) => {
+                        let stop = stop.clone();
+                        tokio::spawn(async move {
+                            let result = tokio::select! {
+                                r = tokio::time::timeout(send_timeout, fut) => match r {
+                                    Err(_) => Err(BErr::new(CB_TIMEOUT, "send timed out waiting for the broker's receipt")),
+                                    Ok(r) => r.map_err(|e| perr(&e)),
+                                },
+                                _ = grace_over(stop) => Err(stop_cancelled()),
+                            };
+                            // The slot is free before the caller hears back, so a caller that
+                            // waited for its receipts may send max_pending more at once.
+                            drop(permit);
+                            match result {
+                                Err(e) => done.err(e),
+                                Ok(r) => {
+                                    let id = r.message_id.unwrap_or_default();
+                                    let mut receipt = cb_pulsar_receipt {
+                                        ledger_id: id.ledger_id,
+                                        entry_id: id.entry_id,
+                                        partition: id.partition.unwrap_or(-1),
+                                        batch_index: id.batch_index.unwrap_or(-1),
+                                        sequence_id: r.sequence_id,
+                                        duplicate: 0,
+                                    };
+                                    done.ok(&mut receipt as *mut cb_pulsar_receipt as *mut c_void);
+                                }
                             }
-                        }
-                    });
+                        });
+                    }
                 }
-            },
+            }
             ProducerCmd::Close(done) => {
                 match p.close().await {
                     Ok(()) => done.ok(std::ptr::null_mut()),
@@ -558,7 +583,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
     })();
     let nack_delay = Duration::from_millis(cfg.nack_delay_ms as u64);
     let bound = client.subscribe_bound;
-    let mut stopped = client.stop.subscribe();
+    let stopped = client.stop.subscribe();
     let pulsar = client.pulsar.clone();
     let handle = client.handle.clone();
     spawn_op(&client.handle, None, done, async move {
@@ -588,7 +613,7 @@ pub unsafe extern "C" fn cb_pulsar_subscribe(
         let mut build = handle.spawn(async move { b.build().await });
         let outcome = tokio::select! {
             r = tokio::time::timeout(bound, &mut build) => Some(r),
-            Ok(_) = stopped.wait_for(|v| *v) => None,
+            _ = fired(stopped) => None,
         };
         let was_cancelled = outcome.is_none();
         let consumer: Consumer<Vec<u8>, TokioExecutor> = match outcome {

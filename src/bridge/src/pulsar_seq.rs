@@ -14,8 +14,9 @@
 //!    batch entry of up to batch_max_messages, carrying its first and highest sequence ids;
 //!    since every batch starts above what the broker has, a batch is never part duplicate.
 //!  - Any failure (connection lost, a SEND_ERROR, a receipt later than send_timeout, the broker
-//!    closing the producer) fails every pending send and ends the producer: later sends fail
-//!    with CB_CLOSED. The caller makes a new one, which learns from the broker what was stored.
+//!    closing the producer, or sends still unacknowledged when the client's stop's grace ends)
+//!    fails every pending send and ends the producer: later sends fail with CB_CLOSED. The
+//!    caller makes a new one, which learns from the broker what was stored.
 //!  - `pulsar://`, or `pulsar+ssl://` through the same TLS connector as the client's own
 //!    connections (the same roots, the broker's name or IP verified); non-partitioned topics.
 use std::collections::{HashMap, VecDeque};
@@ -33,7 +34,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-use crate::pulsar_ffi::{perr, ProducerCmd};
+use crate::pulsar_ffi::{perr, stop_cancelled, ProducerCmd};
 use crate::*;
 
 const PRODUCER_ID: u64 = 1;
@@ -49,6 +50,8 @@ pub(crate) struct SeqConfig {
     pub batch_max: usize,
     /// Set for a pulsar+ssl:// client (`tls_connector` in pulsar.rs).
     pub tls: Option<tokio_native_tls::TlsConnector>,
+    /// The client's stop: sends not acknowledged by the end of its grace fail.
+    pub stop: StopRx,
 }
 
 /// The connection's byte stream: TCP, or TLS over it.
@@ -237,6 +240,8 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
     // the sends already issued complete first.
     let mut ending = false;
     let mut closing: Option<Completion> = None;
+    // Once the client's stop fires: the end of its grace for what is in flight.
+    let mut grace_end: Option<Instant> = None;
     let failure: BErr = loop {
         if ending && inflight.is_empty() {
             let close = command(CommandType::CloseProducer, |c| {
@@ -253,8 +258,12 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
             }
             return;
         }
-        let deadline = inflight.front().map(|f| f.deadline);
+        // The oldest send's receipt is due by its send_timeout, or by the stop's grace's end.
+        let deadline = inflight.front().map(|f| grace_end.map_or(f.deadline, |g| g.min(f.deadline)));
         tokio::select! {
+            end = fired(cfg.stop.clone()), if grace_end.is_none() => {
+                grace_end = Some(end);
+            }
             cmd = rx.recv(), if !ending => {
                 let first = match cmd {
                     None => { ending = true; continue; }
@@ -326,6 +335,9 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
                 // Anything else (a CLOSE_PRODUCER's answer, pongs) needs nothing.
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                if grace_end.is_some_and(|g| inflight.front().is_some_and(|f| g < f.deadline)) {
+                    break stop_cancelled();
+                }
                 break BErr::new(CB_TIMEOUT, "send timed out waiting for the broker's receipt");
             }
         }

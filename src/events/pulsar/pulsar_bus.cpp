@@ -70,7 +70,7 @@ struct PulsarBus::Core {
   std::shared_ptr<bridge::PulsarClient> client;
   bool stopping = false;  // guarded by mu; stop_waiting() was called
   // Given to every client: stop_waiting() fires it, and what waits on a broker (a connect, a
-  // producer creation, a subscribe) ends on every client, now and later.
+  // producer creation, a subscribe) ends on every client, now and later; sends get its grace.
   bridge::StopSignal stop_signal;
   std::map<std::string, std::shared_ptr<Topic>> topics;
   std::vector<std::weak_ptr<ConsumerCore>> consumers;
@@ -477,12 +477,12 @@ asio::awaitable<Result<std::unique_ptr<Consumer>>> PulsarBus::subscribe(std::str
   co_return closed_error();
 }
 
-void PulsarBus::stop_waiting() {
+void PulsarBus::stop_waiting(std::chrono::milliseconds publish_grace) {
   {
     std::lock_guard lk(core_->mu);
     core_->stopping = true;
   }
-  core_->stop_signal.fire();
+  core_->stop_signal.fire(publish_grace);
 }
 
 void PulsarBus::close() {

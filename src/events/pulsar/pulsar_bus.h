@@ -107,7 +107,7 @@ class PulsarBus final : public EventBus {
   using EventBus::publish;
   asio::awaitable<Result<std::unique_ptr<Consumer>>> subscribe(std::string topic, std::string subscription,
                                                                SubscribeOptions opts) override;
-  void stop_waiting() override;
+  void stop_waiting(std::chrono::milliseconds publish_grace) override;
   void close() override;
 
   PulsarBusStats& stats();

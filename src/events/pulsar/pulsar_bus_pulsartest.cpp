@@ -242,8 +242,8 @@ TEST(PulsarBusTest, StopWaitingEndsASubscribeAndAPublishWaitingOnABrokerThatIsAw
   ASSERT_EQ(f_new.wait_for(0ms), std::future_status::timeout) << "the producer's creation should wait for the broker";
   ASSERT_EQ(f_conn.wait_for(0ms), std::future_status::timeout) << "the connect should wait for the broker";
   const auto t0 = std::chrono::steady_clock::now();
-  bus.stop_waiting();
-  never.stop_waiting();
+  bus.stop_waiting(0ms);
+  never.stop_waiting(0ms);
   if (f_sub.wait_for(10s) != std::future_status::ready || f_new.wait_for(10s) != std::future_status::ready ||
       f_conn.wait_for(10s) != std::future_status::ready) {
     ADD_FAILURE() << "stop_waiting did not end what waits";

@@ -153,7 +153,7 @@ pub enum Out {
 unsafe impl Send for Out {}
 
 /// Spawns `fut` on `handle` and reports its outcome to `done`. The task is abandoned (and
-/// CB_CANCELLED reported) when `cancel` turns true.
+/// CB_CANCELLED reported) when `cancel` fires (its grace plays no part here).
 pub fn spawn_op<F>(
     rt: &Rt,
     cancel: Option<StopRx>,

@@ -20,6 +20,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 
@@ -39,14 +40,16 @@ def _ctl(env, *args):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _config(pulsar, ca_file: str | None = None) -> tuple[str, str]:
+def _config(pulsar, ca_file: str | None = None,
+            comments_namespace: str = "pavilion/comments") -> tuple[str, str]:
     """A config on fresh topics of its own, and its comments topic, which has a subscription
     ("e2e-check") from its start, read by _every_write_has_one_event at the end, as has its
     reactions topic (_reactions_topic, read by _every_reaction_has_one_event). With `ca_file`,
-    through the test broker's TLS port (pulsar+ssl://), trusting that CA."""
+    through the test broker's TLS port (pulsar+ssl://), trusting that CA. The comments topic
+    lives in `comments_namespace` (with deduplication on, as in the pavilion namespaces)."""
     suffix = uuid.uuid4().hex[:12]
-    comments_topic = f"persistent://pavilion/comments/e2e-{suffix}"
-    for topic in (comments_topic, _reactions_topic(comments_topic)):
+    comments_topic = f"persistent://{comments_namespace}/e2e-{suffix}"
+    for topic in (comments_topic, f"persistent://pavilion/reactions/e2e-{suffix}"):
         WsConsumer(pulsar["COMMENTD_TEST_PULSAR_ADMIN"], topic, "e2e-check").close()
     url = pulsar["COMMENTD_TEST_PULSAR_TLS"] if ca_file else pulsar["COMMENTD_TEST_PULSAR"]
     tls = f'  tls: {{ca_file: "{ca_file}"}}\n' if ca_file else ""
@@ -222,6 +225,59 @@ def test_a_node_stops_at_once_with_pulsar_away_and_publishes_what_it_kept_after_
     assert took < 10, f"the stop took {took:.1f} s: something waited on the broker"
 
     srv.config_path.write_text(sanitized_config(cfg))
+    srv.start()
+    marker = srv.create_comment(user, new_id(), "marker")["id"]
+    srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the kept events published", 60)
+    assert _every_write_has_one_event(pulsar, comments_topic, written, marker) == 0
+    assert srv.terminate() == 0
+
+
+def _admin(pulsar, method: str, path: str, body: str | None = None) -> str:
+    req = urllib.request.Request(pulsar["COMMENTD_TEST_PULSAR_ADMIN"] + path, method=method,
+                                 data=body.encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read().decode()
+
+
+def test_a_stop_gives_the_relays_last_round_the_shutdown_grace_on_a_broker_that_holds_it(
+        server_factory, pulsar):
+    """A broker that stops answering a relay's sends would hold the relay's last round, and so
+    the node's stop, for pulsar.send_timeout (60 s here). Here that broker is Pulsar's own
+    publish rate limit, 1 byte/s on the comments topic's namespace: the first event goes
+    through and pays more than its tokens, and the broker then reads nothing more from that
+    connection for minutes. The stop gives the held sends server.shutdown_grace (2 s) and then
+    fails them; what it could not publish stays in the outbox, and the next start, with the
+    limit gone, publishes it, each event once.
+
+    The limit is set on a namespace of the test's own before any of its topics is loaded, so
+    the broker applies it when it loads the topic (a topic-level limit set on a loaded topic
+    reaches the broker through its policy topic, sometimes after the events it should hold)."""
+    ns = f"pavilion/e2e-held-{uuid.uuid4().hex[:12]}"
+    _admin(pulsar, "PUT", f"/admin/v2/namespaces/{ns}", "{}")
+    _admin(pulsar, "POST", f"/admin/v2/namespaces/{ns}/deduplication", "true")
+    rate = f"/admin/v2/namespaces/{ns}/publishRate"
+    _admin(pulsar, "POST", rate, '{"publishThrottlingRateInMsg":-1,"publishThrottlingRateInByte":1}')
+    cfg, comments_topic = _config(pulsar, comments_namespace=ns)
+    cfg = cfg.replace('send_timeout: "2s"', 'send_timeout: "60s"') + 'server:\n  shutdown_grace: "2s"\n'
+    assert '"60s"' in cfg
+    srv = server_factory(cfg, name="pulsar-held-stop").start()
+    user, video = User(), new_id()
+    # The first event is published, and spends the tokens of minutes; the broker holds the rest.
+    written = [srv.create_comment(user, video, "x" * 1000)["id"]]
+    srv.wait_for(lambda: srv.metric("commentd_relay_published_total") >= 1, "the first event published", 60)
+    written += [srv.create_comment(user, video, f"held {i}")["id"] for i in range(3)]
+    time.sleep(2)
+    assert srv.metric("commentd_outbox_depth") >= 3, "the broker should hold the relay's sends"
+    t0 = time.monotonic()
+    assert srv.terminate(timeout_s=90) == 0
+    took = time.monotonic() - t0
+    print(f"the stop took {took:.1f} s")
+    assert took < 10, f"the stop took {took:.1f} s: the relay's held round outlived the grace"
+
+    _admin(pulsar, "DELETE", rate)
+    srv.wait_for(lambda: "publishThrottlingRateInByte" not in _admin(pulsar, "GET", rate),
+                 "the namespace's rate limit to go", 30)
     srv.start()
     marker = srv.create_comment(user, new_id(), "marker")["id"]
     srv.wait_for(lambda: srv.metric("commentd_outbox_depth") == 0, "the kept events published", 60)

@@ -240,8 +240,11 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
     // the sends already issued complete first.
     let mut ending = false;
     let mut closing: Option<Completion> = None;
-    // Once the client's stop fires: the end of its grace for what is in flight.
+    // Once the client's stop fires: the end of its grace for what is in flight. One wait for
+    // the fire, kept across the loop's turns (polled only until it completes).
     let mut grace_end: Option<Instant> = None;
+    let stop_fired = fired(cfg.stop.clone());
+    tokio::pin!(stop_fired);
     let failure: BErr = loop {
         if ending && inflight.is_empty() {
             let close = command(CommandType::CloseProducer, |c| {
@@ -261,7 +264,7 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
         // The oldest send's receipt is due by its send_timeout, or by the stop's grace's end.
         let deadline = inflight.front().map(|f| grace_end.map_or(f.deadline, |g| g.min(f.deadline)));
         tokio::select! {
-            end = fired(cfg.stop.clone()), if grace_end.is_none() => {
+            end = &mut stop_fired, if grace_end.is_none() => {
                 grace_end = Some(end);
             }
             cmd = rx.recv(), if !ending => {

@@ -15,14 +15,14 @@
 //     `consumer_positions`. Not applied -> Errc::conflict and nothing else is written.
 //     REQUIRES at most one conditional write per WriteSet (else Errc::internal).
 //  3. Derived rows, idempotent (retried by the driver): indexes, buckets, reactions with
-//     USING TIMESTAMP from the op (LWW), the user's hidden rows and read-your-writes mark.
+//     USING TIMESTAMP from the op (LWW), the user's hidden rows and read-your-writes mark,
+//     the counters' *_meta last_updated with USING TIMESTAMP = at (so the max wins).
 //     The writes of one partition go as one unlogged batch (exec_writes, group_writes).
 //  4. Log appends (AppendReactionOp, AppendOutbox): sequences owned by this node's log
 //     writer, written in one logged batch per group with the log's head; a sequence becomes
 //     visible (read_ops, read_outbox_entries, last_*_seq) only once it and every lower one
 //     are durable.
-//  5. Counter deltas, never retried, and at the same time the *_meta last_updated with
-//     USING TIMESTAMP = at (so the max wins).
+//  5. Counter deltas, never retried.
 // A failure after step 2 answers the error (Errc::unavailable) although the entity write
 // stands. Before step 2, a write with an entity write on a comment records steps 3 and 4 in
 // a commit intent (commit_intent.h), and its entity write names the intent in the comment

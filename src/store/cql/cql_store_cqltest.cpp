@@ -529,6 +529,47 @@ TEST_F(CqlStoreTest, AUsersReactionEntryKeepsTheNewerOpWhateverTheWriteOrder) {
   EXPECT_EQ(entry(), ReactionType::none);
 }
 
+// The calls this store's session made so far, by statement label (commentd_cql_requests_total).
+std::map<std::string, uint64_t> calls_by_statement(const CqlStore& s) {
+  std::map<std::string, uint64_t> out;
+  s.statement_metrics().each([&](const std::string& label, const bridge::CqlMetrics::Statement& st) {
+    for (auto& n : st.outcomes) out[label] += n.load();
+  });
+  return out;
+}
+
+// A reaction owner's write of one comment: its registers, its event and its counters' time
+// go as one batch of the comment's partition, the video's time alone, then one counter update
+// each; no statement of its own for comment_metrics_meta. The times and counts are written.
+TEST_F(CqlStoreTest, ACommentsCountersTimeGoesInTheBatchOfItsOtherRows) {
+  auto s = ks_->open();
+  const Uuid video = sid(0xA4, 1), comment = sid(0xA4, 2), u1 = sid(0xA4, 3), u2 = sid(0xA4, 4);
+  WriteSet ws;
+  ws.mutations.push_back(PutReaction{comment, u1, video, ReactionRow{ReactionType::like, 9000, 1, sid(0xA4, 5)}});
+  ws.mutations.push_back(PutReaction{comment, u2, video, ReactionRow{ReactionType::like, 9001, 1, sid(0xA4, 6)}});
+  ws.mutations.push_back(PutReactionEvent{comment, 9001, sid(0xA4, 6), u2, ReactionType::like, true});
+  ws.mutations.push_back(MetricsDelta{comment, 2, 0, 0, 9001});
+  ws.mutations.push_back(StatsDelta{video, 0, 2, 9001});
+  const auto before = calls_by_statement(*s);
+  ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  auto after = calls_by_statement(*s);
+  for (auto& [label, n] : before) after[label] -= n;
+  std::erase_if(after, [](auto& kv) { return kv.second == 0; });
+  EXPECT_EQ(after, (std::map<std::string, uint64_t>{{"BATCH unlogged", 1},
+                                                    {"INSERT user_reactions", 2},
+                                                    {"UPDATE comment_metrics", 1},
+                                                    {"UPDATE video_stats", 1},
+                                                    {"UPDATE video_stats_meta", 1}}));
+  auto m = testing::run_sync(s->get_metrics({comment}, Deadline::after(10s)));
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->at(0).likes, 2);
+  EXPECT_EQ(m->at(0).last_updated, 9001);
+  auto v = testing::run_sync(s->get_video_stats(video, Deadline::after(10s)));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->reactions_count, 2);
+  EXPECT_EQ(v->last_updated, 9001);
+}
+
 // No cluster at all: open fails with unavailable instead of hanging.
 TEST_F(CqlStoreTest, UnreachableClusterFailsToOpen) {
   CqlStoreOptions o;

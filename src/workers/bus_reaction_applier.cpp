@@ -219,23 +219,32 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch, std:
   for (auto& [k, rv] : changed)
     rows_ws.mutations.push_back(store::PutReaction{k.comment_id, k.user_id, rv.second, rv.first});
 
-  // 3. Registers, user_reactions, reaction_events: idempotent.
+  // 3. Registers, user_reactions, reaction_events (idempotent), and the counter deltas of the
+  // comments counted by their transitions: one commit. The store writes its counters after its
+  // rows (Store::commit's order), as two commits did, and each comment's last_updated rides in
+  // the batch of its registers instead of costing a statement of its own (CQL).
+  const TimeMs now = clock_.now_ms();
+  std::map<Uuid, int64_t> per_video;
+  uint64_t counter_writes = 0, repairs = 0;
+  auto add_video_deltas = [&](store::WriteSet& ws) {
+    for (auto& [vid, n] : per_video)
+      if (n) ws.mutations.push_back(store::StatsDelta{vid, 0, n, now});
+    per_video.clear();
+  };
+  for (auto& [cid, n] : per_comment) {
+    if (recount.count(cid) || (!n.likes && !n.dislikes)) continue;
+    rows_ws.mutations.push_back(store::MetricsDelta{cid, n.likes, n.dislikes, 0, now});
+    per_video[n.video] += n.likes + n.dislikes;
+    ++counter_writes;
+  }
+  add_video_deltas(rows_ws);
   if (!rows_ws.mutations.empty()) {
     if (auto e = fenced()) return fail(std::move(*e));
     if (auto s = store_.commit_owned(std::move(rows_ws)); !s) return fail(s.take_error());
   }
 
-  // 4. Counters: deltas of real transitions, or the recount's difference.
-  const TimeMs now = clock_.now_ms();
+  // 4. The recounts, once the rows they count are written: the recount's difference.
   store::WriteSet counters;
-  std::map<Uuid, int64_t> per_video;
-  uint64_t counter_writes = 0, repairs = 0;
-  for (auto& [cid, n] : per_comment) {
-    if (recount.count(cid) || (!n.likes && !n.dislikes)) continue;
-    counters.mutations.push_back(store::MetricsDelta{cid, n.likes, n.dislikes, 0, now});
-    per_video[n.video] += n.likes + n.dislikes;
-    ++counter_writes;
-  }
   for (const Uuid& cid : recount) {
     auto v = video_of.find(cid);
     if (v == video_of.end()) continue;  // only duplicates of it were in the batch
@@ -251,8 +260,7 @@ Status BusReactionApplier::apply(const std::vector<events::Message>& batch, std:
     per_video[video] += dl + dd;
     ++counter_writes;
   }
-  for (auto& [vid, n] : per_video)
-    if (n) counters.mutations.push_back(store::StatsDelta{vid, 0, n, now});
+  add_video_deltas(counters);
   if (!counters.mutations.empty()) {
     if (auto e = fenced()) return fail(std::move(*e));
     if (auto s = store_.commit_owned(std::move(counters)); !s) return fail(s.take_error());

@@ -6,8 +6,10 @@
 //     by op id (a bounded in-memory window) and counts what does not decode;
 //  2. reads the batch's registers and merges the ops by LWW (core/reaction_set.h);
 //  3. writes registers, user_reactions and reaction_events (idempotent: LWW timestamps,
-//     keys by op id) -- one commit_owned;
-//  4. writes the net counter deltas of real transitions -- a second commit_owned;
+//     keys by op id), then the net counter deltas of real transitions -- one commit_owned
+//     (the store writes its counters after its rows; on CQL a comment's last_updated then
+//     rides in the batch of its registers);
+//  4. recounts the comments the rule below names -- a second commit_owned, only for them;
 //  5. returns success, and the consumer acks the batch.
 // Crash or failure between 3 and 5: the messages come back (nack, or redelivery to the next
 // owner). Rule (exact, no position needed): a comment is RECOUNTED instead of counted by

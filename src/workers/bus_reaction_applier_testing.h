@@ -1,7 +1,8 @@
 // Test support for the bus reaction applier (never linked into the service), shared by its
 // LocalBus/RocksStore tests and its Pulsar/CQL tests:
 // - CounterFaultStore: a Store that forwards every call to a real store, except that it
-//   refuses the next `fail_counters` commit_owned() calls holding counter deltas -- the
+//   refuses the counter deltas of the next `fail_counters` commit_owned() calls holding any,
+//   writing the rest of the call (as a store whose counter step fails after its rows) -- the
 //   applier then stops between writing the registers and writing the counters, as a crash or
 //   a timed-out counter write would; and it can pause the applier after its registers read
 //   (a node that stalls mid-batch while its keys move);
@@ -82,7 +83,13 @@ class CounterFaultStore final : public store::Store {
       while (left > 0 && !fail_counters.compare_exchange_weak(left, left - 1)) {
       }
       if (left > 0) {
+        // As a store whose counter step fails: the rows before it are written.
         refused.fetch_add(1);
+        std::erase_if(ws.mutations, [](const store::Mutation& m) {
+          return std::holds_alternative<store::MetricsDelta>(m) || std::holds_alternative<store::StatsDelta>(m);
+        });
+        if (!ws.mutations.empty())
+          if (auto s = s_.commit_owned(std::move(ws)); !s) return s;
         return Error(Errc::unavailable, "injected: counter write lost");
       }
     }

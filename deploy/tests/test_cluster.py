@@ -179,6 +179,35 @@ def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
     verify_converges()
 
 
+def test_users_read_their_reactions_through_every_node_when_owners_skip_marked_rows(front):
+    """Reactions sent to both nodes, some switched through the other one: each op's request
+    writes its user's row and marks it, and the comment's owner (either node) leaves out the
+    rows those marks cover (docs/cluster.md "Written marks"). Every user then reads their own
+    last reaction through each node, the counts are exact, and the owners did skip rows."""
+    author = User()
+    cid = front.request("POST", f"/v1/videos/{uuid.uuid4()}/comments", {"content": "react to me"},
+                        token=author.token).json()["id"]
+    ns = nodes()
+    used = lambda: sum(v or 0 for v in node_metric("commentd_redis_user_rows_marks_used_total").values())  # noqa: E731
+    used_before = used()
+    want: dict[str, tuple[User, str]] = {}
+    for i in range(30):
+        u = User()
+        assert ns[i % len(ns)].react(u, cid, "like").status == 202
+        want[u.id] = (u, "like")
+        if i % 3 == 0:
+            assert ns[(i + 1) % len(ns)].react(u, cid, "dislike").status == 202
+            want[u.id] = (u, "dislike")
+    likes = sum(1 for _, t in want.values() if t == "like")
+    counts = lambda: (lambda c: (c["likes"], c["dislikes"]))(front.get(f"/v1/comments/{cid}").json())  # noqa: E731
+    wait_until(lambda: counts() == (likes, len(want) - likes), "the counts to converge", 60)
+    for u, t in want.values():
+        for n in ns:
+            c = n.get_comment(cid, u).json()
+            assert c["reaction_type"] == t and c["user_reacted"], f"{u.id} reads {c} through {n.port}, wants {t}"
+    assert used() > used_before, "no owner skipped a row a request had marked"
+
+
 def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
 

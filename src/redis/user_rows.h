@@ -7,8 +7,12 @@
 // Key (the video's hash tag: single-slot scripts in Redis Cluster):
 //   <prefix>ur:{<video_id>}:<user_id>     "h<0|1> <recent_until>\n" then "<comment_id> <l|d>\n" each
 //   <prefix>ur:{<video_id>}:<user_id>:g   its generation token
+//   <prefix>urw:{<video_id>}:<comment_id>  hash: user_id -> "<at> <l|d|n>", the written marks
+//                                          (store/user_rows_cache.h) of the comment's rows
 // A user with more than `max_reactions` reactions in the video is not cached (the store then
-// reads Cassandra as before).
+// reads Cassandra as before). A comment's marks hash holds only the marks its owner has not
+// taken yet (seconds of ops); `mark_ttl_ms` after its last mark it goes whole, and an owner
+// that comes later writes those rows itself.
 //
 // Thread-safe; completes on the caller's executor.
 #pragma once
@@ -31,12 +35,15 @@ struct UserRowsOptions {
   std::string prefix = "cd:";
   int64_t ttl_ms = 30'000;      // a copy's life: the staleness bound if an invalidation is lost
   size_t max_reactions = 1000;  // more in one video: not cached
+  int64_t mark_ttl_ms = 600'000;  // a comment's written marks, after its last one
 };
 
 struct UserRowsStats {
   std::atomic<uint64_t> hits{0}, misses{0};
   std::atomic<uint64_t> fills{0}, fills_refused{0}, too_big{0};
   std::atomic<uint64_t> invalidations{0};
+  std::atomic<uint64_t> marks{0};       // rows marked written by a request
+  std::atomic<uint64_t> marks_used{0};  // owners' rows skipped: a mark covered them
   std::atomic<uint64_t> errors{0};  // Redis calls that failed (storage answered; a failed invalidation waits out the TTL)
 };
 
@@ -51,7 +58,9 @@ class RedisUserRows final : public store::UserRowsCache {
   asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) override;
   asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const store::UserRows& rows,
                              Deadline d) override;
-  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> video_user, Deadline d) override;
+  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> video_user, std::vector<store::RowMark> written,
+                                   Deadline d) override;
+  asio::awaitable<std::vector<bool>> take_written(std::vector<store::RowMark> rows, Deadline d) override;
 
   const UserRowsStats& stats() const { return stats_; }
 
@@ -59,12 +68,18 @@ class RedisUserRows final : public store::UserRowsCache {
   std::string key(const Uuid& video, const Uuid& user) const {
     return opts_.prefix + "ur:{" + video.str() + "}:" + user.str();
   }
+  std::string marks_key(const Uuid& video, const Uuid& comment) const {
+    return opts_.prefix + "urw:{" + video.str() + "}:" + comment.str();
+  }
+  asio::awaitable<void> mark(std::vector<store::RowMark> written, Deadline d);
+  Client& client_;
   const UserRowsOptions opts_;
   UserRowsStats stats_;
   GuardedCopies copies_;
+  const Script mark_, take_;
 };
 
-// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,errors}_total.
+// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,marks,marks_used,errors}_total.
 void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace commentd::redis

@@ -2,6 +2,8 @@
 // hands out a token and the fill under it is served; an invalidation between the lookup and
 // the fill (a write that raced the storage read) refuses the fill; an invalidation drops the
 // copy; an unreachable Redis is a miss without a token (the store reads storage, fills nothing).
+// Written marks: a request's mark covers the owner's row of the same or an older write and is
+// taken by it; a newer owner row is not covered; marks are per user and per comment.
 #include "redis/user_rows.h"
 
 #include <gtest/gtest.h>
@@ -35,11 +37,17 @@ class UserRowsTest : public ::testing::TestWithParam<const char*> {
       co_return 0;
     }());
   }
-  void invalidate(std::vector<std::pair<Uuid, Uuid>> keys) {
+  void invalidate(std::vector<std::pair<Uuid, Uuid>> keys, std::vector<store::RowMark> written = {}) {
     loop_.run([&]() -> asio::awaitable<int> {
-      co_await cache_->invalidate(std::move(keys), Deadline::after(5s));
+      co_await cache_->invalidate(std::move(keys), std::move(written), Deadline::after(5s));
       co_return 0;
     }());
+  }
+  std::vector<bool> take(std::vector<store::RowMark> rows) {
+    return loop_.run(cache_->take_written(std::move(rows), Deadline::after(5s)));
+  }
+  store::RowMark row(const Uuid& comment, const Uuid& user, int64_t at, ReactionType t = ReactionType::like) {
+    return store::RowMark{video_, user, comment, at, t};
   }
 
   testenv::Loop loop_{1};
@@ -106,6 +114,56 @@ TEST_P(UserRowsTest, AnUnreachableRedisIsAMissWithoutAToken) {
   auto l = loop_.run(down.lookup(video_, user_, Deadline::after(1s)));
   EXPECT_FALSE(l.rows);
   EXPECT_FALSE(l.token) << "no token: the store must not fill";
+  EXPECT_GT(down.stats().errors.load(), 0u);
+}
+
+TEST_P(UserRowsTest, ARequestsMarkCoversTheOwnersSameOrOlderRowOnce) {
+  const Uuid c1 = ids_.next(), c2 = ids_.next();
+  // Two requests wrote their rows: user_ on c1 at 5000 (a like), other_ on c2 at 7000.
+  invalidate({{video_, user_}}, {row(c1, user_, 5000)});
+  invalidate({}, {row(c2, other_, 7000, ReactionType::none)});
+  EXPECT_EQ(cache_->stats().marks.load(), 2u);
+  EXPECT_EQ(cache_->stats().invalidations.load(), 1u);
+
+  // The owner's rows: the same write on c1, an older one of other_ on c2 (a newer write
+  // covers it), a row of a user no request marked, and user_'s row on c2 (marks are per comment).
+  auto hit = take({row(c1, user_, 5000), row(c2, other_, 6000, ReactionType::dislike), row(c1, other_, 5000),
+                   row(c2, user_, 7000, ReactionType::none)});
+  EXPECT_EQ(hit, (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(cache_->stats().marks_used.load(), 2u);
+  // c1's mark was taken; c2's is newer than the row asked, so it stays for its own op.
+  EXPECT_EQ(take({row(c1, user_, 5000), row(c2, other_, 7000, ReactionType::none)}), (std::vector<bool>{false, true}));
+  EXPECT_EQ(take({row(c2, other_, 7000, ReactionType::none)}), (std::vector<bool>{false}));
+}
+
+TEST_P(UserRowsTest, AMarkCoversNoNewerRowNorAnotherValueAtItsTime) {
+  const Uuid c = ids_.next();
+  invalidate({}, {row(c, user_, 5000, ReactionType::like)});
+  // Same write timestamp, another value (two ops of one node in one millisecond): CQL keeps
+  // the larger value, so the owner's write may change the cell and must go.
+  EXPECT_EQ(take({row(c, user_, 5000, ReactionType::dislike)}), (std::vector<bool>{false}));
+  invalidate({}, {row(c, user_, 5000, ReactionType::like)});
+  EXPECT_EQ(take({row(c, user_, 5001)}), (std::vector<bool>{false})) << "a newer row is not covered";
+  // Two requests of the user racing through two nodes: the newer mark stays.
+  invalidate({}, {row(c, user_, 9000, ReactionType::dislike)});
+  invalidate({}, {row(c, user_, 8000, ReactionType::like)});
+  EXPECT_EQ(take({row(c, user_, 8000, ReactionType::like)}), (std::vector<bool>{true}));
+  EXPECT_EQ(take({row(c, user_, 9000, ReactionType::dislike)}), (std::vector<bool>{true}));
+}
+
+TEST_P(UserRowsTest, AnUnreachableRedisCoversNothing) {
+  Client dead(loop_.ex(), ClientOptions{.nodes = {{"127.0.0.1", testenv::closed_port()}},
+                                        .connect_timeout = 100ms, .command_timeout = 100ms});
+  RedisUserRows down(dead, UserRowsOptions{});
+  std::vector<std::pair<Uuid, Uuid>> keys{{video_, user_}};
+  std::vector<store::RowMark> written{row(video_, user_, 1)};
+  loop_.run([&]() -> asio::awaitable<int> {
+    co_await down.invalidate(std::move(keys), std::move(written), Deadline::after(1s));
+    co_return 0;
+  }());
+  EXPECT_EQ(down.stats().marks.load(), 0u);
+  auto hit = loop_.run(down.take_written({row(video_, user_, 1), row(other_, user_, 1)}, Deadline::after(1s)));
+  EXPECT_EQ(hit, (std::vector<bool>{false, false})) << "the owner writes every row";
   EXPECT_GT(down.stats().errors.load(), 0u);
 }
 

@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <future>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -37,9 +38,16 @@ Result<uint64_t> probed(const Rows& r) {
 // Bounds the Redis invalidation inside a commit (the client's command_timeout bounds each call too).
 constexpr auto kUserRowsInvalidateTimeout = std::chrono::seconds(1);
 
+// (comment, user): the owner's rows whose user_reactions write a request's mark covers.
+using WrittenRows = std::set<std::pair<Uuid, Uuid>>;
+
+bool covered(const WrittenRows& written, const PutReaction& p) {
+  return written.count({p.comment_id, p.user_id}) > 0;
+}
+
 // The (video, user) keys of the per-user rows a WriteSet writes (store/user_rows_cache.h),
-// each once.
-std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws) {
+// each once; not those of PutReactions whose user row is not written (`written`).
+std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws, const WrittenRows& written) {
   std::vector<std::pair<Uuid, Uuid>> keys;
   auto add = [&keys](const Uuid& video, const Uuid& user) {
     std::pair<Uuid, Uuid> k{video, user};
@@ -49,9 +57,22 @@ std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws) {
     if (auto* x = std::get_if<RecentWrite>(&m)) add(x->video_id, x->user_id);
     else if (auto* h = std::get_if<HiddenMark>(&m)) add(h->video_id, h->user_id);
     else if (auto* u = std::get_if<UserReactionPut>(&m)) add(u->video_id, u->user_id);
-    else if (auto* p = std::get_if<PutReaction>(&m)) add(p->video_id, p->user_id);
+    else if (auto* p = std::get_if<PutReaction>(&m); p && !covered(written, *p)) add(p->video_id, p->user_id);
   }
   return keys;
+}
+
+// A user_reactions write's timestamp: the op's LWW order (docs/cluster.md rule 5), as the
+// register's, so CQL keeps the same winner in both whatever order the writes land in.
+int64_t lww_timestamp(TimeMs at, uint32_t node_id) { return at * 1000 + node_id % 1000; }
+
+// The marks of the user rows a request's WriteSet wrote (UserReactionPut with the op's order).
+std::vector<RowMark> request_marks(const WriteSet& ws) {
+  std::vector<RowMark> out;
+  for (auto& m : ws.mutations)
+    if (auto* u = std::get_if<UserReactionPut>(&m); u && u->at)
+      out.push_back(RowMark{u->video_id, u->user_id, u->comment_id, lww_timestamp(u->at, u->node_id), u->type});
+  return out;
 }
 
 std::string bytes_of(const Uuid& u) { return std::string(u.bytes.begin(), u.bytes.end()); }
@@ -286,21 +307,43 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
     }
   }
 
-  // 3. Derived rows, idempotent.
+  // 3. Derived rows, idempotent. A reaction owner's registers (PutReaction) also write the
+  // user's user_reactions row, which the request that accepted the op wrote already unless it
+  // died first: the rows whose request left a written mark are not written again
+  // (store/user_rows_cache.h "Written marks"; half of the INSERT user_reactions in viral 1x).
+  WrittenRows written;
+  std::vector<RowMark> asks;
+  for (auto& m : ws.mutations)
+    if (auto* p = std::get_if<PutReaction>(&m))
+      asks.push_back(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
+                             p->row.type});
+  if (!asks.empty()) {
+    user_rows_busy_.fetch_add(1);
+    if (auto* cache = user_rows_.load()) {
+      auto hit = co_await cache->take_written(asks, Deadline::after(kUserRowsInvalidateTimeout));
+      for (size_t i = 0; i < asks.size() && i < hit.size(); ++i)
+        if (hit[i]) written.emplace(asks[i].comment_id, asks[i].user_id);
+    }
+    user_rows_busy_.fetch_sub(1);
+  }
   std::vector<Call> derived;
   for (auto& m : ws.mutations) {
     if (auto* p = std::get_if<PutComment>(&m); p && p == lwt_put) continue;
     if (auto* s = std::get_if<SetConsumerPos>(&m); s && s == lwt_to) continue;
-    derived_calls(m, derived);
+    const auto* p = std::get_if<PutReaction>(&m);
+    derived_calls(m, derived, !p || !covered(written, *p));
   }
   if (!derived.empty()) {
     auto r = co_await exec_writes(std::move(derived));
     // The per-user rows these writes touched: their shared copies go now, written or not (a
-    // failed step 3 may have landed in part), before any ack.
+    // failed step 3 may have landed in part), before any ack; the rows now durable are marked
+    // for their owner beside that.
     user_rows_busy_.fetch_add(1);
     if (auto* cache = user_rows_.load()) {
-      auto keys = user_row_keys(ws);
-      if (!keys.empty()) co_await cache->invalidate(std::move(keys), Deadline::after(kUserRowsInvalidateTimeout));
+      auto keys = user_row_keys(ws, written);
+      auto marks = r ? request_marks(ws) : std::vector<RowMark>{};
+      if (!keys.empty() || !marks.empty())
+        co_await cache->invalidate(std::move(keys), std::move(marks), Deadline::after(kUserRowsInvalidateTimeout));
     }
     user_rows_busy_.fetch_sub(1);
     if (!r) co_return r.take_error();
@@ -393,7 +436,7 @@ asio::awaitable<Result<bool>> CqlStore::move_consumer(std::string consumer, uint
   co_return r->applied().value_or(false);
 }
 
-void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
+void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out, bool user_row) const {
   // `key`: the partition the statement writes (pk(), for exec_writes' batches).
   auto add = [&](const bridge::PreparedPtr& p, std::vector<Value> v, std::string key = {}) {
     out.push_back(Call{p.get(), std::move(v), write_opts(true), std::move(key)});
@@ -420,7 +463,7 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
         } else if constexpr (std::is_same_v<T, UserReactionPut>) {
           // The op's LWW order, as PutReaction writes the same row: an older op's write that
           // lands later (another node, a slow request) cannot overwrite a newer op's.
-          const int64_t at = x.at ? x.at * 1000 + x.node_id % 1000 : wall_ms() * 1000 + opts_.node_id % 1000;
+          const int64_t at = x.at ? lww_timestamp(x.at, x.node_id) : lww_timestamp(wall_ms(), opts_.node_id);
           if (x.type == ReactionType::none)
             add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
           else
@@ -428,10 +471,11 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out) const {
                 pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, PutReaction>) {
           // docs/cluster.md rule 5: the register's LWW order as the write timestamp.
-          const int64_t at = x.row.timestamp * 1000 + x.row.node_id % 1000;
+          const int64_t at = lww_timestamp(x.row.timestamp, x.row.node_id);
           add(st_->register_put, {V(x.comment_id), V(x.user_id), txt(to_string(x.row.type)), ts(x.row.timestamp),
                                   Value::int32(static_cast<int32_t>(x.row.node_id)), V(x.row.op_id), big(at)},
               pk(x.comment_id));
+          if (!user_row) return;
           if (x.row.type == ReactionType::none)
             add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
           else

@@ -289,7 +289,8 @@ class CqlStore final : public Store {
   std::vector<Call> mark_calls(const WriteSet& ws, bool start) const;
   // writes_done + 1 for each guarded counter of a write refused before its entity write.
   asio::awaitable<void> release_marks(const WriteSet& ws);
-  void derived_calls(const Mutation& m, std::vector<Call>& out) const;
+  // `user_row`: false leaves out a PutReaction's user_reactions row (a request's mark covers it).
+  void derived_calls(const Mutation& m, std::vector<Call>& out, bool user_row = true) const;
   void counter_calls(const Mutation& m, std::vector<Call>& out) const;
 
   // --- commit intents (cql_intents.cpp)

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "bridge/tcp_proxy.h"
 #include "store/cql/count_repair.h"
@@ -131,21 +132,42 @@ class MemoryUserRows final : public UserRowsCache {
     if (std::to_string(tokens_[k]) == token) copies_[k] = rows;
     co_return;
   }
-  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> keys, Deadline) override {
+  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> keys, std::vector<RowMark> written,
+                                   Deadline) override {
     std::lock_guard lk(mu_);
     for (auto& k : keys) {
       copies_.erase(k);
       tokens_[k] = ++next_;
       invalidations++;
     }
+    for (auto& m : written) {  // the newer mark of a user stays
+      auto [it, fresh] = marks_.try_emplace(mark_key(m), m.at, m.type);
+      if (!fresh && it->second.first < m.at) it->second = {m.at, m.type};
+      marks++;
+    }
     co_return;
   }
-  std::atomic<uint64_t> hits{0}, invalidations{0};
+  // redis/user_rows.cpp's take script, in memory.
+  asio::awaitable<std::vector<bool>> take_written(std::vector<RowMark> rows, Deadline) override {
+    std::lock_guard lk(mu_);
+    std::vector<bool> out;
+    for (auto& r : rows) {
+      auto it = marks_.find(mark_key(r));
+      bool hit = it != marks_.end() && (it->second.first > r.at || it->second == std::make_pair(r.at, r.type));
+      if (it != marks_.end() && it->second.first <= r.at) marks_.erase(it);
+      out.push_back(hit);
+      if (hit) marks_used++;
+    }
+    co_return out;
+  }
+  std::atomic<uint64_t> hits{0}, invalidations{0}, marks{0}, marks_used{0};
 
  private:
+  static std::tuple<Uuid, Uuid, Uuid> mark_key(const RowMark& m) { return {m.video_id, m.comment_id, m.user_id}; }
   std::mutex mu_;
   std::map<std::pair<Uuid, Uuid>, UserRows> copies_;
   std::map<std::pair<Uuid, Uuid>, uint64_t> tokens_;
+  std::map<std::tuple<Uuid, Uuid, Uuid>, std::pair<int64_t, ReactionType>> marks_;
   uint64_t next_ = 0;
 };
 
@@ -568,6 +590,44 @@ TEST_F(CqlStoreTest, ACommentsCountersTimeGoesInTheBatchOfItsOtherRows) {
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->reactions_count, 2);
   EXPECT_EQ(v->last_updated, 9001);
+}
+
+// The reaction owner's user rows that the requests wrote (store/user_rows_cache.h "Written
+// marks"): the owner writes their registers and not their user_reactions rows again; a row no
+// request marked (its node died before its write) is written, and so is every row once its
+// mark has been taken (a redelivered batch).
+TEST_F(CqlStoreTest, TheOwnerDoesNotWriteAgainTheUserRowsItsRequestsWrote) {
+  auto s = ks_->open();
+  MemoryUserRows cache;
+  s->set_user_rows_cache(&cache);
+  const Uuid video = sid(0xA5, 1), comment = sid(0xA5, 2), u1 = sid(0xA5, 3), u2 = sid(0xA5, 4);
+  WriteSet request;  // u1's request; u2's died between the broker's receipt and its write
+  request.mutations.push_back(UserReactionPut{video, u1, comment, ReactionType::like, 9000, 1});
+  ASSERT_TRUE(commit_sync(*s, std::move(request)).ok());
+  EXPECT_EQ(cache.marks.load(), 1u);
+  auto owner = [&] {
+    WriteSet ws;
+    ws.mutations.push_back(PutReaction{comment, u1, video, ReactionRow{ReactionType::like, 9000, 1, sid(0xA5, 5)}});
+    ws.mutations.push_back(PutReaction{comment, u2, video, ReactionRow{ReactionType::dislike, 9001, 1, sid(0xA5, 6)}});
+    const auto before = calls_by_statement(*s);
+    EXPECT_TRUE(commit_sync(*s, std::move(ws)).ok());
+    auto after = calls_by_statement(*s);
+    for (auto& [label, n] : before) after[label] -= n;
+    std::erase_if(after, [](auto& kv) { return kv.second == 0; });
+    return after;
+  };
+  EXPECT_EQ(owner(), (std::map<std::string, uint64_t>{{"BATCH unlogged", 1}, {"INSERT user_reactions", 1}}));
+  EXPECT_EQ(cache.marks_used.load(), 1u);
+  auto rows = [&](const Uuid& user) {
+    auto r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->at(0) : ReactionType::none;
+  };
+  EXPECT_EQ(rows(u1), ReactionType::like);
+  EXPECT_EQ(rows(u2), ReactionType::dislike);
+  EXPECT_EQ(owner(), (std::map<std::string, uint64_t>{{"BATCH unlogged", 1}, {"INSERT user_reactions", 2}}))
+      << "the mark was taken by the first apply";
+  s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
 // No cluster at all: open fails with unavailable instead of hanging.

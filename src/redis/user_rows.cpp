@@ -17,7 +17,7 @@ std::string mark_value(const store::RowMark& m) {
   return std::to_string(m.at) + ' ' + t;
 }
 
-// KEYS: the comment's marks. ARGV: user, "<at> <type>", ttl_ms. Keeps the newer mark of a
+// KEYS: the marks hash. ARGV: user, "<at> <type>", ttl_ms. Keeps the newer mark of a
 // user (two requests of one user racing through two nodes).
 const char* const kMark = R"lua(
 local function at(v) return tonumber(string.sub(v, 1, string.find(v, ' ', 1, true) - 1)) end
@@ -27,7 +27,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 )lua";
 
-// KEYS: the comment's marks. ARGV: user 1, "<at> <type>" 1, user 2, ... (the rows the owner is
+// KEYS: the marks hash. ARGV: user 1, "<at> <type>" 1, user 2, ... (the rows the owner is
 // about to write). Per row, 1 if its user's mark covers it (newer, or the same value), else 0;
 // a mark no newer than the asked row is taken.
 const char* const kTake = R"lua(
@@ -152,7 +152,7 @@ asio::awaitable<void> RedisUserRows::mark(std::vector<store::RowMark> written, D
   args.reserve(written.size());
   const std::string ttl = std::to_string(opts_.mark_ttl_ms);
   for (auto& m : written) {
-    keys.push_back({marks_key(m.video_id, m.comment_id)});
+    keys.push_back({marks_key(m.video_id, m.comment_id, m.at)});
     args.push_back({m.user_id.str(), mark_value(m), ttl});
   }
   for (auto& r : co_await client_.eval_pipelined(mark_, std::move(keys), std::move(args), d))
@@ -161,15 +161,16 @@ asio::awaitable<void> RedisUserRows::mark(std::vector<store::RowMark> written, D
 
 asio::awaitable<std::vector<bool>> RedisUserRows::take_written(std::vector<store::RowMark> rows, Deadline d) {
   std::vector<bool> out(rows.size(), false);
-  // One call per comment (its marks are one hash), all pipelined.
-  std::map<std::pair<Uuid, Uuid>, std::vector<size_t>> by_comment;
-  for (size_t i = 0; i < rows.size(); ++i) by_comment[{rows[i].video_id, rows[i].comment_id}].push_back(i);
+  // One call per marks hash (a comment and an op minute), all pipelined.
+  std::map<std::string, std::vector<size_t>> by_hash;
+  for (size_t i = 0; i < rows.size(); ++i)
+    by_hash[marks_key(rows[i].video_id, rows[i].comment_id, rows[i].at)].push_back(i);
   std::vector<std::vector<std::string>> keys, args;
   std::vector<const std::vector<size_t>*> asked;
-  keys.reserve(by_comment.size());
-  args.reserve(by_comment.size());
-  for (auto& [vc, idx] : by_comment) {
-    keys.push_back({marks_key(vc.first, vc.second)});
+  keys.reserve(by_hash.size());
+  args.reserve(by_hash.size());
+  for (auto& [hash, idx] : by_hash) {
+    keys.push_back({hash});
     auto& a = args.emplace_back();
     a.reserve(2 * idx.size());
     for (size_t i : idx) {

@@ -7,12 +7,16 @@
 // Key (the video's hash tag: single-slot scripts in Redis Cluster):
 //   <prefix>ur:{<video_id>}:<user_id>     "h<0|1> <recent_until>\n" then "<comment_id> <l|d>\n" each
 //   <prefix>ur:{<video_id>}:<user_id>:g   its generation token
-//   <prefix>urw:{<video_id>}:<comment_id>  hash: user_id -> "<at> <l|d|n>", the written marks
-//                                          (store/user_rows_cache.h) of the comment's rows
+//   <prefix>urw:{<video_id>}:<comment_id>:<minute>  hash: user_id -> "<at> <l|d|n>", the
+//                                          written marks (store/user_rows_cache.h) of the
+//                                          comment's rows whose op is of that minute
 // A user with more than `max_reactions` reactions in the video is not cached (the store then
-// reads Cassandra as before). A comment's marks hash holds only the marks its owner has not
-// taken yet (seconds of ops); `mark_ttl_ms` after its last mark it goes whole, and an owner
-// that comes later writes those rows itself.
+// reads Cassandra as before). A marks hash holds the marks its owner has not taken yet
+// (seconds of ops), and the marks that came after their owner's take (the owner wrote those
+// rows itself; 10-15 % of the marks under a saturated Cassandra). Those are taken by no one:
+// a hash per op minute stops growing once its minute is past, and goes `mark_ttl_ms` after its
+// last mark, so they are bounded by that time's marks, even on a comment that stays hot for
+// hours. An owner that comes after the TTL writes the rows itself.
 //
 // Thread-safe; completes on the caller's executor.
 #pragma once
@@ -35,7 +39,7 @@ struct UserRowsOptions {
   std::string prefix = "cd:";
   int64_t ttl_ms = 30'000;      // a copy's life: the staleness bound if an invalidation is lost
   size_t max_reactions = 1000;  // more in one video: not cached
-  int64_t mark_ttl_ms = 600'000;  // a comment's written marks, after its last one
+  int64_t mark_ttl_ms = 600'000;  // a marks hash's life after its last mark
 };
 
 struct UserRowsStats {
@@ -68,8 +72,9 @@ class RedisUserRows final : public store::UserRowsCache {
   std::string key(const Uuid& video, const Uuid& user) const {
     return opts_.prefix + "ur:{" + video.str() + "}:" + user.str();
   }
-  std::string marks_key(const Uuid& video, const Uuid& comment) const {
-    return opts_.prefix + "urw:{" + video.str() + "}:" + comment.str();
+  // `at`: the row's write timestamp (microseconds), whose minute names the hash.
+  std::string marks_key(const Uuid& video, const Uuid& comment, int64_t at) const {
+    return opts_.prefix + "urw:{" + video.str() + "}:" + comment.str() + ":" + std::to_string(at / 60'000'000);
   }
   asio::awaitable<void> mark(std::vector<store::RowMark> written, Deadline d);
   Client& client_;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "core/clock.h"
 #include "redis/test_env.h"
 #include "testing/test_servers.h"
@@ -149,6 +151,27 @@ TEST_P(UserRowsTest, AMarkCoversNoNewerRowNorAnotherValueAtItsTime) {
   invalidate({}, {row(c, user_, 8000, ReactionType::like)});
   EXPECT_EQ(take({row(c, user_, 8000, ReactionType::like)}), (std::vector<bool>{true}));
   EXPECT_EQ(take({row(c, user_, 9000, ReactionType::dislike)}), (std::vector<bool>{true}));
+}
+
+// Marks are kept per op minute (a hash stops growing once its minute is past) and go with
+// their hash's TTL: an owner that comes later writes the rows itself.
+TEST_P(UserRowsTest, MarksLiveInTheirOpsMinuteAndGoWithTheTtl) {
+  const Uuid c = ids_.next();
+  const int64_t minute = 60'000'000;  // write timestamps are microseconds
+  invalidate({}, {row(c, user_, minute + 5)});
+  EXPECT_EQ(take({row(c, user_, minute - 1)}), (std::vector<bool>{false})) << "another minute's hash";
+  EXPECT_EQ(take({row(c, user_, minute + 5)}), (std::vector<bool>{true}));
+
+  RedisUserRows brief(*client_, UserRowsOptions{.prefix = testenv::unique_prefix(), .mark_ttl_ms = 200});
+  std::vector<store::RowMark> written{row(c, user_, 5000)};
+  loop_.run([&]() -> asio::awaitable<int> {
+    co_await brief.invalidate({}, std::move(written), Deadline::after(5s));
+    co_return 0;
+  }());
+  EXPECT_EQ(brief.stats().marks.load(), 1u);
+  std::this_thread::sleep_for(400ms);  // past the TTL Redis enforces, not timing commentd
+  auto hit = loop_.run(brief.take_written({row(c, user_, 5000)}, Deadline::after(5s)));
+  EXPECT_EQ(hit, (std::vector<bool>{false}));
 }
 
 TEST_P(UserRowsTest, AnUnreachableRedisCoversNothing) {

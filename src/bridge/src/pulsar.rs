@@ -399,13 +399,7 @@ async fn producer_actor(
                         loop {
                             match rx.try_recv() {
                                 Ok(ProducerCmd::Send(_, _, d, _)) => d.err(err.clone()),
-                                Ok(ProducerCmd::Close(d)) => {
-                                    match p.close().await {
-                                        Ok(()) => d.ok(std::ptr::null_mut()),
-                                        Err(e) => d.err(perr(&e)),
-                                    }
-                                    return;
-                                }
+                                Ok(ProducerCmd::Close(d)) => return close_producer(&mut p, d, stop).await,
                                 Err(_) => break,
                             }
                         }
@@ -442,16 +436,23 @@ async fn producer_actor(
                     }
                 }
             }
-            ProducerCmd::Close(done) => {
-                match p.close().await {
-                    Ok(()) => done.ok(std::ptr::null_mut()),
-                    Err(e) => done.err(perr(&e)),
-                }
-                break;
-            }
+            ProducerCmd::Close(done) => return close_producer(&mut p, done, stop).await,
         }
     }
     // Remaining commands are dropped with `rx`: their completions report CB_CANCELLED.
+}
+
+/// Closes the producer. With the broker away the crate's close waits out its operation
+/// timeout: a fired stop ends it after the grace, as it does the sends.
+async fn close_producer(p: &mut Producer<TokioExecutor>, done: Completion, stop: StopRx) {
+    let closed = tokio::select! {
+        r = p.close() => r.map_err(|e| perr(&e)),
+        _ = grace_over(stop) => Err(stop_cancelled()),
+    };
+    match closed {
+        Ok(()) => done.ok(std::ptr::null_mut()),
+        Err(e) => done.err(e),
+    }
 }
 
 /// Sends one message; completes with a borrowed cb_pulsar_receipt* once the broker has

@@ -345,6 +345,8 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
             }
         }
     };
+    // Ended before any caller hears of the failure: one that then asks closed() is told so.
+    rx.close();
     for f in inflight {
         for p in f.sends {
             p.done.err(failure.clone());
@@ -354,7 +356,6 @@ pub(crate) async fn actor(mut conn: Conn, cfg: SeqConfig, mut last: i64, mut rx:
         done.ok(std::ptr::null_mut());
     }
     // Sends still queued fail with the failure too, in order, rather than as cancelled.
-    rx.close();
     while let Ok(cmd) = rx.try_recv() {
         match cmd {
             ProducerCmd::Send(_, _, done, _) => done.err(failure.clone()),

@@ -22,11 +22,14 @@ Error conn_error(const ConnectionOptions& o, std::string_view why) {
 }  // namespace
 
 // One connect attempt's socket, and the TLS session over it when the connection speaks TLS.
-// Operations in flight hold it, so a new attempt never pulls a stream from under them.
+// Operations in flight hold it, so a new attempt never pulls a stream from under them: nor
+// the bytes of a write (the attempt's own buffer, alive until that write's completion).
 struct Connection::Link {
   explicit Link(const asio::strand<asio::any_io_executor>& strand) : sock(strand) {}
   asio::ip::tcp::socket sock;
   std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;
+  std::string inflight;  // the bytes of its one write in flight
+  bool writing = false;
 
   // f(stream) on the stream the connection reads and writes.
   template <class F>
@@ -67,7 +70,7 @@ void Connection::send(std::string bytes, int n, Callback cb) {
       case State::ready:
         self->out_ += bytes;
         self->pending_.push_back(Pending{n, std::move(cb), std::nullopt});
-        if (!self->writing_) self->do_write();
+        if (!self->link_->writing) self->do_write();
         return;
       case State::connecting:
         self->waiting_.emplace_back(std::move(bytes), Pending{n, std::move(cb), std::nullopt});
@@ -97,7 +100,7 @@ void Connection::send_each(std::vector<std::pair<std::string, Callback>> calls) 
           break;
       }
     }
-    if (self->state_ == State::ready && !self->writing_ && !self->out_.empty()) self->do_write();
+    if (self->state_ == State::ready && !self->link_->writing && !self->out_.empty()) self->do_write();
   });
 }
 
@@ -118,15 +121,16 @@ void Connection::close_link() {
 }
 
 void Connection::do_write() {
-  writing_ = true;
-  inflight_.swap(out_);
+  std::shared_ptr<Link> link = link_;
+  link->writing = true;
+  link->inflight.swap(out_);
   out_.clear();
-  link_->on_stream([&](auto& stream) {
-    asio::async_write(stream, asio::buffer(inflight_),
-                      [self = shared_from_this(), link = link_](boost::system::error_code ec, size_t) {
+  link->on_stream([&](auto& stream) {
+    asio::async_write(stream, asio::buffer(link->inflight),
+                      [self = shared_from_this(), link](boost::system::error_code ec, size_t) {
+                        link->writing = false;
+                        link->inflight.clear();
                         if (link != self->link_) return;  // a closed attempt's: the state is the new one's
-                        self->writing_ = false;
-                        self->inflight_.clear();
                         if (ec) {
                           self->close_link();  // the read loop sees it and fails the calls
                           return;
@@ -252,7 +256,7 @@ asio::awaitable<void> Connection::run() {
           pending_.push_back(std::move(p));
         }
         waiting_.clear();
-        if (!writing_ && !out_.empty()) do_write();
+        if (!link_->writing && !out_.empty()) do_write();
       }, std::nullopt});
       out_ = std::move(bytes);
       do_write();

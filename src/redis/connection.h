@@ -108,8 +108,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                      // attempt (an old one lives until its last operation ends)
   asio::steady_timer timer_;
   State state_ = State::connecting;
-  std::string out_, inflight_;
-  bool writing_ = false;
+  std::string out_;                   // bytes queued for the next write (on link_)
   std::deque<Pending> pending_;       // sent, awaiting replies, in order
   std::deque<std::pair<std::string, Pending>> waiting_;  // queued during the handshake
   std::unique_ptr<RespReader> reader_;

@@ -75,6 +75,17 @@ std::vector<RowMark> request_marks(const WriteSet& ws) {
   return out;
 }
 
+// The user rows a reaction owner's WriteSet would write with its registers (PutReaction), as
+// the marks that would cover them.
+std::vector<RowMark> owner_rows(const WriteSet& ws) {
+  std::vector<RowMark> out;
+  for (auto& m : ws.mutations)
+    if (auto* p = std::get_if<PutReaction>(&m))
+      out.push_back(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
+                            p->row.type});
+  return out;
+}
+
 std::string bytes_of(const Uuid& u) { return std::string(u.bytes.begin(), u.bytes.end()); }
 }  // namespace
 
@@ -312,12 +323,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
   // died first: the rows whose request left a written mark are not written again
   // (store/user_rows_cache.h "Written marks"; half of the INSERT user_reactions in viral 1x).
   WrittenRows written;
-  std::vector<RowMark> asks;
-  for (auto& m : ws.mutations)
-    if (auto* p = std::get_if<PutReaction>(&m))
-      asks.push_back(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
-                             p->row.type});
-  if (!asks.empty()) {
+  if (auto asks = owner_rows(ws); !asks.empty()) {
     user_rows_busy_.fetch_add(1);
     if (auto* cache = user_rows_.load()) {
       auto hit = co_await cache->take_written(asks, Deadline::after(kUserRowsInvalidateTimeout));

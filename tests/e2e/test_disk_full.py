@@ -17,7 +17,13 @@ import pytest
 
 from e2e_lib import SANITIZED, ThreadGroup, User, assert_error, binary_path, config_yaml, new_id
 
-VOLUME_MB = 96
+# Room for what the restart of step 4 writes once the ballast is gone: RocksDB preallocates
+# its WAL (about 35 MB at a 32 MiB memtable), recovery flushes the WAL's memtables to new
+# SSTs beside it, and it keeps 32 MiB free before it clears a full-disk error. At 96 MB a
+# CI run (2026-12-03) had filled the volume with its own data, and the restart failed with
+# ENOSPC on a volume whose ballast was already gone. The ballast fills the rest at once, so
+# a larger volume costs no time.
+VOLUME_MB = 256
 HEADROOM_MB = 3          # left free by the ballast: filled by the test's writes
 RESUME_DEADLINE_S = 45   # RocksDB polls free space every 5 s, then flushes and resumes
 CONTENT = "x" * 4000

@@ -208,6 +208,32 @@ def test_users_read_their_reactions_through_every_node_when_owners_skip_marked_r
     assert used() > used_before, "no owner skipped a row a request had marked"
 
 
+def test_a_users_reactions_go_into_their_cached_rows_through_every_node(front):
+    """Once a user has read a video, their rows are cached in Redis; each reaction after that
+    is written into that copy (docs/cluster.md "Written into the copy") instead of dropping
+    it. Through each node the user reads the reaction they just made, whichever node took it,
+    the withdrawal included, and none of those reads had to read their rows from Cassandra."""
+    author, u = User(), User()
+    vid = str(uuid.uuid4())
+    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": "my rows are cached"},
+                        token=author.token).json()["id"]
+    ns = nodes()
+    mine = lambda n: next(c for c in n.list_all(f"/v1/videos/{vid}/comments", u) if c["id"] == cid)  # noqa: E731
+    for n in ns:
+        assert mine(n)["user_reacted"] is False  # the first read fills the copy
+    total = lambda name: sum(v or 0 for v in node_metric(name).values())  # noqa: E731
+    misses = total("commentd_redis_user_rows_misses_total")
+    updates = total("commentd_redis_user_rows_updates_total")
+    steps = ["like", "dislike", "none", "like"]
+    for i, t in enumerate(steps):
+        assert ns[i % len(ns)].react(u, cid, t).status in (202, 204)
+        for n in ns:
+            c = mine(n)
+            assert c["reaction_type"] == (None if t == "none" else t), f"step {i} through {n.port}: {c}"
+    assert total("commentd_redis_user_rows_updates_total") - updates >= len(steps)
+    assert total("commentd_redis_user_rows_misses_total") == misses, "a read after a reaction missed the copy"
+
+
 def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
 

@@ -344,7 +344,8 @@ const KeySpec kKeys[] = {
     {.path = "redis.user_rows_ttl", .field = [](Config& c) -> auto& { return c.redis.user_rows_ttl; },
      .default_text = "30s", .min = 0, .max = 1 * kHour,
      .description = "with storage.backend cql: a user's view of a video and reactions in it are cached "
-                    "this long (dropped at once on their writes; the bound if a drop fails); 0 = not cached"},
+                    "this long (reactions written into the copy, other writes drop it, at once; the bound if that "
+                    "fails); 0 = not cached"},
     // pulsar
     {.path = "pulsar.enabled", .field = [](Config& c) -> auto& { return c.pulsar.enabled; },
      .default_text = "false", .description = "publish events to Pulsar (cluster mode)"},

@@ -125,4 +125,25 @@ asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::
   co_return out;
 }
 
+asio::awaitable<std::vector<Result<Reply>>> GuardedCopies::update(const Script& s, std::vector<Update> updates,
+                                                                 Deadline d) {
+  const std::string token_ttl = std::to_string(ttl_ms_ * 2);
+  std::vector<std::vector<std::string>> ks, as;
+  ks.reserve(updates.size());
+  as.reserve(updates.size());
+  for (auto& u : updates) {
+    auto& k = ks.emplace_back();
+    k.reserve(2 + u.keys.size());
+    k.push_back(u.key);
+    k.push_back(u.key + ":g");
+    for (auto& x : u.keys) k.push_back(std::move(x));
+    auto& a = as.emplace_back();
+    a.reserve(2 + u.args.size());
+    a.push_back(token());
+    a.push_back(token_ttl);
+    for (auto& x : u.args) a.push_back(std::move(x));
+  }
+  co_return co_await client_.eval_pipelined(s, std::move(ks), std::move(as), d);
+}
+
 }  // namespace commentd::redis

@@ -11,6 +11,9 @@
 //    acknowledged: deletes the copy and sets a fresh, never-reused token. So a fill whose
 //    storage read may predate the change is refused, whatever the interleaving: a read that
 //    began after the invalidation sees the change (durable -> invalidate -> lookup -> read).
+//  - update(k, script), for a change the caller can make to the copy itself (the per-user rows'
+//    reactions, redis/user_rows.h): the same fresh token as invalidate, then the script
+//    changes the copy in place (or deletes it) instead of dropping it.
 //  - Redis flushed or restarted: the tokens are gone, so every fill in flight is refused too
 //    (a missing token never equals the one read).
 //  - Not covered: an invalidation that cannot reach Redis. The copy then lives at most
@@ -51,6 +54,15 @@ class GuardedCopies {
   // instead of a hundred); in Redis Cluster, where each key has its own slot, one call per key,
   // pipelined in one wave.
   asio::awaitable<std::vector<Status>> invalidate(std::vector<std::string> keys, Deadline d);
+  // REQUIRES: after each change is durable in storage. Runs `s` once per update, pipelined,
+  // with KEYS = {copy, its token, then `keys`} and ARGV = {a fresh token, the token's TTL in
+  // ms, then `args`}. `s` must first set the token (SET KEYS[2] ARGV[1] PX ARGV[2], as
+  // invalidate does), then change or delete the copy. One result per update.
+  struct Update {
+    std::string key;
+    std::vector<std::string> keys, args;
+  };
+  asio::awaitable<std::vector<Result<Reply>>> update(const Script& s, std::vector<Update> updates, Deadline d);
 
   int64_t ttl_ms() const { return ttl_ms_; }
 

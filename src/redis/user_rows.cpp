@@ -6,25 +6,59 @@
 #include <map>
 
 #include "metrics/metrics.h"
-#include "store/async.h"
 
 namespace commentd::redis {
 namespace {
 
-// A mark's value: "<at> <l|d|n>".
-std::string mark_value(const store::RowMark& m) {
-  const char t = m.type == ReactionType::like ? 'l' : m.type == ReactionType::dislike ? 'd' : 'n';
-  return std::to_string(m.at) + ' ' + t;
+// A row's value in a copy, and a mark's: "<at> <l|d|n>".
+std::string row_value(int64_t at, ReactionType type) {
+  const char t = type == ReactionType::like ? 'l' : type == ReactionType::dislike ? 'd' : 'n';
+  return std::to_string(at) + ' ' + t;
 }
+std::string mark_value(const store::RowMark& m) { return row_value(m.at, m.type); }
 
-// KEYS: the marks hash. ARGV: user, "<at> <type>", ttl_ms. Keeps the newer mark of a
-// user (two requests of one user racing through two nodes).
-const char* const kMark = R"lua(
+// A user_reactions row written (GuardedCopies::update). KEYS: the copy, its token, and the
+// marks hash when marked. ARGV: a fresh token, its TTL (ms), comment, "<at> <type>",
+// max_reactions, user, "1" to mark, the marks' TTL (ms). Writes the row into a copy of ours:
+// in place if its comment's row is older, appended if the copy has none and room for it; a
+// row of the same time and another value, a full copy or one not ours is deleted. Keeps the
+// newer mark of a user (two requests of one user racing through two nodes). Returns 0: no
+// copy, 1: the copy holds the row, 2: the copy was deleted.
+const char* const kWrite = R"lua(
 local function at(v) return tonumber(string.sub(v, 1, string.find(v, ' ', 1, true) - 1)) end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or at(cur) < at(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+local row = ARGV[4]
+local out = 0
+local c = redis.call('GET', KEYS[1])
+if c then
+  out = 2
+  if string.sub(c, 1, 3) == 'u2 ' then
+    local s = string.find(c, '\n' .. ARGV[3] .. ' ', 1, true)
+    if s then
+      local e = string.find(c, '\n', s + 1, true)
+      local cur = string.sub(c, s + 38, e - 1)
+      if cur == row or at(cur) > at(row) then
+        out = 1
+      elseif at(cur) < at(row) then
+        redis.call('SET', KEYS[1], string.sub(c, 1, s + 37) .. row .. string.sub(c, e), 'KEEPTTL')
+        out = 1
+      end
+    else
+      local _, lines = string.gsub(c, '\n', '\n')
+      if lines - 1 < tonumber(ARGV[5]) then
+        redis.call('APPEND', KEYS[1], ARGV[3] .. ' ' .. row .. '\n')
+        out = 1
+      end
+    end
+  end
+  if out == 2 then redis.call('DEL', KEYS[1]) end
+end
+if ARGV[7] == '1' then
+  local cur = redis.call('HGET', KEYS[3], ARGV[6])
+  if not cur or at(cur) < at(row) then redis.call('HSET', KEYS[3], ARGV[6], row) end
+  redis.call('PEXPIRE', KEYS[3], ARGV[8])
+end
+return out
 )lua";
 
 // KEYS: the marks hash. ARGV: user 1, "<at> <type>" 1, user 2, ... (the rows the owner is
@@ -50,14 +84,15 @@ return out
 
 std::string encode_user_rows(const store::UserRows& rows) {
   std::string out;
-  out.reserve(24 + rows.reactions.size() * 40);
-  out += rows.view.hidden ? "h1 " : "h0 ";
+  out.reserve(24 + rows.reactions.size() * 58);
+  out += rows.view.hidden ? "u2 h1 " : "u2 h0 ";
   out += std::to_string(rows.view.recent_until);
   out += '\n';
-  for (auto& [id, type] : rows.reactions) {
-    if (type == ReactionType::none) continue;
-    out += id.str();
-    out += type == ReactionType::like ? " l\n" : " d\n";
+  for (auto& r : rows.reactions) {
+    out += r.comment_id.str();
+    out += ' ';
+    out += row_value(r.at, r.type);
+    out += '\n';
   }
   return out;
 }
@@ -65,20 +100,29 @@ std::string encode_user_rows(const store::UserRows& rows) {
 std::optional<store::UserRows> decode_user_rows(std::string_view s) {
   store::UserRows rows;
   auto nl = s.find('\n');
-  if (nl == std::string_view::npos || nl < 4 || s[0] != 'h' || (s[1] != '0' && s[1] != '1') || s[2] != ' ')
+  if (nl == std::string_view::npos || nl < 7 || s.substr(0, 4) != "u2 h" || (s[4] != '0' && s[4] != '1') ||
+      s[5] != ' ')
     return std::nullopt;
-  rows.view.hidden = s[1] == '1';
-  auto head = s.substr(3, nl - 3);
+  rows.view.hidden = s[4] == '1';
+  auto head = s.substr(6, nl - 6);
   auto [p, ec] = std::from_chars(head.data(), head.data() + head.size(), rows.view.recent_until);
   if (ec != std::errc() || p != head.data() + head.size()) return std::nullopt;
   s.remove_prefix(nl + 1);
   while (!s.empty()) {
+    // "<comment_id> <at> <l|d|n>"
     nl = s.find('\n');
-    if (nl != 38 || s[36] != ' ') return std::nullopt;
+    if (nl == std::string_view::npos || nl < 40 || s[36] != ' ' || s[nl - 2] != ' ') return std::nullopt;
     auto id = Uuid::parse(s.substr(0, 36));
-    if (!id || (s[37] != 'l' && s[37] != 'd')) return std::nullopt;
-    rows.reactions.emplace_back(*id, s[37] == 'l' ? ReactionType::like : ReactionType::dislike);
-    s.remove_prefix(39);
+    auto when = s.substr(37, nl - 39);
+    store::UserReaction r;
+    auto [q, ec2] = std::from_chars(when.data(), when.data() + when.size(), r.at);
+    const char t = s[nl - 1];
+    if (!id || ec2 != std::errc() || q != when.data() + when.size() || (t != 'l' && t != 'd' && t != 'n'))
+      return std::nullopt;
+    r.comment_id = *id;
+    r.type = t == 'l' ? ReactionType::like : t == 'd' ? ReactionType::dislike : ReactionType::none;
+    rows.reactions.push_back(r);
+    s.remove_prefix(nl + 1);
   }
   return rows;
 }
@@ -87,7 +131,7 @@ RedisUserRows::RedisUserRows(Client& client, UserRowsOptions opts)
     : client_(client),
       opts_(std::move(opts)),
       copies_(client, "user_rows", opts_.ttl_ms),
-      mark_("user_rows_mark", kMark),
+      write_("user_rows_write", kWrite),
       take_("user_rows_take", kTake) {}
 
 asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_id, Uuid user_id, Deadline d) {
@@ -126,37 +170,35 @@ asio::awaitable<void> RedisUserRows::fill(Uuid video_id, Uuid user_id, std::stri
     stats_.fills_refused++;
 }
 
-asio::awaitable<void> RedisUserRows::invalidate(std::vector<std::pair<Uuid, Uuid>> video_user,
-                                                std::vector<store::RowMark> written, Deadline d) {
-  // The marks go beside the invalidation (pipelined on the same connections): one round trip.
-  std::optional<store::Started<bool>> marking;
+asio::awaitable<void> RedisUserRows::after_write(std::vector<std::pair<Uuid, Uuid>> dropped,
+                                                 std::vector<store::UserRowsCache::WrittenRow> written, Deadline d) {
   if (!written.empty()) {
-    auto run = [](RedisUserRows* self, std::vector<store::RowMark> w, Deadline d) -> asio::awaitable<Result<bool>> {
-      co_await self->mark(std::move(w), d);
-      co_return true;
-    };
-    marking.emplace(co_await asio::this_coro::executor, run(this, std::move(written), d));
+    std::vector<GuardedCopies::Update> updates;
+    updates.reserve(written.size());
+    const std::string max = std::to_string(opts_.max_reactions), mark_ttl = std::to_string(opts_.mark_ttl_ms);
+    for (auto& [m, marked] : written) {
+      GuardedCopies::Update& u = updates.emplace_back();
+      u.key = key(m.video_id, m.user_id);
+      if (marked) u.keys.push_back(marks_key(m.video_id, m.comment_id, m.at));
+      u.args = {m.comment_id.str(), mark_value(m), max, m.user_id.str(), marked ? "1" : "0", mark_ttl};
+    }
+    auto rs = co_await copies_.update(write_, std::move(updates), d);
+    for (size_t i = 0; i < rs.size(); ++i) {
+      if (!rs[i]) {
+        stats_.errors++;
+        continue;
+      }
+      if (rs[i]->integer == 1) stats_.updates++;
+      if (rs[i]->integer == 2) stats_.invalidations++;
+      if (i < written.size() && written[i].mark) stats_.marks++;
+    }
   }
-  if (!video_user.empty()) {
+  if (!dropped.empty()) {
     std::vector<std::string> keys;
-    keys.reserve(video_user.size());
-    for (auto& [v, u] : video_user) keys.push_back(key(v, u));
+    keys.reserve(dropped.size());
+    for (auto& [v, u] : dropped) keys.push_back(key(v, u));
     for (auto& st : co_await copies_.invalidate(std::move(keys), d)) (st ? stats_.invalidations : stats_.errors)++;
   }
-  if (marking) (void)co_await marking->join();
-}
-
-asio::awaitable<void> RedisUserRows::mark(std::vector<store::RowMark> written, Deadline d) {
-  std::vector<std::vector<std::string>> keys, args;
-  keys.reserve(written.size());
-  args.reserve(written.size());
-  const std::string ttl = std::to_string(opts_.mark_ttl_ms);
-  for (auto& m : written) {
-    keys.push_back({marks_key(m.video_id, m.comment_id, m.at)});
-    args.push_back({m.user_id.str(), mark_value(m), ttl});
-  }
-  for (auto& r : co_await client_.eval_pipelined(mark_, std::move(keys), std::move(args), d))
-    (r ? stats_.marks : stats_.errors)++;
 }
 
 asio::awaitable<std::vector<bool>> RedisUserRows::take_written(std::vector<store::RowMark> rows, Deadline d) {
@@ -203,6 +245,7 @@ void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily
   out.push_back(counter_family("commentd_redis_user_rows_fills_refused_total", "Fills refused: the user wrote during the read", s.fills_refused.load()));
   out.push_back(counter_family("commentd_redis_user_rows_too_big_total", "Per-user rows not cached: too many reactions in the video", s.too_big.load()));
   out.push_back(counter_family("commentd_redis_user_rows_invalidations_total", "Per-user copies dropped after a write to the rows", s.invalidations.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_updates_total", "Reaction rows written into a cached per-user copy in place", s.updates.load()));
   out.push_back(counter_family("commentd_redis_user_rows_marks_total", "Reaction rows a request wrote, marked for their owner to skip", s.marks.load()));
   out.push_back(counter_family("commentd_redis_user_rows_marks_used_total", "Reaction owners' rows not written again: a request's mark covered them", s.marks_used.load()));
   out.push_back(counter_family("commentd_redis_user_rows_errors_total", "Per-user rows Redis calls that failed (storage answered; a lost invalidation waits out redis.user_rows_ttl)", s.errors.load()));

@@ -1,17 +1,23 @@
 // The per-user rows cache in Redis (store/user_rows_cache.h): one copy per (video, user)
-// holding the user's view of the video and every reaction of theirs in it, guarded by a
+// holding the user's view of the video and every reaction row of theirs in it, guarded by a
 // generation token (redis/guarded_copies.h), so a fill that raced a write is refused. The
-// CQL store invalidates a key after each write to its rows is durable and before the ack;
-// an invalidation that cannot reach Redis leaves the copy for at most `ttl_ms`.
+// CQL store calls `after_write` after each write to its rows is durable and before the ack:
+// a reaction row is written into the copy in place (script `user_rows_write`, with the
+// request's written mark in the same call), anything else drops the copy; a call that
+// cannot reach Redis leaves the copy for at most `ttl_ms`.
 //
 // Key (the video's hash tag: single-slot scripts in Redis Cluster):
-//   <prefix>ur:{<video_id>}:<user_id>     "h<0|1> <recent_until>\n" then "<comment_id> <l|d>\n" each
+//   <prefix>ur:{<video_id>}:<user_id>     "u2 h<0|1> <recent_until>\n" then
+//                                          "<comment_id> <at> <l|d|n>\n" per reaction row
+//                                          (n: withdrawn). A copy in another format (the
+//                                          previous release's, during a rolling upgrade) is
+//                                          not read and is deleted by the next write.
 //   <prefix>ur:{<video_id>}:<user_id>:g   its generation token
 //   <prefix>urw:{<video_id>}:<comment_id>:<minute>  hash: user_id -> "<at> <l|d|n>", the
 //                                          written marks (store/user_rows_cache.h) of the
 //                                          comment's rows whose op is of that minute
-// A user with more than `max_reactions` reactions in the video is not cached (the store then
-// reads Cassandra as before). A marks hash holds the marks its owner has not taken yet
+// A user with more than `max_reactions` reaction rows in the video is not cached (the store
+// then reads Cassandra as before; a write that would take a copy past it deletes it). A marks hash holds the marks its owner has not taken yet
 // (seconds of ops), and the marks that came after their owner's take (the owner wrote those
 // rows itself; 10-15 % of the marks under a saturated Cassandra). Those are taken by no one:
 // a hash per op minute stops growing once its minute is past, and goes `mark_ttl_ms` after its
@@ -46,6 +52,7 @@ struct UserRowsStats {
   std::atomic<uint64_t> hits{0}, misses{0};
   std::atomic<uint64_t> fills{0}, fills_refused{0}, too_big{0};
   std::atomic<uint64_t> invalidations{0};
+  std::atomic<uint64_t> updates{0};     // reaction rows written into a copy in place
   std::atomic<uint64_t> marks{0};       // rows marked written by a request
   std::atomic<uint64_t> marks_used{0};  // owners' rows skipped: a mark covered them
   std::atomic<uint64_t> errors{0};  // Redis calls that failed (storage answered; a failed invalidation waits out the TTL)
@@ -62,8 +69,8 @@ class RedisUserRows final : public store::UserRowsCache {
   asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) override;
   asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const store::UserRows& rows,
                              Deadline d) override;
-  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> video_user, std::vector<store::RowMark> written,
-                                   Deadline d) override;
+  asio::awaitable<void> after_write(std::vector<std::pair<Uuid, Uuid>> dropped, std::vector<WrittenRow> written,
+                                    Deadline d) override;
   asio::awaitable<std::vector<bool>> take_written(std::vector<store::RowMark> rows, Deadline d) override;
 
   const UserRowsStats& stats() const { return stats_; }
@@ -76,15 +83,14 @@ class RedisUserRows final : public store::UserRowsCache {
   std::string marks_key(const Uuid& video, const Uuid& comment, int64_t at) const {
     return opts_.prefix + "urw:{" + video.str() + "}:" + comment.str() + ":" + std::to_string(at / 60'000'000);
   }
-  asio::awaitable<void> mark(std::vector<store::RowMark> written, Deadline d);
   Client& client_;
   const UserRowsOptions opts_;
   UserRowsStats stats_;
   GuardedCopies copies_;
-  const Script mark_, take_;
+  const Script write_, take_;
 };
 
-// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,marks,marks_used,errors}_total.
+// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,updates,marks,marks_used,errors}_total.
 void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace commentd::redis

@@ -2,6 +2,9 @@
 // hands out a token and the fill under it is served; an invalidation between the lookup and
 // the fill (a write that raced the storage read) refuses the fill; an invalidation drops the
 // copy; an unreachable Redis is a miss without a token (the store reads storage, fills nothing).
+// A written reaction row goes into the copy in place, the newer write timestamp winning; it
+// refuses a fill in flight, and drops a copy it cannot order (the same time, another value),
+// a full one, or one in another format.
 // Written marks: a request's mark covers the owner's row of the same or an older write and is
 // taken by it; a newer owner row is not covered; marks are per user and per comment.
 #include "redis/user_rows.h"
@@ -27,8 +30,7 @@ class UserRowsTest : public ::testing::TestWithParam<const char*> {
     const char* env = GetParam();
     COMMENTD_REDIS_NODES(nodes, env);
     client_ = std::make_unique<Client>(loop_.ex(), ClientOptions{.nodes = nodes, .cluster = env == kCluster});
-    cache_ = std::make_unique<RedisUserRows>(*client_, UserRowsOptions{.prefix = testenv::unique_prefix(),
-                                                                        .max_reactions = 3});
+    cache_ = std::make_unique<RedisUserRows>(*client_, UserRowsOptions{.prefix = prefix_, .max_reactions = 3});
   }
   store::UserRowsCache::Lookup lookup(const Uuid& v, const Uuid& u) {
     return loop_.run(cache_->lookup(v, u, Deadline::after(5s)));
@@ -39,12 +41,18 @@ class UserRowsTest : public ::testing::TestWithParam<const char*> {
       co_return 0;
     }());
   }
-  void invalidate(std::vector<std::pair<Uuid, Uuid>> keys, std::vector<store::RowMark> written = {}) {
+  // after_write: `dropped` keys, `marked` rows (a request's), `unmarked` rows (an owner's).
+  void after(std::vector<std::pair<Uuid, Uuid>> dropped, std::vector<store::RowMark> marked = {},
+                  std::vector<store::RowMark> unmarked = {}) {
+    std::vector<store::UserRowsCache::WrittenRow> written;
+    for (auto& m : marked) written.push_back({m, true});
+    for (auto& m : unmarked) written.push_back({m, false});
     loop_.run([&]() -> asio::awaitable<int> {
-      co_await cache_->invalidate(std::move(keys), std::move(written), Deadline::after(5s));
+      co_await cache_->after_write(std::move(dropped), std::move(written), Deadline::after(5s));
       co_return 0;
     }());
   }
+  void wrote(std::vector<store::RowMark> rows) { after({}, {}, std::move(rows)); }
   std::vector<bool> take(std::vector<store::RowMark> rows) {
     return loop_.run(cache_->take_written(std::move(rows), Deadline::after(5s)));
   }
@@ -53,6 +61,7 @@ class UserRowsTest : public ::testing::TestWithParam<const char*> {
   }
 
   testenv::Loop loop_{1};
+  const std::string prefix_ = testenv::unique_prefix();
   std::unique_ptr<Client> client_;
   std::unique_ptr<RedisUserRows> cache_;
   ManualClock clock_{1'700'000'000'000};
@@ -66,7 +75,7 @@ TEST_P(UserRowsTest, AMissFillsUnderItsTokenAndAnInvalidationDropsTheCopy) {
   ASSERT_TRUE(l.token);
   store::UserRows rows;
   rows.view.recent_until = 42;
-  rows.reactions = {{ids_.next(), ReactionType::like}};
+  rows.reactions = {{ids_.next(), ReactionType::like, 77}, {ids_.next(), ReactionType::none, 78}};
   fill(video_, user_, *l.token, rows);
   auto hit = lookup(video_, user_);
   ASSERT_TRUE(hit.rows);
@@ -75,7 +84,7 @@ TEST_P(UserRowsTest, AMissFillsUnderItsTokenAndAnInvalidationDropsTheCopy) {
   EXPECT_EQ(cache_->stats().fills.load(), 1u);
   EXPECT_FALSE(lookup(video_, other_).rows) << "per user";
 
-  invalidate({{video_, user_}, {video_, other_}});
+  after({{video_, user_}, {video_, other_}});
   EXPECT_EQ(cache_->stats().invalidations.load(), 2u);
   auto again = lookup(video_, user_);
   EXPECT_FALSE(again.rows);
@@ -86,14 +95,14 @@ TEST_P(UserRowsTest, AWriteBetweenTheLookupAndTheFillRefusesTheFill) {
   auto l = lookup(video_, user_);
   ASSERT_TRUE(l.token);
   store::UserRows before;  // what the storage read saw
-  invalidate({{video_, user_}});  // a write landed after that read, before the fill
+  after({{video_, user_}});  // a write landed after that read, before the fill
   fill(video_, user_, *l.token, before);
   EXPECT_EQ(cache_->stats().fills_refused.load(), 1u);
   auto next = lookup(video_, user_);
   EXPECT_FALSE(next.rows) << "the old rows must not be served";
   // A second reader's fill under the fresh token is stored.
   store::UserRows after;
-  after.reactions = {{ids_.next(), ReactionType::dislike}};
+  after.reactions = {{ids_.next(), ReactionType::dislike, 5}};
   fill(video_, user_, *next.token, after);
   auto hit = lookup(video_, user_);
   ASSERT_TRUE(hit.rows);
@@ -103,7 +112,7 @@ TEST_P(UserRowsTest, AWriteBetweenTheLookupAndTheFillRefusesTheFill) {
 TEST_P(UserRowsTest, TooManyReactionsAreNotCached) {
   auto l = lookup(video_, user_);
   store::UserRows rows;
-  for (int i = 0; i < 4; ++i) rows.reactions.emplace_back(ids_.next(), ReactionType::like);
+  for (int i = 0; i < 4; ++i) rows.reactions.push_back({ids_.next(), ReactionType::like, i});
   fill(video_, user_, *l.token, rows);
   EXPECT_EQ(cache_->stats().too_big.load(), 1u);
   EXPECT_FALSE(lookup(video_, user_).rows);
@@ -119,11 +128,78 @@ TEST_P(UserRowsTest, AnUnreachableRedisIsAMissWithoutAToken) {
   EXPECT_GT(down.stats().errors.load(), 0u);
 }
 
+TEST_P(UserRowsTest, AWrittenReactionRowGoesIntoTheCopyAndTheNewerRowWins) {
+  const Uuid c1 = ids_.next(), c2 = ids_.next();
+  auto l = lookup(video_, user_);
+  ASSERT_TRUE(l.token);
+  store::UserRows rows;
+  rows.view = {.hidden = true, .recent_until = 42};
+  rows.reactions = {{c1, ReactionType::like, 100}};
+  fill(video_, user_, *l.token, rows);
+  auto reactions = [&] {
+    auto hit = lookup(video_, user_);
+    EXPECT_TRUE(hit.rows) << "the copy stays";
+    if (hit.rows) {
+      EXPECT_TRUE(hit.rows->view.hidden);
+      EXPECT_EQ(hit.rows->view.recent_until, 42);
+    }
+    return hit.rows ? hit.rows->reactions : std::vector<store::UserReaction>{};
+  };
+  wrote({row(c1, user_, 200, ReactionType::dislike)});
+  EXPECT_EQ(reactions(), (std::vector<store::UserReaction>{{c1, ReactionType::dislike, 200}}));
+  wrote({row(c1, user_, 150, ReactionType::like)});  // an older op's row, landing later
+  wrote({row(c2, user_, 300, ReactionType::none)});   // a withdrawal of a row the copy lacks
+  wrote({row(c2, user_, 250, ReactionType::like)});
+  EXPECT_EQ(reactions(), (std::vector<store::UserReaction>{{c1, ReactionType::dislike, 200}, {c2, ReactionType::none, 300}}));
+  wrote({row(c1, user_, 200, ReactionType::dislike)});  // the owner's write of the same row
+  EXPECT_EQ(reactions().size(), 2u);
+  EXPECT_EQ(cache_->stats().updates.load(), 5u);
+  EXPECT_EQ(cache_->stats().invalidations.load(), 0u);
+  wrote({row(c1, other_, 400)});
+  EXPECT_FALSE(lookup(video_, other_).rows) << "no copy of another user is made";
+}
+
+TEST_P(UserRowsTest, AWrittenRowRefusesAFillInFlightAndDropsACopyItCannotOrder) {
+  const Uuid c1 = ids_.next();
+  auto l = lookup(video_, user_);
+  wrote({row(c1, user_, 500)});  // durable after the fill's storage read began
+  fill(video_, user_, *l.token, store::UserRows{});
+  EXPECT_EQ(cache_->stats().fills_refused.load(), 1u);
+
+  auto fresh = [&](std::vector<store::UserReaction> reactions) {
+    auto m = lookup(video_, user_);
+    ASSERT_TRUE(m.token);
+    store::UserRows rows;
+    rows.reactions = std::move(reactions);
+    fill(video_, user_, *m.token, rows);
+    ASSERT_TRUE(lookup(video_, user_).rows);
+  };
+  // The same time and another value: CQL keeps one of them by value; the copy goes.
+  fresh({{c1, ReactionType::like, 500}});
+  wrote({row(c1, user_, 500, ReactionType::dislike)});
+  EXPECT_FALSE(lookup(video_, user_).rows);
+  // A row that would take a copy past max_reactions (3).
+  fresh({{ids_.next(), ReactionType::like, 1}, {ids_.next(), ReactionType::like, 2}, {ids_.next(), ReactionType::like, 3}});
+  wrote({row(c1, user_, 600)});
+  EXPECT_FALSE(lookup(video_, user_).rows);
+  EXPECT_EQ(cache_->stats().invalidations.load(), 2u);
+  // A copy in another format (the previous release's): not read, and deleted by a write.
+  const std::string key = prefix_ + "ur:{" + video_.str() + "}:" + user_.str();
+  ASSERT_TRUE(loop_.run(client_->command({"SET", key, "h0 5\n"}, Deadline::after(5s))));
+  auto old = lookup(video_, user_);
+  EXPECT_FALSE(old.rows);
+  EXPECT_FALSE(old.token) << "not ours: read storage, do not fill";
+  wrote({row(c1, user_, 700)});
+  auto after = lookup(video_, user_);
+  EXPECT_FALSE(after.rows);
+  EXPECT_TRUE(after.token);
+}
+
 TEST_P(UserRowsTest, ARequestsMarkCoversTheOwnersSameOrOlderRowOnce) {
   const Uuid c1 = ids_.next(), c2 = ids_.next();
   // Two requests wrote their rows: user_ on c1 at 5000 (a like), other_ on c2 at 7000.
-  invalidate({{video_, user_}}, {row(c1, user_, 5000)});
-  invalidate({}, {row(c2, other_, 7000, ReactionType::none)});
+  after({{video_, user_}}, {row(c1, user_, 5000)});
+  after({}, {row(c2, other_, 7000, ReactionType::none)});
   EXPECT_EQ(cache_->stats().marks.load(), 2u);
   EXPECT_EQ(cache_->stats().invalidations.load(), 1u);
 
@@ -140,15 +216,15 @@ TEST_P(UserRowsTest, ARequestsMarkCoversTheOwnersSameOrOlderRowOnce) {
 
 TEST_P(UserRowsTest, AMarkCoversNoNewerRowNorAnotherValueAtItsTime) {
   const Uuid c = ids_.next();
-  invalidate({}, {row(c, user_, 5000, ReactionType::like)});
+  after({}, {row(c, user_, 5000, ReactionType::like)});
   // Same write timestamp, another value (two ops of one node in one millisecond): CQL keeps
   // the larger value, so the owner's write may change the cell and must go.
   EXPECT_EQ(take({row(c, user_, 5000, ReactionType::dislike)}), (std::vector<bool>{false}));
-  invalidate({}, {row(c, user_, 5000, ReactionType::like)});
+  after({}, {row(c, user_, 5000, ReactionType::like)});
   EXPECT_EQ(take({row(c, user_, 5001)}), (std::vector<bool>{false})) << "a newer row is not covered";
   // Two requests of the user racing through two nodes: the newer mark stays.
-  invalidate({}, {row(c, user_, 9000, ReactionType::dislike)});
-  invalidate({}, {row(c, user_, 8000, ReactionType::like)});
+  after({}, {row(c, user_, 9000, ReactionType::dislike)});
+  after({}, {row(c, user_, 8000, ReactionType::like)});
   EXPECT_EQ(take({row(c, user_, 8000, ReactionType::like)}), (std::vector<bool>{true}));
   EXPECT_EQ(take({row(c, user_, 9000, ReactionType::dislike)}), (std::vector<bool>{true}));
 }
@@ -158,14 +234,14 @@ TEST_P(UserRowsTest, AMarkCoversNoNewerRowNorAnotherValueAtItsTime) {
 TEST_P(UserRowsTest, MarksLiveInTheirOpsMinuteAndGoWithTheTtl) {
   const Uuid c = ids_.next();
   const int64_t minute = 60'000'000;  // write timestamps are microseconds
-  invalidate({}, {row(c, user_, minute + 5)});
+  after({}, {row(c, user_, minute + 5)});
   EXPECT_EQ(take({row(c, user_, minute - 1)}), (std::vector<bool>{false})) << "another minute's hash";
   EXPECT_EQ(take({row(c, user_, minute + 5)}), (std::vector<bool>{true}));
 
   RedisUserRows brief(*client_, UserRowsOptions{.prefix = testenv::unique_prefix(), .mark_ttl_ms = 200});
-  std::vector<store::RowMark> written{row(c, user_, 5000)};
+  std::vector<store::UserRowsCache::WrittenRow> written{{row(c, user_, 5000), true}};
   loop_.run([&]() -> asio::awaitable<int> {
-    co_await brief.invalidate({}, std::move(written), Deadline::after(5s));
+    co_await brief.after_write({}, std::move(written), Deadline::after(5s));
     co_return 0;
   }());
   EXPECT_EQ(brief.stats().marks.load(), 1u);
@@ -179,9 +255,9 @@ TEST_P(UserRowsTest, AnUnreachableRedisCoversNothing) {
                                         .connect_timeout = 100ms, .command_timeout = 100ms});
   RedisUserRows down(dead, UserRowsOptions{});
   std::vector<std::pair<Uuid, Uuid>> keys{{video_, user_}};
-  std::vector<store::RowMark> written{row(video_, user_, 1)};
+  std::vector<store::UserRowsCache::WrittenRow> written{{row(video_, user_, 1), true}};
   loop_.run([&]() -> asio::awaitable<int> {
-    co_await down.invalidate(std::move(keys), std::move(written), Deadline::after(1s));
+    co_await down.after_write(std::move(keys), std::move(written), Deadline::after(1s));
     co_return 0;
   }());
   EXPECT_EQ(down.stats().marks.load(), 0u);

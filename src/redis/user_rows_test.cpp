@@ -14,18 +14,21 @@ Uuid id(int n) {
   return *Uuid::parse(b);
 }
 
-TEST(UserRowsCodec, RoundTripsAndDropsNone) {
+TEST(UserRowsCodec, RoundTripsEveryRowWithItsTime) {
   store::UserRows rows;
   rows.view = {.hidden = true, .recent_until = 1767225600123};
-  rows.reactions = {{id(1), ReactionType::like}, {id(2), ReactionType::dislike}, {id(3), ReactionType::none}};
+  rows.reactions = {{id(1), ReactionType::like, 1767225600123001},
+                    {id(2), ReactionType::dislike, 7},
+                    {id(3), ReactionType::none, 1767225600999002}};
   auto text = encode_user_rows(rows);
+  EXPECT_EQ(text.substr(0, 20), "u2 h1 1767225600123\n");
   auto back = decode_user_rows(text);
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->view.hidden);
   EXPECT_EQ(back->view.recent_until, 1767225600123);
-  ASSERT_EQ(back->reactions.size(), 2u) << "none is no reaction";
-  EXPECT_EQ(back->reactions[0], std::make_pair(id(1), ReactionType::like));
-  EXPECT_EQ(back->reactions[1], std::make_pair(id(2), ReactionType::dislike));
+  EXPECT_EQ(back->reactions, rows.reactions) << "a withdrawn row is kept: its time orders later writes";
+  EXPECT_EQ(back->live(), (std::vector<std::pair<Uuid, ReactionType>>{{id(1), ReactionType::like},
+                                                                       {id(2), ReactionType::dislike}}));
 
   store::UserRows empty;
   auto e = decode_user_rows(encode_user_rows(empty));
@@ -36,9 +39,13 @@ TEST(UserRowsCodec, RoundTripsAndDropsNone) {
 }
 
 TEST(UserRowsCodec, RefusesWhatItDidNotWrite) {
-  for (const char* bad : {"", "h0", "h2 5\n", "x0 5\n", "h0 5x\n", "h0 5\nnot-a-uuid l\n",
-                          "h0 5\n0190c7a0-0000-7000-8000-000000000001 x\n",
-                          "h0 5\n0190c7a0-0000-7000-8000-000000000001 l"})
+  for (const char* bad : {"", "u2 h0", "u2 h2 5\n", "u2 x0 5\n", "u2 h0 5x\n", "u2 h0 5\nnot-a-uuid 1 l\n",
+                          "u2 h0 5\n0190c7a0-0000-7000-8000-000000000001 1 x\n",
+                          "u2 h0 5\n0190c7a0-0000-7000-8000-000000000001 x l\n",
+                          "u2 h0 5\n0190c7a0-0000-7000-8000-000000000001  l\n",
+                          "u2 h0 5\n0190c7a0-0000-7000-8000-000000000001 1 l",
+                          // the previous release's format (a rolling upgrade): not read
+                          "h0 5\n", "h0 5\n0190c7a0-0000-7000-8000-000000000001 l\n"})
     EXPECT_FALSE(decode_user_rows(bad)) << bad;
 }
 

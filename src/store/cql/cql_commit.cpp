@@ -45,33 +45,45 @@ bool covered(const WrittenRows& written, const PutReaction& p) {
   return written.count({p.comment_id, p.user_id}) > 0;
 }
 
-// The (video, user) keys of the per-user rows a WriteSet writes (store/user_rows_cache.h),
-// each once; not those of PutReactions whose user row is not written (`written`).
-std::vector<std::pair<Uuid, Uuid>> user_row_keys(const WriteSet& ws, const WrittenRows& written) {
-  std::vector<std::pair<Uuid, Uuid>> keys;
-  auto add = [&keys](const Uuid& video, const Uuid& user) {
-    std::pair<Uuid, Uuid> k{video, user};
-    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
-  };
-  for (auto& m : ws.mutations) {
-    if (auto* x = std::get_if<RecentWrite>(&m)) add(x->video_id, x->user_id);
-    else if (auto* h = std::get_if<HiddenMark>(&m)) add(h->video_id, h->user_id);
-    else if (auto* u = std::get_if<UserReactionPut>(&m)) add(u->video_id, u->user_id);
-    else if (auto* p = std::get_if<PutReaction>(&m); p && !covered(written, *p)) add(p->video_id, p->user_id);
-  }
-  return keys;
-}
-
 // A user_reactions write's timestamp: the op's LWW order (docs/cluster.md rule 5), as the
 // register's, so CQL keeps the same winner in both whatever order the writes land in.
 int64_t lww_timestamp(TimeMs at, uint32_t node_id) { return at * 1000 + node_id % 1000; }
 
-// The marks of the user rows a request's WriteSet wrote (UserReactionPut with the op's order).
-std::vector<RowMark> request_marks(const WriteSet& ws) {
-  std::vector<RowMark> out;
-  for (auto& m : ws.mutations)
-    if (auto* u = std::get_if<UserReactionPut>(&m); u && u->at)
-      out.push_back(RowMark{u->video_id, u->user_id, u->comment_id, lww_timestamp(u->at, u->node_id), u->type});
+// What the per-user rows cache is told after a WriteSet's derived writes (store/
+// user_rows_cache.h): `ok`, they are durable: the reaction rows written (a request's marked
+// for its owner; an owner's row a mark covered was not written), and the keys whose view row
+// was written, whose copies go; else every key it touches goes (a failed write may have
+// landed in part).
+struct UserRowsWrites {
+  std::vector<std::pair<Uuid, Uuid>> dropped;
+  std::vector<UserRowsCache::WrittenRow> written;
+};
+UserRowsWrites user_rows_writes(const WriteSet& ws, const WrittenRows& covered_rows, bool ok) {
+  UserRowsWrites out;
+  auto drop = [&out](const Uuid& video, const Uuid& user) {
+    std::pair<Uuid, Uuid> k{video, user};
+    if (std::find(out.dropped.begin(), out.dropped.end(), k) == out.dropped.end()) out.dropped.push_back(k);
+  };
+  auto row = [&](const RowMark& m, bool mark) {
+    if (ok) out.written.push_back({m, mark});
+    else drop(m.video_id, m.user_id);
+  };
+  for (auto& m : ws.mutations) {
+    if (auto* x = std::get_if<RecentWrite>(&m)) {
+      drop(x->video_id, x->user_id);
+    } else if (auto* h = std::get_if<HiddenMark>(&m)) {
+      drop(h->video_id, h->user_id);
+    } else if (auto* u = std::get_if<UserReactionPut>(&m)) {
+      if (u->at)  // else written at the commit's own time, which the cache is not told: dropped
+        row(RowMark{u->video_id, u->user_id, u->comment_id, lww_timestamp(u->at, u->node_id), u->type}, true);
+      else
+        drop(u->video_id, u->user_id);
+    } else if (auto* p = std::get_if<PutReaction>(&m); p && !covered(covered_rows, *p)) {
+      row(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
+                  p->row.type},
+          false);
+    }
+  }
   return out;
 }
 
@@ -341,15 +353,13 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
   }
   if (!derived.empty()) {
     auto r = co_await exec_writes(std::move(derived));
-    // The per-user rows these writes touched: their shared copies go now, written or not (a
-    // failed step 3 may have landed in part), before any ack; the rows now durable are marked
-    // for their owner beside that.
+    // The per-user rows these writes touched, before any ack: the reaction rows now durable go
+    // into their shared copies (and a request's are marked for their owner); other copies go.
     user_rows_busy_.fetch_add(1);
     if (auto* cache = user_rows_.load()) {
-      auto keys = user_row_keys(ws, written);
-      auto marks = r ? request_marks(ws) : std::vector<RowMark>{};
-      if (!keys.empty() || !marks.empty())
-        co_await cache->invalidate(std::move(keys), std::move(marks), Deadline::after(kUserRowsInvalidateTimeout));
+      auto [dropped, rows] = user_rows_writes(ws, written, r.ok());
+      if (!dropped.empty() || !rows.empty())
+        co_await cache->after_write(std::move(dropped), std::move(rows), Deadline::after(kUserRowsInvalidateTimeout));
     }
     user_rows_busy_.fetch_sub(1);
     if (!r) co_return r.take_error();
@@ -469,12 +479,11 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out, bool use
         } else if constexpr (std::is_same_v<T, UserReactionPut>) {
           // The op's LWW order, as PutReaction writes the same row: an older op's write that
           // lands later (another node, a slow request) cannot overwrite a newer op's.
+          // A withdrawn reaction is a row of type none, not a tombstone: a read sees its time,
+          // which the per-user rows cache orders later writes by (store/user_rows_cache.h).
           const int64_t at = x.at ? lww_timestamp(x.at, x.node_id) : lww_timestamp(wall_ms(), opts_.node_id);
-          if (x.type == ReactionType::none)
-            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
-          else
-            add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.type)), big(at)},
-                pk(x.video_id, x.user_id));
+          add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.type)), big(at)},
+              pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, PutReaction>) {
           // docs/cluster.md rule 5: the register's LWW order as the write timestamp.
           const int64_t at = lww_timestamp(x.row.timestamp, x.row.node_id);
@@ -482,12 +491,8 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out, bool use
                                   Value::int32(static_cast<int32_t>(x.row.node_id)), V(x.row.op_id), big(at)},
               pk(x.comment_id));
           if (!user_row) return;
-          if (x.row.type == ReactionType::none)
-            add(st_->user_reaction_delete, {big(at), V(x.video_id), V(x.user_id), V(x.comment_id)}, pk(x.video_id, x.user_id));
-          else
-            add(st_->user_reaction_put,
-                {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.row.type)), big(at)},
-                pk(x.video_id, x.user_id));
+          add(st_->user_reaction_put, {V(x.video_id), V(x.user_id), V(x.comment_id), txt(to_string(x.row.type)), big(at)},
+              pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, PutReactionEvent>) {
           add(st_->reaction_event_put, {V(x.comment_id), ts(x.at), V(x.reaction_id), V(x.user_id),
                                         txt(to_string(x.type)), txt(x.add ? "add" : "remove")},

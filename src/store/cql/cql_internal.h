@@ -86,7 +86,7 @@ struct CqlStore::Statements {
   bridge::PreparedPtr stats_started, metrics_started, repair_mark, stats_add_done, metrics_add_done;
   bridge::PreparedPtr stats_done, metrics_done;  // writes_done + 1 alone (a refused write)
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
-  bridge::PreparedPtr user_reactions_get, user_reaction_put, user_reaction_delete;
+  bridge::PreparedPtr user_reactions_get, user_reaction_put;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;
   // Up to kRegistersPerRead registers of one comment in one partition read (user_id IN, the
   // list padded with repeats of its last id: an IN on a clustering key yields each row once).

@@ -224,11 +224,10 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->recent_put,
        "UPDATE {ks}.user_hidden USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
   prep(st->user_reactions_get,
-       "SELECT comment_id, type FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? LIMIT 1000");
+       "SELECT comment_id, type, WRITETIME(type) FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? "
+       "LIMIT 1000");
   prep(st->user_reaction_put,
        "INSERT INTO {ks}.user_reactions (video_id, user_id, comment_id, type) VALUES (?, ?, ?, ?) USING TIMESTAMP ?");
-  prep(st->user_reaction_delete,
-       "DELETE FROM {ks}.user_reactions USING TIMESTAMP ? WHERE video_id = ? AND user_id = ? AND comment_id = ?");
   prep(st->register_get,
        "SELECT type, created_at, node_id, op_id FROM {ks}.reactions WHERE comment_id = ? AND user_id = ?");
   {

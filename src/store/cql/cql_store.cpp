@@ -555,13 +555,15 @@ Result<Store::UserView> user_view_of(const Rows& r) {
   return v;
 }
 
-// The user_reactions rows of (video, user).
-Status user_reactions_of(const Rows& r, std::vector<std::pair<Uuid, ReactionType>>& out) {
+// The user_reactions rows of (video, user), withdrawn ones (type none) included.
+Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
   for (size_t i = 0; i < r.size(); ++i) {
     auto cid = r.uuid(i, 0);
     auto type = r.bytes(i, 1);
-    if (!cid || !*cid || !type) return Error(Errc::internal, "cql: corrupt user_reactions row");
-    out.emplace_back(from_cql(**cid), *type ? reaction_from_text(**type) : ReactionType::none);
+    auto at = r.i64(i, 2);
+    if (!cid || !*cid || !type || !at) return Error(Errc::internal, "cql: corrupt user_reactions row");
+    out.push_back(UserReaction{from_cql(**cid), *type ? reaction_from_text(**type) : ReactionType::none,
+                               at->value_or(0)});
   }
   return ok_status();
 }
@@ -599,10 +601,10 @@ asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid 
   std::vector<ReactionType> out(comment_ids.size(), ReactionType::none);
   if (d.expired()) co_return deadline_error();
   if (comment_ids.empty()) co_return out;
-  auto fill_out = [&](const std::vector<std::pair<Uuid, ReactionType>>& mine) {
-    for (auto& [c, type] : mine)
+  auto fill_out = [&](const std::vector<UserReaction>& mine) {
+    for (auto& r : mine)
       for (size_t j = 0; j < comment_ids.size(); ++j)
-        if (comment_ids[j] == c) out[j] = type;
+        if (comment_ids[j] == r.comment_id) out[j] = r.type;
   };
   // One partition read of the user's reactions in the video (LIMIT 1000), or its copy in the
   // shared cache; a user with more than that there is answered from this page's registers.
@@ -617,7 +619,7 @@ asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid 
     auto r = co_await exec(*st_->user_reactions_get, args(V(video_id), V(user_id)), read_opts(d));
     if (!r) co_return read_error(r.error(), d);
     if (r->size() < kUserReactionsLimit) {
-      std::vector<std::pair<Uuid, ReactionType>> mine;
+      std::vector<UserReaction> mine;
       if (auto st = user_reactions_of(*r, mine); !st) co_return st.take_error();
       fill_out(mine);
       co_return out;
@@ -659,7 +661,7 @@ asio::awaitable<Result<Store::ViewAndReactions>> CqlStore::get_view_and_reaction
     r = co_await read_user_rows(video_id, user_id, d);
   if (!r) co_return r.take_error();
   ViewAndReactions out{r->rows.view, std::nullopt};
-  if (r->complete) out.reactions = std::move(r->rows.reactions);
+  if (r->complete) out.reactions = r->rows.live();
   co_return out;
 }
 

@@ -132,20 +132,44 @@ class MemoryUserRows final : public UserRowsCache {
     if (std::to_string(tokens_[k]) == token) copies_[k] = rows;
     co_return;
   }
-  asio::awaitable<void> invalidate(std::vector<std::pair<Uuid, Uuid>> keys, std::vector<RowMark> written,
-                                   Deadline) override {
+  // redis/user_rows.cpp's write script, in memory: a written row goes into the copy when it
+  // is newer than the copy's row of its comment; two rows of one time drop the copy.
+  asio::awaitable<void> after_write(std::vector<std::pair<Uuid, Uuid>> dropped, std::vector<WrittenRow> written,
+                                    Deadline) override {
     std::lock_guard lk(mu_);
-    for (auto& k : keys) {
+    for (auto& k : dropped) {
       copies_.erase(k);
       tokens_[k] = ++next_;
       invalidations++;
     }
-    for (auto& m : written) {  // the newer mark of a user stays
-      auto [it, fresh] = marks_.try_emplace(mark_key(m), m.at, m.type);
-      if (!fresh && it->second.first < m.at) it->second = {m.at, m.type};
-      marks++;
+    for (auto& [m, mark] : written) {
+      auto k = std::make_pair(m.video_id, m.user_id);
+      tokens_[k] = ++next_;
+      if (auto it = copies_.find(k); it != copies_.end()) {
+        auto& rows = it->second.reactions;
+        auto r = std::find_if(rows.begin(), rows.end(), [&](auto& x) { return x.comment_id == m.comment_id; });
+        if (r != rows.end() && r->at == m.at && r->type != m.type) {
+          copies_.erase(it);
+          invalidations++;
+        } else {
+          if (r == rows.end()) rows.push_back(UserReaction{m.comment_id, m.type, m.at});
+          else if (r->at < m.at) *r = UserReaction{m.comment_id, m.type, m.at};
+          updates++;
+        }
+      }
+      if (mark) {  // the newer mark of a user stays
+        auto [it, fresh] = marks_.try_emplace(mark_key(m), m.at, m.type);
+        if (!fresh && it->second.first < m.at) it->second = {m.at, m.type};
+        marks++;
+      }
     }
     co_return;
+  }
+  std::optional<UserRows> copy(const Uuid& video, const Uuid& user) {
+    std::lock_guard lk(mu_);
+    auto it = copies_.find({video, user});
+    if (it == copies_.end()) return std::nullopt;
+    return it->second;
   }
   // redis/user_rows.cpp's take script, in memory.
   asio::awaitable<std::vector<bool>> take_written(std::vector<RowMark> rows, Deadline) override {
@@ -160,7 +184,7 @@ class MemoryUserRows final : public UserRowsCache {
     }
     co_return out;
   }
-  std::atomic<uint64_t> hits{0}, invalidations{0}, marks{0}, marks_used{0};
+  std::atomic<uint64_t> hits{0}, invalidations{0}, updates{0}, marks{0}, marks_used{0};
 
  private:
   static std::tuple<Uuid, Uuid, Uuid> mark_key(const RowMark& m) { return {m.video_id, m.comment_id, m.user_id}; }
@@ -456,34 +480,67 @@ TEST_F(CqlStoreTest, AHungClusterOpensTheBreakerBeforeAnyTimeout) {
   EXPECT_EQ(s->breaker().state(), CircuitBreaker::State::closed);
 }
 
-// With a per-user rows cache: the second read of a user's rows is a hit (no Cassandra read),
-// and a write to them (here a reaction) invalidates the copy before the commit returns, so the
-// next read sees it.
-TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndEveryWriteToThemInvalidatesIt) {
+// The calls this store's session made so far, by statement label (commentd_cql_requests_total).
+std::map<std::string, uint64_t> calls_by_statement(const CqlStore& s) {
+  std::map<std::string, uint64_t> out;
+  s.statement_metrics().each([&](const std::string& label, const bridge::CqlMetrics::Statement& st) {
+    for (auto& n : st.outcomes) out[label] += n.load();
+  });
+  return out;
+}
+
+// With a per-user rows cache: the second read of a user's rows is a hit (no Cassandra read);
+// a view write drops the copy before the commit returns; a reaction row is written into the
+// copy (the next read is a hit and sees it), a withdrawal too, and an older op's row landing
+// after them changes neither the copy nor Cassandra. A withdrawal is a row of type none with
+// its time, so a copy filled from Cassandra orders later writes as the one written in place.
+TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndReactionWritesGoIntoTheCopy) {
   auto s = ks_->open();
   MemoryUserRows cache;
   s->set_user_rows_cache(&cache);
   const Uuid video = sid(0xA1, 1), user = sid(0xA1, 2), comment = sid(0xA1, 3);
-  WriteSet mark;
-  mark.mutations.push_back(RecentWrite{video, user, 5000});
-  ASSERT_TRUE(commit_sync(*s, std::move(mark)).ok());
+  auto write = [&](Mutation m) {
+    WriteSet ws;
+    ws.mutations.push_back(std::move(m));
+    return commit_sync(*s, std::move(ws)).ok();
+  };
+  auto entry = [&] {
+    auto r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->at(0) : ReactionType::none;
+  };
+  ASSERT_TRUE(write(RecentWrite{video, user, 5000}));
   EXPECT_EQ(cache.invalidations.load(), 1u);
   auto v = testing::run_sync(s->get_user_view(video, user, Deadline::after(10s)));
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->recent_until, 5000);
   EXPECT_EQ(cache.hits.load(), 0u);
-  auto r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->at(0), ReactionType::none);
+  EXPECT_EQ(entry(), ReactionType::none);
   EXPECT_EQ(cache.hits.load(), 1u) << "both rows were read and cached by the first miss";
 
-  WriteSet react;
-  react.mutations.push_back(UserReactionPut{video, user, comment, ReactionType::like});
-  ASSERT_TRUE(commit_sync(*s, std::move(react)).ok());
-  EXPECT_EQ(cache.invalidations.load(), 2u);
-  r = testing::run_sync(s->get_reactions(video, user, {comment}, Deadline::after(10s)));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->at(0), ReactionType::like) << "the copy from before the write was served";
+  const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"];
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like, 9000, 1}));
+  EXPECT_EQ(cache.updates.load(), 1u);
+  EXPECT_EQ(entry(), ReactionType::like) << "the copy from before the write was served";
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::none, 9500, 1}));
+  EXPECT_EQ(entry(), ReactionType::none);
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::dislike, 9200, 2}));  // a slower request
+  EXPECT_EQ(entry(), ReactionType::none) << "an older op's row landing later changes nothing";
+  EXPECT_EQ(cache.hits.load(), 4u);
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads) << "every read after a reaction was a hit";
+
+  // The copy filled from Cassandra holds the same row, with its time.
+  ASSERT_TRUE(write(RecentWrite{video, user, 6000}));
+  EXPECT_EQ(entry(), ReactionType::none);
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 1);
+  auto copy = cache.copy(video, user);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->reactions, (std::vector<UserReaction>{{comment, ReactionType::none, 9'500'001}}));
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like, 9400, 2}));
+  EXPECT_EQ(entry(), ReactionType::none) << "ordered by the time read from Cassandra";
+  ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like}));
+  EXPECT_FALSE(cache.copy(video, user)) << "a row written at the commit's own time drops the copy";
+  EXPECT_EQ(entry(), ReactionType::like);
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
@@ -549,15 +606,6 @@ TEST_F(CqlStoreTest, AUsersReactionEntryKeepsTheNewerOpWhateverTheWriteOrder) {
   ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::none, 3000, 1}));
   ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like, 2500, 1}));
   EXPECT_EQ(entry(), ReactionType::none);
-}
-
-// The calls this store's session made so far, by statement label (commentd_cql_requests_total).
-std::map<std::string, uint64_t> calls_by_statement(const CqlStore& s) {
-  std::map<std::string, uint64_t> out;
-  s.statement_metrics().each([&](const std::string& label, const bridge::CqlMetrics::Statement& st) {
-    for (auto& n : st.outcomes) out[label] += n.load();
-  });
-  return out;
 }
 
 // A reaction owner's write of one comment: its registers, its event and its counters' time

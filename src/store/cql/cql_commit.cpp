@@ -49,6 +49,11 @@ bool covered(const WrittenRows& written, const PutReaction& p) {
 // register's, so CQL keeps the same winner in both whatever order the writes land in.
 int64_t lww_timestamp(TimeMs at, uint32_t node_id) { return at * 1000 + node_id % 1000; }
 
+// The user_reactions row a reaction owner's register write carries, with its write timestamp.
+RowMark row_of(const PutReaction& p) {
+  return RowMark{p.video_id, p.user_id, p.comment_id, lww_timestamp(p.row.timestamp, p.row.node_id), p.row.type};
+}
+
 // What the per-user rows cache is told after a WriteSet's derived writes (store/
 // user_rows_cache.h): `ok`, they are durable: the reaction rows written (a request's marked
 // for its owner; an owner's row a mark covered was not written), and the keys whose view row
@@ -79,9 +84,7 @@ UserRowsWrites user_rows_writes(const WriteSet& ws, const WrittenRows& covered_r
       else
         drop(u->video_id, u->user_id);
     } else if (auto* p = std::get_if<PutReaction>(&m); p && !covered(covered_rows, *p)) {
-      row(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
-                  p->row.type},
-          false);
+      row(row_of(*p), false);
     }
   }
   return out;
@@ -92,9 +95,7 @@ UserRowsWrites user_rows_writes(const WriteSet& ws, const WrittenRows& covered_r
 std::vector<RowMark> owner_rows(const WriteSet& ws) {
   std::vector<RowMark> out;
   for (auto& m : ws.mutations)
-    if (auto* p = std::get_if<PutReaction>(&m))
-      out.push_back(RowMark{p->video_id, p->user_id, p->comment_id, lww_timestamp(p->row.timestamp, p->row.node_id),
-                            p->row.type});
+    if (auto* p = std::get_if<PutReaction>(&m)) out.push_back(row_of(*p));
   return out;
 }
 

@@ -40,8 +40,12 @@ if c then
       if cur == row or at(cur) > at(row) then
         out = 1
       elseif at(cur) < at(row) then
-        redis.call('SET', KEYS[1], string.sub(c, 1, s + 37) .. row .. string.sub(c, e), 'KEEPTTL')
-        out = 1
+        -- the copy keeps its expiry (PTTL and PX, not KEEPTTL: any Redis that has scripts)
+        local ttl = redis.call('PTTL', KEYS[1])
+        if ttl > 0 then
+          redis.call('SET', KEYS[1], string.sub(c, 1, s + 37) .. row .. string.sub(c, e), 'PX', ttl)
+          out = 1
+        end
       end
     else
       local _, lines = string.gsub(c, '\n', '\n')

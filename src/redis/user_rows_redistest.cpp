@@ -155,6 +155,11 @@ TEST_P(UserRowsTest, AWrittenReactionRowGoesIntoTheCopyAndTheNewerRowWins) {
   EXPECT_EQ(reactions().size(), 2u);
   EXPECT_EQ(cache_->stats().updates.load(), 5u);
   EXPECT_EQ(cache_->stats().invalidations.load(), 0u);
+  // Written in place, the copy keeps the expiry its fill gave it (the staleness bound).
+  auto ttl = loop_.run(client_->command({"PTTL", prefix_ + "ur:{" + video_.str() + "}:" + user_.str()}, Deadline::after(5s)));
+  ASSERT_TRUE(ttl);
+  EXPECT_GT(ttl->integer, 0);
+  EXPECT_LE(ttl->integer, UserRowsOptions{}.ttl_ms);
   wrote({row(c1, other_, 400)});
   EXPECT_FALSE(lookup(video_, other_).rows) << "no copy of another user is made";
 }

@@ -17,9 +17,10 @@
 //                                          written marks (store/user_rows_cache.h) of the
 //                                          comment's rows whose op is of that minute
 // A user with more than `max_reactions` reaction rows in the video is not cached (the store
-// then reads Cassandra as before; a write that would take a copy past it deletes it). A marks hash holds the marks its owner has not taken yet
-// (seconds of ops), and the marks that came after their owner's take (the owner wrote those
-// rows itself; 10-15 % of the marks under a saturated Cassandra). Those are taken by no one:
+// then reads Cassandra as before; a write that would take a copy past it deletes it). A
+// marks hash holds the marks its owner has not taken yet (seconds of ops), and the marks
+// that came after their owner's take (the owner wrote those rows itself; 10-15 % of the
+// marks under a saturated Cassandra). Those are taken by no one:
 // a hash per op minute stops growing once its minute is past, and goes `mark_ttl_ms` after its
 // last mark, so they are bounded by that time's marks, even on a comment that stays hot for
 // hours. An owner that comes after the TTL writes the rows itself.

@@ -96,7 +96,7 @@ def test_backfill_resumes_after_kill9_and_verify_finds_nothing(server_factory, t
     assert all(c[3] == "true" for c in checkpoints(addr, ks) if c[0] in ("comments", "videos"))
     # A third run finds everything done and changes nothing.
     third = commentd(*args)
-    assert third.returncode == 0 and "0 comments, 0 videos this run" in third.stdout, third.stdout
+    assert third.returncode == 0 and "0 comments, 0 videos, 0 user_hidden rows folded this run" in third.stdout, third.stdout
 
     verify = commentd("--verify", "--config", cfg)
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "store/cql/backfill_internal.h"
+#include "store/cql/schema.h"
 
 namespace commentd::store::cql {
 
@@ -40,17 +41,21 @@ class Backfill {
     }
     if (auto st = load_checkpoints(); !st) return st.error();
     BackfillOutcome out;
-    for (const char* phase : {"comments", "videos"}) {
+    for (const char* phase : {"comments", "videos", "user_view"}) {
       tool::ScanSpec spec;
       spec.phase = phase;
-      const bool comments = spec.phase == "comments";
-      spec.select = comments ? t_.st().scan_comments.get() : t_.st().scan_videos.get();
+      const bool comments = spec.phase == "comments", views = spec.phase == "user_view";
+      spec.select = comments ? t_.st().scan_comments.get()
+                    : views  ? t_.st().scan_user_hidden.get()
+                             : t_.st().scan_videos.get();
       spec.ranges = ranges_;
       spec.concurrency = o_.concurrency;
       spec.page_size = o_.page_size;
       spec.max_rate = o_.max_rate;
       spec.progress = o_.progress;
-      spec.row = [this, comments](const Rows& r, size_t i) { return comments ? comment_row(r, i) : video_row(r, i); };
+      spec.row = [this, comments, views](const Rows& r, size_t i) {
+        return comments ? comment_row(r, i) : views ? user_view_row(r, i) : video_row(r, i);
+      };
       const tool::TokenRanges tr{ranges_};
       spec.resume_at = [this, tr, phase = spec.phase](int range) -> Result<std::optional<int64_t>> {
         auto it = saved_.find({phase, range});
@@ -67,8 +72,14 @@ class Backfill {
       auto s = tool::scan(t_, spec);
       if (!s) return Error(s.error().code, std::string(phase) + " phase: " + s.error().message);
       if (comments) out.comments = s->rows;
+      if (views) out.user_view_rows = s->rows;
       out.ranges_skipped += s->ranges_skipped;
     }
+    // Every range of "user_view" is done: user_hidden is folded, and nodes read the fold alone.
+    auto m = t_.run(*t_.st().progress_put, args(txt(std::string(kFoldMarkerJob)), txt(std::string(kFoldMarkerPhase)),
+                                                Value::int32(0), big(0), Value::boolean(true),
+                                                big(static_cast<int64_t>(out.user_view_rows)), ts(wall_ms())));
+    if (!m) return Error(m.error().code, "fold marker: " + m.error().message);
     out.videos = videos_.load();
     out.versions_set = versions_set_.load();
     out.comment_counters_moved = comment_moves_.load();
@@ -135,8 +146,10 @@ class Backfill {
     calls.push_back(t_.call(t_.st().bucket_put, args(V(vid), txt(bucket), ts(at), V(cid))));
     calls.push_back(t_.call(t_.st().video_bucket_put, args(V(vid), txt(bucket))));
     const std::string_view s = *status ? **status : std::string_view("visible");
-    if (user->has_value() && (s == "hidden" || s == "pending" || s == "spam"))
+    if (user->has_value() && (s == "hidden" || s == "pending" || s == "spam")) {
       calls.push_back(t_.call(t_.st().hidden_put, args(V(vid), V(from_cql(**user)), V(cid))));
+      calls.push_back(t_.call(t_.st().fold_hidden_put, args(big(started_us_), V(vid), V(from_cql(**user)), V(cid))));
+    }
     if (auto st = t_.run_all(std::move(calls)); !st) return st;
 
     // 3. The readers' access path to their reactions, written USING TIMESTAMP of the
@@ -175,6 +188,25 @@ class Backfill {
     return ok_status();
   }
 
+  // Columns of scan_user_hidden: token, video_id, user_id, comment_id (null: the partition's
+  // static mark alone), recent_until. Copied into the fold (schema step 10) USING TIMESTAMP
+  // of this run's start, so a hidden mark a node deletes after the scan read it stays
+  // deleted (nodes write both tables); a mark deleted before the read is not in it. A
+  // read-your-writes mark still to come is copied with its own time (the latest wins), one
+  // already past is of no use to a read and left.
+  Status user_view_row(const Rows& r, size_t i) {
+    auto video = r.uuid(i, 1), user = r.uuid(i, 2), cid = r.uuid(i, 3);
+    auto until = r.i64(i, 4);
+    if (!video || !*video || !user || !*user || !cid || !until)
+      return Error(Errc::internal, "cql: corrupt user_hidden row");
+    const Uuid vid = from_cql(**video), uid = from_cql(**user);
+    std::vector<CqlStore::Call> calls;
+    if (*cid) calls.push_back(t_.call(t_.st().fold_hidden_put, args(big(started_us_), V(vid), V(uid), V(from_cql(**cid)))));
+    if (const int64_t u = until->value_or(0); u > wall_ms())
+      calls.push_back(t_.call(t_.st().fold_recent_put, args(big(u * 1000), ts(u), V(vid), V(uid))));
+    return t_.run_all(std::move(calls));
+  }
+
   // Columns of scan_videos: token, video_id; one row per bucket, a video's rows in a row.
   Status video_row(const Rows& r, size_t i) {
     static thread_local std::optional<Uuid> last;  // a range is scanned by one thread
@@ -197,6 +229,7 @@ class Backfill {
   const BackfillOptions& o_;
   int ranges_ = 256;
   std::map<std::pair<std::string, int>, Checkpoint> saved_;  // read before the scans start
+  const int64_t started_us_ = wall_ms() * 1000;              // the fold's write timestamp
   std::atomic<uint64_t> videos_{0}, versions_set_{0}, comment_moves_{0}, video_moves_{0};
 };
 
@@ -262,9 +295,10 @@ int run_backfill_command(const config::Config& config, const std::vector<std::st
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "commentd backfill: job %s done in %.1f s: %llu comments, %llu videos this run (%d ranges done before); "
-      "%llu V1 rows given version 1; counters moved on %llu comments, %llu videos\n",
-      o.job.c_str(), secs, (unsigned long long)out->comments, (unsigned long long)out->videos, out->ranges_skipped,
+      "commentd backfill: job %s done in %.1f s: %llu comments, %llu videos, %llu user_hidden rows folded this run "
+      "(%d ranges done before); %llu V1 rows given version 1; counters moved on %llu comments, %llu videos\n",
+      o.job.c_str(), secs, (unsigned long long)out->comments, (unsigned long long)out->videos,
+      (unsigned long long)out->user_view_rows, out->ranges_skipped,
       (unsigned long long)out->versions_set, (unsigned long long)out->comment_counters_moved,
       (unsigned long long)out->video_counters_moved);
   return 0;

@@ -10,6 +10,10 @@
 //     CqlStore::owner_recount; replies_count from its counted replies).
 //  2. "videos" (every video of `video_buckets`, so after phase 1): `video_stats` set to the
 //     recount of the video's bucketed comments.
+//  3. "user_view" (every row of `user_hidden`): the user's view folded into `user_reactions`
+//     (schema step 10: `hidden`, static `recent_until`), then the fold marker (schema.h), after
+//     which nodes read a user's view of a video from user_reactions alone. Run it once every
+//     node runs a release that writes both tables (docs/operations.md, "Upgrading").
 // Counters cannot be set: each is moved by (recount - stored). Every step is idempotent, so
 // a run killed at any point (kill -9) and run again finishes with the same result: the
 // conditional version write applies once, derived rows are the same rows again, and a
@@ -40,6 +44,7 @@ struct BackfillOptions {
 
 struct BackfillOutcome {
   uint64_t comments = 0, videos = 0;     // rows handled by this run
+  uint64_t user_view_rows = 0;           // user_hidden rows folded by this run
   uint64_t versions_set = 0;             // V1 rows given their first version
   uint64_t comment_counters_moved = 0, video_counters_moved = 0;
   int ranges_skipped = 0;                // done by an earlier run

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <future>
+#include <map>
+#include <thread>
 
 #include "bridge/testing.h"
 #include "store/cql/backfill.h"
@@ -158,7 +160,103 @@ TEST_F(V1Rows, BackfillSetsTheFirstVersionAndLeavesAnEditedRowAlone) {
   auto again = run_backfill(*rt_, cfg_, o);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->comments, 0u);
-  EXPECT_EQ(again->ranges_skipped, 8);
+  EXPECT_EQ(again->ranges_skipped, 12);  // 3 phases of 4 ranges
+}
+
+// Schema step 10 folds a user's view of a video (user_hidden's hidden comments and its
+// read-your-writes mark) into the user's user_reactions partition. A keyspace made from
+// scratch has the fold marker from migrate. One upgraded from version 9 has neither the
+// marker nor the fold of what the previous release wrote: its nodes read both tables and
+// write both; backfill's user_view phase copies user_hidden and sets the marker; each node
+// sees it beside a read within fold_poll and reads user_reactions alone from then on, with
+// the same answers.
+TEST_F(V1Rows, TheUsersViewIsFoldedByBackfillAndReadFromTheFoldOnceTheMarkerIsSet) {
+  EXPECT_TRUE(store_->user_view_folded()) << "migrate from scratch sets the marker";
+  const std::string ks = cfg_.keyspace + ".", vu = std::string(kVideo) + ", " + kUser;
+  const Uuid video = *Uuid::parse(kVideo), user = *Uuid::parse(kUser);
+  const Uuid top = *Uuid::parse(kTop), reply = *Uuid::parse(kReply), other = *Uuid::parse(kOther);
+  const int64_t until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count() + 3'600'000;
+  // As the previous release left it: no marker, the view in user_hidden alone, and another
+  // user's mark already past (of no use to a read: not copied).
+  query("DELETE FROM " + ks + "backfill_progress WHERE job = 'cluster'");
+  query("INSERT INTO " + ks + "user_hidden (video_id, user_id, comment_id) VALUES (" + vu + ", " + kTop + ")");
+  query("UPDATE " + ks + "user_hidden USING TIMESTAMP " + std::to_string(until * 1000) +
+        " SET recent_until = " + std::to_string(until) + " WHERE video_id = " + kVideo + " AND user_id = " + kUser);
+  query("UPDATE " + ks + "user_hidden SET recent_until = 1000 WHERE video_id = " + kVideo +
+        " AND user_id = 00000000-0000-4000-8000-0000000000b2");
+  CqlStoreOptions o;
+  o.cql = cfg_;
+  o.fold_poll = 100ms;
+  auto opened = CqlStore::open(*rt_, o);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& node = **opened;
+  EXPECT_FALSE(node.user_view_folded());
+  auto reads_of = [&](const char* statement) {
+    uint64_t n = 0;
+    node.statement_metrics().each([&](const std::string& label, const bridge::CqlMetrics::Statement& st) {
+      if (label == statement)
+        for (auto& c : st.outcomes) n += c.load();
+    });
+    return n;
+  };
+  auto check = [&](bool hidden, std::vector<std::pair<Uuid, ReactionType>> reactions) {
+    auto v = testing::run_sync(node.get_view_and_reactions(video, user, Deadline::after(10s)));
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_EQ(v->view.hidden, hidden);
+    EXPECT_EQ(v->view.recent_until, until);
+    ASSERT_TRUE(v->reactions.has_value());
+    EXPECT_EQ(*v->reactions, reactions);
+  };
+  auto commit = [&](std::vector<Mutation> muts) {
+    WriteSet ws;
+    ws.mutations = std::move(muts);
+    auto r = commit_sync(node, std::move(ws));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  check(true, {});
+  EXPECT_GT(reads_of("SELECT user_hidden"), 0u);
+
+  // This release writes both tables.
+  commit({HiddenMark{video, user, other, true}, UserReactionPut{video, user, reply, ReactionType::like, 5000, 1}});
+  auto fold = [&] {
+    std::map<std::string, bool> hidden;
+    auto r = query("SELECT comment_id, hidden FROM " + ks + "user_reactions WHERE video_id = " + kVideo +
+                   " AND user_id = " + kUser);
+    for (size_t i = 0; i < r.size(); ++i)
+      if (auto h = r.boolean(i, 1); h.ok() && h->has_value()) hidden[from_cql(**r.uuid(i, 0)).str()] = **h;
+    return hidden;
+  };
+  EXPECT_EQ(fold(), (std::map<std::string, bool>{{kOther, true}}));
+  EXPECT_EQ(query("SELECT comment_id FROM " + ks + "user_hidden WHERE video_id = " + kVideo + " AND user_id = " +
+                  kUser).size(), 2u);
+
+  // The backfill's user_view phase copies the previous release's rows, then sets the marker.
+  BackfillOptions b;
+  b.ranges = 4;
+  auto out = run_backfill(*rt_, cfg_, b);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(out->user_view_rows, 3u);  // two hidden comments, the other user's mark alone
+  EXPECT_EQ(fold(), (std::map<std::string, bool>{{kTop, true}, {kOther, true}}));
+  auto marks = query("SELECT recent_until FROM " + ks + "user_reactions WHERE video_id = " + kVideo +
+                     " AND user_id = 00000000-0000-4000-8000-0000000000b2");
+  EXPECT_EQ(marks.size(), 0u) << "a past mark is not copied";
+
+  // The node polls the marker beside a read it makes anyway, then reads the fold alone.
+  std::this_thread::sleep_for(150ms);
+  check(true, {{reply, ReactionType::like}});
+  EXPECT_TRUE(node.user_view_folded());
+  const uint64_t split_reads = reads_of("SELECT user_hidden");
+  check(true, {{reply, ReactionType::like}});
+  EXPECT_EQ(reads_of("SELECT user_hidden"), split_reads);
+
+  // Unhidden after the fold: gone from both tables, and from the view.
+  commit({HiddenMark{video, user, top, false}, HiddenMark{video, user, other, false}});
+  check(false, {{reply, ReactionType::like}});
+  EXPECT_EQ(fold(), (std::map<std::string, bool>{}));
+  EXPECT_EQ(query("SELECT comment_id FROM " + ks + "user_hidden WHERE video_id = " + kVideo + " AND user_id = " +
+                  kUser).size(), 1u) << "the static mark's row alone";
+  node.close();
 }
 
 }  // namespace

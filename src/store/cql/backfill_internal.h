@@ -82,7 +82,8 @@ class Tool {
   static constexpr size_t kStatusesPerRead = 25;
 
   struct Statements {
-    bridge::PreparedPtr scan_comments, scan_videos;
+    bridge::PreparedPtr scan_comments, scan_videos, scan_user_hidden;
+    bridge::PreparedPtr fold_hidden_put, fold_recent_put;  // the user's view folded (schema step 10)
     bridge::PreparedPtr set_v1_version, comment_states;
     bridge::PreparedPtr bucket_put, video_bucket_put, hidden_put;
     bridge::PreparedPtr registers, user_reaction_put, user_reaction_delete;

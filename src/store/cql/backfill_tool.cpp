@@ -52,6 +52,14 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
        "FROM {ks}.comments WHERE token(id) > ? AND token(id) <= ?");
   prep(st.scan_videos,
        "SELECT token(video_id), video_id FROM {ks}.video_buckets WHERE token(video_id) > ? AND token(video_id) <= ?");
+  prep(st.scan_user_hidden,
+       "SELECT token(video_id, user_id), video_id, user_id, comment_id, recent_until FROM {ks}.user_hidden "
+       "WHERE token(video_id, user_id) > ? AND token(video_id, user_id) <= ?");
+  prep(st.fold_hidden_put,
+       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET hidden = true WHERE video_id = ? AND user_id = ? "
+       "AND comment_id = ?");
+  prep(st.fold_recent_put,
+       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
   // The V1 row's first version: applied only while the version is still null, so it never
   // overwrites a version commentd wrote (an edit of a V1 row that came first).
   prep(st.set_v1_version,

@@ -472,11 +472,18 @@ void CqlStore::derived_calls(const Mutation& m, std::vector<Call>& out, bool use
           add(st_->bucket_put, {V(x.video_id), txt(x.bucket), ts(x.created_at), V(x.id)}, pk(x.video_id, x.bucket));
           add(st_->video_bucket_put, {V(x.video_id), txt(x.bucket)}, pk(x.video_id));
         } else if constexpr (std::is_same_v<T, HiddenMark>) {
+          // Both tables, in one batch (same partition key: one mutation): user_hidden for the
+          // nodes of the release before and until the fold marker, the fold for this one's reads.
           add(x.set ? st_->hidden_put : st_->hidden_delete, {V(x.video_id), V(x.user_id), V(x.id)},
+              pk(x.video_id, x.user_id));
+          add(x.set ? st_->fold_hidden_put : st_->fold_hidden_delete, {V(x.video_id), V(x.user_id), V(x.id)},
               pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, RecentWrite>) {
           // USING TIMESTAMP = the mark: the latest mark wins, as the max the contract asks.
+          // Both tables, as HiddenMark.
           add(st_->recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)}, pk(x.video_id, x.user_id));
+          add(st_->fold_recent_put, {big(x.until * 1000), ts(x.until), V(x.video_id), V(x.user_id)},
+              pk(x.video_id, x.user_id));
         } else if constexpr (std::is_same_v<T, UserReactionPut>) {
           // The op's LWW order, as PutReaction writes the same row: an older op's write that
           // lands later (another node, a slow request) cannot overwrite a newer op's.

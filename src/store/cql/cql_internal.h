@@ -87,6 +87,11 @@ struct CqlStore::Statements {
   bridge::PreparedPtr stats_done, metrics_done;  // writes_done + 1 alone (a refused write)
   bridge::PreparedPtr user_view_get, hidden_put, hidden_delete, recent_put;
   bridge::PreparedPtr user_reactions_get, user_reaction_put;
+  // The user's view folded into user_reactions (schema step 10): written beside user_hidden's
+  // rows; user_rows_get reads reactions and view at once once the fold marker is set, and
+  // hidden_any answers the view of a partition past user_rows_get's LIMIT.
+  bridge::PreparedPtr fold_hidden_put, fold_hidden_delete, fold_recent_put;
+  bridge::PreparedPtr user_rows_get, hidden_any, fold_marker_get;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;
   // Up to kRegistersPerRead registers of one comment in one partition read (user_id IN, the
   // list padded with repeats of its last id: an IN on a clustering key yields each row once).
@@ -97,6 +102,9 @@ struct CqlStore::Statements {
   bridge::PreparedPtr head_put, head_get;
   bridge::PreparedPtr consumer_get, consumer_put, consumer_insert_if_new, consumer_update_if;
 };
+
+// The fold marker's row (Statements::fold_marker_get) says done.
+bool fold_marker_set(const bridge::Rows& r);
 
 // Prepares every statement of `keyspace` (cql_statements.cpp). Blocking.
 // keys_per_read: the width of the *_in statements (1: none).

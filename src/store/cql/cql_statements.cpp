@@ -223,6 +223,21 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->hidden_delete, "DELETE FROM {ks}.user_hidden WHERE video_id = ? AND user_id = ? AND comment_id = ?");
   prep(st->recent_put,
        "UPDATE {ks}.user_hidden USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
+  prep(st->fold_hidden_put,
+       "UPDATE {ks}.user_reactions SET hidden = true WHERE video_id = ? AND user_id = ? AND comment_id = ?");
+  prep(st->fold_hidden_delete,
+       "DELETE hidden FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? AND comment_id = ?");
+  prep(st->fold_recent_put,
+       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
+  prep(st->user_rows_get,
+       "SELECT comment_id, type, WRITETIME(type), hidden, recent_until FROM {ks}.user_reactions "
+       "WHERE video_id = ? AND user_id = ? LIMIT 1000");
+  prep(st->hidden_any,
+       "SELECT comment_id FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? AND hidden = true "
+       "LIMIT 1 ALLOW FILTERING");
+  prep(st->fold_marker_get,
+       "SELECT done FROM {ks}.backfill_progress WHERE job = '" + std::string(kFoldMarkerJob) + "' AND phase = '" +
+           std::string(kFoldMarkerPhase) + "' AND range_id = 0");
   prep(st->user_reactions_get,
        "SELECT comment_id, type, WRITETIME(type) FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? "
        "LIMIT 1000");

@@ -75,6 +75,12 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
   auto st = prepare_statements(*s->session_, opts.cql.keyspace, static_cast<size_t>(opts.cql.keys_per_read), *s->pool_);
   if (!st) return st.take_error();
   s->st_ = std::move(*st);
+  {
+    auto m = s->exec_blocking(*s->st_->fold_marker_get, {}, s->read_opts({}));
+    if (!m) return Error(m.error().code, "cql: reading the fold marker: " + m.error().message);
+    s->view_folded_ = fold_marker_set(*m);
+    s->fold_next_poll_ms_ = s->clock_.now_ms() + opts.fold_poll.count();
+  }
   if (auto h = s->load_log_heads(); !h) return h.error();
   s->intent_ids_ = std::make_unique<UuidGenerator>(s->clock_, std::random_device{}(),
                                                    static_cast<uint16_t>(opts.node_id % 1024));
@@ -568,21 +574,68 @@ Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
   return ok_status();
 }
 
-constexpr size_t kUserReactionsLimit = 1000;  // the LIMIT of user_reactions_get
+// The fold's rows of (video, user) (user_rows_get: comment_id, type, WRITETIME(type), hidden,
+// recent_until): the reactions (withdrawn ones included; a row of a hidden comment alone has
+// no type and is none), the view's hidden flag and its static read-your-writes mark (a
+// partition holding only that has one row with a null comment_id).
+Status folded_rows_of(const Rows& r, UserRows& out) {
+  for (size_t i = 0; i < r.size(); ++i) {
+    auto cid = r.uuid(i, 0);
+    auto type = r.bytes(i, 1);
+    auto at = r.i64(i, 2);
+    auto hidden = r.boolean(i, 3);
+    auto until = r.i64(i, 4);
+    if (!cid || !type || !at || !hidden || !until) return Error(Errc::internal, "cql: corrupt user_reactions row");
+    out.view.recent_until = std::max(out.view.recent_until, until->value_or(0));
+    if (!*cid) continue;
+    if (hidden->value_or(false)) out.view.hidden = true;
+    if (*type) out.reactions.push_back(UserReaction{from_cql(**cid), reaction_from_text(**type), at->value_or(0)});
+  }
+  return ok_status();
+}
+
+constexpr size_t kUserReactionsLimit = 1000;  // the LIMIT of user_reactions_get and user_rows_get
 }  // namespace
 
+bool fold_marker_set(const Rows& r) {
+  if (r.size() == 0) return false;
+  auto done = r.boolean(0, 0);
+  return done && done->value_or(false);
+}
+
 asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid video_id, Uuid user_id, Deadline d) {
+  UserRowsRead out;
   std::vector<Call> calls;
+  if (view_folded_.load()) {
+    calls.push_back(Call{st_->user_rows_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
+    auto rows = co_await exec_all(std::move(calls));
+    if (!rows) co_return read_error(rows.error(), d);
+    if (auto st = folded_rows_of((*rows)[0], out.rows); !st) co_return st.take_error();
+    out.complete = (*rows)[0].size() < kUserReactionsLimit;
+    if (!out.complete && !out.rows.view.hidden) {
+      // Past the LIMIT: a hidden comment may be in the rows not read.
+      auto h = co_await exec(*st_->hidden_any, args(V(video_id), V(user_id)), read_opts(d));
+      if (!h) co_return read_error(h.error(), d);
+      out.rows.view.hidden = h->size() > 0;
+    }
+    co_return out;
+  }
   calls.push_back(Call{st_->user_view_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
   calls.push_back(Call{st_->user_reactions_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
+  // Not folded yet: the marker, beside this read once per fold_poll (no read of its own).
+  int64_t due = fold_next_poll_ms_.load();
+  const int64_t now = clock_.now_ms();
+  const bool poll = now >= due && fold_next_poll_ms_.compare_exchange_strong(due, now + opts_.fold_poll.count());
+  if (poll) calls.push_back(Call{st_->fold_marker_get.get(), {}, read_opts(d)});
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
-  UserRowsRead out;
   auto v = user_view_of((*rows)[0]);
   if (!v) co_return v.take_error();
   out.rows.view = *v;
   if (auto st = user_reactions_of((*rows)[1], out.rows.reactions); !st) co_return st.take_error();
   out.complete = (*rows)[1].size() < kUserReactionsLimit;
+  if (poll && fold_marker_set((*rows)[2]) && !view_folded_.exchange(true))
+    spdlog::info("cql: the fold marker is set: a user's view is now read from user_reactions alone");
   co_return out;
 }
 
@@ -615,6 +668,13 @@ asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid 
       fill_out(r->rows.reactions);
       co_return out;
     }
+  } else if (view_folded_.load()) {
+    auto r = co_await read_user_rows(video_id, user_id, d);
+    if (!r) co_return r.take_error();
+    if (r->complete) {
+      fill_out(r->rows.reactions);
+      co_return out;
+    }
   } else {
     auto r = co_await exec(*st_->user_reactions_get, args(V(video_id), V(user_id)), read_opts(d));
     if (!r) co_return read_error(r.error(), d);
@@ -642,6 +702,11 @@ asio::awaitable<Result<Store::UserView>> CqlStore::get_user_view(Uuid video_id, 
   if (d.expired()) co_return deadline_error();
   if (auto* cache = user_rows_.load()) {
     auto r = co_await cached_user_rows(*cache, video_id, user_id, d);
+    if (!r) co_return r.take_error();
+    co_return r->rows.view;
+  }
+  if (view_folded_.load()) {
+    auto r = co_await read_user_rows(video_id, user_id, d);
     if (!r) co_return r.take_error();
     co_return r->rows.view;
   }

@@ -80,6 +80,9 @@ struct CqlStoreOptions {
   // or right after its entity write, as a node killed there would.
   enum class CommitFault { none, before_entity_write, after_entity_write };
   CommitFault testing_commit_fault = CommitFault::none;
+  // How often a node that reads the user's view from user_hidden looks for the fold marker
+  // (schema.h kFoldMarkerJob), beside a read it makes anyway.
+  std::chrono::milliseconds fold_poll{10000};
   // Where the session's statements are counted; null: the store's own (statement_metrics()).
   // Outlives the store.
   bridge::CqlMetrics* metrics = nullptr;
@@ -160,6 +163,8 @@ class CqlStore final : public Store {
   const IntentStats& intent_stats() const { return intent_stats_; }
   // Video pages' bucket lists (bucket_lists.h): hits, misses, recent buckets read besides.
   const BucketListStats& bucket_list_stats() const { return bucket_lists_->stats(); }
+  // The user's view is read from user_reactions alone (the fold marker was seen; schema.h).
+  bool user_view_folded() const { return view_folded_.load(); }
   // Every statement of this store's session, by statement (commentd_cql_* metrics), and the
   // driver's own counters.
   const bridge::CqlMetrics& statement_metrics() const { return metrics_; }
@@ -216,6 +221,8 @@ class CqlStore final : public Store {
     UserRows rows;
     bool complete = true;
   };
+  // One read of user_reactions once the user's view is folded into it (view_folded_), else
+  // user_hidden and user_reactions at once (and, every fold_poll, the fold marker beside them).
   asio::awaitable<Result<UserRowsRead>> read_user_rows(Uuid video_id, Uuid user_id, Deadline d);
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
@@ -338,6 +345,10 @@ class CqlStore final : public Store {
   std::atomic<int64_t> breaker_logged_ms_{0};
   std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};
+  // The fold marker (schema.h kFoldMarkerJob) was read set: the user's view is read from
+  // user_reactions alone. Read at open, then beside a split read once per fold_poll.
+  std::atomic<bool> view_folded_{false};
+  std::atomic<int64_t> fold_next_poll_ms_{0};
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> counts_deferred_{0};
   IntentStats intent_stats_;

@@ -580,6 +580,37 @@ TEST_F(CqlStoreTest, TheViewComesWithTheUsersReactions) {
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
+// A user's partition past the read's LIMIT (1,000 rows): the view still finds a hidden comment
+// among the rows not read (one more read of that partition, hidden = true), and the reactions
+// come from the page's registers instead of the partition.
+TEST_F(CqlStoreTest, AHiddenCommentPastTheUsersReadLimitIsStillSeen) {
+  auto s = ks_->open();
+  ASSERT_TRUE(s->user_view_folded());
+  const Uuid video = sid(0xA4, 0), user = sid(0xA5, 1), last = sid(0xA4, 5000);
+  for (uint32_t from = 1; from <= 1000; from += 100) {
+    WriteSet ws;
+    for (uint32_t i = from; i < from + 100; ++i)
+      ws.mutations.push_back(UserReactionPut{video, user, sid(0xA4, i), ReactionType::like, 1000 + i, 1});
+    ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  }
+  auto view = [&] {
+    auto v = testing::run_sync(s->get_user_view(video, user, Deadline::after(10s)));
+    EXPECT_TRUE(v.ok());
+    return v.ok() && v->hidden;
+  };
+  EXPECT_FALSE(view());
+  WriteSet hide;
+  hide.mutations.push_back(HiddenMark{video, user, last, true});  // sorts after every reaction row
+  ASSERT_TRUE(commit_sync(*s, std::move(hide)).ok());
+  const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"];
+  EXPECT_TRUE(view());
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 2) << "the partition, then hidden = true";
+  auto v = testing::run_sync(s->get_view_and_reactions(video, user, Deadline::after(10s)));
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->view.hidden);
+  EXPECT_FALSE(v->reactions.has_value()) << "more rows than one read holds";
+}
+
 // The user's entry keeps the op-order winner whatever order the writes land in: the accept
 // of a newer op (on one node), then the accept of an older op of the same user and comment
 // (a slower request on another node), then the owner's rewrite of the older op.

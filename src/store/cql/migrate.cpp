@@ -5,6 +5,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -103,6 +104,8 @@ class Migrator {
   Status apply_missing(MigrateOutcome& out) {
     auto applied = applied_versions();  // re-read under the lease
     if (!applied) return applied.error();
+    // This run creates user_hidden: there is nothing of it to fold into user_reactions.
+    const bool fresh_user_view = applied->count(kUserHiddenVersion) == 0;
     for (const MigrationStep& step : migration_steps()) {
       if (applied->count(step.version)) continue;
       for (std::string_view stmt : step.statements)
@@ -117,6 +120,17 @@ class Migrator {
       if (auto st = renew_lease(); !st) return st;
     }
     out.version_after = contiguous(*applied);
+    // Killed before this line, a rerun finds user_hidden applied and leaves the marker to
+    // `commentd backfill` (nodes read both tables until then: slower, not wrong).
+    if (fresh_user_view && out.version_after >= latest_schema_version()) {
+      auto r = exec("INSERT INTO " + table("backfill_progress") +
+                        " (job, phase, range_id, next_token, done, rows, updated_at) VALUES (?, ?, 0, 0, true, 0, ?)",
+                    {Value::text(std::string(kFoldMarkerJob)), Value::text(std::string(kFoldMarkerPhase)),
+                     Value::timestamp_ms(now_ms())},
+                    consistency_);
+      if (!r) return with_context(r.error(), "fold marker");
+      out.user_view_folded = true;
+    }
     return ok_status();
   }
 
@@ -164,24 +178,26 @@ class Migrator {
 
   Status add_column(const AddColumn& col) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto r = exec("SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? "
+      auto r = exec("SELECT type, kind FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? "
                     "AND column_name = ?",
                     {Value::text(cfg_.keyspace), Value::text(std::string(col.table)),
                      Value::text(std::string(col.column))},
                     bridge::Consistency::one);
       if (!r) return r.error();
       if (r->size() > 0) {
-        auto type = r->bytes(0, 0);
+        auto type = r->bytes(0, 0), kind = r->bytes(0, 1);
         if (!type) return type.error();
-        if (!type->has_value() || **type != col.type)
-          return Error(Errc::internal, table(col.table) + "." + std::string(col.column) + " exists with type " +
-                                           std::string(type->value_or("?")) + ", expected " +
-                                           std::string(col.type));
+        if (!kind) return kind.error();
+        const std::string_view want_kind = col.is_static ? "static" : "regular";
+        if (!type->has_value() || **type != col.type || !kind->has_value() || **kind != want_kind)
+          return Error(Errc::internal, table(col.table) + "." + std::string(col.column) + " exists as " +
+                                           std::string(kind->value_or("?")) + " " + std::string(type->value_or("?")) +
+                                           ", expected " + std::string(want_kind) + " " + std::string(col.type));
         return ok_status();
       }
       if (attempt == 1) break;
       auto st = ddl("ALTER TABLE " + table(col.table) + " ADD " + std::string(col.column) + " " +
-                    std::string(col.type));
+                    std::string(col.type) + (col.is_static ? " static" : ""));
       // Refused because a concurrent ALTER added it: the re-read above decides.
       if (!st && st.error().message.find("onflicts with an existing column") == std::string::npos &&
           st.error().message.find("already exists") == std::string::npos)
@@ -307,6 +323,9 @@ int run_migrate_command(const config::Config& config) {
   for (int v : out->applied) steps += (steps.empty() ? "" : ", ") + std::to_string(v);
   std::printf("commentd migrate: keyspace %s at schema version %d (was %d; applied: %s)\n", cfg.keyspace.c_str(),
               out->version_after, out->version_before, steps.empty() ? "none" : steps.c_str());
+  if (std::find(out->applied.begin(), out->applied.end(), 10) != out->applied.end() && !out->user_view_folded)
+    std::printf("commentd migrate: once every node runs this release, run `commentd backfill` to fold the users' "
+                "views into user_reactions (docs/operations.md section 2, step 4)\n");
   if (out->version_after < latest_schema_version()) {
     std::fprintf(stderr, "commentd migrate: schema version %d is below %d\n", out->version_after,
                  latest_schema_version());

@@ -31,6 +31,7 @@ struct MigrateOutcome {
   int version_before = 0;  // highest version recorded when this run started
   int version_after = 0;
   std::vector<int> applied;  // the steps this run applied (empty: nothing to do)
+  bool user_view_folded = false;  // this run wrote the fold marker (schema.h kFoldMarkerJob)
 };
 
 // Connects to the configured contact points without a keyspace (migrate may create it).

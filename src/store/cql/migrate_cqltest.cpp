@@ -69,7 +69,8 @@ const Shape& expected_shape() {
       {"video_buckets", {{"video_id", "partition_key uuid"}, {"time_bucket", "clustering text desc"}}},
       {"user_reactions",
        {{"video_id", "partition_key uuid"}, {"user_id", "partition_key uuid"},
-        {"comment_id", "clustering uuid asc"}, {"type", "regular text"}}},
+        {"comment_id", "clustering uuid asc"}, {"type", "regular text"}, {"hidden", "regular boolean"},
+        {"recent_until", "static timestamp"}}},
       {"user_video_view",
        {{"video_id", "partition_key uuid"}, {"user_id", "partition_key uuid"}, {"hidden", "regular set<uuid>"},
         {"recent_until", "regular timestamp"}}},
@@ -247,6 +248,33 @@ TEST_F(Migrate, VersionNineDropsTheCommentLogOfAnOlderKeyspace) {
   EXPECT_EQ(shape(), expected_shape());
 }
 
+// Version 10 folds the user's view into user_reactions (schema.h kFoldMarkerJob). From
+// scratch there is no user_hidden row to copy, so migrate sets the fold marker; a keyspace
+// that had user_hidden before the run (an upgrade from 9) gets the columns and no marker:
+// `commentd backfill` copies the rows, then sets it.
+TEST_F(Migrate, VersionTenSetsTheFoldMarkerOnlyWhenUserHiddenIsNew) {
+  ASSERT_TRUE(session_);
+  auto out = migrate(*session_, cfg_);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_TRUE(out->user_view_folded);
+  const std::string marker = "SELECT done FROM " + cfg_.keyspace + ".backfill_progress WHERE job = 'cluster' AND "
+                             "phase = 'user_view_folded'";
+  ASSERT_EQ(query(marker).size(), 1u);
+  EXPECT_TRUE(**query(marker).boolean(0, 0));
+  // The keyspace as version 9 left it.
+  ddl("ALTER TABLE " + cfg_.keyspace + ".user_reactions DROP hidden");
+  ddl("ALTER TABLE " + cfg_.keyspace + ".user_reactions DROP recent_until");
+  ddl("DELETE FROM " + cfg_.keyspace + ".backfill_progress WHERE job = 'cluster'");
+  ddl("DELETE FROM " + cfg_.keyspace + ".schema_version WHERE version = 10");
+  ASSERT_EQ(*read_schema_version(*session_, cfg_), 9);
+  auto again = migrate(*session_, cfg_);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->applied, std::vector<int>{10});
+  EXPECT_FALSE(again->user_view_folded);
+  EXPECT_EQ(query(marker).size(), 0u);
+  EXPECT_EQ(shape(), expected_shape());
+}
+
 TEST_F(Migrate, ConcurrentRunsBothSucceedAndApplyEachStepOnce) {
   ASSERT_TRUE(session_);
   auto other = must_connect();
@@ -353,7 +381,7 @@ TEST_F(Migrate, AnExistingColumnOfAnotherTypeIsRefused) {
   ddl("CREATE TABLE " + cfg_.keyspace + ".comments (id uuid PRIMARY KEY, version text)");
   auto out = migrate(*session_, cfg_);
   ASSERT_FALSE(out.ok());
-  EXPECT_NE(out.error().message.find("comments.version exists with type text, expected bigint"), std::string::npos)
+  EXPECT_NE(out.error().message.find("comments.version exists as regular text, expected regular bigint"), std::string::npos)
       << out.error().message;
   EXPECT_LT(*read_schema_version(*session_, cfg_), latest_schema_version());
 }

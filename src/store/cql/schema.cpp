@@ -325,7 +325,22 @@ const MigrationStep kV9{
     {},
 };
 
-const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
+// Version 10: a user's view of a video (the hidden comments and the read-your-writes mark of
+// user_hidden) folded into the user's user_reactions partition, which has the same key, so a
+// signed-in read of a video costs one partition read instead of two (docs/cluster.md "The
+// user's rows"). Columns only: nodes write both tables from this release on, and read the
+// fold alone once `commentd backfill` has copied user_hidden into it (the fold marker below).
+const MigrationStep kV10{
+    10,
+    "user view folded into user_reactions: user_reactions.hidden, user_reactions.recent_until (static)",
+    {},
+    {
+        {"user_reactions", "hidden", "boolean"},
+        {"user_reactions", "recent_until", "timestamp", /*is_static=*/true},
+    },
+};
+
+const MigrationStep kSteps[] = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10};
 
 constexpr std::string_view kBookkeeping[] = {
     R"(CREATE TABLE IF NOT EXISTS {ks}.schema_version (

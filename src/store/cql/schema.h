@@ -19,6 +19,7 @@ struct AddColumn {
   std::string_view table;
   std::string_view column;
   std::string_view type;  // CQL type as written in DDL, e.g. "bigint", "set<uuid>"
+  bool is_static = false;  // a static column (one value per partition)
 };
 
 struct MigrationStep {
@@ -35,6 +36,17 @@ int latest_schema_version();
 
 // `cql` with every "{ks}" replaced by `keyspace`.
 std::string with_keyspace(std::string_view cql, std::string_view keyspace);
+
+// The fold marker: a `backfill_progress` row (job, phase, range_id 0, done = true) saying that
+// every user_hidden row is also in user_reactions (schema step 10), so a node reads a user's
+// view of a video from user_reactions alone. Written by `commentd migrate` when user_hidden
+// did not exist before its run (nothing to copy), else by `commentd backfill` once its
+// "user_view" phase has copied the table, which must run after every node writes both tables
+// (docs/operations.md, "Upgrading").
+inline constexpr std::string_view kFoldMarkerJob = "cluster";
+inline constexpr std::string_view kFoldMarkerPhase = "user_view_folded";
+// The schema version that created user_hidden: a keyspace below it has none to copy.
+inline constexpr int kUserHiddenVersion = 4;
 
 // CREATE KEYSPACE IF NOT EXISTS with the configured replication (the config is validated).
 std::string create_keyspace_cql(const config::CqlConfig& cfg);

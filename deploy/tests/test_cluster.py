@@ -234,6 +234,34 @@ def test_a_users_reactions_go_into_their_cached_rows_through_every_node(front):
     assert total("commentd_redis_user_rows_misses_total") == misses, "a read after a reaction missed the copy"
 
 
+def statements(prefix: str) -> float:
+    """CQL statements of every node whose label starts with `prefix` (commentd_cql_requests_total)."""
+    total = 0.0
+    for client in nodes():
+        for line in client.get("/metrics", timeout=5).body.decode(errors="replace").splitlines():
+            if line.startswith("commentd_cql_requests_total{") and f'statement="{prefix}' in line:
+                total += float(line.split()[-1])
+    return total
+
+
+def test_a_users_view_is_read_from_user_reactions_alone(front):
+    """A keyspace made by this release's `commentd migrate` has the user's view folded into
+    user_reactions (docs/cluster.md "Tables", schema step 10): the author sees their hidden
+    comment through every node, a stranger does not, and no node reads user_hidden for it."""
+    author, stranger, mod = User(), User(), User(role="moderator")
+    vid = str(uuid.uuid4())
+    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": "hidden from all but me"},
+                        token=author.token).json()["id"]
+    split_reads = statements("SELECT user_hidden")
+    folded_reads = statements("SELECT user_reactions")
+    assert front.set_status(mod, cid, "hidden").status == 200
+    for n in nodes():
+        assert cid in {c["id"] for c in n.list_all(f"/v1/videos/{vid}/comments", author)}, n.port
+        assert cid not in {c["id"] for c in n.list_all(f"/v1/videos/{vid}/comments", stranger)}, n.port
+    assert statements("SELECT user_reactions") > folded_reads, "the view was not read from Cassandra"
+    assert statements("SELECT user_hidden") == split_reads, "a node read the view from user_hidden"
+
+
 def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
 

@@ -260,6 +260,7 @@ def test_a_users_view_is_read_from_user_reactions_alone(front):
         assert cid not in {c["id"] for c in n.list_all(f"/v1/videos/{vid}/comments", stranger)}, n.port
     assert statements("SELECT user_reactions") > folded_reads, "the view was not read from Cassandra"
     assert statements("SELECT user_hidden") == split_reads, "a node read the view from user_hidden"
+    assert set(node_metric("commentd_cql_user_view_folded").values()) == {1.0}
 
 
 def servers_dir() -> str:

@@ -551,6 +551,9 @@ Result<uint16_t> Application::start() {
     }
     if (cql_) {
       out.push_back(gauge_family("commentd_storage_write_queue_depth", "Writes in flight to CQL", cql_->in_flight_commits()));
+      out.push_back(gauge_family("commentd_cql_user_view_folded",
+                                 "1 once the node reads a user's view from user_reactions alone (the fold marker is set)",
+                                 cql_->user_view_folded() ? 1 : 0));
       metrics::append_breaker_metrics("commentd_storage", "CQL", cql_->breaker().stats(), out);
       bridge::append_metrics(cql_->statement_metrics(), cql_->driver_metrics(), out);
       auto& is = cql_->intent_stats();

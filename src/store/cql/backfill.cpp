@@ -42,6 +42,7 @@ class Backfill {
     if (auto st = load_checkpoints(); !st) return st.error();
     BackfillOutcome out;
     for (const char* phase : {"comments", "videos", "user_view"}) {
+      if (!o_.phase.empty() && o_.phase != phase) continue;
       tool::ScanSpec spec;
       spec.phase = phase;
       const bool comments = spec.phase == "comments", views = spec.phase == "user_view";
@@ -76,6 +77,7 @@ class Backfill {
       out.ranges_skipped += s->ranges_skipped;
     }
     // Every range of "user_view" is done: user_hidden is folded, and nodes read the fold alone.
+    if (!o_.phase.empty() && o_.phase != "user_view") return out;
     auto m = t_.run(*t_.st().progress_put, args(txt(std::string(kFoldMarkerJob)), txt(std::string(kFoldMarkerPhase)),
                                                 Value::int32(0), big(0), Value::boolean(true),
                                                 big(static_cast<int64_t>(out.user_view_rows)), ts(wall_ms())));
@@ -262,6 +264,9 @@ int run_backfill_command(const config::Config& config, const std::vector<std::st
       o.restart = true;
     } else if (a == "--job" && has) {
       o.job = args[++i];
+    } else if (a == "--phase" && has &&
+               (args[i + 1] == "comments" || args[i + 1] == "videos" || args[i + 1] == "user_view")) {
+      o.phase = args[++i];
     } else if (a == "--concurrency" && has && parse_int(args[i + 1], 1, 256, v)) {
       o.concurrency = v, ++i;
     } else if (a == "--ranges" && has && parse_int(args[i + 1], 1, 65536, v)) {
@@ -273,7 +278,7 @@ int run_backfill_command(const config::Config& config, const std::vector<std::st
     } else {
       std::fprintf(stderr,
                    "commentd backfill: bad argument '%s' (flags: --concurrency N, --ranges N, --page-size N, "
-                   "--max-rate ROWS_PER_S, --job NAME, --restart)\n",
+                   "--max-rate ROWS_PER_S, --job NAME, --phase comments|videos|user_view, --restart)\n",
                    a.c_str());
       return 2;
     }

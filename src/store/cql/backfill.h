@@ -13,7 +13,8 @@
 //  3. "user_view" (every row of `user_hidden`): the user's view folded into `user_reactions`
 //     (schema step 10: `hidden`, static `recent_until`), then the fold marker (schema.h), after
 //     which nodes read a user's view of a video from user_reactions alone. Run it once every
-//     node runs a release that writes both tables (docs/operations.md, "Upgrading").
+//     node runs a release that writes both tables, alone (`--phase user_view`) on a live
+//     keyspace (docs/operations.md section 2, step 4).
 // Counters cannot be set: each is moved by (recount - stored). Every step is idempotent, so
 // a run killed at any point (kill -9) and run again finishes with the same result: the
 // conditional version write applies once, derived rows are the same rows again, and a
@@ -39,6 +40,9 @@ struct BackfillOptions {
   int page_size = 500;     // rows per page, and per checkpoint
   double max_rate = 0;     // rows per second over all workers; 0 = unlimited
   bool restart = false;    // forget the job's checkpoints first
+  // "": every phase in order; else only this one ("comments", "videos", "user_view"). An
+  // upgrade runs "user_view" alone: the others recount counters, unsafe beside live writers.
+  std::string phase;
   FILE* progress = nullptr;  // progress lines (stderr in the CLI); nullptr = silent
 };
 

@@ -232,11 +232,15 @@ TEST_F(V1Rows, TheUsersViewIsFoldedByBackfillAndReadFromTheFoldOnceTheMarkerIsSe
                   kUser).size(), 2u);
 
   // The backfill's user_view phase copies the previous release's rows, then sets the marker.
+  insert_v1(kReply, "null");  // a V1 row: the upgrade's phase alone leaves it to the V1 phases
   BackfillOptions b;
   b.ranges = 4;
+  b.phase = "user_view";
   auto out = run_backfill(*rt_, cfg_, b);
   ASSERT_TRUE(out.ok()) << out.error().message;
   EXPECT_EQ(out->user_view_rows, 3u);  // two hidden comments, the other user's mark alone
+  EXPECT_EQ(out->comments, 0u);
+  EXPECT_EQ(version_of(kReply), -1);
   EXPECT_EQ(fold(), (std::map<std::string, bool>{{kTop, true}, {kOther, true}}));
   auto marks = query("SELECT recent_until FROM " + ks + "user_reactions WHERE video_id = " + kVideo +
                      " AND user_id = 00000000-0000-4000-8000-0000000000b2");

@@ -324,8 +324,8 @@ int run_migrate_command(const config::Config& config) {
   std::printf("commentd migrate: keyspace %s at schema version %d (was %d; applied: %s)\n", cfg.keyspace.c_str(),
               out->version_after, out->version_before, steps.empty() ? "none" : steps.c_str());
   if (std::find(out->applied.begin(), out->applied.end(), 10) != out->applied.end() && !out->user_view_folded)
-    std::printf("commentd migrate: once every node runs this release, run `commentd backfill` to fold the users' "
-                "views into user_reactions (docs/operations.md section 2, step 4)\n");
+    std::printf("commentd migrate: once every node runs this release, run `commentd backfill --phase user_view "
+                "--job fold` to fold the users' views into user_reactions (docs/operations.md section 2, step 4)\n");
   if (out->version_after < latest_schema_version()) {
     std::fprintf(stderr, "commentd migrate: schema version %d is below %d\n", out->version_after,
                  latest_schema_version());

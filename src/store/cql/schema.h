@@ -42,7 +42,7 @@ std::string with_keyspace(std::string_view cql, std::string_view keyspace);
 // view of a video from user_reactions alone. Written by `commentd migrate` when user_hidden
 // did not exist before its run (nothing to copy), else by `commentd backfill` once its
 // "user_view" phase has copied the table, which must run after every node writes both tables
-// (docs/operations.md, "Upgrading").
+// (docs/operations.md section 2, step 4).
 inline constexpr std::string_view kFoldMarkerJob = "cluster";
 inline constexpr std::string_view kFoldMarkerPhase = "user_view_folded";
 // The schema version that created user_hidden: a keyspace below it has none to copy.

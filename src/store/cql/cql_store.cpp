@@ -561,15 +561,15 @@ Result<Store::UserView> user_view_of(const Rows& r) {
   return v;
 }
 
-// The user_reactions rows of (video, user), withdrawn ones (type none) included.
+// The user_reactions rows of (video, user), withdrawn ones (type none) included. A row with
+// no type holds only a hidden mark of the folded view (schema step 10): no reaction.
 Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
   for (size_t i = 0; i < r.size(); ++i) {
     auto cid = r.uuid(i, 0);
     auto type = r.bytes(i, 1);
     auto at = r.i64(i, 2);
     if (!cid || !*cid || !type || !at) return Error(Errc::internal, "cql: corrupt user_reactions row");
-    out.push_back(UserReaction{from_cql(**cid), *type ? reaction_from_text(**type) : ReactionType::none,
-                               at->value_or(0)});
+    if (*type) out.push_back(UserReaction{from_cql(**cid), reaction_from_text(**type), at->value_or(0)});
   }
   return ok_status();
 }

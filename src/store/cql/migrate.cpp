@@ -323,7 +323,7 @@ int run_migrate_command(const config::Config& config) {
   for (int v : out->applied) steps += (steps.empty() ? "" : ", ") + std::to_string(v);
   std::printf("commentd migrate: keyspace %s at schema version %d (was %d; applied: %s)\n", cfg.keyspace.c_str(),
               out->version_after, out->version_before, steps.empty() ? "none" : steps.c_str());
-  if (std::find(out->applied.begin(), out->applied.end(), 10) != out->applied.end() && !out->user_view_folded)
+  if (std::find(out->applied.begin(), out->applied.end(), kFoldVersion) != out->applied.end() && !out->user_view_folded)
     std::printf("commentd migrate: once every node runs this release, run `commentd backfill --phase user_view "
                 "--job fold` to fold the users' views into user_reactions (docs/operations.md section 2, step 4)\n");
   if (out->version_after < latest_schema_version()) {

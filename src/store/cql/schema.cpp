@@ -327,11 +327,11 @@ const MigrationStep kV9{
 
 // Version 10: a user's view of a video (the hidden comments and the read-your-writes mark of
 // user_hidden) folded into the user's user_reactions partition, which has the same key, so a
-// signed-in read of a video costs one partition read instead of two (docs/cluster.md "The
-// user's rows"). Columns only: nodes write both tables from this release on, and read the
-// fold alone once `commentd backfill` has copied user_hidden into it (the fold marker below).
+// signed-in read of a video costs one partition read instead of two (docs/cluster.md
+// "Tables"). Columns only: nodes write both tables from this release on, and read the fold
+// alone once its marker is set (schema.h kFoldMarkerJob).
 const MigrationStep kV10{
-    10,
+    kFoldVersion,
     "user view folded into user_reactions: user_reactions.hidden, user_reactions.recent_until (static)",
     {},
     {

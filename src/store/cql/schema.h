@@ -47,6 +47,8 @@ inline constexpr std::string_view kFoldMarkerJob = "cluster";
 inline constexpr std::string_view kFoldMarkerPhase = "user_view_folded";
 // The schema version that created user_hidden: a keyspace below it has none to copy.
 inline constexpr int kUserHiddenVersion = 4;
+// The schema version that adds the fold's columns to user_reactions.
+inline constexpr int kFoldVersion = 10;
 
 // CREATE KEYSPACE IF NOT EXISTS with the configured replication (the config is validated).
 std::string create_keyspace_cql(const config::CqlConfig& cfg);

@@ -605,13 +605,11 @@ bool fold_marker_set(const Rows& r) {
 
 asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid video_id, Uuid user_id, Deadline d) {
   UserRowsRead out;
-  std::vector<Call> calls;
   if (view_folded_.load()) {
-    calls.push_back(Call{st_->user_rows_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
-    auto rows = co_await exec_all(std::move(calls));
-    if (!rows) co_return read_error(rows.error(), d);
-    if (auto st = folded_rows_of((*rows)[0], out.rows); !st) co_return st.take_error();
-    out.complete = (*rows)[0].size() < kUserReactionsLimit;
+    auto r = co_await exec(*st_->user_rows_get, args(V(video_id), V(user_id)), read_opts(d));
+    if (!r) co_return read_error(r.error(), d);
+    if (auto st = folded_rows_of(*r, out.rows); !st) co_return st.take_error();
+    out.complete = r->size() < kUserReactionsLimit;
     if (!out.complete && !out.rows.view.hidden) {
       // Past the LIMIT: a hidden comment may be in the rows not read.
       auto h = co_await exec(*st_->hidden_any, args(V(video_id), V(user_id)), read_opts(d));
@@ -620,6 +618,7 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid vi
     }
     co_return out;
   }
+  std::vector<Call> calls;
   calls.push_back(Call{st_->user_view_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
   calls.push_back(Call{st_->user_reactions_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
   // Not folded yet: the marker, beside this read once per fold_poll (no read of its own).

@@ -191,7 +191,7 @@ class Backfill {
   }
 
   // Columns of scan_user_hidden: token, video_id, user_id, comment_id (null: the partition's
-  // static mark alone), recent_until. Copied into the fold (schema step 10) USING TIMESTAMP
+  // static mark alone), recent_until (into the fold's mark row, schema.h kViewMarkRow). Copied into the fold (schema step 10) USING TIMESTAMP
   // of this run's start, so a hidden mark a node deletes after the scan read it stays
   // deleted (nodes write both tables); a mark deleted before the read is not in it. A
   // read-your-writes mark still to come is copied with its own time (the latest wins), one

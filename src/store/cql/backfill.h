@@ -11,7 +11,7 @@
 //  2. "videos" (every video of `video_buckets`, so after phase 1): `video_stats` set to the
 //     recount of the video's bucketed comments.
 //  3. "user_view" (every row of `user_hidden`): the user's view folded into `user_reactions`
-//     (schema step 10: `hidden`, static `recent_until`), then the fold marker (schema.h), after
+//     (schema step 10: `hidden`, and `recent_until` in its own row), then the fold marker (schema.h), after
 //     which nodes read a user's view of a video from user_reactions alone. Run it once every
 //     node runs a release that writes both tables, alone (`--phase user_view`) on a live
 //     keyspace (docs/operations.md section 2, step 4).

@@ -228,6 +228,17 @@ TEST_F(V1Rows, TheUsersViewIsFoldedByBackfillAndReadFromTheFoldOnceTheMarkerIsSe
     return hidden;
   };
   EXPECT_EQ(fold(), (std::map<std::string, bool>{{kOther, true}}));
+  // The previous release, still serving during the roll, reads these partitions with its own
+  // statement and refuses a row without a comment_id (it answered 500s when the mark was a
+  // static column: a partition holding only the mark, as an author's first comment leaves).
+  const std::string author = "00000000-0000-4000-8000-0000000000b3";
+  commit({RecentWrite{video, *Uuid::parse(author), until}});
+  for (const std::string& u : {std::string(kUser), author}) {
+    auto previous = query("SELECT comment_id, type, WRITETIME(type) FROM " + ks + "user_reactions WHERE video_id = " +
+                          kVideo + " AND user_id = " + u);
+    EXPECT_GT(previous.size(), 0u) << u;
+    for (size_t i = 0; i < previous.size(); ++i) EXPECT_TRUE(previous.uuid(i, 0)->has_value()) << u << " row " << i;
+  }
   EXPECT_EQ(query("SELECT comment_id FROM " + ks + "user_hidden WHERE video_id = " + kVideo + " AND user_id = " +
                   kUser).size(), 2u);
 
@@ -238,7 +249,7 @@ TEST_F(V1Rows, TheUsersViewIsFoldedByBackfillAndReadFromTheFoldOnceTheMarkerIsSe
   b.phase = "user_view";
   auto out = run_backfill(*rt_, cfg_, b);
   ASSERT_TRUE(out.ok()) << out.error().message;
-  EXPECT_EQ(out->user_view_rows, 3u);  // two hidden comments, the other user's mark alone
+  EXPECT_EQ(out->user_view_rows, 4u);  // two hidden comments, two other users' marks alone
   EXPECT_EQ(out->comments, 0u);
   EXPECT_EQ(version_of(kReply), -1);
   EXPECT_EQ(fold(), (std::map<std::string, bool>{{kTop, true}, {kOther, true}}));

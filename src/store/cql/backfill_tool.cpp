@@ -59,7 +59,8 @@ Result<std::unique_ptr<Tool>> Tool::open(const bridge::Runtime& rt, const config
        "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET hidden = true WHERE video_id = ? AND user_id = ? "
        "AND comment_id = ?");
   prep(st.fold_recent_put,
-       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
+       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ? "
+       "AND comment_id = " + std::string(kViewMarkRow));
   // The V1 row's first version: applied only while the version is still null, so it never
   // overwrites a version commentd wrote (an edit of a V1 row that came first).
   prep(st.set_v1_version,

@@ -228,7 +228,8 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->fold_hidden_delete,
        "DELETE hidden FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? AND comment_id = ?");
   prep(st->fold_recent_put,
-       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ?");
+       "UPDATE {ks}.user_reactions USING TIMESTAMP ? SET recent_until = ? WHERE video_id = ? AND user_id = ? "
+       "AND comment_id = " + std::string(kViewMarkRow));
   prep(st->user_rows_get,
        "SELECT comment_id, type, WRITETIME(type), hidden, recent_until FROM {ks}.user_reactions "
        "WHERE video_id = ? AND user_id = ? LIMIT 1000");

@@ -576,18 +576,22 @@ Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
 
 // The fold's rows of (video, user) (user_rows_get: comment_id, type, WRITETIME(type), hidden,
 // recent_until): the reactions (withdrawn ones included; a row of a hidden comment alone has
-// no type and is none), the view's hidden flag and its static read-your-writes mark (a
-// partition holding only that has one row with a null comment_id).
+// no type and is no reaction), the view's hidden flag, and its read-your-writes mark in the
+// row of comment kViewMarkRow.
 Status folded_rows_of(const Rows& r, UserRows& out) {
+  static const Uuid mark_row = *Uuid::parse(kViewMarkRow);
   for (size_t i = 0; i < r.size(); ++i) {
     auto cid = r.uuid(i, 0);
     auto type = r.bytes(i, 1);
     auto at = r.i64(i, 2);
     auto hidden = r.boolean(i, 3);
     auto until = r.i64(i, 4);
-    if (!cid || !type || !at || !hidden || !until) return Error(Errc::internal, "cql: corrupt user_reactions row");
-    out.view.recent_until = std::max(out.view.recent_until, until->value_or(0));
-    if (!*cid) continue;
+    if (!cid || !*cid || !type || !at || !hidden || !until)
+      return Error(Errc::internal, "cql: corrupt user_reactions row");
+    if (from_cql(**cid) == mark_row) {
+      out.view.recent_until = until->value_or(0);
+      continue;
+    }
     if (hidden->value_or(false)) out.view.hidden = true;
     if (*type) out.reactions.push_back(UserReaction{from_cql(**cid), reaction_from_text(**type), at->value_or(0)});
   }

@@ -188,7 +188,7 @@ class Migrator {
         auto type = r->bytes(0, 0), kind = r->bytes(0, 1);
         if (!type) return type.error();
         if (!kind) return kind.error();
-        const std::string_view want_kind = col.is_static ? "static" : "regular";
+        const std::string_view want_kind = "regular";  // a step adds regular columns only
         if (!type->has_value() || **type != col.type || !kind->has_value() || **kind != want_kind)
           return Error(Errc::internal, table(col.table) + "." + std::string(col.column) + " exists as " +
                                            std::string(kind->value_or("?")) + " " + std::string(type->value_or("?")) +
@@ -197,7 +197,7 @@ class Migrator {
       }
       if (attempt == 1) break;
       auto st = ddl("ALTER TABLE " + table(col.table) + " ADD " + std::string(col.column) + " " +
-                    std::string(col.type) + (col.is_static ? " static" : ""));
+                    std::string(col.type));
       // Refused because a concurrent ALTER added it: the re-read above decides.
       if (!st && st.error().message.find("onflicts with an existing column") == std::string::npos &&
           st.error().message.find("already exists") == std::string::npos)

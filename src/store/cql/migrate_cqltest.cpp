@@ -70,7 +70,7 @@ const Shape& expected_shape() {
       {"user_reactions",
        {{"video_id", "partition_key uuid"}, {"user_id", "partition_key uuid"},
         {"comment_id", "clustering uuid asc"}, {"type", "regular text"}, {"hidden", "regular boolean"},
-        {"recent_until", "static timestamp"}}},
+        {"recent_until", "regular timestamp"}}},
       {"user_video_view",
        {{"video_id", "partition_key uuid"}, {"user_id", "partition_key uuid"}, {"hidden", "regular set<uuid>"},
         {"recent_until", "regular timestamp"}}},

@@ -329,14 +329,16 @@ const MigrationStep kV9{
 // user_hidden) folded into the user's user_reactions partition, which has the same key, so a
 // signed-in read of a video costs one partition read instead of two (docs/cluster.md
 // "Tables"). Columns only: nodes write both tables from this release on, and read the fold
-// alone once its marker is set (schema.h kFoldMarkerJob).
+// alone once its marker is set (schema.h kFoldMarkerJob). The read-your-writes mark is a row
+// of its own (comment_id = kViewMarkRow), not a static column: the previous release reads
+// these partitions during a roll and refuses a row without a comment_id.
 const MigrationStep kV10{
     kFoldVersion,
-    "user view folded into user_reactions: user_reactions.hidden, user_reactions.recent_until (static)",
+    "user view folded into user_reactions: user_reactions.hidden, user_reactions.recent_until",
     {},
     {
         {"user_reactions", "hidden", "boolean"},
-        {"user_reactions", "recent_until", "timestamp", /*is_static=*/true},
+        {"user_reactions", "recent_until", "timestamp"},
     },
 };
 

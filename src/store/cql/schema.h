@@ -19,7 +19,6 @@ struct AddColumn {
   std::string_view table;
   std::string_view column;
   std::string_view type;  // CQL type as written in DDL, e.g. "bigint", "set<uuid>"
-  bool is_static = false;  // a static column (one value per partition)
 };
 
 struct MigrationStep {
@@ -49,6 +48,10 @@ inline constexpr std::string_view kFoldMarkerPhase = "user_view_folded";
 inline constexpr int kUserHiddenVersion = 4;
 // The schema version that adds the fold's columns to user_reactions.
 inline constexpr int kFoldVersion = 10;
+// The fold's row of the read-your-writes mark in a (video, user) partition of user_reactions:
+// the nil uuid, which no comment has (the previous release reads it as a withdrawn reaction
+// to no comment, which changes nothing it answers).
+inline constexpr std::string_view kViewMarkRow = "00000000-0000-0000-0000-000000000000";
 
 // CREATE KEYSPACE IF NOT EXISTS with the configured replication (the config is validated).
 std::string create_keyspace_cql(const config::CqlConfig& cfg);

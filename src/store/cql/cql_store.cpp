@@ -577,7 +577,8 @@ Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
 // The fold's rows of (video, user) (user_rows_get: comment_id, type, WRITETIME(type), hidden,
 // recent_until): the reactions (withdrawn ones included; a row of a hidden comment alone has
 // no type and is no reaction), the view's hidden flag, and its read-your-writes mark in the
-// row of comment kViewMarkRow.
+// row of comment kViewMarkRow. That row is always among the rows a LIMIT keeps: CQL orders
+// uuids by version first, and the nil uuid's version (0) is below every comment id's.
 Status folded_rows_of(const Rows& r, UserRows& out) {
   static const Uuid mark_row = *Uuid::parse(kViewMarkRow);
   for (size_t i = 0; i < r.size(); ++i) {

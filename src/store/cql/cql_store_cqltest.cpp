@@ -601,6 +601,7 @@ TEST_F(CqlStoreTest, AHiddenCommentPastTheUsersReadLimitIsStillSeen) {
   EXPECT_FALSE(view());
   WriteSet hide;
   hide.mutations.push_back(HiddenMark{video, user, last, true});  // sorts after every reaction row
+  hide.mutations.push_back(RecentWrite{video, user, 7000});        // the nil id's row sorts first
   ASSERT_TRUE(commit_sync(*s, std::move(hide)).ok());
   const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"];
   EXPECT_TRUE(view());
@@ -608,6 +609,7 @@ TEST_F(CqlStoreTest, AHiddenCommentPastTheUsersReadLimitIsStillSeen) {
   auto v = testing::run_sync(s->get_view_and_reactions(video, user, Deadline::after(10s)));
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->view.hidden);
+  EXPECT_EQ(v->view.recent_until, 7000);
   EXPECT_FALSE(v->reactions.has_value()) << "more rows than one read holds";
 }
 

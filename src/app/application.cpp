@@ -209,6 +209,12 @@ Result<uint16_t> Application::start() {
           *redis_, redis::UserRowsOptions{.prefix = cfg_.redis.key_prefix, .ttl_ms = cfg_.redis.user_rows_ttl.count()});
       cql_->set_user_rows_cache(user_rows_.get());
     }
+    // What reactions read of a comment, shared by the nodes (the service asks it on a miss of
+    // its own copies, below).
+    if (cql_ && cfg_.redis.comment_check_ttl.count() > 0)
+      shared_checks_ = std::make_unique<redis::RedisCommentChecks>(
+          *redis_, redis::CommentChecksOptions{.prefix = cfg_.redis.key_prefix,
+                                               .ttl_ms = cfg_.redis.comment_check_ttl.count()});
   } else {
     cache_ = cache::make_memory_cache(
         {.max_entries = cfg_.cache.max_entries, .ttl_ms = cfg_.cache.page_ttl.count()}, clock_);
@@ -255,6 +261,7 @@ Result<uint16_t> Application::start() {
     comment_checks_ = std::make_unique<service::CommentChecks>(cfg_.storage.cql.comment_check_ttl);
     service_->set_comment_checks(comment_checks_.get());
   }
+  if (shared_checks_) service_->set_shared_comment_checks(shared_checks_.get());
 
   // Reactions: embedded, the node's op log and its applier; in cluster mode (CQL with Pulsar)
   // the reactions topic and its Key_Shared appliers (docs/cluster.md "Reaction op").
@@ -415,8 +422,9 @@ Result<uint16_t> Application::start() {
   // events alone, it would read and acknowledge every event to do nothing (about 5 % of the
   // embedded node's CPU under the viral mix).
   if (w.cache_invalidation.enabled && pulsar_bus_) {
-    std::function<void(const Uuid&)> forget;
-    if (comment_checks_) forget = [c = comment_checks_.get()](const Uuid& id) { c->forget(id); };
+    workers::ForgetComment forget;
+    if (comment_checks_ || shared_checks_)
+      forget = [svc = service_.get()](Uuid id, Deadline d) { return svc->forget_comment_check(id, d); };
     cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_,
                                                            std::move(forget));
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
@@ -706,6 +714,7 @@ Result<uint16_t> Application::start() {
       cache::append_metrics(redis_cache_->stats(), out);
       redis::append_metrics(counter_cache_->stats(), out);
       if (user_rows_) redis::append_metrics(user_rows_->stats(), out);
+      if (shared_checks_) redis::append_metrics(shared_checks_->stats(), out);
       limit::append_metrics(redis_limiter_->stats(),
                             redis_address_limiter_ ? &redis_address_limiter_->stats() : nullptr, out);
     }

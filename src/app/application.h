@@ -23,6 +23,7 @@
 #include "limit/redis_limiter.h"
 #include "metrics/metrics.h"
 #include "redis/client.h"
+#include "redis/comment_checks.h"
 #include "redis/counter_cache.h"
 #include "redis/metrics.h"
 #include "redis/user_rows.h"
@@ -71,6 +72,7 @@ class Application {
   std::unique_ptr<limit::RedisRateLimiter> redis_limiter_; // when redis.enabled
   std::unique_ptr<redis::CounterCache> counter_cache_;     // when redis.enabled
   std::unique_ptr<redis::RedisUserRows> user_rows_;        // redis.enabled, on CQL, user_rows_ttl > 0
+  std::unique_ptr<redis::RedisCommentChecks> shared_checks_;  // redis.enabled, on CQL, comment_check_ttl > 0
   // limits.per_ip, when any is set: in-process, or Redis when redis.enabled.
   std::unique_ptr<limit::RateLimiter> address_limiter_;
   std::unique_ptr<limit::RedisRateLimiter> redis_address_limiter_;

@@ -346,6 +346,11 @@ const KeySpec kKeys[] = {
      .description = "with storage.backend cql: a user's view of a video and reactions in it are cached "
                     "this long (reactions written into the copy, other writes drop it, at once; the bound if that "
                     "fails); 0 = not cached"},
+    {.path = "redis.comment_check_ttl", .field = [](Config& c) -> auto& { return c.redis.comment_check_ttl; },
+     .default_text = "1m", .min = 0, .max = 1 * kHour,
+     .description = "with storage.backend cql: what reactions need of a comment (video, author, status) is "
+                    "shared by the nodes in Redis this long, under each node's storage.cql.comment_check_ttl "
+                    "(dropped at once by the node that changes the comment; the bound if that fails); 0 = not shared"},
     // pulsar
     {.path = "pulsar.enabled", .field = [](Config& c) -> auto& { return c.pulsar.enabled; },
      .default_text = "false", .description = "publish events to Pulsar (cluster mode)"},

@@ -18,6 +18,12 @@
 //
 // A fill cannot put back a copy that a change made stale: `begin_fill` before the read takes
 // a generation, which every forget moves on, and `put` refuses a copy from an older one.
+//
+// SharedCommentChecks is the layer under it that every node shares (Redis:
+// redis/comment_checks.h): a node's miss asks it before storage, so a comment is read from
+// storage about once per shared TTL for the whole cluster instead of once per node and local
+// TTL. Its copies are dropped by the node that commits a change, before the answer, so a node
+// whose own copy is gone never takes a stale one from it (docs/cluster.md "Reaction op").
 #pragma once
 
 #include <atomic>
@@ -26,6 +32,10 @@
 #include <mutex>
 #include <optional>
 
+#include <boost/asio/awaitable.hpp>
+
+#include "core/deadline.h"
+#include "core/error.h"
 #include "core/lru_map.h"
 #include "core/model.h"
 
@@ -66,6 +76,23 @@ class CommentChecks {
   std::mutex mu_;
   LruMap<Uuid, Entry, UuidHash> kept_{kMaxComments};  // GUARDED_BY(mu_)
   CommentCheckStats stats_;
+};
+
+// The checks' shared layer. A copy carries what a reaction needs (id, video, author, status,
+// version), never the content.
+class SharedCommentChecks {
+ public:
+  struct Lookup {
+    std::optional<Comment> copy;       // a hit
+    std::optional<std::string> token;  // a miss: fill under this token after the storage read
+  };  // neither: the layer failed (read storage, fill nothing)
+  virtual ~SharedCommentChecks() = default;
+  virtual boost::asio::awaitable<Lookup> lookup(Uuid id, Deadline d) = 0;
+  // Keeps `c` unless the comment was forgotten since the lookup that gave `token`.
+  virtual boost::asio::awaitable<void> fill(Comment c, std::string token, Deadline d) = 0;
+  // REQUIRES: after the change of the comment is durable in storage (or may be: a write that
+  // failed), and before its answer. Refuses the fills of lookups that came before.
+  virtual boost::asio::awaitable<Status> forget(Uuid id, Deadline d) = 0;
 };
 
 }  // namespace commentd::service

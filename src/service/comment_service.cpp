@@ -74,15 +74,36 @@ asio::awaitable<Result<std::optional<Comment>>> CommentService::load_within(cons
 
 asio::awaitable<Result<std::optional<Comment>>> CommentService::load_for_reaction(const Uuid& id,
                                                                                  Deadline d) {
-  if (!checks_) co_return co_await load_within(id, d);
-  if (auto kept = checks_->get(id, CommentChecks::Clock::now())) co_return std::optional<Comment>(std::move(*kept));
-  const uint64_t generation = checks_->begin_fill();
+  if (!checks_ && !shared_checks_) co_return co_await load_within(id, d);
+  if (checks_)
+    if (auto kept = checks_->get(id, CommentChecks::Clock::now())) co_return std::optional<Comment>(std::move(*kept));
+  const uint64_t generation = checks_ ? checks_->begin_fill() : 0;
   const auto read_at = CommentChecks::Clock::now();
+  std::optional<std::string> token;
+  if (shared_checks_) {
+    auto l = co_await shared_checks_->lookup(id, d);
+    if (l.copy) {
+      if (checks_) checks_->put(*l.copy, generation, read_at);
+      co_return std::optional<Comment>(std::move(*l.copy));
+    }
+    token = std::move(l.token);
+  }
   auto r = co_await load_within(id, d);
   // Only a comment that exists is kept: a new comment's id must not be refused by a copy of
   // its absence (it may be created on another node a moment later).
-  if (r && *r) checks_->put(**r, generation, read_at);
+  if (r && *r) {
+    if (checks_) checks_->put(**r, generation, read_at);
+    if (token) co_await shared_checks_->fill(**r, std::move(*token), d);
+  }
   co_return r;
+}
+
+asio::awaitable<Status> CommentService::forget_comment_check(Uuid id, Deadline d) {
+  if (checks_) checks_->forget(id);
+  if (!shared_checks_) co_return ok_status();
+  auto st = co_await shared_checks_->forget(id, d);
+  if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+  co_return st;
 }
 
 asio::awaitable<Result<std::vector<ReactionType>>> CommentService::mine(

@@ -147,6 +147,13 @@ class CommentService {
   // commits to it. Unset (the default) = every reaction reads its comment.
   // REQUIRES: set before serving; `checks` outlives the service.
   void set_comment_checks(CommentChecks* checks) { checks_ = checks; }
+  // The layer every node shares under it (Redis): asked on a miss of `checks` before storage,
+  // and told of every change this service commits. Unset (the default) = none.
+  // REQUIRES: set before serving; `shared` outlives the service.
+  void set_shared_comment_checks(SharedCommentChecks* shared) { shared_checks_ = shared; }
+  // A comment changed on another node (its event): drops its kept copies, this node's and the
+  // shared one. The shared layer's failure is returned (the event is handled again).
+  asio::awaitable<Status> forget_comment_check(Uuid id, Deadline d);
 
   ServiceStats& stats() { return stats_; }
 
@@ -238,6 +245,7 @@ class CommentService {
   limit::RateLimiter& limiter_;
   limit::RateLimiter* address_limiter_ = nullptr;
   CommentChecks* checks_ = nullptr;
+  SharedCommentChecks* shared_checks_ = nullptr;
   const Clock& clock_;
   UuidGenerator& ids_;
   ReactionOverlay& overlay_;

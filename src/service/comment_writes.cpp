@@ -228,8 +228,9 @@ asio::awaitable<Result<CommentService::Committed>> CommentService::commit_commen
   if (d.expired()) co_return store::deadline_error();  // not queued: nothing written
   auto r = co_await store::commit(store_, std::move(ws));
   // Before the answer, whatever it is (a write that timed out may still land): this node's
-  // next reaction to the comment reads it again.
-  if (checks_ && std::string_view(event) != "created") checks_->forget(c.id);
+  // next reaction to the comment reads it again, and so does any node without a copy of its
+  // own (the shared one is gone too). A new comment has no copy: absences are not kept.
+  if (std::string_view(event) != "created") (void)co_await forget_comment_check(c.id, Deadline::after(kInvalidateBudget));
   if (!r) {
     if (r.error().code != Errc::conflict) co_return r.take_error();
     stats_.write_conflicts.fetch_add(1, std::memory_order_relaxed);

@@ -5,9 +5,9 @@
 // every other node's cache, and skips the events its own node wrote. New comments bump
 // nothing: pages show them within cache.page_ttl (their authors read them at once: the RecentWrite mark, docs/cluster.md).
 //
-// The same events drop the changed comment's copy from `forget_comment` (optional: the
-// node's CommentChecks, service/comment_checks.h), so a reaction on this node to a comment
-// deleted or hidden elsewhere reads the comment again.
+// The same events drop the changed comment's kept copies through `forget_comment` (optional:
+// the node's CommentChecks and the shared layer under them, service/comment_checks.h), so a
+// reaction on this node to a comment deleted or hidden elsewhere reads the comment again.
 //
 // One durable subscription per node ("cache-invalidation-node-<id>"), starting at the latest
 // event: a starting node's cache is empty anyway.
@@ -26,9 +26,11 @@ namespace commentd::workers {
 // True if `event_type` invalidates the video's cached pages.
 bool invalidates_pages(std::string_view event_type);
 
+using ForgetComment = std::function<boost::asio::awaitable<Status>(Uuid, Deadline)>;
+
 // REQUIRES: `bus` and `cache` outlive the subscriber.
 std::unique_ptr<EventSubscriber> make_cache_invalidation(events::EventBus& bus, cache::PageCache& cache,
                                                          const std::string& comments_topic, uint16_t node_id,
-                                                         std::function<void(const Uuid&)> forget_comment = {});
+                                                         ForgetComment forget_comment = {});
 
 }  // namespace commentd::workers

@@ -263,6 +263,29 @@ def test_a_users_view_is_read_from_user_reactions_alone(front):
     assert set(node_metric("commentd_cql_user_view_folded").values()) == {1.0}
 
 
+def test_a_comment_one_node_read_answers_the_others_reactions_until_it_changes(front):
+    """Reactions' comment checks are shared by the nodes in Redis (docs/cluster.md "Reaction
+    op"): a comment one node read answers the other node's first reaction to it from Redis, and
+    the node that deletes a comment drops the shared copy before its answer, so the other
+    node, which has no copy of its own, refuses a reaction to it at once."""
+    author = User()
+    vid = str(uuid.uuid4())
+    shared, deleted = (front.request("POST", f"/v1/videos/{vid}/comments", {"content": t},
+                                     token=author.token).json()["id"] for t in ("shared", "deleted"))
+    n1, n2 = nodes()[:2]
+    hits = lambda: list(node_metric("commentd_redis_comment_checks_hits_total").values())  # noqa: E731
+    before = hits()
+    assert n1.react(User(), shared, "like").status == 202
+    assert n2.react(User(), shared, "like").status == 202
+    after = hits()
+    assert after[1] == before[1] + 1, f"node 2's check did not come from Redis: {before} -> {after}"
+
+    assert n1.react(User(), deleted, "like").status == 202  # node 1 read it: the shared copy
+    assert n1.request("DELETE", f"/v1/comments/{deleted}", token=author.token).status == 204
+    r = n2.react(User(), deleted, "like")
+    assert r.status == 404, f"node 2 took a stale copy from Redis: {r.status} {r.body[:200]!r}"
+
+
 def servers_dir() -> str:
     return os.environ.get("CLUSTER_SERVERS_DIR") or str(RUN / "servers")
 

@@ -1,6 +1,7 @@
 // GuardedCopies: copies of stored values in Redis that never outlive a change of the value
-// (the token protocol of memcache leases). Used by the counter cache (redis/counter_cache.h)
-// and the per-user rows cache (redis/user_rows.h).
+// (the token protocol of memcache leases). Used by the counter cache (redis/counter_cache.h),
+// the per-user rows cache (redis/user_rows.h) and the shared comment checks
+// (redis/comment_checks.h).
 //
 // Each copy key `k` has a generation token at `k:g` beside it (same hash tag, so every script
 // is single-slot in Redis Cluster).

@@ -51,6 +51,15 @@ inline std::chrono::milliseconds guarded_counter_window(const config::CqlConfig&
 inline std::chrono::milliseconds repair_settle(const config::CqlConfig& c) {
   return 2 * c.request_timeout + std::chrono::seconds(2);
 }
+// A node writes a key's candidate row at most once per this window (the writes after it in
+// the window rely on it; docs/cluster.md "Counter repair"). Why that is safe: a repairer
+// deletes a candidate written at T only with a timestamp one settle before its read, so only
+// at a read R >= T + settle; a write relying on it marks writes_started by T + window, and
+// that mark lands (or never does) within one request_timeout more, so before R while
+// window + request_timeout < settle, with (settle - window - request_timeout) = half a
+// request_timeout + 2 s left for the nodes' clocks. So at R the repairer sees the write's
+// marks differ, and keeps the candidate, unless the write finished (or never marked).
+inline std::chrono::milliseconds candidate_reuse_window(const config::CqlConfig& c) { return c.request_timeout / 2; }
 
 struct CountRepairStats {
   std::atomic<uint64_t> rounds{0}, failed_rounds{0};

@@ -54,6 +54,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "bridge/cql_client.h"
@@ -292,8 +293,11 @@ class CqlStore final : public Store {
   // write is whole, or refused with nothing written); left empty when the sweep must decide.
   asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws, std::optional<IntentKey>& finished);
   // Per guarded counter of `ws` (docs/cluster.md "Counter repair"): its writes_started + 1
-  // and its candidate row (`start`), or its writes_done + 1 alone.
-  std::vector<Call> mark_calls(const WriteSet& ws, bool start) const;
+  // and its candidate row (`start`; none when this node wrote the key's candidate within
+  // candidate_reuse_window, the others' keys added to `candidates`), or its writes_done + 1 alone.
+  std::vector<Call> mark_calls(const WriteSet& ws, bool start, std::vector<std::string>* candidates = nullptr) const;
+  // The candidates of `keys` (mark_calls' `candidates`) were written at `at_ms`.
+  void note_candidates(const std::vector<std::string>& keys, int64_t at_ms);
   // writes_done + 1 for each guarded counter of a write refused before its entity write.
   asio::awaitable<void> release_marks(const WriteSet& ws);
   // `user_row`: false leaves out a PutReaction's user_reactions row (a request's mark covers it).
@@ -351,6 +355,9 @@ class CqlStore final : public Store {
   std::atomic<int64_t> fold_next_poll_ms_{0};
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> counts_deferred_{0};
+  // Counter repair candidates this node wrote: kind + key -> the write's wall time (ms).
+  mutable std::mutex candidates_mu_;
+  std::unordered_map<std::string, int64_t> candidates_written_;  // GUARDED_BY(candidates_mu_)
   IntentStats intent_stats_;
   std::unique_ptr<BucketLists> bucket_lists_;
   SystemClock clock_;

@@ -839,6 +839,32 @@ TEST_F(CountRepairTest, WritesThatDiedBeforeTheirCountsAreRecountedOnce) {
   (void)b;
 }
 
+// A node writes a key's candidate once per candidate_reuse_window (5 s here): the key's
+// writes after it in the window rely on it, and one of them that died is repaired all the
+// same. Another node writes its own.
+TEST_F(CountRepairTest, AKeysCandidateIsWrittenOncePerWindowAndFindsTheWritesThatReliedOnIt) {
+  auto inserts = [](const CqlStore& s) { return calls_by_statement(s)["INSERT count_repairs"]; };
+  make(1);
+  EXPECT_EQ(inserts(*store), 1u);
+  make(2);
+  Comment c = make(3);
+  EXPECT_EQ(inserts(*store), 1u) << "the video's candidate was written again within the window";
+  die_before_counts(c);
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{2, 3, 2}));
+  auto rep = repairer(0ms);
+  ASSERT_TRUE(rep->round().ok());
+  EXPECT_EQ(marks(video, true), (std::array<int64_t, 3>{3, 3, 3}));
+  EXPECT_EQ(rep->stats().repaired.load(), 1u);
+
+  auto other = ks_->open(2);
+  WriteSet ws = create_ws(scomment(sid(1, 4), video, 1004));
+  ws.mutations.push_back(BucketPut{video, "2026-11-30", 1004, sid(1, 4)});
+  ws.mutations.push_back(StatsDelta{video, 1, 0, 1004});
+  ASSERT_TRUE(commit_sync(*other, std::move(ws)).ok());
+  EXPECT_EQ(inserts(*other), 1u);
+  other->close();
+}
+
 TEST_F(CountRepairTest, MarksThatStandStillLessThanTheSettleAreLeftAlone) {
   Comment a = make(1);
   die_before_counts(a);

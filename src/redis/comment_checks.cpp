@@ -41,34 +41,14 @@ RedisCommentChecks::RedisCommentChecks(Client& client, CommentChecksOptions opts
     : opts_(std::move(opts)), copies_(client, "comment_check", opts_.ttl_ms) {}
 
 asio::awaitable<service::SharedCommentChecks::Lookup> RedisCommentChecks::lookup(Uuid id, Deadline d) {
-  auto l = co_await copies_.lookup(key(id), d);
-  Lookup out;
-  if (l.copy) {
-    if (auto c = decode_comment_check(id, *l.copy)) {
-      stats_.hits++;
-      out.copy = std::move(*c);
-    } else {
-      stats_.errors++;  // another format: read storage, do not fill (a forget replaces it)
-    }
-    co_return out;
-  }
-  if (l.error) {
-    stats_.errors++;
-    co_return out;
-  }
-  stats_.misses++;
-  out.token = std::move(l.token);
-  co_return out;
+  // A copy of another format is an error: read storage, do not fill (a forget replaces it).
+  auto l = co_await copies_.lookup_as<Comment>(key(id), d, stats_,
+                                               [&id](const std::string& s) { return decode_comment_check(id, s); });
+  co_return Lookup{std::move(l.value), std::move(l.token)};
 }
 
 asio::awaitable<void> RedisCommentChecks::fill(Comment c, std::string token, Deadline d) {
-  auto r = co_await copies_.fill(key(c.id), std::move(token), encode_comment_check(c), d);
-  if (!r)
-    stats_.errors++;
-  else if (*r)
-    stats_.fills++;
-  else
-    stats_.fills_refused++;
+  co_await copies_.fill_counted(key(c.id), std::move(token), encode_comment_check(c), d, stats_);
 }
 
 asio::awaitable<Status> RedisCommentChecks::forget(Uuid id, Deadline d) {

@@ -40,11 +40,8 @@ struct CommentChecksOptions {
   int64_t ttl_ms = 60'000;  // a copy's life: the staleness bound if a forget is lost
 };
 
-struct CommentChecksStats {
-  std::atomic<uint64_t> hits{0}, misses{0};
-  std::atomic<uint64_t> fills{0}, fills_refused{0};  // refused: the comment changed during the read
-  std::atomic<uint64_t> forgotten{0};                // copies dropped after a change
-  std::atomic<uint64_t> errors{0};  // Redis calls that failed (storage answered; a failed forget waits out the TTL)
+struct CommentChecksStats : CopyStats {   // errors: also forgets that failed (the copy waits out the TTL)
+  std::atomic<uint64_t> forgotten{0};  // copies dropped after a change
 };
 
 // The copy's text, and back (nullopt: not a copy of this format). The comment's id is the key's.

@@ -65,33 +65,16 @@ CounterCache::~CounterCache() {
 
 asio::awaitable<Result<CommentMetrics>> CounterCache::get(store::Store& store, Uuid id, Deadline d) {
   const std::string k = key(id);
-  auto looked = co_await copies_.lookup(k, d);
-  if (looked.copy) {
+  auto looked = co_await copies_.lookup_as<CommentMetrics>(k, d, stats_, [](const std::string& s) {
     CommentMetrics m;
-    if (decode(*looked.copy, m)) {
-      stats_.hits++;
-      co_return m;
-    }
-    stats_.errors++;
-    looked.token.reset();
-  } else if (looked.error) {
-    stats_.errors++;
-  } else {
-    stats_.misses++;
-  }
+    return decode(s, m) ? std::optional<CommentMetrics>(m) : std::nullopt;
+  });
+  if (looked.value) co_return *looked.value;
   std::vector<Uuid> ids{id};
   auto stored = co_await store.get_counts(std::move(ids), d);
   if (!stored) co_return stored.take_error();
   CommentMetrics m = stored->at(0);
-  if (looked.token) {
-    auto filled = co_await copies_.fill(k, std::move(*looked.token), encode(m), d);
-    if (!filled)
-      stats_.errors++;
-    else if (*filled)
-      stats_.fills++;
-    else
-      stats_.fills_refused++;
-  }
+  if (looked.token) co_await copies_.fill_counted(k, std::move(*looked.token), encode(m), d, stats_);
   co_return m;
 }
 

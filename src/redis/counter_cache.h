@@ -60,14 +60,11 @@ struct CounterCacheOptions {
   std::chrono::milliseconds wave_timeout{1000};  // a wave's deadline (capped by command_timeout)
 };
 
-struct CounterCacheStats {
-  std::atomic<uint64_t> hits{0}, misses{0};
-  std::atomic<uint64_t> fills{0}, fills_refused{0};  // refused: invalidated during the read
+struct CounterCacheStats : CopyStats {  // errors: the read went to storage
   std::atomic<uint64_t> invalidations{0};              // invalidation scripts that ran
   std::atomic<uint64_t> invalidation_waves{0};         // pipelined sends of invalidate_later
   std::atomic<uint64_t> invalidations_coalesced{0};    // a comment already pending: no extra call
   std::atomic<uint64_t> invalidations_dropped{0};      // pending set full: left to the copy's TTL
-  std::atomic<uint64_t> errors{0};  // Redis calls that failed (the read went to storage)
 };
 
 // The comments waiting for the next invalidation wave, in arrival order: each at most once

@@ -86,6 +86,12 @@ asio::awaitable<Result<bool>> GuardedCopies::fill(const std::string& key, std::s
   co_return r->integer == 1;
 }
 
+asio::awaitable<void> GuardedCopies::fill_counted(const std::string& key, std::string token, std::string value,
+                                                 Deadline d, CopyStats& s) {
+  auto r = co_await fill(key, std::move(token), std::move(value), d);
+  (!r ? s.errors : *r ? s.fills : s.fills_refused)++;
+}
+
 asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::string> keys, Deadline d) {
   const std::string token_ttl = std::to_string(ttl_ms_ * 2);
   std::vector<Status> out;

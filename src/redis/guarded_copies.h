@@ -36,6 +36,13 @@
 
 namespace commentd::redis {
 
+// What every user of GuardedCopies counts of its lookups and fills (their stats extend it).
+struct CopyStats {
+  std::atomic<uint64_t> hits{0}, misses{0};
+  std::atomic<uint64_t> fills{0}, fills_refused{0};  // refused: a change came during the read
+  std::atomic<uint64_t> errors{0};  // Redis calls that failed, or copies not ours (storage answered)
+};
+
 class GuardedCopies {
  public:
   // `name` names the scripts in the client's per-command metrics ("evalsha:<name>_lookup").
@@ -49,6 +56,37 @@ class GuardedCopies {
   asio::awaitable<Lookup> lookup(const std::string& key, Deadline d);
   // True if stored; false if a change came between the lookup and now.
   asio::awaitable<Result<bool>> fill(const std::string& key, std::string token, std::string value, Deadline d);
+
+  // lookup() of a copy that `decode` (std::optional<T>(const std::string&)) reads, counted in
+  // `s`: a hit, a miss with its token, or an error (Redis failed, or a copy decode refuses,
+  // another release's: neither, so the caller reads storage and fills nothing).
+  template <class T>
+  struct Decoded {
+    std::optional<T> value;
+    std::optional<std::string> token;
+  };
+  template <class T, class Decode>
+  asio::awaitable<Decoded<T>> lookup_as(const std::string& key, Deadline d, CopyStats& s, Decode decode) {
+    auto l = co_await lookup(key, d);
+    Decoded<T> out;
+    if (l.copy) {
+      if (auto v = decode(*l.copy)) {
+        s.hits++;
+        out.value = std::move(*v);
+      } else {
+        s.errors++;
+      }
+    } else if (l.error) {
+      s.errors++;
+    } else {
+      s.misses++;
+      out.token = std::move(l.token);
+    }
+    co_return out;
+  }
+  // fill(), its outcome counted in `s`.
+  asio::awaitable<void> fill_counted(const std::string& key, std::string token, std::string value, Deadline d,
+                                     CopyStats& s);
   // REQUIRES: after the change of every key's value is durable in storage. One status per key.
   // Several keys: on a single Redis, one script call for all of them (the reaction applier
   // invalidates about a hundred comments per batch at the viral scenario's rates: one call

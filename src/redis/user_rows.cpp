@@ -139,22 +139,11 @@ RedisUserRows::RedisUserRows(Client& client, UserRowsOptions opts)
       take_("user_rows_take", kTake) {}
 
 asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_id, Uuid user_id, Deadline d) {
-  auto l = co_await copies_.lookup(key(video_id, user_id), d);
+  // A copy not ours (another release's format) is an error: read storage, do not fill.
+  auto l = co_await copies_.lookup_as<store::UserRows>(key(video_id, user_id), d, stats_,
+                                                       [](const std::string& s) { return decode_user_rows(s); });
   Lookup out;
-  if (l.copy) {
-    if (auto rows = decode_user_rows(*l.copy)) {
-      stats_.hits++;
-      out.rows = std::move(*rows);
-      co_return out;
-    }
-    stats_.errors++;  // not ours: read storage, do not fill
-    co_return out;
-  }
-  if (l.error) {
-    stats_.errors++;
-    co_return out;
-  }
-  stats_.misses++;
+  out.rows = std::move(l.value);
   out.token = std::move(l.token);
   co_return out;
 }
@@ -165,13 +154,7 @@ asio::awaitable<void> RedisUserRows::fill(Uuid video_id, Uuid user_id, std::stri
     stats_.too_big++;
     co_return;
   }
-  auto r = co_await copies_.fill(key(video_id, user_id), std::move(token), encode_user_rows(rows), d);
-  if (!r)
-    stats_.errors++;
-  else if (*r)
-    stats_.fills++;
-  else
-    stats_.fills_refused++;
+  co_await copies_.fill_counted(key(video_id, user_id), std::move(token), encode_user_rows(rows), d, stats_);
 }
 
 asio::awaitable<void> RedisUserRows::after_write(std::vector<std::pair<Uuid, Uuid>> dropped,

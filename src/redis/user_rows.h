@@ -49,14 +49,12 @@ struct UserRowsOptions {
   int64_t mark_ttl_ms = 600'000;  // a marks hash's life after its last mark
 };
 
-struct UserRowsStats {
-  std::atomic<uint64_t> hits{0}, misses{0};
-  std::atomic<uint64_t> fills{0}, fills_refused{0}, too_big{0};
+struct UserRowsStats : CopyStats {  // errors: also failed writes (a failed invalidation waits out the TTL)
+  std::atomic<uint64_t> too_big{0};
   std::atomic<uint64_t> invalidations{0};
   std::atomic<uint64_t> updates{0};     // reaction rows written into a copy in place
   std::atomic<uint64_t> marks{0};       // rows marked written by a request
   std::atomic<uint64_t> marks_used{0};  // owners' rows skipped: a mark covered them
-  std::atomic<uint64_t> errors{0};  // Redis calls that failed (storage answered; a failed invalidation waits out the TTL)
 };
 
 // The copy's text, and back (nullopt: not a copy).

@@ -216,7 +216,8 @@ struct ReactionBatchConfig {
   // Cluster mode (pulsar.enabled on CQL): the most ops a reaction owner applies in one batch.
   // Larger than batch_size: an owner's cost is per comment and per round trip, so a backlog
   // drains faster in larger batches; under light load a batch closes at flush_interval anyway.
-  size_t owner_batch_size = 256;
+  // 1024 rather than 256: docs/cluster.md "Reaction apply" (measured, session 34).
+  size_t owner_batch_size = 1024;
   // Cluster mode: the TTL of a reaction owner's lease on a comment (docs/cluster.md "Owner
   // leases"). A node that dies holding leases delays its comments' reactions this long at
   // most; >= 3 x (storage.cql.request_timeout + 2 s), so a write started with the margin

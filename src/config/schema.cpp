@@ -444,7 +444,7 @@ const KeySpec kKeys[] = {
      .description = "appended but not yet applied; beyond it 503"},
     {.path = "workers.reaction_batch.owner_batch_size",
      .field = [](Config& c) -> auto& { return c.workers.reaction_batch.owner_batch_size; },
-     .default_text = "256", .min = 1, .max = 100000,
+     .default_text = "1024", .min = 1, .max = 100000,
      .description = "cluster mode: the most ops a reaction owner applies in one batch"},
     {.path = "workers.reaction_batch.owner_lease",
      .field = [](Config& c) -> auto& { return c.workers.reaction_batch.owner_lease; },

@@ -16,6 +16,9 @@
 // So a reaction to a comment deleted or hidden on another node may still be accepted (202) for
 // at most the TTL, and is applied to a comment no one sees (docs/cluster.md "Reaction op").
 //
+// Filled by the reactions' own reads and by the rows a page fill reads (the reactions that
+// follow a read are mostly to what it showed).
+//
 // A fill cannot put back a copy that a change made stale: `begin_fill` before the read takes
 // a generation, which every forget moves on, and `put` refuses a copy from an older one.
 //

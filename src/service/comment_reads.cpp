@@ -359,6 +359,10 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
   const size_t want = req.limit * (1 + ahead);
   const size_t scan_budget = want * 10 + 100;
   const uint64_t built_epoch = write_epoch().load();  // before any storage read
+  // The rows read here are what a reaction's check reads (service/comment_checks.h): kept,
+  // a reader's reaction to a comment of the page it just read needs no read of its own.
+  const uint64_t check_generation = checks_ ? checks_->begin_fill() : 0;
+  const auto read_at = CommentChecks::Clock::now();
   size_t scanned = 0;
   std::vector<Comment> rows;
   std::vector<CommentMetrics> counts;  // one per row while every scan answered them
@@ -376,6 +380,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
     for (size_t i = 0; i < res->rows.size(); ++i) {
       Comment& c = res->rows[i];
       if (rows.size() == want) { exhausted = false; break; }
+      if (checks_) checks_->put(c, check_generation, read_at);
       last = CursorPos{c.created_at, c.id};
       bool visible = public_view ? is_public(c.status) : can_see(actor, c);
       if (!visible) continue;

@@ -434,5 +434,31 @@ TEST_F(CommentServiceTest, KeptCommentChecksAnswerReactionsUntilTheCommentChange
   EXPECT_FALSE(checks.get(later, CommentChecks::Clock::now()));
 }
 
+// The rows a page read from the store are kept for the checks of the reactions that follow
+// (readers react to what they just read): none of those reactions reads its comment again.
+TEST_F(CommentServiceTest, APageReadKeepsItsRowsForTheReactionsThatFollow) {
+  CommentChecks checks(std::chrono::hours(1));
+  svc_->set_comment_checks(&checks);
+  svc_->set_applied_seq_source([] { return ~uint64_t{0}; });  // no backlog: nothing is applied here
+  Actor author{ids_.next(), false};
+  Actor fan{ids_.next(), false};
+  const Uuid video = ids_.next();
+  std::vector<Uuid> posted;
+  for (int i = 0; i < 3; ++i) posted.push_back(post(author, video, "hello " + std::to_string(i)));
+  ListRequest lr;
+  lr.key = video;
+  auto page = run(svc_->list_comments(fan, lr, kNoDeadline));
+  ASSERT_TRUE(page.ok());
+  for (const Uuid& cid : posted) ASSERT_TRUE(run(svc_->react(fan, cid, ReactionType::like, kNoDeadline)).ok());
+  EXPECT_EQ(checks.stats().hits.load(), 3u);
+  EXPECT_EQ(checks.stats().misses.load(), 0u);
+  // A comment changed since: its kept row goes, and its next reaction reads it again.
+  ASSERT_TRUE(run(svc_->delete_comment(author, posted[0], kNoDeadline)).ok());
+  auto gone = run(svc_->react(fan, posted[0], ReactionType::dislike, kNoDeadline));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+  EXPECT_EQ(checks.stats().misses.load(), 1u);
+}
+
 }  // namespace
 }  // namespace commentd::service

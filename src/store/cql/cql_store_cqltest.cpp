@@ -839,10 +839,13 @@ TEST_F(CountRepairTest, WritesThatDiedBeforeTheirCountsAreRecountedOnce) {
   (void)b;
 }
 
-// A node writes a key's candidate once per candidate_reuse_window (5 s here): the key's
-// writes after it in the window rely on it, and one of them that died is repaired all the
-// same. Another node writes its own.
+// A node writes a key's candidate once per candidate_reuse_window (half request_timeout: 60 s
+// here, so a slow machine stays inside it): the key's writes after it in the window rely on
+// it, and one of them that died is repaired all the same. Another node writes its own.
 TEST_F(CountRepairTest, AKeysCandidateIsWrittenOncePerWindowAndFindsTheWritesThatReliedOnIt) {
+  store->close();
+  ks_->cfg.request_timeout = 120s;
+  store = ks_->open(1);
   auto inserts = [](const CqlStore& s) { return calls_by_statement(s)["INSERT count_repairs"]; };
   make(1);
   EXPECT_EQ(inserts(*store), 1u);

@@ -518,6 +518,10 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("comment_cache_misses_total", "Total number of comment cache misses", ss.cache_misses.load()));
     out.push_back(counter_family("commentd_cache_coalesced_reads_total", "Cache misses served by another request's storage read", ss.coalesced_reads.load()));
     out.push_back(counter_family("commentd_cache_pages_read_ahead_total", "Pages cached beside a cursor page's fill, read from the same scans", ss.pages_read_ahead.load()));
+    out.push_back(counter_family("commentd_pages_built_private_total",
+                                 "Pages built from storage for one reader (moderators, authors inside a recent write's mark, "
+                                 "authors with hidden comments), never cached",
+                                 ss.private_pages.load()));
     out.push_back(counter_family("commentd_write_conflicts_total", "Writes retried after a concurrent change", ss.write_conflicts.load()));
     out.push_back(counter_family("commentd_rate_limited_total", "Requests refused by the rate limiter", ss.rate_limited.load()));
     out.push_back(counter_family("commentd_cache_errors_total", "Page cache calls that failed (served as misses)", ss.cache_errors.load()));

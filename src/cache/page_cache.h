@@ -36,6 +36,11 @@ struct CachedPage {
   // page's storage reads began: the page holds every write of this process that finished
   // before that epoch was taken. 0 = not known (a page decoded from Redis, built anywhere).
   uint64_t built_epoch = 0;
+  // The building node's clock (ms) read before the page's storage reads began, carried with the
+  // page wherever it is cached: a page whose reads began after an author's recent-write mark
+  // ended holds their write, stale or not (CommentService::page_serves_user, docs/cluster.md
+  // "Read-your-writes across nodes"). 0 = not known (the previous release's Redis format).
+  TimeMs built_at_ms = 0;
 };
 using PagePtr = std::shared_ptr<const CachedPage>;
 

@@ -84,10 +84,18 @@ std::string encode_page(const CachedPage& page) {
     put_u32(out, static_cast<uint32_t>(it.json.size()));
     out += it.json;
   }
-  out.push_back(page.next_cursor ? 1 : 0);
+  // Flags: 1 = a cursor follows, 2 = the build time follows it (8 bytes). The previous
+  // release wrote 0 or 1 and nothing after the cursor; its decoder refuses these bytes (a
+  // miss there), and this one reads its pages with the build time unknown.
+  const bool has_built_at = page.built_at_ms > 0;
+  out.push_back(static_cast<char>((page.next_cursor ? 1 : 0) | (has_built_at ? 2 : 0)));
   if (page.next_cursor) {
     put_u32(out, static_cast<uint32_t>(page.next_cursor->size()));
     out += *page.next_cursor;
+  }
+  if (has_built_at) {
+    put_u32(out, static_cast<uint32_t>(static_cast<uint64_t>(page.built_at_ms) >> 32));
+    put_u32(out, static_cast<uint32_t>(page.built_at_ms));
   }
   return out;
 }
@@ -109,13 +117,19 @@ std::optional<CachedPage> decode_page(std::string_view in) {
     page.items.push_back(std::move(it));
   }
   if (in.empty()) return std::nullopt;
-  const bool has_cursor = in[0] != 0;
+  const auto flags = static_cast<unsigned char>(in[0]);
+  if (flags > 3) return std::nullopt;
   in.remove_prefix(1);
-  if (has_cursor) {
+  if (flags & 1) {
     uint32_t len = 0;
     std::string_view c;
     if (!get_u32(in, len) || !get_bytes(in, len, c)) return std::nullopt;
     page.next_cursor = std::string(c);
+  }
+  if (flags & 2) {
+    uint32_t hi = 0, lo = 0;
+    if (!get_u32(in, hi) || !get_u32(in, lo)) return std::nullopt;
+    page.built_at_ms = static_cast<TimeMs>(uint64_t{hi} << 32 | lo);
   }
   if (!in.empty()) return std::nullopt;
   return page;

@@ -199,9 +199,39 @@ TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {
   CachedPage p;
   p.items.push_back(PageItem{Uuid{}, Uuid{}, "{\"a\":1"});
   p.next_cursor = "c";
+  p.built_at_ms = 1'800'000'000'123;
   std::string bytes = encode_page(p);
   ASSERT_TRUE(decode_page(bytes));
   for (size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_page(std::string_view(bytes).substr(0, n))) << n;
+  EXPECT_FALSE(decode_page(bytes + "x"));
+}
+
+// The build time goes with the page, with or without a cursor; a page in the previous
+// release's format (no build time) is read with the time unknown (0).
+TEST(RedisPageCache, PageCodecCarriesTheBuildTimeAndReadsThePreviousFormat) {
+  CachedPage p;
+  p.items.push_back(PageItem{Uuid::parse("00000000-0000-0000-0000-000000000001").value(), Uuid{}, "{\"a\":1"});
+  p.built_at_ms = 1'800'000'000'123;
+  for (bool cursor : {false, true}) {
+    p.next_cursor = cursor ? std::optional<std::string>("c1") : std::nullopt;
+    auto back = decode_page(encode_page(p));
+    ASSERT_TRUE(back) << cursor;
+    EXPECT_EQ(back->built_at_ms, p.built_at_ms);
+    EXPECT_EQ(back->next_cursor, p.next_cursor);
+    ASSERT_EQ(back->items.size(), 1u);
+    EXPECT_EQ(back->items[0].id, p.items[0].id);
+    EXPECT_EQ(back->items[0].json, p.items[0].json);
+  }
+  // The previous release's bytes: items, then a cursor flag of 0 or 1 and nothing after it.
+  CachedPage old = p;
+  old.built_at_ms = 0;
+  old.next_cursor = "c1";
+  const std::string old_bytes = encode_page(old);
+  ASSERT_EQ(old_bytes[old_bytes.size() - 7], 1);  // the flag, before the cursor's length and bytes
+  auto back = decode_page(old_bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->built_at_ms, 0);
+  EXPECT_EQ(back->next_cursor, old.next_cursor);
 }
 
 }  // namespace

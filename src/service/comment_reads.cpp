@@ -119,9 +119,7 @@ std::optional<std::string> CommentService::list_from_memory(const Actor& actor, 
   std::vector<ReactionType> my;
   if (actor.user_id) {
     auto held = store_.try_view_and_reactions(video_id, *actor.user_id);
-    if (!held || held->view.hidden ||
-        (held->view.recent_until > clock_.now_ms() &&
-         !page_has_authors_writes(video_id, *actor.user_id, held->view, page))) {
+    if (!held || held->view.hidden || !page_serves_user(video_id, *actor.user_id, held->view, &page, false)) {
       fresh = std::move(found);
       return std::nullopt;
     }
@@ -176,24 +174,20 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
       v = co_await view.join();
     }
     if (!v) co_return v.take_error();
-    // Inside a recent write's mark the author reads the shared page only when it holds the
-    // write (built after it, on this process: page_has_authors_writes). A fresh page was
-    // built within page_ttl, so after the mark it holds the write; a stale one may be older,
-    // so for a stale page the mark lasts the stale window longer.
     const cache::CachedPage* shared = fresh ? fresh->page.get() : (page && *page ? page->get() : nullptr);
-    const TimeMs until = v->view.recent_until + (stale ? opts_.stale_window_ms : 0);
-    public_view = !v->view.hidden && (until <= clock_.now_ms() ||
-                                      (shared && page_has_authors_writes(video_id, user, v->view, *shared)));
+    public_view = !v->view.hidden && page_serves_user(video_id, user, v->view, shared, stale);
     known = std::move(v->reactions);
   }
 
-  if (!public_view)
+  if (!public_view) {
+    stats_.private_pages.fetch_add(1, std::memory_order_relaxed);
     page = co_await build_page(actor, index, req, false, d);
-  else if (fresh) {
+  } else if (fresh) {
     stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
     page = std::move(fresh->page);
-  } else if (!have_public)
+  } else if (!have_public) {
     page = co_await public_page(index, video_id, req, d);
+  }
   if (!page) co_return page.take_error();
 
   std::vector<Uuid> ids;
@@ -359,6 +353,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
   const size_t want = req.limit * (1 + ahead);
   const size_t scan_budget = want * 10 + 100;
   const uint64_t built_epoch = write_epoch().load();  // before any storage read
+  const TimeMs built_at = clock_.now_ms();
   // The rows read here are what a reaction's check reads (service/comment_checks.h): kept,
   // a reader's reaction to a comment of the page it just read needs no read of its own.
   const uint64_t check_generation = checks_ ? checks_->begin_fill() : 0;
@@ -410,6 +405,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
     const size_t end = std::min(rows.size(), begin + req.limit);
     auto page = std::make_shared<cache::CachedPage>();
     page->built_epoch = built_epoch;
+    page->built_at_ms = built_at;
     page->items.reserve(end - begin);
     for (size_t i = begin; i < end; ++i)
       page->items.push_back({rows[i].id, rows[i].user_id, comment_json_open(rows[i], (*metrics)[i])});
@@ -444,6 +440,29 @@ bool CommentService::page_has_authors_writes(const Uuid& video, const Uuid& user
   // answer was lost) is marked. Equal, not at most: a store keeping the last mark written
   // rather than the largest (clocks apart) may hold a smaller one from a later write.
   return a && view.recent_until == a->recent_until && page.built_epoch >= a->epoch;
+}
+
+bool CommentService::page_serves_user(const Uuid& video, const Uuid& user, const store::Store::UserView& view,
+                                      const cache::CachedPage* page, bool stale) {
+  const TimeMs now = clock_.now_ms();
+  const TimeMs until = view.recent_until;  // the write's time + page_ttl (RecentWrite)
+  bool after_mark = false;
+  if (now >= until) {
+    if (page && page->built_at_ms != 0) {
+      // The page says when its reads began. Begun once the mark was over, it holds every write
+      // marked that was durable within page_ttl of its time, as a fresh page after the mark is
+      // meant to. One begun earlier serves the user only once no page begun before the mark's
+      // end can still be served (kept page_ttl from its put, then the stale window; the
+      // build's own time aside).
+      after_mark = page->built_at_ms >= until || now >= until + opts_.page_ttl_ms + opts_.stale_window_ms;
+    } else {
+      // Not known (a page in the previous release's Redis format): a fresh page was put within
+      // page_ttl, so after the mark it holds the write; a stale one may be older, so for it
+      // the mark lasts the stale window longer.
+      after_mark = !stale || now >= until + opts_.stale_window_ms;
+    }
+  }
+  return after_mark || (page && page_has_authors_writes(video, user, view, *page));
 }
 
 asio::awaitable<Result<std::string>> CommentService::video_stats(Uuid video_id, Deadline d) {

@@ -43,8 +43,8 @@ struct ServiceOptions {
   std::string comments_topic = "persistent://pavilion/comments/events";    // key: video id
   TimeMs page_ttl_ms = 1000;  // new comments reach others' cached pages within this
   // The page cache's stale-while-revalidate window (redis.stale_while_revalidate): a page
-  // past its TTL may be served this much longer, so an author's mark keeps them off stale
-  // pages for as long past it (docs/cluster.md "Read-your-writes across nodes").
+  // past its TTL may be served this much longer, so an author's mark keeps them off pages
+  // begun before its end for as long past it (docs/cluster.md "Read-your-writes across nodes").
   TimeMs stale_window_ms = 0;
   // A public page read from a cursor (its cache missed) also caches the next this many pages
   // from the same scans (cache.read_ahead_pages; src/cache/README.md "Read-ahead").
@@ -73,6 +73,9 @@ struct ServiceStats {
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> coalesced_reads{0};
   std::atomic<uint64_t> pages_read_ahead{0};  // pages put beside a cursor page's fill
+  // Pages built from storage for one reader, never cached: moderators, authors with hidden
+  // comments in the video, authors inside a recent write's mark who met no page holding it.
+  std::atomic<uint64_t> private_pages{0};
   std::atomic<uint64_t> write_conflicts{0};
   std::atomic<uint64_t> rate_limited{0};
   std::atomic<uint64_t> cache_errors{0};    // lookups/puts/bumps that failed (served as misses)
@@ -275,6 +278,11 @@ class CommentService {
   // True when the author may read `page`: see Authored.
   bool page_has_authors_writes(const Uuid& video, const Uuid& user, const store::Store::UserView& view,
                                const cache::CachedPage& page);
+  // True when the shared `page` (null: none; `stale`: served past its TTL) may be served to
+  // `user`, whose view is `view`: no recent write of theirs is marked, or the page holds it
+  // (built after it: CachedPage::built_at_ms, or this process's epoch: page_has_authors_writes).
+  bool page_serves_user(const Uuid& video, const Uuid& user, const store::Store::UserView& view,
+                        const cache::CachedPage* page, bool stale);
   std::mutex authored_mu_;
   LruMap<std::pair<Uuid, Uuid>, Authored, UuidPairHash> authored_{100000};  // GUARDED_BY(authored_mu_)
 };

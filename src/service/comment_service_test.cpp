@@ -343,6 +343,40 @@ TEST_F(CommentServiceTest, AnAuthorIsNotServedAStalePageFromBeforeTheirWrite) {
   EXPECT_TRUE(has(run(svc.list_comments(author, lr, kNoDeadline)), "one"));
 }
 
+// A page that says when it was built (CachedPage::built_at_ms, carried through Redis too) is
+// served stale to an author whose write's mark was over before its build, as to anyone: it
+// holds the write. One built before the write is not. The writes go through another node, so
+// this node's own record of its writes (the write epoch) plays no part.
+TEST_F(CommentServiceTest, AStalePageBuiltAfterAnAuthorsWriteServesThemAsAnyone) {
+  auto swr_cache = cache::make_memory_cache({.max_entries = 1000, .ttl_ms = 1000, .stale_ms = 30000}, clock_);
+  ServiceOptions so;
+  so.stale_window_ms = 30000;
+  CommentService svc(*store_, *swr_cache, *limiter_, clock_, ids_, overlay_, so);
+  auto other_cache = cache::make_memory_cache({1000, 1000}, clock_);
+  CommentService other(*store_, *other_cache, *limiter_, clock_, ids_, overlay_, so);
+  Actor author{ids_.next(), false};
+  Actor later_author{ids_.next(), false};
+  Uuid video = ids_.next();
+  ListRequest lr{video, SortOrder::newest, 20, std::nullopt};
+  auto has = [](const Result<std::string>& page, const char* text) {
+    return page.ok() && page->find(std::string("\"content\":\"") + text + "\"") != std::string::npos;
+  };
+  ASSERT_TRUE(run(other.create_comment(author, video, "one", std::nullopt, kNoDeadline)).ok());
+  clock_.advance_ms(1000);  // the author's mark (page_ttl) is over
+  ASSERT_TRUE(has(run(svc.list_comments(Actor{}, lr, kNoDeadline)), "one"));  // built after it
+  clock_.advance_ms(1500);  // the page is stale, inside the window
+  EXPECT_TRUE(has(run(svc.list_comments(author, lr, kNoDeadline)), "one"));
+  EXPECT_EQ(svc.stats().private_pages, 0u) << "served the shared page";
+
+  // That stale hit refreshed the page; a write after the refresh is not in it, so its author
+  // gets a page of their own while the stale one is served.
+  clock_.advance_ms(1);
+  ASSERT_TRUE(run(other.create_comment(later_author, video, "two", std::nullopt, kNoDeadline)).ok());
+  clock_.advance_ms(1500);
+  EXPECT_TRUE(has(run(svc.list_comments(later_author, lr, kNoDeadline)), "two"));
+  EXPECT_EQ(svc.stats().private_pages, 1u);
+}
+
 TEST_F(CommentServiceTest, ModerationTakesEffectForEveryoneAtOnce) {
   Actor author{ids_.next(), false};
   Actor mod{ids_.next(), true};

@@ -86,6 +86,7 @@ std::unique_ptr<cache::RedisPageCache> cache_from_config(const config::Config& c
   o.ttl_ms = c.cache.page_ttl.count();
   o.stale_ms = c.redis.stale_while_revalidate.count();
   o.lease_ms = c.redis.lease_ttl.count();
+  o.refresh_ahead_ms = c.redis.refresh_ahead.count();
   o.key_ttl_ms = int64_t(c.redis.ttl) * 1000;
   o.local_ms = c.redis.local_cache_ttl.count();
   return std::make_unique<cache::RedisPageCache>(client, o, clock);
@@ -518,6 +519,13 @@ Result<uint16_t> Application::start() {
     out.push_back(counter_family("comment_cache_misses_total", "Total number of comment cache misses", ss.cache_misses.load()));
     out.push_back(counter_family("commentd_cache_coalesced_reads_total", "Cache misses served by another request's storage read", ss.coalesced_reads.load()));
     out.push_back(counter_family("commentd_cache_pages_read_ahead_total", "Pages cached beside a cursor page's fill, read from the same scans", ss.pages_read_ahead.load()));
+    out.push_back(counter_family("commentd_pages_built_public_total",
+                                 "Public pages built from storage: one per coalesced read, cached when its read held the fill lease",
+                                 ss.public_pages.load()));
+    out.push_back(counter_family("commentd_cache_lease_waits_total",
+                                 "Looks again of a node's read for another node's fill of the page (one per node and wait, "
+                                 "whatever its readers)",
+                                 ss.lease_waits.load()));
     out.push_back(counter_family("commentd_pages_built_private_total",
                                  "Pages built from storage for one reader (moderators, authors inside a recent write's mark, "
                                  "authors with hidden comments), never cached",

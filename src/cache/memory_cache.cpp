@@ -48,6 +48,7 @@ class MemoryPageCache final : public PageCache {
           out.version = e.version;
           out.page = e.page;
           out.stale = age >= ttl_;
+          out.fill = out.stale;  // every stale reader may refresh (coalesced by the service)
           // A hot key is already first: no write to the list its other readers share.
           if (it->second != s.lru.begin()) s.lru.splice(s.lru.begin(), s.lru, it->second);
           return out;

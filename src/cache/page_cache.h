@@ -54,6 +54,8 @@ struct Lookup {
   bool fill = true;      // on a miss or stale hit: this caller holds the fill lease (read
                          // storage, then put()). false: another node holds it; wait a little
                          // and look up again, or read storage after the lease wait budget.
+                         // On a fresh hit: false, or true near the TTL where the cache
+                         // refreshes ahead (serve it, and refresh it).
 };
 
 // Thread-safe. Every call completes on the caller's executor; an implementation whose answer

@@ -8,8 +8,10 @@
 namespace commentd::cache {
 namespace {
 
-// KEYS: version, page, lease. ARGV: now_ms, ttl_ms, stale_ms, lease_ms, key_ttl_ms.
+// KEYS: version, page, lease. ARGV: now_ms, ttl_ms, stale_ms, lease_ms, key_ttl_ms, ahead_ms.
 // Returns {version, page bytes or nil, stale 0/1, fill 0/1, stored at (ms) on a fresh hit}.
+// A fresh page within ahead_ms of its TTL comes with the lease to the first caller that
+// takes it: that caller refreshes it behind its read, so a hot page is never missing.
 const redis::Script kLookup("cache_lookup", R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v then
@@ -20,7 +22,13 @@ local now = tonumber(ARGV[1])
 local p = redis.call('HMGET', KEYS[2], 'v', 't', 'd')
 if p[1] == v and p[3] then
   local age = now - tonumber(p[2])
-  if age < tonumber(ARGV[2]) then return {v, p[3], 0, 0, p[2]} end
+  if age < tonumber(ARGV[2]) then
+    local fill = 0
+    if age >= tonumber(ARGV[2]) - tonumber(ARGV[6]) and redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4]) then
+      fill = 1
+    end
+    return {v, p[3], 0, fill, p[2]}
+  end
   if age < tonumber(ARGV[2]) + tonumber(ARGV[3]) then
     local got = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4])
     return {v, p[3], 1, got and 1 or 0}
@@ -200,7 +208,8 @@ asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::strin
   std::vector<std::string> keys{t + "v", t + "p:" + key, t + "l:" + key};
   std::vector<std::string> args{std::to_string(clock_.now_ms()), std::to_string(opts_.ttl_ms),
                                 std::to_string(opts_.stale_ms), std::to_string(opts_.lease_ms),
-                                std::to_string(opts_.key_ttl_ms)};
+                                std::to_string(opts_.key_ttl_ms),
+                                std::to_string(std::min(opts_.refresh_ahead_ms, opts_.ttl_ms / 2))};
   auto r = co_await client_.eval(kLookup, std::move(keys), std::move(args), d);
   if (!r) {
     stats_.errors++;
@@ -228,6 +237,7 @@ asio::awaitable<Result<Lookup>> RedisPageCache::lookup(Uuid video_id, std::strin
     if (!l.fill) stats_.lease_waits++;
   } else {
     (l.stale ? stats_.stale_hits : stats_.hits)++;
+    if (l.fill && !l.stale) stats_.refreshes_ahead++;
     TimeMs stored_at = 0;
     const auto& ts = r->elements.size() == 5 ? r->elements[4].str : std::string();
     if (opts_.local_ms > 0 && !l.stale &&
@@ -290,6 +300,7 @@ void append_metrics(const RedisCacheStats& s, std::vector<prometheus::MetricFami
   out.push_back(counter_family("commentd_redis_cache_hits_total", "Redis page cache lookups that found a fresh page", double(s.hits.load())));
   out.push_back(counter_family("commentd_redis_cache_local_hits_total", "Redis page cache hits served by the local layer (redis.local_cache_ttl)", double(s.local_hits.load())));
   out.push_back(counter_family("commentd_redis_cache_stale_hits_total", "Redis page cache lookups served stale (inside stale_while_revalidate)", double(s.stale_hits.load())));
+  out.push_back(counter_family("commentd_redis_cache_refreshes_ahead_total", "Fresh pages refreshed behind a read near their TTL (redis.refresh_ahead)", double(s.refreshes_ahead.load())));
   out.push_back(counter_family("commentd_redis_cache_misses_total", "Redis page cache lookups that found no current page", double(s.misses.load())));
   out.push_back(counter_family("commentd_redis_cache_lease_waits_total", "Misses whose fill lease another caller or node held", double(s.lease_waits.load())));
   out.push_back(counter_family("commentd_redis_cache_puts_total", "Pages stored in Redis", double(s.puts.load())));

@@ -37,6 +37,10 @@ struct RedisCacheOptions {
   TimeMs ttl_ms = 1000;         // a page is fresh this long after its put (cache.page_ttl)
   TimeMs stale_ms = 0;          // then served as stale (and refreshed) this much longer
   TimeMs lease_ms = 250;        // a fill lease expires after this if its holder never puts
+  // A fresh page read this close to its TTL is refreshed behind the read (one caller, under
+  // the lease): a hot page is rebuilt before it expires instead of missing. At most ttl_ms / 2;
+  // 0 = off (redis.refresh_ahead).
+  TimeMs refresh_ahead_ms = 0;
   TimeMs key_ttl_ms = 3'600'000;  // Redis expiry of pages and versions (redis.ttl)
   TimeMs local_ms = 0;            // the local layer's hold (redis.local_cache_ttl); 0 = none
   size_t local_max_entries = 10'000;  // local pages held at once at most (then all are dropped)
@@ -46,6 +50,7 @@ struct RedisCacheStats {
   std::atomic<uint64_t> hits{0}, stale_hits{0}, misses{0};
   std::atomic<uint64_t> local_hits{0};   // hits served by the local layer (also in hits)
   std::atomic<uint64_t> lease_waits{0};  // misses whose lease another caller held
+  std::atomic<uint64_t> refreshes_ahead{0};  // fresh hits that came with the lease (refresh_ahead_ms)
   std::atomic<uint64_t> puts{0}, puts_superseded{0}, bumps{0};
   std::atomic<uint64_t> errors{0};       // lookups/puts/bumps that failed (Redis down, timeout)
 };

@@ -195,6 +195,75 @@ TEST(RedisPageCache, LocalLayerServesHotPagesAndSeesOtherNodesBumpsWithinItsHold
   EXPECT_EQ(a.local_size(), 1u);
 }
 
+// Refresh ahead (redis.refresh_ahead): a fresh page read within refresh_ahead_ms of its TTL
+// comes with the lease to one caller (who refreshes it behind its read); the others, and
+// reads before the window, get it without; a page is never served past its TTL.
+TEST(RedisPageCache, AFreshPageNearItsTtlGoesWithTheLeaseToOneReader) {
+  COMMENTD_REDIS_NODES(nodes, "COMMENTD_TEST_REDIS");
+  redis::testenv::Loop loop;
+  redis::Client c(loop.ex(), {.nodes = nodes});
+  ManualClock clock{1'700'000'000'000};
+  RedisCacheOptions o;
+  o.prefix = redis::testenv::unique_prefix();
+  o.ttl_ms = 1000;
+  o.lease_ms = 60'000;  // real time: only a put frees it here
+  o.refresh_ahead_ms = 200;
+  RedisPageCache cache(c, o, clock);
+  Uuid video;
+  video.bytes[0] = 0x44;
+  auto look = [&] {
+    auto l = loop.run(cache.lookup(video, "k", Deadline::after(5s)));
+    EXPECT_TRUE(l.ok());
+    return l.ok() ? *l : Lookup{};
+  };
+  auto put = [&](uint64_t version, const char* mark) {
+    auto p = std::make_shared<CachedPage>();
+    p->next_cursor = mark;
+    ASSERT_TRUE(loop.run(cache.put(video, "k", version, p, Deadline::after(5s))).ok());
+  };
+  auto first = look();
+  ASSERT_TRUE(first.fill);
+  put(first.version, "A");
+  clock.advance_ms(799);
+  auto before = look();
+  ASSERT_TRUE(before.page);
+  EXPECT_FALSE(before.fill) << "before the window";
+  clock.advance_ms(1);
+  auto in = look();
+  ASSERT_TRUE(in.page);
+  EXPECT_FALSE(in.stale);
+  EXPECT_TRUE(in.fill) << "the first read in the window refreshes";
+  auto other = look();
+  ASSERT_TRUE(other.page);
+  EXPECT_FALSE(other.fill) << "one refresh at a time";
+  EXPECT_EQ(cache.stats().refreshes_ahead.load(), 1u);
+  put(in.version, "B");  // the refresh: fresh again, for a whole TTL
+  clock.advance_ms(700);
+  auto after = look();
+  ASSERT_TRUE(after.page);
+  EXPECT_EQ(*after.page->next_cursor, "B");
+  EXPECT_FALSE(after.fill);
+  clock.advance_ms(300);
+  EXPECT_EQ(look().page, nullptr) << "never past the TTL";
+  // At most half the TTL ahead.
+  RedisCacheOptions wide = o;
+  wide.refresh_ahead_ms = 5'000;
+  wide.prefix = redis::testenv::unique_prefix();
+  RedisPageCache w(c, wide, clock);
+  auto m = loop.run(w.lookup(video, "k", Deadline::after(5s)));
+  ASSERT_TRUE(m.ok() && m->fill);
+  auto p = std::make_shared<CachedPage>();
+  ASSERT_TRUE(loop.run(w.put(video, "k", m->version, p, Deadline::after(5s))).ok());
+  clock.advance_ms(499);
+  auto early = loop.run(w.lookup(video, "k", Deadline::after(5s)));
+  ASSERT_TRUE(early.ok() && early->page);
+  EXPECT_FALSE(early->fill);
+  clock.advance_ms(1);
+  auto half = loop.run(w.lookup(video, "k", Deadline::after(5s)));
+  ASSERT_TRUE(half.ok() && half->page);
+  EXPECT_TRUE(half->fill);
+}
+
 TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {
   CachedPage p;
   p.items.push_back(PageItem{Uuid{}, Uuid{}, "{\"a\":1"});

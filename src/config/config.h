@@ -158,6 +158,7 @@ struct RedisConfig {
   milliseconds command_timeout{250};
   milliseconds lease_ttl{250};
   milliseconds stale_while_revalidate{0};
+  milliseconds refresh_ahead{200};  // a page read this close to cache.page_ttl is refreshed behind the read
   milliseconds local_cache_ttl{100};  // the page cache's local layer (cache/redis_cache.h); 0 = none
   std::string key_prefix = "cd:";
   int breaker_failures = 5;

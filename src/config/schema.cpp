@@ -326,6 +326,10 @@ const KeySpec kKeys[] = {
      .field = [](Config& c) -> auto& { return c.redis.stale_while_revalidate; },
      .default_text = "0s", .min = 0, .max = 1 * kHour,
      .description = "a page past cache.page_ttl is still served this long while one caller refreshes it"},
+    {.path = "redis.refresh_ahead", .field = [](Config& c) -> auto& { return c.redis.refresh_ahead; },
+     .default_text = "200ms", .min = 0, .max = 1 * kMin,
+     .description = "a page read this close to cache.page_ttl (at most half of it) is refreshed behind "
+                    "the read by one caller, so a hot page never misses; 0 = off"},
     {.path = "redis.local_cache_ttl", .field = [](Config& c) -> auto& { return c.redis.local_cache_ttl; },
      .default_text = "100ms", .min = 0, .max = 1 * kMin,
      .description = "a page got from Redis is also kept in this node's memory this long (never past "

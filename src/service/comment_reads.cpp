@@ -51,6 +51,10 @@ struct CommentService::Flight {
   bool done = false;
   std::optional<Result<PagePtr>> result;
   std::vector<std::function<void(Result<PagePtr>)>> waiters;
+  // The leader waits for another holder's fill and has not begun its read; a reader that
+  // joins holding the lease then hands it over (`handed`), as its read would begin later.
+  bool awaiting_lease = false;
+  std::optional<uint64_t> handed;
 };
 
 asio::awaitable<Result<std::string>> CommentService::get_comment(Actor actor, Uuid id, Deadline d) {
@@ -222,25 +226,18 @@ asio::awaitable<Result<PagePtr>> CommentService::public_page(Index index, Uuid v
                                                              ListRequest req, Deadline d, bool* stale) {
   std::string key = cache_key(index, req);
   auto l = co_await cache_.lookup(video_id, key, d);
-  // Another node holds the fill lease: look again a few times (bounded by the deadline),
-  // then read storage without filling.
-  for (int i = 0; l && !l->page && !l->fill && i < kLeaseWaits && !d.expired(); ++i) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    t.expires_at(std::min(d.at, Deadline::clock::now() + kLeaseWaitStep));
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    l = co_await cache_.lookup(video_id, key, d);
-  }
   if (!l) {
     stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
     stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await coalesced_page(std::move(key), video_id, std::nullopt, index, req, d);
+    const Fill none;  // named locals, not temporaries inside co_await (g++ 12)
+    co_return co_await coalesced_page(std::move(key), video_id, none, index, req, d);
   }
   if (l->page) {
     stats_.cache_hits.fetch_add(1, std::memory_order_relaxed);
     if (stale) *stale = l->stale;
-    if (l->stale && l->fill) {
-      // Served stale; refreshed behind this request, under the version this lookup saw.
+    if (l->fill) {
+      // Served stale, or fresh near its TTL (redis.refresh_ahead); refreshed behind this
+      // request, under the version this lookup saw.
       asio::co_spawn(co_await asio::this_coro::executor,
                      refresh(std::move(key), video_id, l->version, index, req),
                      asio::detached);
@@ -248,20 +245,23 @@ asio::awaitable<Result<PagePtr>> CommentService::public_page(Index index, Uuid v
     co_return l->page;
   }
   stats_.cache_misses.fetch_add(1, std::memory_order_relaxed);
-  std::optional<uint64_t> version;
-  if (l->fill) version = l->version;
-  co_return co_await coalesced_page(std::move(key), video_id, version, index, req, d);
+  // A miss without the fill lease: another node's fill, or this node's own read in flight
+  // (which the flight below joins at once, with no look again).
+  Fill fill;
+  if (l->fill) fill.version = l->version;
+  else fill.await_lease = true;
+  co_return co_await coalesced_page(std::move(key), video_id, fill, index, req, d);
 }
 
 asio::awaitable<void> CommentService::refresh(std::string key, Uuid video_id, uint64_t version,
                                               Index index, ListRequest req) {
   auto d = Deadline::after(kRefreshTimeout);
-  (void)co_await coalesced_page(std::move(key), video_id, version, index, std::move(req), d);
+  const Fill fill{.version = version};
+  (void)co_await coalesced_page(std::move(key), video_id, fill, index, std::move(req), d);
 }
 
 asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key, Uuid video_id,
-                                                                std::optional<uint64_t> version,
-                                                                Index index, ListRequest req,
+                                                                Fill fill, Index index, ListRequest req,
                                                                 Deadline d) {
   std::shared_ptr<Flight> flight;
   bool leader = false;
@@ -270,7 +270,12 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
     auto& f = flights_[key];
     if (!f) {
       f = std::make_shared<Flight>();
+      f->awaiting_lease = fill.await_lease;
       leader = true;
+    } else if (fill.version && f->awaiting_lease && !f->handed) {
+      // This reader's lease, unused, would hold every node's readers off the key until it
+      // expires (redis.lease_ttl): the leader fills under it.
+      f->handed = fill.version;
     }
     flight = f;
   }
@@ -282,22 +287,62 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
     co_return shared;
   }
 
-  Actor anonymous;  // a named local: g++ 12 destroys a temporary inside co_await wrongly
-  // A reader past the first page tends to page on: the pages after this one come from the
-  // same scans and are put beside it (src/cache/README.md "Read-ahead").
-  const size_t ahead = req.cursor && version ? opts_.read_ahead_pages : 0;
-  auto pages = co_await build_pages(anonymous, index, req, true, ahead, d);
+  // The lease is another node's: this node alone looks again, a few times (bounded by the
+  // deadline), for all its readers of the key; then it reads storage without filling.
   Result<PagePtr> built = PagePtr{};
-  if (pages) built = pages->front();
-  else built = pages.take_error();
-  if (built && version) {
-    auto st = co_await cache_.put(video_id, key, *version, *built, d);
-    if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
-    if (pages->size() > 1) {
-      pages->erase(pages->begin());
-      asio::co_spawn(co_await asio::this_coro::executor,
-                     put_ahead(video_id, *version, index, req, std::move(*pages), (*built)->next_cursor),
-                     asio::detached);
+  bool found = false;
+  // A lease handed over by a joining reader, taken before this read begins (so its version
+  // is as good as that reader's own lookup); none is handed once this returns.
+  auto take_handed = [&] {
+    std::lock_guard lk(flights_mu_);
+    if (flight->handed) {
+      fill.version = flight->handed;
+      flight->awaiting_lease = false;
+    }
+    return fill.version.has_value();
+  };
+  for (int i = 0; fill.await_lease && i < kLeaseWaits && !d.expired() && !take_handed(); ++i) {
+    stats_.lease_waits.fetch_add(1, std::memory_order_relaxed);
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_at(std::min(d.at, Deadline::clock::now() + kLeaseWaitStep));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (take_handed()) break;
+    auto l = co_await cache_.lookup(video_id, key, d);
+    if (!l) break;
+    if (l->page && !l->stale) {  // the holder's fill (a stale page is another build's to refresh)
+      built = l->page;
+      found = true;
+      break;
+    }
+    if (l->fill) {
+      fill.version = l->version;
+      break;
+    }
+  }
+  if (fill.await_lease) {
+    std::lock_guard lk(flights_mu_);
+    if (!fill.version && flight->handed) fill.version = flight->handed;
+    flight->awaiting_lease = false;
+  }
+  if (!found) {
+    Actor anonymous;  // a named local: g++ 12 destroys a temporary inside co_await wrongly
+    // A reader past the first page tends to page on: the pages after this one come from the
+    // same scans and are put beside it (src/cache/README.md "Read-ahead").
+    const size_t ahead = req.cursor && fill.version ? opts_.read_ahead_pages : 0;
+    stats_.public_pages.fetch_add(1, std::memory_order_relaxed);
+    auto pages = co_await build_pages(anonymous, index, req, true, ahead, d);
+    if (pages) built = pages->front();
+    else built = pages.take_error();
+    if (built && fill.version) {
+      auto st = co_await cache_.put(video_id, key, *fill.version, *built, d);
+      if (!st) stats_.cache_errors.fetch_add(1, std::memory_order_relaxed);
+      if (pages->size() > 1) {
+        pages->erase(pages->begin());
+        asio::co_spawn(co_await asio::this_coro::executor,
+                       put_ahead(video_id, *fill.version, index, req, std::move(*pages), (*built)->next_cursor),
+                       asio::detached);
+      }
     }
   }
   std::vector<std::function<void(Result<PagePtr>)>> waiters;

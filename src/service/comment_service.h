@@ -73,6 +73,10 @@ struct ServiceStats {
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> coalesced_reads{0};
   std::atomic<uint64_t> pages_read_ahead{0};  // pages put beside a cursor page's fill
+  // Public pages built from storage (one per coalesced read), and the looks again of a
+  // node's read for another node's fill (one per node and wait, whatever its readers).
+  std::atomic<uint64_t> public_pages{0};
+  std::atomic<uint64_t> lease_waits{0};
   // Pages built from storage for one reader, never cached: moderators, authors with hidden
   // comments in the video, authors inside a recent write's mark who met no page holding it.
   std::atomic<uint64_t> private_pages{0};
@@ -211,9 +215,15 @@ class CommentService {
   struct Flight;
   // Waits for another request's read of the same page (not a coroutine).
   asio::awaitable<Result<cache::PagePtr>> wait_for(std::shared_ptr<Flight> f);
-  // Reads the page once for all concurrent callers of `key`; puts it under `version` if set.
-  asio::awaitable<Result<cache::PagePtr>> coalesced_page(std::string key, Uuid video_id,
-                                                         std::optional<uint64_t> version,
+  // What a page read does with the cache: put the page under `version` (this caller holds
+  // the fill lease), or first wait for another holder's fill (`await_lease`), or neither.
+  struct Fill {
+    std::optional<uint64_t> version;
+    bool await_lease = false;
+  };
+  // Reads the page once for all concurrent callers of `key` on this node (what the first
+  // caller's `fill` says is done once for all of them).
+  asio::awaitable<Result<cache::PagePtr>> coalesced_page(std::string key, Uuid video_id, Fill fill,
                                                          store::Index index, ListRequest req,
                                                          Deadline d);
   // The actor's reaction to each of `ids`: looked up in `known` (every reaction of the actor

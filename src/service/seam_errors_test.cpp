@@ -5,6 +5,10 @@
 // implementations cannot fail.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "service/comment_service.h"
 #include "store/rocks/rocks_store.h"
 #include "testing/run_sync.h"
@@ -44,6 +48,67 @@ class LeasedElsewhereCache final : public cache::PageCache {
   }
   asio::awaitable<Status> bump_video(Uuid, Deadline) override { co_return ok_status(); }
   int lookups = 0, puts = 0;
+};
+
+// A miss whose fill lease another node holds, until that node's page is in after `fill_after`
+// lookups.
+class FilledElsewhereCache final : public cache::PageCache {
+ public:
+  explicit FilledElsewhereCache(int fill_after) : fill_after_(fill_after) {}
+  asio::awaitable<Result<cache::Lookup>> lookup(Uuid, std::string, Deadline) override {
+    if (++lookups <= fill_after_) co_return cache::Lookup{.page = nullptr, .version = 7, .stale = false, .fill = false};
+    auto page = std::make_shared<cache::CachedPage>();
+    page->items.push_back(cache::PageItem{.json = R"({"content":"the other node's fill")"});
+    co_return cache::Lookup{.page = std::move(page), .version = 7, .stale = false, .fill = false};
+  }
+  asio::awaitable<Status> put(Uuid, std::string, uint64_t, cache::PagePtr, Deadline) override {
+    ++puts;
+    co_return ok_status();
+  }
+  asio::awaitable<Status> bump_video(Uuid, Deadline) override { co_return ok_status(); }
+  int lookups = 0, puts = 0;
+
+ private:
+  const int fill_after_;
+};
+
+// The first lookup misses with the lease elsewhere; the second gets the lease (version 8),
+// which it then holds: every lookup after it misses without.
+class LeaseFreedCache final : public cache::PageCache {
+ public:
+  asio::awaitable<Result<cache::Lookup>> lookup(Uuid, std::string, Deadline) override {
+    ++lookups;
+    co_return cache::Lookup{.page = nullptr, .version = lookups == 1 ? 7u : 8u, .stale = false, .fill = lookups == 2};
+  }
+  asio::awaitable<Status> put(Uuid, std::string, uint64_t version, cache::PagePtr, Deadline) override {
+    put_versions.push_back(version);
+    co_return ok_status();
+  }
+  asio::awaitable<Status> bump_video(Uuid, Deadline) override { co_return ok_status(); }
+  int lookups = 0;
+  std::vector<uint64_t> put_versions;
+};
+
+// A fresh page near its TTL, with the lease to refresh it (redis.refresh_ahead); then the
+// page put back.
+class RefreshAheadCache final : public cache::PageCache {
+ public:
+  asio::awaitable<Result<cache::Lookup>> lookup(Uuid, std::string, Deadline) override {
+    ++lookups;
+    if (current) co_return cache::Lookup{.page = current, .version = 3, .stale = false, .fill = false};
+    auto page = std::make_shared<cache::CachedPage>();
+    page->items.push_back(cache::PageItem{.json = R"({"content":"the cached page")"});
+    co_return cache::Lookup{.page = std::move(page), .version = 3, .stale = false, .fill = true};
+  }
+  asio::awaitable<Status> put(Uuid, std::string, uint64_t version, cache::PagePtr page, Deadline) override {
+    put_versions.push_back(version);
+    current = std::move(page);
+    co_return ok_status();
+  }
+  asio::awaitable<Status> bump_video(Uuid, Deadline) override { co_return ok_status(); }
+  int lookups = 0;
+  std::vector<uint64_t> put_versions;
+  cache::PagePtr current;
 };
 
 class FailingLimiter final : public limit::RateLimiter {
@@ -123,6 +188,93 @@ TEST_F(SeamErrorsTest, MissWithTheLeaseElsewhereStillAnswersAndDoesNotFill) {
   EXPECT_NE(page->find("first"), std::string::npos);
   EXPECT_GT(cache.lookups, 1) << "looked again before reading storage";
   EXPECT_EQ(cache.puts, 0) << "only the lease holder fills";
+}
+
+// Concurrent misses of one key whose lease is another node's: this node looks again once for
+// all of them (not once per reader), and they all get the other node's page.
+TEST_F(SeamErrorsTest, ConcurrentMissesWithTheLeaseElsewhereLookAgainOncePerNode) {
+  constexpr int kReaders = 50;
+  FilledElsewhereCache cache(kReaders + 1);  // the second look again finds the page
+  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  make(cache, *limiter);
+  const Uuid video = ids_.next();
+  asio::io_context ioc;
+  std::vector<Result<std::string>> got;
+  for (int i = 0; i < kReaders; ++i) {
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          Actor anyone;  // named locals, not temporaries inside co_await (g++ 12)
+          ListRequest req{video, SortOrder::newest, 20, std::nullopt};
+          auto r = co_await svc_->list_comments(anyone, req, kNever);
+          got.push_back(std::move(r));
+        },
+        asio::detached);
+  }
+  ioc.run();
+  ASSERT_EQ(got.size(), size_t(kReaders));
+  for (auto& r : got) {
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_NE(r->find("the other node's fill"), std::string::npos) << *r;
+  }
+  EXPECT_EQ(cache.lookups, kReaders + 2) << "one lookup per reader, then two looks again in all";
+  EXPECT_EQ(svc_->stats().lease_waits.load(), 2u);
+  EXPECT_EQ(svc_->stats().coalesced_reads.load(), uint64_t(kReaders - 1));
+  EXPECT_EQ(svc_->stats().public_pages.load(), 0u) << "no storage read";
+  EXPECT_EQ(cache.puts, 0);
+}
+
+// A reader that gets the lease while this node already waits for another holder's fill joins
+// the wait and hands its lease over: the node reads once and fills under it, instead of
+// leaving the lease unused to hold every reader off the key until it expires.
+TEST_F(SeamErrorsTest, AReaderJoiningAWaitHandsItsLeaseToIt) {
+  LeaseFreedCache cache;
+  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  make(cache, *limiter);
+  const Uuid video = ids_.next();
+  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "only").ok());
+  asio::io_context ioc;
+  std::vector<Result<std::string>> got;
+  for (int i = 0; i < 2; ++i) {
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          Actor anyone;
+          ListRequest req{video, SortOrder::newest, 20, std::nullopt};
+          auto r = co_await svc_->list_comments(anyone, req, kNever);
+          got.push_back(std::move(r));
+        },
+        asio::detached);
+  }
+  ioc.run();
+  ASSERT_EQ(got.size(), 2u);
+  for (auto& r : got) {
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_NE(r->find("only"), std::string::npos) << *r;
+  }
+  EXPECT_EQ(cache.lookups, 2) << "the handed lease ends the wait: no look again";
+  EXPECT_EQ(cache.put_versions, std::vector<uint64_t>{8}) << "filled under the handed lease";
+  EXPECT_EQ(svc_->stats().public_pages.load(), 1u);
+  EXPECT_EQ(svc_->stats().coalesced_reads.load(), 1u);
+}
+
+// A fresh hit that comes with the lease is served at once and refreshed behind the read,
+// under the version it was read at.
+TEST_F(SeamErrorsTest, AFreshPageWithTheLeaseIsServedAndRefreshedBehind) {
+  RefreshAheadCache cache;
+  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+  make(cache, *limiter);
+  const Uuid video = ids_.next();
+  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "from storage").ok());
+  auto served = list(video);
+  ASSERT_TRUE(served.ok()) << served.error().message;
+  EXPECT_NE(served->find("the cached page"), std::string::npos) << *served;
+  EXPECT_EQ(svc_->stats().cache_hits.load(), 1u);
+  EXPECT_EQ(cache.put_versions, std::vector<uint64_t>{3}) << "refreshed under the version read";
+  EXPECT_EQ(svc_->stats().public_pages.load(), 1u);
+  auto next = list(video);
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(next->find("from storage"), std::string::npos) << "the refreshed page: " << *next;
 }
 
 TEST_F(SeamErrorsTest, LimiterErrorFailsOpenByDefault) {

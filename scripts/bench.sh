@@ -22,9 +22,10 @@
 # BENCH_OVERLOAD_DURATION (s per overload run, default 20), BENCH_OVERLOAD_CONNECTIONS
 # (default 1024), BENCH_OVERLOAD_RUNS (default 2), BENCH_SKIP_OVERLOAD=1, BENCH_ONLY=overload
 # (only 2b: capacity, the 2x runs, the baseline at the same rate; about 2 minutes).
-# BENCH_ONLY=cluster (`make bench-cluster`): 1, then viral, mixed, read-hot, uncached pages
-# (read-hot with the page cache off, on a node of its own: BENCH_UNCACHED_RATE, default 200/s)
-# and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
+# BENCH_ONLY=cluster (`make bench-cluster`): 1, then uncached pages (read-hot with the page
+# cache off, on a node of its own: BENCH_UNCACHED_RATE, default 200/s), cached pages (read-hot
+# at BENCH_CACHED_RATE, default 1,000/s, by 1,000 signed-in users, then anonymous), viral,
+# mixed, read-hot and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
 # holds on the cluster. Results: cluster_summary.json, and cluster_events.txt (the event path
@@ -519,11 +520,19 @@ if [ "$ONLY" = cluster ]; then
   [ -x "$COMMENTD" ] || die "$COMMENTD not found"
   CL_DURATION=${BENCH_CLUSTER_DURATION:-20}
   [ "${BENCH_QUICK:-0}" = 1 ] && CL_DURATION=3
-  scenario_runs() {  # PREFIX: the five scenarios against $PORT (uncached pages on a node of their own)
-    local p=$1 video
+  scenario_runs() {  # PREFIX: the scenarios against $PORT (uncached pages on a node of their own)
+    local p=$1 video cached_video
     video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
+    cached_video=$("$PYTHON" -c 'import uuid; print(uuid.uuid4())')
     # First, while Cassandra has no other scenario's backlog to work off.
     uncached_run "${p}_uncached_pages"
+    # Cached pages at a rate both sides serve (issue 9's cached reads): the first page of one
+    # video read by 1,000 signed-in users (their own reactions merged in), then anonymously.
+    lg_commentd "${p}_cached_pages_users" --scenario read-hot --rate "$CACHED_RATE" --jwt-secret "$SECRET" \
+      --users 1000 --video "$cached_video" --seed-comments 100 --connections 32 --duration "$CL_DURATION" \
+      --drain-ms 2000 || true
+    lg_commentd "${p}_cached_pages" --scenario read-hot --rate "$CACHED_RATE" --video "$cached_video" --seed-comments 0 \
+      --connections 32 --duration "$CL_DURATION" --drain-ms 2000 || true
     # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
     if [ "$p" = cluster ]; then
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
@@ -550,6 +559,7 @@ if [ "$ONLY" = cluster ]; then
   # cluster's Cassandra, each started for it with cache.max_entries 0 (and the node without
   # Redis, so without its page and user-row copies).
   UNCACHED_RATE=${BENCH_UNCACHED_RATE:-200}
+  CACHED_RATE=${BENCH_CACHED_RATE:-1000}
   uncached_run() {
     local saved=$PORT pid=$SERVER_PID p=${1%%_*}
     SERVER_PID=""

@@ -34,7 +34,8 @@ struct CachedPage {
   std::optional<std::string> next_cursor;
   // This process's write epoch (service/comment_service.h, write_epoch()) read before the
   // page's storage reads began: the page holds every write of this process that finished
-  // before that epoch was taken. 0 = not known (a page decoded from Redis, built anywhere).
+  // before that epoch was taken. 0 = not known (a page decoded from Redis that another
+  // process built, or in an earlier release's format: cache/redis_cache.h process_incarnation).
   uint64_t built_epoch = 0;
   // The building node's clock (ms) read before the page's storage reads began, carried with the
   // page wherever it is cached: a page whose reads began after an author's recent-write mark

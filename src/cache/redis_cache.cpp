@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <random>
 
 #include "metrics/metrics.h"
 
@@ -71,6 +72,16 @@ bool get_u32(std::string_view& in, uint32_t& v) {
   in.remove_prefix(4);
   return true;
 }
+void put_u64(std::string& out, uint64_t v) {
+  put_u32(out, static_cast<uint32_t>(v >> 32));
+  put_u32(out, static_cast<uint32_t>(v));
+}
+bool get_u64(std::string_view& in, uint64_t& v) {
+  uint32_t hi = 0, lo = 0;
+  if (!get_u32(in, hi) || !get_u32(in, lo)) return false;
+  v = uint64_t{hi} << 32 | lo;
+  return true;
+}
 bool get_bytes(std::string_view& in, size_t n, std::string_view& out) {
   if (in.size() < n) return false;
   out = in.substr(0, n);
@@ -80,9 +91,17 @@ bool get_bytes(std::string_view& in, size_t n, std::string_view& out) {
 
 }  // namespace
 
-std::string encode_page(const CachedPage& page) {
+uint64_t process_incarnation() {
+  static const uint64_t id = [] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32 | rd()) | 1;  // never 0
+  }();
+  return id;
+}
+
+std::string encode_page(const CachedPage& page, uint64_t incarnation) {
   std::string out;
-  size_t size = 9;
+  size_t size = 4 + 1 + 4 + 8 + 16;  // count, flags, cursor length, build time, epoch
   for (auto& it : page.items) size += 36 + it.json.size();
   out.reserve(size + (page.next_cursor ? page.next_cursor->size() : 0));
   put_u32(out, static_cast<uint32_t>(page.items.size()));
@@ -92,23 +111,26 @@ std::string encode_page(const CachedPage& page) {
     put_u32(out, static_cast<uint32_t>(it.json.size()));
     out += it.json;
   }
-  // Flags: 1 = a cursor follows, 2 = the build time follows it (8 bytes). The previous
-  // release wrote 0 or 1 and nothing after the cursor; its decoder refuses these bytes (a
-  // miss there), and this one reads its pages with the build time unknown.
+  // Flags: 1 = a cursor follows, 2 = the build time follows it (8 bytes), 4 = the builder's
+  // incarnation and build epoch follow that (8 + 8 bytes). Release a45b726 wrote no 4 (and
+  // refuses it: a miss there); the one before it wrote 0 or 1 and nothing after the cursor
+  // (refusing 2). This one reads both, with what they lack unknown.
   const bool has_built_at = page.built_at_ms > 0;
-  out.push_back(static_cast<char>((page.next_cursor ? 1 : 0) | (has_built_at ? 2 : 0)));
+  const bool has_epoch = page.built_epoch > 0;
+  out.push_back(static_cast<char>((page.next_cursor ? 1 : 0) | (has_built_at ? 2 : 0) | (has_epoch ? 4 : 0)));
   if (page.next_cursor) {
     put_u32(out, static_cast<uint32_t>(page.next_cursor->size()));
     out += *page.next_cursor;
   }
-  if (has_built_at) {
-    put_u32(out, static_cast<uint32_t>(static_cast<uint64_t>(page.built_at_ms) >> 32));
-    put_u32(out, static_cast<uint32_t>(page.built_at_ms));
+  if (has_built_at) put_u64(out, static_cast<uint64_t>(page.built_at_ms));
+  if (has_epoch) {
+    put_u64(out, incarnation);
+    put_u64(out, page.built_epoch);
   }
   return out;
 }
 
-std::optional<CachedPage> decode_page(std::string_view in) {
+std::optional<CachedPage> decode_page(std::string_view in, uint64_t incarnation) {
   CachedPage page;
   uint32_t n = 0;
   if (!get_u32(in, n) || n > in.size() / 36) return std::nullopt;
@@ -126,7 +148,7 @@ std::optional<CachedPage> decode_page(std::string_view in) {
   }
   if (in.empty()) return std::nullopt;
   const auto flags = static_cast<unsigned char>(in[0]);
-  if (flags > 3) return std::nullopt;
+  if (flags > 7) return std::nullopt;
   in.remove_prefix(1);
   if (flags & 1) {
     uint32_t len = 0;
@@ -135,9 +157,14 @@ std::optional<CachedPage> decode_page(std::string_view in) {
     page.next_cursor = std::string(c);
   }
   if (flags & 2) {
-    uint32_t hi = 0, lo = 0;
-    if (!get_u32(in, hi) || !get_u32(in, lo)) return std::nullopt;
-    page.built_at_ms = static_cast<TimeMs>(uint64_t{hi} << 32 | lo);
+    uint64_t at = 0;
+    if (!get_u64(in, at)) return std::nullopt;
+    page.built_at_ms = static_cast<TimeMs>(at);
+  }
+  if (flags & 4) {
+    uint64_t builder = 0, epoch = 0;
+    if (!get_u64(in, builder) || !get_u64(in, epoch)) return std::nullopt;
+    if (builder == incarnation) page.built_epoch = epoch;  // another process's count means nothing here
   }
   if (!in.empty()) return std::nullopt;
   return page;

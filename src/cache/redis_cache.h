@@ -102,8 +102,15 @@ class RedisPageCache final : public PageCache {
 // commentd_redis_cache_* families (hits, stale hits, misses, lease waits, puts, bumps, errors).
 void append_metrics(const RedisCacheStats& s, std::vector<prometheus::MetricFamily>& out);
 
-// The byte form of a page in Redis (length-prefixed, binary-safe). Exposed for tests.
-std::string encode_page(const CachedPage& page);
-std::optional<CachedPage> decode_page(std::string_view bytes);
+// This process's incarnation: random, drawn once per process. A page's built_epoch counts
+// its building process's writes (service/comment_service.h, write_epoch()), so it goes into
+// Redis with the incarnation of the process that built it, and a page decoded by another
+// process (another node, or this node restarted, whose count began again) has it unknown (0).
+uint64_t process_incarnation();
+
+// The byte form of a page in Redis (length-prefixed, binary-safe). Exposed for tests, which
+// may stand for another process with `incarnation`.
+std::string encode_page(const CachedPage& page, uint64_t incarnation = process_incarnation());
+std::optional<CachedPage> decode_page(std::string_view bytes, uint64_t incarnation = process_incarnation());
 
 }  // namespace commentd::cache

@@ -269,6 +269,7 @@ TEST(RedisPageCache, PageCodecRejectsTruncatedBytes) {
   p.items.push_back(PageItem{Uuid{}, Uuid{}, "{\"a\":1"});
   p.next_cursor = "c";
   p.built_at_ms = 1'800'000'000'123;
+  p.built_epoch = 77;
   std::string bytes = encode_page(p);
   ASSERT_TRUE(decode_page(bytes));
   for (size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_page(std::string_view(bytes).substr(0, n))) << n;
@@ -301,6 +302,39 @@ TEST(RedisPageCache, PageCodecCarriesTheBuildTimeAndReadsThePreviousFormat) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->built_at_ms, 0);
   EXPECT_EQ(back->next_cursor, old.next_cursor);
+}
+
+// The build epoch goes with the builder's incarnation: the process that built the page reads
+// it back; another one (another node, the builder restarted) reads it unknown (0). A page
+// without an epoch is the previous format (a45b726), read with the epoch unknown.
+TEST(RedisPageCache, PageCodecCarriesTheBuildEpochToItsBuilderAlone) {
+  CachedPage p;
+  p.items.push_back(PageItem{Uuid::parse("00000000-0000-0000-0000-000000000002").value(), Uuid{}, "{\"b\":2"});
+  p.built_at_ms = 1'800'000'000'456;
+  p.built_epoch = 123'456'789'012ULL;
+  for (bool cursor : {false, true}) {
+    p.next_cursor = cursor ? std::optional<std::string>("c2") : std::nullopt;
+    const std::string bytes = encode_page(p, 41);
+    auto mine = decode_page(bytes, 41);
+    ASSERT_TRUE(mine) << cursor;
+    EXPECT_EQ(mine->built_epoch, p.built_epoch);
+    EXPECT_EQ(mine->built_at_ms, p.built_at_ms);
+    EXPECT_EQ(mine->next_cursor, p.next_cursor);
+    auto theirs = decode_page(bytes, 42);
+    ASSERT_TRUE(theirs) << cursor;
+    EXPECT_EQ(theirs->built_epoch, 0u);
+    EXPECT_EQ(theirs->built_at_ms, p.built_at_ms);
+    EXPECT_EQ(theirs->next_cursor, p.next_cursor);
+  }
+  CachedPage previous = p;
+  previous.built_epoch = 0;
+  const std::string bytes = encode_page(previous, 41);
+  EXPECT_EQ(bytes[bytes.size() - 15], 3) << "flags: cursor and build time, no epoch (a45b726's format)";
+  auto back = decode_page(bytes, 41);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->built_epoch, 0u);
+  EXPECT_NE(process_incarnation(), 0u);
+  EXPECT_EQ(process_incarnation(), process_incarnation());
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ struct Node {
     o.prefix = prefix;
     o.ttl_ms = 60'000;
     o.lease_ms = 5'000;
+    o.local_ms = 0;  // every lookup decodes the page from Redis
     cache = std::make_unique<cache::RedisPageCache>(client, o, clock);
     ServiceOptions so;
     so.node_id = id;
@@ -39,10 +40,9 @@ struct Node {
   std::unique_ptr<CommentService> svc;
 };
 
-asio::awaitable<Result<std::string>> read(CommentService& svc, Uuid video) {
-  Actor anyone;  // named locals, not temporaries inside co_await (g++ 12)
-  ListRequest req{video, SortOrder::newest, 20, std::nullopt};
-  co_return co_await svc.list_comments(anyone, req, Deadline::after(10s));
+asio::awaitable<Result<std::string>> read(CommentService& svc, Uuid video, Actor who = {}) {
+  ListRequest req{video, SortOrder::newest, 20, std::nullopt};  // a named local (g++ 12)
+  co_return co_await svc.list_comments(who, req, Deadline::after(10s));
 }
 
 TEST(PageFill, ThousandColdReadsThroughTwoNodesReadStorageAtMostOncePerNode) {
@@ -76,6 +76,38 @@ TEST(PageFill, ThousandColdReadsThroughTwoNodesReadStorageAtMostOncePerNode) {
   // are its flight's (4 at most per flight), not its readers'.
   EXPECT_LE(a.svc->stats().lease_waits.load() + b.svc->stats().lease_waits.load(), 2u * 4u);
   EXPECT_LE(a.cache->stats().lease_waits.load() + b.cache->stats().lease_waits.load(), uint64_t(kReaders) + 8u);
+}
+
+// An author inside their recent-write mark reads the shared page from Redis when their node
+// built it after their write (the page's build epoch comes back to the process that built
+// it), instead of a page built for them alone; a page built before the write does not serve
+// them.
+TEST(PageFill, AnAuthorReadsTheSharedPageTheirNodeBuiltAfterTheirWrite) {
+  COMMENTD_REDIS_NODES(nodes, redis::testenv::kSingle);
+  redis::testenv::Loop loop;
+  redis::Client c(loop.ex(), {.nodes = nodes});
+  testing::TempDir dir{"page-fill-author"};
+  auto store = *testing::open_temp_store(dir, /*sync_writes=*/false);
+  SystemClock clock;
+  Node n(*store, c, redis::testenv::unique_prefix(), clock, 1);
+  UuidGenerator ids(clock, 9, 9);
+  const Uuid video = ids.next();
+  const Actor author{ids.next(), false}, later{ids.next(), false};
+  ASSERT_TRUE(loop.run(n.svc->create_comment(author, video, "mine", std::nullopt, Deadline::after(10s))).ok());
+  ASSERT_TRUE(loop.run(read(*n.svc, video)).ok());  // built after the write, put in Redis
+  ASSERT_EQ(n.svc->stats().public_pages.load(), 1u);
+  auto mine = loop.run(read(*n.svc, video, author));
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  EXPECT_NE(mine->find("mine"), std::string::npos) << *mine;
+  EXPECT_EQ(n.svc->stats().private_pages.load(), 0u) << "the shared page holds the author's write";
+  EXPECT_EQ(n.cache->stats().hits.load(), 1u);
+
+  // Another author writes after the page was built: that page does not serve them.
+  ASSERT_TRUE(loop.run(n.svc->create_comment(later, video, "theirs", std::nullopt, Deadline::after(10s))).ok());
+  auto theirs = loop.run(read(*n.svc, video, later));
+  ASSERT_TRUE(theirs.ok()) << theirs.error().message;
+  EXPECT_NE(theirs->find("theirs"), std::string::npos) << *theirs;
+  EXPECT_EQ(n.svc->stats().private_pages.load(), 1u);
 }
 
 }  // namespace

@@ -137,6 +137,24 @@ class SeamErrorsTest : public ::testing::Test {
     return testing::run_sync(
         svc_->list_comments(Actor{}, ListRequest{video, SortOrder::newest, 20, std::nullopt}, kNever));
   }
+  // `n` anonymous reads of the video's first page at once, on one thread, in start order.
+  std::vector<Result<std::string>> concurrent_lists(const Uuid& video, int n) {
+    asio::io_context ioc;
+    std::vector<Result<std::string>> got;
+    for (int i = 0; i < n; ++i) {
+      asio::co_spawn(
+          ioc,
+          [&]() -> asio::awaitable<void> {
+            Actor anyone;  // named locals, not temporaries inside co_await (g++ 12)
+            ListRequest req{video, SortOrder::newest, 20, std::nullopt};
+            auto r = co_await svc_->list_comments(anyone, req, kNever);
+            got.push_back(std::move(r));
+          },
+          asio::detached);
+    }
+    ioc.run();
+    return got;
+  }
 
   const Deadline kNever = Deadline::never();
   testing::TempDir dir_{"seams"};
@@ -198,20 +216,7 @@ TEST_F(SeamErrorsTest, ConcurrentMissesWithTheLeaseElsewhereLookAgainOncePerNode
   auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
   make(cache, *limiter);
   const Uuid video = ids_.next();
-  asio::io_context ioc;
-  std::vector<Result<std::string>> got;
-  for (int i = 0; i < kReaders; ++i) {
-    asio::co_spawn(
-        ioc,
-        [&]() -> asio::awaitable<void> {
-          Actor anyone;  // named locals, not temporaries inside co_await (g++ 12)
-          ListRequest req{video, SortOrder::newest, 20, std::nullopt};
-          auto r = co_await svc_->list_comments(anyone, req, kNever);
-          got.push_back(std::move(r));
-        },
-        asio::detached);
-  }
-  ioc.run();
+  auto got = concurrent_lists(video, kReaders);
   ASSERT_EQ(got.size(), size_t(kReaders));
   for (auto& r : got) {
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -233,20 +238,7 @@ TEST_F(SeamErrorsTest, AReaderJoiningAWaitHandsItsLeaseToIt) {
   make(cache, *limiter);
   const Uuid video = ids_.next();
   ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "only").ok());
-  asio::io_context ioc;
-  std::vector<Result<std::string>> got;
-  for (int i = 0; i < 2; ++i) {
-    asio::co_spawn(
-        ioc,
-        [&]() -> asio::awaitable<void> {
-          Actor anyone;
-          ListRequest req{video, SortOrder::newest, 20, std::nullopt};
-          auto r = co_await svc_->list_comments(anyone, req, kNever);
-          got.push_back(std::move(r));
-        },
-        asio::detached);
-  }
-  ioc.run();
+  auto got = concurrent_lists(video, 2);
   ASSERT_EQ(got.size(), 2u);
   for (auto& r : got) {
     ASSERT_TRUE(r.ok()) << r.error().message;

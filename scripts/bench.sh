@@ -24,7 +24,8 @@
 # (only 2b: capacity, the 2x runs, the baseline at the same rate; about 2 minutes).
 # BENCH_ONLY=cluster (`make bench-cluster`): 1, then uncached pages (read-hot with the page
 # cache off, on a node of its own: BENCH_UNCACHED_RATE, default 200/s), cached pages (read-hot
-# at BENCH_CACHED_RATE, default 1,000/s, by 1,000 signed-in users, then anonymous), viral,
+# at BENCH_CACHED_RATE, default 1,000/s, by 1,000 signed-in users, the same users again with
+# their rows cached, then anonymous), viral,
 # mixed, read-hot and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
@@ -530,6 +531,13 @@ if [ "$ONLY" = cluster ]; then
     # video read by 1,000 signed-in users (their own reactions merged in), then anonymously.
     lg_commentd "${p}_cached_pages_users" --scenario read-hot --rate "$CACHED_RATE" --jwt-secret "$SECRET" \
       --users 1000 --video "$cached_video" --seed-comments 100 --connections 32 --duration "$CL_DURATION" \
+      --drain-ms 2000 || true
+    # The same users again (the same seed), right after: each one's rows are cached now (on the
+    # cluster, copies near the end of redis.user_rows_ttl are refilled behind the read), so
+    # this is a cached read of the page and of the user's rows; the run before pays each
+    # user's first read of the video.
+    lg_commentd "${p}_cached_pages_users_warm" --scenario read-hot --rate "$CACHED_RATE" --jwt-secret "$SECRET" \
+      --users 1000 --video "$cached_video" --seed-comments 0 --connections 32 --duration "$CL_DURATION" \
       --drain-ms 2000 || true
     lg_commentd "${p}_cached_pages" --scenario read-hot --rate "$CACHED_RATE" --video "$cached_video" --seed-comments 0 \
       --connections 32 --duration "$CL_DURATION" --drain-ms 2000 || true

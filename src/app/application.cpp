@@ -207,7 +207,9 @@ Result<uint16_t> Application::start() {
     // row caches; on CQL they would be two Cassandra reads per read).
     if (cql_ && cfg_.redis.user_rows_ttl.count() > 0) {
       user_rows_ = std::make_unique<redis::RedisUserRows>(
-          *redis_, redis::UserRowsOptions{.prefix = cfg_.redis.key_prefix, .ttl_ms = cfg_.redis.user_rows_ttl.count()});
+          *redis_, redis::UserRowsOptions{.prefix = cfg_.redis.key_prefix,
+                                          .ttl_ms = cfg_.redis.user_rows_ttl.count(),
+                                          .refresh_ahead_ms = cfg_.redis.user_rows_refresh_ahead.count()});
       cql_->set_user_rows_cache(user_rows_.get());
     }
     // What reactions read of a comment, shared by the nodes (the service asks it on a miss of

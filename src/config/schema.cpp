@@ -350,6 +350,12 @@ const KeySpec kKeys[] = {
      .description = "with storage.backend cql: a user's view of a video and reactions in it are cached "
                     "this long (reactions written into the copy, other writes drop it, at once; the bound if that "
                     "fails); 0 = not cached"},
+    {.path = "redis.user_rows_refresh_ahead",
+     .field = [](Config& c) -> auto& { return c.redis.user_rows_refresh_ahead; },
+     .default_text = "10s", .min = 0, .max = 1 * kHour,
+     .description = "a user's cached rows read this close to redis.user_rows_ttl (at most half of it) are "
+                    "refilled from storage behind the read, so a user who keeps reading never waits for "
+                    "that read; 0 = off"},
     {.path = "redis.comment_check_ttl", .field = [](Config& c) -> auto& { return c.redis.comment_check_ttl; },
      .default_text = "1m", .min = 0, .max = 1 * kHour,
      .description = "with storage.backend cql: what reactions need of a comment (video, author, status) is "

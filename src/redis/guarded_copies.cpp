@@ -1,5 +1,6 @@
 #include "redis/guarded_copies.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <random>
@@ -7,17 +8,32 @@
 namespace commentd::redis {
 namespace {
 
-// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
-// Returns {1, copy} on a hit, else {0, the current token} (made from ARGV[1] if none).
+// KEYS: copy, token[, refresh lease]. ARGV: a fresh token, token_ttl_ms[, refresh window ms].
+// Returns {1, copy} on a hit, else {0, the current token} (made from ARGV[1] if none). With a
+// window: a hit on a copy with less than that left to live also takes the refresh lease (SET
+// NX, for the window: one holder per copy, as the copy is gone before the lease) and returns
+// {2, copy, the current token}: its holder serves the copy and refills it under that token.
 const char* const kLookup = R"lua(
 local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-local g = redis.call('GET', KEYS[2])
-if not g then
-  g = ARGV[1]
-  redis.call('SET', KEYS[2], g, 'PX', ARGV[2])
+local function current()
+  local g = redis.call('GET', KEYS[2])
+  if not g then
+    g = ARGV[1]
+    redis.call('SET', KEYS[2], g, 'PX', ARGV[2])
+  end
+  return g
 end
-return {0, g}
+if v then
+  local w = tonumber(ARGV[3] or '0')
+  if w > 0 then
+    local left = redis.call('PTTL', KEYS[1])
+    if left >= 0 and left < w and redis.call('SET', KEYS[3], '1', 'NX', 'PX', w) then
+      return {2, v, current()}
+    end
+  end
+  return {1, v}
+end
+return {0, current()}
 )lua";
 
 // KEYS: copy, token. ARGV: the token the lookup saw, the copy, ttl_ms. 1 if stored.
@@ -47,9 +63,10 @@ return #KEYS / 2
 
 }  // namespace
 
-GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms)
+GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms)
     : client_(client),
       ttl_ms_(ttl_ms),
+      refresh_ahead_ms_(std::clamp<int64_t>(refresh_ahead_ms, 0, ttl_ms / 2)),
       nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()),
       lookup_(name + "_lookup", kLookup),
       fill_(name + "_fill", kFill),
@@ -65,12 +82,20 @@ std::string GuardedCopies::token() {
 asio::awaitable<GuardedCopies::Lookup> GuardedCopies::lookup(const std::string& key, Deadline d) {
   std::vector<std::string> keys{key, key + ":g"};
   std::vector<std::string> args{token(), std::to_string(ttl_ms_ * 2)};
+  if (refresh_ahead_ms_ > 0) {
+    keys.push_back(key + ":r");
+    args.push_back(std::to_string(refresh_ahead_ms_));
+  }
   auto r = co_await client_.eval(lookup_, std::move(keys), std::move(args), d);
   Lookup out;
-  if (!r || r->elements.size() != 2) {
+  const size_t n = r ? r->elements.size() : 0;
+  if (!r || n < 2) {
     out.error = true;
   } else if (r->elements[0].integer == 1) {
     out.copy = std::move(r->elements[1].str);
+  } else if (r->elements[0].integer == 2 && n == 3) {
+    out.copy = std::move(r->elements[1].str);
+    out.token = std::move(r->elements[2].str);
   } else {
     out.token = std::move(r->elements[1].str);
   }

@@ -17,6 +17,12 @@
 //    changes the copy in place (or deletes it) instead of dropping it.
 //  - Redis flushed or restarted: the tokens are gone, so every fill in flight is refused too
 //    (a missing token never equals the one read).
+//  - Refresh ahead (`refresh_ahead_ms`, at most half `ttl_ms`; 0 = off): the first lookup that
+//    finds a copy with less than that left to live gets the copy and the current token; it
+//    serves the copy and refills it from storage under the token as a miss would (refused if
+//    a change came since), so a copy read near its end is replaced before it expires instead
+//    of the next reader missing. One such lookup per copy (a lease key `k:r` for the window).
+//    The staleness bound is unchanged: every copy is a storage read at most `ttl_ms` old.
 //  - Not covered: an invalidation that cannot reach Redis. The copy then lives at most
 //    `ttl_ms`, which bounds the staleness; tokens live twice that, so an expired token can
 //    only refuse a fill, never admit one.
@@ -41,16 +47,17 @@ struct CopyStats {
   std::atomic<uint64_t> hits{0}, misses{0};
   std::atomic<uint64_t> fills{0}, fills_refused{0};  // refused: a change came during the read
   std::atomic<uint64_t> errors{0};  // Redis calls that failed, or copies not ours (storage answered)
+  std::atomic<uint64_t> refreshes_ahead{0};  // hits that came with the token to refill (refresh ahead)
 };
 
 class GuardedCopies {
  public:
   // `name` names the scripts in the client's per-command metrics ("evalsha:<name>_lookup").
-  GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms);
+  GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms = 0);
 
   struct Lookup {
     std::optional<std::string> copy;   // a hit
-    std::optional<std::string> token;  // a miss: fill under this token
+    std::optional<std::string> token;  // a miss, or a hit to refresh ahead: fill under this token
     bool error = false;                // Redis failed: neither (read storage, do not fill)
   };
   asio::awaitable<Lookup> lookup(const std::string& key, Deadline d);
@@ -58,12 +65,12 @@ class GuardedCopies {
   asio::awaitable<Result<bool>> fill(const std::string& key, std::string token, std::string value, Deadline d);
 
   // lookup() of a copy that `decode` (std::optional<T>(const std::string&)) reads, counted in
-  // `s`: a hit, a miss with its token, or an error (Redis failed, or a copy decode refuses,
+  // `s`: a hit (with the token if it is to be refreshed ahead), a miss with its token, or an error (Redis failed, or a copy decode refuses,
   // another release's: neither, so the caller reads storage and fills nothing).
   template <class T>
   struct Decoded {
     std::optional<T> value;
-    std::optional<std::string> token;
+    std::optional<std::string> token;  // with value: refresh it ahead of its TTL
   };
   template <class T, class Decode>
   asio::awaitable<Decoded<T>> lookup_as(const std::string& key, Deadline d, CopyStats& s, Decode decode) {
@@ -73,6 +80,10 @@ class GuardedCopies {
       if (auto v = decode(*l.copy)) {
         s.hits++;
         out.value = std::move(*v);
+        if (l.token) {
+          s.refreshes_ahead++;
+          out.token = std::move(l.token);
+        }
       } else {
         s.errors++;
       }
@@ -110,6 +121,7 @@ class GuardedCopies {
 
   Client& client_;
   const int64_t ttl_ms_;
+  const int64_t refresh_ahead_ms_;
   const uint64_t nonce_;
   std::atomic<uint64_t> seq_{0};
   const Script lookup_, fill_, invalidate_, invalidate_many_;

@@ -134,7 +134,7 @@ std::optional<store::UserRows> decode_user_rows(std::string_view s) {
 RedisUserRows::RedisUserRows(Client& client, UserRowsOptions opts)
     : client_(client),
       opts_(std::move(opts)),
-      copies_(client, "user_rows", opts_.ttl_ms),
+      copies_(client, "user_rows", opts_.ttl_ms, opts_.refresh_ahead_ms),
       write_("user_rows_write", kWrite),
       take_("user_rows_take", kTake) {}
 
@@ -230,6 +230,7 @@ void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily
   out.push_back(counter_family("commentd_redis_user_rows_misses_total", "Per-user rows read from storage: not cached", s.misses.load()));
   out.push_back(counter_family("commentd_redis_user_rows_fills_total", "Per-user rows put in Redis after a storage read", s.fills.load()));
   out.push_back(counter_family("commentd_redis_user_rows_fills_refused_total", "Fills refused: the user wrote during the read", s.fills_refused.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_refreshes_ahead_total", "Copies read near their TTL and refilled behind the read (redis.user_rows_refresh_ahead)", s.refreshes_ahead.load()));
   out.push_back(counter_family("commentd_redis_user_rows_too_big_total", "Per-user rows not cached: too many reactions in the video", s.too_big.load()));
   out.push_back(counter_family("commentd_redis_user_rows_invalidations_total", "Per-user copies dropped after a write to the rows", s.invalidations.load()));
   out.push_back(counter_family("commentd_redis_user_rows_updates_total", "Reaction rows written into a cached per-user copy in place", s.updates.load()));

@@ -45,6 +45,7 @@ namespace commentd::redis {
 struct UserRowsOptions {
   std::string prefix = "cd:";
   int64_t ttl_ms = 30'000;      // a copy's life: the staleness bound if an invalidation is lost
+  int64_t refresh_ahead_ms = 0;  // a copy read this close to its end is refilled behind the read (at most ttl_ms / 2)
   size_t max_reactions = 1000;  // more in one video: not cached
   int64_t mark_ttl_ms = 600'000;  // a marks hash's life after its last mark
 };
@@ -89,7 +90,8 @@ class RedisUserRows final : public store::UserRowsCache {
   const Script write_, take_;
 };
 
-// commentd_redis_user_rows_{hits,misses,fills,fills_refused,too_big,invalidations,updates,marks,marks_used,errors}_total.
+// commentd_redis_user_rows_{hits,misses,fills,fills_refused,refreshes_ahead,too_big,invalidations,updates,marks,
+// marks_used,errors}_total.
 void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily>& out);
 
 }  // namespace commentd::redis

@@ -7,6 +7,7 @@
 // a full one, or one in another format.
 // Written marks: a request's mark covers the owner's row of the same or an older write and is
 // taken by it; a newer owner row is not covered; marks are per user and per comment.
+// Refresh ahead: a copy near its TTL goes with the token to one lookup, whose fill renews it.
 #include "redis/user_rows.h"
 
 #include <gtest/gtest.h>
@@ -107,6 +108,46 @@ TEST_P(UserRowsTest, AWriteBetweenTheLookupAndTheFillRefusesTheFill) {
   auto hit = lookup(video_, user_);
   ASSERT_TRUE(hit.rows);
   EXPECT_EQ(hit.rows->reactions, after.reactions);
+}
+
+// Refresh ahead: a copy read with less than the window left comes with the token to the one
+// lookup that asks first, and that lookup's fill (a fresh storage read) lives a new TTL; a
+// write since the lookup refuses the fill, and that copy still expires at its TTL. The window
+// is at most half the TTL (asked 3.6 s of 4 s: 2 s).
+TEST_P(UserRowsTest, ACopyNearItsTtlGoesWithTheTokenToOneLookup) {
+  cache_ = std::make_unique<RedisUserRows>(
+      *client_, UserRowsOptions{.prefix = prefix_, .ttl_ms = 4000, .refresh_ahead_ms = 3600});
+  store::UserRows first;
+  first.view.recent_until = 1;
+  for (const Uuid& u : {user_, other_}) {
+    auto miss = lookup(video_, u);
+    ASSERT_TRUE(miss.token);
+    fill(video_, u, *miss.token, first);
+  }
+  std::this_thread::sleep_for(1400ms);  // 2.6 s left: outside the window
+  auto early = lookup(video_, user_);
+  ASSERT_TRUE(early.rows);
+  EXPECT_FALSE(early.token) << "outside the window (half the TTL, not the 3.6 s asked)";
+  std::this_thread::sleep_for(1200ms);  // 1.4 s left: inside
+  auto due = lookup(video_, user_), due_other = lookup(video_, other_);
+  ASSERT_TRUE(due.rows);
+  ASSERT_TRUE(due.token) << "the first lookup in the window refreshes the copy";
+  ASSERT_TRUE(due_other.token);
+  auto again = lookup(video_, user_);
+  ASSERT_TRUE(again.rows);
+  EXPECT_FALSE(again.token) << "one lookup per copy refreshes it";
+  EXPECT_EQ(cache_->stats().refreshes_ahead.load(), 2u);
+  wrote({row(ids_.next(), other_, 100)});  // a write after other_'s lookup, before its fill
+  store::UserRows second;
+  second.view.recent_until = 2;
+  fill(video_, user_, *due.token, second);
+  fill(video_, other_, *due_other.token, second);
+  EXPECT_EQ(cache_->stats().fills_refused.load(), 1u);
+  std::this_thread::sleep_for(1800ms);  // past the first copies' TTL
+  auto refilled = lookup(video_, user_);
+  ASSERT_TRUE(refilled.rows) << "the refill lives its own TTL";
+  EXPECT_EQ(refilled.rows->view.recent_until, 2);
+  EXPECT_FALSE(lookup(video_, other_).rows) << "a refused refill leaves the copy to its TTL, never past it";
 }
 
 TEST_P(UserRowsTest, TooManyReactionsAreNotCached) {

@@ -133,6 +133,17 @@ class SeamErrorsTest : public ::testing::Test {
   Result<std::string> create(const Actor& a, const Uuid& video, std::string text) {
     return testing::run_sync(svc_->create_comment(a, video, std::move(text), std::nullopt, kNever));
   }
+  // The service over `c` with no rate limits.
+  void make_unlimited(cache::PageCache& c) {
+    unlimited_ = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
+    make(c, *unlimited_);
+  }
+  // A new video with one comment, `text`.
+  Uuid video_with(std::string text) {
+    const Uuid video = ids_.next();
+    EXPECT_TRUE(create(Actor{ids_.next(), false}, video, std::move(text)).ok());
+    return video;
+  }
   Result<std::string> list(const Uuid& video) {
     return testing::run_sync(
         svc_->list_comments(Actor{}, ListRequest{video, SortOrder::newest, 20, std::nullopt}, kNever));
@@ -162,13 +173,13 @@ class SeamErrorsTest : public ::testing::Test {
   UuidGenerator ids_{clock_, 1};
   std::unique_ptr<store::rocks::RocksStore> store_;
   ReactionOverlay overlay_;
+  std::unique_ptr<limit::RateLimiter> unlimited_;
   std::unique_ptr<CommentService> svc_;
 };
 
 TEST_F(SeamErrorsTest, CacheErrorIsAMissNeverAFailure) {
   FailingCache cache;
-  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
-  make(cache, *limiter);
+  make_unlimited(cache);
   Actor author{ids_.next(), false};
   Actor mod{ids_.next(), true};
   Uuid video = ids_.next();
@@ -197,10 +208,8 @@ TEST_F(SeamErrorsTest, CacheErrorIsAMissNeverAFailure) {
 
 TEST_F(SeamErrorsTest, MissWithTheLeaseElsewhereStillAnswersAndDoesNotFill) {
   LeasedElsewhereCache cache;
-  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
-  make(cache, *limiter);
-  Uuid video = ids_.next();
-  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "first").ok());
+  make_unlimited(cache);
+  const Uuid video = video_with("first");
   auto page = list(video);
   ASSERT_TRUE(page.ok()) << page.error().message;
   EXPECT_NE(page->find("first"), std::string::npos);
@@ -213,8 +222,7 @@ TEST_F(SeamErrorsTest, MissWithTheLeaseElsewhereStillAnswersAndDoesNotFill) {
 TEST_F(SeamErrorsTest, ConcurrentMissesWithTheLeaseElsewhereLookAgainOncePerNode) {
   constexpr int kReaders = 50;
   FilledElsewhereCache cache(kReaders + 1);  // the second look again finds the page
-  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
-  make(cache, *limiter);
+  make_unlimited(cache);
   const Uuid video = ids_.next();
   auto got = concurrent_lists(video, kReaders);
   ASSERT_EQ(got.size(), size_t(kReaders));
@@ -234,10 +242,8 @@ TEST_F(SeamErrorsTest, ConcurrentMissesWithTheLeaseElsewhereLookAgainOncePerNode
 // leaving the lease unused to hold every reader off the key until it expires.
 TEST_F(SeamErrorsTest, AReaderJoiningAWaitHandsItsLeaseToIt) {
   LeaseFreedCache cache;
-  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
-  make(cache, *limiter);
-  const Uuid video = ids_.next();
-  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "only").ok());
+  make_unlimited(cache);
+  const Uuid video = video_with("only");
   auto got = concurrent_lists(video, 2);
   ASSERT_EQ(got.size(), 2u);
   for (auto& r : got) {
@@ -254,10 +260,8 @@ TEST_F(SeamErrorsTest, AReaderJoiningAWaitHandsItsLeaseToIt) {
 // under the version it was read at.
 TEST_F(SeamErrorsTest, AFreshPageWithTheLeaseIsServedAndRefreshedBehind) {
   RefreshAheadCache cache;
-  auto limiter = limit::make_memory_limiter({0, 60'000}, {0, 60'000}, clock_);
-  make(cache, *limiter);
-  const Uuid video = ids_.next();
-  ASSERT_TRUE(create(Actor{ids_.next(), false}, video, "from storage").ok());
+  make_unlimited(cache);
+  const Uuid video = video_with("from storage");
   auto served = list(video);
   ASSERT_TRUE(served.ok()) << served.error().message;
   EXPECT_NE(served->find("the cached page"), std::string::npos) << *served;

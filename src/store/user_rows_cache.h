@@ -79,7 +79,10 @@ class UserRowsCache {
   virtual ~UserRowsCache() = default;
   struct Lookup {
     std::optional<UserRows> rows;      // a hit
-    std::optional<std::string> token;  // a miss: fill under it (none: the cache failed; do not fill)
+    // A miss: fill under it (none: the cache failed; do not fill). With rows: the copy is near
+    // its end and this lookup is the one to refresh it (refresh ahead): serve the rows, then
+    // read storage and fill under the token, behind the read.
+    std::optional<std::string> token;
   };
   virtual boost::asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) = 0;
   virtual boost::asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const UserRows& rows,

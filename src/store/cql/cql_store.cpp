@@ -6,6 +6,8 @@
 #include <random>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -600,6 +602,9 @@ Status folded_rows_of(const Rows& r, UserRows& out) {
 }
 
 constexpr size_t kUserReactionsLimit = 1000;  // the LIMIT of user_reactions_get and user_rows_get
+// A refill ahead of a copy's TTL (redis.user_rows_refresh_ahead): its read and fill, behind
+// the read that served the copy; under detach_user_rows_cache's wait at shutdown.
+constexpr auto kUserRowsRefreshTimeout = std::chrono::seconds(1);
 }  // namespace
 
 bool fold_marker_set(const Rows& r) {
@@ -646,10 +651,30 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid vi
 asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::cached_user_rows(UserRowsCache& cache, Uuid video_id,
                                                                            Uuid user_id, Deadline d) {
   auto l = co_await cache.lookup(video_id, user_id, d);
-  if (l.rows) co_return UserRowsRead{std::move(*l.rows), true};
+  if (l.rows) {
+    if (l.token) {  // near its end, and this lookup's to refresh: served now, refilled behind
+      user_rows_busy_.fetch_add(1);
+      asio::co_spawn(co_await asio::this_coro::executor, refresh_user_rows(video_id, user_id, std::move(*l.token)),
+                     asio::detached);
+    }
+    co_return UserRowsRead{std::move(*l.rows), true};
+  }
   auto r = co_await read_user_rows(video_id, user_id, d);
   if (r && l.token && r->complete) co_await cache.fill(video_id, user_id, std::move(*l.token), r->rows, d);
   co_return r;
+}
+
+asio::awaitable<void> CqlStore::refresh_user_rows(Uuid video_id, Uuid user_id, std::string token) {
+  // Counted in user_rows_busy_ by the caller, so detach_user_rows_cache waits for it; its
+  // deadline is under that wait's, so the cache it fills is still there.
+  struct Done {
+    std::atomic<int>& busy;
+    ~Done() { busy.fetch_sub(1); }
+  } done{user_rows_busy_};
+  const Deadline d = Deadline::after(kUserRowsRefreshTimeout);
+  auto r = co_await read_user_rows(video_id, user_id, d);
+  if (!r || !r->complete) co_return;
+  if (auto* cache = user_rows_.load()) co_await cache->fill(video_id, user_id, std::move(token), r->rows, d);
 }
 
 asio::awaitable<Result<std::vector<ReactionType>>> CqlStore::get_reactions(Uuid video_id, Uuid user_id,

@@ -227,6 +227,9 @@ class CqlStore final : public Store {
   asio::awaitable<Result<UserRowsRead>> read_user_rows(Uuid video_id, Uuid user_id, Deadline d);
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
+  // A copy's refill ahead of its TTL, under the token its lookup gave (the cache's refresh
+  // ahead): the read, then the guarded fill. REQUIRES: user_rows_busy_ counted for it.
+  asio::awaitable<void> refresh_user_rows(Uuid video_id, Uuid user_id, std::string token);
   bridge::ExecOptions write_opts(bool idempotent) const;
   // The buckets `muts` write, into this node's bucket lists (bucket_lists.h). Before the write:
   // a name whose write then fails costs pages an empty read until the list expires.
@@ -345,7 +348,7 @@ class CqlStore final : public Store {
 
   std::unique_ptr<CircuitBreaker> breaker_;
   std::atomic<UserRowsCache*> user_rows_{nullptr};
-  std::atomic<int> user_rows_busy_{0};  // commits inside an invalidation
+  std::atomic<int> user_rows_busy_{0};  // commits inside an invalidation, and refills ahead
   std::atomic<int64_t> breaker_logged_ms_{0};
   std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};

@@ -115,12 +115,13 @@ class MemoryUserRows final : public UserRowsCache {
     std::lock_guard lk(mu_);
     Lookup out;
     auto k = std::make_pair(video_id, user_id);
+    auto& t = tokens_[k];
+    if (t == 0) t = ++next_;
     if (auto it = copies_.find(k); it != copies_.end()) {
       hits++;
       out.rows = it->second;
+      if (refresh_next.exchange(false)) out.token = std::to_string(t);  // redis/user_rows.h's refresh ahead
     } else {
-      auto& t = tokens_[k];
-      if (t == 0) t = ++next_;
       out.token = std::to_string(t);
     }
     co_return out;
@@ -185,6 +186,7 @@ class MemoryUserRows final : public UserRowsCache {
     co_return out;
   }
   std::atomic<uint64_t> hits{0}, invalidations{0}, updates{0}, marks{0}, marks_used{0};
+  std::atomic<bool> refresh_next{false};  // the next hit comes with the token, as a copy near its end
 
  private:
   static std::tuple<Uuid, Uuid, Uuid> mark_key(const RowMark& m) { return {m.video_id, m.comment_id, m.user_id}; }
@@ -541,6 +543,44 @@ TEST_F(CqlStoreTest, UserRowsAreServedFromTheCacheAndReactionWritesGoIntoTheCopy
   ASSERT_TRUE(write(UserReactionPut{video, user, comment, ReactionType::like}));
   EXPECT_FALSE(cache.copy(video, user)) << "a row written at the commit's own time drops the copy";
   EXPECT_EQ(entry(), ReactionType::like);
+  s->detach_user_rows_cache(std::chrono::seconds(1));
+}
+
+// Refresh ahead: a hit that comes with the token (a copy near its end) is served the copy, and
+// the store refills the copy from Cassandra behind the read, under that token: a write whose
+// invalidation was lost (made while the cache was detached) is in the copy after the refill,
+// not only after the copy's TTL.
+TEST_F(CqlStoreTest, ACopyNearItsEndIsServedThenRefilledBehindTheRead) {
+  auto s = ks_->open();
+  MemoryUserRows cache;
+  s->set_user_rows_cache(&cache);
+  const Uuid video = sid(0xA6, 1), user = sid(0xA6, 2);
+  auto recent = [&](int64_t until) {
+    WriteSet ws;
+    ws.mutations.push_back(RecentWrite{video, user, until});
+    return commit_sync(*s, std::move(ws)).ok();
+  };
+  auto view = [&] {
+    auto v = testing::run_sync(s->get_view_and_reactions(video, user, Deadline::after(10s)));
+    EXPECT_TRUE(v.ok());
+    return v.ok() ? v->view.recent_until : -1;
+  };
+  ASSERT_TRUE(recent(5000));
+  EXPECT_EQ(view(), 5000);  // a miss: read and filled
+  s->detach_user_rows_cache(std::chrono::seconds(1));
+  ASSERT_TRUE(recent(6000));  // its invalidation lost
+  s->set_user_rows_cache(&cache);
+  EXPECT_EQ(view(), 5000) << "the copy, until its TTL or its refill";
+  const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"];
+  cache.refresh_next = true;
+  EXPECT_EQ(view(), 5000) << "served the copy; refilled behind the read";
+  // run_sync returns once its io_context has no work left: the refill is done.
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 1);
+  auto copy = cache.copy(video, user);
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->view.recent_until, 6000);
+  EXPECT_EQ(view(), 6000);
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 1) << "a hit";
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 

@@ -198,8 +198,8 @@ const KeySpec kKeys[] = {
     {.path = "storage.cql.keys_per_read",
      .field = [](Config& c) -> auto& { return c.storage.cql.keys_per_read; },
      .default_text = "25", .min = 1, .max = 100,
-     .description = "a page's comment rows and counters: keys per read (key IN (...)); "
-                    "1 = a single-partition read per key"},
+     .description = "a page's comment rows and counters, and the rows of users of one video asked while "
+                    "another user's read is out: keys per read (key IN (...)); 1 = a single-partition read per key"},
     {.path = "storage.cql.bucket_list_ttl",
      .field = [](Config& c) -> auto& { return c.storage.cql.bucket_list_ttl; },
      .default_text = "1m", .min = 0, .max = 10 * kMin,

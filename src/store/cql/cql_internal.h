@@ -92,6 +92,9 @@ struct CqlStore::Statements {
   // hidden_any answers the view of a partition past user_rows_get's LIMIT.
   bridge::PreparedPtr fold_hidden_put, fold_hidden_delete, fold_recent_put;
   bridge::PreparedPtr user_rows_get, hidden_any, fold_marker_get;
+  // user_rows_get for keys_per_read users of one video (user_id IN, user_id selected first,
+  // PER PARTITION LIMIT for the LIMIT); null when keys_per_read is 1.
+  bridge::PreparedPtr user_rows_in;
   bridge::PreparedPtr register_get, register_put, reaction_event_put;
   // Up to kRegistersPerRead registers of one comment in one partition read (user_id IN, the
   // list padded with repeats of its last id: an IN on a clustering key yields each row once).

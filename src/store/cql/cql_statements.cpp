@@ -233,6 +233,13 @@ Result<std::unique_ptr<CqlStore::Statements>> prepare_statements(bridge::CqlSess
   prep(st->user_rows_get,
        "SELECT comment_id, type, WRITETIME(type), hidden, recent_until FROM {ks}.user_reactions "
        "WHERE video_id = ? AND user_id = ? LIMIT 1000");
+  if (keys_per_read > 1) {
+    std::string in = "?";
+    for (size_t i = 1; i < keys_per_read; ++i) in += ", ?";
+    prep(st->user_rows_in,
+         "SELECT user_id, comment_id, type, WRITETIME(type), hidden, recent_until FROM {ks}.user_reactions "
+         "WHERE video_id = ? AND user_id IN (" + in + ") PER PARTITION LIMIT 1000");
+  }
   prep(st->hidden_any,
        "SELECT comment_id FROM {ks}.user_reactions WHERE video_id = ? AND user_id = ? AND hidden = true "
        "LIMIT 1 ALLOW FILTERING");

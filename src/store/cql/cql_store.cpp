@@ -581,14 +581,17 @@ Status user_reactions_of(const Rows& r, std::vector<UserReaction>& out) {
 // no type and is no reaction), the view's hidden flag, and its read-your-writes mark in the
 // row of comment kViewMarkRow. That row is always among the rows a LIMIT keeps: CQL orders
 // uuids by version first, and the nil uuid's version (0) is below every comment id's.
-Status folded_rows_of(const Rows& r, UserRows& out) {
+// From column `col` on (user_rows_in selects user_id first), of the rows `only` (all if null).
+Status folded_rows_of(const Rows& r, UserRows& out, size_t col = 0, const std::vector<size_t>* only = nullptr) {
   static const Uuid mark_row = *Uuid::parse(kViewMarkRow);
-  for (size_t i = 0; i < r.size(); ++i) {
-    auto cid = r.uuid(i, 0);
-    auto type = r.bytes(i, 1);
-    auto at = r.i64(i, 2);
-    auto hidden = r.boolean(i, 3);
-    auto until = r.i64(i, 4);
+  const size_t n = only ? only->size() : r.size();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = only ? (*only)[k] : k;
+    auto cid = r.uuid(i, col);
+    auto type = r.bytes(i, col + 1);
+    auto at = r.i64(i, col + 2);
+    auto hidden = r.boolean(i, col + 3);
+    auto until = r.i64(i, col + 4);
     if (!cid || !*cid || !type || !at || !hidden || !until)
       return Error(Errc::internal, "cql: corrupt user_reactions row");
     if (from_cql(**cid) == mark_row) {
@@ -605,6 +608,10 @@ constexpr size_t kUserReactionsLimit = 1000;  // the LIMIT of user_reactions_get
 // A refill ahead of a copy's TTL (redis.user_rows_refresh_ahead): its read and fill, behind
 // the read that served the copy; under detach_user_rows_cache's wait at shutdown.
 constexpr auto kUserRowsRefreshTimeout = std::chrono::seconds(1);
+// Users' rows reads of one video out at once on a node before askers wait to be read together
+// (read_user_rows_together): under that, each reads at once, as alone; past it, reads carry up
+// to keys_per_read users.
+constexpr int kUserRowsReadsPerVideo = 4;
 }  // namespace
 
 bool fold_marker_set(const Rows& r) {
@@ -616,17 +623,11 @@ bool fold_marker_set(const Rows& r) {
 asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid video_id, Uuid user_id, Deadline d) {
   UserRowsRead out;
   if (view_folded_.load()) {
-    auto r = co_await exec(*st_->user_rows_get, args(V(video_id), V(user_id)), read_opts(d));
-    if (!r) co_return read_error(r.error(), d);
-    if (auto st = folded_rows_of(*r, out.rows); !st) co_return st.take_error();
-    out.complete = r->size() < kUserReactionsLimit;
-    if (!out.complete && !out.rows.view.hidden) {
-      // Past the LIMIT: a hidden comment may be in the rows not read.
-      auto h = co_await exec(*st_->hidden_any, args(V(video_id), V(user_id)), read_opts(d));
-      if (!h) co_return read_error(h.error(), d);
-      out.rows.view.hidden = h->size() > 0;
-    }
-    co_return out;
+    if (st_->user_rows_in) co_return co_await read_user_rows_together(video_id, user_id, d);
+    std::vector<Uuid> one{user_id};
+    auto r = co_await read_folded_rows(video_id, std::move(one), d);
+    if (!r) co_return r.take_error();
+    co_return std::move(r->front());
   }
   std::vector<Call> calls;
   calls.push_back(Call{st_->user_view_get.get(), args(V(video_id), V(user_id)), read_opts(d)});
@@ -646,6 +647,109 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows(Uuid vi
   if (poll && fold_marker_set((*rows)[2]) && !view_folded_.exchange(true))
     spdlog::info("cql: the fold marker is set: a user's view is now read from user_reactions alone");
   co_return out;
+}
+
+asio::awaitable<Result<std::vector<CqlStore::UserRowsRead>>> CqlStore::read_folded_rows(Uuid video_id,
+                                                                                      std::vector<Uuid> users,
+                                                                                      Deadline d) {
+  std::vector<UserRowsRead> out(users.size());
+  std::vector<size_t> counts(users.size(), 0);
+  if (users.size() == 1) {
+    auto r = co_await exec(*st_->user_rows_get, args(V(video_id), V(users[0])), read_opts(d));
+    if (!r) co_return read_error(r.error(), d);
+    if (auto st = folded_rows_of(*r, out[0].rows); !st) co_return st.take_error();
+    counts[0] = r->size();
+  } else {
+    const size_t width = static_cast<size_t>(opts_.cql.keys_per_read);
+    std::vector<bridge::Value> values;
+    values.reserve(1 + width);
+    values.push_back(V(video_id));
+    for (size_t i = 0; i < width; ++i) values.push_back(V(users[std::min(i, users.size() - 1)]));
+    auto r = co_await exec(*st_->user_rows_in, std::move(values), read_opts(d));
+    if (!r) co_return read_error(r.error(), d);
+    std::map<Uuid, std::vector<size_t>> rows_of;  // a user's rows, by their user_id
+    for (size_t i = 0; i < r->size(); ++i) {
+      auto u = r->uuid(i, 0);
+      if (!u || !*u) co_return Error(Errc::internal, "cql: corrupt user_reactions row");
+      rows_of[from_cql(**u)].push_back(i);
+    }
+    static const std::vector<size_t> kNone;
+    for (size_t k = 0; k < users.size(); ++k) {
+      auto it = rows_of.find(users[k]);
+      const std::vector<size_t>& mine = it == rows_of.end() ? kNone : it->second;
+      if (auto st = folded_rows_of(*r, out[k].rows, 1, &mine); !st) co_return st.take_error();
+      counts[k] = mine.size();
+    }
+  }
+  for (size_t k = 0; k < users.size(); ++k) {
+    out[k].complete = counts[k] < kUserReactionsLimit;
+    if (!out[k].complete && !out[k].rows.view.hidden) {
+      // Past the LIMIT: a hidden comment may be in the rows not read.
+      auto h = co_await exec(*st_->hidden_any, args(V(video_id), V(users[k])), read_opts(d));
+      if (!h) co_return read_error(h.error(), d);
+      out[k].rows.view.hidden = h->size() > 0;
+    }
+  }
+  co_return out;
+}
+
+asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows_together(Uuid video_id, Uuid user_id,
+                                                                                  Deadline d) {
+  using R = Result<UserRowsRead>;
+  auto init = [this, video_id, user_id, d](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto ex = asio::get_associated_executor(*h);
+    UserRowsAsk ask{user_id, d, [h](R r) {
+                      auto hex = asio::get_associated_executor(*h);
+                      asio::post(hex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+                    }};
+    bool start;
+    {
+      std::lock_guard lk(user_asks_mu_);
+      UserRowsAsks& asks = user_asks_[video_id];
+      asks.waiting.push_back(std::move(ask));
+      start = asks.readers < kUserRowsReadsPerVideo;
+      if (start) ++asks.readers;
+    }
+    if (start) asio::co_spawn(ex, user_rows_reader(video_id), asio::detached);
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init),
+                                                                                  asio::use_awaitable);
+}
+
+asio::awaitable<void> CqlStore::user_rows_reader(Uuid video_id) {
+  using R = Result<UserRowsRead>;
+  const size_t width = static_cast<size_t>(opts_.cql.keys_per_read);
+  for (;;) {
+    std::vector<UserRowsAsk> batch;
+    {
+      std::lock_guard lk(user_asks_mu_);
+      auto it = user_asks_.find(video_id);
+      auto& asks = it->second.waiting;
+      if (asks.empty()) {  // the next asker starts a reader again
+        if (--it->second.readers == 0) user_asks_.erase(it);
+        co_return;
+      }
+      const size_t n = std::min(width, asks.size());
+      batch.assign(std::make_move_iterator(asks.begin()), std::make_move_iterator(asks.begin() + n));
+      asks.erase(asks.begin(), asks.begin() + n);
+    }
+    // The read ends by the earliest asker's deadline, so each gets its answer by its own.
+    Deadline d = batch.front().d;
+    std::vector<Uuid> users;
+    users.reserve(batch.size());
+    for (auto& a : batch) {
+      if (a.d.at < d.at) d = a.d;
+      users.push_back(a.user);
+    }
+    Result<std::vector<UserRowsRead>> r = Error(Errc::internal, "cql: users' rows not read");
+    try {
+      r = co_await read_folded_rows(video_id, std::move(users), d);
+    } catch (const std::exception& e) {  // never leave the askers (and the video's next ones) waiting
+      r = Error(Errc::internal, std::string("cql: users' rows: ") + e.what());
+    }
+    for (size_t k = 0; k < batch.size(); ++k) batch[k].done(r ? R((*r)[k]) : R(r.error()));
+  }
 }
 
 asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::cached_user_rows(UserRowsCache& cache, Uuid video_id,

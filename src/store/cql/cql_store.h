@@ -50,6 +50,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -225,6 +226,18 @@ class CqlStore final : public Store {
   // One read of user_reactions once the user's view is folded into it (view_folded_), else
   // user_hidden and user_reactions at once (and, every fold_poll, the fold marker beside them).
   asio::awaitable<Result<UserRowsRead>> read_user_rows(Uuid video_id, Uuid user_id, Deadline d);
+  // Folded (view_folded_): the rows of `users` of one video, one per user; one user's by
+  // user_rows_get, more by one user_rows_in (padded with the last user), then hidden_any for
+  // each user past the LIMIT.
+  asio::awaitable<Result<std::vector<UserRowsRead>>> read_folded_rows(Uuid video_id, std::vector<Uuid> users,
+                                                                      Deadline d);
+  // Folded, with user_rows_in: a user's rows read with the other users' of the video asked
+  // meanwhile (docs/cluster.md "Reads by key"). An asker reads at once (alone, or with those
+  // waiting) while fewer than kUserRowsReadsPerVideo reads of the video are out on this node;
+  // past that it waits for one to return and is read with the others that came,
+  // keys_per_read at a time, by that read's reader (user_rows_reader).
+  asio::awaitable<Result<UserRowsRead>> read_user_rows_together(Uuid video_id, Uuid user_id, Deadline d);
+  asio::awaitable<void> user_rows_reader(Uuid video_id);
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
   // A copy's refill ahead of its TTL, under the token its lookup gave (the cache's refresh
@@ -349,6 +362,18 @@ class CqlStore final : public Store {
   std::unique_ptr<CircuitBreaker> breaker_;
   std::atomic<UserRowsCache*> user_rows_{nullptr};
   std::atomic<int> user_rows_busy_{0};  // commits inside an invalidation, and refills ahead
+  // read_user_rows_together's askers waiting, and readers running, by video.
+  struct UserRowsAsk {
+    Uuid user;
+    Deadline d;
+    std::function<void(Result<UserRowsRead>)> done;
+  };
+  struct UserRowsAsks {
+    std::vector<UserRowsAsk> waiting;
+    int readers = 0;
+  };
+  std::mutex user_asks_mu_;
+  std::map<Uuid, UserRowsAsks> user_asks_;
   std::atomic<int64_t> breaker_logged_ms_{0};
   std::atomic<uint64_t> stalls_logged_{0};  // breaker stalls already logged
   std::atomic<bool> closing_{false};

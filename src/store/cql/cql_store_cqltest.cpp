@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -584,6 +588,56 @@ TEST_F(CqlStoreTest, ACopyNearItsEndIsServedThenRefilledBehindTheRead) {
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 
+// Users' rows of one video asked at once are read together (user_id IN, keys_per_read users a
+// read): 30 users cost a few reads, not 30, and each user gets exactly their own rows (their
+// reactions, hidden flag and read-your-writes mark; none of another user's), as read alone.
+TEST_F(CqlStoreTest, UsersRowsOfOneVideoAskedAtOnceAreReadTogether) {
+  auto s = ks_->open();
+  ASSERT_TRUE(s->user_view_folded());
+  constexpr uint32_t kUsers = 30;
+  const Uuid video = sid(0xA7, 0);
+  auto user = [](uint32_t u) { return sid(0xA7, u); };
+  WriteSet ws;
+  for (uint32_t u = 1; u <= kUsers; ++u) {
+    if (u % 3 == 0) ws.mutations.push_back(UserReactionPut{video, user(u), sid(0xA8, u), ReactionType::like});
+    if (u % 5 == 0) ws.mutations.push_back(HiddenMark{video, user(u), sid(0xA9, u), true});
+    if (u % 7 == 0) ws.mutations.push_back(RecentWrite{video, user(u), 1000 + u});
+  }
+  ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  auto check = [&](uint32_t u, const Result<Store::ViewAndReactions>& v) {
+    ASSERT_TRUE(v.ok()) << v.error().message;
+    EXPECT_EQ(v->view.hidden, u % 5 == 0) << u;
+    EXPECT_EQ(v->view.recent_until, u % 7 == 0 ? int64_t(1000 + u) : 0) << u;
+    ASSERT_TRUE(v->reactions.has_value());
+    std::vector<std::pair<Uuid, ReactionType>> want;
+    if (u % 3 == 0) want.emplace_back(sid(0xA8, u), ReactionType::like);
+    EXPECT_EQ(*v->reactions, want) << u;
+  };
+  const uint64_t before = calls_by_statement(*s)["SELECT user_reactions"];
+  std::vector<std::optional<Result<Store::ViewAndReactions>>> got(kUsers);
+  asio::io_context ioc;
+  for (uint32_t u = 1; u <= kUsers; ++u) {
+    asio::co_spawn(
+        ioc,
+        [&, u]() -> asio::awaitable<void> {
+          const Deadline d = Deadline::after(10s);  // a named local (g++ 12)
+          auto r = co_await s->get_view_and_reactions(video, user(u), d);
+          got[u - 1] = std::move(r);
+        },
+        asio::detached);
+  }
+  ioc.run();
+  const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"] - before;
+  EXPECT_GE(reads, 2u);
+  EXPECT_LE(reads, 6u) << "the first four at once, alone (four reads of a video out at a time); the other 26 "
+                          "keys_per_read (25) at a time";
+  for (uint32_t u = 1; u <= kUsers; ++u) {
+    ASSERT_TRUE(got[u - 1].has_value()) << u;
+    check(u, *got[u - 1]);
+  }
+  for (uint32_t u = 1; u <= kUsers; ++u) check(u, testing::run_sync(s->get_view_and_reactions(video, user(u), Deadline::after(10s))));
+}
+
 // A list request's user rows in one round trip: the view and every reaction of the user in
 // the video, the same as get_user_view and get_reactions answer, from Cassandra and from the
 // user-rows cache (one lookup: a hit after the first read).
@@ -651,6 +705,44 @@ TEST_F(CqlStoreTest, AHiddenCommentPastTheUsersReadLimitIsStillSeen) {
   EXPECT_TRUE(v->view.hidden);
   EXPECT_EQ(v->view.recent_until, 7000);
   EXPECT_FALSE(v->reactions.has_value()) << "more rows than one read holds";
+
+  // The same user read with two other users of the video (one user_rows_in, PER PARTITION
+  // LIMIT): the same answer, and the others' rows are all there.
+  const Uuid other = sid(0xA5, 2);
+  ASSERT_TRUE(commit_sync(*s, [&] {
+                WriteSet ws;
+                ws.mutations.push_back(UserReactionPut{video, other, sid(0xA4, 1), ReactionType::dislike, 5000, 1});
+                return ws;
+              }()).ok());
+  std::array<std::optional<Result<Store::ViewAndReactions>>, 4> nobody;
+  std::optional<Result<Store::ViewAndReactions>> mine, theirs;
+  asio::io_context ioc;
+  auto read = [&](Uuid u, std::optional<Result<Store::ViewAndReactions>>& out) -> asio::awaitable<void> {
+    const Deadline d = Deadline::after(10s);  // a named local (g++ 12)
+    out = co_await s->get_view_and_reactions(video, u, d);
+  };
+  // Four users with no rows take the four reads a video may have out at once; the two
+  // others wait for one to return and are read together.
+  for (uint32_t i = 0; i < nobody.size(); ++i) asio::co_spawn(ioc, read(sid(0xA5, 10 + i), nobody[i]), asio::detached);
+  asio::co_spawn(ioc, read(user, mine), asio::detached);
+  asio::co_spawn(ioc, read(other, theirs), asio::detached);
+  const uint64_t before = calls_by_statement(*s)["SELECT user_reactions"];
+  ioc.run();
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], before + 6)
+      << "four alone, two together, then hidden = true for the one past the LIMIT";
+  for (auto& n : nobody) {
+    ASSERT_TRUE(n && n->ok());
+    EXPECT_FALSE((*n)->view.hidden);
+    ASSERT_TRUE((*n)->reactions.has_value());
+    EXPECT_TRUE((*n)->reactions->empty());
+  }
+  ASSERT_TRUE(mine && mine->ok() && theirs && theirs->ok());
+  EXPECT_TRUE((*mine)->view.hidden);
+  EXPECT_EQ((*mine)->view.recent_until, 7000);
+  EXPECT_FALSE((*mine)->reactions.has_value());
+  ASSERT_TRUE((*theirs)->reactions.has_value());
+  EXPECT_EQ(*(*theirs)->reactions,
+            (std::vector<std::pair<Uuid, ReactionType>>{{sid(0xA4, 1), ReactionType::dislike}}));
 }
 
 // The user's entry keeps the op-order winner whatever order the writes land in: the accept

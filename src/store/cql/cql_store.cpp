@@ -734,12 +734,21 @@ asio::awaitable<void> CqlStore::user_rows_reader(Uuid video_id) {
       batch.assign(std::make_move_iterator(asks.begin()), std::make_move_iterator(asks.begin() + n));
       asks.erase(asks.begin(), asks.begin() + n);
     }
-    // The read ends by the earliest asker's deadline, so each gets its answer by its own.
+    // An asker past its deadline is answered so at once: in the read it would only cut the
+    // others' short. The read takes the latest deadline of the rest (read_opts caps it at
+    // storage.cql.request_timeout), so no asker's read ends early for another's; an asker's
+    // own wait is its caller's to bound (the service's reads run under store::within).
+    std::erase_if(batch, [](UserRowsAsk& a) {
+      if (!a.d.expired()) return false;
+      a.done(deadline_error());
+      return true;
+    });
+    if (batch.empty()) continue;
     Deadline d = batch.front().d;
     std::vector<Uuid> users;
     users.reserve(batch.size());
     for (auto& a : batch) {
-      if (a.d.at < d.at) d = a.d;
+      if (a.d.at > d.at) d = a.d;
       users.push_back(a.user);
     }
     Result<std::vector<UserRowsRead>> r = Error(Errc::internal, "cql: users' rows not read");

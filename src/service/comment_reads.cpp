@@ -205,11 +205,7 @@ asio::awaitable<Result<std::string>> CommentService::list(Actor actor, Index ind
 asio::awaitable<Result<PagePtr>> CommentService::wait_for(std::shared_ptr<Flight> flight) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(Result<PagePtr>)>(
       [this](auto handler, std::shared_ptr<Flight> f) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        auto deliver = [h](Result<PagePtr> r) {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-        };
+        std::function<void(Result<PagePtr>)> deliver = posting(std::move(handler));
         std::unique_lock lk(flights_mu_);
         if (f->done) {
           auto r = *f->result;

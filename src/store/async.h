@@ -6,7 +6,6 @@
 //    bounded by a deadline: a queued write completes and is answered.
 #pragma once
 
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -21,6 +20,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/posting.h"
 #include "store/store.h"
 
 namespace commentd::store {
@@ -62,11 +62,7 @@ asio::awaitable<Result<T>> within(Deadline d, asio::awaitable<Result<T>> op) {
   auto race = std::make_shared<detail::Race<T>>(ex);
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
       [&](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        race->deliver = [h](Result<T> r) {
-          auto hex = asio::get_associated_executor(*h);
-          asio::post(hex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-        };
+        race->deliver = posting(std::move(handler));
         // The timer is armed before the operation starts: after that only the winner of
         // `done` touches it.
         race->timer.expires_at(d.at);
@@ -103,11 +99,7 @@ class Started {
   asio::awaitable<Result<T>> join() {
     return asio::async_initiate<decltype(asio::use_awaitable), void(Result<T>)>(
         [s = s_](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          auto deliver = [h](Result<T> r) {
-            auto ex = asio::get_associated_executor(*h);
-            asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-          };
+          std::function<void(Result<T>)> deliver = posting(std::move(handler));
           std::unique_lock lk(s->mu);
           if (s->result) {
             Result<T> r = std::move(*s->result);
@@ -145,11 +137,7 @@ class Started {
 inline asio::awaitable<Result<CommitResult>> commit(Store& store, WriteSet ws) {
   using R = Result<CommitResult>;
   auto init = [&store](auto handler, WriteSet w) {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    store.commit(std::move(w), [h](R r) {
-      auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-    });
+    store.commit(std::move(w), posting(std::move(handler)));
   };
   return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init), asio::use_awaitable,
                                                                       std::move(ws));

@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/posting.h"
 #include "store/rocks/codec.h"
 
 namespace commentd::events {
@@ -82,11 +82,7 @@ template <class R, class Core, class F>
 asio::awaitable<R> on_core(std::shared_ptr<Core> core, F f) {
   return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
       [core, f = std::move(f)](auto handler) mutable {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        std::function<void(R)> done = [h](R r) {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
-        };
+        std::function<void(R)> done = posting(std::move(handler));
         if (core->closed.load()) return done(R(closed_error()));
         asio::post(core->ioc, [core, f = std::move(f), done = std::move(done)]() mutable {
           if (core->closing) return done(R(closed_error()));

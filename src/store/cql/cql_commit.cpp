@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/posting.h"
 #include "store/cql/commit_intent.h"
 #include "store/cql/cql_internal.h"
 
@@ -379,11 +380,7 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
   if (!append.ops.empty() || !append.outbox.empty()) {
     using R = Result<CommitResult>;
     auto init = [this](auto handler, LogAppend a) {
-      auto h = std::make_shared<decltype(handler)>(std::move(handler));
-      a.done = [h](R r) {
-        auto ex = asio::get_associated_executor(*h);
-        asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-      };
+      a.done = posting(std::move(handler));
       enqueue_log(std::move(a));
     };
     auto logged = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(

@@ -230,11 +230,9 @@ asio::awaitable<Result<std::vector<Rows>>> CqlStore::exec_all(std::vector<Call> 
   if (auto no = breaker_refusal()) co_return *no;
   const auto timeout = shortest_timeout(calls);
   auto init = [this, timeout](auto handler, std::vector<Call> c) {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    start_all(*session_, *pool_, std::move(c), [this, h, timeout](R r) {
+    start_all(*session_, *pool_, std::move(c), [this, done = posting(std::move(handler)), timeout](R r) {
       breaker_note(r ? nullptr : &r.error(), timeout);
-      auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+      done(std::move(r));
     });
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
@@ -247,15 +245,12 @@ asio::awaitable<Status> CqlStore::exec_writes(std::vector<Call> calls) {
   const auto timeout = shortest_timeout(calls);
   auto groups = group_writes(std::move(calls));
   auto init = [this, timeout](auto handler, std::vector<std::vector<Call>> groups) {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
     auto g = std::make_shared<Gather>();
     g->rows.resize(groups.size());
     g->left = groups.size();
-    g->deliver = [this, h, timeout](Result<std::vector<Rows>> r) {
+    g->deliver = [this, done = posting(std::move(handler)), timeout](Result<std::vector<Rows>> r) {
       breaker_note(r ? nullptr : &r.error(), timeout);
-      Status s = r ? ok_status() : Status(r.take_error());
-      auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, s = std::move(s)]() mutable { std::move(*h)(std::move(s)); });
+      done(r ? ok_status() : Status(r.take_error()));
     };
     for (size_t i = 0; i < groups.size(); ++i) {
       auto done = asio::bind_executor(*pool_, [g, i](Result<Rows> r) { g->done(i, std::move(r)); });
@@ -697,12 +692,8 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::read_user_rows_togethe
                                                                                   Deadline d) {
   using R = Result<UserRowsRead>;
   auto init = [this, video_id, user_id, d](auto handler) {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    auto ex = asio::get_associated_executor(*h);
-    UserRowsAsk ask{user_id, d, [h](R r) {
-                      auto hex = asio::get_associated_executor(*h);
-                      asio::post(hex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
-                    }};
+    auto ex = asio::get_associated_executor(handler);
+    UserRowsAsk ask{user_id, d, posting(std::move(handler))};
     bool start;
     {
       std::lock_guard lk(user_asks_mu_);
@@ -757,7 +748,7 @@ asio::awaitable<void> CqlStore::user_rows_reader(Uuid video_id) {
     } catch (const std::exception& e) {  // never leave the askers (and the video's next ones) waiting
       r = Error(Errc::internal, std::string("cql: users' rows: ") + e.what());
     }
-    for (size_t k = 0; k < batch.size(); ++k) batch[k].done(r ? R((*r)[k]) : R(r.error()));
+    for (size_t k = 0; k < batch.size(); ++k) batch[k].done(r ? R(std::move((*r)[k])) : R(r.error()));
   }
 }
 

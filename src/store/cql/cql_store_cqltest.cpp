@@ -638,6 +638,53 @@ TEST_F(CqlStoreTest, UsersRowsOfOneVideoAskedAtOnceAreReadTogether) {
   for (uint32_t u = 1; u <= kUsers; ++u) check(u, testing::run_sync(s->get_view_and_reactions(video, user(u), Deadline::after(10s))));
 }
 
+// An asker whose deadline passes while it waits for its video's reads is answered
+// deadline_exceeded before the next read, and that read is the others' alone, under their
+// deadline: the first four askers take the four reads a video may have out at once, then the
+// event loop is held past the short deadlines of the next six before any read returns.
+TEST_F(CqlStoreTest, AnAskerPastItsDeadlineWhileWaitingIsAnsweredSoAndLeftOutOfTheRead) {
+  auto s = ks_->open();
+  ASSERT_TRUE(s->user_view_folded());
+  const Uuid video = sid(0xAA, 0);
+  auto user = [](uint32_t u) { return sid(0xAA, u); };
+  constexpr uint32_t kUsers = 15;
+  auto short_lived = [](uint32_t u) { return u >= 5 && u <= 10; };
+  WriteSet ws;
+  for (uint32_t u = 1; u <= kUsers; ++u)
+    ws.mutations.push_back(UserReactionPut{video, user(u), sid(0xAB, u), ReactionType::like});
+  ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  const uint64_t before = calls_by_statement(*s)["SELECT user_reactions"];
+  std::vector<std::optional<Result<Store::ViewAndReactions>>> got(kUsers);
+  asio::io_context ioc;
+  for (uint32_t u = 1; u <= kUsers; ++u) {
+    asio::co_spawn(
+        ioc,
+        [&, u]() -> asio::awaitable<void> {
+          const Deadline d = Deadline::after(short_lived(u) ? 5ms : 10s);  // a named local (g++ 12)
+          auto r = co_await s->get_view_and_reactions(video, user(u), d);
+          got[u - 1] = std::move(r);
+        },
+        asio::detached);
+  }
+  // Queued after every asker and before any read's completion: the short deadlines pass here.
+  asio::post(ioc, [] { std::this_thread::sleep_for(30ms); });
+  ioc.run();
+  for (uint32_t u = 1; u <= kUsers; ++u) {
+    ASSERT_TRUE(got[u - 1].has_value()) << u;
+    const auto& v = *got[u - 1];
+    if (short_lived(u)) {
+      ASSERT_FALSE(v.ok()) << u;
+      EXPECT_EQ(v.error().code, Errc::deadline_exceeded) << u;
+      continue;
+    }
+    ASSERT_TRUE(v.ok()) << u << ": " << v.error().message;
+    ASSERT_TRUE(v->reactions.has_value()) << u;
+    EXPECT_EQ(*v->reactions, (std::vector<std::pair<Uuid, ReactionType>>{{sid(0xAB, u), ReactionType::like}})) << u;
+  }
+  EXPECT_LE(calls_by_statement(*s)["SELECT user_reactions"] - before, 5u)
+      << "four alone, then the five still waiting with time left in one read";
+}
+
 // A list request's user rows in one round trip: the view and every reaction of the user in
 // the video, the same as get_user_view and get_reactions answer, from Cassandra and from the
 // user-rows cache (one lookup: a hit after the first read).

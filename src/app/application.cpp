@@ -426,8 +426,13 @@ Result<uint16_t> Application::start() {
   // embedded node's CPU under the viral mix).
   if (w.cache_invalidation.enabled && pulsar_bus_) {
     workers::ForgetComment forget;
-    if (comment_checks_ || shared_checks_)
-      forget = [svc = service_.get()](Uuid id, Deadline d) { return svc->forget_comment_check(id, d); };
+    if (comment_checks_ || shared_checks_ || cql_)
+      forget = [svc = service_.get(), checks = comment_checks_ || shared_checks_, cql = cql_](
+                   Uuid id, Deadline d) -> boost::asio::awaitable<Status> {
+        if (cql) cql->forget_page_row(id);  // the rows kept for page builds (store/cql/page_rows.h)
+        if (!checks) co_return ok_status();
+        co_return co_await svc->forget_comment_check(id, d);
+      };
     cache_invalidation_ = workers::make_cache_invalidation(*bus_, page_cache, cfg_.pulsar.topics.comments, node_id_,
                                                            std::move(forget));
     s = workers_->register_worker(unowned(cache_invalidation_.get()));
@@ -594,6 +599,18 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_cql_bucket_list_recent_reads_total",
                                    "Recent buckets read beside a kept bucket list (they may not exist)",
                                    double(bl.speculative_reads.load())));
+      auto& pr = cql_->page_rows_stats();
+      out.push_back(counter_family(
+          "commentd_cql_page_rows_total",
+          "Comment rows of page builds: reused from an earlier build of the list under the same page version (hit) "
+          "or read (miss)",
+          "outcome", {{"hit", double(pr.hits.load())}, {"miss", double(pr.misses.load())}}));
+      out.push_back(counter_family("commentd_cql_page_rows_forgotten_total",
+                                   "Kept page rows dropped by a change (this node's write or another node's event)",
+                                   double(pr.forgotten.load())));
+      out.push_back(counter_family("commentd_cql_page_rows_stale_fills_total",
+                                   "Page rows not kept: a comment changed while they were read",
+                                   double(pr.stale_fills.load())));
       out.push_back(counter_family("commentd_commit_intent_sweeps_total", "Passes of the commit intents' sweep",
                                    double(is.sweeps.load())));
       out.push_back(counter_family("commentd_commit_intent_sweeps_failed_total",

@@ -88,6 +88,10 @@ struct CqlConfig {
   // a reaction to it without reading the comment again; 0 = read it for every reaction
   // (docs/cluster.md "Reaction op", service/comment_checks.h).
   milliseconds comment_check_ttl{5'000};
+  // How long a node reuses a comment row it read for a page build in the next builds of the
+  // same list while the video's page version holds; 0 = read every row at every build
+  // (store/cql/page_rows.h).
+  milliseconds row_reuse{5'000};
   bool bucketed_pages = true;  // video pages from the time buckets (docs/cluster.md "Time buckets")
   bool operator==(const CqlConfig&) const = default;
 };

@@ -210,6 +210,12 @@ const KeySpec kKeys[] = {
      .default_text = "5s", .min = 0, .max = kMin,
      .description = "how long a node trusts what it read of a comment (video, author, status) to "
                     "accept reactions to it without reading it again; 0 = read it for every reaction"},
+    {.path = "storage.cql.row_reuse",
+     .field = [](Config& c) -> auto& { return c.storage.cql.row_reuse; },
+     .default_text = "5s", .min = 0, .max = kMin,
+     .description = "how long a node reuses a comment row it read for a page in its next builds of the "
+                    "same list while the video's page version holds (edits, deletes and moderation move "
+                    "it); 0 = read every row at every build"},
     {.path = "storage.cql.bucketed_pages",
      .field = [](Config& c) -> auto& { return c.storage.cql.bucketed_pages; },
      .default_text = "true",

@@ -327,7 +327,7 @@ asio::awaitable<Result<PagePtr>> CommentService::coalesced_page(std::string key,
     // same scans and are put beside it (src/cache/README.md "Read-ahead").
     const size_t ahead = req.cursor && fill.version ? opts_.read_ahead_pages : 0;
     stats_.public_pages.fetch_add(1, std::memory_order_relaxed);
-    auto pages = co_await build_pages(anonymous, index, req, true, ahead, d);
+    auto pages = co_await build_pages(anonymous, index, req, true, ahead, d, fill.version);
     if (pages) built = pages->front();
     else built = pages.take_error();
     if (built && fill.version) {
@@ -382,7 +382,8 @@ asio::awaitable<Result<PagePtr>> CommentService::build_page(Actor actor, Index i
 asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor actor, Index index,
                                                                          ListRequest req,
                                                                          bool public_view,
-                                                                         size_t ahead, Deadline d) {
+                                                                         size_t ahead, Deadline d,
+                                                                         std::optional<uint64_t> version) {
   std::optional<CursorPos> after;
   if (req.cursor) {
     auto c = decode_cursor(opts_.cursor_key, *req.cursor, cursor_scope(index, req));
@@ -408,6 +409,7 @@ asio::awaitable<Result<std::vector<PagePtr>>> CommentService::build_pages(Actor 
   while (rows.size() < want && scanned < scan_budget && !exhausted) {
     store::ScanRequest sr{index, req.key, req.sort, after, want - rows.size() + 1};
     sr.with_counts = true;
+    if (public_view) sr.reuse_generation = version;
     auto res = co_await store_.scan(sr, d);
     if (!res) co_return res.take_error();
     scanned += sr.max_rows;

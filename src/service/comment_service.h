@@ -195,10 +195,13 @@ class CommentService {
   asio::awaitable<Result<cache::PagePtr>> build_page(Actor actor, store::Index index,
                                                      ListRequest req, bool public_view, Deadline d);
   // The page req asks for, then up to `ahead` pages after it, each as a read from the
-  // previous one's cursor would build it; from the same scans. Never empty.
+  // previous one's cursor would build it; from the same scans. Never empty. `version`: the
+  // page cache's version of the video the pages are built under (a public build that will be
+  // put); the store may then reuse rows it read under it (ScanRequest::reuse_generation).
   asio::awaitable<Result<std::vector<cache::PagePtr>>> build_pages(Actor actor, store::Index index,
                                                                    ListRequest req, bool public_view,
-                                                                   size_t ahead, Deadline d);
+                                                                   size_t ahead, Deadline d,
+                                                                   std::optional<uint64_t> version = std::nullopt);
   // Puts read-ahead pages: the first under `cursor` (the page before it's next cursor), each
   // next under the one before it's next cursor; under `version`, behind the request.
   asio::awaitable<void> put_ahead(Uuid video_id, uint64_t version, store::Index index,

@@ -43,6 +43,13 @@ struct ScanRequest {
   // Also the joined rows' counts (ScanResult::counts), read beside the rows: where a read is
   // a round trip (CQL), a page needs no get_counts after its scan.
   bool with_counts = false;
+  // Set by a caller that keeps what it builds under a generation of the list (the page
+  // cache's version of the video, which every edit, delete and moderation of its comments
+  // moves): an engine that reads rows by key (CQL) may answer a row it read for an earlier
+  // scan of the same list under the same generation instead of reading it again
+  // (store/cql/page_rows.h). Counts are read all the same. Engines holding rows in memory
+  // ignore it.
+  std::optional<uint64_t> reuse_generation;
 };
 
 struct ScanResult {

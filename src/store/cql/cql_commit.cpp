@@ -149,9 +149,15 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
     return;
   }
   note_buckets(ws.mutations);
+  // The comments this write changes (a new one, version 1, has no kept row): their rows kept
+  // for page builds go once the write is over, whatever its outcome, before its answer.
+  std::vector<Uuid> changed;
+  for (auto& m : ws.mutations)
+    if (auto* p = std::get_if<PutComment>(&m); p && p->comment.version > 1) changed.push_back(p->comment.id);
   asio::co_spawn(
       *pool_,
-      [this, ws = std::move(ws), done = std::move(done), release]() mutable -> asio::awaitable<void> {
+      [this, ws = std::move(ws), done = std::move(done), release,
+       changed = std::move(changed)]() mutable -> asio::awaitable<void> {
         Result<CommitResult> r = Error(Errc::internal, "commit did not run");
         std::optional<IntentKey> finished;
         try {
@@ -159,6 +165,7 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
         } catch (const std::exception& e) {
           r = Error(Errc::internal, std::string("cql commit threw: ") + e.what());
         }
+        for (auto& id : changed) page_rows_->forget(id);
         done(std::move(r));
         // After the answer: nothing waits on it. If it fails (or the node dies first), the
         // sweep finds the intent and resolves it (a whole write is then written again, which

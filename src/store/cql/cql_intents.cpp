@@ -168,6 +168,7 @@ Result<CqlStore::IntentOutcome> CqlStore::resolve_intent(const IntentRow& row) {
                   row.comment_id.str(), row.version, body.error().message);
   } else {
     if (auto s = roll_forward(row, std::move(*body)); !s) return s.take_error();
+    page_rows_->forget(row.comment_id);  // its comments row may have been written just now
     intent_stats_.rolled_forward.fetch_add(1);
   }
   auto gone = exec_blocking(*st_->intent_delete, {shard, minute, id}, write_opts(true));

@@ -270,7 +270,7 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan_buckets(ScanRequest req, Dead
     entries.insert(entries.end(), ties->begin(), ties->end());
     bound = cutoff;
   }
-  co_return co_await join_entries(std::move(entries), req.max_rows, video, req.with_counts, d);
+  co_return co_await join_entries(std::move(entries), req, video, d);
 }
 
 }  // namespace commentd::store::cql

@@ -52,6 +52,7 @@ Result<std::unique_ptr<CqlStore>> CqlStore::open(const bridge::Runtime& rt, cons
   std::unique_ptr<CqlStore> s(new CqlStore());
   s->opts_ = opts;
   s->bucket_lists_ = std::make_unique<BucketLists>(opts.cql.bucket_list_ttl);
+  s->page_rows_ = std::make_unique<PageRows>(opts.cql.row_reuse);
   auto bo = opts.breaker;
   if (bo.probe_timeout.count() == 0) bo.probe_timeout = opts.cql.request_timeout + std::chrono::seconds(1);
   if (bo.stall_after.count() == 0) bo.stall_after = opts.cql.stall_timeout;
@@ -386,29 +387,39 @@ asio::awaitable<Result<ScanResult>> CqlStore::scan(ScanRequest req, Deadline d) 
     entries.insert(entries.end(), g->begin(), g->end());
     bound = last_at;
   }
-  co_return co_await join_entries(std::move(entries), req.max_rows, std::nullopt, req.with_counts, d);
+  co_return co_await join_entries(std::move(entries), req, std::nullopt, d);
 }
 
-asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos> entries, size_t max_rows,
-                                                           std::optional<Uuid> video_list, bool with_counts,
-                                                           Deadline d) {
+asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos> entries, const ScanRequest& req,
+                                                           std::optional<Uuid> video_list, Deadline d) {
+  const bool with_counts = req.with_counts;
   ScanResult out;
-  out.exhausted = entries.size() <= max_rows;
-  if (entries.size() > max_rows) entries.resize(max_rows);
+  out.exhausted = entries.size() <= req.max_rows;
+  if (entries.size() > req.max_rows) entries.resize(req.max_rows);
   if (!entries.empty()) out.last = entries.back();
   if (entries.empty()) co_return out;
   if (d.expired()) co_return deadline_error();
   std::vector<Uuid> ids;
   for (auto& e : entries) ids.push_back(e.id);
+  // Rows an earlier build of this list read under the same generation are not read again.
+  const bool reuse = req.reuse_generation && page_rows_->enabled();
+  const auto read_at = PageRows::Clock::now();
+  const uint64_t fill = page_rows_->begin_fill();  // before the read
+  std::vector<std::optional<Comment>> known(ids.size());
+  std::vector<Uuid> unread;  // the ids whose rows are read
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (reuse) known[i] = page_rows_->get(req.key, *req.reuse_generation, ids[i], read_at);
+    if (!known[i]) unread.push_back(ids[i]);
+  }
   // The rows and (with_counts) their counts, all at once: the counts of entries whose rows
   // turn out to be skipped are read for nothing, one round trip sooner than after the rows.
   std::vector<Call> calls;
-  add_keyed_reads(calls, *st_->get_comment, st_->comments_in.get(), ids, d);
+  add_keyed_reads(calls, *st_->get_comment, st_->comments_in.get(), unread, d);
   const size_t rows_end = calls.size();
   if (with_counts) add_keyed_reads(calls, *st_->metrics_get, st_->metrics_in.get(), ids, d);
   auto rows = co_await exec_all(std::move(calls));
   if (!rows) co_return read_error(rows.error(), d);
-  auto at = find_keyed(*rows, 0, rows_end, ids);
+  auto at = find_keyed(*rows, 0, rows_end, unread);
   if (!at) co_return at.take_error();
   std::vector<CommentMetrics> counts;
   if (with_counts) {
@@ -417,11 +428,17 @@ asio::awaitable<Result<ScanResult>> CqlStore::join_entries(std::vector<CursorPos
     counts = std::move(*c);
   }
   std::vector<size_t> check;  // deleted comments: still listed only with their list entry
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const auto& a = (*at)[i];
-    if (!a) continue;  // an index entry without its row: skipped
-    auto c = decode_comment((*rows)[a->first], a->second);
-    if (!c) co_return c.take_error();
+  for (size_t i = 0, u = 0; i < ids.size(); ++i) {
+    Result<Comment> c = Comment{};
+    if (known[i]) {
+      c = std::move(*known[i]);
+    } else {
+      const auto& a = (*at)[u++];
+      if (!a) continue;  // an index entry without its row: skipped
+      c = decode_comment((*rows)[a->first], a->second);
+      if (!c) co_return c.take_error();
+      if (reuse) page_rows_->put(req.key, *req.reuse_generation, *c, fill, read_at);
+    }
     if (video_list) {
       if (c->parent_id || c->video_id != *video_list) continue;
       if (c->status == CommentStatus::deleted) check.push_back(out.rows.size());

@@ -64,6 +64,7 @@
 #include "core/clock.h"
 #include "core/uuid.h"
 #include "store/cql/bucket_lists.h"
+#include "store/cql/page_rows.h"
 #include "store/store.h"
 #include "store/user_rows_cache.h"
 
@@ -165,6 +166,10 @@ class CqlStore final : public Store {
   const IntentStats& intent_stats() const { return intent_stats_; }
   // Video pages' bucket lists (bucket_lists.h): hits, misses, recent buckets read besides.
   const BucketListStats& bucket_list_stats() const { return bucket_lists_->stats(); }
+  // Comment rows kept for page builds (page_rows.h): forget() drops one (the
+  // cache-invalidation subscriber's, for another node's change; this node's commits do it).
+  const PageRowsStats& page_rows_stats() const { return page_rows_->stats(); }
+  void forget_page_row(const Uuid& id) { page_rows_->forget(id); }
   // The user's view is read from user_reactions alone (the fold marker was seen; schema.h).
   bool user_view_folded() const { return view_folded_.load(); }
   // Every statement of this store's session, by statement (commentd_cql_* metrics), and the
@@ -282,10 +287,11 @@ class CqlStore final : public Store {
   // The page's comment rows for `entries` (keyed reads in parallel), in order. With
   // `video_list`, rows that are not in the video's top-level list are dropped: replies, and
   // deleted comments whose comments_by_video entry is gone (the bucketed history keeps both).
-  // with_counts: their counts too (ScanResult::counts), read at the same time.
-  asio::awaitable<Result<ScanResult>> join_entries(std::vector<CursorPos> entries, size_t max_rows,
-                                                   std::optional<Uuid> video_list, bool with_counts,
-                                                   Deadline d);
+  // req.with_counts: their counts too (ScanResult::counts), read at the same time. With
+  // req.reuse_generation, rows kept in page_rows_ for req.key under it are not read again,
+  // and the rows read are kept. `req` outlives the call (the caller's own parameter).
+  asio::awaitable<Result<ScanResult>> join_entries(std::vector<CursorPos> entries, const ScanRequest& req,
+                                                   std::optional<Uuid> video_list, Deadline d);
 
   // --- time-bucketed video pages (cql_pages.cpp)
   asio::awaitable<Result<ScanResult>> scan_buckets(ScanRequest req, Deadline d);
@@ -388,6 +394,7 @@ class CqlStore final : public Store {
   std::unordered_map<std::string, int64_t> candidates_written_;  // GUARDED_BY(candidates_mu_)
   IntentStats intent_stats_;
   std::unique_ptr<BucketLists> bucket_lists_;
+  std::unique_ptr<PageRows> page_rows_;
   SystemClock clock_;
   std::unique_ptr<UuidGenerator> intent_ids_;
   std::mutex drain_mu_;

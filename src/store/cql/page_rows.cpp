@@ -1,0 +1,35 @@
+#include "store/cql/page_rows.h"
+
+namespace commentd::store::cql {
+
+std::optional<Comment> PageRows::get(const Uuid& list, uint64_t generation, const Uuid& id, Clock::time_point now) {
+  {
+    std::lock_guard lk(mu_);
+    if (Entry* e = kept_.find(id)) {
+      if (e->list == list && e->generation == generation && now - e->read_at < ttl_) {
+        stats_.hits.fetch_add(1, std::memory_order_relaxed);
+        return e->row;
+      }
+    }
+  }
+  stats_.misses.fetch_add(1, std::memory_order_relaxed);
+  return std::nullopt;
+}
+
+void PageRows::put(const Uuid& list, uint64_t generation, const Comment& c, uint64_t fill, Clock::time_point read_at) {
+  std::lock_guard lk(mu_);
+  // Under the lock, so a forget cannot fall between the check and the insert.
+  if (fill != fills_.load(std::memory_order_acquire)) {
+    stats_.stale_fills.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  kept_.put(c.id, Entry{list, generation, c, read_at});
+}
+
+void PageRows::forget(const Uuid& id) {
+  std::lock_guard lk(mu_);
+  fills_.fetch_add(1, std::memory_order_acq_rel);
+  if (kept_.erase(id)) stats_.forgotten.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace commentd::store::cql

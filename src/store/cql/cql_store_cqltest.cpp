@@ -8,10 +8,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -495,6 +497,29 @@ std::map<std::string, uint64_t> calls_by_statement(const CqlStore& s) {
   return out;
 }
 
+// Every user's view and reactions in `video` asked at once on one event loop (user(u), u in
+// 1..n, each under deadline(u) from its ask); `hold`, if any, runs on the loop after the asks
+// and before anything else. The answers, in order.
+std::vector<std::optional<Result<Store::ViewAndReactions>>> ask_at_once(
+    CqlStore& s, const Uuid& video, uint32_t n, const std::function<Uuid(uint32_t)>& user,
+    const std::function<std::chrono::milliseconds(uint32_t)>& deadline, std::function<void()> hold = {}) {
+  std::vector<std::optional<Result<Store::ViewAndReactions>>> got(n);
+  asio::io_context ioc;
+  for (uint32_t u = 1; u <= n; ++u) {
+    asio::co_spawn(
+        ioc,
+        [&, u]() -> asio::awaitable<void> {
+          const Deadline d = Deadline::after(deadline(u));  // a named local (g++ 12)
+          auto r = co_await s.get_view_and_reactions(video, user(u), d);
+          got[u - 1] = std::move(r);
+        },
+        asio::detached);
+  }
+  if (hold) asio::post(ioc, std::move(hold));
+  ioc.run();
+  return got;
+}
+
 // With a per-user rows cache: the second read of a user's rows is a hit (no Cassandra read);
 // a view write drops the copy before the commit returns; a reaction row is written into the
 // copy (the next read is a hit and sees it), a withdrawal too, and an older op's row landing
@@ -614,19 +639,7 @@ TEST_F(CqlStoreTest, UsersRowsOfOneVideoAskedAtOnceAreReadTogether) {
     EXPECT_EQ(*v->reactions, want) << u;
   };
   const uint64_t before = calls_by_statement(*s)["SELECT user_reactions"];
-  std::vector<std::optional<Result<Store::ViewAndReactions>>> got(kUsers);
-  asio::io_context ioc;
-  for (uint32_t u = 1; u <= kUsers; ++u) {
-    asio::co_spawn(
-        ioc,
-        [&, u]() -> asio::awaitable<void> {
-          const Deadline d = Deadline::after(10s);  // a named local (g++ 12)
-          auto r = co_await s->get_view_and_reactions(video, user(u), d);
-          got[u - 1] = std::move(r);
-        },
-        asio::detached);
-  }
-  ioc.run();
+  auto got = ask_at_once(*s, video, kUsers, user, [](uint32_t) { return 10s; });
   const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"] - before;
   EXPECT_GE(reads, 2u);
   EXPECT_LE(reads, 6u) << "the first four at once, alone (four reads of a video out at a time); the other 26 "
@@ -722,21 +735,11 @@ TEST_F(CqlStoreTest, AnAskerPastItsDeadlineWhileWaitingIsAnsweredSoAndLeftOutOfT
     ws.mutations.push_back(UserReactionPut{video, user(u), sid(0xAB, u), ReactionType::like});
   ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
   const uint64_t before = calls_by_statement(*s)["SELECT user_reactions"];
-  std::vector<std::optional<Result<Store::ViewAndReactions>>> got(kUsers);
-  asio::io_context ioc;
-  for (uint32_t u = 1; u <= kUsers; ++u) {
-    asio::co_spawn(
-        ioc,
-        [&, u]() -> asio::awaitable<void> {
-          const Deadline d = Deadline::after(short_lived(u) ? 5ms : 10s);  // a named local (g++ 12)
-          auto r = co_await s->get_view_and_reactions(video, user(u), d);
-          got[u - 1] = std::move(r);
-        },
-        asio::detached);
-  }
-  // Queued after every asker and before any read's completion: the short deadlines pass here.
-  asio::post(ioc, [] { std::this_thread::sleep_for(30ms); });
-  ioc.run();
+  // The hold comes after every asker and before any read's completion: the short deadlines
+  // pass there.
+  auto got = ask_at_once(
+      *s, video, kUsers, user, [&](uint32_t u) { return short_lived(u) ? 5ms : 10s; },
+      [] { std::this_thread::sleep_for(30ms); });
   for (uint32_t u = 1; u <= kUsers; ++u) {
     ASSERT_TRUE(got[u - 1].has_value()) << u;
     const auto& v = *got[u - 1];

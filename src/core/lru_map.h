@@ -51,6 +51,14 @@ class LruMap {
     index_.erase(it);
     return true;
   }
+  // Removes the least recently used entry, moving its value to `out` if given; false if empty.
+  bool pop_least_recent(V* out = nullptr) {
+    if (order_.empty()) return false;
+    if (out) *out = std::move(order_.back().second);
+    index_.erase(order_.back().first);
+    order_.pop_back();
+    return true;
+  }
   size_t size() const { return index_.size(); }
   size_t capacity() const { return capacity_; }
 

@@ -51,5 +51,23 @@ TEST(LruMap, AZeroCapacityHoldsOne) {
   EXPECT_NE(m.find(2), nullptr);
 }
 
+TEST(LruMap, PopLeastRecentTakesTheOldestUse) {
+  LruMap<int, int> m(3);
+  m.put(1, 10);
+  m.put(2, 20);
+  m.put(3, 30);
+  m.find(1);  // 2 is now the least recently used
+  int v = 0;
+  ASSERT_TRUE(m.pop_least_recent(&v));
+  EXPECT_EQ(v, 20);
+  EXPECT_EQ(m.find(2), nullptr);
+  EXPECT_TRUE(m.pop_least_recent());
+  EXPECT_EQ(m.find(3), nullptr);
+  ASSERT_TRUE(m.pop_least_recent(&v));
+  EXPECT_EQ(v, 10);
+  EXPECT_FALSE(m.pop_least_recent(&v));
+  EXPECT_EQ(m.size(), 0u);
+}
+
 }  // namespace
 }  // namespace commentd

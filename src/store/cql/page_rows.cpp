@@ -23,13 +23,36 @@ void PageRows::put(const Uuid& list, uint64_t generation, const Comment& c, uint
     stats_.stale_fills.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  kept_.put(c.id, Entry{list, generation, c, read_at});
+  drop(c.id);
+  Entry e{list, generation, c, read_at};
+  bytes_ += e.bytes();
+  // Past the row bound, put drops the least recently used row itself: taken out here first.
+  if (kept_.size() == kept_.capacity()) {
+    Entry old;
+    if (kept_.pop_least_recent(&old)) bytes_ -= old.bytes();
+  }
+  kept_.put(c.id, std::move(e));
+  while (bytes_ > max_bytes_ && kept_.size() > 1) {
+    Entry old;
+    if (!kept_.pop_least_recent(&old)) break;
+    bytes_ -= old.bytes();
+  }
+}
+
+void PageRows::drop(const Uuid& id) {
+  if (Entry* e = kept_.peek(id)) {
+    bytes_ -= e->bytes();
+    kept_.erase(id);
+  }
 }
 
 void PageRows::forget(const Uuid& id) {
   std::lock_guard lk(mu_);
   fills_.fetch_add(1, std::memory_order_acq_rel);
-  if (kept_.erase(id)) stats_.forgotten.fetch_add(1, std::memory_order_relaxed);
+  if (kept_.peek(id)) {
+    drop(id);
+    stats_.forgotten.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace commentd::store::cql

@@ -42,9 +42,12 @@ struct PageRowsStats {
 class PageRows {
  public:
   using Clock = std::chrono::steady_clock;
+  // The most it keeps: rows, and bytes of rows (their text, up to 10 KB each, is most of them).
   static constexpr size_t kMaxRows = 65'536;
+  static constexpr size_t kMaxBytes = 32u << 20;
 
-  explicit PageRows(std::chrono::milliseconds ttl, size_t max_rows = kMaxRows) : ttl_(ttl), kept_(max_rows) {}
+  explicit PageRows(std::chrono::milliseconds ttl, size_t max_rows = kMaxRows, size_t max_bytes = kMaxBytes)
+      : ttl_(ttl), max_bytes_(max_bytes), kept_(max_rows) {}
   bool enabled() const { return ttl_.count() > 0; }
 
   // The row `id` as read for `list` under `generation`, if read less than the TTL before `now`.
@@ -58,6 +61,10 @@ class PageRows {
   void forget(const Uuid& id);
 
   const PageRowsStats& stats() const { return stats_; }
+  size_t bytes() {
+    std::lock_guard lk(mu_);
+    return bytes_;
+  }
 
  private:
   struct Entry {
@@ -65,11 +72,15 @@ class PageRows {
     uint64_t generation = 0;
     Comment row;
     Clock::time_point read_at;
+    size_t bytes() const { return sizeof(Entry) + row.content.size(); }
   };
+  void drop(const Uuid& id);  // REQUIRES: mu_ held
   const std::chrono::milliseconds ttl_;
+  const size_t max_bytes_;
   std::atomic<uint64_t> fills_{0};
   std::mutex mu_;
   LruMap<Uuid, Entry, UuidHash> kept_;  // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                    // GUARDED_BY(mu_): of the entries in kept_
   PageRowsStats stats_;
 };
 

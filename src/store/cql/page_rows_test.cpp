@@ -70,5 +70,23 @@ TEST(PageRowsTest, ARowReadAgainReplacesTheOneKeptAndTheOldestGoPastTheBound) {
   EXPECT_FALSE(PageRows(0ms).enabled());
 }
 
+TEST(PageRowsTest, TheKeptRowsStayWithinTheirByteBound) {
+  PageRows rows(1000ms, 100, 10'000);
+  const auto t0 = PageRows::Clock::now();
+  const Uuid list = id(100);
+  for (uint8_t n = 1; n <= 3; ++n) rows.put(list, 7, row(n, std::string(4000, char('a' + n))), rows.begin_fill(), t0);
+  EXPECT_LE(rows.bytes(), 10'000u);
+  EXPECT_FALSE(rows.get(list, 7, id(1), t0)) << "the oldest went for the third";
+  EXPECT_TRUE(rows.get(list, 7, id(2), t0));
+  EXPECT_TRUE(rows.get(list, 7, id(3), t0));
+  rows.put(list, 7, row(3, "short"), rows.begin_fill(), t0);  // read again, smaller
+  const size_t after = rows.bytes();
+  EXPECT_LT(after, 5'000u);
+  EXPECT_GT(after, 4'000u);
+  rows.forget(id(2));
+  rows.forget(id(3));
+  EXPECT_EQ(rows.bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace commentd::store::cql

@@ -235,6 +235,70 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     assert srv.terminate() == 0, srv.stderr_tail()
 
 
+def test_on_cql_an_edit_or_delete_through_one_node_is_in_the_others_pages_at_once(server_factory, redis):
+    """Two nodes on one Cassandra keyspace and one Redis, no bus: node A's page builds keep the
+    rows they read (storage.cql.row_reuse, here far longer than the test) under the video's
+    page version. An edit and then a delete through node B move that version, so node A's
+    next anonymous list builds its page again and reads the changed rows, within
+    redis.local_cache_ttl and a build, not after row_reuse or cache.page_ttl (both 60 s here)."""
+    from e2e_lib import cql_address
+    from test_cql_store import run_migrate
+
+    keyspace = f"e2e_reuse_{os.getpid()}_{int(time.time())}"
+    cql = f"""storage:
+  backend: "cql"
+  cql:
+    hosts: ["{cql_address()}"]
+    keyspace: "{keyspace}"
+    consistency: "one"
+    request_timeout: "30s"
+    row_reuse: "60s"
+"""
+    nodes = []
+    for name in ("reuse-a", "reuse-b"):
+        srv = server_factory(redis_config(redis, page_ttl="60s") + cql, name=name)
+        if not nodes:
+            run_migrate(srv.config_path)
+        srv.start(timeout_s=60)
+        nodes.append(srv)
+    a, b = nodes
+    author, video = User(), new_id()
+    ids = [a.create_comment(author, video, f"comment {i}")["id"] for i in range(5)]
+    path = f"/v1/videos/{video}/comments"
+
+    def listed(srv):
+        r = srv.list_page(path)
+        assert r.status == 200, r
+        return {c["id"]: c for c in r.json()["comments"]}
+
+    def until(cond, what):
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            if cond():
+                return
+            time.sleep(0.05)
+        raise AssertionError(what)
+
+    # Pages built on A, with their rows kept there; then the same page again from its copy.
+    until(lambda: set(ids) <= set(listed(a)), "A's page never held the five comments")
+    assert listed(a)[ids[2]]["content"] == "comment 2"
+    assert metric(a, 'commentd_cql_page_rows_total{outcome="miss"}') >= 5, "A's build kept no rows"
+    # Another page of the same list under the same version (oldest first): its rows are A's kept ones.
+    oldest = a.list_page(path, sort="oldest")
+    assert oldest.status == 200 and len(oldest.json()["comments"]) == 5, oldest
+    assert metric(a, 'commentd_cql_page_rows_total{outcome="hit"}') >= 5, "the oldest-first build read its rows again"
+
+    r = b.request("PATCH", f"/v1/comments/{ids[2]}", {"content": "edited through B"}, token=author.token)
+    assert r.status == 200, r
+    until(lambda: listed(a)[ids[2]]["content"] == "edited through B", "A kept serving the row from before the edit")
+    r = b.request("DELETE", f"/v1/comments/{ids[3]}", token=author.token)
+    assert r.status in (200, 204), r
+    until(lambda: listed(a).get(ids[3], {}).get("content") != "comment 3",
+          "A kept serving the row from before the delete")
+    for srv in nodes:
+        assert srv.terminate() == 0, srv.stderr_tail()
+
+
 # The TLS servers: the single Redis's TLS port, or the TLS cluster's (deploy/test-servers.sh).
 TLS_SERVERS = {"single": ("COMMENTD_TEST_REDIS_TLS", "COMMENTD_TEST_REDIS_TLS_DIR", "redis"),
                "cluster": ("COMMENTD_TEST_REDIS_CLUSTER_TLS", "COMMENTD_TEST_REDIS_CLUSTER_TLS_DIR",

@@ -81,6 +81,21 @@ redis:
 """
 
 
+def cql_storage(name: str, extra: str = "") -> str:
+    """storage on the test Cassandra, in a keyspace of this run's own named after `name`;
+    `extra`: more lines under storage.cql."""
+    from e2e_lib import cql_address
+
+    return f"""storage:
+  backend: "cql"
+  cql:
+    hosts: ["{cql_address()}"]
+    keyspace: "{name}_{os.getpid()}_{int(time.time())}"
+    consistency: "one"
+    request_timeout: "30s"
+{extra}"""
+
+
 def post(srv, user, video, content):
     return srv.request("POST", f"/v1/videos/{video}/comments", {"content": content}, token=user.token)
 
@@ -203,18 +218,9 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     are served from Redis after the first read (redis/user_rows.h), and the user's own
     reaction and comment are in their very next read (each write drops their copy before it is
     acknowledged). The process stops cleanly with the cache attached."""
-    from e2e_lib import cql_address
     from test_cql_store import run_migrate
 
-    keyspace = f"e2e_rows_{os.getpid()}_{int(time.time())}"
-    cfg = redis_config(redis) + f"""storage:
-  backend: "cql"
-  cql:
-    hosts: ["{cql_address()}"]
-    keyspace: "{keyspace}"
-    consistency: "one"
-    request_timeout: "30s"
-"""
+    cfg = redis_config(redis) + cql_storage("e2e_rows")
     srv = server_factory(cfg, name="cql-rows")
     run_migrate(srv.config_path)
     srv.start(timeout_s=60)
@@ -241,19 +247,9 @@ def test_on_cql_an_edit_or_delete_through_one_node_is_in_the_others_pages_at_onc
     page version. An edit and then a delete through node B move that version, so node A's
     next anonymous list builds its page again and reads the changed rows, within
     redis.local_cache_ttl and a build, not after row_reuse or cache.page_ttl (both 60 s here)."""
-    from e2e_lib import cql_address
     from test_cql_store import run_migrate
 
-    keyspace = f"e2e_reuse_{os.getpid()}_{int(time.time())}"
-    cql = f"""storage:
-  backend: "cql"
-  cql:
-    hosts: ["{cql_address()}"]
-    keyspace: "{keyspace}"
-    consistency: "one"
-    request_timeout: "30s"
-    row_reuse: "60s"
-"""
+    cql = cql_storage("e2e_reuse", '    row_reuse: "60s"\n')
     nodes = []
     for name in ("reuse-a", "reuse-b"):
         srv = server_factory(redis_config(redis, page_ttl="60s") + cql, name=name)

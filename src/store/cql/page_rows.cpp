@@ -5,10 +5,14 @@ namespace commentd::store::cql {
 std::optional<Comment> PageRows::get(const Uuid& list, uint64_t generation, const Uuid& id, Clock::time_point now) {
   {
     std::lock_guard lk(mu_);
-    if (Entry* e = kept_.find(id)) {
-      if (e->list == list && e->generation == generation && now - e->read_at < ttl_) {
+    // Looked at without touching its recency: only a row that serves is made recent, so rows
+    // of a past version go first when the bounds are reached. One past its TTL goes now.
+    if (Entry* e = kept_.peek(id)) {
+      if (now - e->read_at >= ttl_) {
+        drop(id);
+      } else if (e->list == list && e->generation == generation) {
         stats_.hits.fetch_add(1, std::memory_order_relaxed);
-        return e->row;
+        return kept_.find(id)->row;
       }
     }
   }

@@ -88,5 +88,24 @@ TEST(PageRowsTest, TheKeptRowsStayWithinTheirByteBound) {
   EXPECT_EQ(rows.bytes(), 0u);
 }
 
+TEST(PageRowsTest, ARowPastItsTtlGoesWhenAskedAndAMissDoesNotKeepARowOfAnotherVersion) {
+  PageRows rows(1000ms, 2);
+  const auto t0 = PageRows::Clock::now();
+  const Uuid list = id(100);
+  rows.put(list, 7, row(1, std::string(1000, 'a')), rows.begin_fill(), t0);
+  const size_t one = rows.bytes();
+  EXPECT_FALSE(rows.get(list, 7, id(1), t0 + 1000ms));
+  EXPECT_EQ(rows.bytes(), 0u) << "the row past its TTL went at the lookup";
+  // Version 7's row asked under version 8 (a miss) is not made recent: it goes first.
+  rows.put(list, 7, row(1, "a"), rows.begin_fill(), t0);
+  rows.put(list, 8, row(2, "b"), rows.begin_fill(), t0);
+  EXPECT_FALSE(rows.get(list, 8, id(1), t0));
+  rows.put(list, 8, row(3, "c"), rows.begin_fill(), t0);
+  EXPECT_FALSE(rows.get(list, 7, id(1), t0));
+  EXPECT_TRUE(rows.get(list, 8, id(2), t0));
+  EXPECT_TRUE(rows.get(list, 8, id(3), t0));
+  EXPECT_GT(one, 1000u);
+}
+
 }  // namespace
 }  // namespace commentd::store::cql

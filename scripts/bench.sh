@@ -580,6 +580,7 @@ if [ "$ONLY" = cluster ]; then
 import os, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 c["node"] = {"id": 999}
+c["server"].pop("threads", None)  # alone under load, as the embedded run: one thread per core
 c["storage"]["data_dir"] = sys.argv[3]
 os.makedirs(sys.argv[3], exist_ok=True)
 c.setdefault("cache", {})["max_entries"] = 0

@@ -19,6 +19,7 @@ import urllib.request
 import uuid
 
 import pytest
+import yaml
 
 DEPLOY = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(DEPLOY.parent / "tests" / "e2e"))
@@ -75,6 +76,15 @@ def test_up_again_is_harmless_and_prometheus_scrapes_every_node(front):
     broken = [(rule["name"], rule.get("lastError")) for g in groups for rule in g["rules"]
               if rule.get("health") == "err"]
     assert not broken, broken
+
+
+def test_the_nodes_share_the_machines_cores_between_their_event_loops(front):
+    nodes = sorted(RUN.glob("node-*/commentd.yaml"))
+    assert nodes
+    share = max(1, len(os.sched_getaffinity(0)) // int((RUN / "nodes").read_text()))
+    for config in nodes:
+        server = yaml.safe_load(config.read_text())["server"]
+        assert server["threads"] == share, (config, server)
 
 
 def test_every_node_reads_the_reaction_subscriptions_stats_through_the_admin_api(front):

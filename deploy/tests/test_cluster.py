@@ -244,6 +244,37 @@ def test_a_users_reactions_go_into_their_cached_rows_through_every_node(front):
     assert total("commentd_redis_user_rows_misses_total") == misses, "a read after a reaction missed the copy"
 
 
+def test_a_users_reactions_are_read_through_the_other_node_at_once_with_near_copies(front):
+    """Near copies (redis.user_rows_near_ttl, docs/cluster.md "Near copies of the users' rows"):
+    a node serves a user's rows it read from Redis from its own memory, and a change through any
+    node drops them by a Redis message before the user's next read. A user alternates reactions
+    between the nodes and reads right after each, through the other node first, twice per node:
+    every read has the reaction just made; the second reads were served from near copies, and
+    the changes dropped them."""
+    author, u = User(), User()
+    vid = str(uuid.uuid4())
+    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": "near me"},
+                        token=author.token).json()["id"]
+    ns = nodes()
+    mine = lambda n: next(c for c in n.list_all(f"/v1/videos/{vid}/comments", u) if c["id"] == cid)  # noqa: E731
+    total = lambda name: sum(v or 0 for v in node_metric(name).values())  # noqa: E731
+    near_on = all(v == 1.0 for v in node_metric("commentd_redis_user_rows_near_up").values())
+    for n in ns:
+        assert mine(n)["user_reacted"] is False
+    hits, dropped = total("commentd_redis_user_rows_near_hits_total"), total("commentd_redis_user_rows_near_dropped_total")
+    steps = 30
+    for i in range(steps):
+        t = ("like", "dislike", "none")[i % 3]
+        assert ns[i % len(ns)].react(u, cid, t).status in (202, 204)
+        for n in (ns[(i + 1) % len(ns)], ns[i % len(ns)]):
+            for _ in range(2):
+                c = mine(n)
+                assert c["reaction_type"] == (None if t == "none" else t), f"step {i} through {n.port}: {c}"
+    if near_on:  # off where the nodes reach Redis over TLS (CLUSTER_TLS): the reads above still hold
+        assert total("commentd_redis_user_rows_near_hits_total") - hits >= steps
+        assert total("commentd_redis_user_rows_near_dropped_total") - dropped >= steps
+
+
 def statements(prefix: str) -> float:
     """CQL statements of every node whose label starts with `prefix` (commentd_cql_requests_total)."""
     total = 0.0

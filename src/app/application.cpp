@@ -206,10 +206,27 @@ Result<uint16_t> Application::start() {
     // The two per-user rows every signed-in list reads (embedded keeps them in its exact
     // row caches; on CQL they would be two Cassandra reads per read).
     if (cql_ && cfg_.redis.user_rows_ttl.count() > 0) {
-      user_rows_ = std::make_unique<redis::RedisUserRows>(
-          *redis_, redis::UserRowsOptions{.prefix = cfg_.redis.key_prefix,
-                                          .ttl_ms = cfg_.redis.user_rows_ttl.count(),
-                                          .refresh_ahead_ms = cfg_.redis.user_rows_refresh_ahead.count()});
+      redis::UserRowsOptions uo{.prefix = cfg_.redis.key_prefix,
+                                .ttl_ms = cfg_.redis.user_rows_ttl.count(),
+                                .refresh_ahead_ms = cfg_.redis.user_rows_refresh_ahead.count()};
+      // Near copies need a subscription whose messages keep Redis's order: one Redis, plain TCP
+      // (the subscriber reads its socket itself; in Redis Cluster a PUBLISH crosses the cluster
+      // bus, unordered with the writer's reply).
+      if (cfg_.redis.cluster_nodes.empty() && !cfg_.redis.tls.enabled) {
+        // At most the refresh window: a user who reads at least that often then reaches the
+        // Redis copy inside its window, which refreshes it before it ends.
+        uo.near_ttl_ms = cfg_.redis.user_rows_near_ttl.count();
+        if (uo.refresh_ahead_ms > 0) uo.near_ttl_ms = std::min(uo.near_ttl_ms, uo.refresh_ahead_ms);
+        uo.near.host = cfg_.redis.host;
+        uo.near.port = static_cast<uint16_t>(cfg_.redis.port);
+        uo.near.username = cfg_.redis.username;
+        uo.near.password = cfg_.redis.password;
+        uo.near.connect_timeout = cfg_.redis.connect_timeout;
+      } else if (cfg_.redis.user_rows_near_ttl.count() > 0) {
+        spdlog::info("redis.user_rows_near_ttl: off with {} (near copies need one Redis over plain TCP)",
+                     cfg_.redis.tls.enabled ? "redis.tls" : "redis.cluster_nodes");
+      }
+      user_rows_ = std::make_unique<redis::RedisUserRows>(*redis_, std::move(uo));
       cql_->set_user_rows_cache(user_rows_.get());
     }
     // What reactions read of a comment, shared by the nodes (the service asks it on a miss of
@@ -744,7 +761,7 @@ Result<uint16_t> Application::start() {
       redis::append_metrics(*redis_, out);
       cache::append_metrics(redis_cache_->stats(), out);
       redis::append_metrics(counter_cache_->stats(), out);
-      if (user_rows_) redis::append_metrics(user_rows_->stats(), out);
+      if (user_rows_) redis::append_metrics(user_rows_->stats(), user_rows_->near_stats(), out);
       if (shared_checks_) redis::append_metrics(shared_checks_->stats(), out);
       limit::append_metrics(redis_limiter_->stats(),
                             redis_address_limiter_ ? &redis_address_limiter_->stats() : nullptr, out);

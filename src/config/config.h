@@ -170,6 +170,7 @@ struct RedisConfig {
   milliseconds counter_ttl{60'000};  // the counter cache's copies (redis/counter_cache.h)
   milliseconds user_rows_ttl{30'000};  // per-user rows on CQL (redis/user_rows.h); 0 = not cached
   milliseconds user_rows_refresh_ahead{10'000};  // a copy read this close to its end is refilled behind the read
+  milliseconds user_rows_near_ttl{10'000};  // a node's own copies of the copies (redis/user_rows.h); 0 = off
   // The comment checks' shared layer on CQL (redis/comment_checks.h): a copy's life if a
   // change's forget cannot reach Redis; 0 = none (each node reads storage on its own misses).
   milliseconds comment_check_ttl{60'000};

@@ -362,6 +362,14 @@ const KeySpec kKeys[] = {
      .description = "a user's cached rows read this close to redis.user_rows_ttl (at most half of it) are "
                     "refilled from storage behind the read, so a user who keeps reading never waits for "
                     "that read; 0 = off"},
+    {.path = "redis.user_rows_near_ttl",
+     .field = [](Config& c) -> auto& { return c.redis.user_rows_near_ttl; },
+     .default_text = "10s", .min = 0, .max = 1 * kHour,
+     .description = "each node also keeps the users' rows it read from Redis in its own memory for this "
+                    "long (at most redis.user_rows_refresh_ahead when that is on, so the copy behind is "
+                    "refreshed before it ends), dropped at once by a change through any node (a Redis "
+                    "subscription; a single Redis over plain TCP only), so a signed-in read makes no Redis "
+                    "call; 0 = off"},
     {.path = "redis.comment_check_ttl", .field = [](Config& c) -> auto& { return c.redis.comment_check_ttl; },
      .default_text = "1m", .min = 0, .max = 1 * kHour,
      .description = "with storage.backend cql: what reactions need of a comment (video, author, status) is "

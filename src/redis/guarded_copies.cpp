@@ -43,28 +43,35 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 )lua";
 
-// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms.
+// KEYS: copy, token. ARGV: a fresh token, token_ttl_ms[, a channel to PUBLISH the copy's key
+// on]. The message leaves Redis in the same turn of its event loop as this call's reply.
 const char* const kInvalidate = R"lua(
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] then redis.call('PUBLISH', ARGV[3], KEYS[1]) end
 return 1
 )lua";
 
 // KEYS: copy 1, token 1, copy 2, token 2, ... ARGV: a fresh token per pair, then
-// token_ttl_ms. The invalidation of every pair, in one call (one slot: a single Redis).
+// token_ttl_ms[, then a channel to PUBLISH each copy's key on]. The invalidation of every
+// pair, in one call (one slot: a single Redis).
 const char* const kInvalidateMany = R"lua(
-local ttl = ARGV[#ARGV]
+local n = #KEYS / 2
+local ttl, channel = ARGV[n + 1], ARGV[n + 2]
 for i = 1, #KEYS, 2 do
   redis.call('DEL', KEYS[i])
   redis.call('SET', KEYS[i + 1], ARGV[(i + 1) / 2], 'PX', ttl)
+  if channel then redis.call('PUBLISH', channel, KEYS[i]) end
 end
-return #KEYS / 2
+return n
 )lua";
 
 }  // namespace
 
-GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms)
+GuardedCopies::GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms,
+                             std::string channel)
     : client_(client),
+      channel_(std::move(channel)),
       ttl_ms_(ttl_ms),
       refresh_ahead_ms_(std::clamp<int64_t>(refresh_ahead_ms, 0, ttl_ms / 2)),
       nonce_(std::random_device{}() * 0x100000001ULL ^ std::random_device{}()),
@@ -123,6 +130,7 @@ asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::
   if (keys.size() == 1) {
     std::vector<std::string> ks{keys[0], keys[0] + ":g"};
     std::vector<std::string> as{token(), token_ttl};
+    if (!channel_.empty()) as.push_back(channel_);
     auto r = co_await client_.eval(invalidate_, std::move(ks), std::move(as), d);
     out.push_back(r ? ok_status() : Status(r.take_error()));
     co_return out;
@@ -137,6 +145,7 @@ asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::
       as.push_back(token());
     }
     as.push_back(token_ttl);
+    if (!channel_.empty()) as.push_back(channel_);
     auto r = co_await client_.eval(invalidate_many_, std::move(ks), std::move(as), d);
     const Status st = r ? ok_status() : Status(r.take_error());
     out.assign(keys.size(), st);
@@ -147,6 +156,7 @@ asio::awaitable<std::vector<Status>> GuardedCopies::invalidate(std::vector<std::
   as.reserve(keys.size());
   for (auto& k : keys) {
     std::vector<std::string> key_pair{k, k + ":g"}, arg_pair{token(), token_ttl};
+    if (!channel_.empty()) arg_pair.push_back(channel_);
     ks.push_back(std::move(key_pair));
     as.push_back(std::move(arg_pair));
   }

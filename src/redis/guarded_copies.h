@@ -53,7 +53,10 @@ struct CopyStats {
 class GuardedCopies {
  public:
   // `name` names the scripts in the client's per-command metrics ("evalsha:<name>_lookup").
-  GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms = 0);
+  // `channel` (single Redis only; empty = none): invalidate() also PUBLISHes each copy's key
+  // there, in the same script, for nodes that keep copies of the copies (redis/subscriber.h).
+  GuardedCopies(Client& client, const std::string& name, int64_t ttl_ms, int64_t refresh_ahead_ms = 0,
+                std::string channel = {});
 
   struct Lookup {
     std::optional<std::string> copy;   // a hit
@@ -115,11 +118,13 @@ class GuardedCopies {
   asio::awaitable<std::vector<Result<Reply>>> update(const Script& s, std::vector<Update> updates, Deadline d);
 
   int64_t ttl_ms() const { return ttl_ms_; }
+  const std::string& channel() const { return channel_; }
 
  private:
   std::string token();
 
   Client& client_;
+  const std::string channel_;
   const int64_t ttl_ms_;
   const int64_t refresh_ahead_ms_;
   const uint64_t nonce_;

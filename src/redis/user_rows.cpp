@@ -19,7 +19,8 @@ std::string mark_value(const store::RowMark& m) { return row_value(m.at, m.type)
 
 // A user_reactions row written (GuardedCopies::update). KEYS: the copy, its token, and the
 // marks hash when marked. ARGV: a fresh token, its TTL (ms), comment, "<at> <type>",
-// max_reactions, user, "1" to mark, the marks' TTL (ms). Writes the row into a copy of ours:
+// max_reactions, user, "1" to mark, the marks' TTL (ms)[, a channel to PUBLISH the copy's key on
+// if the copy changed (near copies, redis/subscriber.h)]. Writes the row into a copy of ours:
 // in place if its comment's row is older, appended if the copy has none and room for it; a
 // row of the same time and another value, a full copy or one not ours is deleted. Keeps the
 // newer mark of a user (two requests of one user racing through two nodes). Returns 0: no
@@ -29,6 +30,7 @@ local function at(v) return tonumber(string.sub(v, 1, string.find(v, ' ', 1, tru
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 local row = ARGV[4]
 local out = 0
+local changed = false
 local c = redis.call('GET', KEYS[1])
 if c then
   out = 2
@@ -45,6 +47,7 @@ if c then
         if ttl > 0 then
           redis.call('SET', KEYS[1], string.sub(c, 1, s + 37) .. row .. string.sub(c, e), 'PX', ttl)
           out = 1
+          changed = true
         end
       end
     else
@@ -52,11 +55,16 @@ if c then
       if lines - 1 < tonumber(ARGV[5]) then
         redis.call('APPEND', KEYS[1], ARGV[3] .. ' ' .. row .. '\n')
         out = 1
+        changed = true
       end
     end
   end
-  if out == 2 then redis.call('DEL', KEYS[1]) end
+  if out == 2 then
+    redis.call('DEL', KEYS[1])
+    changed = true
+  end
 end
+if changed and ARGV[9] then redis.call('PUBLISH', ARGV[9], KEYS[1]) end
 if ARGV[7] == '1' then
   local cur = redis.call('HGET', KEYS[3], ARGV[6])
   if not cur or at(cur) < at(row) then redis.call('HSET', KEYS[3], ARGV[6], row) end
@@ -134,15 +142,85 @@ std::optional<store::UserRows> decode_user_rows(std::string_view s) {
 RedisUserRows::RedisUserRows(Client& client, UserRowsOptions opts)
     : client_(client),
       opts_(std::move(opts)),
-      copies_(client, "user_rows", opts_.ttl_ms, opts_.refresh_ahead_ms),
+      copies_(client, "user_rows", opts_.ttl_ms, opts_.refresh_ahead_ms,
+              opts_.near_ttl_ms > 0 ? opts_.prefix + "ur:changes" : std::string()),
       write_("user_rows_write", kWrite),
-      take_("user_rows_take", kTake) {}
+      take_("user_rows_take", kTake),
+      near_(opts_.near_entries + 1) {  // near_put evicts past near_entries itself (it counts the rows)
+  if (opts_.near_ttl_ms <= 0) return;
+  SubscriberOptions so = opts_.near;
+  so.channel = copies_.channel();
+  sub_ = std::make_unique<Subscriber>(
+      std::move(so),
+      [this](std::string_view key) {
+        if (near_erase(std::string(key))) stats_.near_dropped++;
+      },
+      [this] { near_clear(); });
+}
+
+void RedisUserRows::near_put(const std::string& k, Near n) {
+  near_erase(k);
+  near_rows_ += n.rows.reactions.size();
+  near_.put(k, std::move(n));
+  Near out;
+  while ((near_rows_ > opts_.near_rows || near_.size() > opts_.near_entries) && near_.pop_least_recent(&out))
+    near_rows_ -= out.rows.reactions.size();
+}
+
+bool RedisUserRows::near_erase(const std::string& k) {
+  const Near* n = near_.peek(k);
+  if (!n) return false;
+  near_rows_ -= n->rows.reactions.size();
+  near_.erase(k);
+  return true;
+}
+
+void RedisUserRows::near_clear() {
+  while (near_.pop_least_recent()) {
+  }
+  near_rows_ = 0;
+}
+
+RedisUserRows::~RedisUserRows() = default;
+
+void RedisUserRows::changed_here(const std::vector<std::string>& keys) {
+  if (!sub_) return;
+  for (auto& k : keys)
+    sub_->note(k, [&] {
+      if (near_erase(k)) stats_.near_dropped++;
+    });
+}
 
 asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_id, Uuid user_id, Deadline d) {
-  // A copy not ours (another release's format) is an error: read storage, do not fill.
-  auto l = co_await copies_.lookup_as<store::UserRows>(key(video_id, user_id), d, stats_,
-                                                       [](const std::string& s) { return decode_user_rows(s); });
+  std::string k = key(video_id, user_id);
   Lookup out;
+  Subscriber::Mark mark;
+  if (sub_) {
+    const auto now = std::chrono::steady_clock::now();
+    sub_->with_current(
+        [&] {
+          if (Near* n = near_.find(k)) {
+            if (n->until > now) {
+              out.rows = n->rows;
+            } else {
+              near_erase(k);
+            }
+          }
+        },
+        &mark);
+    if (out.rows) {
+      stats_.near_hits++;
+      co_return out;
+    }
+  }
+  // A copy not ours (another release's format) is an error: read storage, do not fill.
+  auto l = co_await copies_.lookup_as<store::UserRows>(k, d, stats_,
+                                                       [](const std::string& s) { return decode_user_rows(s); });
+  if (sub_ && l.value) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.near_ttl_ms);
+    const bool kept = sub_->if_unchanged(mark, k, [&] { near_put(k, Near{*l.value, until}); });
+    (kept ? stats_.near_kept : stats_.near_refused)++;
+  }
   out.rows = std::move(l.value);
   out.token = std::move(l.token);
   co_return out;
@@ -168,8 +246,15 @@ asio::awaitable<void> RedisUserRows::after_write(std::vector<std::pair<Uuid, Uui
       u.key = key(m.video_id, m.user_id);
       if (marked) u.keys.push_back(marks_key(m.video_id, m.comment_id, m.at));
       u.args = {m.comment_id.str(), mark_value(m), max, m.user_id.str(), marked ? "1" : "0", mark_ttl};
+      if (!copies_.channel().empty()) u.args.push_back(copies_.channel());
+    }
+    std::vector<std::string> keys;
+    if (sub_) {
+      keys.reserve(updates.size());
+      for (auto& u : updates) keys.push_back(u.key);
     }
     auto rs = co_await copies_.update(write_, std::move(updates), d);
+    changed_here(keys);
     for (size_t i = 0; i < rs.size(); ++i) {
       if (!rs[i]) {
         stats_.errors++;
@@ -184,7 +269,10 @@ asio::awaitable<void> RedisUserRows::after_write(std::vector<std::pair<Uuid, Uui
     std::vector<std::string> keys;
     keys.reserve(dropped.size());
     for (auto& [v, u] : dropped) keys.push_back(key(v, u));
+    std::vector<std::string> near_keys;
+    if (sub_) near_keys = keys;
     for (auto& st : co_await copies_.invalidate(std::move(keys), d)) (st ? stats_.invalidations : stats_.errors)++;
+    changed_here(near_keys);
   }
 }
 
@@ -224,8 +312,17 @@ asio::awaitable<std::vector<bool>> RedisUserRows::take_written(std::vector<store
   co_return out;
 }
 
-void append_metrics(const UserRowsStats& s, std::vector<prometheus::MetricFamily>& out) {
+void append_metrics(const UserRowsStats& s, const SubscriberStats* near, std::vector<prometheus::MetricFamily>& out) {
   using metrics::counter_family;
+  out.push_back(counter_family("commentd_redis_user_rows_near_hits_total", "Per-user rows served from this node's near copy, without a Redis call (redis.user_rows_near_ttl)", s.near_hits.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_near_kept_total", "Per-user rows read from Redis and kept as near copies", s.near_kept.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_near_refused_total", "Per-user rows read from Redis and not kept: a change came during the read, or the subscription was not current", s.near_refused.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_near_dropped_total", "Near copies dropped by a change of the user's rows", s.near_dropped.load()));
+  if (near) {
+    out.push_back(counter_family("commentd_redis_user_rows_near_messages_total", "Change messages received on the near copies' subscription", near->messages.load()));
+    out.push_back(counter_family("commentd_redis_user_rows_near_resets_total", "Near copies' subscriptions lost (every near copy dropped)", near->resets.load()));
+    out.push_back(metrics::gauge_family("commentd_redis_user_rows_near_up", "1 while the near copies' subscription is confirmed", near->up.load() ? 1.0 : 0.0));
+  }
   out.push_back(counter_family("commentd_redis_user_rows_hits_total", "Per-user rows (view, reactions) served from Redis", s.hits.load()));
   out.push_back(counter_family("commentd_redis_user_rows_misses_total", "Per-user rows read from storage: not cached", s.misses.load()));
   out.push_back(counter_family("commentd_redis_user_rows_fills_total", "Per-user rows put in Redis after a storage read", s.fills.load()));

@@ -312,8 +312,98 @@ TEST_P(UserRowsTest, AnUnreachableRedisCoversNothing) {
   EXPECT_GT(down.stats().errors.load(), 0u);
 }
 
+// Near copies (a single Redis): two nodes' caches on one Redis. B's second read of a copy it
+// read from Redis is served from its own memory (no Redis call); a reaction written through A
+// drops B's near copy when A's message comes, and B reads the new row; a change through B
+// drops its own near copy before after_write returns, so B's next read misses at once.
+// One Redis only: in a cluster a PUBLISH crosses its bus, unordered with the writer's reply.
+class NearUserRowsTest : public UserRowsTest {};
+
+TEST_P(NearUserRowsTest, NearCopiesAreServedWithoutRedisAndDroppedByAChangeThroughAnyNode) {
+  COMMENTD_REDIS_NODES(nodes, kSingle);
+  UserRowsOptions o{.prefix = prefix_, .near_ttl_ms = 10'000};
+  o.near.host = nodes[0].first;
+  o.near.port = nodes[0].second;
+  cache_ = std::make_unique<RedisUserRows>(*client_, o);  // node A
+  RedisUserRows b(*client_, o);                            // node B
+  for (int i = 0; i < 500 && !(b.near_stats()->up && cache_->near_stats()->up); ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(b.near_stats()->up.load());
+  auto read_b = [&] { return loop_.run(b.lookup(video_, user_, Deadline::after(5s))); };
+
+  auto miss = lookup(video_, user_);
+  ASSERT_TRUE(miss.token);
+  store::UserRows rows;
+  rows.view.recent_until = 7;
+  fill(video_, user_, *miss.token, rows);
+  ASSERT_TRUE(read_b().rows);
+  EXPECT_EQ(b.stats().hits.load(), 1u);
+  EXPECT_EQ(b.stats().near_kept.load(), 1u);
+  auto near = read_b();
+  ASSERT_TRUE(near.rows);
+  EXPECT_EQ(near.rows->view.recent_until, 7);
+  EXPECT_FALSE(near.token);
+  EXPECT_EQ(b.stats().near_hits.load(), 1u);
+  EXPECT_EQ(b.stats().hits.load(), 1u) << "served without a Redis call";
+
+  const Uuid c = ids_.next();
+  wrote({row(c, user_, 500)});  // through A
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    auto r = read_b();
+    seen = r.rows && r.rows->reactions.size() == 1 && r.rows->reactions[0].comment_id == c;
+    if (!seen) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_GE(b.stats().near_dropped.load(), 1u);
+
+  ASSERT_TRUE(read_b().rows);
+  const uint64_t hits = b.stats().near_hits;
+  ASSERT_TRUE(read_b().rows);
+  ASSERT_EQ(b.stats().near_hits.load(), hits + 1) << "B holds a near copy";
+  loop_.run([&]() -> asio::awaitable<int> {
+    std::vector<std::pair<Uuid, Uuid>> dropped{{video_, user_}};
+    std::vector<store::UserRowsCache::WrittenRow> written;
+    co_await b.after_write(std::move(dropped), std::move(written), Deadline::after(5s));
+    co_return 0;
+  }());
+  auto gone = read_b();
+  EXPECT_FALSE(gone.rows) << "a change through B drops its near copy before after_write returns";
+  EXPECT_TRUE(gone.token);
+
+  EXPECT_EQ(RedisUserRows(*client_, UserRowsOptions{.prefix = prefix_}).near_stats(), nullptr) << "off by default";
+}
+
+// The near copies hold at most near_rows reaction rows: the least recently used go first.
+TEST_P(NearUserRowsTest, NearCopiesHoldAtMostTheirBudgetOfRows) {
+  COMMENTD_REDIS_NODES(nodes, kSingle);
+  UserRowsOptions o{.prefix = prefix_, .near_ttl_ms = 10'000, .near_rows = 3};
+  o.near.host = nodes[0].first;
+  o.near.port = nodes[0].second;
+  cache_ = std::make_unique<RedisUserRows>(*client_, o);
+  for (int i = 0; i < 500 && !cache_->near_stats()->up; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(cache_->near_stats()->up.load());
+  store::UserRows two;
+  two.reactions = {{ids_.next(), ReactionType::like, 1}, {ids_.next(), ReactionType::like, 2}};
+  for (const Uuid& u : {user_, other_}) {
+    auto miss = lookup(video_, u);
+    ASSERT_TRUE(miss.token);
+    fill(video_, u, *miss.token, two);
+  }
+  ASSERT_TRUE(lookup(video_, user_).rows);   // kept: 2 rows
+  ASSERT_TRUE(lookup(video_, other_).rows);  // kept: 4 rows, so user_'s copy goes
+  EXPECT_EQ(cache_->stats().near_kept.load(), 2u);
+  ASSERT_TRUE(lookup(video_, other_).rows);
+  EXPECT_EQ(cache_->stats().near_hits.load(), 1u);
+  const uint64_t redis_hits = cache_->stats().hits;
+  ASSERT_TRUE(lookup(video_, user_).rows);
+  EXPECT_EQ(cache_->stats().hits.load(), redis_hits + 1) << "user_'s near copy was evicted";
+  EXPECT_EQ(cache_->stats().near_hits.load(), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Redis, UserRowsTest, ::testing::Values(kSingle, kCluster),
                          [](const auto& info) { return std::string(info.param == kSingle ? "Single" : "Cluster"); });
+INSTANTIATE_TEST_SUITE_P(Redis, NearUserRowsTest, ::testing::Values(kSingle),
+                         [](const auto&) { return std::string("Single"); });
 
 }  // namespace
 }  // namespace commentd::redis

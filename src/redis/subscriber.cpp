@@ -1,0 +1,250 @@
+#include "redis/subscriber.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "redis/resp.h"
+
+namespace commentd::redis {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int millis(Clock::duration d) {
+  return static_cast<int>(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(d).count()));
+}
+
+}  // namespace
+
+Subscriber::Subscriber(SubscriberOptions opts, OnMessage on_message, OnReset on_reset)
+    : opts_(std::move(opts)), on_message_(std::move(on_message)), on_reset_(std::move(on_reset)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Subscriber::~Subscriber() {
+  {
+    std::lock_guard l(mu_);
+    stop_ = true;
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // wakes the thread's poll
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+uint64_t Subscriber::hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+int Subscriber::connect_once() {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(opts_.host.c_str(), std::to_string(opts_.port).c_str(), &hints, &res) != 0) return -1;
+  int out = -1;
+  const auto until = Clock::now() + opts_.connect_timeout;
+  for (addrinfo* a = res; a && out < 0; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (r < 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, millis(until - Clock::now())) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        r = err == 0 ? 0 : -1;
+      }
+    }
+    if (r == 0) {
+      out = fd;
+    } else {
+      ::close(fd);
+    }
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
+
+bool Subscriber::write_all(int fd, const std::string& bytes) {
+  size_t done = 0;
+  const auto until = Clock::now() + opts_.connect_timeout;
+  while (done < bytes.size()) {
+    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, millis(until - Clock::now())) == 1) continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool Subscriber::drain_locked() {
+  if (fd_ < 0 || failed_) return false;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      reader_->feed(buf, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof buf) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return false;  // EOF or an error
+  }
+  for (;;) {
+    auto r = reader_->next();
+    if (!r) return false;
+    if (!*r) return true;
+    Reply& rep = **r;
+    heard_ = Clock::now();
+    if (rep.is_error()) {
+      spdlog::warn("redis subscriber: {}", rep.str);
+      return false;
+    }
+    if (rep.type != Reply::Type::array || rep.elements.empty()) continue;  // AUTH's +OK
+    const std::string& kind = rep.elements[0].str;
+    if (kind == "message" && rep.elements.size() == 3) {
+      const std::string& payload = rep.elements[2].str;
+      ++seq_;
+      recent_[seq_ % kRecent] = hash(payload);
+      stats_.messages++;
+      on_message_(payload);
+    } else if (kind == "subscribe") {
+      subscribed_ = true;
+      ++epoch_;
+      stats_.subscribes++;
+      stats_.up = true;
+    }  // "pong": heard
+  }
+}
+
+bool Subscriber::current_locked() const {
+  return subscribed_ && !failed_ && Clock::now() - heard_ <= opts_.stale_after;
+}
+
+void Subscriber::lost_locked() {
+  if (subscribed_) {
+    stats_.resets++;
+    on_reset_();
+  }
+  subscribed_ = false;
+  stats_.up = false;
+  ++epoch_;
+}
+
+bool Subscriber::with_current(const std::function<void()>& f, Mark* mark) {
+  std::lock_guard l(mu_);
+  if (fd_ >= 0 && !failed_ && !drain_locked()) {
+    failed_ = true;
+    lost_locked();
+    ::shutdown(fd_, SHUT_RDWR);  // the thread closes it and reconnects
+  }
+  const bool cur = current_locked();
+  if (mark) *mark = Mark{epoch_, seq_, cur};
+  if (cur) f();
+  return cur;
+}
+
+bool Subscriber::if_unchanged(const Mark& m, std::string_view payload, const std::function<void()>& f) {
+  std::lock_guard l(mu_);
+  if (fd_ >= 0 && !failed_ && !drain_locked()) {
+    failed_ = true;
+    lost_locked();
+    ::shutdown(fd_, SHUT_RDWR);
+  }
+  if (!m.current || !current_locked() || epoch_ != m.epoch) return false;
+  if (seq_ != m.seq) {
+    if (seq_ - m.seq >= kRecent) return false;
+    const uint64_t h = hash(payload);
+    for (uint64_t s = m.seq + 1; s <= seq_; ++s)
+      if (recent_[s % kRecent] == h) return false;
+  }
+  f();
+  return true;
+}
+
+void Subscriber::note(std::string_view payload, const std::function<void()>& f) {
+  std::lock_guard l(mu_);
+  ++seq_;
+  recent_[seq_ % kRecent] = hash(payload);
+  f();
+}
+
+void Subscriber::run() {
+  std::mt19937_64 rng(std::random_device{}());
+  auto backoff = opts_.backoff_min;
+  std::string hello;
+  if (!opts_.password.empty())
+    hello += opts_.username.empty() ? format_command({"AUTH", opts_.password})
+                                    : format_command({"AUTH", opts_.username, opts_.password});
+  hello += format_command({"SUBSCRIBE", opts_.channel});
+  const std::string ping = format_command({"PING"});
+  bool logged_down = false;
+  for (;;) {
+    {
+      std::lock_guard l(mu_);
+      if (stop_) return;
+    }
+    int fd = connect_once();
+    if (fd >= 0 && write_all(fd, hello)) {
+      {
+        std::lock_guard l(mu_);
+        fd_ = fd;
+        reader_ = std::make_unique<RespReader>();
+        failed_ = false;
+        heard_ = Clock::now();
+      }
+      auto pinged = Clock::now();
+      for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        const int r = ::poll(&p, 1, millis(opts_.ping_interval - (Clock::now() - pinged)));
+        std::unique_lock l(mu_);
+        if (stop_ || failed_ || (r < 0 && errno != EINTR) || (r > 0 && !drain_locked())) break;
+        if (subscribed_) {
+          backoff = opts_.backoff_min;
+          if (logged_down) spdlog::info("redis subscriber: subscribed again to {}", opts_.channel);
+          logged_down = false;
+        }
+        if (Clock::now() - pinged >= opts_.ping_interval) {
+          l.unlock();
+          if (!write_all(fd, ping)) break;
+          pinged = Clock::now();
+        }
+      }
+      std::lock_guard l(mu_);
+      lost_locked();
+      fd_ = -1;
+      reader_.reset();
+    }
+    if (fd >= 0) ::close(fd);
+    std::unique_lock l(mu_);
+    if (stop_) return;
+    if (!logged_down) spdlog::warn("redis subscriber: {}:{} unreachable; near copies off until it is back",
+                                        opts_.host, opts_.port);
+    logged_down = true;
+    std::uniform_int_distribution<int64_t> jitter(0, backoff.count() / 2);
+    cv_.wait_for(l, backoff + std::chrono::milliseconds(jitter(rng)), [&] { return stop_; });
+    backoff = std::min(backoff * 2, opts_.backoff_max);
+  }
+}
+
+}  // namespace commentd::redis

@@ -209,10 +209,9 @@ Result<uint16_t> Application::start() {
       redis::UserRowsOptions uo{.prefix = cfg_.redis.key_prefix,
                                 .ttl_ms = cfg_.redis.user_rows_ttl.count(),
                                 .refresh_ahead_ms = cfg_.redis.user_rows_refresh_ahead.count()};
-      // Near copies need a subscription whose messages keep Redis's order: one Redis, plain TCP
-      // (the subscriber reads its socket itself; in Redis Cluster a PUBLISH crosses the cluster
-      // bus, unordered with the writer's reply).
-      if (cfg_.redis.cluster_nodes.empty() && !cfg_.redis.tls.enabled) {
+      // Near copies need a subscription whose messages keep Redis's order: one Redis (in
+      // Redis Cluster a PUBLISH crosses the cluster bus, unordered with the writer's reply).
+      if (cfg_.redis.cluster_nodes.empty()) {
         // At most the refresh window: a user who reads at least that often then reaches the
         // Redis copy inside its window, which refreshes it before it ends.
         uo.near_ttl_ms = cfg_.redis.user_rows_near_ttl.count();
@@ -222,9 +221,9 @@ Result<uint16_t> Application::start() {
         uo.near.username = cfg_.redis.username;
         uo.near.password = cfg_.redis.password;
         uo.near.connect_timeout = cfg_.redis.connect_timeout;
+        uo.near.tls = redis_->options().tls;
       } else if (cfg_.redis.user_rows_near_ttl.count() > 0) {
-        spdlog::info("redis.user_rows_near_ttl: off with {} (near copies need one Redis over plain TCP)",
-                     cfg_.redis.tls.enabled ? "redis.tls" : "redis.cluster_nodes");
+        spdlog::info("redis.user_rows_near_ttl: off with redis.cluster_nodes (near copies need one Redis)");
       }
       user_rows_ = std::make_unique<redis::RedisUserRows>(*redis_, std::move(uo));
       cql_->set_user_rows_cache(user_rows_.get());

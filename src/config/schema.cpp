@@ -368,7 +368,7 @@ const KeySpec kKeys[] = {
      .description = "each node also keeps the users' rows it read from Redis in its own memory for this "
                     "long (at most redis.user_rows_refresh_ahead when that is on, so the copy behind is "
                     "refreshed before it ends), dropped at once by a change through any node (a Redis "
-                    "subscription; a single Redis over plain TCP only), so a signed-in read makes no Redis "
+                    "subscription; a single Redis only, not redis.cluster_nodes), so a signed-in read makes no Redis "
                     "call; 0 = off"},
     {.path = "redis.comment_check_ttl", .field = [](Config& c) -> auto& { return c.redis.comment_check_ttl; },
      .default_text = "1m", .min = 0, .max = 1 * kHour,

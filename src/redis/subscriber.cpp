@@ -8,10 +8,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <random>
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <spdlog/spdlog.h>
 
 #include "redis/resp.h"
@@ -77,38 +83,93 @@ int Subscriber::connect_once() {
   return out;
 }
 
-bool Subscriber::write_all(int fd, const std::string& bytes) {
+ssl_st* Subscriber::handshake(int fd) {
+  SSL* ssl = SSL_new(opts_.tls->native_handle());
+  if (!ssl) return nullptr;
+  SSL_set_fd(ssl, fd);
+  SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+  boost::system::error_code not_ip;
+  boost::asio::ip::make_address(opts_.host, not_ip);
+  if (not_ip) {
+    SSL_set1_host(ssl, opts_.host.c_str());
+    SSL_set_tlsext_host_name(ssl, opts_.host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), opts_.host.c_str());
+  }
+  const auto until = Clock::now() + opts_.connect_timeout;
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_connect(ssl);
+    if (r == 1) return ssl;
+    const int e = SSL_get_error(ssl, r);
+    pollfd p{fd, static_cast<short>(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+    if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && ::poll(&p, 1, millis(until - Clock::now())) == 1)
+      continue;
+    char why[256] = "timed out";
+    if (unsigned long code = ERR_get_error()) ERR_error_string_n(code, why, sizeof why);
+    if (tls_error_ != why) spdlog::warn("redis subscriber: TLS handshake with {}:{} failed: {}", opts_.host, opts_.port, why);
+    tls_error_ = why;
+    SSL_free(ssl);
+    return nullptr;
+  }
+}
+
+bool Subscriber::write_all(int fd, ssl_st* ssl, const std::string& bytes) {
   size_t done = 0;
   const auto until = Clock::now() + opts_.connect_timeout;
   while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-      continue;
+    short wait = POLLOUT;
+    if (ssl) {
+      ERR_clear_error();
+      const int n = SSL_write(ssl, bytes.data() + done, static_cast<int>(bytes.size() - done));
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      const int e = SSL_get_error(ssl, n);
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
+      if (e == SSL_ERROR_WANT_READ) wait = POLLIN;
+    } else {
+      const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (::poll(&p, 1, millis(until - Clock::now())) == 1) continue;
-    }
-    return false;
+    pollfd p{fd, wait, 0};
+    if (::poll(&p, 1, millis(until - Clock::now())) != 1) return false;
   }
   return true;
+}
+
+long Subscriber::read_some(char* buf, size_t n) {
+  if (ssl_) {
+    ERR_clear_error();
+    const int r = SSL_read(ssl_, buf, static_cast<int>(n));
+    if (r > 0) return r;
+    const int e = SSL_get_error(ssl_, r);
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+  }
+  for (;;) {
+    const ssize_t r = ::recv(fd_, buf, n, MSG_DONTWAIT);
+    if (r > 0) return static_cast<long>(r);
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  }
 }
 
 bool Subscriber::drain_locked() {
   if (fd_ < 0 || failed_) return false;
   char buf[16384];
   for (;;) {
-    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) {
-      reader_->feed(buf, static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < sizeof buf) break;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return false;  // EOF or an error
+    const long n = read_some(buf, sizeof buf);
+    if (n < 0) return false;  // EOF or an error
+    if (n == 0) break;
+    reader_->feed(buf, static_cast<size_t>(n));
+    // A short plain read took what the kernel held; TLS reads on until OpenSSL wants more.
+    if (!ssl_ && static_cast<size_t>(n) < sizeof buf) break;
   }
   for (;;) {
     auto r = reader_->next();
@@ -205,10 +266,12 @@ void Subscriber::run() {
       if (stop_) return;
     }
     int fd = connect_once();
-    if (fd >= 0 && write_all(fd, hello)) {
+    SSL* ssl = fd >= 0 && opts_.tls ? handshake(fd) : nullptr;
+    if (fd >= 0 && (ssl || !opts_.tls) && write_all(fd, ssl, hello)) {
       {
         std::lock_guard l(mu_);
         fd_ = fd;
+        ssl_ = ssl;
         reader_ = std::make_unique<RespReader>();
         failed_ = false;
         heard_ = Clock::now();
@@ -225,16 +288,18 @@ void Subscriber::run() {
           logged_down = false;
         }
         if (Clock::now() - pinged >= opts_.ping_interval) {
-          l.unlock();
-          if (!write_all(fd, ping)) break;
+          // Under the lock: an SSL object takes one caller at a time (a PING is a few bytes).
+          if (!write_all(fd, ssl, ping)) break;
           pinged = Clock::now();
         }
       }
       std::lock_guard l(mu_);
       lost_locked();
       fd_ = -1;
+      ssl_ = nullptr;
       reader_.reset();
     }
+    if (ssl) SSL_free(ssl);
     if (fd >= 0) ::close(fd);
     std::unique_lock l(mu_);
     if (stop_) return;

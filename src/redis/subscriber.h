@@ -12,7 +12,9 @@
 // Liveness: a PING every `ping_interval`; `current()` is false unless Redis was heard from
 // within `stale_after` and the subscription is confirmed. A lost connection runs `on_reset`
 // (the owner drops every copy: messages may have been lost) and reconnects with backoff.
-// Single node Redis, plain TCP (the owner does not start one for TLS or Redis Cluster).
+// Single node Redis (the owner does not start one for Redis Cluster), plain TCP or TLS (with
+// `tls`: OpenSSL on the socket, Redis's certificate verified and its name checked, SNI for a
+// DNS name; every TLS call under the same lock, so the rule above holds for decrypted bytes).
 //
 // Thread-safe. `on_message` and `on_reset` run under the lock; they must not call back in.
 #pragma once
@@ -29,6 +31,12 @@
 #include <string_view>
 #include <thread>
 
+struct ssl_st;
+
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace commentd::redis {
 
 class RespReader;
@@ -38,7 +46,8 @@ struct SubscriberOptions {
   uint16_t port = 6379;
   std::string username, password;
   std::string channel;
-  std::chrono::milliseconds connect_timeout{1000};
+  std::shared_ptr<boost::asio::ssl::context> tls;  // set: TLS (net::make_client_context)
+  std::chrono::milliseconds connect_timeout{1000};  // TCP connect + TLS handshake
   std::chrono::milliseconds ping_interval{200};
   std::chrono::milliseconds stale_after{1000};  // not heard from for this long: not current
   std::chrono::milliseconds backoff_min{50}, backoff_max{2000};
@@ -90,7 +99,13 @@ class Subscriber {
   // Under mu_: the connection is gone; drops the copies (if it was subscribed).
   void lost_locked();
   int connect_once();  // a connected, non-blocking fd, or -1
-  bool write_all(int fd, const std::string& bytes);
+  // With `tls`: the handshake on `fd`; the SSL object, or null (logged when its reason changes).
+  ssl_st* handshake(int fd);
+  // Writes every byte (waiting for the socket up to connect_timeout); over TLS under mu_ once
+  // the link is published.
+  bool write_all(int fd, ssl_st* ssl, const std::string& bytes);
+  // Under mu_ once published: > 0 bytes read, 0 nothing more now, -1 failed (EOF or error).
+  long read_some(char* buf, size_t n);
   static uint64_t hash(std::string_view s);
 
   const SubscriberOptions opts_;
@@ -102,6 +117,8 @@ class Subscriber {
   std::condition_variable cv_;  // backoff sleeps, woken by stop
   bool stop_ = false;
   int fd_ = -1;
+  ssl_st* ssl_ = nullptr;  // with tls
+  std::string tls_error_;  // the last handshake failure logged
   std::unique_ptr<RespReader> reader_;
   bool subscribed_ = false;
   bool failed_ = false;  // a reader in with_current saw the connection fail; the thread closes it

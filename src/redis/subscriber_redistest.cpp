@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/tls.h"
 #include "redis/test_env.h"
 
 namespace commentd::redis {
@@ -156,6 +157,34 @@ TEST_F(SubscriberTest, AKilledSubscriptionDropsTheCopiesAndComesBackByItself) {
   }
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.back(), "after");
+}
+
+// Over TLS (the test Redis's TLS port, the same server): verified against the test CA, it
+// receives what is published on the plain port, and a look applies what the socket holds.
+TEST_F(SubscriberTest, OverTlsItReceivesAndAppliesLikePlain) {
+  COMMENTD_REDIS_NODES(tls_nodes, "COMMENTD_TEST_REDIS_TLS");
+  COMMENTD_TEST_SERVER(dir, "COMMENTD_TEST_REDIS_TLS_DIR");
+  auto ctx = net::make_client_context({dir + "/ca.pem", "", ""}, "redis tls");
+  ASSERT_TRUE(ctx);
+  SubscriberOptions o{.host = tls_nodes[0].first, .port = tls_nodes[0].second, .channel = channel_, .tls = *ctx};
+  Subscriber s(o, [this](std::string_view m) { got_.emplace_back(m); }, [this] { resets_++; });
+  ASSERT_TRUE(wait_current(s));
+  for (int i = 0; i < 50; ++i) publish("t" + std::to_string(i));
+  std::vector<std::string> seen;
+  for (int i = 0; i < 500 && seen.size() < 50; ++i) {
+    seen = applied(s);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(seen.size(), 50u);
+  EXPECT_EQ(seen.front(), "t0");
+  EXPECT_EQ(seen.back(), "t49");
+  // A wrong CA: the handshake fails and it is never current.
+  auto other = net::make_client_context({}, "system roots");
+  ASSERT_TRUE(other);
+  o.tls = *other;
+  Subscriber bad(o, [](std::string_view) {}, [] {});
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(bad.with_current([] {}));
 }
 
 TEST_F(SubscriberTest, AnUnreachableRedisIsNeverCurrent) {

@@ -25,7 +25,7 @@
 // last mark, so they are bounded by that time's marks, even on a comment that stays hot for
 // hours. An owner that comes after the TTL writes the rows itself.
 //
-// Near copies (`near_ttl_ms` > 0; a single Redis over plain TCP): a node keeps the copies it
+// Near copies (`near_ttl_ms` > 0; a single Redis, plain or TLS): a node keeps the copies it
 // read from Redis in its own memory and serves them without a Redis call. Every script that
 // changes or drops a copy also PUBLISHes its key (channel `<prefix>ur:changes`), and a
 // node's Subscriber drops its near copy when the message comes; before serving one, the node

@@ -218,20 +218,30 @@ def test_users_read_their_reactions_through_every_node_when_owners_skip_marked_r
     assert used() > used_before, "no owner skipped a row a request had marked"
 
 
+def reader_of_one_comment(front, content: str):
+    """A comment on a new video, a user to react to it, and mine(node): the user's view of it
+    in the video's list read through that node."""
+    author, u = User(), User()
+    vid = str(uuid.uuid4())
+    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": content},
+                        token=author.token).json()["id"]
+    return u, cid, lambda n: next(c for c in n.list_all(f"/v1/videos/{vid}/comments", u) if c["id"] == cid)
+
+
+def total(name: str) -> float:
+    """An unlabelled metric summed over the nodes."""
+    return sum(v or 0 for v in node_metric(name).values())
+
+
 def test_a_users_reactions_go_into_their_cached_rows_through_every_node(front):
     """Once a user has read a video, their rows are cached in Redis; each reaction after that
     is written into that copy (docs/cluster.md "Written into the copy") instead of dropping
     it. Through each node the user reads the reaction they just made, whichever node took it,
     the withdrawal included, and none of those reads had to read their rows from Cassandra."""
-    author, u = User(), User()
-    vid = str(uuid.uuid4())
-    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": "my rows are cached"},
-                        token=author.token).json()["id"]
+    u, cid, mine = reader_of_one_comment(front, "my rows are cached")
     ns = nodes()
-    mine = lambda n: next(c for c in n.list_all(f"/v1/videos/{vid}/comments", u) if c["id"] == cid)  # noqa: E731
     for n in ns:
         assert mine(n)["user_reacted"] is False  # the first read fills the copy
-    total = lambda name: sum(v or 0 for v in node_metric(name).values())  # noqa: E731
     misses = total("commentd_redis_user_rows_misses_total")
     updates = total("commentd_redis_user_rows_updates_total")
     steps = ["like", "dislike", "none", "like"]
@@ -251,13 +261,8 @@ def test_a_users_reactions_are_read_through_the_other_node_at_once_with_near_cop
     between the nodes and reads right after each, through the other node first, twice per node:
     every read has the reaction just made; the second reads were served from near copies, and
     the changes dropped them."""
-    author, u = User(), User()
-    vid = str(uuid.uuid4())
-    cid = front.request("POST", f"/v1/videos/{vid}/comments", {"content": "near me"},
-                        token=author.token).json()["id"]
+    u, cid, mine = reader_of_one_comment(front, "near me")
     ns = nodes()
-    mine = lambda n: next(c for c in n.list_all(f"/v1/videos/{vid}/comments", u) if c["id"] == cid)  # noqa: E731
-    total = lambda name: sum(v or 0 for v in node_metric(name).values())  # noqa: E731
     near_on = all(v == 1.0 for v in node_metric("commentd_redis_user_rows_near_up").values())
     for n in ns:
         assert mine(n)["user_reacted"] is False

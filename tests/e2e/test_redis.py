@@ -217,7 +217,8 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     """storage.backend cql with Redis: a signed-in list's two per-user rows (view, reactions)
     are served from Redis after the first read (redis/user_rows.h), and the user's own
     reaction and comment are in their very next read (each write drops their copy before it is
-    acknowledged). The process stops cleanly with the cache attached."""
+    acknowledged, and drops the node's near copy). The process stops cleanly with the cache
+    attached."""
     from test_cql_store import run_migrate
 
     cfg = redis_config(redis) + cql_storage("e2e_rows")
@@ -229,7 +230,10 @@ def test_on_cql_a_users_rows_come_from_redis_and_their_own_writes_are_read_back(
     path = f"/v1/videos/{video}/comments"
     for _ in range(3):
         assert srv.list_page(path, user).status == 200
-    assert metric(srv, "commentd_redis_user_rows_hits_total") >= 2, "the second and third reads missed"
+    # The second read is a Redis hit, kept as the node's near copy (redis.user_rows_near_ttl,
+    # on by default), which serves the third without a Redis call.
+    assert metric(srv, "commentd_redis_user_rows_hits_total") >= 1, "the second read missed"
+    assert metric(srv, "commentd_redis_user_rows_near_hits_total") >= 1, "the third read was not a near copy"
 
     assert srv.react(user, cid, "like").status == 202
     mine = {c["id"]: c for c in srv.list_page(path, user).json()["comments"]}

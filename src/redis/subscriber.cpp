@@ -114,9 +114,9 @@ ssl_st* Subscriber::handshake(int fd) {
   }
 }
 
-bool Subscriber::write_all(int fd, ssl_st* ssl, const std::string& bytes) {
+bool Subscriber::write_all(int fd, ssl_st* ssl, const std::string& bytes, std::chrono::milliseconds wait_up_to) {
   size_t done = 0;
-  const auto until = Clock::now() + opts_.connect_timeout;
+  const auto until = Clock::now() + wait_up_to;
   while (done < bytes.size()) {
     short wait = POLLOUT;
     if (ssl) {
@@ -267,7 +267,7 @@ void Subscriber::run() {
     }
     int fd = connect_once();
     SSL* ssl = fd >= 0 && opts_.tls ? handshake(fd) : nullptr;
-    if (fd >= 0 && (ssl || !opts_.tls) && write_all(fd, ssl, hello)) {
+    if (fd >= 0 && (ssl || !opts_.tls) && write_all(fd, ssl, hello, opts_.connect_timeout)) {
       {
         std::lock_guard l(mu_);
         fd_ = fd;
@@ -288,8 +288,10 @@ void Subscriber::run() {
           logged_down = false;
         }
         if (Clock::now() - pinged >= opts_.ping_interval) {
-          // Under the lock: an SSL object takes one caller at a time (a PING is a few bytes).
-          if (!write_all(fd, ssl, ping)) break;
+          // Under the lock: an SSL object takes one caller at a time. A PING is a few bytes;
+          // one that does not fit in the socket at once means Redis stopped reading: no wait
+          // (readers wait on this lock), reconnect.
+          if (!write_all(fd, ssl, ping, std::chrono::milliseconds(0))) break;
           pinged = Clock::now();
         }
       }

@@ -101,9 +101,9 @@ class Subscriber {
   int connect_once();  // a connected, non-blocking fd, or -1
   // With `tls`: the handshake on `fd`; the SSL object, or null (logged when its reason changes).
   ssl_st* handshake(int fd);
-  // Writes every byte (waiting for the socket up to connect_timeout); over TLS under mu_ once
-  // the link is published.
-  bool write_all(int fd, ssl_st* ssl, const std::string& bytes);
+  // Writes every byte, waiting for the socket up to `wait_up_to`; over TLS under mu_ once the
+  // link is published.
+  bool write_all(int fd, ssl_st* ssl, const std::string& bytes, std::chrono::milliseconds wait_up_to);
   // Under mu_ once published: > 0 bytes read, 0 nothing more now, -1 failed (EOF or error).
   long read_some(char* buf, size_t n);
   static uint64_t hash(std::string_view s);

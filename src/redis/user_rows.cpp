@@ -197,15 +197,19 @@ asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_i
   Subscriber::Mark mark;
   if (sub_) {
     const auto now = std::chrono::steady_clock::now();
+    const auto half = std::chrono::milliseconds(opts_.near_ttl_ms / 2);
     sub_->with_current(
         [&] {
-          if (Near* n = near_.find(k)) {
-            if (n->until > now) {
-              out.rows = n->rows;
-            } else {
-              near_erase(k);
-            }
+          Near* n = near_.find(k);
+          if (!n) return;
+          if (n->until <= now) {
+            near_erase(k);
+            return;
           }
+          out.rows = n->rows;
+          // Past half its life: one read asks for it to be renewed behind it (refresh ahead), so
+          // a user who keeps reading is always served here.
+          if (n->until - now < half && !n->renewing) out.renew = n->renewing = true;
         },
         &mark);
     if (out.rows) {
@@ -213,6 +217,19 @@ asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_i
       co_return out;
     }
   }
+  co_return co_await shared_lookup(k, mark, d);
+}
+
+asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::renew(Uuid video_id, Uuid user_id, Deadline d) {
+  if (!sub_) co_return Lookup{};
+  Subscriber::Mark mark;
+  sub_->with_current([] {}, &mark);
+  stats_.near_renewals++;
+  co_return co_await shared_lookup(key(video_id, user_id), mark, d);
+}
+
+asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::shared_lookup(const std::string& k,
+                                                                            const Subscriber::Mark& mark, Deadline d) {
   // A copy not ours (another release's format) is an error: read storage, do not fill.
   auto l = co_await copies_.lookup_as<store::UserRows>(k, d, stats_,
                                                        [](const std::string& s) { return decode_user_rows(s); });
@@ -221,6 +238,7 @@ asio::awaitable<store::UserRowsCache::Lookup> RedisUserRows::lookup(Uuid video_i
     const bool kept = sub_->if_unchanged(mark, k, [&] { near_put(k, Near{*l.value, until}); });
     (kept ? stats_.near_kept : stats_.near_refused)++;
   }
+  Lookup out;
   out.rows = std::move(l.value);
   out.token = std::move(l.token);
   co_return out;
@@ -317,6 +335,7 @@ void append_metrics(const UserRowsStats& s, const SubscriberStats* near, std::ve
   out.push_back(counter_family("commentd_redis_user_rows_near_hits_total", "Per-user rows served from this node's near copy, without a Redis call (redis.user_rows_near_ttl)", s.near_hits.load()));
   out.push_back(counter_family("commentd_redis_user_rows_near_kept_total", "Per-user rows read from Redis and kept as near copies", s.near_kept.load()));
   out.push_back(counter_family("commentd_redis_user_rows_near_refused_total", "Per-user rows read from Redis and not kept: a change came during the read, or the subscription was not current", s.near_refused.load()));
+  out.push_back(counter_family("commentd_redis_user_rows_near_renewals_total", "Near copies past half their life renewed from Redis behind a read", s.near_renewals.load()));
   out.push_back(counter_family("commentd_redis_user_rows_near_dropped_total", "Near copies dropped by a change of the user's rows", s.near_dropped.load()));
   if (near) {
     out.push_back(counter_family("commentd_redis_user_rows_near_messages_total", "Change messages received on the near copies' subscription", near->messages.load()));

@@ -81,6 +81,7 @@ struct UserRowsStats : CopyStats {  // errors: also failed writes (a failed inva
   std::atomic<uint64_t> near_kept{0};   // Redis hits kept as near copies
   std::atomic<uint64_t> near_refused{0};  // Redis hits not kept: a change came, or the subscription was not current
   std::atomic<uint64_t> near_dropped{0};  // near copies dropped by a change (here or from another node)
+  std::atomic<uint64_t> near_renewals{0};  // near copies past half their life looked up again behind a read
 };
 
 // The copy's text, and back (nullopt: not a copy).
@@ -93,6 +94,7 @@ class RedisUserRows final : public store::UserRowsCache {
   ~RedisUserRows() override;
 
   asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) override;
+  asio::awaitable<Lookup> renew(Uuid video_id, Uuid user_id, Deadline d) override;
   asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const store::UserRows& rows,
                              Deadline d) override;
   asio::awaitable<void> after_write(std::vector<std::pair<Uuid, Uuid>> dropped, std::vector<WrittenRow> written,
@@ -114,7 +116,10 @@ class RedisUserRows final : public store::UserRowsCache {
   struct Near {
     store::UserRows rows;
     std::chrono::steady_clock::time_point until;
+    bool renewing = false;  // past half its life, a renew() asked for
   };
+  // The shared copy's lookup; a hit is kept as the near copy if nothing changed since `mark`.
+  asio::awaitable<Lookup> shared_lookup(const std::string& k, const Subscriber::Mark& mark, Deadline d);
   // The keys of copies changed through this node: their near copies go, and a read that began
   // before is not kept (Subscriber::note).
   void changed_here(const std::vector<std::string>& keys);
@@ -134,7 +139,7 @@ class RedisUserRows final : public store::UserRowsCache {
 };
 
 // commentd_redis_user_rows_{hits,misses,fills,fills_refused,refreshes_ahead,too_big,invalidations,updates,marks,
-// marks_used,errors,near_hits,near_kept,near_refused,near_dropped}_total, and with near copies on
+// marks_used,errors,near_hits,near_kept,near_refused,near_dropped,near_renewals}_total, and with near copies on
 // commentd_redis_user_rows_near_{messages,resets}_total and _near_up.
 void append_metrics(const UserRowsStats& s, const SubscriberStats* near, std::vector<prometheus::MetricFamily>& out);
 

@@ -373,6 +373,48 @@ TEST_P(NearUserRowsTest, NearCopiesAreServedWithoutRedisAndDroppedByAChangeThrou
   EXPECT_EQ(RedisUserRows(*client_, UserRowsOptions{.prefix = prefix_}).near_stats(), nullptr) << "off by default";
 }
 
+// A near copy past half its life: the first read served by it asks for a renewal (renew, once),
+// and renew() looks the shared copy up again and keeps it, so the next reads are near hits
+// with a fresh life; a renewal that finds the shared copy in its refresh window hands out
+// its token (the store then reads storage and fills).
+TEST_P(NearUserRowsTest, ANearCopyPastHalfItsLifeIsRenewedBehindARead) {
+  COMMENTD_REDIS_NODES(nodes, kSingle);
+  UserRowsOptions o{.prefix = prefix_, .ttl_ms = 4000, .refresh_ahead_ms = 2000, .near_ttl_ms = 600};
+  o.near.host = nodes[0].first;
+  o.near.port = nodes[0].second;
+  cache_ = std::make_unique<RedisUserRows>(*client_, o);
+  for (int i = 0; i < 500 && !cache_->near_stats()->up; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(cache_->near_stats()->up.load());
+  auto miss = lookup(video_, user_);
+  ASSERT_TRUE(miss.token);
+  fill(video_, user_, *miss.token, store::UserRows{});
+  ASSERT_TRUE(lookup(video_, user_).rows);  // a Redis hit, kept
+  auto young = lookup(video_, user_);
+  ASSERT_TRUE(young.rows);
+  EXPECT_FALSE(young.renew) << "in its first half";
+  std::this_thread::sleep_for(400ms);
+  auto old = lookup(video_, user_), again = lookup(video_, user_);
+  ASSERT_TRUE(old.rows && again.rows);
+  EXPECT_TRUE(old.renew) << "past half its life";
+  EXPECT_FALSE(again.renew) << "one renewal per copy";
+  EXPECT_EQ(cache_->stats().near_hits.load(), 3u);
+  auto r = loop_.run(cache_->renew(video_, user_, Deadline::after(5s)));
+  ASSERT_TRUE(r.rows);
+  EXPECT_FALSE(r.token) << "the shared copy is not in its refresh window yet";
+  EXPECT_EQ(cache_->stats().near_renewals.load(), 1u);
+  EXPECT_EQ(cache_->stats().near_kept.load(), 2u);
+  std::this_thread::sleep_for(400ms);  // past the first life, inside the renewed one
+  auto renewed = lookup(video_, user_);
+  ASSERT_TRUE(renewed.rows);
+  EXPECT_EQ(cache_->stats().near_hits.load(), 4u);
+  // 1.2 s of the shared copy's 4 s are gone; at 2.4 s it is in its 2 s window: the renewal's
+  // lookup gets its token.
+  std::this_thread::sleep_for(1300ms);
+  auto due = loop_.run(cache_->renew(video_, user_, Deadline::after(5s)));
+  ASSERT_TRUE(due.rows);
+  EXPECT_TRUE(due.token) << "the shared copy near its end: this renewal refreshes it";
+}
+
 // The near copies hold at most near_rows reaction rows: the least recently used go first.
 TEST_P(NearUserRowsTest, NearCopiesHoldAtMostTheirBudgetOfRows) {
   COMMENTD_REDIS_NODES(nodes, kSingle);

@@ -83,8 +83,14 @@ class UserRowsCache {
     // its end and this lookup is the one to refresh it (refresh ahead): serve the rows, then
     // read storage and fill under the token, behind the read.
     std::optional<std::string> token;
+    // With rows and no token: they came from this node's own copy of the shared copy, past half
+    // its life; call renew() behind the read, so it is renewed before it ends.
+    bool renew = false;
   };
   virtual boost::asio::awaitable<Lookup> lookup(Uuid video_id, Uuid user_id, Deadline d) = 0;
+  // Looks the shared copy up again (not the node's own), keeping it as the node's copy; a token
+  // as lookup() gives one (the shared copy near its end, or gone): read storage and fill.
+  virtual boost::asio::awaitable<Lookup> renew(Uuid, Uuid, Deadline) { co_return Lookup{}; }
   virtual boost::asio::awaitable<void> fill(Uuid video_id, Uuid user_id, std::string token, const UserRows& rows,
                                             Deadline d) = 0;
   // A user_reactions row now durable; `mark`: also leave it as a written mark (a request's row).

@@ -773,12 +773,14 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::cached_user_rows(UserR
                                                                            Uuid user_id, Deadline d) {
   auto l = co_await cache.lookup(video_id, user_id, d);
   if (l.rows) {
-    if (l.token) {  // near its end, and this lookup's to refresh: served now, refilled behind
+    // Near its end, and this lookup's to refresh, or the node's own copy to renew from the
+    // shared one: served now, refreshed behind.
+    if (l.token || l.renew) {
       // Counted before the cache is looked at again, as the commits do: detach_user_rows_cache
       // either waits for this refill or has already detached the cache, and then none starts.
       user_rows_busy_.fetch_add(1);
       if (user_rows_.load() == &cache)
-        asio::co_spawn(co_await asio::this_coro::executor, refresh_user_rows(video_id, user_id, std::move(*l.token)),
+        asio::co_spawn(co_await asio::this_coro::executor, refresh_user_rows(video_id, user_id, std::move(l.token)),
                        asio::detached);
       else
         user_rows_busy_.fetch_sub(1);
@@ -790,13 +792,18 @@ asio::awaitable<Result<CqlStore::UserRowsRead>> CqlStore::cached_user_rows(UserR
   co_return r;
 }
 
-asio::awaitable<void> CqlStore::refresh_user_rows(Uuid video_id, Uuid user_id, std::string token) {
+asio::awaitable<void> CqlStore::refresh_user_rows(Uuid video_id, Uuid user_id, std::optional<std::string> token) {
   // Counted in user_rows_busy_ by the caller, so detach_user_rows_cache waits for it; its
   // deadline is under that wait's, so the cache it fills is still there.
   const Deadline d = Deadline::after(kUserRowsRefreshTimeout);
-  auto r = co_await read_user_rows(video_id, user_id, d);
-  if (r && r->complete) {
-    if (auto* cache = user_rows_.load()) co_await cache->fill(video_id, user_id, std::move(token), r->rows, d);
+  if (!token) {  // the node's own copy, renewed from the shared one, which may want a refill itself
+    if (auto* cache = user_rows_.load()) token = (co_await cache->renew(video_id, user_id, d)).token;
+  }
+  if (token) {
+    auto r = co_await read_user_rows(video_id, user_id, d);
+    if (r && r->complete) {
+      if (auto* cache = user_rows_.load()) co_await cache->fill(video_id, user_id, std::move(*token), r->rows, d);
+    }
   }
   // Here, not in a destructor: a frame that a stopped event loop destroys must not touch the
   // store, which may be gone by then.

@@ -246,8 +246,10 @@ class CqlStore final : public Store {
   asio::awaitable<Result<UserRowsRead>> cached_user_rows(UserRowsCache& cache, Uuid video_id, Uuid user_id,
                                                          Deadline d);
   // A copy's refill ahead of its TTL, under the token its lookup gave (the cache's refresh
-  // ahead): the read, then the guarded fill. REQUIRES: user_rows_busy_ counted for it.
-  asio::awaitable<void> refresh_user_rows(Uuid video_id, Uuid user_id, std::string token);
+  // ahead): the read, then the guarded fill. No token: the node's own copy to renew
+  // (UserRowsCache::renew), then the same if that gives a token. REQUIRES: user_rows_busy_
+  // counted for it.
+  asio::awaitable<void> refresh_user_rows(Uuid video_id, Uuid user_id, std::optional<std::string> token);
   bridge::ExecOptions write_opts(bool idempotent) const;
   // The buckets `muts` write, into this node's bucket lists (bucket_lists.h). Before the write:
   // a name whose write then fails costs pages an empty read until the list expires.

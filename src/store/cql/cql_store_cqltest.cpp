@@ -127,6 +127,7 @@ class MemoryUserRows final : public UserRowsCache {
       hits++;
       out.rows = it->second;
       if (refresh_next.exchange(false)) out.token = std::to_string(t);  // redis/user_rows.h's refresh ahead
+      else if (renew_next.exchange(false)) out.renew = true;  // a node's own copy past half its life
     } else {
       out.token = std::to_string(t);
     }
@@ -172,6 +173,12 @@ class MemoryUserRows final : public UserRowsCache {
     }
     co_return;
   }
+  // The shared copy looked up again; with renew_token, as one in its refresh window.
+  asio::awaitable<Lookup> renew(Uuid video_id, Uuid user_id, Deadline d) override {
+    renews++;
+    refresh_next = renew_token.exchange(false);
+    co_return co_await lookup(video_id, user_id, d);
+  }
   std::optional<UserRows> copy(const Uuid& video, const Uuid& user) {
     std::lock_guard lk(mu_);
     auto it = copies_.find({video, user});
@@ -193,6 +200,9 @@ class MemoryUserRows final : public UserRowsCache {
   }
   std::atomic<uint64_t> hits{0}, invalidations{0}, updates{0}, marks{0}, marks_used{0};
   std::atomic<bool> refresh_next{false};  // the next hit comes with the token, as a copy near its end
+  std::atomic<bool> renew_next{false};    // the next hit asks for a renewal
+  std::atomic<bool> renew_token{false};   // the next renewal comes with the token
+  std::atomic<uint64_t> renews{0};
 
  private:
   static std::tuple<Uuid, Uuid, Uuid> mark_key(const RowMark& m) { return {m.video_id, m.comment_id, m.user_id}; }
@@ -610,6 +620,38 @@ TEST_F(CqlStoreTest, ACopyNearItsEndIsServedThenRefilledBehindTheRead) {
   EXPECT_EQ(copy->view.recent_until, 6000);
   EXPECT_EQ(view(), 6000);
   EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 1) << "a hit";
+  s->detach_user_rows_cache(std::chrono::seconds(1));
+}
+
+// A hit from a node's own copy past half its life (redis/user_rows.h's near copies) asks for a
+// renewal: the store calls renew() behind the read, and reads storage only when that renewal
+// hands it a token (the shared copy near its end), filling under it.
+TEST_F(CqlStoreTest, ANodesOwnCopyPastHalfItsLifeIsRenewedBehindTheRead) {
+  auto s = ks_->open();
+  MemoryUserRows cache;
+  s->set_user_rows_cache(&cache);
+  const Uuid video = sid(0xAB, 1), user = sid(0xAB, 2);
+  auto view = [&] {
+    auto v = testing::run_sync(s->get_view_and_reactions(video, user, Deadline::after(10s)));
+    EXPECT_TRUE(v.ok());
+    return v.ok() ? v->view.recent_until : -1;
+  };
+  WriteSet ws;
+  ws.mutations.push_back(RecentWrite{video, user, 7000});
+  ASSERT_TRUE(commit_sync(*s, std::move(ws)).ok());
+  EXPECT_EQ(view(), 7000);  // a miss: read and filled
+  const uint64_t reads = calls_by_statement(*s)["SELECT user_reactions"];
+  cache.renew_next = true;
+  EXPECT_EQ(view(), 7000);
+  EXPECT_EQ(cache.renews.load(), 1u) << "renewed behind the read";
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads) << "the shared copy was fine: no storage read";
+  cache.renew_next = true;
+  cache.renew_token = true;
+  EXPECT_EQ(view(), 7000);
+  EXPECT_EQ(cache.renews.load(), 2u);
+  EXPECT_EQ(calls_by_statement(*s)["SELECT user_reactions"], reads + 1) << "the renewal's token: read and filled";
+  EXPECT_EQ(view(), 7000);
+  EXPECT_EQ(cache.renews.load(), 2u) << "one renewal per ask";
   s->detach_user_rows_cache(std::chrono::seconds(1));
 }
 

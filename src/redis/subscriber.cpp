@@ -185,8 +185,7 @@ bool Subscriber::drain_locked() {
     const std::string& kind = rep.elements[0].str;
     if (kind == "message" && rep.elements.size() == 3) {
       const std::string& payload = rep.elements[2].str;
-      ++seq_;
-      recent_[seq_ % kRecent] = hash(payload);
+      record_locked(payload);
       stats_.messages++;
       on_message_(payload);
     } else if (kind == "subscribe") {
@@ -212,42 +211,27 @@ void Subscriber::lost_locked() {
   ++epoch_;
 }
 
-bool Subscriber::with_current(const std::function<void()>& f, Mark* mark) {
-  std::lock_guard l(mu_);
+void Subscriber::apply_pending_locked() {
   if (fd_ >= 0 && !failed_ && !drain_locked()) {
     failed_ = true;
     lost_locked();
     ::shutdown(fd_, SHUT_RDWR);  // the thread closes it and reconnects
   }
-  const bool cur = current_locked();
-  if (mark) *mark = Mark{epoch_, seq_, cur};
-  if (cur) f();
-  return cur;
 }
 
-bool Subscriber::if_unchanged(const Mark& m, std::string_view payload, const std::function<void()>& f) {
-  std::lock_guard l(mu_);
-  if (fd_ >= 0 && !failed_ && !drain_locked()) {
-    failed_ = true;
-    lost_locked();
-    ::shutdown(fd_, SHUT_RDWR);
-  }
+bool Subscriber::unchanged_locked(const Mark& m, std::string_view payload) const {
   if (!m.current || !current_locked() || epoch_ != m.epoch) return false;
-  if (seq_ != m.seq) {
-    if (seq_ - m.seq >= kRecent) return false;
-    const uint64_t h = hash(payload);
-    for (uint64_t s = m.seq + 1; s <= seq_; ++s)
-      if (recent_[s % kRecent] == h) return false;
-  }
-  f();
+  if (seq_ == m.seq) return true;
+  if (seq_ - m.seq >= kRecent) return false;
+  const uint64_t h = hash(payload);
+  for (uint64_t s = m.seq + 1; s <= seq_; ++s)
+    if (recent_[s % kRecent] == h) return false;
   return true;
 }
 
-void Subscriber::note(std::string_view payload, const std::function<void()>& f) {
-  std::lock_guard l(mu_);
+void Subscriber::record_locked(std::string_view payload) {
   ++seq_;
   recent_[seq_ % kRecent] = hash(payload);
-  f();
 }
 
 void Subscriber::run() {

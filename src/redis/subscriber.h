@@ -4,8 +4,8 @@
 // Why a thread and plain blocking-style reads instead of the Asio client: the guarantee a
 // near copy needs is "every message that reached this host before I looked has been
 // applied". Every byte is therefore taken from the socket and applied under one mutex, by
-// the subscriber's thread (woken by poll()) or by the caller of `current()`, which first
-// applies whatever the socket holds. Between a byte leaving the kernel and its message being
+// the subscriber's thread (woken by poll()) or by a caller of `with_current()` (or of
+// `if_unchanged()`), which first applies whatever the socket holds. Between a byte leaving the kernel and its message being
 // applied there is no moment a reader can see (an Asio read completes in the reactor before
 // its handler runs, which leaves one).
 //
@@ -75,18 +75,38 @@ class Subscriber {
     bool current = false;
   };
   // Applies what the socket holds, then runs f() under the lock if current; returns whether
-  // it ran. The mark (if asked) is taken in the same lock.
-  bool with_current(const std::function<void()>& f, Mark* mark = nullptr);
+  // it ran. The mark (if asked) is taken in the same lock. (Templates: every signed-in read
+  // calls this, and a std::function of its lambda would be an allocation per read.)
+  template <class F>
+  bool with_current(F&& f, Mark* mark = nullptr) {
+    std::lock_guard l(mu_);
+    apply_pending_locked();
+    const bool cur = current_locked();
+    if (mark) *mark = Mark{epoch_, seq_, cur};
+    if (cur) f();
+    return cur;
+  }
   // Runs f() under the lock (after applying what the socket holds) if the subscription is
   // still the one of `m`, current, and no message since `m` named `payload`; returns whether
   // it ran. For a copy read from Redis after `m`: if a message about it came since, the read
   // may predate the change, so it is not kept.
-  bool if_unchanged(const Mark& m, std::string_view payload, const std::function<void()>& f);
-
+  template <class F>
+  bool if_unchanged(const Mark& m, std::string_view payload, F&& f) {
+    std::lock_guard l(mu_);
+    apply_pending_locked();
+    if (!unchanged_locked(m, payload)) return false;
+    f();
+    return true;
+  }
   // A change this process made itself (its own message is still on the way): counted as a
   // message about `payload` (so if_unchanged refuses a read that began before it), with f()
   // run under the lock.
-  void note(std::string_view payload, const std::function<void()>& f);
+  template <class F>
+  void note(std::string_view payload, F&& f) {
+    std::lock_guard l(mu_);
+    record_locked(payload);
+    f();
+  }
 
   const SubscriberStats& stats() const { return stats_; }
 
@@ -96,6 +116,11 @@ class Subscriber {
   // connection failed (EOF, error, protocol error, error reply).
   bool drain_locked();
   bool current_locked() const;
+  // Under mu_: drain_locked() when connected; a failure there closes the link (the thread
+  // reconnects) and drops the copies.
+  void apply_pending_locked();
+  bool unchanged_locked(const Mark& m, std::string_view payload) const;
+  void record_locked(std::string_view payload);  // one more message about `payload`
   // Under mu_: the connection is gone; drops the copies (if it was subscribed).
   void lost_locked();
   int connect_once();  // a connected, non-blocking fd, or -1

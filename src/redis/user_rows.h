@@ -51,8 +51,8 @@
 
 #include <prometheus/metric_family.h>
 
-#include "redis/client.h"
 #include "core/lru_map.h"
+#include "redis/client.h"
 #include "redis/guarded_copies.h"
 #include "redis/subscriber.h"
 #include "store/user_rows_cache.h"

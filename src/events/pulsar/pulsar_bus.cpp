@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "bridge/pulsar_client.h"
+#include "core/posting.h"
 #include "net/tls.h"
 
 namespace commentd::events {
@@ -54,10 +55,17 @@ struct PulsarBus::Core {
     name = opts.producer_name + "-" + random_suffix();
   }
 
+  using ProducerResult = Result<std::shared_ptr<bridge::PulsarProducer>>;
   struct Topic {
     std::mutex send_mu;  // held while one chunk's sends are issued: they stay contiguous
     std::shared_ptr<bridge::PulsarProducer> producer;  // guarded by Core::mu
     uint32_t generation = 0;                           // guarded by Core::mu
+    // A producer being created, and the publishes waiting for it (guarded by Core::mu): one
+    // creation per topic at a time. Each publish creating its own under the node's name made
+    // the broker refuse all but the first (ProducerBusy) and every refusal dropped the client:
+    // a node's first reactions under load failed with 503 until the storm passed.
+    bool creating = false;
+    std::vector<std::function<void(ProducerResult)>> waiting;
   };
 
   const bridge::Runtime& rt;
@@ -127,6 +135,7 @@ struct PulsarBus::Core {
                                                                                  std::string full,
                                                                                  std::string sequenced) {
     uint32_t gen = 0;
+    bool wait = false;
     {
       std::lock_guard lk(mu);
       // A sequenced producer ends with its connection or when the broker closes it (a topic
@@ -136,8 +145,41 @@ struct PulsarBus::Core {
         t->generation++;
       }
       if (t->producer) co_return t->producer;
+      wait = t->creating;
+      t->creating = true;
       gen = t->generation;
     }
+    if (wait) {  // another publish is creating it: its outcome is this one's
+      auto init = [this, &t](auto handler) {
+        std::lock_guard lk(mu);
+        if (!t->creating) {  // it finished in between
+          auto r = t->producer ? ProducerResult(t->producer)
+                               : ProducerResult(Error(Errc::unavailable, "pulsar: the producer could not be created"));
+          return posting(std::move(handler))(std::move(r));
+        }
+        t->waiting.push_back(posting(std::move(handler)));
+      };
+      co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ProducerResult)>(std::move(init),
+                                                                                                  asio::use_awaitable);
+    }
+    ProducerResult r = Error(Errc::unavailable, "pulsar: the producer could not be created");
+    try {  // whatever happens, the waiters are answered and the next publish may create one
+      r = co_await create_producer(t, std::move(full), std::move(sequenced), gen);
+    } catch (const std::exception& e) {
+      r = Error(Errc::unavailable, std::string("pulsar: creating a producer: ") + e.what());
+    }
+    std::vector<std::function<void(ProducerResult)>> waiters;
+    {
+      std::lock_guard lk(mu);
+      t->creating = false;
+      waiters.swap(t->waiting);
+    }
+    for (auto& w : waiters) w(r);
+    co_return r;
+  }
+
+  asio::awaitable<ProducerResult> create_producer(std::shared_ptr<Topic> t, std::string full, std::string sequenced,
+                                                  uint32_t gen) {
     auto c = co_await get_client();
     if (!c) co_return c.take_error();
     bridge::ProducerConfig pc{

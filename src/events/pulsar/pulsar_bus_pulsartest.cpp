@@ -174,6 +174,41 @@ TEST(PulsarBusTest, AProducerNameTheBrokerStillHoldsIsNotTriedAgain) {
   EXPECT_TRUE(second.ok()) << "retried under the name the broker still holds: " << second.error().message;
 }
 
+TEST(PulsarBusTest, ConcurrentFirstPublishesToATopicShareOneProducer) {
+  PulsarBusFactory::require();
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
+  PulsarBusFactory f;
+  for (bool unbatched : {false, true}) {
+    auto o = test_options(f.url, f.prefix);
+    if (unbatched) o.unbatched_topics = {"first-unbatched"};
+    PulsarBus bus(*f.rt, o);
+    const std::string topic = unbatched ? "first-unbatched" : "first-batched";
+    conformance::Runner run;
+    // A node's first reactions under load: many publishes to a topic it has no producer for
+    // yet, all at once. Each creating a producer of its own under the bus's name made the
+    // broker refuse all but one (ProducerBusy), and those publishes failed (a 503 each).
+    constexpr int kPublishes = 32;
+    auto one = [&bus, &topic](int i) -> boost::asio::awaitable<std::string> {  // "" or the error
+      std::string key = "k" + std::to_string(i);
+      std::string payload = std::to_string(i);
+      auto r = co_await bus.publish(topic, std::move(key), std::move(payload), 0);
+      co_return r.ok() ? std::string() : r.error().message;
+    };
+    std::vector<std::future<std::string>> all;
+    for (int i = 0; i < kPublishes; ++i) all.push_back(boost::asio::co_spawn(run.ioc(), one(i), boost::asio::use_future));
+    int ok = 0;
+    for (auto& p : all) {
+      ASSERT_EQ(p.wait_for(30s), std::future_status::ready);
+      auto error = p.get();
+      EXPECT_EQ(error, "");
+      ok += error.empty();
+    }
+    EXPECT_EQ(ok, kPublishes) << (unbatched ? "unbatched" : "batched");
+    EXPECT_EQ(bus.stats().publish_errors.load(), 0u);
+    EXPECT_EQ(bus.stats().client_resets.load(), 0u);
+  }
+}
+
 // A port nothing listens on: bound, then closed.
 int dead_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -29,9 +29,9 @@
 # mixed, read-hot and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
-# holds on the cluster. Results: cluster_summary.json, and cluster_events.txt (the event path
-# around the cluster's viral 1x run: relay and reaction rates, apply and event latency, from
-# the nodes' metrics). About 10 minutes.
+# holds on the cluster (below 1x: a half, then a quarter). Results: cluster_summary.json, and
+# cluster_events.txt (the event path around the cluster's viral 1x run: relay and reaction
+# rates, apply and event latency, from the nodes' metrics). About 10 minutes.
 # BENCH_ONLY=compare (`make bench-compare BEFORE=REV`): the SLO scenarios, the viral search and
 # the reaction runs against REV's commentd and this one, alternating rounds, with the noise
 # (see the compare section below; results in bench/results/compare/).
@@ -202,10 +202,12 @@ lg_commentd() {
 }
 
 # viral_args MULTIPLE: the viral plan load times MULTIPLE.
+# MULTIPLE may be a fraction (0.5: half the plan's rates).
 viral_args() {
   local m=$1
-  echo --scenario viral --read-rate $((PLAN_READ * m)) --comment-rate $((PLAN_COMMENT * m)) \
-    --reaction-rate $((PLAN_REACTION * m)) --jwt-secret "$SECRET" --connections "$CONNECTIONS"
+  scaled() { awk -v a="$1" -v m="$m" 'BEGIN { printf "%d", a * m }'; }
+  echo --scenario viral --read-rate "$(scaled "$PLAN_READ")" --comment-rate "$(scaled "$PLAN_COMMENT")" \
+    --reaction-rate "$(scaled "$PLAN_REACTION")" --jwt-secret "$SECRET" --connections "$CONNECTIONS"
 }
 
 # slo_run NAME PREFIX VIDEO: one of the plan's SLO scenarios against $PORT, DURATION s, result
@@ -629,6 +631,20 @@ EOF
     CL_LO=$M
     M=$((M * 2))
   done
+  # Below the plan's load when 1x fails: a half, then a quarter, so the summary says how much
+  # of it the cluster carries on this machine within every SLO (M: the lowest that failed).
+  if [ "$CL_LO" = 0 ] && [ -z "$FAILED_RUN" ]; then
+    for F in 0.5 0.25; do
+      # shellcheck disable=SC2046
+      lg_commentd "cluster_search_${F}x" $(viral_args "$F") --seed-comments 100 --seed 300 \
+        --duration "$SEARCH_DURATION" --drain-ms 2000 || break
+      if slo_ok "$RESULTS/cluster_search_${F}x.json"; then
+        CL_LO=$F
+        break
+      fi
+      M=$F
+    done
+  fi
   # What the cluster repaired by itself, once the counter repair's settle (2 x 5 s + 2 s) and a
   # pass have gone by after the load, and the drift `commentd --verify` still finds.
   sleep 20

@@ -27,7 +27,8 @@ def fmt(v, f="{:.1f}"):
 
 
 def main() -> None:
-    res, lo, first_fail, nodes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    # The multiples may be fractions (0.5: half the plan's viral load).
+    res, lo, first_fail, nodes = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     base = load(res, "baseline_closed")
     base_rps = base["overall"]["achieved_rate"] if base else None
     out = {"nodes": nodes, "baseline_closed_rps": base_rps, "highest_viral_multiple_meeting_slos": lo,
@@ -78,8 +79,8 @@ def main() -> None:
               f"{fmt(row['embedded_read_p99_ms'], '{:.2f}')} / {fmt(row['cluster_read_p99_ms'], '{:.2f}')} ms "
               f"({fmt(row['cluster_over_embedded_read_p99'], '{:.2f}')}x); "
               f"{row['cluster_errors']} cluster errors")
-    print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo}x "
-          f"(first failing: {first_fail}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
+    print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo:g}x "
+          f"(first failing: {first_fail:g}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
     rep_file, verify_file = os.path.join(res, "cluster_repairs.json"), os.path.join(res, "cluster_verify.txt")
     if os.path.exists(rep_file):
         rep = json.load(open(rep_file))

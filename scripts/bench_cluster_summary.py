@@ -81,6 +81,13 @@ def main() -> None:
               f"{row['cluster_errors']} cluster errors")
     print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo:g}x "
           f"(first failing: {first_fail:g}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
+    backlog_file = os.path.join(res, "cluster_backlog.txt")
+    if os.path.exists(backlog_file):
+        backlog = open(backlog_file).read().strip()
+        out["reactions_backlog_at_start"] = backlog
+        if backlog != "0":
+            print(f"the reactions topic held {backlog} unapplied reactions of an earlier run when the cluster "
+                  "started: its owners applied them during these runs (fresh servers: leave CLUSTER_SERVERS_DIR unset)")
     rep_file, verify_file = os.path.join(res, "cluster_repairs.json"), os.path.join(res, "cluster_verify.txt")
     if os.path.exists(rep_file):
         rep = json.load(open(rep_file))

@@ -31,7 +31,9 @@
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
 # holds on the cluster (below 1x: a half, then a quarter). Results: cluster_summary.json, and
 # cluster_events.txt (the event path around the cluster's viral 1x run: relay and reaction
-# rates, apply and event latency, from the nodes' metrics). About 10 minutes.
+# rates, apply and event latency, from the nodes' metrics), and {embedded,cluster}_viral_1x_cpu.json
+# (the CPU each process took in the middle of viral 1x: scripts/cpu_by_process.py; the summary
+# prints the split and commentd's CPU per request on either side). About 10 minutes.
 # BENCH_ONLY=compare (`make bench-compare BEFORE=REV`): the SLO scenarios, the viral search and
 # the reaction runs against REV's commentd and this one, alternating rounds, with the noise
 # (see the compare section below; results in bench/results/compare/).
@@ -547,9 +549,15 @@ if [ "$ONLY" = cluster ]; then
     if [ "$p" = cluster ]; then
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
     fi
+    # The CPU each process took in the middle of the run (after the seeding and the first
+    # seconds, before the end): the summary's split, and the nodes' CPU per request.
+    "$PYTHON" "$ROOT/scripts/cpu_by_process.py" --delay "$((CL_DURATION / 4 + 2))" \
+      --seconds "$((CL_DURATION / 2))" --out "$RESULTS/${p}_viral_1x_cpu.json" 2>/dev/null &
+    local cpu_pid=$!
     # shellcheck disable=SC2046
     lg_commentd "${p}_viral_1x" $(viral_args 1) --video "$video" --seed-comments "$SEED_COMMENTS" \
       --duration "$CL_DURATION" --drain-ms 2000 || true
+    wait "$cpu_pid" || true
     if [ "$p" = cluster ]; then
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_after.json"
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" report "$TMP/events_before.json" "$TMP/events_after.json" \

@@ -26,6 +26,29 @@ def fmt(v, f="{:.1f}"):
     return "-" if v is None else f.format(v)
 
 
+def cpu_split(res: str, out: dict) -> None:
+    """The CPU each process took during viral 1x (scripts/cpu_by_process.py) on either side,
+    and commentd's CPU per request served (all nodes together on the cluster) as a ratio."""
+    per_request = {}
+    for side in ("embedded", "cluster"):
+        p = os.path.join(res, f"{side}_viral_1x_cpu.json")
+        run = load(res, f"{side}_viral_1x")
+        if not os.path.exists(p) or not run:
+            continue
+        cpu = json.load(open(p))
+        rps = run["overall"]["achieved_rate"]
+        node = cpu["cores"].get("commentd", 0.0)
+        per_request[side] = node * 1e6 / rps if rps else None
+        out.setdefault("viral_1x_cpu", {})[side] = {**cpu, "commentd_us_per_request": per_request[side]}
+        print(f"CPU during viral 1x, {side} (cores of {cpu['machine_cores']}, {cpu['seconds']:g} s mid-run): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in cpu["cores"].items())
+              + f"; commentd {fmt(per_request[side], '{:.0f}')} us per request served")
+    if per_request.get("embedded") and per_request.get("cluster"):
+        ratio = per_request["cluster"] / per_request["embedded"]
+        out["viral_1x_cpu"]["commentd_cluster_over_embedded_per_request"] = ratio
+        print(f"commentd's CPU per request, cluster over embedded: {ratio:.2f}x")
+
+
 def main() -> None:
     # The multiples may be fractions (0.5: half the plan's viral load).
     res, lo, first_fail, nodes = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
@@ -81,6 +104,7 @@ def main() -> None:
               f"{row['cluster_errors']} cluster errors")
     print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo:g}x "
           f"(first failing: {first_fail:g}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
+    cpu_split(res, out)
     backlog_file = os.path.join(res, "cluster_backlog.txt")
     if os.path.exists(backlog_file):
         backlog = open(backlog_file).read().strip()

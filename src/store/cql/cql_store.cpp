@@ -206,8 +206,11 @@ struct Gather {
   }
 };
 
-template <class Deliver>
-void start_all(bridge::CqlSession& s, asio::thread_pool& pool, std::vector<CqlStore::Call> calls, Deliver deliver) {
+// Each call's completion is posted to `ex`: the awaiting caller's own executor for the
+// asynchronous paths (a read on an event loop then resumes there after one hand-off from the
+// bridge's thread, not two through the store's pool), the pool for the blocking ones.
+template <class Executor, class Deliver>
+void start_all(bridge::CqlSession& s, const Executor& ex, std::vector<CqlStore::Call> calls, Deliver deliver) {
   auto g = std::make_shared<Gather>();
   g->rows.resize(calls.size());
   g->left = calls.size();
@@ -215,7 +218,7 @@ void start_all(bridge::CqlSession& s, asio::thread_pool& pool, std::vector<CqlSt
   if (calls.empty()) return g->deliver(std::vector<Rows>{});
   for (size_t i = 0; i < calls.size(); ++i)
     s.execute(*calls[i].stmt, std::move(calls[i].values), std::move(calls[i].opts),
-              asio::bind_executor(pool, [g, i](Result<Rows> r) { g->done(i, std::move(r)); }));
+              asio::bind_executor(ex, [g, i](Result<Rows> r) { g->done(i, std::move(r)); }));
 }
 }  // namespace
 
@@ -231,7 +234,8 @@ asio::awaitable<Result<std::vector<Rows>>> CqlStore::exec_all(std::vector<Call> 
   if (auto no = breaker_refusal()) co_return *no;
   const auto timeout = shortest_timeout(calls);
   auto init = [this, timeout](auto handler, std::vector<Call> c) {
-    start_all(*session_, *pool_, std::move(c), [this, done = posting(std::move(handler)), timeout](R r) {
+    const auto ex = asio::get_associated_executor(handler);
+    start_all(*session_, ex, std::move(c), [this, done = posting(std::move(handler)), timeout](R r) {
       breaker_note(r ? nullptr : &r.error(), timeout);
       done(std::move(r));
     });
@@ -246,6 +250,7 @@ asio::awaitable<Status> CqlStore::exec_writes(std::vector<Call> calls) {
   const auto timeout = shortest_timeout(calls);
   auto groups = group_writes(std::move(calls));
   auto init = [this, timeout](auto handler, std::vector<std::vector<Call>> groups) {
+    const auto ex = asio::get_associated_executor(handler);  // as start_all's
     auto g = std::make_shared<Gather>();
     g->rows.resize(groups.size());
     g->left = groups.size();
@@ -254,7 +259,7 @@ asio::awaitable<Status> CqlStore::exec_writes(std::vector<Call> calls) {
       done(r ? ok_status() : Status(r.take_error()));
     };
     for (size_t i = 0; i < groups.size(); ++i) {
-      auto done = asio::bind_executor(*pool_, [g, i](Result<Rows> r) { g->done(i, std::move(r)); });
+      auto done = asio::bind_executor(ex, [g, i](Result<Rows> r) { g->done(i, std::move(r)); });
       auto& group = groups[i];
       if (group.size() == 1) {
         session_->execute(*group[0].stmt, std::move(group[0].values), std::move(group[0].opts), std::move(done));
@@ -287,7 +292,8 @@ Result<std::vector<Rows>> CqlStore::exec_all_blocking(std::vector<Call> calls) {
   const auto timeout = shortest_timeout(calls);
   std::promise<Result<std::vector<Rows>>> p;
   auto f = p.get_future();
-  start_all(*session_, *pool_, std::move(calls), [&p](Result<std::vector<Rows>> r) { p.set_value(std::move(r)); });
+  start_all(*session_, pool_->get_executor(), std::move(calls),
+            [&p](Result<std::vector<Rows>> r) { p.set_value(std::move(r)); });
   auto r = f.get();
   breaker_note(r ? nullptr : &r.error(), timeout);
   return r;

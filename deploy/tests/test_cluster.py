@@ -254,27 +254,45 @@ def test_a_users_reactions_go_into_their_cached_rows_through_every_node(front):
     assert total("commentd_redis_user_rows_misses_total") == misses, "a read after a reaction missed the copy"
 
 
-def test_a_users_reactions_are_read_through_the_other_node_at_once_with_near_copies(front):
+def test_a_users_reactions_are_read_through_the_other_node_with_near_copies(front):
     """Near copies (redis.user_rows_near_ttl, docs/cluster.md "Near copies of the users' rows"):
     a node serves a user's rows it read from Redis from its own memory, and a change through any
     node drops them by a Redis message before the user's next read. A user alternates reactions
-    between the nodes and reads right after each, through the other node first, twice per node:
-    every read has the reaction just made; the second reads were served from near copies, and
-    the changes dropped them."""
+    between the nodes and reads right after each, through the other node first, twice per node.
+    The writer's node is exact at once (it drops its copy before the answer). The other node is
+    exact once the change's message is in its socket: Redis writes it in the same turn as the
+    writer's reply, so it is nearly always there before the next request; the window the design
+    leaves is a message delayed past that request (Redis descheduled between its two writes),
+    bounded by the subscription's 1 s. Such a late read is waited for and counted, and may
+    happen at most twice in the 30 steps (a CI run in session 42 saw one); a node that served
+    near copies without applying what its socket holds would be late far more often, and one
+    that never dropped them would stay wrong past the bound. The second reads were served
+    from near copies, and the changes dropped them."""
     u, cid, mine = reader_of_one_comment(front, "near me")
     ns = nodes()
     near_on = all(v == 1.0 for v in node_metric("commentd_redis_user_rows_near_up").values())
     for n in ns:
         assert mine(n)["user_reacted"] is False
     hits, dropped = total("commentd_redis_user_rows_near_hits_total"), total("commentd_redis_user_rows_near_dropped_total")
-    steps = 30
+    steps, late = 30, []
     for i in range(steps):
         t = ("like", "dislike", "none")[i % 3]
-        assert ns[i % len(ns)].react(u, cid, t).status in (202, 204)
-        for n in (ns[(i + 1) % len(ns)], ns[i % len(ns)]):
-            for _ in range(2):
-                c = mine(n)
-                assert c["reaction_type"] == (None if t == "none" else t), f"step {i} through {n.port}: {c}"
+        want = None if t == "none" else t
+        writer, other = ns[i % len(ns)], ns[(i + 1) % len(ns)]
+        assert writer.react(u, cid, t).status in (202, 204)
+        c = mine(other)
+        if c["reaction_type"] != want:
+            late.append(i)
+            until = time.monotonic() + 1.5
+            while c["reaction_type"] != want and time.monotonic() < until:
+                time.sleep(0.02)
+                c = mine(other)
+        assert c["reaction_type"] == want, f"step {i} through {other.port}, past the subscription's bound: {c}"
+        assert mine(other)["reaction_type"] == want, f"step {i} through {other.port}, read again"
+        for _ in range(2):
+            c = mine(writer)
+            assert c["reaction_type"] == want, f"step {i} through the writer {writer.port}: {c}"
+    assert len(late) <= 2, f"the other node's first read came before the change's message at steps {late}"
     if near_on:  # off where the nodes reach Redis over TLS (CLUSTER_TLS): the reads above still hold
         assert total("commentd_redis_user_rows_near_hits_total") - hits >= steps
         assert total("commentd_redis_user_rows_near_dropped_total") - dropped >= steps

@@ -2,6 +2,7 @@
 // docs/cluster.md "Every write").
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <future>
@@ -17,6 +18,7 @@ namespace commentd::store::cql {
 
 using bridge::Rows;
 using bridge::Value;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -377,43 +379,48 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
     if (!r) co_return r.take_error();
   }
 
-  // 4. Log appends, sequenced by this node's log writer.
+  // 4. Log appends, sequenced by this node's log writer, and at the same time 5a. the guarded
+  // counters' updates (a create's comments_count, a reply's replies_count), each one round
+  // trip, so a create waits for the longer of the two instead of both in turn. A guarded
+  // update carries writes_done + 1; past its window, or when it fails, the count is the
+  // repairer's and the write still succeeds. If the log append fails while the update landed,
+  // the write answers its error with the entity write standing, as before; its intent's
+  // roll-forward moves the key's marks first (writes_started + 1), so the repairer recounts
+  // the key once its rows are all there: the early update counts nothing twice.
   CommitResult out;
   LogAppend append;
   for (auto& m : ws.mutations) {
     if (auto* a = std::get_if<AppendReactionOp>(&m)) append.ops.push_back(a->op);
     if (auto* o = std::get_if<AppendOutbox>(&m)) append.outbox.push_back(std::move(*o));
   }
-  if (!append.ops.empty() || !append.outbox.empty()) {
-    using R = Result<CommitResult>;
-    auto init = [this](auto handler, LogAppend a) {
-      a.done = posting(std::move(handler));
-      enqueue_log(std::move(a));
-    };
-    auto logged = co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-        std::move(init), asio::use_awaitable, std::move(append));
-    if (!logged) co_return logged.take_error();
-    out = std::move(*logged);
+  std::vector<Call> counters, guarded;
+  for (auto& m : ws.mutations) counter_calls(m, guarded_counter(m) ? guarded : counters);
+  if (!guarded.empty() && std::chrono::steady_clock::now() - marked_at > guarded_counter_window(opts_.cql)) {
+    counts_deferred_.fetch_add(1);
+    guarded.clear();
   }
+  const bool appends = !append.ops.empty() || !append.outbox.empty();
+  Result<CommitResult> logged = CommitResult{};
+  Result<std::vector<Rows>> counted = std::vector<Rows>{};
+  if (appends && !guarded.empty()) {
+    std::tie(logged, counted) = co_await (append_logs(std::move(append)) && exec_all(std::move(guarded)));
+  } else if (appends) {
+    logged = co_await append_logs(std::move(append));
+  } else if (!guarded.empty()) {
+    counted = co_await exec_all(std::move(guarded));
+  }
+  if (!counted) counts_deferred_.fetch_add(1);
+  if (!logged) co_return logged.take_error();
+  out = std::move(*logged);
   // Steps 3 and 4 are whole: the intent has done its work (deleted after the answer).
   finished = intent;
 
-  // 5. Counters (not idempotent, never retried; their last_updated went in 3). A guarded counter's
-  // update carries writes_done + 1; once the write is past its window, or when the update
-  // fails, the count is the repairer's and the write still succeeds: it stands whole, and its
-  // count is made exact within repair_settle plus one repair interval.
-  std::vector<Call> counters, guarded;
-  for (auto& m : ws.mutations) counter_calls(m, guarded_counter(m) ? guarded : counters);
+  // 5b. The other counters (a reaction owner's), not idempotent and never retried, so only
+  // once the log append stands: a failed append fails the write before any of them lands.
+  // Their last_updated went in 3.
   if (!counters.empty()) {
     auto r = co_await exec_all(std::move(counters));
     if (!r) co_return r.take_error();
-  }
-  if (!guarded.empty()) {
-    if (std::chrono::steady_clock::now() - marked_at > guarded_counter_window(opts_.cql)) {
-      counts_deferred_.fetch_add(1);
-    } else if (auto r = co_await exec_all(std::move(guarded)); !r) {
-      counts_deferred_.fetch_add(1);
-    }
   }
   co_return out;
 }
@@ -457,6 +464,18 @@ void CqlStore::note_candidates(const std::vector<std::string>& keys, int64_t at_
     auto& t = candidates_written_[k];
     t = std::max(t, at_ms);
   }
+}
+
+asio::awaitable<Result<CommitResult>> CqlStore::append_logs(LogAppend append) {
+  using R = Result<CommitResult>;
+  if (opts_.testing_commit_fault == CqlStoreOptions::CommitFault::log_append)
+    co_return Error(Errc::unavailable, "testing: the log append failed");
+  auto init = [this](auto handler, LogAppend a) {
+    a.done = posting(std::move(handler));
+    enqueue_log(std::move(a));
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(std::move(init), asio::use_awaitable,
+                                                                                  std::move(append));
 }
 
 asio::awaitable<void> CqlStore::release_marks(const WriteSet& ws) {

@@ -80,8 +80,9 @@ struct CqlStoreOptions {
   // probe_timeout 0 here: open() uses request_timeout + 1 s (a probe's longest wait).
   CircuitBreaker::Options breaker{.failures = 3, .open_for = std::chrono::milliseconds(1000)};
   // Tests only: a commit with a commit intent stops, answering Errc::unavailable, right before
-  // or right after its entity write, as a node killed there would.
-  enum class CommitFault { none, before_entity_write, after_entity_write };
+  // or right after its entity write, as a node killed there would; or its log append fails
+  // (nothing of it written), as Cassandra refusing the log's batch would.
+  enum class CommitFault { none, before_entity_write, after_entity_write, log_append };
   CommitFault testing_commit_fault = CommitFault::none;
   // How often a node that reads the user's view from user_hidden looks for the fold marker
   // (schema.h kFoldMarkerJob), beside a read it makes anyway.
@@ -353,6 +354,8 @@ class CqlStore final : public Store {
   };
   Status load_log_heads();
   void enqueue_log(LogAppend a);
+  // Queues `append` for the log writer and answers once its group is written.
+  asio::awaitable<Result<CommitResult>> append_logs(LogAppend append);
   void log_writer_loop();
   Status write_log_group(std::vector<LogAppend>& group, uint64_t op0, uint64_t ob0);
   int64_t next_write_timestamp_us();

@@ -29,7 +29,7 @@
 # mixed, read-hot and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
-# holds on the cluster (below 1x: a half, then a quarter). Results: cluster_summary.json, and
+# holds on the cluster (below 1x: a half, then three quarters or a quarter). Results: cluster_summary.json, and
 # cluster_events.txt (the event path around the cluster's viral 1x run: relay and reaction
 # rates, apply and event latency, from the nodes' metrics), and {embedded,cluster}_viral_1x_cpu.json
 # (the CPU each process took in the middle of viral 1x: scripts/cpu_by_process.py; the summary
@@ -654,18 +654,22 @@ EOF
     CL_LO=$M
     M=$((M * 2))
   done
-  # Below the plan's load when 1x fails: a half, then a quarter, so the summary says how much
-  # of it the cluster carries on this machine within every SLO (M: the lowest that failed).
+  # Below the plan's load when 1x fails: a half, then three quarters if the half held or a
+  # quarter if not, so the summary says how much of it the cluster carries on this machine
+  # within every SLO (CL_LO: the highest that held; M: the lowest that failed).
   if [ "$CL_LO" = 0 ] && [ -z "$FAILED_RUN" ]; then
-    for F in 0.5 0.25; do
+    F=0.5
+    while [ -n "$F" ]; do
       # shellcheck disable=SC2046
       lg_commentd "cluster_search_${F}x" $(viral_args "$F") --seed-comments 100 --seed 300 \
         --duration "$SEARCH_DURATION" --drain-ms 2000 || break
       if slo_ok "$RESULTS/cluster_search_${F}x.json"; then
         CL_LO=$F
-        break
+        [ "$F" = 0.5 ] && F=0.75 || F=
+      else
+        M=$F
+        [ "$F" = 0.5 ] && [ "$CL_LO" = 0 ] && F=0.25 || F=
       fi
-      M=$F
     done
   fi
   # What the cluster repaired by itself, once the counter repair's settle (2 x 5 s + 2 s) and a

@@ -666,6 +666,10 @@ Result<uint16_t> Application::start() {
       out.push_back(counter_family("commentd_count_updates_deferred_total",
                                    "Guarded count updates left to the counter repair (late or failed)",
                                    cql_->counts_deferred()));
+      out.push_back(counter_family("commentd_commit_appends_after_answer_failed_total",
+                                   "Comment writes whose events' append after the answer failed (their commit "
+                                   "intents' roll-forward appends them)",
+                                   cql_->appends_after_answer_failed()));
     }
     if (reconciler_) {
       auto& rs = reconciler_->stats();

@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <future>
 #include <set>
@@ -40,9 +41,6 @@ Result<uint64_t> probed(const Rows& r) {
 
 // Bounds the Redis invalidation inside a commit (the client's command_timeout bounds each call too).
 constexpr auto kUserRowsInvalidateTimeout = std::chrono::seconds(1);
-
-// (comment, user): the owner's rows whose user_reactions write a request's mark covers.
-using WrittenRows = std::set<std::pair<Uuid, Uuid>>;
 
 bool covered(const WrittenRows& written, const PutReaction& p) {
   return written.count({p.comment_id, p.user_id}) > 0;
@@ -162,16 +160,28 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
        changed = std::move(changed)]() mutable -> asio::awaitable<void> {
         Result<CommitResult> r = Error(Errc::internal, "commit did not run");
         std::optional<IntentKey> finished;
+        std::optional<LogAppend> after_answer;
         try {
-          r = co_await run_commit(std::move(ws), finished);
+          r = co_await run_commit(std::move(ws), finished, after_answer);
         } catch (const std::exception& e) {
           r = Error(Errc::internal, std::string("cql commit threw: ") + e.what());
         }
         for (auto& id : changed) page_rows_->forget(id);
         done(std::move(r));
-        // After the answer: nothing waits on it. If it fails (or the node dies first), the
-        // sweep finds the intent and resolves it (a whole write is then written again, which
-        // its idempotent rows and event ids allow).
+        // After the answer, nothing waits on these. The events of a write with an intent (run_commit
+        // step 4): if their append fails, the intent stays for the sweep, which appends them.
+        if (after_answer) {
+          if (auto a = co_await append_logs(std::move(*after_answer)); !a) {
+            finished.reset();
+            appends_after_answer_failed_.fetch_add(1);
+            spdlog::warn("cql: a write's events were not appended after its answer ({}); its commit intent's "
+                         "roll-forward appends them",
+                         a.error().message);
+          }
+        }
+        // The intent's delete. If it fails (or the node dies first), the sweep finds the intent and
+        // resolves it (a whole write is then written again, which its idempotent rows and event
+        // ids allow).
         if (finished) {
           std::vector<Value> key{Value::int32(finished->shard), big(finished->minute), V(finished->id)};
           try {
@@ -203,7 +213,8 @@ Status CqlStore::commit_owned(WriteSet ws) {
   return ok_status();
 }
 
-asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::optional<IntentKey>& finished) {
+asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::optional<IntentKey>& finished,
+                                                           std::optional<LogAppend>& after_answer) {
   // Which precondition is a conditional write (it guards a mutation of its own key) and
   // which is only checked.
   const CommentAt* lwt_at = nullptr;
@@ -365,57 +376,58 @@ asio::awaitable<Result<CommitResult>> CqlStore::run_commit(WriteSet ws, std::opt
     const auto* p = std::get_if<PutReaction>(&m);
     derived_calls(m, derived, !p || !covered(written, *p));
   }
-  if (!derived.empty()) {
-    auto r = co_await exec_writes(std::move(derived));
-    // The per-user rows these writes touched, before any ack: the reaction rows now durable go
-    // into their shared copies (and a request's are marked for their owner); other copies go.
-    user_rows_busy_.fetch_add(1);
-    if (auto* cache = user_rows_.load()) {
-      auto [dropped, rows] = user_rows_writes(ws, written, r.ok());
-      if (!dropped.empty() || !rows.empty())
-        co_await cache->after_write(std::move(dropped), std::move(rows), Deadline::after(kUserRowsInvalidateTimeout));
-    }
-    user_rows_busy_.fetch_sub(1);
-    if (!r) co_return r.take_error();
-  }
-
-  // 4. Log appends, sequenced by this node's log writer, and at the same time 5a. the guarded
-  // counters' updates (a create's comments_count, a reply's replies_count), each one round
-  // trip, so a create waits for the longer of the two instead of both in turn. A guarded
-  // update carries writes_done + 1; past its window, or when it fails, the count is the
-  // repairer's and the write still succeeds. If the log append fails while the update landed,
-  // the write answers its error with the entity write standing, as before; its intent's
-  // roll-forward moves the key's marks first (writes_started + 1), so the repairer recounts
-  // the key once its rows are all there: the early update counts nothing twice.
-  CommitResult out;
-  LogAppend append;
-  for (auto& m : ws.mutations) {
-    if (auto* a = std::get_if<AppendReactionOp>(&m)) append.ops.push_back(a->op);
-    if (auto* o = std::get_if<AppendOutbox>(&m)) append.outbox.push_back(std::move(*o));
-  }
+  // 3b. At the same time, the guarded counters' updates (a create's comments_count, a reply's
+  // replies_count, a counted status change's), one round trip each, so the write waits for the
+  // longer of the two instead of both in turn. A guarded update carries writes_done + 1; past
+  // its window, or when it fails, the count is the repairer's and the write still succeeds. If
+  // the derived rows fail while the update landed, the write answers its error with the entity
+  // write standing, as before; its intent's roll-forward moves the key's marks first
+  // (writes_started + 1), so the repairer recounts the key once its rows are all there: the
+  // early update counts nothing twice.
   std::vector<Call> counters, guarded;
   for (auto& m : ws.mutations) counter_calls(m, guarded_counter(m) ? guarded : counters);
   if (!guarded.empty() && std::chrono::steady_clock::now() - marked_at > guarded_counter_window(opts_.cql)) {
     counts_deferred_.fetch_add(1);
     guarded.clear();
   }
-  const bool appends = !append.ops.empty() || !append.outbox.empty();
-  Result<CommitResult> logged = CommitResult{};
+  Status rows_written = ok_status();
   Result<std::vector<Rows>> counted = std::vector<Rows>{};
-  if (appends && !guarded.empty()) {
-    std::tie(logged, counted) = co_await (append_logs(std::move(append)) && exec_all(std::move(guarded)));
-  } else if (appends) {
-    logged = co_await append_logs(std::move(append));
+  if (!derived.empty() && !guarded.empty()) {
+    std::tie(rows_written, counted) =
+        co_await (write_derived(ws, written, std::move(derived)) && exec_all(std::move(guarded)));
+  } else if (!derived.empty()) {
+    rows_written = co_await write_derived(ws, written, std::move(derived));
   } else if (!guarded.empty()) {
     counted = co_await exec_all(std::move(guarded));
   }
   if (!counted) counts_deferred_.fetch_add(1);
-  if (!logged) co_return logged.take_error();
-  out = std::move(*logged);
-  // Steps 3 and 4 are whole: the intent has done its work (deleted after the answer).
+  if (!rows_written) co_return rows_written.take_error();
+
+  // 4. Log appends, sequenced by this node's log writer. A write with a commit intent has its
+  // events in the intent, durable since step 1: its append goes after the answer (commit()),
+  // and the intent is deleted once the append stands, so an append that fails there (or a node
+  // that dies first) has the events appended by the intent's roll-forward. Any other write
+  // appends here, before its answer.
+  CommitResult out;
+  LogAppend append;
+  for (auto& m : ws.mutations) {
+    if (auto* a = std::get_if<AppendReactionOp>(&m)) append.ops.push_back(a->op);
+    if (auto* o = std::get_if<AppendOutbox>(&m)) append.outbox.push_back(std::move(*o));
+  }
+  if (!append.ops.empty() || !append.outbox.empty()) {
+    if (intent && append.ops.empty()) {
+      after_answer = std::move(append);
+    } else {
+      auto logged = co_await append_logs(std::move(append));
+      if (!logged) co_return logged.take_error();
+      out = std::move(*logged);
+    }
+  }
+  // Steps 3 and 4 are whole (or 4 comes after the answer): the intent has done its work,
+  // deleted after the answer.
   finished = intent;
 
-  // 5b. The other counters (a reaction owner's), not idempotent and never retried, so only
+  // 5. The other counters (a reaction owner's), not idempotent and never retried, so only
   // once the log append stands: a failed append fails the write before any of them lands.
   // Their last_updated went in 3.
   if (!counters.empty()) {
@@ -464,6 +476,21 @@ void CqlStore::note_candidates(const std::vector<std::string>& keys, int64_t at_
     auto& t = candidates_written_[k];
     t = std::max(t, at_ms);
   }
+}
+
+asio::awaitable<Status> CqlStore::write_derived(const WriteSet& ws, const WrittenRows& written,
+                                                std::vector<Call> derived) {
+  auto r = co_await exec_writes(std::move(derived));
+  // The per-user rows these writes touched, before any ack: the reaction rows now durable go
+  // into their shared copies (and a request's are marked for their owner); other copies go.
+  user_rows_busy_.fetch_add(1);
+  if (auto* cache = user_rows_.load()) {
+    auto [dropped, rows] = user_rows_writes(ws, written, r.ok());
+    if (!dropped.empty() || !rows.empty())
+      co_await cache->after_write(std::move(dropped), std::move(rows), Deadline::after(kUserRowsInvalidateTimeout));
+  }
+  user_rows_busy_.fetch_sub(1);
+  co_return r;
 }
 
 asio::awaitable<Result<CommitResult>> CqlStore::append_logs(LogAppend append) {

@@ -53,6 +53,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -107,6 +108,10 @@ struct IntentStats {
   std::atomic<uint64_t> unresolved{0};      // the row moved kIntentSlots versions on: dropped, logged
 };
 
+// (comment, user): a reaction owner's rows whose user_reactions write a request's mark covers
+// (written by that request already).
+using WrittenRows = std::set<std::pair<Uuid, Uuid>>;
+
 class CqlStore final : public Store {
  public:
   // Connects (through `rt`, which must outlive the store) and prepares every statement.
@@ -155,6 +160,8 @@ class CqlStore final : public Store {
   // Guarded counter updates (docs/cluster.md "Counter repair") left to the repairer: the
   // write ran past its window, or the update failed. The write itself succeeded.
   uint64_t counts_deferred() const { return counts_deferred_.load(); }
+  // Writes whose events' append after the answer failed (their intents' roll-forward appends them).
+  uint64_t appends_after_answer_failed() const { return appends_after_answer_failed_.load(); }
 
   // One pass of the commit intents' sweep (docs/cluster.md "Commit intents"): per shard, from
   // its sweep position, every intent older than `settle` is resolved (one node at a time, by
@@ -314,9 +321,16 @@ class CqlStore final : public Store {
     int64_t minute = 0;
     Uuid id;
   };
+  struct LogAppend;
   // `finished`: set to the write's intent when it is to be deleted after the answer (the
   // write is whole, or refused with nothing written); left empty when the sweep must decide.
-  asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws, std::optional<IntentKey>& finished);
+  // `after_answer`: the log append of a write with an intent, for commit() to make after the
+  // answer (the intent is deleted only if it stands).
+  asio::awaitable<Result<CommitResult>> run_commit(WriteSet ws, std::optional<IntentKey>& finished,
+                                                   std::optional<LogAppend>& after_answer);
+  // Step 3 of a commit: its derived rows, then the users' row copies they touched (both
+  // before the answer). `ws` and `written` outlive the call (the commit awaits it).
+  asio::awaitable<Status> write_derived(const WriteSet& ws, const WrittenRows& written, std::vector<Call> derived);
   // Per guarded counter of `ws` (docs/cluster.md "Counter repair"): its writes_started + 1
   // and its candidate row (`start`; none when this node wrote the key's candidate within
   // candidate_reuse_window, the others' keys added to `candidates`), or its writes_done + 1 alone.
@@ -394,6 +408,7 @@ class CqlStore final : public Store {
   std::atomic<int64_t> fold_next_poll_ms_{0};
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> counts_deferred_{0};
+  std::atomic<uint64_t> appends_after_answer_failed_{0};
   // Counter repair candidates this node wrote: kind + key -> the write's wall time (ms).
   mutable std::mutex candidates_mu_;
   std::unordered_map<std::string, int64_t> candidates_written_;  // GUARDED_BY(candidates_mu_)

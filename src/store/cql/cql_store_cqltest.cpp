@@ -1407,11 +1407,11 @@ TEST_F(CommitIntentTest, ARolledForwardCreateIsCountedByTheCounterRepairThatFoll
   EXPECT_EQ(count(), (std::array<int64_t, 3>{2, 3, 3}));
 }
 
-// A create's count is updated while its log append is written (docs/cluster.md "Writes"):
-// when the append fails the count has landed all the same, the write answers its error and
-// its intent is rolled forward (rows and event once); the roll-forward marks the count again,
-// so the repair recounts it, and nothing is counted twice.
-TEST_F(CommitIntentTest, ACreateWhoseLogAppendFailedIsCountedOnceAfterItsRollForward) {
+// A create's events are appended after its answer (docs/cluster.md "Writes"), its count
+// beside its derived rows: when the append fails, the create stands answered and counted, and
+// its intent stays; the roll-forward appends the events once and marks the count again, so the
+// repair recounts it, and nothing is counted twice.
+TEST_F(CommitIntentTest, ACreateWhoseEventsFailedToAppendAfterItsAnswerIsRolledForwardAndCountedOnce) {
   auto count = [&] {
     auto r = ks_->query("SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats WHERE video_id = " +
                         video.str());
@@ -1421,13 +1421,20 @@ TEST_F(CommitIntentTest, ACreateWhoseLogAppendFailedIsCountedOnceAfterItsRollFor
   };
   ASSERT_TRUE(commit(create(scomment(sid(1, 9), video, 1000))).ok());
   const Comment c = scomment(sid(1, 10), video, 2000);
-  die_at(Fault::log_append, create(c));
-  EXPECT_EQ(count(), (std::array<int64_t, 3>{2, 2, 2}));  // its count landed beside the failed append
+  {
+    auto failing = ks_->open(1, std::nullopt, {}, Fault::log_append);
+    auto r = commit_sync(*failing, create(c));
+    ASSERT_TRUE(r.ok()) << r.error().message;  // answered before its append
+    failing->close();                           // waits for the append after the answer
+    EXPECT_EQ(failing->appends_after_answer_failed(), 1u);
+  }
+  EXPECT_EQ(count(), (std::array<int64_t, 3>{2, 2, 2}));
   EXPECT_EQ(bucketed(), 2u);
   EXPECT_EQ(events(), std::vector<std::string>{"created " + sid(1, 9).str()});
   ASSERT_EQ(intents(), 1u);
   ASSERT_TRUE(store->sweep_intents(0ms).ok());
   EXPECT_EQ(stats().rolled_forward.load(), 1u);
+  EXPECT_EQ(intents(), 0u);
   EXPECT_EQ(events(), (std::vector<std::string>{"created " + sid(1, 9).str(), "created " + c.id.str()}));
   EXPECT_EQ(count(), (std::array<int64_t, 3>{2, 3, 2}));  // marked again, the delta not applied twice
   auto repairer = CountRepairer::open(runtime(), ks_->cfg, 0ms);
@@ -1524,7 +1531,8 @@ TEST_F(CommitIntentTest, FinishedAndRefusedWritesLeaveNoIntent) {
   ASSERT_TRUE(commit(edit(c, 1, "e")).ok());
   EXPECT_EQ(intents(), 0u);
   EXPECT_EQ(listed(), 1u);
-  EXPECT_EQ(events().size(), 2u);
+  EXPECT_EQ(events().size(), 2u);  // appended after the answers, which commit() waits for
+  EXPECT_EQ(store->appends_after_answer_failed(), 0u);
   // A write with no entity write on a comment writes no intent.
   WriteSet plain;
   plain.mutations.push_back(RecentWrite{video, c.user_id, 5000});

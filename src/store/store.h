@@ -102,7 +102,9 @@ struct PutReaction { Uuid comment_id; Uuid user_id; Uuid video_id; ReactionRow r
 struct PutReactionEvent { Uuid comment_id; TimeMs at; Uuid reaction_id; Uuid user_id; ReactionType type; bool add; };
 // Append to the durable op log; its seq is assigned by the writer and returned.
 struct AppendReactionOp { ReactionOp op; };
-// Append a domain event to the outbox (relayed to the event bus).
+// Append a domain event to the outbox (relayed to the event bus). Durable once commit()
+// answers; on CQL a comment write's events may reach read_outbox_entries just after the
+// answer, from the write's commit intent (docs/cluster.md "Writes").
 struct AppendOutbox { std::string topic; std::string key; std::string payload; };
 // A consumer's position in the op log.
 struct SetConsumerPos { std::string consumer; uint64_t seq; };

@@ -1338,6 +1338,14 @@ class CommitIntentTest : public CqlStoreTest {
     return out;
   }
   const IntentStats& stats() { return store->intent_stats(); }
+  // The video's {comments_count, writes_started, writes_done}.
+  std::array<int64_t, 3> count() {
+    auto r = ks_->query("SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats WHERE video_id = " +
+                        video.str());
+    std::array<int64_t, 3> out{};
+    for (size_t i = 0; i < 3 && r.size() > 0; ++i) out[i] = r.i64(0, i)->value_or(0);
+    return out;
+  }
   std::unique_ptr<CqlStore> store;
 };
 
@@ -1384,13 +1392,6 @@ TEST_F(CommitIntentTest, AWriteThatDiedAfterItsEntityWriteIsRolledForwardOnce) {
 // see the comment yet: no bucket row); the roll-forward marks the count again, and the next
 // repair counts the comment.
 TEST_F(CommitIntentTest, ARolledForwardCreateIsCountedByTheCounterRepairThatFollows) {
-  auto count = [&] {
-    auto r = ks_->query("SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats WHERE video_id = " +
-                        video.str());
-    std::array<int64_t, 3> out{};
-    for (size_t i = 0; i < 3 && r.size() > 0; ++i) out[i] = r.i64(0, i)->value_or(0);
-    return out;
-  };
   ASSERT_TRUE(commit(create(scomment(sid(1, 7), video, 1000))).ok());
   die_at(Fault::after_entity_write, create(scomment(sid(1, 8), video, 2000)));
   auto repairer = CountRepairer::open(runtime(), ks_->cfg, 0ms);
@@ -1412,13 +1413,6 @@ TEST_F(CommitIntentTest, ARolledForwardCreateIsCountedByTheCounterRepairThatFoll
 // its intent stays; the roll-forward appends the events once and marks the count again, so the
 // repair recounts it, and nothing is counted twice.
 TEST_F(CommitIntentTest, ACreateWhoseEventsFailedToAppendAfterItsAnswerIsRolledForwardAndCountedOnce) {
-  auto count = [&] {
-    auto r = ks_->query("SELECT comments_count, writes_started, writes_done FROM {ks}.video_stats WHERE video_id = " +
-                        video.str());
-    std::array<int64_t, 3> out{};
-    for (size_t i = 0; i < 3 && r.size() > 0; ++i) out[i] = r.i64(0, i)->value_or(0);
-    return out;
-  };
   ASSERT_TRUE(commit(create(scomment(sid(1, 9), video, 1000))).ok());
   const Comment c = scomment(sid(1, 10), video, 2000);
   {

@@ -197,6 +197,19 @@ bool Subscriber::drain_locked() {
   }
 }
 
+std::string Subscriber::local_address() const {
+  std::lock_guard l(mu_);
+  if (fd_ < 0) return "";
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n) != 0) return "";
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&a), n, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "";
+  return a.ss_family == AF_INET6 ? "[" + std::string(host) + "]:" + port : std::string(host) + ":" + port;
+}
+
 bool Subscriber::current_locked() const {
   return subscribed_ && !failed_ && Clock::now() - heard_ <= opts_.stale_after;
 }

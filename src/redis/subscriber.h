@@ -109,6 +109,9 @@ class Subscriber {
   }
 
   const SubscriberStats& stats() const { return stats_; }
+  // The connection's own address as Redis's CLIENT LIST names it ("ip:port"), or "" while not
+  // connected: what `CLIENT KILL ADDR` takes to end this subscription and no other.
+  std::string local_address() const;
 
  private:
   void run();

@@ -171,12 +171,18 @@ void CqlStore::commit(WriteSet ws, CommitCallback done) {
         // After the answer, nothing waits on these. The events of a write with an intent (run_commit
         // step 4): if their append fails, the intent stays for the sweep, which appends them.
         if (after_answer) {
-          if (auto a = co_await append_logs(std::move(*after_answer)); !a) {
+          Result<CommitResult> appended = CommitResult{};
+          try {
+            appended = co_await append_logs(std::move(*after_answer));
+          } catch (const std::exception& e) {
+            appended = Error(Errc::internal, std::string("the append threw: ") + e.what());
+          }
+          if (!appended) {
             finished.reset();
             appends_after_answer_failed_.fetch_add(1);
             spdlog::warn("cql: a write's events were not appended after its answer ({}); its commit intent's "
                          "roll-forward appends them",
-                         a.error().message);
+                         appended.error().message);
           }
         }
         // The intent's delete. If it fails (or the node dies first), the sweep finds the intent and

@@ -25,7 +25,8 @@
 # BENCH_ONLY=cluster (`make bench-cluster`): 1, then uncached pages (read-hot with the page
 # cache off, on a node of its own: BENCH_UNCACHED_RATE, default 200/s), cached pages (read-hot
 # at BENCH_CACHED_RATE, default 1,000/s, by 1,000 signed-in users, the same users again with
-# their rows cached, then anonymous), viral,
+# their rows cached, then anonymous, and on the cluster anonymous again straight at node 1,
+# past the front door: cluster_cached_pages_node), viral,
 # mixed, read-hot and closed-loop creates against the embedded binary and against the front door of deploy/cluster.sh (NODES
 # nodes, default 2, on Redis, Cassandra and Pulsar: CLUSTER_SERVERS_DIR's, or started here),
 # each BENCH_CLUSTER_DURATION s (default 20), and the highest viral multiple at which every SLO
@@ -545,6 +546,16 @@ if [ "$ONLY" = cluster ]; then
       --drain-ms 2000 || true
     lg_commentd "${p}_cached_pages" --scenario read-hot --rate "$CACHED_RATE" --video "$cached_video" --seed-comments 0 \
       --connections 32 --duration "$CL_DURATION" --drain-ms 2000 || true
+    # The same reads straight at node 1, not through the front door (HAProxy, on the same two
+    # cores): what of the cluster's cached read is the node and what is the extra hop.
+    if [ "$p" = cluster ]; then
+      local front=$PORT ports
+      read -ra ports <"$CLUSTER_RUN/ports" || true  # one line, no newline at its end
+      PORT=${ports[2]}
+      lg_commentd cluster_cached_pages_node --scenario read-hot --rate "$CACHED_RATE" --video "$cached_video" \
+        --seed-comments 0 --connections 32 --duration "$CL_DURATION" --drain-ms 2000 || true
+      PORT=$front
+    fi
     # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
     if [ "$p" = cluster ]; then
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"

@@ -49,6 +49,31 @@ def cpu_split(res: str, out: dict) -> None:
         print(f"commentd's CPU per request, cluster over embedded: {ratio:.2f}x")
 
 
+def front_door(res: str, out: dict) -> None:
+    """The anonymous cached reads straight at node 1 (cluster_cached_pages_node) beside the same
+    reads through the front door and on the embedded node: what of the cluster's cached read is
+    the node itself and what is the extra hop (HAProxy, on the same cores)."""
+    node, front, emb = (load(res, n) for n in ("cluster_cached_pages_node", "cluster_cached_pages",
+                                                "embedded_cached_pages"))
+    if not node or latency(node, "reads", "p99") is None:
+        return
+    row = {"node_read_p50_ms": latency(node, "reads", "p50"), "node_read_p99_ms": latency(node, "reads", "p99"),
+           "front_door_read_p50_ms": latency(front, "reads", "p50"),
+           "front_door_read_p99_ms": latency(front, "reads", "p99"),
+           "node_errors": node["overall"]["count"] - node["overall"]["ok"]}
+    ratios = []
+    for q in ("p50", "p99"):
+        e = latency(emb, "reads", q)
+        row[f"node_over_embedded_read_{q}"] = row[f"node_read_{q}_ms"] / e if e else None
+        ratios.append(fmt(row[f"node_over_embedded_read_{q}"], "{:.2f}") + "x")
+    out["cached_pages_node"] = row
+    print(f"cached page, anonymous, straight at node 1 (no front door): read p50 "
+          f"{fmt(row['node_read_p50_ms'], '{:.2f}')} ms ({ratios[0]} of embedded), p99 "
+          f"{fmt(row['node_read_p99_ms'], '{:.2f}')} ms ({ratios[1]}); through the front door p50 "
+          f"{fmt(row['front_door_read_p50_ms'], '{:.2f}')}, p99 {fmt(row['front_door_read_p99_ms'], '{:.2f}')} ms; "
+          f"{row['node_errors']} errors")
+
+
 def main() -> None:
     # The multiples may be fractions (0.5: half the plan's viral load).
     res, lo, first_fail, nodes = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
@@ -102,6 +127,7 @@ def main() -> None:
               f"{fmt(row['embedded_read_p99_ms'], '{:.2f}')} / {fmt(row['cluster_read_p99_ms'], '{:.2f}')} ms "
               f"({fmt(row['cluster_over_embedded_read_p99'], '{:.2f}')}x); "
               f"{row['cluster_errors']} cluster errors")
+    front_door(res, out)
     print(f"highest multiple of the plan's viral load with every SLO held on the cluster: {lo:g}x "
           f"(first failing: {first_fail:g}x); baseline closed loop {fmt(base_rps, '{:.0f}')} req/s")
     cpu_split(res, out)

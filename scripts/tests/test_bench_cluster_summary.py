@@ -40,3 +40,32 @@ def test_cpu_split_says_nothing_without_its_files(tmp_path, capsys):
     write(str(tmp_path), "cluster_viral_1x.json", {"overall": {"achieved_rate": 1000.0}})
     bcs.cpu_split(str(tmp_path), out)
     assert out == {} and capsys.readouterr().out == ""
+
+
+def reads(p50, p99, count=100, ok=100):
+    return {"overall": {"count": count, "ok": ok},
+            "groups": {"reads": {"count": count, "latency_ms": {"p50": p50, "p99": p99}}}}
+
+
+def test_front_door_puts_the_node_beside_the_front_door_and_embedded(tmp_path, capsys):
+    res = str(tmp_path)
+    write(res, "embedded_cached_pages.json", reads(0.2, 0.5))
+    write(res, "cluster_cached_pages.json", reads(0.25, 1.2))
+    write(res, "cluster_cached_pages_node.json", reads(0.1, 0.6, count=100, ok=99))
+    out = {}
+    bcs.front_door(res, out)
+    row = out["cached_pages_node"]
+    assert row["node_over_embedded_read_p50"] == pytest.approx(0.5)
+    assert row["node_over_embedded_read_p99"] == pytest.approx(1.2)
+    assert row["node_errors"] == 1
+    text = capsys.readouterr().out
+    assert "straight at node 1 (no front door): read p50 0.10 ms (0.50x of embedded), p99 0.60 ms (1.20x)" in text
+    assert "through the front door p50 0.25, p99 1.20 ms; 1 errors" in text
+
+
+def test_front_door_says_nothing_without_the_node_run(tmp_path, capsys):
+    res = str(tmp_path)
+    write(res, "cluster_cached_pages.json", reads(0.25, 1.2))
+    out = {}
+    bcs.front_door(res, out)
+    assert out == {} and capsys.readouterr().out == ""

@@ -555,9 +555,7 @@ if [ "$ONLY" = cluster ]; then
       lg_commentd cluster_cached_pages_node --scenario read-hot --rate "$CACHED_RATE" --video "$cached_video" \
         --seed-comments 0 --connections 32 --duration "$CL_DURATION" --drain-ms 2000 || true
       PORT=$front
-    fi
-    # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
-    if [ "$p" = cluster ]; then
+      # The cluster's event path (relay, reaction owners, subscribers) from the nodes' metrics.
       "$PYTHON" "$ROOT/scripts/bench_cluster_events.py" snapshot "$CLUSTER_RUN" "$TMP/events_before.json"
     fi
     # The CPU each process took in the middle of the run (after the seeding and the first

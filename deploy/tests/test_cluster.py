@@ -105,7 +105,8 @@ def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
     video = str(uuid.uuid4())
     user = User()
     acked: list[str] = []
-    failed: list[int] = []
+    failed: list[tuple[float, int]] = []  # (when, on time.monotonic(); status)
+    killed_at: list[float] = []
     stop = threading.Event()
     lock = threading.Lock()
     writers = 4
@@ -158,7 +159,7 @@ def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
             except OSError:
                 ok, status, cid = False, -1, None
             with lock:
-                (acked.append(cid) if ok else failed.append(status))
+                (acked.append(cid) if ok else failed.append((time.monotonic(), status)))
 
     threads = [threading.Thread(target=write) for _ in range(writers)]
     threads += [threading.Thread(target=react, args=(u,)) for u in reactors]
@@ -167,6 +168,7 @@ def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
         t.start()
     try:
         time.sleep(2)
+        killed_at.append(time.monotonic())
         ctl("kill-node", "1")
         time.sleep(4)
     finally:
@@ -175,8 +177,14 @@ def test_a_node_killed_under_mixed_load_loses_no_acknowledged_write(front):
             t.join()
         ctl("restart-node", "1")
     assert len(acked) > 20, f"too few writes got through: {len(acked)} acked, failures {failed}"
-    # At most the requests in flight on the killed node (one per client thread) fail.
-    assert len(failed) <= writers, f"{len(failed)} failed writes: {failed}"
+    # Only the requests HAProxy sent the node before it saw the node die fail: the one in flight
+    # on each writer's connection, and now and then one more sent in the moment the dying
+    # node's sockets were being closed (a connection its kernel had accepted; seen once in CI:
+    # six 502s with four writers). So: all of them right after the kill, before the health check
+    # (down after 2 fails, 1 s apart) takes the node out, and no more than two per writer.
+    late = [round(at - killed_at[0], 2) for at, _ in failed if not killed_at or not 0 <= at - killed_at[0] <= 3]
+    assert not late, f"writes failed outside the kill's first 3 s (s after the kill): {late}; all {failed}"
+    assert len(failed) <= 2 * writers, f"{len(failed)} failed writes: {[st for _, st in failed]}"
     assert len(read_failures) <= 1, f"failed reads: {read_failures}"
     assert len(retry) <= len(reactors), f"{len(retry)} failed reactions"
     missing = [cid for cid in acked if front.get(f"/v1/comments/{cid}").status != 200]
